@@ -1,0 +1,123 @@
+"""The ``argalign`` command: parse, call one library function, map errors to exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+from argalign.errors import ArgalignError, ConfigError
+
+log = logging.getLogger("argalign")
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.replace(",", " ").split() if v.strip()]
+
+
+def _emit(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+# --- commands ----------------------------------------------------------------------------
+
+def cmd_prepare(args: argparse.Namespace) -> int:
+    from argalign.prepare import prepare
+
+    result = prepare(source=args.source, configs=args.configs, splits=args.splits, n=args.n,
+                     seed=args.seed, out=args.out)
+    _emit(result.as_dict())
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from argalign.validate import validate_files
+
+    summary = validate_files(args.original, args.aligned, args.mode, report_path=args.report,
+                             max_user_change=args.max_user_change)
+    _emit(summary.as_dict())
+    for line in summary.report:
+        if line["outcome"] == "violation":
+            log.error("%s: %s", line["id"], ", ".join(
+                f"{v['code']}@{v['message_index']}" for v in line["violations"]))
+    return EXIT_FAILED if summary.violations else EXIT_OK
+
+
+# --- parser ------------------------------------------------------------------------------
+
+def _add_sampling(p: argparse.ArgumentParser) -> None:
+    from argalign.prepare import CONFIGS, HUB_DATASET, SPLITS
+
+    p.add_argument("--source", default=HUB_DATASET,
+                   help="Hub dataset id, local dataset folder, JSONL file, or 'sample' "
+                        "(the bundled sample; also used when the Hub is unreachable)")
+    p.add_argument("--configs", type=_csv, default=list(CONFIGS))
+    p.add_argument("--splits", type=_csv, default=list(SPLITS))
+    p.add_argument("-n", type=int, default=None, help="examples per (config, split); all if unset")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="data")
+    p.add_argument("--debug", action="store_true",
+                   help="5 examples, train split only, everything under data_debug/")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from argalign.invariants import DEFAULT_MAX_USER_CHANGE
+
+    parser = argparse.ArgumentParser(prog="argalign", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("prepare", help="draw seeded samples into <out>/raw/<config>/<split>.jsonl")
+    _add_sampling(p)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("validate", help="check an aligned file against its original")
+    p.add_argument("--original", required=True)
+    p.add_argument("--aligned", required=True)
+    p.add_argument("--mode", choices=["A", "B"], required=True)
+    p.add_argument("--report", default=None, help="write a JSONL report line per example")
+    p.add_argument("--max-user-change", type=int, default=DEFAULT_MAX_USER_CHANGE,
+                   help="Mode B: characters a user message may change (default %(default)s)")
+    p.set_defaults(func=cmd_validate)
+    return parser
+
+
+def _apply_debug(args: argparse.Namespace) -> None:
+    if getattr(args, "debug", False):
+        args.n, args.splits, args.verbose = 5, ["train"], True
+        if args.out == "data":
+            args.out = "data_debug"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _apply_debug(args)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not args.verbose:
+        for noisy in ("httpx", "LiteLLM", "litellm", "datasets", "urllib3", "mlflow", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except ConfigError as e:
+        log.error("configuration error: %s", e)
+        return EXIT_CONFIG
+    except FileNotFoundError as e:
+        log.error("configuration error: %s: %s", e.strerror, e.filename)
+        return EXIT_CONFIG
+    except ArgalignError as e:
+        log.error("%s", e)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

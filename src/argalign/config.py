@@ -1,0 +1,200 @@
+"""Run settings: which language models exist and how to reach them, validated once from YAML.
+
+A YAML file has ``models`` (a mapping from a short name to a :class:`ModelConfig`),
+``default_model`` and ``default_judge``. Secrets never appear in it: a remote model names the
+environment variable that holds its key (``api_key_env``), read only when a client is built.
+The packaged default is ``argalign/configs/default.yaml``; ``configs/default.yaml`` at the
+repository root is a byte-identical copy to start your own file from (a test keeps them equal).
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from argalign.errors import ConfigError
+
+BundledModel = Literal["smollm2-135m", "qwen2.5-coder-1.5b"]
+
+# Env names the original pipeline used; API_ENDPOINT_KEY is the usual ``api_key_env``.
+BASE_URL_ENV = "OPENAI_BASE_URL"
+LOCAL_PROVIDER_PREFIX = "openai/"
+
+
+class LocalServerConfig(BaseModel):
+    """A bundled GGUF served in-process by llama.cpp (xllamacpp) on 127.0.0.1."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gguf: BundledModel = Field(description="which bundled model file to serve")
+    # llama.cpp splits n_ctx evenly between the n_parallel slots: one request sees n_ctx/n_parallel.
+    n_ctx: int = Field(8192, gt=0)
+    n_parallel: int = Field(1, ge=1)
+    threads: int | None = Field(None, ge=1, description="CPU threads; None = all physical cores")
+    port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")
+
+    @property
+    def ctx_per_request(self) -> int:
+        return self.n_ctx // self.n_parallel
+
+
+class ModelConfig(BaseModel):
+    """One language model as DSPy/LiteLLM reaches it, local or remote."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field("", description="filled in from the key under `models`")
+    model: str = Field(description='DSPy/LiteLLM model string, e.g. "openai/smollm2-135m"')
+    api_base: str | None = None
+    api_key_env: str | None = Field(None, description="NAME of the env var holding the key")
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    max_tokens: int = Field(1024, gt=0)
+    concurrency: int = Field(4, ge=1, description="max requests in flight")
+    rpm: int | None = Field(None, gt=0, description="max requests per minute; None = no limit")
+    timeout_s: float = Field(120.0, gt=0)
+    num_retries: int = Field(3, ge=0)
+    # Off by default: DSPy's cache would return the same text when a sample is retried, so a
+    # "retry with sampling" would silently be no retry at all.
+    cache: bool = False
+    structured_output: Literal["none", "json_schema"] = "none"
+    local: LocalServerConfig | None = None
+
+    @model_validator(mode="after")
+    def _check_local(self) -> ModelConfig:
+        if self.local is None:
+            return self
+        if not self.model.startswith(LOCAL_PROVIDER_PREFIX):
+            raise ValueError(f"a local model is served OpenAI-compatible: `model` must start with "
+                             f"{LOCAL_PROVIDER_PREFIX!r}, got {self.model!r}")
+        if self.api_base is not None or self.api_key_env is not None:
+            raise ValueError("a local model gets its address from the server it starts: "
+                             "drop `api_base` and `api_key_env`")
+        return self
+
+    @property
+    def alias(self) -> str:
+        """The model id the server is asked for: the model string without its provider prefix."""
+        return self.model.split("/", 1)[-1]
+
+
+class Settings(BaseModel):
+    """Every model a run may use and which ones are the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    models: dict[str, ModelConfig] = Field(min_length=1)
+    default_model: str
+    default_judge: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_models(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+            return data
+        models = {}
+        for key, cfg in data["models"].items():
+            if isinstance(cfg, dict):
+                if cfg.get("name", key) != key:
+                    raise ValueError(f"models.{key}: `name` is {cfg['name']!r}, it must equal the key")
+                cfg = {**cfg, "name": key}
+            models[key] = cfg
+        return {**data, "models": models}
+
+    @model_validator(mode="after")
+    def _check_defaults(self) -> Settings:
+        for role in ("default_model", "default_judge"):
+            name = getattr(self, role)
+            if name not in self.models:
+                raise ValueError(f"{role} {name!r} is not one of the models: {sorted(self.models)}")
+        return self
+
+    def get(self, name: str | None = None) -> ModelConfig:
+        """The named model, or the default model; a ConfigError lists the known names."""
+        name = name or self.default_model
+        if name not in self.models:
+            raise ConfigError(f"unknown model {name!r}; configured: {', '.join(sorted(self.models))}")
+        return self.models[name]
+
+
+def default_config_text() -> str:
+    """The packaged default YAML."""
+    return resources.files("argalign").joinpath("configs/default.yaml").read_text("utf-8")
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read and validate a settings YAML; None loads the packaged default."""
+    where = str(path) if path is not None else "argalign/configs/default.yaml (packaged)"
+    try:
+        text = Path(path).read_text("utf-8") if path is not None else default_config_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read config {where}: {e.strerror or e}") from e
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{where}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping with `models`, `default_model`, "
+                          f"`default_judge`, got {type(data).__name__}")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{where}: invalid settings:\n{_describe(e)}") from e
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors(include_url=False, include_input=False):
+        loc = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  {loc}: unknown key")
+        elif item["type"] == "missing":
+            lines.append(f"  {loc}: missing required key")
+        else:
+            lines.append(f"  {loc}: {item['msg']}")
+    return "\n".join(lines)
+
+
+_dotenv_loaded = False
+
+
+def _load_dotenv_once() -> None:
+    # Lazily, never at import: importing argalign must not read files or the environment.
+    # From the working directory up: by default python-dotenv would search upward from *this*
+    # file, i.e. from site-packages, and miss the user's project .env.
+    global _dotenv_loaded
+    if not _dotenv_loaded:
+        from dotenv import find_dotenv, load_dotenv
+
+        load_dotenv(find_dotenv(usecwd=True), override=False)
+        _dotenv_loaded = True
+
+
+def resolve_api_key(model_cfg: ModelConfig) -> str | None:
+    """The API key from the env var named by ``api_key_env`` (``.env`` is read first, once).
+
+    A local model needs no key and gets the placeholder ``"local"``; a remote model without
+    ``api_key_env`` gets None and leaves it to the client's own defaults.
+    """
+    if model_cfg.local is not None:
+        return "local"
+    if model_cfg.api_key_env is None:
+        return None
+    _load_dotenv_once()
+    key = os.environ.get(model_cfg.api_key_env)
+    if not key:
+        raise ConfigError(f"model {model_cfg.name!r} needs an API key in the environment variable "
+                          f"{model_cfg.api_key_env} (or in a .env file); it is not set")
+    return key
+
+
+def resolve_api_base(model_cfg: ModelConfig) -> str | None:
+    """``api_base`` from the config, else ``OPENAI_BASE_URL`` for a remote model, else None."""
+    if model_cfg.api_base is not None or model_cfg.local is not None:
+        return model_cfg.api_base
+    _load_dotenv_once()
+    return os.environ.get(BASE_URL_ENV) or None

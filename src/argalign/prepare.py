@@ -1,0 +1,208 @@
+"""``argalign prepare``: draw a seeded random sample of each (config, split) and write it raw.
+
+Input: a Hub dataset id, a local dataset folder (loaded the same way, with
+``datasets.load_dataset``), a single JSONL file, or ``sample`` (the bundled sample).
+Output: ``<out>/raw/<config>/<split>.jsonl``, one example per line
+(``{"id", "config", "split", "index", "row"}``, the row untouched), in source order;
+malformed rows go to ``<split>.rejects.jsonl`` beside it with the reason; ``<out>/raw/
+manifest.json`` records what was drawn. Rows are streamed twice (count, then pick), so a
+large split is never held in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from argalign.errors import ConfigError, RowError
+from argalign.jsonl import Appender, write_json_atomic
+from argalign.schema import Example, example_id, parse_conversation
+
+log = logging.getLogger(__name__)
+
+HUB_DATASET = "DebateLabKIT/argunauts-thinking"
+CONFIGS = (
+    "deepa2-aaac01-thinking",
+    "deepa2-aaac02-thinking",
+    "deepa2-aaac03-thinking",
+    "deepa2-folly-thinking",
+)
+SPLITS = ("train", "validation", "test")
+SAMPLE = "sample"
+
+
+def sample_dir() -> Path:
+    """The bundled sample dataset, loadable with ``datasets.load_dataset(path, config)``."""
+    return Path(str(resources.files("argalign") / "data" / "sample"))
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "sample", "dir", "jsonl" or "hub"
+    location: str
+
+    @property
+    def label(self) -> str:
+        return SAMPLE if self.kind == "sample" else self.location
+
+
+def _hub_reachable(repo_id: str) -> bool:
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return False
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().dataset_info(repo_id, timeout=10)
+    except Exception as e:  # noqa: BLE001 - any failure to reach the Hub means "offline"
+        log.debug("Hub check for %s failed: %s", repo_id, type(e).__name__)
+        return False
+    return True
+
+
+def resolve_source(source: str | None) -> Source:
+    """Where rows come from. The Hub id falls back to the bundled sample when offline."""
+    if source in (None, "", SAMPLE):
+        return Source("sample", str(sample_dir()))
+    path = Path(source)
+    if path.is_dir():
+        return Source("dir", str(path))
+    if path.is_file():
+        return Source("jsonl", str(path))
+    if source.count("/") != 1 or source.startswith((".", "/")):
+        raise ConfigError(f"--source {source!r} is neither a local path nor a Hub dataset id")
+    if not _hub_reachable(source):
+        log.warning("The Hub is not reachable: using the bundled sample instead of %s", source)
+        return Source("sample", str(sample_dir()))
+    return Source("hub", source)
+
+
+def iter_rows(source: Source, config: str, split: str) -> Iterator[tuple[int, Any]]:
+    """Yield ``(row index, row)`` for one (config, split), streaming.
+
+    A JSONL file is read line by line with no schema inference, so a malformed row is kept
+    as it is and rejected with its reason later; a line that is not JSON at all is yielded
+    as a :class:`RowError` in its place and reading goes on.
+    """
+    if source.kind == "jsonl":
+        path = Path(source.location)
+        with path.open("rb") as fh:
+            index = 0
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    yield index, json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                    yield index, RowError(f"{path.name}:{lineno}", "INVALID_JSON_LINE",
+                                          f"line is not valid JSON: {e}")
+                index += 1
+        return
+    import datasets
+
+    try:
+        stream = datasets.load_dataset(source.location, config, split=split, streaming=True)
+    except ValueError as e:
+        raise ConfigError(f"cannot load {source.label} config {config!r} split {split!r}: {e}") from e
+    yield from enumerate(stream)
+
+
+def count_rows(source: Source, config: str, split: str) -> int:
+    if source.kind == "jsonl":
+        with open(source.location, "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    return sum(1 for _ in iter_rows(source, config, split))
+
+
+def choose(total: int, n: int | None, seed: int, config: str, split: str) -> set[int]:
+    """A seeded random subset of ``n`` row indices, the same for the same arguments."""
+    if n is None or n >= total:
+        return set(range(total))
+    rng = random.Random(f"{seed}/{config}/{split}")
+    return set(rng.sample(range(total), n))
+
+
+@dataclass
+class PrepareResult:
+    out: Path
+    source: str
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"out": str(self.out), "source": self.source, "counts": self.counts}
+
+
+def prepare(
+    *,
+    source: str | None,
+    configs: list[str],
+    splits: list[str],
+    n: int | None,
+    seed: int,
+    out: str | Path,
+) -> PrepareResult:
+    """Write the raw subsets and a manifest; return counts per ``config/split``."""
+    resolved = resolve_source(source)
+    raw_dir = Path(out) / "raw"
+    result = PrepareResult(out=raw_dir, source=resolved.label)
+    # Checked before anything is written, so a refused call leaves no partial output.
+    if resolved.kind == "jsonl" and (len(configs) != 1 or len(splits) != 1):
+        raise ConfigError("a single JSONL source holds one subset: pass one --configs "
+                          "and one --splits value")
+    for config in configs:
+        for split in splits:
+            target = raw_dir / config / f"{split}.jsonl"
+            counts = _prepare_subset(resolved, config, split, n, seed, target)
+            result.counts[f"{config}/{split}"] = counts
+            log.info("%s/%s: %d examples, %d rejected", config, split, counts["examples"],
+                     counts["rejected"])
+    write_json_atomic(raw_dir / "manifest.json", {
+        "source": resolved.label, "configs": configs, "splits": splits, "n": n, "seed": seed,
+        "counts": result.counts,
+    })
+    return result
+
+
+def _prepare_subset(source: Source, config: str, split: str, n: int | None, seed: int,
+                    target: Path) -> dict[str, int]:
+    total = count_rows(source, config, split)
+    chosen = choose(total, n, seed, config, split)
+    rejects_path = target.with_name(f"{split}.rejects.jsonl")
+    tmp = target.with_name(f".{target.name}.partial")
+    tmp.unlink(missing_ok=True)
+    rejects_path.unlink(missing_ok=True)
+    examples = rejected = 0
+    rejects: Appender | None = None
+    with Appender(tmp, fsync=False) as writer:
+        seen: set[str] = set()
+        for index, row in iter_rows(source, config, split):
+            if index not in chosen:
+                continue
+            try:
+                if isinstance(row, RowError):
+                    raise row
+                row_id = example_id(row, config, split, index) if isinstance(row, dict) else \
+                    f"{config}/{split}/{index}"
+                parse_conversation(row, row_id)
+                if row_id in seen:
+                    raise RowError(row_id, "DUPLICATE_ID", "another row of this split has this id")
+            except RowError as e:
+                rejects = rejects or Appender(rejects_path, fsync=False)
+                rejects.write({**e.as_record(), "config": config, "split": split, "index": index,
+                               "row": None if isinstance(row, RowError) else row})
+                log.error("rejected %s", e)
+                rejected += 1
+                continue
+            seen.add(row_id)
+            writer.write(Example(row_id, config, split, index, row).to_record())
+            examples += 1
+    if rejects is not None:
+        rejects.close()
+    os.replace(tmp, target)
+    return {"rows": total, "examples": examples, "rejected": rejected}

@@ -1,0 +1,236 @@
+"""Rows, messages and conversations as the Hub dataset stores them.
+
+A row is a dict with a ``messages`` list and any number of other columns (``source_id``, ...).
+Every message has exactly the keys ``content, name, role, thinking, tool_calls, tools`` with
+``None`` for absent values; ``tools`` is a JSON string on the system message, ``tool_calls`` a
+JSON string on assistant messages. Rows are kept as plain dicts so that reading and writing
+them back is lossless, unknown keys included; :func:`parse_conversation` checks a row and gives
+a typed, read-only view of it with its turn structure.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from argalign.errors import RowError
+
+MESSAGE_KEYS = ("content", "name", "role", "thinking", "tool_calls", "tools")
+Role = Literal["system", "user", "assistant", "tool"]
+ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
+
+
+class Message(BaseModel):
+    """One message. Unknown keys are kept (``extra="allow"``) so nothing is lost."""
+
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+    content: str | None
+    name: str | None
+    role: Role
+    thinking: str | None
+    tool_calls: str | None
+    tools: str | None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One user message and the assistant and tool messages that answer it (indices)."""
+
+    user_index: int
+    reply_indices: tuple[int, ...]
+    assistant_indices: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """A checked row: its messages and turns. The row dict itself is left untouched."""
+
+    row_id: str
+    messages: tuple[Message, ...]
+    turns: tuple[Turn, ...]
+
+    @property
+    def system(self) -> Message | None:
+        return self.messages[0] if self.messages and self.messages[0].role == "system" else None
+
+
+@dataclass(frozen=True)
+class Example:
+    """A row with where it came from. ``id`` is stable: ``source_id`` or config/split/index."""
+
+    id: str
+    config: str
+    split: str
+    index: int
+    row: dict[str, Any]
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "config": self.config,
+            "split": self.split,
+            "index": self.index,
+            "row": self.row,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], *, where: str = "") -> Example:
+        """Read a prepared line; a plain row (with ``messages`` at top level) is accepted too."""
+        if "row" in record and "id" in record:
+            return cls(
+                id=str(record["id"]),
+                config=str(record.get("config", "")),
+                split=str(record.get("split", "")),
+                index=int(record.get("index", -1)),
+                row=record["row"],
+            )
+        if "messages" in record:
+            index = int(where.rsplit(":", 1)[-1]) if where and where.rsplit(":", 1)[-1].isdigit() else -1
+            # The fallback id names the line, not the file, so that an original and an aligned
+            # file of plain rows without source_id match line by line.
+            fallback = f"line {index}" if index >= 0 else where
+            return cls(id=example_id(record, "", "", index, fallback=fallback), config="", split="",
+                       index=index, row=record)
+        raise RowError(where or "?", "NOT_A_ROW", "line is neither a prepared example nor a row "
+                       "with a 'messages' list")
+
+
+def example_id(row: dict[str, Any], config: str, split: str, index: int, fallback: str = "") -> str:
+    """``source_id`` when the row has one, else ``<config>/<split>/<index>``."""
+    source_id = row.get("source_id")
+    if source_id not in (None, ""):
+        return str(source_id)
+    if fallback:
+        return fallback
+    return f"{config}/{split}/{index}"
+
+
+def _check_json(row_id: str, index: int, key: str, value: str | None, kind: type) -> None:
+    if value is None:
+        return
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as e:
+        raise RowError(row_id, "INVALID_JSON", f"'{key}' is not valid JSON: {e.msg} at char {e.pos}",
+                       index) from e
+    if not isinstance(parsed, kind):
+        raise RowError(row_id, "INVALID_JSON",
+                       f"'{key}' must encode a JSON {kind.__name__}, got {type(parsed).__name__}",
+                       index)
+
+
+def parse_message(row_id: str, index: int, raw: Any) -> Message:
+    if not isinstance(raw, dict):
+        raise RowError(row_id, "NOT_AN_OBJECT", f"message is a {type(raw).__name__}, not an object",
+                       index)
+    missing = [k for k in MESSAGE_KEYS if k not in raw]
+    if missing:
+        raise RowError(row_id, "MISSING_KEY", f"message lacks key(s) {', '.join(missing)}", index)
+    if raw["role"] not in ROLES:
+        raise RowError(row_id, "UNKNOWN_ROLE",
+                       f"unknown role {raw['role']!r}; expected one of {', '.join(ROLES)}", index)
+    try:
+        message = Message.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise RowError(row_id, "BAD_VALUE", f"key '{loc}': {first['msg']}", index) from e
+    _check_json(row_id, index, "tools", message.tools, list)
+    _check_json(row_id, index, "tool_calls", message.tool_calls, list)
+    return message
+
+
+def parse_conversation(row: Any, row_id: str) -> Conversation:
+    """Check a row and return its conversation view, or raise :class:`RowError`.
+
+    Shape: ``[system] (user, (assistant | tool)*)+``; an assistant message needs content,
+    thinking or tool calls.
+    """
+    if not isinstance(row, dict):
+        raise RowError(row_id, "NOT_AN_OBJECT", f"row is a {type(row).__name__}, not an object")
+    raw_messages = row.get("messages")
+    if not isinstance(raw_messages, list):
+        raise RowError(row_id, "NO_MESSAGES", "row has no 'messages' list")
+    if not raw_messages:
+        raise RowError(row_id, "EMPTY_MESSAGES", "'messages' is empty")
+    messages = tuple(parse_message(row_id, i, m) for i, m in enumerate(raw_messages))
+
+    turns: list[Turn] = []
+    user_index: int | None = None
+    replies: list[int] = []
+    for i, m in enumerate(messages):
+        if m.role == "system":
+            if i != 0:
+                raise RowError(row_id, "MISPLACED_SYSTEM", "a system message must come first", i)
+        elif m.role == "user":
+            if user_index is not None:
+                turns.append(_turn(messages, user_index, replies))
+            user_index, replies = i, []
+        else:
+            if user_index is None:
+                raise RowError(row_id, "NO_USER_BEFORE_REPLY",
+                               f"{m.role} message before any user message", i)
+            if m.role == "assistant" and not (m.content or m.thinking or m.tool_calls):
+                raise RowError(row_id, "EMPTY_ASSISTANT",
+                               "assistant message has no content, no thinking and no tool_calls", i)
+            replies.append(i)
+    if user_index is None:
+        raise RowError(row_id, "NO_USER_MESSAGE", "conversation has no user message")
+    turns.append(_turn(messages, user_index, replies))
+    return Conversation(row_id=row_id, messages=messages, turns=tuple(turns))
+
+
+def _turn(messages: tuple[Message, ...], user_index: int, replies: list[int]) -> Turn:
+    assistant = tuple(i for i in replies if messages[i].role == "assistant")
+    return Turn(user_index=user_index, reply_indices=tuple(replies), assistant_indices=assistant)
+
+
+# --- the source text a task works on ------------------------------------------------------
+
+# A line that introduces the text to analyse: it ends with a colon and speaks of a text
+# ("... from the following argumentative text:", "Take a close look at the text below:").
+_INTRO = re.compile(r"^[^\n]*\b(text|passage|argument|excerpt)\b[^\n]*:[ \t]*$", re.IGNORECASE | re.M)
+# A trailing paragraph that is an instruction rather than part of the text.
+_INSTRUCTION = re.compile(
+    r"^(Instruction:|Analy[sz]e|Generate|Reconstruct|Annotate|Identify|Assess|Evaluate|Formali[sz]e"
+    r"|Create|Provide|Summari[sz]e|Write|Explain|Check|Use|Map|Determine|Translate|Please"
+    r"|Can you|Could you)\b",
+    re.IGNORECASE,
+)
+MIN_SOURCE_CHARS = 80
+
+
+def split_source(user_content: str) -> tuple[str, str, str] | None:
+    """Split a user message into (before, source text, after), or ``None`` if none is found.
+
+    The source text starts after the first line that introduces a text and ends before any
+    trailing paragraphs that are instructions. It must stay verbatim in both modes.
+    """
+    match = _INTRO.search(user_content)
+    if match is None:
+        return None
+    start = match.end()
+    if user_content[start:start + 1] == "\n":
+        start += 1
+    body = user_content[start:]
+    paragraphs = body.split("\n\n")
+    while len(paragraphs) > 1 and _INSTRUCTION.match(paragraphs[-1].strip()):
+        paragraphs.pop()
+    source = "\n\n".join(paragraphs).rstrip()
+    if len(source.strip()) < MIN_SOURCE_CHARS:
+        return None
+    end = start + len(source)
+    return user_content[:start], source, user_content[end:]
+
+
+def source_text(user_content: str | None) -> str | None:
+    """The text the task works on, as it stands in the user message."""
+    if not user_content:
+        return None
+    parts = split_source(user_content)
+    return parts[1] if parts else None

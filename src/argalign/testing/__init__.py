@@ -1,0 +1,1 @@
+"""Test fixtures and benchmark drivers; not part of the product path."""

@@ -1,0 +1,117 @@
+"""``argalign validate``: check an aligned file against its original, row by row, by id.
+
+Input: the original (prepared examples or plain rows) and the aligned file (examples or
+result records, whose ``row`` is the aligned row, or null for a failed example).
+Output: a report line per id with its outcome (``ok``, ``unchanged``, ``failed``,
+``violation``) and violation codes, and a summary. Originals are not held in memory: only
+their byte offsets are, so validating a large split stays small.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Violation, check_row, is_unchanged
+from argalign.jsonl import JsonlError, iter_jsonl, write_jsonl_atomic
+from argalign.schema import Example
+
+
+@dataclass
+class ValidateSummary:
+    outcomes: Counter = field(default_factory=Counter)
+    codes: Counter = field(default_factory=Counter)
+    report: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def violations(self) -> int:
+        return self.outcomes["violation"]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rows": sum(self.outcomes.values()), "outcomes": dict(self.outcomes),
+                "codes": dict(self.codes)}
+
+
+def index_offsets(path: Path) -> dict[str, int]:
+    """Map each example id in a JSONL file to the byte offset of its line."""
+    offsets: dict[str, int] = {}
+    with path.open("rb") as fh:
+        lineno = 0
+        while True:
+            offset = fh.tell()
+            raw = fh.readline()
+            if not raw:
+                break
+            lineno += 1
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except json.JSONDecodeError as e:
+                raise JsonlError(path, lineno, f"not valid JSON: {e}") from e
+            example = Example.from_record(record, where=f"{path.name}:{lineno}")
+            offsets[example.id] = offset
+    return offsets
+
+
+def read_at(path: Path, offset: int) -> dict[str, Any]:
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        return json.loads(fh.readline())
+
+
+def classify(original: dict[str, Any], aligned: dict[str, Any] | None, mode: str,
+             max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> tuple[str, list[Violation]]:
+    """Outcome of one aligned row: ``failed``, ``violation``, ``unchanged`` or ``ok``."""
+    if aligned is None:
+        return "failed", []
+    violations = check_row(original, aligned, mode, max_user_change=max_user_change)
+    if violations:
+        return "violation", violations
+    if is_unchanged(original, aligned):
+        return "unchanged", []
+    return "ok", []
+
+
+def validate_files(original_path: str | Path, aligned_path: str | Path, mode: str, *,
+                   report_path: str | Path | None = None,
+                   max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> ValidateSummary:
+    original_path, aligned_path = Path(original_path), Path(aligned_path)
+    offsets = index_offsets(original_path)
+    summary = ValidateSummary()
+    seen: set[str] = set()
+
+    def add(row_id: str, outcome: str, violations: list[Violation], reason: str = "") -> None:
+        summary.outcomes[outcome] += 1
+        summary.codes.update(v.code for v in violations)
+        summary.report.append({
+            "id": row_id,
+            "outcome": outcome,
+            "codes": sorted({v.code for v in violations}),
+            "violations": [v.as_dict() for v in violations],
+            **({"reason": reason} if reason else {}),
+        })
+
+    for lineno, record in iter_jsonl(aligned_path):
+        example = Example.from_record(record, where=f"{aligned_path.name}:{lineno}")
+        if example.id in seen:
+            add(example.id, "violation", [Violation("ID_DUPLICATE", None, f"line {lineno}")])
+            continue
+        seen.add(example.id)
+        if example.id not in offsets:
+            add(example.id, "violation", [Violation("ID_EXTRA", None, f"line {lineno}")])
+            continue
+        original = Example.from_record(read_at(original_path, offsets[example.id])).row
+        outcome, violations = classify(original, example.row, mode, max_user_change)
+        add(example.id, outcome, violations, str(record.get("reason") or ""))
+
+    for row_id in offsets:
+        if row_id not in seen:
+            add(row_id, "violation", [Violation("ID_MISSING", None, "not in the aligned file")])
+
+    if report_path is not None:
+        write_jsonl_atomic(report_path, summary.report)
+    return summary

@@ -1,0 +1,146 @@
+"""Settings YAML: validation errors that name the key and the file; secrets only from the env."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from argalign import config
+from argalign.config import (
+    ModelConfig,
+    Settings,
+    default_config_text,
+    load_settings,
+    resolve_api_base,
+    resolve_api_key,
+)
+from argalign.errors import ConfigError
+
+REPO_DEFAULT = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+SECRET = "sk-test-0123456789-do-not-leak"
+
+MINIMAL = """\
+default_model: tiny
+default_judge: tiny
+models:
+  tiny:
+    model: openai/tiny
+    local: {gguf: smollm2-135m}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "settings.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def fresh_env(monkeypatch, tmp_path):
+    """No key, no base URL and no .env: each test states the environment it needs."""
+    for name in ("API_ENDPOINT_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.setenv(name, "unset")  # recorded, so the delete below is undone afterwards
+        monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(config, "_dotenv_loaded", False)
+
+
+def test_packaged_default_loads_with_both_local_models():
+    settings = load_settings()
+    assert settings.default_model == settings.default_judge == "qwen2.5-coder-1.5b"
+    for name in ("smollm2-135m", "qwen2.5-coder-1.5b"):
+        cfg = settings.get(name)
+        assert cfg.name == name
+        assert cfg.local is not None and cfg.local.gguf == name
+        assert cfg.structured_output == "json_schema"
+        assert cfg.cache is False
+    assert settings.get().name == settings.default_model
+
+
+def test_repo_default_is_the_packaged_default():
+    assert REPO_DEFAULT.read_text() == default_config_text()
+
+
+def test_minimal_file_gets_defaults(tmp_path):
+    cfg = load_settings(write(tmp_path, MINIMAL)).get("tiny")
+    assert (cfg.concurrency, cfg.rpm, cfg.cache, cfg.structured_output) == (4, None, False, "none")
+    assert cfg.alias == "tiny"
+    assert cfg.local.port == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (MINIMAL + "colour: blue\n", "colour: unknown key"),
+        (MINIMAL + "    temprature: 0.5\n", "models.tiny.temprature: unknown key"),
+        (MINIMAL + "    local: {gguf: smollm2-135m, n_gpu: 1}\n", "models.tiny.local.n_gpu: unknown key"),
+        (MINIMAL.replace("    model: openai/tiny\n", ""), "models.tiny.model: missing required key"),
+        (MINIMAL.replace("default_judge: tiny\n", ""), "default_judge: missing required key"),
+        (MINIMAL.replace("default_judge: tiny", "default_judge: big"), "default_judge 'big' is not"),
+        (MINIMAL + "    concurrency: 0\n", "models.tiny.concurrency: Input should be greater"),
+        (MINIMAL.replace("smollm2-135m", "llama-70b"), "models.tiny.local.gguf"),
+        (MINIMAL.replace("openai/tiny", "ollama/tiny"), "must start with 'openai/'"),
+        (MINIMAL + "    api_base: http://x/v1\n", "drop `api_base`"),
+        (MINIMAL + "    name: other\n", "must equal the key"),
+        ("- just\n- a list\n", "expected a mapping"),
+        ("models: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_file_names_the_key_and_the_file(tmp_path, text, expected):
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(path)
+    assert expected in str(info.value)
+    assert str(path) in str(info.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load_settings(tmp_path / "nope.yaml")
+
+
+def test_unknown_model_lists_the_known_ones():
+    with pytest.raises(ConfigError, match="smollm2-135m"):
+        load_settings().get("gpt-9")
+
+
+def remote(**overrides) -> ModelConfig:
+    fields = {"name": "remote", "model": "openai/some-model", "api_key_env": "API_ENDPOINT_KEY"}
+    return ModelConfig(**{**fields, **overrides})
+
+
+def test_api_key_comes_from_the_named_env_var_and_never_shows(monkeypatch, fresh_env):
+    monkeypatch.setenv("API_ENDPOINT_KEY", SECRET)
+    settings = Settings(models={"remote": remote()}, default_model="remote",
+                        default_judge="remote")
+    assert resolve_api_key(settings.get("remote")) == SECRET
+    for text in (repr(settings), str(settings), settings.model_dump_json(), repr(remote())):
+        assert SECRET not in text
+    assert "API_ENDPOINT_KEY" in settings.model_dump_json()
+
+
+def test_api_key_from_dotenv_in_the_working_directory(tmp_path, fresh_env):
+    (tmp_path / ".env").write_text(f"API_ENDPOINT_KEY={SECRET}\nOPENAI_BASE_URL=http://gw/v1\n")
+    cfg = remote()
+    assert resolve_api_key(cfg) == SECRET
+    assert resolve_api_base(cfg) == "http://gw/v1"
+
+
+def test_missing_key_names_the_variable(fresh_env):
+    with pytest.raises(ConfigError, match="API_ENDPOINT_KEY"):
+        resolve_api_key(remote())
+
+
+def test_api_base_prefers_the_config_over_openai_base_url(monkeypatch, fresh_env):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://from-env/v1")
+    assert resolve_api_base(remote()) == "http://from-env/v1"
+    assert resolve_api_base(remote(api_base="http://from-yaml/v1")) == "http://from-yaml/v1"
+    assert resolve_api_base(remote(api_key_env=None)) == "http://from-env/v1"
+
+
+def test_local_model_needs_no_key_and_ignores_openai_base_url(monkeypatch, fresh_env):
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://from-env/v1")
+    cfg = load_settings().get("smollm2-135m")
+    assert resolve_api_key(cfg) == "local"
+    assert resolve_api_base(cfg) is None

@@ -1,0 +1,380 @@
+"""The hard invariants: one mutation of a real row per violation code, and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from argalign.invariants import (
+    CODES,
+    DEFAULT_MAX_USER_CHANGE,
+    check_row,
+    is_unchanged,
+    user_change,
+)
+from argalign.jsonl import iter_jsonl, write_jsonl_atomic
+from argalign.schema import Example, split_source
+from argalign.validate import classify, validate_files
+
+BOUND = DEFAULT_MAX_USER_CHANGE
+
+
+@pytest.fixture
+def real_rows(real_rows_path: Path) -> list[dict]:
+    return [json.loads(line) for line in real_rows_path.read_text("utf-8").splitlines()
+            if line.strip()]
+
+
+# --- mutation helpers: each returns an edit that changes one field of a deep copy ----------
+
+def _flip(text: str, at: int | None = None) -> str:
+    """``text`` with one character replaced (in the middle unless ``at`` is given)."""
+    at = len(text) // 2 if at is None else at
+    return text[:at] + ("x" if text[at] != "x" else "y") + text[at + 1:]
+
+
+def set_field(i: int, key: str, value: Any) -> Callable[[dict], dict]:
+    def edit(row: dict) -> dict:
+        old = row["messages"][i][key]
+        row["messages"][i][key] = value(old) if callable(value) else value
+        return row
+    return edit
+
+
+def drop_key(i: int, key: str) -> Callable[[dict], dict]:
+    def edit(row: dict) -> dict:
+        del row["messages"][i][key]
+        return row
+    return edit
+
+
+def add_key(i: int, key: str, value: Any) -> Callable[[dict], dict]:
+    def edit(row: dict) -> dict:
+        row["messages"][i][key] = value
+        return row
+    return edit
+
+
+def set_column(key: str, value: Any) -> Callable[[dict], dict]:
+    def edit(row: dict) -> dict:
+        row[key] = value(row.get(key)) if callable(value) else value
+        return row
+    return edit
+
+
+def drop_column(key: str) -> Callable[[dict], dict]:
+    def edit(row: dict) -> dict:
+        del row[key]
+        return row
+    return edit
+
+
+def drop_message(i: int) -> Callable[[dict], dict]:
+    def edit(row: dict) -> dict:
+        del row["messages"][i]
+        return row
+    return edit
+
+
+def append_message(copy_of: int) -> Callable[[dict], dict]:
+    def edit(row: dict) -> dict:
+        row["messages"].append(dict(row["messages"][copy_of]))
+        return row
+    return edit
+
+
+def flip_source(i: int = 1) -> Callable[[dict], dict]:
+    """Change one character in the middle of the source text of user message ``i``."""
+    def edit(row: dict) -> dict:
+        content = row["messages"][i]["content"]
+        before, source, _ = split_source(content)
+        row["messages"][i]["content"] = _flip(content, len(before) + len(source) // 2)
+        return row
+    return edit
+
+
+def append_user(n_chars: int, i: int = 1) -> Callable[[dict], dict]:
+    """Append a clarification of exactly ``n_chars`` characters to user message ``i``."""
+    clarification = ("\n\nPlease keep the answer short and state each premise. " * 20)[:n_chars]
+    return set_field(i, "content", lambda c: c + clarification)
+
+
+def cut_user_head(n_chars: int, i: int = 1) -> Callable[[dict], dict]:
+    """Delete the first ``n_chars`` characters of the instruction before the source text."""
+    return set_field(i, "content", lambda c: c[n_chars:])
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    row: int
+    edit: Callable[[dict], Any]
+    index: int | None
+    mode: str = "A"
+    max_user_change: int = BOUND
+    original_edit: Callable[[dict], dict] | None = None
+
+
+# Real row 0: system, user, assistant(thinking), assistant(tool_calls), tool, assistant(both).
+# Real rows 1-5: system, user, assistant(thinking + content).
+MUTATIONS: dict[str, list[Mutation]] = {
+    "MALFORMED": [
+        Mutation("messages not a list", 1, set_column("messages", "system, user"), None),
+        Mutation("a message not an object", 1,
+                 lambda r: {**r, "messages": [*r["messages"][:2], "assistant: yes"]}, None),
+        Mutation("row not an object", 1, lambda r: [r], None),
+    ],
+    "MESSAGE_COUNT": [
+        Mutation("last message removed", 1, drop_message(2), None),
+        Mutation("tool result removed at the end", 0, drop_message(5), None),
+        Mutation("message added", 2, append_message(2), None),
+    ],
+    "KEY_ADDED": [
+        Mutation("unknown key on assistant", 1, add_key(2, "weight", 1), 2),
+        Mutation("unknown null key on system", 0, add_key(0, "x", None), 0),
+    ],
+    "KEY_REMOVED": [
+        Mutation("name removed from user", 1, drop_key(1, "name"), 1),
+        Mutation("tools removed from system", 3, drop_key(0, "tools"), 0),
+    ],
+    "ROLE_CHANGED": [
+        Mutation("assistant became tool", 1, set_field(2, "role", "tool"), 2),
+        Mutation("user became assistant", 4, set_field(1, "role", "assistant"), 1),
+    ],
+    "NAME_CHANGED": [
+        Mutation("tool name one char", 0, set_field(4, "name", _flip), 4),
+        Mutation("user name null to text", 1, set_field(1, "name", "alice"), 1),
+    ],
+    "TOOL_CALLS_CHANGED": [
+        Mutation("tool_calls one char", 0, set_field(3, "tool_calls", _flip), 3),
+        Mutation("tool_calls null to empty list", 1, set_field(2, "tool_calls", "[]"), 2),
+        Mutation("tool_calls to null", 0, set_field(3, "tool_calls", None), 3),
+    ],
+    "TOOLS_CHANGED": [
+        Mutation("tools one char", 0, set_field(0, "tools", _flip), 0),
+        Mutation("empty tools to null", 2, set_field(0, "tools", None), 0),
+        Mutation("tools reformatted", 5, set_field(0, "tools", "[ ]"), 0),
+    ],
+    "ASSISTANT_CONTENT_CHANGED": [
+        Mutation("one byte", 1, set_field(2, "content", _flip), 2),
+        Mutation("one byte of a 4-char answer", 5, set_field(2, "content", lambda c: c[:-1]), 2),
+        Mutation("one byte of the final Argdown", 0, set_field(5, "content", _flip), 5),
+        Mutation("null content to empty string", 0, set_field(2, "content", ""), 2),
+        Mutation("content to null", 3, set_field(2, "content", None), 2),
+        Mutation("trailing space", 4, set_field(2, "content", lambda c: c + " "), 2),
+    ],
+    "SYSTEM_CONTENT_CHANGED": [
+        Mutation("one char", 2, set_field(0, "content", _flip), 0),
+        Mutation("to null", 0, set_field(0, "content", None), 0),
+    ],
+    "TOOL_CONTENT_CHANGED": [
+        Mutation("one char", 0, set_field(4, "content", _flip), 4),
+    ],
+    "THINKING_ADDED": [
+        Mutation("null thinking to text", 0, set_field(3, "thinking", "Call the tool."), 3),
+        Mutation("null thinking to empty string", 0, set_field(3, "thinking", ""), 3),
+    ],
+    "THINKING_REMOVED": [
+        Mutation("thinking-only message", 0, set_field(2, "thinking", None), 2),
+        Mutation("thinking with content", 1, set_field(2, "thinking", None), 2),
+    ],
+    "THINKING_ON_NON_ASSISTANT": [
+        Mutation("user", 1, set_field(1, "thinking", "hmm"), 1),
+        Mutation("system", 2, set_field(0, "thinking", "hmm"), 0),
+        Mutation("tool", 0, set_field(4, "thinking", ""), 4),
+    ],
+    "USER_CONTENT_EMPTY": [
+        Mutation("empty string", 1, set_field(1, "content", ""), 1),
+        Mutation("whitespace", 2, set_field(1, "content", " \n\t"), 1),
+        Mutation("null", 3, set_field(1, "content", None), 1),
+        Mutation("not text", 3, set_field(1, "content", ["a list"]), 1),
+        Mutation("empty in mode B", 4, set_field(1, "content", ""), 1, mode="B"),
+    ],
+    "USER_CHANGE_EXCEEDS_BOUND": [
+        Mutation("appended past the bound", 3, append_user(BOUND + 1), 1, mode="B"),
+        Mutation("instruction cut past the bound", 3, cut_user_head(BOUND + 1), 1, mode="B"),
+        Mutation("bound of 0, one char added", 1, append_user(1), 1, mode="B", max_user_change=0),
+    ],
+    "SOURCE_TEXT_NOT_VERBATIM": [
+        *(Mutation(f"mode A row {r}", r, flip_source(), 1) for r in range(6)),
+        Mutation("mode B, within the bound", 2, flip_source(), 1, mode="B"),
+    ],
+    "OTHER_FIELD_CHANGED": [
+        Mutation("row column one char", 1, set_column("example_id", lambda v: v + 1), None),
+        Mutation("row column added", 1, set_column("x_new", "v"), None),
+        Mutation("row column removed", 1, drop_column("example_id"), None),
+        Mutation("unknown message key changed", 2, set_field(2, "x_w", 2), 2,
+                 original_edit=add_key(2, "x_w", 1)),
+        Mutation("null user content set", 1, set_field(1, "content", "Hi"), 1,
+                 original_edit=set_field(1, "content", None)),
+    ],
+}
+
+# The id codes concern a whole file, so they are produced through validate_files.
+FILE_MUTATIONS: dict[str, Callable[[list[dict]], list[dict]]] = {
+    "ID_MISSING": lambda recs: recs[:2] + recs[3:],
+    "ID_EXTRA": lambda recs: [*recs, {**recs[2], "id": "not-in-original"}],
+    "ID_DUPLICATE": lambda recs: [*recs, recs[2]],
+}
+FILE_MUTATION_ID = {"ID_MISSING": "ex-2", "ID_EXTRA": "not-in-original", "ID_DUPLICATE": "ex-2"}
+
+
+def test_every_code_has_a_mutation_case():
+    covered = set(MUTATIONS) | set(FILE_MUTATIONS)
+    assert covered == set(CODES), f"codes without a case: {sorted(set(CODES) - covered)}"
+
+
+def _row_violations(rows: list[dict], case: Mutation) -> tuple[dict, Any, list]:
+    original = copy.deepcopy(rows[case.row])
+    if case.original_edit is not None:
+        original = case.original_edit(original)
+    aligned = case.edit(copy.deepcopy(original))
+    frozen = copy.deepcopy(original)
+    violations = check_row(original, aligned, case.mode, max_user_change=case.max_user_change)
+    assert original == frozen, "check_row must not change the original"
+    return original, aligned, violations
+
+
+def _file_violations(rows: list[dict], tmp_path: Path, code: str) -> list[dict]:
+    originals = [Example(f"ex-{i}", "cfg", "train", i, row).to_record() for i, row in enumerate(rows)]
+    write_jsonl_atomic(tmp_path / "original.jsonl", originals)
+    aligned = FILE_MUTATIONS[code](copy.deepcopy(originals))
+    write_jsonl_atomic(tmp_path / "aligned.jsonl", aligned)
+    summary = validate_files(tmp_path / "original.jsonl", tmp_path / "aligned.jsonl", "A")
+    return summary.report
+
+
+@pytest.mark.parametrize("code", sorted(CODES))
+def test_each_code_is_produced_by_a_one_field_mutation(real_rows, tmp_path, code):
+    if code in FILE_MUTATIONS:
+        report = _file_violations(real_rows, tmp_path, code)
+        flagged = [line for line in report if line["outcome"] == "violation"]
+        assert [(line["id"], line["codes"]) for line in flagged] == [
+            (FILE_MUTATION_ID[code], [code])]
+        return
+    cases = MUTATIONS.get(code)
+    assert cases, f"no mutation case for {code}"
+    for case in cases:
+        original, aligned, violations = _row_violations(real_rows, case)
+        found = [(v.code, v.message_index) for v in violations]
+        assert found == [(code, case.index)], f"{code} / {case.name}: {found}"
+        outcome, _ = classify(original, aligned, case.mode, case.max_user_change)
+        assert outcome == "violation", case.name
+
+
+def test_a_null_aligned_row_is_malformed_for_check_row_and_failed_for_validate(real_rows):
+    assert [v.code for v in check_row(real_rows[1], None, "A")] == ["MALFORMED"]
+    assert classify(real_rows[1], None, "A") == ("failed", [])
+
+
+# --- the bound of Mode B, both sides ------------------------------------------------------
+
+@pytest.mark.parametrize(("edit", "changed"), [
+    (append_user(BOUND - 1), BOUND - 1),
+    (append_user(BOUND), BOUND),
+    (append_user(BOUND + 1), BOUND + 1),
+    (cut_user_head(BOUND), BOUND),
+    (cut_user_head(BOUND + 1), BOUND + 1),
+])
+def test_mode_b_bound_is_inclusive(real_rows, edit, changed):
+    original = real_rows[3]
+    aligned = edit(copy.deepcopy(original))
+    assert user_change(original["messages"][1]["content"], aligned["messages"][1]["content"]) \
+        == changed
+    codes = [v.code for v in check_row(original, aligned, "B")]
+    assert codes == ([] if changed <= BOUND else ["USER_CHANGE_EXCEEDS_BOUND"])
+    # Mode A has no bound on the instruction: only the source text is pinned.
+    assert check_row(original, aligned, "A") == []
+
+
+@pytest.mark.parametrize("bound", [5, 50])
+def test_mode_b_bound_is_configurable(real_rows, bound):
+    original = real_rows[1]
+    at_bound = append_user(bound)(copy.deepcopy(original))
+    past_bound = append_user(bound + 1)(copy.deepcopy(original))
+    assert check_row(original, at_bound, "B", max_user_change=bound) == []
+    assert [v.code for v in check_row(original, past_bound, "B", max_user_change=bound)] == [
+        "USER_CHANGE_EXCEEDS_BOUND"]
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), [
+    ("", "", 0),
+    ("abc", "abc", 0),
+    ("abc", "abcd", 1),
+    ("abc", "ab", 1),
+    ("abc", "axc", 2),
+    ("abc", "", 3),
+    ("", "xyz", 3),
+    ("the premise holds", "the first premise holds", 6),
+    ("abcdef", "fedcba", 10),
+])
+def test_user_change_counts_inserted_plus_deleted_characters(before, after, expected):
+    assert user_change(before, after) == expected
+    assert user_change(after, before) == expected
+
+
+# --- what is allowed ----------------------------------------------------------------------
+
+def _rethink(row: dict) -> dict:
+    for message in row["messages"]:
+        if message["role"] == "assistant" and message["thinking"] is not None:
+            message["thinking"] = "I re-read the request first. " + message["thinking"][::-1]
+    return row
+
+
+@pytest.mark.parametrize("row_index", range(6))
+def test_a_legitimate_mode_a_rewrite_has_no_violations(real_rows, row_index):
+    original = real_rows[row_index]
+    aligned = _rethink(copy.deepcopy(original))
+    user = aligned["messages"][1]
+    _, source, _ = split_source(user["content"])
+    user["content"] = ("Reconstruct the argument in the following text as an argument map in "
+                       f"Argdown:\n{source}\n\nAnswer with the map only.")
+    assert check_row(original, aligned, "A") == []
+    assert classify(original, aligned, "A") == ("ok", [])
+    assert not is_unchanged(original, aligned)
+
+
+@pytest.mark.parametrize("row_index", range(6))
+def test_a_legitimate_mode_b_rewrite_has_no_violations(real_rows, row_index):
+    original = real_rows[row_index]
+    aligned = _rethink(append_user(120)(copy.deepcopy(original)))
+    assert check_row(original, aligned, "B") == []
+    assert classify(original, aligned, "B") == ("ok", [])
+
+
+def test_a_thinking_only_change_is_ok_not_unchanged(real_rows):
+    original = real_rows[1]
+    aligned = set_field(2, "thinking", _flip)(copy.deepcopy(original))
+    assert classify(original, aligned, "B") == ("ok", [])
+
+
+@pytest.mark.parametrize("mode", ["A", "B"])
+@pytest.mark.parametrize("row_index", range(6))
+def test_an_identical_row_is_unchanged_never_ok(real_rows, row_index, mode):
+    original = real_rows[row_index]
+    aligned = copy.deepcopy(original)
+    assert is_unchanged(original, aligned)
+    assert check_row(original, aligned, mode) == []
+    assert classify(original, aligned, mode) == ("unchanged", [])
+
+
+def test_a_failed_example_is_failed(real_rows):
+    assert classify(real_rows[0], None, "A") == ("failed", [])
+
+
+def test_validate_reports_unchanged_for_identical_files(real_rows, tmp_path):
+    records = [Example(f"ex-{i}", "cfg", "train", i, row).to_record()
+               for i, row in enumerate(real_rows)]
+    write_jsonl_atomic(tmp_path / "o.jsonl", records)
+    write_jsonl_atomic(tmp_path / "a.jsonl", records)
+    summary = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A",
+                             report_path=tmp_path / "report.jsonl")
+    assert dict(summary.outcomes) == {"unchanged": 6}
+    assert [r["outcome"] for _, r in iter_jsonl(tmp_path / "report.jsonl")] == ["unchanged"] * 6

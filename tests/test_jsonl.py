@@ -1,0 +1,116 @@
+"""JSON Lines: streaming reads, torn lines, atomic writes and appends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from argalign.errors import ArgalignError
+from argalign.jsonl import (
+    Appender,
+    JsonlError,
+    iter_jsonl,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
+
+
+def _files(directory):
+    return sorted(p.name for p in directory.iterdir())
+
+
+def test_iter_jsonl_yields_physical_line_numbers_and_skips_blank_lines(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"a": 1}\n\n  \n[2]\n"three"\n', encoding="utf-8")
+    assert list(iter_jsonl(path)) == [(1, {"a": 1}), (4, [2]), (5, "three")]
+
+
+def test_a_bad_line_raises_with_file_and_line(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_text('{"a": 1}\n{"a": \n{"a": 3}\n', encoding="utf-8")
+    with pytest.raises(JsonlError) as info:
+        list(iter_jsonl(path))
+    assert (info.value.path, info.value.lineno) == (path, 2)
+    assert str(info.value).startswith(f"{path}:2:")
+    # Callers that catch ValueError or the project's base error both see it.
+    assert isinstance(info.value, ValueError) and isinstance(info.value, ArgalignError)
+
+
+@pytest.mark.parametrize("torn", [b'{"id": "c", "row": {"mess', b"\xff\xfe{}", b"{]"])
+@pytest.mark.parametrize("at_end", [True, False])
+def test_torn_lines_are_skipped_when_tolerated(tmp_path, torn, at_end):
+    path = tmp_path / "a.jsonl"
+    lines = [b'{"id": "a"}', b'{"id": "b"}']
+    lines.insert(2 if at_end else 1, torn)
+    path.write_bytes(b"\n".join(lines) + (b"" if at_end else b"\n"))
+    assert [r["id"] for _, r in iter_jsonl(path, tolerate_torn=True)] == ["a", "b"]
+    with pytest.raises(JsonlError):
+        list(iter_jsonl(path))
+
+
+def test_appender_after_a_torn_tail_starts_a_new_line(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b'{"id": "a"}\n{"id": "b", "ro')
+    with Appender(path) as appender:
+        appender.write({"id": "c"})
+        appender.write({"id": "d"})
+    assert path.read_bytes() == b'{"id": "a"}\n{"id": "b", "ro\n{"id": "c"}\n{"id": "d"}\n'
+    assert [(n, r["id"]) for n, r in iter_jsonl(path, tolerate_torn=True)] == [
+        (1, "a"), (3, "c"), (4, "d")]
+
+
+@pytest.mark.parametrize("existing", [None, b"", b'{"id": "a"}\n'])
+def test_appender_adds_no_blank_line_to_a_clean_file(tmp_path, existing):
+    path = tmp_path / "sub" / "out.jsonl"
+    if existing is not None:
+        path.parent.mkdir()
+        path.write_bytes(existing)
+    with Appender(path, fsync=False) as appender:
+        appender.write({"id": "z", "text": "ä\nb"})
+    assert path.read_bytes() == (existing or b"") + '{"id": "z", "text": "ä\\nb"}\n'.encode()
+
+
+def test_each_appended_line_is_on_disk_before_the_next_write(tmp_path):
+    path = tmp_path / "out.jsonl"
+    with Appender(path) as appender:
+        appender.write({"n": 1})
+        # A reader (or a kill) between writes sees only whole lines.
+        assert path.read_bytes() == b'{"n": 1}\n'
+        appender.write({"n": 2})
+        assert [r["n"] for _, r in iter_jsonl(path)] == [1, 2]
+
+
+def test_write_jsonl_atomic_writes_replaces_and_leaves_no_temp_file(tmp_path):
+    path = tmp_path / "deep" / "out.jsonl"
+    records = [{"id": i, "text": "naïve – “quoted”"} for i in range(3)]
+    assert write_jsonl_atomic(path, records) == 3
+    assert [r for _, r in iter_jsonl(path)] == records
+    assert "naïve" in path.read_text("utf-8"), "non-ASCII is written as UTF-8, not escaped"
+    assert write_jsonl_atomic(path, iter([{"id": "only"}])) == 1
+    assert [r for _, r in iter_jsonl(path)] == [{"id": "only"}]
+    assert _files(path.parent) == ["out.jsonl"]
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_no_temp_file(tmp_path):
+    path = tmp_path / "out.jsonl"
+    write_jsonl_atomic(path, [{"id": "old"}])
+
+    def records():
+        yield {"id": "new"}
+        raise RuntimeError("killed mid-write")
+
+    with pytest.raises(RuntimeError):
+        write_jsonl_atomic(path, records())
+    assert [r for _, r in iter_jsonl(path)] == [{"id": "old"}]
+    assert _files(tmp_path) == ["out.jsonl"]
+
+
+def test_write_json_atomic(tmp_path):
+    path = tmp_path / "m" / "manifest.json"
+    write_json_atomic(path, {"n": 5, "name": "ü"})
+    assert json.loads(path.read_text("utf-8")) == {"n": 5, "name": "ü"}
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"bad": object()})
+    assert json.loads(path.read_text("utf-8")) == {"n": 5, "name": "ü"}
+    assert _files(path.parent) == ["manifest.json"]
