@@ -365,10 +365,6 @@ def test_an_identical_row_is_unchanged_never_ok(real_rows, row_index, mode):
     assert classify(original, aligned, mode) == ("unchanged", [])
 
 
-def test_a_failed_example_is_failed(real_rows):
-    assert classify(real_rows[0], None, "A") == ("failed", [])
-
-
 def test_validate_reports_unchanged_for_identical_files(real_rows, tmp_path):
     records = [Example(f"ex-{i}", "cfg", "train", i, row).to_record()
                for i, row in enumerate(real_rows)]

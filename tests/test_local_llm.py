@@ -74,7 +74,7 @@ class Recorder(BaseHTTPRequestHandler):
 def recorder() -> Iterator[tuple[str, list[dict]]]:
     Recorder.bodies = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}/v1", Recorder.bodies
     server.shutdown()

@@ -83,7 +83,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-user-change", type=int, default=DEFAULT_MAX_USER_CHANGE,
                    help="Mode B: characters a user message may change (default %(default)s)")
     p.set_defaults(func=cmd_validate)
+
+    _register_features(sub)
     return parser
+
+
+# Feature modules add their own subcommands: ``register(subparsers)`` in each.
+FEATURE_COMMANDS = ("argalign.alignment_commands", "argalign.optimize_commands",
+                    "argalign.run.commands", "argalign.publish_commands")
+
+
+def _register_features(sub: argparse._SubParsersAction) -> None:
+    import importlib
+
+    for name in FEATURE_COMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name is None or not name.startswith(e.name):
+                raise
+            continue
+        module.register(sub)
 
 
 def _apply_debug(args: argparse.Namespace) -> None:

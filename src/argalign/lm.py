@@ -20,6 +20,8 @@ from argalign.config import ModelConfig, Settings, resolve_api_base, resolve_api
 from argalign.errors import ConfigError
 from argalign.local_llm import LocalServer
 
+NO_KEY = "no-key"
+
 
 def ensure_offline_env() -> None:
     """Keep LiteLLM/DSPy from fetching the model cost map from the internet.
@@ -83,10 +85,13 @@ def build_lm(model_cfg: ModelConfig, api_base_override: str | None = None) -> ds
     if model_cfg.local is not None and api_base_override is None:
         raise ConfigError(f"model {model_cfg.name!r} is local: start it with open_models() "
                           f"(or a LocalServer) and pass its api_base")
-    client = {
-        "api_base": api_base_override or resolve_api_base(model_cfg),
-        "api_key": resolve_api_key(model_cfg),
-    }
+    api_base = api_base_override or resolve_api_base(model_cfg)
+    api_key = resolve_api_key(model_cfg)
+    if api_key is None and api_base is not None:
+        # An endpoint with no api_key_env gets a placeholder, never the OPENAI_API_KEY the client
+        # would otherwise pick up: a key goes only where the config sends it.
+        api_key = NO_KEY
+    client = {"api_base": api_base, "api_key": api_key}
     return dspy.LM(
         model_cfg.model,
         temperature=model_cfg.temperature,

@@ -26,11 +26,12 @@ COMPARISONS = ("judge", "lexical")
 
 _WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
 _STOP = frozenset("""the and for that this with from are was were will would should could can
-you your yours our they them their its it's not but have has had been being into onto than then
-there here what which who whom whose when where why how all any each every some such only own
-same very just also more most other about above below under over again further once both few
-nor too out off per via shall may might must does did doing done one two three four five user
-assistant request answer text given following please""".split())
+you your yours our they them their its it's not but have has had been being into onto
+than then there here what
+which who whom whose when where why how all any each every some such only own same very just
+also more most other about above below under over again further once both few nor too out
+off per via shall may might must does did doing done one two three four five user assistant
+request answer text given following please""".split())  # noqa: SIM905
 
 
 def content_words(text: str) -> set[str]:

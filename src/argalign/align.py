@@ -1,0 +1,117 @@
+"""Align one example and say how it ended: the unit of work of ``align`` and ``run``.
+
+Input: an :class:`~argalign.schema.Example`, a compiled or zero-shot program, an LM.
+Output: a result record with exactly one outcome:
+
+- ``aligned``: the rewrite passed every invariant and differs from the original;
+- ``unchanged``: the rewrite is identical to the original (not a success);
+- ``failed``: the LM gave no usable output within its attempts (reason and code kept);
+- ``rejected``: the input row is malformed, or the rewrite broke an invariant.
+
+The record carries provenance (mode, model, program fingerprint, attempts, tokens, latency)
+and, when a judge is given, the metric components of the original and the aligned row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import dspy
+
+from argalign.errors import RowError
+from argalign.invariants import check_row, is_unchanged
+from argalign.metrics import MutualPredictability, score_aligned, score_row
+from argalign.modules import AlignConversation, AlignmentFailed
+from argalign.schema import Example, parse_conversation
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("aligned", "unchanged", "failed", "rejected")
+
+
+def _usage(lm: dspy.BaseLM | None, start: int) -> dict[str, int]:
+    if lm is None:
+        return {"calls": 0, "input_tokens": 0, "output_tokens": 0}
+    from argalign.lm import usage_from_history
+
+    return usage_from_history(lm, start)
+
+
+def align_example(
+    example: Example,
+    program: AlignConversation,
+    *,
+    model: str,
+    lm: dspy.BaseLM | None = None,
+    adapter: dspy.Adapter | None = None,
+    program_id: str = "zero-shot",
+    judge: MutualPredictability | None = None,
+    judge_lm: dspy.BaseLM | None = None,
+) -> dict[str, Any]:
+    """Align one example; never raises for a bad row or a bad LM answer."""
+    record: dict[str, Any] = {
+        "id": example.id,
+        "source_id": example.row.get("source_id") if isinstance(example.row, dict) else None,
+        "config": example.config,
+        "split": example.split,
+        "index": example.index,
+        "mode": program.mode,
+        "model": model,
+        "program": program_id,
+        "outcome": None,
+        "reason": "",
+        "codes": [],
+        "attempts": 0,
+        "retries": [],
+    }
+    started = time.monotonic()
+    start = len(lm.history) if lm is not None else 0
+    aligned: dict[str, Any] | None = None
+    try:
+        parse_conversation(example.row, example.id)
+        with dspy.context(**({"lm": lm} if lm is not None else {}),
+                          **({"adapter": adapter} if adapter is not None else {})):
+            prediction = program(row=example.row)
+        aligned = prediction.row
+        record["attempts"] = prediction.calls
+        record["retries"] = list(prediction.retries)
+        violations = check_row(example.row, aligned, program.mode)
+        if violations:
+            record.update(outcome="rejected", codes=sorted({v.code for v in violations}),
+                          reason="; ".join(f"{v.code}@{v.message_index}: {v.detail}"
+                                           for v in violations[:5]))
+            aligned = None
+        elif is_unchanged(example.row, aligned):
+            record.update(outcome="unchanged", reason="the rewrite is identical to the original")
+        else:
+            record["outcome"] = "aligned"
+    except RowError as e:
+        record.update(outcome="rejected", codes=[e.code], reason=str(e))
+    except AlignmentFailed as e:
+        record.update(outcome="failed", codes=[e.code], reason=e.reason, attempts=e.attempts)
+    except Exception as e:  # noqa: BLE001 - one bad sample never kills a batch
+        log.exception("unexpected error on %s", example.id)
+        record.update(outcome="failed", codes=["INTERNAL_ERROR"],
+                      reason=f"{type(e).__name__}: {e}")
+    record["latency_s"] = round(time.monotonic() - started, 3)
+    record.update(_usage(lm, start))
+    if judge is not None and record["outcome"] in ("aligned", "unchanged"):
+        record["scores"] = score_pair(example.row, aligned, program.mode, judge, judge_lm, adapter)
+    record["row"] = aligned if record["outcome"] in ("aligned", "unchanged") else None
+    return record
+
+
+def score_pair(original: dict[str, Any], aligned: dict[str, Any] | None, mode: str,
+               judge: MutualPredictability, judge_lm: dspy.BaseLM | None,
+               adapter: dspy.Adapter | None) -> dict[str, Any]:
+    """Metric components of the original (baseline) and of the aligned row."""
+    with dspy.context(trace=None, **({"lm": judge_lm} if judge_lm is not None else {}),
+                      **({"adapter": adapter} if adapter is not None else {})):
+        try:
+            before = score_row(original, judge).components()
+            after = score_aligned(original, aligned, mode, judge).components()
+        except Exception as e:  # noqa: BLE001 - a judge failure must not lose the row
+            return {"error": f"{type(e).__name__}: {e}"}
+    return {"baseline": before, "aligned": after}

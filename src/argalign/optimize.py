@@ -1,0 +1,341 @@
+"""``argalign optimize``: compile Mode A or B against the metric, save it by fingerprint, log it.
+
+Input: a mode, an optimizer (``bootstrap-rs``, ``mipro``, ``gepa``), task, judge and
+reflection models, train/val sizes drawn from the train and validation splits, a seed and a
+budget of LM calls. Output: ``programs/<mode>-<optimizer>-<fingerprint>.json`` (DSPy state)
+with ``.meta.json`` beside it, and an MLflow run in ``argalign-optimize`` with the baseline
+(zero-shot) and compiled scores on the same valset per component.
+
+The fingerprint hashes everything that determines the program; a second call with the same
+fingerprint loads the saved program and makes no LM call. The budget caps the LM calls of
+the compile step (task, judge and reflection); the two reporting evaluations are outside it.
+When the budget runs out the optimizer is stopped, and the best program known at that point
+is saved and marked ``partial``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import dspy
+
+from argalign import __version__
+from argalign.errors import ConfigError
+from argalign.jsonl import write_json_atomic
+from argalign.metrics import make_metric
+from argalign.programs import fingerprint, load_program, meta_path, programs_dir
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("bootstrap-rs", "mipro", "gepa")
+
+
+class BudgetExhausted(BaseException):  # noqa: N818 - a signal, not an error
+    """The compile used up its LM calls. A BaseException so that no ``except Exception`` in
+    DSPy or argalign mistakes it for one failed sample and carries on."""
+
+
+class CallBudget:
+    """A thread-safe count of LM calls and tokens against an optional cap."""
+
+    def __init__(self, limit: int | None):
+        self.limit, self.used = limit, 0
+        self.input_tokens = self.output_tokens = 0
+        self.exhausted = False
+        self._lock = threading.Lock()
+
+    def take(self) -> None:
+        with self._lock:
+            if self.limit is not None and self.used >= self.limit:
+                self.exhausted = True
+                raise BudgetExhausted(f"LM call budget of {self.limit} used up")
+            self.used += 1
+
+    def add_usage(self, usage: dict[str, Any]) -> None:
+        with self._lock:
+            self.input_tokens += int(usage.get("prompt_tokens") or 0)
+            self.output_tokens += int(usage.get("completion_tokens") or 0)
+
+
+class _BudgetedLM(dspy.LM):
+    """A ``dspy.LM`` that takes one unit of its budget before each call (copies share it)."""
+
+    _budget: CallBudget
+
+    def __call__(self, *args, **kwargs):
+        self._budget.take()
+        outputs = super().__call__(*args, **kwargs)
+        if self.history:
+            self._budget.add_usage(self.history[-1].get("usage") or {})
+        return outputs
+
+
+def budgeted(lm: dspy.BaseLM, budget: CallBudget) -> dspy.LM:
+    """A copy of ``lm`` that counts against ``budget``."""
+    if not isinstance(lm, dspy.LM):
+        raise ConfigError("the call budget needs a dspy.LM")
+    copy = lm.copy()
+    copy.__class__ = _BudgetedLM
+    copy._budget = budget
+    return copy
+
+
+@dataclass
+class OptimizeSpec:
+    mode: str
+    optimizer: str = "bootstrap-rs"
+    model: str | None = None
+    judge: str | None = None
+    reflection_model: str | None = None
+    train: int = 8
+    val: int = 8
+    seed: int = 0
+    budget_calls: int | None = None
+    comparison: str = "judge"
+    thinking: str = "blocks"
+    source: str | None = "sample"
+    configs: list[str] = field(default_factory=list)
+    candidates: int = 3
+    max_demos: int = 1
+    force: bool = False
+
+
+# --- data --------------------------------------------------------------------------------
+
+def load_examples(source: str | None, configs: list[str], split: str, n: int, seed: int,
+                  mode: str) -> list[dspy.Example]:
+    """A seeded sample of ``n`` examples of one split across configs, streamed."""
+    from argalign.errors import RowError
+    from argalign.prepare import count_rows, iter_rows, resolve_source
+    from argalign.schema import example_id, parse_conversation
+
+    resolved = resolve_source(source)
+    sizes = {config: count_rows(resolved, config, split) for config in configs}
+    pool = [(config, i) for config in configs for i in range(sizes[config])]
+    rng = random.Random(f"optimize/{seed}/{split}")
+    chosen = set(rng.sample(pool, min(n, len(pool))))
+    examples: list[dspy.Example] = []
+    for config in configs:
+        for index, row in iter_rows(resolved, config, split):
+            if (config, index) not in chosen or isinstance(row, RowError):
+                continue
+            row_id = example_id(row, config, split, index)
+            try:
+                parse_conversation(row, row_id)
+            except RowError as e:
+                log.error("skipping a malformed %s example: %s", split, e)
+                continue
+            examples.append(dspy.Example(id=row_id, row=row, mode=mode).with_inputs("row"))
+    if len(examples) < min(n, len(pool)):
+        log.warning("%s: %d usable examples of %d drawn", split, len(examples), len(chosen))
+    return examples
+
+
+# --- evaluation --------------------------------------------------------------------------
+
+def evaluate(program: dspy.Module, examples: list[dspy.Example], metric) -> list[dict[str, Any]]:
+    """Score a program on examples; a row per example with components and feedback."""
+    rows = []
+    for example in examples:
+        try:
+            prediction = program(row=example.row)
+        except Exception as e:  # noqa: BLE001 - a failed alignment scores 0 with its reason
+            prediction = dspy.Prediction(row=None, error=f"{type(e).__name__}: {e}")
+        result = metric(example, prediction)
+        rows.append({"id": example.id, "score": float(result.score),
+                     "forward": float(result.forward), "backward": float(result.backward),
+                     "gate": result.gate, "feedback": str(result.feedback),
+                     "error": getattr(prediction, "error", None)})
+    return rows
+
+
+def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
+    n = len(rows) or 1
+    return {
+        "score": sum(r["score"] for r in rows) / n,
+        "forward": sum(r["forward"] for r in rows) / n,
+        "backward": sum(r["backward"] for r in rows) / n,
+        "invariant_pass_rate": sum(r["gate"] == "pass" for r in rows) / n,
+    }
+
+
+# --- optimizers --------------------------------------------------------------------------
+
+def _compile(spec: OptimizeSpec, student: dspy.Module, trainset, valset, metric,
+             task_lm: dspy.LM, reflection_lm: dspy.LM, best: dict[str, Any]) -> dspy.Module:
+    """Run one optimizer. ``best`` is updated as better candidates are found, so that a
+    budget stop still has the best program known so far."""
+    if spec.optimizer == "bootstrap-rs":
+        # Random search over bootstrapped demo sets, written out so that each candidate's
+        # score is known as soon as it is evaluated (DSPy's version keeps them to the end).
+        for k in range(spec.candidates):
+            shuffled = list(trainset)
+            random.Random(spec.seed * 1000 + k).shuffle(shuffled)
+            bootstrap = dspy.BootstrapFewShot(metric=metric, metric_threshold=0.3,
+                                              max_bootstrapped_demos=spec.max_demos,
+                                              max_labeled_demos=0, max_rounds=1)
+            candidate = bootstrap.compile(student.deepcopy(), trainset=shuffled)
+            score = summarize(evaluate(candidate, valset, metric))["score"]
+            log.info("candidate %d: val score %.3f", k + 1, score)
+            if score > best["score"]:
+                best.update(program=candidate, score=score)
+        return best["program"]
+    if spec.optimizer == "mipro":
+        optimizer = dspy.MIPROv2(metric=metric, prompt_model=task_lm, task_model=task_lm,
+                                 auto=None, num_candidates=spec.candidates,
+                                 max_bootstrapped_demos=spec.max_demos, max_labeled_demos=0,
+                                 num_threads=1, seed=spec.seed, verbose=False)
+        compiled = optimizer.compile(student, trainset=trainset, valset=valset,
+                                     num_trials=spec.candidates * 2, minibatch=False)
+        best.update(program=compiled)
+        return compiled
+    if spec.optimizer == "gepa":
+        calls_per_eval = 8  # align (2-3 calls) + judge (4 calls) per example, roughly
+        max_metric_calls = max(len(valset) + 1, (spec.budget_calls or 400) // calls_per_eval)
+        optimizer = dspy.GEPA(metric=metric, reflection_lm=reflection_lm,
+                              max_metric_calls=max_metric_calls, num_threads=1,
+                              seed=spec.seed, track_stats=False)
+        compiled = optimizer.compile(student, trainset=trainset, valset=valset)
+        best.update(program=compiled)
+        return compiled
+    raise ConfigError(f"unknown optimizer {spec.optimizer!r}; choose from {OPTIMIZERS}")
+
+
+# --- the command -------------------------------------------------------------------------
+
+def run_optimize(spec: OptimizeSpec, config_path: str | None = None) -> dict[str, Any]:
+    from argalign import tracking
+    from argalign.config import load_settings
+    from argalign.lm import open_models
+    from argalign.prepare import CONFIGS
+
+    if spec.mode not in ("A", "B"):
+        raise ConfigError(f"--mode must be A or B, not {spec.mode!r}")
+    if spec.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {spec.optimizer!r}; choose from {OPTIMIZERS}")
+    settings = load_settings(config_path)
+    model = spec.model or settings.default_model
+    judge = spec.judge or settings.default_judge
+    reflection = spec.reflection_model or judge
+    configs = spec.configs or list(CONFIGS)
+    trainset = load_examples(spec.source, configs, "train", spec.train, spec.seed, spec.mode)
+    valset = load_examples(spec.source, configs, "validation", spec.val, spec.seed, spec.mode)
+    if not trainset or not valset:
+        raise ConfigError("no usable train or validation examples")
+    student, zero_id = load_program(spec.mode, thinking=spec.thinking)
+
+    def describe(name: str) -> dict[str, Any]:
+        cfg = settings.get(name)
+        return {"name": name, "model": cfg.model, "temperature": cfg.temperature,
+                "max_tokens": cfg.max_tokens}
+
+    determined_by = {
+        "mode": spec.mode, "task_model": describe(model), "judge_model": describe(judge),
+        "reflection_model": describe(reflection) if spec.optimizer == "gepa" else None,
+        "optimizer": spec.optimizer, "optimizer_settings": {
+            "candidates": spec.candidates, "max_demos": spec.max_demos,
+            "budget_calls": spec.budget_calls, "seed": spec.seed},
+        "comparison": spec.comparison, "thinking": spec.thinking, "zero_shot": zero_id,
+        "train_ids": [e.id for e in trainset], "val_ids": [e.id for e in valset],
+        "argalign_version": __version__,
+    }
+    fp = fingerprint(determined_by)
+    path = programs_dir() / f"{spec.mode}-{spec.optimizer}-{fp}.json"
+    if path.is_file() and meta_path(path).is_file() and not spec.force:
+        meta = json.loads(meta_path(path).read_text(encoding="utf-8"))
+        log.info("reusing %s (same fingerprint %s): no LM call made", path, fp)
+        return {**meta, "program_path": str(path), "reused": True}
+
+    started = time.monotonic()
+    names = [model, judge] + ([reflection] if spec.optimizer == "gepa" else [])
+    params = {"mode": spec.mode, "optimizer": spec.optimizer, "task_model": model,
+              "judge_model": judge, "reflection_model": reflection, "train": len(trainset),
+              "val": len(valset), "seed": spec.seed, "budget_calls": spec.budget_calls,
+              "comparison": spec.comparison, "thinking": spec.thinking,
+              "candidates": spec.candidates, "max_demos": spec.max_demos,
+              "fingerprint": fp, "source": spec.source or "sample"}
+    with open_models(settings, names) as handles, tracking.start_run(
+            tracking.EXPERIMENT_OPTIMIZE, f"{spec.mode}-{spec.optimizer}-{fp}", params,
+            {"argalign_version": __version__}):
+        autolog = tracking.enable_dspy_autolog()
+        task, judge_handle = handles[model], handles[judge]
+        report_budget = CallBudget(None)
+        report_metric = make_metric(budgeted(judge_handle.lm, report_budget), spec.comparison,
+                                    judge_handle.adapter)
+        with dspy.context(lm=budgeted(task.lm, report_budget), adapter=task.adapter):
+            baseline_rows = evaluate(student, valset, report_metric)
+        baseline = summarize(baseline_rows)
+        log.info("baseline (zero-shot) on %d val examples: %s", len(valset), baseline)
+
+        budget = CallBudget(spec.budget_calls)
+        metric = make_metric(budgeted(judge_handle.lm, budget), spec.comparison,
+                             judge_handle.adapter)
+        best: dict[str, Any] = {"program": student, "score": baseline["score"]}
+        partial = False
+        compile_lm = budgeted(task.lm, budget)
+        reflection_lm = budgeted(handles[reflection].lm, budget)
+        try:
+            with dspy.context(lm=compile_lm, adapter=task.adapter):
+                compiled = _compile(spec, student.deepcopy(), trainset, valset, metric,
+                                    compile_lm, reflection_lm, best)
+        except BudgetExhausted:
+            partial = True
+            compiled = best["program"]
+            log.warning("budget of %s LM calls reached: saving the best program so far "
+                        "(marked partial)", spec.budget_calls)
+        with dspy.context(lm=budgeted(task.lm, report_budget), adapter=task.adapter):
+            compiled_rows = evaluate(compiled, valset, report_metric)
+        after = summarize(compiled_rows)
+        wall = time.monotonic() - started
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        compiled.save(str(path))
+        meta = {"fingerprint": fp, "mode": spec.mode, "partial": partial,
+                "determined_by": determined_by, "baseline": baseline, "compiled": after,
+                "compile_calls": budget.used, "report_calls": report_budget.used,
+                "input_tokens": budget.input_tokens + report_budget.input_tokens,
+                "output_tokens": budget.output_tokens + report_budget.output_tokens,
+                "wall_s": round(wall, 1), "spec": asdict(spec)}
+        write_json_atomic(meta_path(path), meta)
+
+        tracking.log_metrics({
+            **{f"baseline_{k}": v for k, v in baseline.items()},
+            **{f"compiled_{k}": v for k, v in after.items()},
+            "delta_score": after["score"] - baseline["score"],
+            "lm_calls": budget.used + report_budget.used, "compile_lm_calls": budget.used,
+            "input_tokens": meta["input_tokens"], "output_tokens": meta["output_tokens"],
+            "wall_time_s": wall, "partial": int(partial)})
+        tracking.log_file(path, "program")
+        tracking.log_file(meta_path(path), "program")
+        tracking.log_dict({"baseline": baseline_rows, "compiled": compiled_rows},
+                          "valset_scores.json")
+        tracking.log_dict({"train": determined_by["train_ids"], "val": determined_by["val_ids"]},
+                          "dataset_ids.json")
+        tracking.set_tags({"partial": str(partial), "program_path": str(path)})
+        if autolog:
+            tracking.disable_dspy_autolog()
+    return {**meta, "program_path": str(path), "reused": False}
+
+
+def compare_table(experiment: str) -> list[dict[str, Any]]:
+    """Runs of an experiment as table rows (what one would open the MLflow UI for)."""
+    from argalign import tracking
+
+    table = []
+    for run in tracking.search_runs(experiment):
+        p, m = run["params"], run["metrics"]
+        table.append({
+            "run": run["run_name"], "status": run["status"], "mode": p.get("mode") or p.get("modes"),
+            "models": p.get("task_model") or p.get("models"), "judge": p.get("judge_model"),
+            "optimizer": p.get("optimizer"), "baseline": m.get("baseline_score"),
+            "compiled": m.get("compiled_score"), "delta": m.get("delta_score"),
+            "lm_calls": m.get("lm_calls"), "output_tokens": m.get("output_tokens"),
+            "wall_s": m.get("wall_time_s"), "partial": run["tags"].get("partial"),
+        })
+    return table

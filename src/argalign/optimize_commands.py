@@ -1,0 +1,84 @@
+"""``argalign optimize`` and ``argalign compare``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    from argalign.optimize import OptimizeSpec, run_optimize
+
+    spec = OptimizeSpec(
+        mode=args.mode, optimizer=args.optimizer, model=args.model, judge=args.judge,
+        reflection_model=args.reflection_model, train=args.train, val=args.val, seed=args.seed,
+        budget_calls=args.budget_calls, comparison=args.comparison, thinking=args.thinking,
+        source=args.source, configs=args.configs or [], candidates=args.candidates,
+        max_demos=args.max_demos, force=args.force,
+    )
+    result = run_optimize(spec, args.config)
+    keys = ("program_path", "fingerprint", "reused", "partial", "baseline", "compiled",
+            "compile_calls", "report_calls", "output_tokens", "wall_s")
+    sys.stdout.write(json.dumps({k: result.get(k) for k in keys}, indent=2) + "\n")
+    return 0
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "(no runs)"
+    columns = list(rows[0])
+
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        return "" if v is None else str(v)
+
+    widths = {c: max(len(c), *(len(cell(r[c])) for r in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns),
+             "  ".join("-" * widths[c] for c in columns)]
+    lines += ["  ".join(cell(r[c]).ljust(widths[c]) for c in columns) for r in rows]
+    return "\n".join(lines)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from argalign.optimize import compare_table
+
+    rows = compare_table(args.experiment)
+    if args.json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        sys.stdout.write(format_table(rows) + "\n")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from argalign.optimize import OPTIMIZERS
+    from argalign.tracking import EXPERIMENT_OPTIMIZE
+
+    p = sub.add_parser("optimize", help="compile Mode A or B against the metric")
+    p.add_argument("--mode", choices=["A", "B"], required=True)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="bootstrap-rs")
+    p.add_argument("--model", default=None, help="task model (default: the config's default)")
+    p.add_argument("--judge", default=None, help="judge model (default: the config's judge)")
+    p.add_argument("--reflection-model", default=None, help="GEPA's reflection model")
+    p.add_argument("--train", type=int, default=8)
+    p.add_argument("--val", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--budget-calls", type=int, default=None,
+                   help="cap on LM calls of the compile (task, judge, reflection)")
+    p.add_argument("--comparison", choices=["judge", "lexical"], default="judge")
+    p.add_argument("--thinking", choices=["blocks", "full"], default="blocks")
+    p.add_argument("--source", default="sample", help="as for prepare (default: bundled sample)")
+    p.add_argument("--configs", nargs="*", default=None)
+    p.add_argument("--candidates", type=int, default=3, help="candidate programs / instructions")
+    p.add_argument("--max-demos", type=int, default=1)
+    p.add_argument("--config", default=None, help="model settings YAML")
+    p.add_argument("--force", action="store_true", help="compile again even if saved")
+    p.set_defaults(func=cmd_optimize)
+
+    p = sub.add_parser("compare", help="table of MLflow runs: baseline, compiled, delta, cost")
+    p.add_argument("--experiment", default=EXPERIMENT_OPTIMIZE)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_compare)

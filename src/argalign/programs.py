@@ -1,0 +1,82 @@
+"""Programs: zero-shot or compiled Mode A/B modules, each known by a fingerprint.
+
+A compiled program is DSPy JSON state (``program.save(path)``) with a sidecar
+``<name>.meta.json`` that records its fingerprint and what determined it. A zero-shot
+program's fingerprint hashes its signatures' instructions and fields and the argalign
+version, so a changed prompt is a different program.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from argalign import __version__
+from argalign.errors import ConfigError
+from argalign.modules import AlignConversation
+
+
+def fingerprint(obj: Any, length: int = 12) -> str:
+    """A short stable hash of a JSON-able object."""
+    text = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def programs_dir() -> Path:
+    return Path(os.environ.get("ARGALIGN_PROGRAMS_DIR", "programs"))
+
+
+def zero_shot_id(program: AlignConversation) -> str:
+    described = {
+        name: {"instructions": p.signature.instructions,
+               "fields": {k: str(v.json_schema_extra) for k, v in p.signature.fields.items()}}
+        for name, p in program.named_predictors()
+    }
+    return f"zs{program.mode}-" + fingerprint({"predictors": described, "version": __version__,
+                                               "thinking": program.thinking_scope})
+
+
+def meta_path(path: Path) -> Path:
+    return path.with_name(path.stem + ".meta.json")
+
+
+def load_program(mode: str, program: str | None = None, *,
+                 thinking: str = "blocks") -> tuple[AlignConversation, str]:
+    """Build a module for ``mode`` and load ``program`` (path or MLflow URI) into it.
+
+    Returns the module and its fingerprint. With no program, the zero-shot module.
+    """
+    module = AlignConversation(mode, thinking=thinking)
+    if not program:
+        return module, zero_shot_id(module)
+    if "://" in program or program.startswith(("runs:/", "models:/", "mlflow-artifacts:/")):
+        from argalign.tracking import download_artifact
+
+        try:
+            path = download_artifact(program)
+        except Exception as e:  # noqa: BLE001 - MLflow raises many types for a bad URI
+            raise ConfigError(f"cannot fetch program {program}: {e}") from e
+        if path.is_dir():
+            candidates = sorted(path.glob("*.json"))
+            candidates = [c for c in candidates if not c.name.endswith(".meta.json")]
+            if len(candidates) != 1:
+                raise ConfigError(f"{program} holds {len(candidates)} program files, expected one")
+            path = candidates[0]
+    else:
+        path = Path(program)
+    if not path.is_file():
+        raise ConfigError(f"program file not found: {path}")
+    meta: dict[str, Any] = {}
+    if meta_path(path).is_file():
+        meta = json.loads(meta_path(path).read_text(encoding="utf-8"))
+        if meta.get("mode") not in (None, mode):
+            raise ConfigError(f"{path} is a Mode {meta['mode']} program, not Mode {mode}")
+    try:
+        module.load(str(path))
+    except Exception as e:  # noqa: BLE001 - DSPy raises several types for a bad state file
+        raise ConfigError(f"{path} is not a Mode {mode} program state: {e}") from e
+    fp = meta.get("fingerprint") or "file-" + fingerprint(path.read_text(encoding="utf-8"))
+    return module, fp

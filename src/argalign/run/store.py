@@ -1,0 +1,246 @@
+"""The files of a run: raw subsets in, result files out, the manifest, and what is done.
+
+A result file holds one complete JSON record per line and is only ever appended to
+(:class:`argalign.jsonl.Appender`: one write, flush and fsync per record). A line cut short
+by a kill is not a result: readers skip it and the runner redoes that example. The
+manifest is written atomically before the first result and names the parameters the
+results were made with; a resume with other parameters is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from argalign.errors import ConfigError, RunError
+from argalign.jsonl import Appender, write_json_atomic
+from argalign.run.assign import Group
+from argalign.schema import Example
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("aligned", "unchanged", "failed", "rejected")
+# <mode>-<model>.jsonl as Group.name writes it; temporary files start with a dot.
+_RESULT_FILE = re.compile(r"^[A-Za-z]+-[A-Za-z0-9._-]+\.jsonl$")
+
+
+@dataclass(frozen=True, order=True)
+class Subset:
+    config: str
+    split: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.config}/{self.split}"
+
+
+@dataclass(frozen=True)
+class RawEntry:
+    """Where one example sits in its raw file."""
+
+    id: str
+    index: int
+    offset: int
+
+
+def raw_path(data: Path, subset: Subset) -> Path:
+    return Path(data) / "raw" / subset.config / f"{subset.split}.jsonl"
+
+
+def raw_subsets(data: Path, configs: Iterable[str] | None = None,
+                splits: Iterable[str] | None = None) -> list[Subset]:
+    """The (config, split) subsets ``prepare`` wrote under ``<data>/raw``, optionally filtered."""
+    raw_dir = Path(data) / "raw"
+    if not raw_dir.is_dir():
+        raise ConfigError(f"no raw data in {raw_dir}: run `argalign prepare --out {data}` first")
+    manifest = raw_dir / "manifest.json"
+    if manifest.is_file():
+        info = json.loads(manifest.read_text("utf-8"))
+        found = [Subset(c, s) for c in info.get("configs", []) for s in info.get("splits", [])]
+    else:
+        found = sorted(Subset(p.parent.name, p.stem) for p in raw_dir.glob("*/*.jsonl")
+                       if not p.name.startswith(".") and not p.name.endswith(".rejects.jsonl"))
+    wanted_configs, wanted_splits = (set(x) if x else None for x in (configs, splits))
+    subsets = [s for s in found if (wanted_configs is None or s.config in wanted_configs)
+               and (wanted_splits is None or s.split in wanted_splits)]
+    missing = [s.key for s in subsets if not raw_path(data, s).is_file()]
+    if missing:
+        raise ConfigError(f"raw subsets listed in {manifest} are missing: {', '.join(missing)}")
+    if not subsets:
+        raise ConfigError(f"no raw subset in {raw_dir} matches configs={sorted(wanted_configs or [])} "
+                          f"splits={sorted(wanted_splits or [])}")
+    return subsets
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, int, Any]]:
+    """Yield ``(line number, byte offset, object)``; a line that does not parse is skipped.
+
+    Such a line can only be a write cut short by a kill (see the module docstring).
+    """
+    with Path(path).open("rb") as fh:
+        lineno = 0
+        while True:
+            offset = fh.tell()
+            raw = fh.readline()
+            if not raw:
+                return
+            lineno += 1
+            if not raw.strip():
+                continue
+            try:
+                yield lineno, offset, json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                log.warning("%s:%d: skipping a torn line (%d bytes)", path, lineno, len(raw))
+
+
+def read_at(path: Path, offset: int) -> Any:
+    with Path(path).open("rb") as fh:
+        fh.seek(offset)
+        return json.loads(fh.readline())
+
+
+def index_raw(path: Path) -> list[RawEntry]:
+    """Ids, indices and byte offsets of a raw subset, in file order (rows stay on disk)."""
+    entries: list[RawEntry] = []
+    seen: set[str] = set()
+    for lineno, offset, record in iter_lines(path):
+        example = Example.from_record(record, where=f"{path.name}:{lineno}")
+        if example.id in seen:
+            raise RunError(f"{path}:{lineno}: id {example.id!r} occurs twice in the raw subset")
+        seen.add(example.id)
+        entries.append(RawEntry(example.id, example.index, offset))
+    return entries
+
+
+def read_example(path: Path, offset: int) -> Example:
+    return Example.from_record(read_at(path, offset), where=str(path))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- result files ---------------------------------------------------------------------------
+
+def is_result(record: Any) -> bool:
+    return isinstance(record, dict) and isinstance(record.get("id"), str) and \
+        record.get("outcome") in OUTCOMES
+
+
+def canonical_result_files(directory: Path) -> list[Path]:
+    """The runner's result files in a subset's directory; temporary and other files are ignored."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if p.is_file() and _RESULT_FILE.match(p.name))
+
+
+def iter_results(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
+    """``(line number, offset, record)`` of each complete result in a result file."""
+    for lineno, offset, record in iter_lines(path):
+        if is_result(record):
+            yield lineno, offset, record
+        else:
+            log.warning("%s:%d: not a result record, ignored", path, lineno)
+
+
+def finished_ids(directory: Path) -> set[str]:
+    """Ids with a complete result line in any of the subset's result files."""
+    return {record["id"] for path in canonical_result_files(directory)
+            for _, _, record in iter_results(path)}
+
+
+class RunStore:
+    """Paths of one run: ``<data>/runs/<run>/``."""
+
+    def __init__(self, data: Path, run_name: str):
+        if not run_name or "/" in run_name or run_name.startswith("."):
+            raise ConfigError(f"invalid run name {run_name!r}")
+        self.data = Path(data)
+        self.name = run_name
+        self.dir = self.data / "runs" / run_name
+        self.manifest_path = self.dir / "manifest.json"
+        self.summary_path = self.dir / "summary.json"
+        self.failures_path = self.dir / "failures.jsonl"
+
+    def results_dir(self, subset: Subset) -> Path:
+        return self.dir / "results" / subset.config / subset.split
+
+    def result_path(self, subset: Subset, group: Group) -> Path:
+        return self.results_dir(subset) / f"{group.name}.jsonl"
+
+    def result_files(self, subset: Subset) -> list[Path]:
+        return canonical_result_files(self.results_dir(subset))
+
+
+class ResultWriter:
+    """Thread-safe appends to result files: each record is one complete, fsynced line."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._files: dict[Path, Appender] = {}
+
+    def write(self, path: Path, record: dict[str, Any]) -> None:
+        with self._lock:
+            if path not in self._files:
+                self._files[path] = Appender(path)
+            self._files[path].write(record)
+
+    def close(self) -> None:
+        with self._lock:
+            for appender in self._files.values():
+                appender.close()
+            self._files.clear()
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- manifest -------------------------------------------------------------------------------
+
+def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(obj, dict) and obj:
+        out: dict[str, Any] = {}
+        for key, value in obj.items():
+            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: obj}
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False) if value is not None else "(none)"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Human-readable ``key: old -> new`` lines for every parameter that differs."""
+    a, b = _flatten(old), _flatten(new)
+    return [f"{key}: {_short(a.get(key))} -> {_short(b.get(key))}"
+            for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
+
+
+def read_manifest(path: Path) -> dict[str, Any] | None:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except json.JSONDecodeError as e:
+        raise RunError(f"{path} is not valid JSON ({e}); it is written atomically, so it was "
+                       f"edited by hand: fix or delete it") from e
+
+
+def write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    write_json_atomic(path, manifest)

@@ -1,0 +1,159 @@
+"""The only module that imports mlflow.
+
+Tracking defaults to MLflow 3's local SQLite store in the working directory
+(``sqlite:///mlflow.db``); ``MLFLOW_TRACKING_URI`` overrides. Every param, tag and text
+artifact passes through :func:`scrub` first, so a secret from the environment never
+reaches the store.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+EXPERIMENT_OPTIMIZE = "argalign-optimize"
+EXPERIMENT_RUN = "argalign-run"
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+# Environment variables whose values are secrets, besides any *_KEY, *_TOKEN, *_SECRET.
+SECRET_ENV = ("API_ENDPOINT_KEY", "HF_TOKEN", "OPENAI_API_KEY", "HUGGING_FACE_HUB_TOKEN")
+_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
+REDACTED = "[redacted]"
+
+
+def secret_values() -> list[str]:
+    """Values of the environment's secrets (long enough to be worth hiding)."""
+    values = {os.environ[name] for name in os.environ
+              if (name in SECRET_ENV or _SECRET_NAME.search(name)) and len(os.environ[name]) >= 6}
+    return sorted(values, key=len, reverse=True)
+
+
+def scrub(value: Any) -> Any:
+    """Replace every secret value inside strings, dicts and lists with ``[redacted]``."""
+    secrets = secret_values()
+    if not secrets:
+        return value
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, str):
+            for secret in secrets:
+                v = v.replace(secret, REDACTED)
+            return v
+        if isinstance(v, Mapping):
+            return {clean(k): clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        return v
+
+    return clean(value)
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def _mlflow():
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri())
+    return mlflow
+
+
+@contextlib.contextmanager
+def start_run(experiment: str, run_name: str, params: Mapping[str, Any],
+              tags: Mapping[str, str] | None = None, *, nested: bool = False) -> Iterator[Any]:
+    """Open an MLflow run with scrubbed params and tags; yields the active run."""
+    mlflow = _mlflow()
+    mlflow.set_experiment(experiment)
+    with mlflow.start_run(run_name=run_name, nested=nested) as run:
+        flat = {k: _param_text(v) for k, v in scrub(dict(params)).items()}
+        if flat:
+            mlflow.log_params(flat)
+        if tags:
+            mlflow.set_tags(scrub(dict(tags)))
+        yield run
+
+
+def _param_text(value: Any) -> str:
+    text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+    return text[:6000]
+
+
+def log_metrics(metrics: Mapping[str, float | int | None], step: int | None = None) -> None:
+    clean = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    if clean:
+        _mlflow().log_metrics(clean, step=step)
+
+
+def log_dict(obj: Any, artifact_file: str) -> None:
+    _mlflow().log_dict(scrub(obj), artifact_file)
+
+
+def log_text(text: str, artifact_file: str) -> None:
+    _mlflow().log_text(scrub(text), artifact_file)
+
+
+def log_file(path: str | Path, artifact_path: str | None = None) -> None:
+    """Log a text file after scrubbing it (a copy is logged; the file is left as it is)."""
+    path = Path(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / path.name
+        copy.write_text(scrub(path.read_text(encoding="utf-8")), encoding="utf-8")
+        _mlflow().log_artifact(str(copy), artifact_path)
+
+
+def set_tags(tags: Mapping[str, str]) -> None:
+    _mlflow().set_tags(scrub(dict(tags)))
+
+
+def enable_dspy_autolog() -> bool:
+    """Record DSPy traces in the active experiment; False if this MLflow cannot."""
+    try:
+        import mlflow.dspy
+
+        mlflow.dspy.autolog(log_traces=True, silent=True)
+    except Exception as e:  # noqa: BLE001 - tracing is a nice-to-have, never a blocker
+        log.warning("DSPy autologging is unavailable: %s", e)
+        return False
+    return True
+
+
+def disable_dspy_autolog() -> None:
+    with contextlib.suppress(Exception):
+        import mlflow.dspy
+
+        mlflow.dspy.autolog(disable=True)
+
+
+def download_artifact(uri: str) -> Path:
+    """Fetch an artifact (``runs:/<id>/path``, ``mlflow-artifacts:/...``) to a local path."""
+    mlflow = _mlflow()
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+
+
+def search_runs(experiment: str) -> list[dict[str, Any]]:
+    """Runs of an experiment, newest first, as plain dicts (params, metrics, tags, info)."""
+    mlflow = _mlflow()
+    client = mlflow.tracking.MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return []
+    runs = client.search_runs([found.experiment_id], order_by=["attributes.start_time DESC"],
+                              max_results=1000)
+    return [{
+        "run_id": r.info.run_id,
+        "run_name": r.info.run_name,
+        "status": r.info.status,
+        "start_time": r.info.start_time,
+        "end_time": r.info.end_time,
+        "params": dict(r.data.params),
+        "metrics": dict(r.data.metrics),
+        "tags": {k: v for k, v in r.data.tags.items() if not k.startswith("mlflow.")},
+    } for r in runs]

@@ -1,0 +1,141 @@
+"""validate_files: an aligned file checked against its original, id by id."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from argalign.errors import RowError
+from argalign.jsonl import JsonlError, iter_jsonl, write_jsonl_atomic
+from argalign.schema import Example
+from argalign.validate import index_offsets, read_at, validate_files
+
+
+@pytest.fixture
+def real_rows(real_rows_path: Path) -> list[dict]:
+    return [json.loads(line) for line in real_rows_path.read_text("utf-8").splitlines()
+            if line.strip()]
+
+
+def _examples(rows: list[dict]) -> list[dict]:
+    return [Example(f"cfg/train/{i}", "cfg", "train", i, row).to_record()
+            for i, row in enumerate(rows)]
+
+
+def _rethought(row: dict) -> dict:
+    row = copy.deepcopy(row)
+    for message in row["messages"]:
+        if message["role"] == "assistant" and message["thinking"]:
+            message["thinking"] = message["thinking"] + "\nChecked again."
+    return row
+
+
+def test_offsets_are_byte_offsets_of_each_line(real_rows, tmp_path):
+    path = tmp_path / "o.jsonl"
+    records = _examples(real_rows)
+    write_jsonl_atomic(path, records)
+    offsets = index_offsets(path)
+    assert list(offsets) == [r["id"] for r in records]
+    # The real rows hold non-ASCII text, so character and byte offsets differ.
+    for record in records:
+        assert read_at(path, offsets[record["id"]]) == record
+
+
+def test_every_outcome_is_reported_per_id(real_rows, tmp_path):
+    originals = _examples(real_rows)
+    aligned = [
+        {**originals[0], "row": _rethought(real_rows[0])},                       # ok
+        originals[1],                                                             # unchanged
+        {"id": "cfg/train/2", "row": None, "reason": "LM timed out"},             # failed
+        {**originals[3], "row": {**real_rows[3], "example_id": -1}},              # violation
+        {**originals[4], "row": _rethought(real_rows[4])},                        # ok
+        # cfg/train/5 is missing
+    ]
+    write_jsonl_atomic(tmp_path / "o.jsonl", originals)
+    write_jsonl_atomic(tmp_path / "a.jsonl", aligned)
+    summary = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A",
+                             report_path=tmp_path / "report.jsonl")
+
+    report = [r for _, r in iter_jsonl(tmp_path / "report.jsonl")]
+    assert report == summary.report
+    assert [(r["id"], r["outcome"], r["codes"]) for r in report] == [
+        ("cfg/train/0", "ok", []),
+        ("cfg/train/1", "unchanged", []),
+        ("cfg/train/2", "failed", []),
+        ("cfg/train/3", "violation", ["OTHER_FIELD_CHANGED"]),
+        ("cfg/train/4", "ok", []),
+        ("cfg/train/5", "violation", ["ID_MISSING"]),
+    ]
+    assert report[2]["reason"] == "LM timed out"
+    assert report[3]["violations"] == [{"code": "OTHER_FIELD_CHANGED", "message_index": None,
+                                        "detail": "row column 'example_id' changed"}]
+    assert summary.violations == 2
+    assert summary.as_dict() == {
+        "rows": 6,
+        "outcomes": {"ok": 2, "unchanged": 1, "failed": 1, "violation": 2},
+        "codes": {"OTHER_FIELD_CHANGED": 1, "ID_MISSING": 1},
+    }
+
+
+def test_violations_name_the_message(real_rows, tmp_path):
+    originals = _examples(real_rows)
+    broken = copy.deepcopy(real_rows[0])
+    broken["messages"][5]["content"] += "."
+    broken["messages"][3]["thinking"] = "Let me call the tool."
+    write_jsonl_atomic(tmp_path / "o.jsonl", originals[:1])
+    write_jsonl_atomic(tmp_path / "a.jsonl", [{**originals[0], "row": broken}])
+    [line] = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A").report
+    assert line["codes"] == ["ASSISTANT_CONTENT_CHANGED", "THINKING_ADDED"]
+    assert sorted((v["code"], v["message_index"]) for v in line["violations"]) == [
+        ("ASSISTANT_CONTENT_CHANGED", 5), ("THINKING_ADDED", 3)]
+
+
+def test_plain_row_files_match_line_by_line(real_rows_path, tmp_path):
+    # The real rows are plain rows without source_id: ids come from line numbers.
+    aligned = tmp_path / "aligned.jsonl"
+    aligned.write_bytes(real_rows_path.read_bytes())
+    summary = validate_files(real_rows_path, aligned, "B")
+    assert dict(summary.outcomes) == {"unchanged": 6}
+
+
+def test_plain_rows_with_source_ids_match_in_any_order(real_rows, tmp_path):
+    rows = [{**row, "source_id": f"s{i}"} for i, row in enumerate(real_rows)]
+    write_jsonl_atomic(tmp_path / "o.jsonl", rows)
+    write_jsonl_atomic(tmp_path / "a.jsonl", [_rethought(r) for r in reversed(rows)])
+    summary = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A")
+    assert [r["id"] for r in summary.report] == [f"s{i}" for i in reversed(range(6))]
+    assert dict(summary.outcomes) == {"ok": 6}
+
+
+def test_max_user_change_is_passed_down(real_rows, tmp_path):
+    originals = _examples(real_rows[1:2])
+    aligned = copy.deepcopy(originals[0])
+    aligned["row"]["messages"][1]["content"] += " Be brief."
+    write_jsonl_atomic(tmp_path / "o.jsonl", originals)
+    write_jsonl_atomic(tmp_path / "a.jsonl", [aligned])
+    loose = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B", max_user_change=10)
+    tight = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B", max_user_change=9)
+    assert (loose.report[0]["outcome"], tight.report[0]["codes"]) == (
+        "ok", ["USER_CHANGE_EXCEEDS_BOUND"])
+
+
+def test_a_bad_original_line_names_the_line(real_rows, tmp_path):
+    original = tmp_path / "o.jsonl"
+    write_jsonl_atomic(original, _examples(real_rows[:2]))
+    with original.open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "cut\n')
+    write_jsonl_atomic(tmp_path / "a.jsonl", _examples(real_rows[:2]))
+    with pytest.raises(JsonlError) as info:
+        validate_files(original, tmp_path / "a.jsonl", "A")
+    assert info.value.lineno == 3
+
+
+def test_an_aligned_line_that_is_not_a_row_is_an_error(real_rows, tmp_path):
+    write_jsonl_atomic(tmp_path / "o.jsonl", _examples(real_rows[:1]))
+    write_jsonl_atomic(tmp_path / "a.jsonl", [{"text": "no row here"}])
+    with pytest.raises(RowError) as info:
+        validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A")
+    assert (info.value.code, info.value.row_id) == ("NOT_A_ROW", "a.jsonl:1")
