@@ -20,7 +20,7 @@ import dspy
 import pytest
 
 from argalign import local_llm
-from argalign.config import ModelConfig, load_settings
+from argalign.config import ModelConfig, Settings, load_settings
 from argalign.errors import ConfigError
 from argalign.lm import (
     SchemaJSONAdapter,
@@ -140,7 +140,8 @@ def test_local_model_without_server_is_refused():
 # --- bundled model files ---------------------------------------------------------------------
 
 
-def test_missing_part_names_the_pip_command(monkeypatch):
+def test_missing_part_names_the_pip_command(monkeypatch, tmp_path):
+    monkeypatch.setenv(local_llm.CACHE_DIR_ENV, str(tmp_path))  # not joined yet
     real = md.distribution
 
     def distribution(name):
@@ -210,7 +211,10 @@ def port_open(port: int) -> bool:
 
 @pytest.fixture(scope="module")
 def smol() -> ModelConfig:
-    return load_settings().get("smollm2-135m")
+    """SmolLM2 as configured, on one thread: llama.cpp's spinning threads slow to a crawl when
+    they compete with other work for the cores (CI, a parallel run), and one is plenty here."""
+    cfg = load_settings().get("smollm2-135m")
+    return cfg.model_copy(update={"local": cfg.local.model_copy(update={"threads": 1})})
 
 
 @pytest.mark.llm
@@ -238,9 +242,12 @@ def test_smollm2_answers_both_fields_and_stops(smol):
 
 @pytest.mark.llm
 def test_truncation_is_reported(smol):
-    with open_models(load_settings(), ["smollm2-135m"]) as handles:
-        lm, _ = handles["smollm2-135m"]
-        lm("Count from one to one hundred in words.", max_tokens=4)
+    name = smol.name
+    settings = Settings(models={name: smol}, default_model=name, default_judge=name)
+    with open_models(settings, [name, name]) as handles:
+        assert list(handles) == [name]
+        lm, _ = handles[name]
+        lm("Count from one to one hundred in words.", max_tokens=4, temperature=0.0)
         assert last_finish_reason(lm) == "length"
         assert usage_from_history(lm)["output_tokens"] == 4
 

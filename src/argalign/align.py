@@ -49,8 +49,12 @@ def align_example(
     program_id: str = "zero-shot",
     judge: MutualPredictability | None = None,
     judge_lm: dspy.BaseLM | None = None,
+    judge_adapter: dspy.Adapter | None = None,
 ) -> dict[str, Any]:
-    """Align one example; never raises for a bad row or a bad LM answer."""
+    """Align one example; never raises for a bad row or a bad LM answer.
+
+    ``judge_lm`` and ``judge_adapter`` are the judge model's (default: ``lm`` and ``adapter``).
+    """
     record: dict[str, Any] = {
         "id": example.id,
         "source_id": example.row.get("source_id") if isinstance(example.row, dict) else None,
@@ -98,7 +102,9 @@ def align_example(
     record["latency_s"] = round(time.monotonic() - started, 3)
     record.update(_usage(lm, start))
     if judge is not None and record["outcome"] in ("aligned", "unchanged"):
-        record["scores"] = score_pair(example.row, aligned, program.mode, judge, judge_lm, adapter)
+        record["scores"] = score_pair(example.row, aligned, program.mode, judge,
+                                      judge_lm if judge_lm is not None else lm,
+                                      judge_adapter or adapter)
     record["row"] = aligned if record["outcome"] in ("aligned", "unchanged") else None
     return record
 

@@ -20,6 +20,7 @@ SUFFIX = "-aligned"
 SCORE_COLUMNS = ("score_baseline", "score_aligned", "forward_baseline", "forward_aligned",
                  "backward_baseline", "backward_aligned")
 LICENSE = "odc-by"
+OUTCOME_ORDER = ("aligned", "unchanged", "failed", "rejected", "missing")
 
 
 def config_name(config: str) -> str:
@@ -98,7 +99,8 @@ def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str =
     name = repo_id.rsplit("/", 1)[-1]
     head = yaml.safe_dump(front_matter(stats, name), sort_keys=False, allow_unicode=True)
     first = stats[0].name if stats else "<config>-aligned"
-    outcome_names = sorted({o for s in stats for per in s.outcomes.values() for o in per})
+    seen = {o for s in stats for per in s.outcomes.values() for o in per}
+    outcome_names = [o for o in OUTCOME_ORDER if o in seen] + sorted(seen - set(OUTCOME_ORDER))
     split_names = list(dict.fromkeys(split for s in stats for split in s.rows))
 
     configs_table = _table(["config", "source config", *split_names, "rows"], [
@@ -126,14 +128,16 @@ def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str =
         columns.append("- provenance: " + ", ".join(f"`{c}`" for c in provenance_columns) +
                        " (mode, model, program fingerprint; metric of the original (`_baseline`) "
                        "and of the aligned row (`_aligned`), null when not scored).")
+    skipped_text = f"\nLeft out because no row was published: {', '.join(skipped)}.\n" if skipped else ""
     mix_text = ", ".join(f"Mode {mode} with `{model}`: {n}" for (mode, model), n in sorted(totals.items()))
 
     body = f"""
 # {name}
 
 A re-aligned version of [{HUB_DATASET}](https://huggingface.co/datasets/{HUB_DATASET}), made
-with argalign: each conversation is rewritten so that the request and the answer are mutually predictable: a reader of the request can anticipate what the answer
-does, and a reader of the answer can reconstruct what was asked.
+with argalign: each conversation is rewritten so that the request and the answer are
+mutually predictable: a reader of the request can anticipate what the answer does, and a
+reader of the answer can reconstruct what was asked.
 
 ## What was changed, and what was not
 
@@ -158,7 +162,7 @@ Rows whose rewrite broke an invariant, failed, or came back unchanged are not pu
 One config per source config, with its splits:
 
 {configs_table}
-{"" if not skipped else chr(10) + "Left out because no row was published: " + ", ".join(skipped) + "." + chr(10)}
+{skipped_text}
 ## Modes, models and programs
 
 Mix: {mix_text or "–"}.

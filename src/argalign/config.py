@@ -98,8 +98,10 @@ class Settings(BaseModel):
             return data
         models = {}
         for key, cfg in data["models"].items():
+            if isinstance(cfg, ModelConfig):
+                cfg = cfg.model_dump()
             if isinstance(cfg, dict):
-                if cfg.get("name", key) != key:
+                if cfg.get("name") not in (None, "", key):
                     raise ValueError(f"models.{key}: `name` is {cfg['name']!r}, it must equal the key")
                 cfg = {**cfg, "name": key}
             models[key] = cfg

@@ -229,8 +229,9 @@ def to_openai(row: dict[str, Any], row_id: str, *, thinking: bool = True) -> dic
                     call_id = call["id"] or f"call_{n_calls}"
                     n_calls += 1
                     open_calls.append((call_id, call["name"]))
-                    message["tool_calls"].append({"id": call_id, "type": "function", "function": {
-                        "name": call["name"], "arguments": json.dumps(call["arguments"], ensure_ascii=False)}})
+                    arguments = json.dumps(call["arguments"], ensure_ascii=False)
+                    message["tool_calls"].append({"id": call_id, "type": "function",
+                                                  "function": {"name": call["name"], "arguments": arguments}})
             messages.append(message)
             continue
         flush()

@@ -15,6 +15,16 @@ from argalign.errors import ArgalignError
 log = logging.getLogger(__name__)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp creates files readable by their owner only; output files get the usual mode.
+_FILE_MODE = 0o666 & ~_umask()
+
+
 class JsonlError(ArgalignError, ValueError):
     """A line that is not valid JSON, with its file and line number."""
 
@@ -62,6 +72,7 @@ def write_jsonl_atomic(path: str | Path, records: Iterable[Any]) -> int:
                 count += 1
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -77,6 +88,7 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             json.dump(obj, fh, ensure_ascii=False, indent=2)
             fh.write("\n")
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

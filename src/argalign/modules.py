@@ -118,14 +118,17 @@ class AlignConversation(dspy.Module):
             config = {} if attempt == 0 else {
                 "rollout_id": attempt, "temperature": self.retry_temperature}
             calls.calls += 1
+            before = _last_entry()
             try:
                 prediction = predictor(**inputs, config=config)
-                _raise_if_truncated()
+                _raise_if_truncated(before)
                 return check(prediction)
             except InvalidOutput as e:
                 last = f"{e.code}: {e}"
             except Exception as e:  # noqa: BLE001 - parse errors, HTTP errors, timeouts
-                last = f"{_error_code(e)}: {shorten(str(e), 300)}"
+                # A reply cut off mid-JSON fails to parse: report the cause, not the symptom.
+                code = "TRUNCATED" if _cut_off(before) else _error_code(e)
+                last = f"{code}: {shorten(str(e), 300)}"
             calls.failures.append(last)
             log.debug("attempt %d failed: %s", attempt + 1, last)
         code = last.split(":", 1)[0]
@@ -289,9 +292,21 @@ class TruncatedOutput(RuntimeError):
     """The LM stopped at max_tokens (``finish_reason == "length"``)."""
 
 
-def _raise_if_truncated() -> None:
-    from argalign.lm import last_finish_reason
-
+def _last_entry() -> dict | None:
     lm = dspy.settings.lm
-    if lm is not None and last_finish_reason(lm) == "length":
+    return lm.history[-1] if lm is not None and lm.history else None
+
+
+def _cut_off(before: dict | None) -> bool:
+    """Whether the LM call made since ``before`` (its latest history entry) hit max_tokens."""
+    from argalign.lm import finish_reason
+
+    latest = _last_entry()
+    # Compared by identity: a call that failed before reaching the LM adds no entry, and an
+    # earlier truncated call must not fail this one.
+    return latest is not None and latest is not before and finish_reason(latest) == "length"
+
+
+def _raise_if_truncated(before: dict | None) -> None:
+    if _cut_off(before):
         raise TruncatedOutput("the LM output was cut off at max_tokens")

@@ -15,6 +15,7 @@ is saved and marked ``partial``.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import random
@@ -219,6 +220,9 @@ def run_optimize(spec: OptimizeSpec, config_path: str | None = None) -> dict[str
         raise ConfigError(f"--mode must be A or B, not {spec.mode!r}")
     if spec.optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {spec.optimizer!r}; choose from {OPTIMIZERS}")
+    if spec.optimizer == "mipro" and importlib.util.find_spec("optuna") is None:
+        # Found out before any LM call or MLflow run, not deep inside MIPROv2.compile.
+        raise ConfigError("--optimizer mipro needs optuna: pip install 'dspy[optuna]'")
     settings = load_settings(config_path)
     model = spec.model or settings.default_model
     judge = spec.judge or settings.default_judge
@@ -262,8 +266,7 @@ def run_optimize(spec: OptimizeSpec, config_path: str | None = None) -> dict[str
               "fingerprint": fp, "source": spec.source or "sample"}
     with open_models(settings, names) as handles, tracking.start_run(
             tracking.EXPERIMENT_OPTIMIZE, f"{spec.mode}-{spec.optimizer}-{fp}", params,
-            {"argalign_version": __version__}):
-        autolog = tracking.enable_dspy_autolog()
+            {"argalign_version": __version__}), tracking.dspy_autolog():
         task, judge_handle = handles[model], handles[judge]
         report_budget = CallBudget(None)
         report_metric = make_metric(budgeted(judge_handle.lm, report_budget), spec.comparison,
@@ -318,8 +321,6 @@ def run_optimize(spec: OptimizeSpec, config_path: str | None = None) -> dict[str
         tracking.log_dict({"train": determined_by["train_ids"], "val": determined_by["val_ids"]},
                           "dataset_ids.json")
         tracking.set_tags({"partial": str(partial), "program_path": str(path)})
-        if autolog:
-            tracking.disable_dspy_autolog()
     return {**meta, "program_path": str(path), "reused": False}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from typing import Any
 from argalign import __version__
 from argalign.errors import ConfigError
 from argalign.modules import AlignConversation
+
+log = logging.getLogger(__name__)
 
 
 def fingerprint(obj: Any, length: int = 12) -> str:
@@ -65,6 +68,13 @@ def load_program(mode: str, program: str | None = None, *,
             if len(candidates) != 1:
                 raise ConfigError(f"{program} holds {len(candidates)} program files, expected one")
             path = candidates[0]
+        elif not meta_path(path).is_file():
+            # A single file comes alone: fetch its sidecar too, for the fingerprint and mode.
+            sidecar = program.rsplit("/", 1)[0] + "/" + meta_path(path).name
+            try:
+                download_artifact(sidecar, path.parent)
+            except Exception as e:  # noqa: BLE001 - a program logged without its meta
+                log.warning("no %s beside %s: %s", meta_path(path).name, program, e)
     else:
         path = Path(program)
     if not path.is_file():
@@ -74,9 +84,26 @@ def load_program(mode: str, program: str | None = None, *,
         meta = json.loads(meta_path(path).read_text(encoding="utf-8"))
         if meta.get("mode") not in (None, mode):
             raise ConfigError(f"{path} is a Mode {meta['mode']} program, not Mode {mode}")
+    _check_predictors(module, path, mode)
     try:
         module.load(str(path))
     except Exception as e:  # noqa: BLE001 - DSPy raises several types for a bad state file
         raise ConfigError(f"{path} is not a Mode {mode} program state: {e}") from e
     fp = meta.get("fingerprint") or "file-" + fingerprint(path.read_text(encoding="utf-8"))
     return module, fp
+
+
+def _check_predictors(module: AlignConversation, path: Path, mode: str) -> None:
+    """Refuse a state whose predictors are not the module's: DSPy would load a Mode A state
+    into a Mode B module without a word, taking the predictors they share and dropping the rest."""
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ConfigError(f"{path} is not a program state (DSPy JSON): {e}") from e
+    if not isinstance(state, dict):
+        raise ConfigError(f"{path} is not a program state (DSPy JSON)")
+    saved = set(state) - {"metadata"}
+    expected = {name for name, _ in module.named_predictors()}
+    if saved != expected:
+        raise ConfigError(f"{path} holds predictors {sorted(saved)}, but a Mode {mode} program "
+                          f"({module.thinking_scope} thinking) has {sorted(expected)}")

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 _FENCE = re.compile(r"^```[^\n]*\n.*?^```[ \t]*$", re.M | re.S)
 _HEADING = re.compile(r"^#{1,6} ", re.M)
+# A closing is prose; a last paragraph that is markup (an annotated text, a list, formulas)
+# is part of its step and stays in the middle.
+_PROSE = re.compile(r"^[\"'(]?[A-Za-z]")
 # An opening longer than this is cut after the paragraph that crosses it: the rest joins
 # the middle, so that a thinking of pure prose is not re-emitted whole.
 MAX_OPENING_CHARS = 1500
@@ -51,12 +54,13 @@ def split_thinking(text: str) -> ThinkingParts:
         return _split_paragraphs(stripped)
     first = min(starts)
     last = fences[-1].end() if fences else len(stripped)
-    if not fences:
-        # Headings only: the closing is the last paragraph, if it is not a heading itself.
-        body = stripped[first:]
+    # A step heading after the last fence (or headings only) starts a section that belongs to
+    # the middle: the closing is then only the last paragraph, if it is prose, not a heading.
+    section = _HEADING.search(stripped, last) if fences else heading
+    if section is not None:
+        body = stripped[section.start():]
         head, sep, tail = body.rpartition("\n\n")
-        if sep and not _HEADING.match(tail):
-            last = first + len(head)
+        last = section.start() + len(head) if sep and _PROSE.match(tail) else len(stripped)
     opening, middle = _cap_opening(stripped[:first].strip(), stripped[first:last].strip())
     return ThinkingParts(opening, middle, stripped[last:].strip())
 

@@ -130,12 +130,47 @@ def disable_dspy_autolog() -> None:
         import mlflow.dspy
 
         mlflow.dspy.autolog(disable=True)
+    # Traces are exported in the background: write them now, while the tracking URI they
+    # belong to is still the current one.
+    with contextlib.suppress(Exception):
+        _mlflow().flush_trace_async_logging()
 
 
-def download_artifact(uri: str) -> Path:
-    """Fetch an artifact (``runs:/<id>/path``, ``mlflow-artifacts:/...``) to a local path."""
+@contextlib.contextmanager
+def dspy_autolog() -> Iterator[bool]:
+    """DSPy autologging for the block (switched off again even if the block fails)."""
+    import dspy
+
+    track_usage = dspy.settings.track_usage  # autolog turns it on for good
+    enabled = enable_dspy_autolog()
+    try:
+        if not enabled:
+            yield False
+            return
+        from mlflow.dspy.callback import MlflowCallback
+
+        # autolog sets the global callbacks, but inside a dspy.context the context's copy of
+        # the settings shadows them: put the tracer into this block's settings as well.
+        callbacks = list(dspy.settings.callbacks)
+        if not any(isinstance(c, MlflowCallback) for c in callbacks):
+            callbacks.append(MlflowCallback())
+        with dspy.context(callbacks=callbacks, track_usage=True):
+            yield True
+    finally:
+        if enabled:
+            disable_dspy_autolog()
+            with contextlib.suppress(Exception):  # only the configuring thread may
+                dspy.configure(track_usage=track_usage)
+
+
+def download_artifact(uri: str, dst: str | Path | None = None) -> Path:
+    """Fetch an artifact (``runs:/<id>/path``, ``mlflow-artifacts:/...``) to a local path.
+
+    ``dst`` is the directory to download into (a new temporary one when None).
+    """
     mlflow = _mlflow()
-    return Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
+    return Path(mlflow.artifacts.download_artifacts(
+        artifact_uri=uri, dst_path=str(dst) if dst is not None else None))
 
 
 def search_runs(experiment: str) -> list[dict[str, Any]]:

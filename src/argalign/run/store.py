@@ -211,25 +211,18 @@ class ResultWriter:
 
 # --- manifest -------------------------------------------------------------------------------
 
-def _flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(obj, dict) and obj:
-        out: dict[str, Any] = {}
-        for key, value in obj.items():
-            out.update(_flatten(value, f"{prefix}.{key}" if prefix else str(key)))
-        return out
-    return {prefix: obj}
+def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Human-readable ``key: old -> new`` lines for every parameter that differs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        return [line for key in sorted(set(old) | set(new), key=str)
+                for line in differences(old.get(key), new.get(key),
+                                        f"{prefix}.{key}" if prefix else str(key))]
+    return [] if old == new else [f"{prefix or '(all)'}: {_short(old)} -> {_short(new)}"]
 
 
 def _short(value: Any) -> str:
     text = json.dumps(value, ensure_ascii=False) if value is not None else "(none)"
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Human-readable ``key: old -> new`` lines for every parameter that differs."""
-    a, b = _flatten(old), _flatten(new)
-    return [f"{key}: {_short(a.get(key))} -> {_short(b.get(key))}"
-            for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)]
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:

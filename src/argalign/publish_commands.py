@@ -1,0 +1,67 @@
+"""The ``publish`` and ``export`` subcommands: parse flags, call one function, print its summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.replace(",", " ").split() if v.strip()]
+
+
+def _emit(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from argalign.publish import publish
+
+    _emit(publish(args.data, org=args.org, repo_name=args.repo_name, configs=args.configs,
+                  public=args.public, messages_field=args.messages_field,
+                  with_provenance=args.with_provenance, from_merged=args.from_merged,
+                  dry_run=args.dry_run))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from argalign.export import export
+
+    summary = export(args.inp, args.out, args.format, thinking=args.thinking)
+    _emit(summary)
+    return 0 if summary["rows"] else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from argalign.prepare import CONFIGS
+
+    p = subparsers.add_parser(
+        "publish", help="publish the cleaned rows to the Hub, one <config>-aligned config each",
+        description="Build <config>-aligned/<split>-00000-of-00001.parquet and a dataset card from "
+                    "<data>/cleaned, check the folder loads with datasets, and upload it in one commit "
+                    "(HF_TOKEN from the environment or .env).")
+    p.add_argument("--data", default="data", help="the run's data folder (default %(default)s)")
+    p.add_argument("--org", required=True, help="Hub user or organisation")
+    p.add_argument("--repo-name", required=True, help="dataset repo name")
+    p.add_argument("--configs", type=_csv, default=list(CONFIGS), help="source configs (comma separated)")
+    p.add_argument("--public", action="store_true", help="create the repo public (default private)")
+    p.add_argument("--messages-field", default="messages",
+                   help="name of the message column (default %(default)s), e.g. conversations")
+    p.add_argument("--with-provenance", action="store_true",
+                   help="add columns mode, model, program and the baseline/aligned scores")
+    p.add_argument("--from-merged", action="store_true",
+                   help="publish outcome=aligned rows of <data>/merged instead of <data>/cleaned")
+    p.add_argument("--dry-run", metavar="DIR", default=None,
+                   help="write and check the folder that would be uploaded in DIR; no network")
+    p.set_defaults(func=cmd_publish)
+
+    p = subparsers.add_parser("export",
+                              help="convert cleaned rows to ShareGPT (LLaMA-Factory) or OpenAI JSONL")
+    p.add_argument("--format", choices=["sharegpt", "openai"], required=True)
+    p.add_argument("--in", dest="inp", metavar="PATH", required=True,
+                   help="a cleaned JSONL file or a cleaned folder (or the data folder)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--thinking", choices=["keep", "drop"], default="keep",
+                   help="keep thinking (<think> block / reasoning_content) or drop it (default %(default)s)")
+    p.set_defaults(func=cmd_export)

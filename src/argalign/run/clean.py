@@ -1,0 +1,139 @@
+"""``argalign clean``: keep the aligned rows that pass the invariant checker, set aside the rest.
+
+Input: ``<data>/merged/<config>/<split>.jsonl`` (from merge) and the raw subsets.
+Output: ``<data>/cleaned/<config>/<split>.jsonl`` with one envelope per kept row,
+``{"id", "config", "split", "index", "row", "provenance": {"mode", "model", "program",
+"outcome", "attempts", "input_tokens", "output_tokens", "latency_s", "scores"?}}``, in merged
+(raw) order; ``<split>.rejects.jsonl`` with every other example (unchanged, failed, rejected
+by the run, failing the checker here, or missing) with its outcome, codes and reason; and
+``<data>/cleaned/summary.json``. A row is kept only if its outcome is ``aligned`` and
+:func:`argalign.validate.classify` finds it changed and within every invariant, so a row
+edited by hand after the run is caught here.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from argalign.errors import ConfigError
+from argalign.invariants import DEFAULT_MAX_USER_CHANGE
+from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
+from argalign.run.merge import read_merged_summary
+from argalign.run.store import Subset, index_raw, raw_path, read_example
+from argalign.validate import classify
+
+log = logging.getLogger(__name__)
+
+PROVENANCE_KEYS = ("mode", "model", "program", "outcome", "attempts", "input_tokens",
+                   "output_tokens", "latency_s")
+COLUMNS = ("rows_in", "aligned", "unchanged", "failed", "rejected", "missing")
+
+
+def merged_subsets(data: Path) -> list[Subset]:
+    summary = read_merged_summary(data)
+    if summary is not None:
+        return [Subset(*key.split("/", 1)) for key in summary.get("subsets", {})]
+    return sorted(Subset(p.parent.name, p.stem) for p in (Path(data) / "merged").glob("*/*.jsonl")
+                  if not p.name.startswith("."))
+
+
+def _reject(record: dict[str, Any], outcome: str, codes: list[str], reason: str,
+            stage: str) -> dict[str, Any]:
+    return {"id": record.get("id"), "config": record.get("config"), "split": record.get("split"),
+            "index": record.get("index"), "mode": record.get("mode"),
+            "model": record.get("model"), "outcome": outcome, "codes": codes, "reason": reason,
+            "stage": stage, "run_outcome": record.get("outcome")}
+
+
+def clean_subset(data: Path, subset: Subset, max_user_change: int = DEFAULT_MAX_USER_CHANGE
+                 ) -> dict[str, int]:
+    """Clean one subset; return its counts (see :data:`COLUMNS`)."""
+    merged = Path(data) / "merged" / subset.config / f"{subset.split}.jsonl"
+    if not merged.is_file():
+        raise ConfigError(f"{merged} does not exist: run `argalign merge` first")
+    source = raw_path(data, subset)
+    raw = {e.id: e for e in index_raw(source)}
+    counts: Counter = Counter()
+    rejects: list[dict[str, Any]] = []
+    seen: set[str] = set()
+
+    def kept() -> Iterator[dict[str, Any]]:
+        for _, record in iter_jsonl(merged):
+            counts["rows_in"] += 1
+            row_id = record.get("id")
+            outcome = record.get("outcome")
+            if row_id in seen or row_id not in raw:
+                code = "ID_DUPLICATE" if row_id in seen else "ID_EXTRA"
+                rejects.append(_reject(record, "rejected", [code], f"id {row_id!r}: {code}", "clean"))
+                counts["rejected"] += 1
+                continue
+            seen.add(row_id)
+            if outcome != "aligned":
+                rejects.append(_reject(record, str(outcome), list(record.get("codes") or []),
+                                       str(record.get("reason") or ""), "run"))
+                counts[outcome if outcome in COLUMNS else "rejected"] += 1
+                continue
+            original = read_example(source, raw[row_id].offset).row
+            verdict, violations = classify(original, record.get("row"), str(record.get("mode")),
+                                           max_user_change)
+            if verdict != "ok":
+                outcome = {"failed": "failed", "unchanged": "unchanged"}.get(verdict, "rejected")
+                detail = "; ".join(f"{v.code}@{v.message_index}: {v.detail}" for v in violations[:5])
+                reason = f"invariant check: {detail}" if violations else f"invariant check: {verdict}"
+                rejects.append(_reject(record, outcome, sorted({v.code for v in violations}),
+                                       reason, "clean"))
+                counts[outcome] += 1
+                counts["checker_rejected"] += 1
+                continue
+            counts["aligned"] += 1
+            provenance = {k: record.get(k) for k in PROVENANCE_KEYS}
+            if record.get("scores") is not None:
+                provenance["scores"] = record["scores"]
+            yield {"id": row_id, "config": subset.config, "split": subset.split,
+                   "index": raw[row_id].index, "row": record["row"], "provenance": provenance}
+
+    out_dir = Path(data) / "cleaned" / subset.config
+    write_jsonl_atomic(out_dir / f"{subset.split}.jsonl", kept())
+    for row_id, entry in raw.items():
+        if row_id not in seen:
+            rejects.append(_reject({"id": row_id, "config": subset.config, "split": subset.split,
+                                    "index": entry.index}, "missing", ["ID_MISSING"],
+                                   "no result in the merged file", "clean"))
+            counts["missing"] += 1
+    write_jsonl_atomic(out_dir / f"{subset.split}.rejects.jsonl", rejects)
+    return {key: counts[key] for key in (*COLUMNS, "checker_rejected")}
+
+
+def clean(data: str | Path, *, max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> dict[str, Any]:
+    """Clean every merged subset; write and return the summary."""
+    data = Path(data)
+    subsets = merged_subsets(data)
+    if not subsets:
+        raise ConfigError(f"nothing merged in {data / 'merged'}: run `argalign merge` first")
+    per_subset = {s.key: clean_subset(data, s, max_user_change) for s in subsets}
+    total = Counter()
+    for counts in per_subset.values():
+        total.update(counts)
+    merged = read_merged_summary(data) or {}
+    summary = {"run": merged.get("run"), "subsets": per_subset,
+               "total": {key: total[key] for key in (*COLUMNS, "checker_rejected")}}
+    write_json_atomic(data / "cleaned" / "summary.json", summary)
+    log.info("clean: %s", ", ".join(f"{key} {summary['total'][key]}" for key in COLUMNS))
+    return summary
+
+
+def table(rows: dict[str, dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:
+    """A plain-text table: one line per subset and a total line."""
+    names = [*rows, "total"]
+    totals = {c: sum(int(r.get(c, 0) or 0) for r in rows.values()) for c in columns}
+    width = max(len(n) for n in names)
+    lines = [" ".join([f"{'subset':<{width}}", *(f"{c:>10}" for c in columns)])]
+    for name in names:
+        values = totals if name == "total" else rows[name]
+        lines.append(" ".join([f"{name:<{width}}", *(f"{int(values.get(c, 0) or 0):>10}"
+                                                      for c in columns)]))
+    return "\n".join(lines)

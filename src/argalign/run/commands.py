@@ -1,0 +1,132 @@
+"""CLI subcommands ``run``, ``merge``, ``clean`` and ``pipeline``: parse, call one function.
+
+``argalign.cli`` calls :func:`register`; errors are argalign error types, which it maps to
+exit codes (a configuration error 2, a failed or refused run 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_OK = 0
+
+
+def _names(values: list[str] | None) -> list[str]:
+    """``--modes A B`` and ``--modes A,B`` alike."""
+    return [v for value in values or [] for v in value.replace(",", " ").split()]
+
+
+def _emit(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+def _run_options(args: argparse.Namespace, data: str):
+    from argalign.run.runner import RunOptions
+
+    return RunOptions(
+        data=Path(data), modes=tuple(_names(args.modes)), models=tuple(_names(args.models)),
+        config=args.config, program_a=args.program_a, program_b=args.program_b,
+        thinking=args.thinking, score=args.score, judge=args.judge, comparison=args.comparison,
+        max_errors=args.max_errors, seed=args.seed, run_name=args.run_name, force=args.force,
+        configs=tuple(_names(getattr(args, "configs", None))),
+        splits=tuple(_names(getattr(args, "splits", None))),
+        track=args.track, progress=args.progress,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from argalign.run.runner import run_batch
+
+    _emit(run_batch(_run_options(args, args.data)))
+    return EXIT_OK
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    from argalign.run.merge import merge
+
+    _emit(merge(args.data, args.run_name, allow_missing=args.allow_missing))
+    return EXIT_OK
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from argalign.run.clean import clean, table
+
+    summary = clean(args.data, max_user_change=args.max_user_change)
+    sys.stdout.write(table(summary["subsets"]) + "\n")
+    return EXIT_OK
+
+
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from argalign.run.clean import table
+    from argalign.run.pipeline import TABLE_COLUMNS, pipeline
+
+    result = pipeline(source=args.source, configs=_names(args.configs),
+                      splits=_names(args.splits), n=args.n, seed=args.seed, data=args.out,
+                      run=_run_options(args, args.out))
+    sys.stdout.write(f"run {result['run']['run']} in {args.out}\n"
+                     + table(result["table"], TABLE_COLUMNS) + "\n")
+    return EXIT_OK
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--modes", nargs="+", default=["A", "B"], help="A, B or both (default: A B)")
+    p.add_argument("--models", nargs="+", default=None,
+                   help="model names from the settings; several make a mix (default: default_model)")
+    p.add_argument("--config", default=None, help="settings YAML (default: the packaged one)")
+    p.add_argument("--program-a", default=None, help="Mode A program: path or MLflow URI")
+    p.add_argument("--program-b", default=None, help="Mode B program: path or MLflow URI")
+    p.add_argument("--thinking", choices=["blocks", "full"], default="blocks")
+    p.add_argument("--score", action="store_true", help="score each row (mutual predictability)")
+    p.add_argument("--judge", default=None, help="judge model name (default: default_judge)")
+    p.add_argument("--comparison", choices=["judge", "lexical"], default="judge")
+    p.add_argument("--max-errors", type=int, default=None,
+                   help="stop cleanly after more than N failed examples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-name", default=None,
+                   help="default: run-<modes>-<models>-s<seed>")
+    p.add_argument("--force", action="store_true",
+                   help="resume even though the parameters changed (finished results are kept)")
+    p.add_argument("--no-track", dest="track", action="store_false", help="no MLflow run")
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from argalign.invariants import DEFAULT_MAX_USER_CHANGE
+    from argalign.prepare import CONFIGS, SAMPLE, SPLITS
+
+    p = sub.add_parser("run", help="align every raw example once; resumes after a kill")
+    p.add_argument("--data", default="data", help="reads DATA/raw, writes DATA/runs/<run>")
+    p.add_argument("--configs", nargs="+", default=None, help="only these configs")
+    p.add_argument("--splits", nargs="+", default=None, help="only these splits")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("merge", help="one file per (config, split) in raw order: DATA/merged")
+    p.add_argument("--data", default="data")
+    p.add_argument("--run-name", default=None, help="default: the only run in DATA/runs")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="merge an unfinished run, reporting the ids without a result")
+    p.set_defaults(func=cmd_merge)
+
+    p = sub.add_parser("clean", help="keep aligned rows that pass the checker: DATA/cleaned")
+    p.add_argument("--data", default="data")
+    p.add_argument("--max-user-change", type=int, default=DEFAULT_MAX_USER_CHANGE,
+                   help="Mode B: characters a user message may change (default %(default)s)")
+    p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("pipeline", help="prepare, run, merge and clean in one command")
+    p.add_argument("--source", default=SAMPLE,
+                   help="'sample' (bundled, default), Hub dataset id, dataset folder or JSONL file")
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS))
+    p.add_argument("--splits", nargs="+", default=list(SPLITS))
+    p.add_argument("-n", type=int, default=None, help="examples per (config, split); all if unset")
+    p.add_argument("--data", "--out", dest="out", default="data",
+                   help="data directory (default: data; data_debug with --debug)")
+    p.add_argument("--debug", action="store_true",
+                   help="5 examples, train split only, everything under data_debug/, verbose")
+    _add_run_options(p)
+    p.set_defaults(func=cmd_pipeline)

@@ -1,0 +1,105 @@
+"""``argalign merge``: one file per (config, split), in the sampled order, from one run.
+
+Input: the raw subsets and the run's canonical result files
+(``runs/<run>/results/<config>/<split>/<mode>-<model>.jsonl``; temporary files and torn
+lines are never read as results). Output: ``<data>/merged/<config>/<split>.jsonl``, the
+result records in raw-file order, written atomically, and ``<data>/merged/summary.json``.
+A duplicate id is an error naming the id and its files; a raw id without a result is an
+error unless ``allow_missing``; a result whose id is not in the raw subset (left over from
+a forced resume on other data) is left out with a warning. Merging twice gives the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from argalign.errors import ConfigError, RunError
+from argalign.jsonl import write_json_atomic, write_jsonl_atomic
+from argalign.run.store import (
+    RunStore,
+    Subset,
+    index_raw,
+    iter_results,
+    raw_path,
+    read_at,
+    read_manifest,
+)
+
+log = logging.getLogger(__name__)
+
+
+def find_run(data: Path, run_name: str | None) -> RunStore:
+    """The named run, or the only run under ``<data>/runs``."""
+    if run_name:
+        store = RunStore(data, run_name)
+        if not store.manifest_path.is_file():
+            raise ConfigError(f"no run {run_name!r} in {Path(data) / 'runs'}")
+        return store
+    runs = sorted(p.parent.name for p in (Path(data) / "runs").glob("*/manifest.json"))
+    if len(runs) != 1:
+        found = ", ".join(runs) if runs else "none"
+        raise ConfigError(f"pass --run-name: runs in {Path(data) / 'runs'}: {found}")
+    return RunStore(data, runs[0])
+
+
+def run_subsets(store: RunStore) -> list[Subset]:
+    manifest = read_manifest(store.manifest_path) or {}
+    keys = (manifest.get("params") or {}).get("raw") or {}
+    return [Subset(*key.split("/", 1)) for key in keys]
+
+
+def merge_subset(store: RunStore, subset: Subset, *, allow_missing: bool = False) -> dict[str, Any]:
+    """Merge one subset; return its counts and missing ids."""
+    entries = index_raw(raw_path(store.data, subset))
+    raw_ids = {e.id for e in entries}
+    where: dict[str, tuple[Path, int, int]] = {}
+    extra = 0
+    for path in store.result_files(subset):
+        for lineno, offset, record in iter_results(path):
+            row_id = record["id"]
+            if row_id in where:
+                first, first_line, _ = where[row_id]
+                raise RunError(f"id {row_id!r} has two results: {first}:{first_line} and "
+                               f"{path}:{lineno}")
+            if row_id not in raw_ids:
+                extra += 1
+                log.warning("%s:%d: id %r is not in the raw subset %s; left out", path, lineno,
+                            row_id, subset.key)
+                continue
+            where[row_id] = (path, lineno, offset)
+    missing = [e.id for e in entries if e.id not in where]
+    if missing and not allow_missing:
+        shown = ", ".join(missing[:10]) + (" ..." if len(missing) > 10 else "")
+        raise RunError(f"{subset.key}: {len(missing)} of {len(entries)} examples have no result "
+                       f"in run {store.name!r} ({shown}); finish the run, or pass --allow-missing")
+    if missing:
+        log.warning("%s: %d examples have no result: %s", subset.key, len(missing),
+                    ", ".join(missing[:10]))
+    target = Path(store.data) / "merged" / subset.config / f"{subset.split}.jsonl"
+    count = write_jsonl_atomic(target, (read_at(where[e.id][0], where[e.id][2])
+                                        for e in entries if e.id in where))
+    return {"raw": len(entries), "merged": count, "missing": missing, "extra": extra}
+
+
+def merge(data: str | Path, run_name: str | None = None, *, allow_missing: bool = False
+          ) -> dict[str, Any]:
+    """Merge every subset of a run; return ``{"run", "subsets": {key: counts}}``."""
+    store = find_run(Path(data), run_name)
+    subsets = run_subsets(store)
+    if not subsets:
+        raise RunError(f"{store.manifest_path} lists no subsets")
+    result = {"run": store.name,
+              "subsets": {s.key: merge_subset(store, s, allow_missing=allow_missing)
+                          for s in subsets}}
+    write_json_atomic(Path(data) / "merged" / "summary.json", result)
+    for key, counts in result["subsets"].items():
+        log.info("merged %s: %d of %d examples", key, counts["merged"], counts["raw"])
+    return result
+
+
+def read_merged_summary(data: Path) -> dict[str, Any] | None:
+    path = Path(data) / "merged" / "summary.json"
+    return json.loads(path.read_text("utf-8")) if path.is_file() else None

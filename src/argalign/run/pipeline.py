@@ -1,0 +1,52 @@
+"""``argalign pipeline``: prepare, run, merge and clean in one command.
+
+Input: a source (the bundled sample by default, a Hub id, a dataset folder or a JSONL file).
+Output: everything under one data directory (see :mod:`argalign.run`), and a summary with one
+row per (config, split): examples, run outcomes, rows kept by clean and rows set aside.
+Running it again resumes the run (``prepare`` draws the same sample for the same seed).
+Publishing is left to a hook: pass ``publish``, a callable that receives the cleaned
+directory, once a publish step exists (``argalign.publish`` is not part of this package).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from argalign.run.clean import clean
+from argalign.run.merge import merge
+from argalign.run.runner import RunOptions, run_batch
+
+log = logging.getLogger(__name__)
+
+TABLE_COLUMNS = ("examples", "aligned", "unchanged", "failed", "rejected", "cleaned", "set_aside")
+
+
+def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: int | None,
+             seed: int, data: str | Path, run: RunOptions,
+             publish: Callable[[Path], Any] | None = None) -> dict[str, Any]:
+    """Run every stage; return ``{"prepare", "run", "merge", "clean", "table"}``."""
+    from argalign.prepare import prepare
+
+    data = Path(data)
+    log.info("pipeline: prepare %s -> %s", source or "sample", data / "raw")
+    prepared = prepare(source=source, configs=configs, splits=splits, n=n, seed=seed, out=data)
+    options = dataclasses.replace(run, data=data, seed=seed, configs=tuple(configs),
+                                  splits=tuple(splits))
+    ran = run_batch(options)
+    merged = merge(data, ran["run"])
+    cleaned = clean(data)
+    published = publish(data / "cleaned") if publish is not None else None
+    table = {}
+    for key, counts in cleaned["subsets"].items():
+        outcomes = ran["subsets"].get(key, {})
+        table[key] = {"examples": merged["subsets"][key]["raw"],
+                      **{k: outcomes.get(k, 0) for k in ("aligned", "unchanged", "failed",
+                                                         "rejected")},
+                      "cleaned": counts["aligned"],
+                      "set_aside": counts["rows_in"] - counts["aligned"] + counts["missing"]}
+    return {"prepare": prepared.as_dict(), "run": ran, "merge": merged, "clean": cleaned,
+            "published": published, "table": table}

@@ -1,0 +1,130 @@
+"""A run's summary, read back from its result files: counts, tokens, scores, failures.
+
+Input: the canonical result files of a run. Output: ``summary.json`` (counts per outcome,
+per subset and per group, tokens, mean scores per mode, model and config when scoring was
+on) and ``failures.jsonl`` (every failed or rejected example with its codes and reason,
+without rows), both written atomically; :func:`metrics_of` flattens a summary for MLflow.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+from argalign.jsonl import write_json_atomic, write_jsonl_atomic
+from argalign.run.assign import safe_name
+from argalign.run.store import OUTCOMES, RunStore, Subset, iter_results
+
+FAILURE_KEYS = ("id", "source_id", "config", "split", "index", "mode", "model", "program",
+                "outcome", "codes", "reason", "retries", "attempts")
+
+
+def _counts(counter: Counter) -> dict[str, int]:
+    return {outcome: counter[outcome] for outcome in OUTCOMES}
+
+
+class _Means:
+    def __init__(self) -> None:
+        self.sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
+
+    def add(self, key: str, aligned: float, baseline: float) -> None:
+        entry = self.sums[key]
+        entry[0] += aligned
+        entry[1] += baseline
+        entry[2] += 1
+
+    def as_dict(self) -> dict[str, dict[str, float]]:
+        return {key: {"aligned": round(a / n, 4), "baseline": round(b / n, 4), "n": int(n)}
+                for key, (a, b, n) in sorted(self.sums.items())}
+
+
+def _score_pair(record: dict[str, Any]) -> tuple[float, float] | None:
+    scores = record.get("scores")
+    if not isinstance(scores, dict) or "aligned" not in scores or "baseline" not in scores:
+        return None
+    try:
+        return float(scores["aligned"]["score"]), float(scores["baseline"]["score"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def summarize(store: RunStore, subsets: Iterable[Subset], sizes: dict[str, int]
+              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The summary of everything in the run's result files, and its failures."""
+    outcomes: Counter = Counter()
+    by_subset: dict[str, Counter] = {}
+    by_group: dict[str, Counter] = defaultdict(Counter)
+    tokens: Counter = Counter()
+    latency = 0.0
+    means = {"mode": _Means(), "model": _Means(), "config": _Means(), "all": _Means()}
+    failures: list[dict[str, Any]] = []
+    for subset in subsets:
+        counter = by_subset.setdefault(subset.key, Counter())
+        for path in store.result_files(subset):
+            for _, _, record in iter_results(path):
+                outcome = record["outcome"]
+                outcomes[outcome] += 1
+                counter[outcome] += 1
+                by_group[path.stem][outcome] += 1
+                for key in ("calls", "input_tokens", "output_tokens"):
+                    tokens[key] += int(record.get(key) or 0)
+                latency += float(record.get("latency_s") or 0.0)
+                if outcome in ("failed", "rejected"):
+                    failures.append({k: record.get(k) for k in FAILURE_KEYS})
+                pair = _score_pair(record)
+                if pair is not None:
+                    means["all"].add("all", *pair)
+                    means["mode"].add(str(record.get("mode")), *pair)
+                    means["model"].add(str(record.get("model")), *pair)
+                    means["config"].add(subset.config, *pair)
+    done = sum(outcomes.values())
+    summary: dict[str, Any] = {
+        "run": store.name,
+        "total": sum(sizes.values()),
+        "done": done,
+        "outcomes": _counts(outcomes),
+        "subsets": {key: {"total": sizes.get(key, 0), "done": sum(c.values()), **_counts(c)}
+                    for key, c in by_subset.items()},
+        "groups": {name: _counts(c) for name, c in sorted(by_group.items())},
+        "tokens": {"calls": tokens["calls"], "input": tokens["input_tokens"],
+                   "output": tokens["output_tokens"]},
+        "latency_s_mean": round(latency / done, 3) if done else 0.0,
+    }
+    if means["all"].sums:
+        summary["scores"] = {"all": means["all"].as_dict().get("all"),
+                             **{f"by_{k}": means[k].as_dict() for k in ("mode", "model", "config")}}
+    return summary, failures
+
+
+def write_reports(store: RunStore, summary: dict[str, Any], failures: list[dict[str, Any]]) -> None:
+    write_json_atomic(store.summary_path, summary)
+    write_jsonl_atomic(store.failures_path, failures)
+
+
+def metrics_of(summary: dict[str, Any]) -> dict[str, float]:
+    """Flat MLflow metrics: counts, tokens, throughput and mean scores."""
+    metrics: dict[str, float] = {"examples": summary["total"], "done": summary["done"]}
+    metrics.update({f"n_{outcome}": n for outcome, n in summary["outcomes"].items()})
+    for key, value in summary["subsets"].items():
+        config, split = key.split("/", 1)
+        for outcome in OUTCOMES:
+            metrics[f"n_{outcome}/{config}.{split}"] = value[outcome]
+    metrics.update({"lm_calls": summary["tokens"]["calls"],
+                    "input_tokens": summary["tokens"]["input"],
+                    "output_tokens": summary["tokens"]["output"],
+                    "latency_s_mean": summary["latency_s_mean"]})
+    session = summary.get("session") or {}
+    if session:
+        metrics["session_conversations"] = session["conversations"]
+        metrics["session_failed"] = session["outcomes"].get("failed", 0)
+        metrics["conversations_per_minute"] = session["conversations_per_minute"]
+    scores = summary.get("scores") or {}
+    if scores.get("all"):
+        metrics["score_aligned"] = scores["all"]["aligned"]
+        metrics["score_baseline"] = scores["all"]["baseline"]
+    for kind in ("mode", "model", "config"):
+        for name, value in scores.get(f"by_{kind}", {}).items():
+            metrics[f"score_aligned/{kind}_{safe_name(name)}"] = value["aligned"]
+            metrics[f"score_baseline/{kind}_{safe_name(name)}"] = value["baseline"]
+    return metrics

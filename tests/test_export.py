@@ -1,0 +1,278 @@
+"""export: ShareGPT that LLaMA-Factory accepts, and OpenAI chat JSONL with tool calls as objects."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from argalign.cli import EXIT_OK, main
+from argalign.errors import RowError
+from argalign.export import TOOL_RESPONSE_SEP, export, to_openai, to_sharegpt
+from argalign.jsonl import write_jsonl_atomic
+from argalign.prepare import CONFIGS, SPLITS, sample_dir
+from argalign.schema import parse_conversation
+
+# LLaMA-Factory's SharegptDatasetConverter: turn 0, 2, ... human/observation; 1, 3, ... gpt/function_call;
+# an even number of turns. Its FunctionFormatter takes a leading think block off a function value.
+ODD, EVEN = ("human", "observation"), ("gpt", "function_call")
+THOUGHT = re.compile(r"<think>\n(.*?)\n</think>\n\n", re.DOTALL)
+
+
+def llamafactory_accepts(conversations: list[dict]) -> bool:
+    tags_ok = all(t["from"] in (ODD, EVEN)[i % 2] for i, t in enumerate(conversations))
+    return tags_ok and len(conversations) > 0 and len(conversations) % 2 == 0 and all(
+        isinstance(t["value"], str) for t in conversations)
+
+
+def function_calls(value: str) -> list[dict]:
+    calls = json.loads(THOUGHT.sub("", value, count=1))
+    calls = calls if isinstance(calls, list) else [calls]
+    assert all(set(c) == {"name", "arguments"} and isinstance(c["arguments"], dict) for c in calls)
+    return calls
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def msg(role: str, content: str | None = None, **kw) -> dict:
+    return {"content": content, "name": kw.get("name"), "role": role, "thinking": kw.get("thinking"),
+            "tool_calls": kw.get("tool_calls"), "tools": kw.get("tools")}
+
+
+def calls(*names: str) -> str:
+    return json.dumps([{"type": "function", "function": {"name": n, "arguments": {"q": n}}} for n in names])
+
+
+TOOLS = json.dumps([{"type": "function", "function": {"name": "lookup", "description": "Look up.",
+                                                      "parameters": {"type": "object", "properties": {}}}}])
+SYSTEM = msg("system", "Be brief.", tools=TOOLS)
+TOOL_ROW = [SYSTEM, msg("user", "Check it."), msg("assistant", thinking="plan"),
+            msg("assistant", tool_calls=calls("lookup")), msg("tool", '{"ok": 1}', name="lookup"),
+            msg("assistant", "Done.", thinking="read result")]
+
+
+# --- ShareGPT rules on small hand-made rows ----------------------------------------------
+
+@pytest.mark.parametrize(("messages", "thinking", "tags"), [
+    (TOOL_ROW, True, ["human", "function_call", "observation", "gpt"]),
+    (TOOL_ROW, False, ["human", "function_call", "observation", "gpt"]),
+    ([SYSTEM, msg("user", "Two."), msg("assistant", tool_calls=calls("lookup", "lookup")),
+      msg("tool", "1", name="lookup"), msg("tool", "2", name="lookup"), msg("assistant", "Both.")],
+     True, ["human", "function_call", "observation", "gpt"]),
+    ([SYSTEM, msg("user", "a"), msg("assistant", "b"), msg("user", "c"), msg("assistant", "d", thinking="t")],
+     True, ["human", "gpt", "human", "gpt"]),
+    ([SYSTEM, msg("user", "a"), msg("assistant", "b"), msg("user", "dangling")], True, ["human", "gpt"]),
+    ([msg("user", "a"), msg("assistant", thinking="only")], True, ["human", "gpt"]),
+])
+def test_sharegpt_rules(messages, thinking, tags):
+    out = to_sharegpt({"messages": messages}, "r", thinking=thinking)
+    conv = out["conversations"]
+    assert [t["from"] for t in conv] == tags and llamafactory_accepts(conv)
+    assert ("<think>" in json.dumps(conv)) == (thinking and any(m["thinking"] for m in messages))
+    names = [c["function"]["name"] for m in messages if m["tool_calls"] for c in json.loads(m["tool_calls"])]
+    for turn in conv:
+        if turn["from"] == "function_call":
+            assert [c["name"] for c in function_calls(turn["value"])] == names
+    if messages[0]["role"] == "system":
+        assert out["system"] == "Be brief."
+        assert json.loads(out["tools"]) == [json.loads(TOOLS)[0]["function"]]
+
+
+def test_thinking_only_message_is_folded_into_the_function_call():
+    conv = to_sharegpt({"messages": TOOL_ROW}, "r")["conversations"]
+    assert conv[1]["value"] == '<think>\nplan\n</think>\n\n{"name": "lookup", "arguments": {"q": "lookup"}}'
+    assert conv[3]["value"] == "<think>\nread result\n</think>\n\nDone."
+    dropped = to_sharegpt({"messages": TOOL_ROW}, "r", thinking=False)["conversations"]
+    assert dropped[1]["value"] == '{"name": "lookup", "arguments": {"q": "lookup"}}'
+    assert dropped[3]["value"] == "Done."
+
+
+def test_several_tool_results_become_one_observation():
+    messages = [msg("user", "Two."), msg("assistant", tool_calls=calls("a", "b")),
+                msg("tool", "1", name="a"), msg("tool", "2", name="b"), msg("assistant", "ok")]
+    conv = to_sharegpt({"messages": messages}, "r")["conversations"]
+    assert conv[2] == {"from": "observation", "value": f"1{TOOL_RESPONSE_SEP}2"}
+    assert function_calls(conv[1]["value"]) == [{"name": "a", "arguments": {"q": "a"}},
+                                               {"name": "b", "arguments": {"q": "b"}}]
+
+
+@pytest.mark.parametrize(("messages", "thinking", "code"), [
+    ([msg("user", "a"), msg("assistant", "text", tool_calls=calls("x")), msg("tool", "1", name="x"),
+      msg("assistant", "b")], True, "CONTENT_WITH_TOOL_CALLS"),
+    ([msg("user", "a"), msg("assistant", tool_calls=calls("x")), msg("assistant", "no result")], True,
+     "INVALID_SHAREGPT"),
+    ([msg("user", "a"), msg("tool", "1", name="x"), msg("assistant", "b")], True, "INVALID_SHAREGPT"),
+    ([msg("user", "a"), msg("assistant", thinking="only")], False, "INVALID_SHAREGPT"),
+    ([msg("assistant", "first")], True, "NO_USER_BEFORE_REPLY"),
+])
+def test_rows_that_cannot_be_valid_sharegpt(messages, thinking, code):
+    with pytest.raises(RowError) as caught:
+        to_sharegpt({"messages": messages}, "r", thinking=thinking)
+    assert caught.value.code == code
+
+
+# --- the real rows and the sample --------------------------------------------------------
+
+def test_sharegpt_export_of_the_real_rows(real_rows_path, tmp_path):
+    summary = export(real_rows_path, tmp_path / "out", "sharegpt")
+    rows = read_jsonl(tmp_path / "out" / "argunauts-real-6.jsonl")
+    originals = read_jsonl(real_rows_path)
+    assert summary["rows"] == len(rows) == len(originals) == 6 and summary["rejected"] == 0
+    for row, original in zip(rows, originals):
+        assert llamafactory_accepts(row["conversations"])
+        assert set(row) == {"conversations", "system", "tools"}
+        assert row["system"] == original["messages"][0]["content"]
+        final = [m for m in original["messages"] if m["role"] == "assistant" and m["content"]][-1]
+        assert row["conversations"][-1]["value"].endswith(final["content"])  # answers kept as they are
+        assert row["conversations"][-1]["value"].startswith("<think>\n")
+    tool_rows = [(r, o) for r, o in zip(rows, originals) if any(m["tool_calls"] for m in o["messages"])]
+    assert tool_rows
+    for row, original in tool_rows:
+        tags = [t["from"] for t in row["conversations"]]
+        assert "function_call" in tags and "observation" in tags
+        fc = row["conversations"][tags.index("function_call")]["value"]
+        source_calls = [c["function"] for m in original["messages"] if m["tool_calls"]
+                        for c in json.loads(m["tool_calls"])]
+        assert function_calls(fc) == [{"name": c["name"], "arguments": c["arguments"]} for c in source_calls]
+        assert fc.startswith("<think>\n")  # the thinking-only message before the call, folded in
+        tool_names = [t["name"] for t in json.loads(row["tools"])]
+        assert {c["name"] for c in source_calls} <= set(tool_names)
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
+    assert info == {"argalign-argunauts-real-6": {
+        "file_name": "argunauts-real-6.jsonl", "formatting": "sharegpt",
+        "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
+        "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
+                 "observation_tag": "observation", "function_tag": "function_call"}}}
+
+
+def test_sharegpt_drop_thinking_of_the_real_rows(real_rows_path, tmp_path):
+    export(real_rows_path, tmp_path / "out", "sharegpt", thinking="drop")
+    rows = read_jsonl(tmp_path / "out" / "argunauts-real-6.jsonl")
+    assert len(rows) == 6 and all(llamafactory_accepts(r["conversations"]) for r in rows)
+    assert "<think>" not in (tmp_path / "out" / "argunauts-real-6.jsonl").read_text()
+
+
+def _sample_rows(real_rows_path: Path) -> dict[tuple[str, str], list[dict]]:
+    files = {(c, s): sample_dir() / c / f"{s}.jsonl" for c in CONFIGS for s in SPLITS}
+    if all(p.is_file() for p in files.values()):
+        try:
+            rows = {k: read_jsonl(p)[:3] for k, p in files.items()}
+            if all(rows.values()):
+                return rows
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            pass
+    real = read_jsonl(real_rows_path)
+    return {k: [real[i % 6], real[(i + 1) % 6]] for i, k in enumerate(files)}
+
+
+def _cleaned(data: Path, real_rows_path: Path) -> int:
+    """A cleaned folder of envelopes from the sample (valid rows only); returns the row count."""
+    total = 0
+    for (config, split), rows in _sample_rows(real_rows_path).items():
+        rows = [row for i, row in enumerate(rows) if _is_row(row, str(i))]
+        total += write_jsonl_atomic(data / "cleaned" / config / f"{split}.jsonl", [
+            {"id": f"{config}/{split}/{i}", "config": config, "split": split, "index": i, "row": row,
+             "provenance": {"mode": "A", "model": "m", "program": "p", "outcome": "aligned"}}
+            for i, row in enumerate(rows)])
+    return total
+
+
+def _is_row(row: dict, row_id: str) -> bool:
+    try:
+        parse_conversation(row, row_id)
+    except RowError:
+        return False
+    return True
+
+
+def test_sharegpt_export_of_a_cleaned_folder(tmp_path, real_rows_path):
+    data = tmp_path / "data"
+    total = _cleaned(data, real_rows_path)
+    summary = export(data, tmp_path / "out", "sharegpt")
+    assert summary["rows"] + summary["rejected"] == total and summary["rows"] > 0
+    assert len(summary["files"]) == 12
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
+    assert set(info) == {f"argalign-{c}-{s}" for c in CONFIGS for s in SPLITS}
+    for entry in info.values():
+        for row in read_jsonl(tmp_path / "out" / entry["file_name"]):
+            assert llamafactory_accepts(row["conversations"])
+
+
+def test_rejects_are_reported_not_dropped(tmp_path, real_rows_path, capsys):
+    originals = read_jsonl(real_rows_path)
+    tool_row = next(r for r in originals if any(m["tool_calls"] for m in r["messages"]))
+    broken = json.loads(json.dumps(tool_row))
+    next(m for m in broken["messages"] if m["tool_calls"])["content"] = "text beside the call"
+    path = tmp_path / "in.jsonl"
+    write_jsonl_atomic(path, [*originals, broken, {"messages": []}, ["not", "a", "row"]])
+    code = main(["export", "--format", "sharegpt", "--in", str(path), "--out", str(tmp_path / "out")])
+    assert code == EXIT_OK
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["rows"], summary["rejected"]) == (6, 3)
+    rejects = read_jsonl(tmp_path / "out" / "rejects.jsonl")
+    assert [r["code"] for r in rejects] == ["CONTENT_WITH_TOOL_CALLS", "EMPTY_MESSAGES", "NOT_A_ROW"]
+    assert all(r["where"].startswith("in.jsonl:") and r["reason"] for r in rejects)
+
+
+def test_export_of_the_whole_bundled_sample(tmp_path):
+    if not all((sample_dir() / c / f"{s}.jsonl").is_file() for c in CONFIGS for s in SPLITS):
+        pytest.skip("the bundled sample is not there yet")
+    sharegpt = export(sample_dir(), tmp_path / "sharegpt", "sharegpt")
+    openai = export(sample_dir(), tmp_path / "openai", "openai")
+    assert sharegpt["rejected"] == openai["rejected"] == 0 and sharegpt["rows"] == openai["rows"] > 0
+    tool_rows = 0
+    for config in CONFIGS:
+        for split in SPLITS:
+            name = f"{config}/{split}.jsonl"
+            originals = read_jsonl(sample_dir() / name)
+            for original, sg, oa in zip(originals, read_jsonl(tmp_path / "sharegpt" / name),
+                                        read_jsonl(tmp_path / "openai" / name)):
+                assert llamafactory_accepts(sg["conversations"])
+                if any(m["tool_calls"] for m in original["messages"]):
+                    tool_rows += 1
+                    tags = {t["from"] for t in sg["conversations"]}
+                    assert {"function_call", "observation"} <= tags
+                    assert all(isinstance(c["function"]["arguments"], str) for m in oa["messages"]
+                               for c in m.get("tool_calls") or [])
+    assert tool_rows > 0
+
+
+# --- OpenAI ------------------------------------------------------------------------------
+
+def test_openai_export_keeps_tool_calls_as_objects(real_rows_path, tmp_path):
+    summary = export(real_rows_path, tmp_path / "out", "openai")
+    rows = read_jsonl(tmp_path / "out" / "argunauts-real-6.jsonl")
+    originals = read_jsonl(real_rows_path)
+    assert summary["rows"] == 6 and not (tmp_path / "out" / "dataset_info.json").exists()
+    for row, original in zip(rows, originals):
+        assert row["tools"] == json.loads(original["messages"][0]["tools"])
+        assert row["messages"][-1]["content"] == original["messages"][-1]["content"]
+        assert all(m.get("reasoning_content") for m in row["messages"] if m["role"] == "assistant")
+        if not any(m["tool_calls"] for m in original["messages"]):
+            continue
+        roles = [m["role"] for m in row["messages"]]
+        assert roles == ["system", "user", "assistant", "tool", "assistant"]  # thinking-only merged
+        call_message, tool_message = row["messages"][2], row["messages"][3]
+        assert call_message["content"] is None
+        source = json.loads(next(m["tool_calls"] for m in original["messages"] if m["tool_calls"]))
+        for call, src in zip(call_message["tool_calls"], source):
+            assert set(call) == {"id", "type", "function"} and call["type"] == "function"
+            assert call["function"]["name"] == src["function"]["name"]
+            assert json.loads(call["function"]["arguments"]) == src["function"]["arguments"]
+        assert tool_message["tool_call_id"] == call_message["tool_calls"][0]["id"]
+        assert tool_message["name"] == call_message["tool_calls"][0]["function"]["name"]
+
+
+def test_openai_drop_thinking_and_tool_call_ids():
+    out = to_openai({"messages": TOOL_ROW}, "r", thinking=False)
+    assert [m["role"] for m in out["messages"]] == ["system", "user", "assistant", "tool", "assistant"]
+    assert not any("reasoning_content" in m for m in out["messages"])
+    assert out["messages"][3]["tool_call_id"] == out["messages"][2]["tool_calls"][0]["id"] == "call_0"
+    assert out["tools"] == json.loads(TOOLS)
+    kept = to_openai({"messages": TOOL_ROW}, "r")
+    assert kept["messages"][2]["reasoning_content"] == "plan"
+    assert kept["messages"][4]["reasoning_content"] == "read result"

@@ -1,0 +1,77 @@
+"""End to end with a real model: SmolLM2-135M served by llama.cpp on 127.0.0.1 (marker ``llm``).
+
+SmolLM2 is too weak to align anything well; these tests check structure only: every example
+ends in a documented outcome, never an exception, and whatever is aligned keeps the invariants.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from argalign import cli
+from argalign.align import align_example
+from argalign.config import load_settings
+from argalign.invariants import check_row
+from argalign.lm import Handle, open_models
+from argalign.modules import AlignConversation
+from argalign.schema import Example
+
+pytestmark = pytest.mark.llm
+
+MODEL = "smollm2-135m"
+SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
+
+
+def two_rows() -> list[dict]:
+    """The shortest single-turn row and the shortest tool round trip of one sample file."""
+    rows = [json.loads(line) for line in
+            (SAMPLE / "deepa2-aaac03-thinking" / "validation.jsonl").read_text("utf-8").splitlines()]
+
+    def size(row: dict) -> int:
+        return len(json.dumps(row))
+
+    single = min((r for r in rows if [m["role"] for m in r["messages"]].count("user") == 1
+                  and all(m["role"] != "tool" for m in r["messages"])), key=size)
+    tool = min((r for r in rows if any(m["role"] == "tool" for m in r["messages"])), key=size)
+    return [single, tool]
+
+
+@pytest.fixture(scope="module")
+def smol() -> Iterator[Handle]:
+    with open_models(load_settings(None), [MODEL]) as handles:
+        yield handles[MODEL]
+
+
+@pytest.mark.parametrize("mode", ["A", "B"])
+def test_align_two_conversations(smol, mode):
+    program = AlignConversation(mode)
+    for index, row in enumerate(two_rows()):
+        example = Example(id=row["source_id"], config="deepa2-aaac03-thinking", split="validation",
+                          index=index, row=row)
+        record = align_example(example, program, model=MODEL, lm=smol.lm, adapter=smol.adapter)
+        assert record["outcome"] in ("aligned", "unchanged", "failed"), record["reason"]
+        assert record["calls"] >= 1 and record["input_tokens"] > 0
+        if record["outcome"] == "aligned":
+            assert check_row(row, record["row"], mode) == []
+        elif record["outcome"] == "failed":
+            assert record["codes"] and record["reason"] and record["row"] is None
+
+
+def test_the_align_command(tmp_path):
+    rows = two_rows()
+    source = tmp_path / "two.jsonl"
+    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    out = tmp_path / "aligned.jsonl"
+    code = cli.main(["align", "--mode", "A", "--model", MODEL, "--in", str(source), "--out", str(out)])
+    assert code == 0
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in records] == [row["source_id"] for row in rows]
+    for record, row in zip(records, rows):
+        assert record["outcome"] in ("aligned", "unchanged", "failed")
+        if record["outcome"] == "aligned":
+            assert check_row(row, record["row"], "A") == []

@@ -1,0 +1,429 @@
+"""Mode A and Mode B programs: what they may change, what they send, and how they fail.
+
+The LM is faked: ``ScriptedLM`` (DummyLM, answers keyed by the output fields a prompt asks
+for, or in order) in-process, and the fake OpenAI server where a fault must come over the wire.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.resources
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import dspy
+import pytest
+from dspy.utils import DummyLM
+
+from argalign.errors import RowError
+from argalign.invariants import check_row, user_change
+from argalign.modules import MAX_CLARIFICATION_CHARS, AlignConversation, AlignmentFailed
+from argalign.schema import parse_conversation, split_source
+from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
+from argalign.thinking import split_thinking
+
+SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
+ALLOWED_OUTPUTS = {"request", "opening", "closing", "clarification"}
+
+# The JSONAdapter ends each prompt with the output fields it wants, in order.
+ASKS_REQUEST = "fields: `request`."
+ASKS_THINKING_A = "fields: `opening`, then `closing`."
+ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
+
+NEW_REQUEST = "Reconstruct the argument below in Argdown standard form, with inference rules."
+NEW_OPENING = "The user asks for an Argdown reconstruction; I plan the steps below."
+NEW_CLOSING = "This reconstruction is what I give as my answer."
+CLARIFICATION = "Please use Argdown."
+
+
+class ScriptedLM(DummyLM):
+    """DummyLM whose answers may also be raw strings, sent as they are (garbage, bad JSON)."""
+
+    def __init__(self, answers: list | dict):
+        super().__init__(answers, adapter=dspy.JSONAdapter())
+
+    def _format_answer_fields(self, values: dict[str, Any] | str) -> str:
+        return values if isinstance(values, str) else super()._format_answer_fields(values)
+
+
+def rewriting_lm(**extra: Any) -> ScriptedLM:
+    """Answers every rewrite with new text; ``extra`` keys are added to every answer."""
+    return ScriptedLM({
+        ASKS_THINKING_B: {"opening": NEW_OPENING, "closing": NEW_CLOSING,
+                          "clarification": CLARIFICATION, **extra},
+        ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": NEW_CLOSING, **extra},
+        ASKS_REQUEST: {"request": NEW_REQUEST, **extra},
+    })
+
+
+def run(mode: str, row: dict, lm: dspy.BaseLM, **options: Any) -> dspy.Prediction:
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        return AlignConversation(mode, **options)(row=row)
+
+
+def prompts(lm: dspy.BaseLM) -> list[str]:
+    return ["\n".join(str(m["content"]) for m in entry["messages"]) for entry in lm.history]
+
+
+# --- rows -----------------------------------------------------------------------------------
+
+def sample_rows() -> list[dict]:
+    return [json.loads(line) for path in sorted(SAMPLE.glob("*/*.jsonl"))
+            for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def kind(row: dict) -> str:
+    roles = [m["role"] for m in row["messages"]]
+    if "tool" in roles:
+        return "tool"
+    return "multi-turn" if roles.count("user") > 1 else "single-turn"
+
+
+def selection() -> list[dict]:
+    """Two rows of each kind from each config."""
+    chosen: dict[tuple[str, str], list[dict]] = {}
+    for row in sample_rows():
+        config = row["source_id"].split("/")[1]
+        group = chosen.setdefault((config, kind(row)), [])
+        if len(group) < 2:
+            group.append(row)
+    return [row for group in chosen.values() for row in group]
+
+
+SELECTION = selection()
+
+
+def read_real(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def tool_row() -> dict:
+    return next(row for row in SAMPLE_ROWS if kind(row) == "tool")
+
+
+def multi_turn_row() -> dict:
+    return next(row for row in SAMPLE_ROWS if kind(row) == "multi-turn")
+
+
+def single_turn_row() -> dict:
+    return next(row for row in SAMPLE_ROWS if kind(row) == "single-turn")
+
+
+SAMPLE_ROWS = sample_rows()
+
+
+def test_the_selection_covers_every_kind():
+    assert {kind(row) for row in SELECTION} == {"single-turn", "multi-turn", "tool"}
+    assert len(SELECTION) == 24
+
+
+# --- what an aligned row keeps and what it changes ---------------------------------------------
+
+def assert_aligned(original: dict, aligned: dict, mode: str) -> None:
+    assert check_row(original, aligned, mode) == []
+    assert {k: v for k, v in aligned.items() if k != "messages"} == {
+        k: v for k, v in original.items() if k != "messages"}
+    conversation = parse_conversation(original, "row")
+    first_users = {turn.user_index for turn in conversation.turns}
+    for old, new in zip(original["messages"], aligned["messages"], strict=True):
+        assert new.keys() == old.keys()
+        if old["role"] in ("system", "tool"):
+            assert new == old
+        elif old["role"] == "assistant":
+            assert (new["content"], new["tool_calls"], new["tools"], new["name"]) == (
+                old["content"], old["tool_calls"], old["tools"], old["name"])
+            if old["thinking"]:
+                assert new["thinking"] != old["thinking"]
+                assert new["thinking"].startswith(NEW_OPENING)
+                assert split_thinking(old["thinking"]).middle in new["thinking"]
+            else:
+                assert new["thinking"] == old["thinking"]  # None stays None, "" stays ""
+        else:
+            assert new["thinking"] is None and new["tool_calls"] is None
+            parts = split_source(old["content"])
+            if parts is not None:
+                assert parts[1] in new["content"]
+    for turn in conversation.turns:
+        old = original["messages"][turn.user_index]["content"]
+        new = aligned["messages"][turn.user_index]["content"]
+        assert turn.user_index in first_users
+        if mode == "A":
+            assert new != old and new.startswith(NEW_REQUEST)
+        elif any(original["messages"][i]["thinking"] for i in turn.assistant_indices):
+            assert new == f"{old}\n\n{CLARIFICATION}"
+        else:
+            assert new == old
+
+
+@pytest.mark.parametrize("mode", ["A", "B"])
+def test_real_rows_are_aligned_within_the_invariants(mode, real_rows_path):
+    rows = read_real(real_rows_path)
+    assert len(rows) == 6
+    for row in rows:
+        before = copy.deepcopy(row)
+        prediction = run(mode, row, rewriting_lm())
+        assert row == before  # the original is never modified
+        assert_aligned(row, prediction.row, mode)
+        assert prediction.retries == []
+
+
+@pytest.mark.parametrize("mode", ["A", "B"])
+@pytest.mark.parametrize("row", SELECTION, ids=lambda row: f"{row['source_id']}-{kind(row)}")
+def test_sample_rows_are_aligned_within_the_invariants(mode, row):
+    lm = rewriting_lm()
+    prediction = run(mode, row, lm)
+    assert_aligned(row, prediction.row, mode)
+    conversation = parse_conversation(row, "row")
+    thinkings = sum(1 for m in row["messages"] if m["role"] == "assistant" and m["thinking"])
+    requests = len(conversation.turns) if mode == "A" else 0
+    assert prediction.calls == len(lm.history) == thinkings + requests
+    edited = {(e["message_index"], e["field"]) for e in prediction.edits}
+    changed = {(i, key) for i, (old, new) in enumerate(zip(row["messages"], prediction.row["messages"]))
+               for key in old if old[key] != new[key]}
+    assert edited == changed
+
+
+def test_multi_turn_rows_get_every_request_rewritten():
+    row = multi_turn_row()
+    users = [i for i, m in enumerate(row["messages"]) if m["role"] == "user"]
+    assert len(users) == 2
+    aligned = run("A", row, rewriting_lm()).row
+    assert all(aligned["messages"][i]["content"] != row["messages"][i]["content"] for i in users)
+    # The second request has no source text: it is replaced as a whole.
+    assert aligned["messages"][users[1]]["content"] == NEW_REQUEST
+
+
+@pytest.mark.parametrize("mode", ["A", "B"])
+@pytest.mark.parametrize("thinking", [None, ""])
+def test_empty_thinking_stays_as_it_was(mode, thinking):
+    row = copy.deepcopy(single_turn_row())
+    row["messages"][2]["thinking"] = thinking
+    lm = rewriting_lm()
+    prediction = run(mode, row, lm)
+    assert prediction.row["messages"][2] == row["messages"][2]
+    assert check_row(row, prediction.row, mode) == []
+    assert len(lm.history) == (1 if mode == "A" else 0)  # nothing to ask for an empty thinking
+
+
+def test_a_tool_round_trip_aligns_both_thinkings():
+    row = tool_row()
+    lm = rewriting_lm()
+    aligned = run("A", row, lm).row
+    thinking = [i for i, m in enumerate(row["messages"]) if m["thinking"]]
+    assert len(thinking) == 2
+    assert all(aligned["messages"][i]["thinking"].startswith(NEW_OPENING) for i in thinking)
+    first, second = (p for p in prompts(lm) if ASKS_THINKING_A in p)
+    assert "first reply" in first and "after tool results" in second
+    assert "Tool call: " in first  # what follows the first thinking is the tool call
+
+
+def test_full_thinking_scope_replaces_the_thinking():
+    row = single_turn_row()
+    lm = ScriptedLM({ASKS_REQUEST: {"request": NEW_REQUEST},
+                     "fields: `new_thinking`.": {"new_thinking": "All new reasoning."}})
+    aligned = run("A", row, lm, thinking="full").row
+    assert aligned["messages"][2]["thinking"] == "All new reasoning."
+    assert check_row(row, aligned, "A") == []
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(ValueError, match="mode"):
+        AlignConversation("C")
+    with pytest.raises(ValueError, match="thinking"):
+        AlignConversation("A", thinking="all")
+
+
+def test_a_malformed_row_is_a_row_error():
+    with pytest.raises(RowError) as info:
+        run("A", {"messages": []}, rewriting_lm())
+    assert info.value.code == "EMPTY_MESSAGES"
+
+
+# --- what the LM is asked for ------------------------------------------------------------------
+
+@pytest.mark.parametrize("mode", ["A", "B"])
+def test_the_lm_never_re_emits_source_or_middle(mode, real_rows_path):
+    row = read_real(real_rows_path)[0]
+    source = split_source(row["messages"][1]["content"])[1]
+    thinking = row["messages"][2]["thinking"]
+    middle = split_thinking(thinking).middle
+    assert len(source) > 1000 and len(middle) > 30_000
+    program = AlignConversation(mode)
+    lm = rewriting_lm()
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        program(row=row)
+    sent = prompts(lm)
+    assert len(sent) == (3 if mode == "A" else 2)
+    placeholder = f"[SOURCE TEXT: {len(source)} characters]"
+    # Mode A shows the source once, as a placeholder, to the request rewrite; its thinking
+    # prompts get the new request, which never holds the source. Mode B shows the placeholder.
+    assert placeholder in sent[0]
+    assert all(placeholder in prompt for prompt in sent) == (mode == "B")
+    for prompt in sent:
+        assert source not in prompt
+        assert middle not in prompt
+        assert len(prompt) < 15_000  # the 40k thinking is not sent
+        _, _, wanted = prompt.partition("Your output fields are:")
+        outputs = set(re.findall(r"^\d+\. `(\w+)`", wanted.split("All interactions")[0], re.M))
+        assert outputs and outputs <= ALLOWED_OUTPUTS
+    for _, predictor in program.named_predictors():
+        assert set(predictor.signature.output_fields) <= ALLOWED_OUTPUTS
+    # What comes back is a few short fields, not the conversation.
+    assert all(len(entry["outputs"][0]) < 500 for entry in lm.history)
+
+
+# --- bad LM outputs ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("attempts", [1, 3])
+@pytest.mark.parametrize(
+    ("garbage", "code"),
+    [
+        ("Sorry, no JSON today.", "PARSE_ERROR"),
+        ("", "PARSE_ERROR"),
+        ("[1, 2, 3]", "PARSE_ERROR"),
+        ('{"answer": "yes"}', "PARSE_ERROR"),
+        ('{"request": ', "EMPTY_FIELD"),  # json_repair reads it as an empty request
+    ],
+)
+def test_garbage_fails_after_every_attempt(garbage, code, attempts):
+    lm = ScriptedLM([garbage] * 10)
+    with pytest.raises(AlignmentFailed) as info:
+        run("A", single_turn_row(), lm, attempts=attempts)
+    assert info.value.code == code
+    assert info.value.attempts == attempts
+    assert info.value.reason.startswith(f"{code}: ")
+    assert len(lm.history) == attempts
+
+
+def test_a_retry_samples_again():
+    lm = ScriptedLM(["no JSON", {"request": NEW_REQUEST}, "no JSON", "no JSON",
+                     {"opening": NEW_OPENING, "closing": NEW_CLOSING}])
+    prediction = run("A", single_turn_row(), lm)
+    assert prediction.calls == 5
+    assert [r.split(":")[0] for r in prediction.retries] == ["PARSE_ERROR"] * 3
+    kwargs = [entry["kwargs"] for entry in lm.history]
+    assert kwargs[0] == {} and kwargs[2] == {}
+    assert kwargs[1] == kwargs[3] == {"rollout_id": 1, "temperature": 0.9}
+    assert kwargs[4] == {"rollout_id": 2, "temperature": 0.9}
+
+
+@pytest.mark.parametrize("mode", ["A", "B"])
+def test_extra_keys_cannot_change_the_answer(mode):
+    row = tool_row()
+    tamper = {"content": "HACKED answer", "answer": "HACKED answer", "tool_calls": "HACKED",
+              "messages": [{"role": "assistant", "content": "HACKED"}], "thinking": "HACKED"}
+    prediction = run(mode, row, rewriting_lm(**tamper))
+    assert_aligned(row, prediction.row, mode)
+    assert "HACKED" not in json.dumps(prediction.row)
+
+
+@pytest.mark.parametrize(
+    ("mode", "bad", "code"),
+    [
+        ("A", {"opening": NEW_OPENING}, "PARSE_ERROR"),  # no closing
+        ("A", {"closing": NEW_CLOSING}, "PARSE_ERROR"),  # no opening
+        ("A", {"opening": "  ", "closing": NEW_CLOSING}, "EMPTY_FIELD"),
+        ("A", {"opening": "x" * 5000, "closing": NEW_CLOSING}, "FIELD_TOO_LONG"),
+        ("B", {"opening": NEW_OPENING, "closing": NEW_CLOSING}, "PARSE_ERROR"),  # no clarification
+        ("B", {"opening": NEW_OPENING, "closing": NEW_CLOSING, "clarification": "x" * 201},
+         "FIELD_TOO_LONG"),
+        ("B", {"opening": NEW_OPENING, "closing": NEW_CLOSING,
+               "clarification": "Use Argdown.\nAnd add a map."}, "INVALID_FIELD"),
+    ],
+)
+def test_an_unusable_thinking_rewrite_is_retried_then_fails(mode, bad, code):
+    asks = ASKS_THINKING_A if mode == "A" else ASKS_THINKING_B
+    good = {"opening": NEW_OPENING, "closing": NEW_CLOSING, "clarification": CLARIFICATION}
+    if mode == "A":
+        good.pop("clarification")
+    row = single_turn_row()
+
+    lm = ScriptedLM({asks: bad, ASKS_REQUEST: {"request": NEW_REQUEST}})
+    with pytest.raises(AlignmentFailed) as info:
+        run(mode, row, lm)
+    assert info.value.code == code and info.value.attempts == 3
+
+    script = [bad, good] if mode == "B" else [{"request": NEW_REQUEST}, bad, good]
+    lm = ScriptedLM(script)
+    prediction = run(mode, row, lm)
+    assert [r.split(":")[0] for r in prediction.retries] == [code]
+    assert_aligned(row, prediction.row, mode)
+
+
+@pytest.mark.parametrize(
+    ("bad", "code"),
+    [
+        ({"instructions": NEW_REQUEST}, "PARSE_ERROR"),  # no request field
+        ({"request": ""}, "EMPTY_FIELD"),
+        ({"request": "x" * 2001}, "FIELD_TOO_LONG"),
+    ],
+)
+def test_an_unusable_request_is_retried_then_fails(bad, code):
+    lm = ScriptedLM({ASKS_REQUEST: bad})
+    with pytest.raises(AlignmentFailed) as info:
+        run("A", single_turn_row(), lm)
+    assert info.value.code == code
+    assert len(lm.history) == 3
+
+
+def test_a_request_that_retypes_the_source_is_retried():
+    row = single_turn_row()
+    source = split_source(row["messages"][1]["content"])[1]
+    lm = ScriptedLM([{"request": f"Reconstruct this:\n{source}"}, {"request": NEW_REQUEST},
+                     {"opening": NEW_OPENING, "closing": NEW_CLOSING}])
+    prediction = run("A", row, lm)
+    assert [r.split(":")[0] for r in prediction.retries] == ["SOURCE_RETYPED"]
+    assert prediction.row["messages"][1]["content"].count(source) == 1
+
+
+def test_a_clarification_stays_within_the_mode_b_bound():
+    row = single_turn_row()
+    clarification = "x" * (MAX_CLARIFICATION_CHARS - 2) + "."
+    lm = ScriptedLM([{"opening": NEW_OPENING, "closing": NEW_CLOSING,
+                      "clarification": clarification}])
+    aligned = run("B", row, lm).row
+    old, new = row["messages"][1]["content"], aligned["messages"][1]["content"]
+    assert new == f"{old}\n\n{clarification}"
+    assert user_change(old, new) == MAX_CLARIFICATION_CHARS + 1
+    assert check_row(row, aligned, "B") == []
+
+
+def test_only_one_clarification_per_turn():
+    row = tool_row()
+    aligned = run("B", row, rewriting_lm()).row
+    assert aligned["messages"][1]["content"].count(CLARIFICATION) == 1
+
+
+# --- truncation over the wire --------------------------------------------------------------------
+
+def fixed_answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
+    values = {"request": NEW_REQUEST, "opening": NEW_OPENING, "closing": NEW_CLOSING,
+              "clarification": CLARIFICATION}
+    return {name: values[name] for name in fields}
+
+
+@pytest.mark.parametrize("mode", ["A", "B"])
+@pytest.mark.parametrize("fault", ["length", "truncated"])
+def test_a_truncated_reply_is_a_failure_and_is_retried(mode, fault):
+    row = single_turn_row()
+    config = FakeConfig(fault=fault, fail_first_n=1)
+    with FakeOpenAIServer(config, responder=fixed_answers) as server:
+        lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False, num_retries=0)
+        prediction = run(mode, row, lm)
+        calls = 2 if mode == "B" else 4  # each prompt is cut off once, then answered
+        assert server.stats.total == prediction.calls == calls
+        assert server.stats.by_fault == {fault: calls // 2}
+    assert [r.split(":")[0] for r in prediction.retries] == ["TRUNCATED"] * (calls // 2)
+    assert_aligned(row, prediction.row, mode)
+
+
+def test_truncation_on_every_attempt_fails():
+    with FakeOpenAIServer(FakeConfig(fault="length", fail_first_n=99),
+                          responder=fixed_answers) as server:
+        lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False, num_retries=0)
+        with pytest.raises(AlignmentFailed) as info:
+            run("B", single_turn_row(), lm, attempts=2)
+        assert server.stats.total == 2
+    assert info.value.code == "TRUNCATED"

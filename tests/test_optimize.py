@@ -1,0 +1,296 @@
+"""``argalign optimize`` and ``compare`` end to end, against the fake OpenAI server.
+
+One MLflow store (a SQLite file in a module temp dir) is shared by the tests here, because
+creating a store costs seconds; LM calls are counted by the fake server's request stats.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from argalign import cli, lm
+from argalign.errors import ConfigError
+from argalign.optimize import OptimizeSpec, run_optimize
+from argalign.prepare import CONFIGS
+from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
+from argalign.tracking import EXPERIMENT_OPTIMIZE
+
+SECRETS = {"API_ENDPOINT_KEY": "sk-test-SECRET-abc123", "HF_TOKEN": "hf_SECRETtoken999"}
+SPEC = OptimizeSpec(mode="A", optimizer="bootstrap-rs", train=2, val=2, seed=0,
+                    comparison="lexical", configs=[CONFIGS[0]], candidates=1)
+PARAMS = ("mode", "task_model", "judge_model", "optimizer", "train", "val", "seed",
+          "fingerprint", "budget_calls")
+COMPONENTS = ("score", "forward", "backward", "invariant_pass_rate")
+METRICS = (*(f"{when}_{c}" for when in ("baseline", "compiled") for c in COMPONENTS),
+           "lm_calls", "input_tokens", "output_tokens", "wall_time_s")
+
+
+def write_settings(path: Path, url: str) -> Path:
+    """Task and judge on the fake server, both sending the key from API_ENDPOINT_KEY."""
+    model = {"api_base": url, "api_key_env": "API_ENDPOINT_KEY", "structured_output": "none",
+             "cache": False, "temperature": 0.0, "max_tokens": 512, "timeout_s": 10,
+             "num_retries": 0}
+    settings = {"models": {"task": {"model": "openai/fake-task", **model},
+                           "judge": {"model": "openai/fake-judge", **model}},
+                "default_model": "task", "default_judge": "judge"}
+    path.write_text(json.dumps(settings), encoding="utf-8")  # JSON is YAML
+    return path
+
+
+def set_environment(mp: pytest.MonkeyPatch, home: Path) -> None:
+    mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    mp.setenv("ARGALIGN_PROGRAMS_DIR", str(home / "programs"))
+    for name, value in SECRETS.items():
+        mp.setenv(name, value)
+    mp.chdir(home)  # MLflow puts artifacts in ./mlruns beside a SQLite store
+    mlflow.set_tracking_uri(f"sqlite:///{home / 'mlflow.db'}")  # for the assertions' client
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory, fake) -> Path:
+    home = tmp_path_factory.mktemp("optimize")
+    write_settings(home / "settings.yaml", fake.url)
+    return home
+
+
+@pytest.fixture(scope="module")
+def first(home, fake) -> dict:
+    """The first compile in the store, with the LM calls it made and the keys it sent."""
+    keys: list[str | None] = []
+    real_build_lm = lm.build_lm
+
+    def spy(*args, **kwargs):
+        built = real_build_lm(*args, **kwargs)
+        keys.append(built.kwargs.get("api_key"))
+        return built
+
+    with pytest.MonkeyPatch.context() as mp:
+        set_environment(mp, home)
+        mp.setattr(lm, "build_lm", spy)
+        before = fake.stats.total
+        result = run_optimize(SPEC, str(home / "settings.yaml"))
+        return {"result": result, "requests": fake.stats.total - before, "keys": keys}
+
+
+@pytest.fixture(autouse=True)
+def environment(offline_dspy, home, monkeypatch) -> None:
+    set_environment(monkeypatch, home)
+
+
+def run_of(fingerprint: str):
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(EXPERIMENT_OPTIMIZE)
+    runs = client.search_runs([experiment.experiment_id],
+                              filter_string=f"params.fingerprint = '{fingerprint}'",
+                              order_by=["attributes.start_time DESC"])
+    assert runs, f"no MLflow run with fingerprint {fingerprint}"
+    return runs[0]
+
+
+def count_runs() -> int:
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(EXPERIMENT_OPTIMIZE)
+    return len(client.search_runs([experiment.experiment_id]))
+
+
+def test_an_optimize_run_is_logged_with_its_program(first, home):
+    result = first["result"]
+    fp = result["fingerprint"]
+    assert (result["reused"], result["partial"]) == (False, False)
+    assert first["requests"] == result["compile_calls"] + result["report_calls"] > 0
+
+    program = Path(result["program_path"])
+    assert program == home / "programs" / f"A-bootstrap-rs-{fp}.json"
+    assert program.is_file()
+    meta = json.loads((home / "programs" / f"A-bootstrap-rs-{fp}.meta.json").read_text())
+    assert (meta["fingerprint"], meta["mode"], meta["partial"]) == (fp, "A", False)
+    assert set(meta["baseline"]) == set(meta["compiled"]) == set(COMPONENTS)
+
+    run = run_of(fp)
+    assert run.info.status == "FINISHED"
+    params = run.data.params
+    assert {k: params[k] for k in PARAMS} == {
+        "mode": "A", "task_model": "task", "judge_model": "judge", "optimizer": "bootstrap-rs",
+        "train": "2", "val": "2", "seed": "0", "fingerprint": fp, "budget_calls": "None"}
+    metrics = run.data.metrics
+    assert set(METRICS) <= set(metrics)
+    for when in ("baseline", "compiled"):
+        for c in COMPONENTS:
+            assert metrics[f"{when}_{c}"] == pytest.approx(meta[when][c])
+    assert metrics["lm_calls"] == first["requests"]
+    assert metrics["input_tokens"] > 0 and metrics["output_tokens"] > 0
+    assert metrics["wall_time_s"] > 0
+    assert run.data.tags["partial"] == "False"
+
+    client = MlflowClient()
+    top = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"program", "valset_scores.json", "dataset_ids.json"} <= top
+    files = {a.path for a in client.list_artifacts(run.info.run_id, "program")}
+    assert files == {f"program/A-bootstrap-rs-{fp}.json", f"program/A-bootstrap-rs-{fp}.meta.json"}
+    scores = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/valset_scores.json")
+    for when in ("baseline", "compiled"):
+        rows = scores[when]
+        assert [r["id"] for r in rows] == meta["determined_by"]["val_ids"]
+        assert all(r["feedback"] and r["gate"] == "pass" for r in rows)
+        assert sum(r["score"] for r in rows) / len(rows) == pytest.approx(meta[when]["score"])
+    ids = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/dataset_ids.json")
+    assert ids == {"train": meta["determined_by"]["train_ids"],
+                   "val": meta["determined_by"]["val_ids"]}
+    assert len(ids["train"]) == len(ids["val"]) == 2
+    assert all("/train/" in i for i in ids["train"]) and all("/validation/" in i for i in ids["val"])
+
+    # mlflow.dspy.autolog: the two reporting evaluations leave one trace per program call
+    # (compile traces are off by default) and one per judge call, tied to the run.
+    traces = mlflow.search_traces(run_id=run.info.run_id, return_type="list")
+    roots = [t.data.spans[0].name for t in traces if t.data.spans]
+    assert roots.count("AlignConversation.forward") >= 2 * len(ids["val"])
+    assert "MutualPredictability.forward" in roots
+
+
+def test_a_second_identical_call_reuses_the_program_and_force_compiles_again(
+        first, fake, home, capsys):
+    fp = first["result"]["fingerprint"]
+    runs, before = count_runs(), fake.stats.total
+
+    again = run_optimize(SPEC, str(home / "settings.yaml"))
+    assert again["reused"] is True
+    assert (again["fingerprint"], again["program_path"]) == (fp, first["result"]["program_path"])
+    assert again["compiled"] == first["result"]["compiled"]
+
+    code = cli.main(["optimize", "--mode", "A", "--optimizer", "bootstrap-rs", "--train", "2",
+                     "--val", "2", "--seed", "0", "--comparison", "lexical", "--candidates", "1",
+                     "--configs", CONFIGS[0], "--config", str(home / "settings.yaml")])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert (printed["reused"], printed["fingerprint"]) == (True, fp)
+    assert fake.stats.total == before  # zero LM calls
+    assert count_runs() == runs  # and no MLflow run
+
+    forced = run_optimize(dataclasses.replace(SPEC, force=True), str(home / "settings.yaml"))
+    assert (forced["reused"], forced["fingerprint"]) == (False, fp)
+    assert fake.stats.total - before == forced["compile_calls"] + forced["report_calls"] > 0
+    assert count_runs() == runs + 1
+
+
+@pytest.mark.parametrize("change", [{"seed": 1}, {"train": 1}])
+def test_a_changed_seed_or_train_size_changes_the_fingerprint(first, home, change):
+    other = run_optimize(dataclasses.replace(SPEC, **change), str(home / "settings.yaml"))
+    assert other["reused"] is False
+    assert other["fingerprint"] != first["result"]["fingerprint"]
+    assert Path(other["program_path"]).is_file()
+
+
+def test_the_budget_stops_the_compile_and_saves_a_partial_program(first, fake, home):
+    before = fake.stats.total
+    spec = dataclasses.replace(SPEC, budget_calls=5)
+    result = run_optimize(spec, str(home / "settings.yaml"))
+
+    assert result["partial"] is True
+    assert 0 < result["compile_calls"] <= 5
+    # The call that would have gone over the budget never reached the server.
+    assert fake.stats.total - before == result["compile_calls"] + result["report_calls"]
+    program = Path(result["program_path"])
+    assert program.is_file()
+    assert json.loads(program.with_name(program.stem + ".meta.json").read_text())["partial"] is True
+    run = run_of(result["fingerprint"])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["partial"] == "True"
+    assert run.data.params["budget_calls"] == "5"
+    assert run.data.metrics["compile_lm_calls"] == result["compile_calls"]
+    # Traced although this test runs inside a dspy.context (conftest's), unlike `first`.
+    traces = mlflow.search_traces(run_id=run.info.run_id, return_type="list")
+    assert any(t.data.spans and t.data.spans[0].name == "AlignConversation.forward"
+               for t in traces)
+
+
+def test_compare_lists_runs_with_baseline_compiled_and_delta(first, capsys):
+    assert cli.main(["compare"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split()
+    assert {"run", "mode", "models", "optimizer", "baseline", "compiled", "delta",
+            "lm_calls"} <= set(header)
+    fp = first["result"]["fingerprint"]
+    assert any(f"A-bootstrap-rs-{fp}" in line for line in lines[2:])
+
+    assert cli.main(["compare", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    row = next(r for r in rows if r["run"] == f"A-bootstrap-rs-{fp}")
+    result = first["result"]
+    assert (row["mode"], row["models"], row["judge"], row["optimizer"]) == (
+        "A", "task", "judge", "bootstrap-rs")
+    assert row["baseline"] == pytest.approx(result["baseline"]["score"])
+    assert row["compiled"] == pytest.approx(result["compiled"]["score"])
+    assert row["delta"] == pytest.approx(row["compiled"] - row["baseline"])
+    assert row["lm_calls"] == first["requests"]
+
+    assert cli.main(["compare", "--experiment", "no-such-experiment"]) == 0
+    assert capsys.readouterr().out.strip() == "(no runs)"
+
+
+def test_no_secret_from_the_environment_reaches_the_store(first, home):
+    # The key was really sent: every model the run built carried it.
+    assert first["keys"] and set(first["keys"]) == {SECRETS["API_ENDPOINT_KEY"]}
+    mlflow.flush_trace_async_logging()
+    files = [p for p in home.rglob("*") if p.is_file() and p.name != "settings.yaml"]
+    assert any(p.name.startswith("mlflow.db") for p in files)
+    assert any("mlruns" in p.parts for p in files) and any("programs" in p.parts for p in files)
+    for path in files:
+        data = path.read_bytes()
+        for secret in SECRETS.values():
+            assert secret.encode() not in data, f"{secret} found in {path}"
+
+
+def test_a_bad_mode_or_optimizer_is_a_config_error_before_any_call(fake, home):
+    before = fake.stats.total
+    for change in ({"mode": "C"}, {"optimizer": "sgd"}):
+        with pytest.raises(ConfigError):
+            run_optimize(dataclasses.replace(SPEC, **change), str(home / "settings.yaml"))
+    assert fake.stats.total == before
+
+
+@pytest.mark.skipif(importlib.util.find_spec("optuna") is not None, reason="optuna is installed")
+def test_mipro_without_optuna_is_a_config_error_before_any_call(fake, home):
+    before = fake.stats.total
+    with pytest.raises(ConfigError, match="optuna"):
+        run_optimize(dataclasses.replace(SPEC, optimizer="mipro"), str(home / "settings.yaml"))
+    assert fake.stats.total == before
+
+
+@pytest.mark.slow
+def test_mipro_smoke_within_a_tiny_budget(home):
+    pytest.importorskip("optuna")
+    with FakeOpenAIServer() as server:
+        write_settings(home / "mipro.yaml", server.url)
+        spec = dataclasses.replace(SPEC, optimizer="mipro", budget_calls=40)
+        result = run_optimize(spec, str(home / "mipro.yaml"))
+        assert result["compile_calls"] <= 40
+        assert server.stats.total == result["compile_calls"] + result["report_calls"]
+    assert Path(result["program_path"]).is_file()
+
+
+def test_gepa_mode_b_smoke_within_a_tiny_budget(home):
+    # Short fields, so that Mode B's one-sentence clarification (<= 200 characters) passes.
+    with FakeOpenAIServer(FakeConfig(output_words=15)) as server:
+        write_settings(home / "gepa.yaml", server.url)
+        spec = dataclasses.replace(SPEC, mode="B", optimizer="gepa", budget_calls=30)
+        result = run_optimize(spec, str(home / "gepa.yaml"))
+        assert server.stats.total == result["compile_calls"] + result["report_calls"]
+    assert result["compile_calls"] <= 30
+    assert result["baseline"]["invariant_pass_rate"] == 1.0
+    assert Path(result["program_path"]).name == f"B-gepa-{result['fingerprint']}.json"
+    run = run_of(result["fingerprint"])
+    assert run.data.params["reflection_model"] == "judge"
+    assert run.data.tags["partial"] == str(result["partial"])

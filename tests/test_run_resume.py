@@ -1,0 +1,135 @@
+"""A resumed run equals an uninterrupted one: SIGKILL mid-run, torn lines, nothing twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from test_run_support import (  # noqa: F401 - fixtures
+    CONFIG,
+    comparable,
+    fake_server,
+    make_rows,
+    real_rows,
+    results,
+    run_options,
+    write_raw,
+    write_settings,
+)
+
+from argalign.run.merge import merge
+from argalign.run.runner import run_batch
+
+
+def _complete_lines(run_dir: Path) -> int:
+    count = 0
+    for path in (run_dir / "results").glob("*/*/*.jsonl"):
+        count += path.read_bytes().count(b"\n")
+    return count
+
+
+def _cli(data: Path, settings: Path) -> list[str]:
+    return [sys.executable, "-m", "argalign.cli", "run", "--data", str(data), "--config",
+            str(settings), "--no-track", "--no-progress", "--seed", "5"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {**os.environ, "DSPY_CACHEDIR": str(tmp_path / "dspy-cache"), "PYTHONUNBUFFERED": "1"}
+
+
+@pytest.fixture
+def dataset(tmp_path, real_rows_path) -> Path:
+    real = real_rows(real_rows_path)
+    return write_raw(tmp_path / "template", {
+        (CONFIG, "train"): make_rows(real, 8, "tr"),
+        (CONFIG, "validation"): make_rows(real, 8, "va"),
+    })
+
+
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, dataset, fake_server):
+    fake_server.configure(latency_s=0.1)
+    settings = write_settings(tmp_path / "settings.yaml", fake_server.url, concurrency=2)
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    shutil.copytree(dataset, killed)
+    shutil.copytree(dataset, clean)
+
+    run_dir = killed / "runs" / "run-AB-fake-s5"
+    proc = subprocess.Popen(_cli(killed, settings), cwd=tmp_path, env=_env(tmp_path),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while _complete_lines(run_dir) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, f"the run ended before the kill: {proc.communicate()[1][-2000:]!r}"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    proc.stdout.close()
+    proc.stderr.close()
+    partial = results(run_dir)
+    assert 3 <= len(partial) < 16, "the kill must land mid-run"
+    assert (run_dir / "manifest.json").is_file()
+
+    restarted = subprocess.run(_cli(killed, settings), cwd=tmp_path, env=_env(tmp_path),
+                               capture_output=True, text=True, timeout=60)
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+    summary = json.loads(restarted.stdout)
+    assert summary["done"] == summary["total"] == 16
+    assert summary["session"]["conversations"] == 16 - len(partial)
+
+    uninterrupted = run_batch(run_options(clean, settings, seed=5))
+    assert uninterrupted["outcomes"] == summary["outcomes"]
+
+    resumed_records = results(run_dir)
+    assert len(resumed_records) == 16  # no duplicates, no losses
+    assert comparable(resumed_records) == comparable(results(clean / "runs" / "run-AB-fake-s5"))
+    # The merged files (raw order) agree too.
+    for data in (killed, clean):
+        merge(data)
+    for split in ("train", "validation"):
+        a = [json.loads(line) for line in
+             (killed / "merged" / CONFIG / f"{split}.jsonl").read_text().splitlines()]
+        b = [json.loads(line) for line in
+             (clean / "merged" / CONFIG / f"{split}.jsonl").read_text().splitlines()]
+        assert [(r["id"], r["outcome"], r["row"]) for r in a] == \
+            [(r["id"], r["outcome"], r["row"]) for r in b]
+
+
+def test_torn_last_line_is_ignored_and_redone(tmp_path, dataset, fake_server):
+    settings = write_settings(tmp_path / "settings.yaml", fake_server.url)
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data)
+    first = run_batch(run_options(data, settings, modes=("A",), configs=(CONFIG,),
+                                  splits=("train",)))
+    assert first["done"] == 8
+    run_dir = data / "runs" / "run-A-fake-s0"
+    before = comparable(results(run_dir))
+    path = run_dir / "results" / CONFIG / "train" / "A-fake.jsonl"
+    lines = path.read_bytes().splitlines(keepends=True)
+    torn_id = json.loads(lines[-1])["id"]
+    path.write_bytes(b"".join(lines[:-1]) + lines[-1][: len(lines[-1]) // 2])  # no newline
+
+    again = run_batch(run_options(data, settings, modes=("A",), configs=(CONFIG,),
+                                  splits=("train",)))
+    assert again["session"]["conversations"] == 1
+    after = results(run_dir)
+    assert [r["id"] for r in after].count(torn_id) == 1
+    assert comparable(after) == before
+    assert merge(data)["subsets"][f"{CONFIG}/train"]["merged"] == 8
+
+
+def test_a_finished_run_does_nothing_on_restart(tmp_path, dataset, fake_server):
+    settings = write_settings(tmp_path / "settings.yaml", fake_server.url)
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data)
+    options = run_options(data, settings, modes=("B",), splits=("validation",))
+    run_batch(options)
+    calls = fake_server.stats.total
+    again = run_batch(options)
+    assert again["session"]["conversations"] == 0 and again["done"] == 8
+    assert fake_server.stats.total == calls  # no LM call at all
