@@ -49,7 +49,9 @@ def smol() -> Iterator[Handle]:
 
 @pytest.mark.parametrize("mode", ["A", "B"])
 def test_align_two_conversations(smol, mode):
-    program = AlignConversation(mode)
+    # One attempt per LM call keeps the run short (five calls in Mode A, three in Mode B);
+    # retries are covered offline in test_modules.
+    program = AlignConversation(mode, attempts=1)
     for index, row in enumerate(two_rows()):
         example = Example(id=row["source_id"], config="deepa2-aaac03-thinking", split="validation",
                           index=index, row=row)
@@ -63,15 +65,19 @@ def test_align_two_conversations(smol, mode):
 
 
 def test_the_align_command(tmp_path):
-    rows = two_rows()
+    """One record per input id; a malformed row is recorded as rejected without an LM call."""
+    row = two_rows()[0]
+    broken = {"source_id": "broken/0", "messages": [{"role": "user"}]}
     source = tmp_path / "two.jsonl"
-    source.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    source.write_text(json.dumps(row) + "\n" + json.dumps(broken) + "\n", encoding="utf-8")
     out = tmp_path / "aligned.jsonl"
     code = cli.main(["align", "--mode", "A", "--model", MODEL, "--in", str(source), "--out", str(out)])
     assert code == 0
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [r["id"] for r in records] == [row["source_id"] for row in rows]
-    for record, row in zip(records, rows):
-        assert record["outcome"] in ("aligned", "unchanged", "failed")
-        if record["outcome"] == "aligned":
-            assert check_row(row, record["row"], "A") == []
+    assert [r["id"] for r in records] == [row["source_id"], "broken/0"]
+    first, second = records
+    assert first["outcome"] in ("aligned", "unchanged", "failed"), first["reason"]
+    assert first["model"] == MODEL and first["program"].startswith("zsA-")
+    if first["outcome"] == "aligned":
+        assert check_row(row, first["row"], "A") == []
+    assert (second["outcome"], second["codes"], second["calls"]) == ("rejected", ["MISSING_KEY"], 0)

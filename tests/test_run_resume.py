@@ -12,10 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
+
+from argalign.run.merge import merge
+from argalign.run.runner import run_batch
 from test_run_support import (  # noqa: F401 - fixtures
     CONFIG,
     comparable,
-    fake_server,
+    fake_server_fixture,
     make_rows,
     real_rows,
     results,
@@ -23,9 +26,6 @@ from test_run_support import (  # noqa: F401 - fixtures
     write_raw,
     write_settings,
 )
-
-from argalign.run.merge import merge
-from argalign.run.runner import run_batch
 
 
 def _complete_lines(run_dir: Path) -> int:
@@ -38,6 +38,23 @@ def _complete_lines(run_dir: Path) -> int:
 def _cli(data: Path, settings: Path) -> list[str]:
     return [sys.executable, "-m", "argalign.cli", "run", "--data", str(data), "--config",
             str(settings), "--no-track", "--no-progress", "--seed", "5"]
+
+
+def _kill_after(command: list[str], tmp_path: Path, run_dir: Path, at_least: int) -> None:
+    """Start ``argalign run`` and SIGKILL it once ``at_least`` result lines exist."""
+    log = tmp_path / "killed-run.log"
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=_env(tmp_path),
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 60
+        while _complete_lines(run_dir) < at_least and proc.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.01)
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended (exit {proc.returncode}) before the kill: "
+                        f"{log.read_text()[-3000:]}")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -61,19 +78,13 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, dataset, fake_server
     shutil.copytree(dataset, clean)
 
     run_dir = killed / "runs" / "run-AB-fake-s5"
-    proc = subprocess.Popen(_cli(killed, settings), cwd=tmp_path, env=_env(tmp_path),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while _complete_lines(run_dir) < 3 and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert proc.poll() is None, f"the run ended before the kill: {proc.communicate()[1][-2000:]!r}"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    proc.stdout.close()
-    proc.stderr.close()
+    # Killed twice: early in the first process, again midway through the restarted one.
+    for at_least in (3, 9):
+        _kill_after(_cli(killed, settings), tmp_path, run_dir, at_least)
+        assert (run_dir / "manifest.json").is_file()
     partial = results(run_dir)
-    assert 3 <= len(partial) < 16, "the kill must land mid-run"
-    assert (run_dir / "manifest.json").is_file()
+    assert 9 <= len(partial) < 16, "the second kill must land mid-run"
+    assert len({r["id"] for r in partial}) == len(partial)
 
     restarted = subprocess.run(_cli(killed, settings), cwd=tmp_path, env=_env(tmp_path),
                                capture_output=True, text=True, timeout=60)

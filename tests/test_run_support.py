@@ -1,7 +1,8 @@
 """Shared helpers of the tests/test_run_*.py files: raw data from the real rows, a fake endpoint.
 
 Not a test module itself; imported as ``from test_run_support import ...`` (pytest puts
-``tests/`` on ``sys.path``).
+``tests/`` on ``sys.path``). A fixture is made available to a module by importing its
+``*_fixture`` function.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from argalign.schema import Example
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
 
 CONFIG = "deepa2-aaac01-thinking"
+# The same file as conftest's ``real_rows_path`` fixture, for module-scoped fixtures.
+REAL_ROWS_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "argunauts-real-6.jsonl"
 FAIL_MARKER = "FAILME"
 
 
@@ -84,8 +87,9 @@ def write_settings(path: Path, url: str, *, models: dict[str, dict[str, Any]] | 
     return path
 
 
-@pytest.fixture
-def fake_server() -> Iterator[FakeOpenAIServer]:
+@pytest.fixture(name="fake_server")
+def fake_server_fixture() -> Iterator[FakeOpenAIServer]:
+    """A fake endpoint with short deterministic answers; ``FAILME`` rows get unusable ones."""
     with FakeOpenAIServer(FakeConfig(output_words=12), responder=responder) as server:
         yield server
 
@@ -104,8 +108,8 @@ def comparable(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]
                    json.dumps(r["row"], sort_keys=True)) for r in records)
 
 
-@pytest.fixture(scope="session")
-def mlflow_template(tmp_path_factory) -> Path:
+@pytest.fixture(name="mlflow_template", scope="session")
+def mlflow_template_fixture(tmp_path_factory) -> Path:
     """An MLflow SQLite store with its tables created once (creating them takes seconds)."""
     from argalign import tracking
 
@@ -123,8 +127,8 @@ def mlflow_template(tmp_path_factory) -> Path:
     return db
 
 
-@pytest.fixture
-def mlflow_store(tmp_path, monkeypatch, mlflow_template) -> Path:
+@pytest.fixture(name="mlflow_store")
+def mlflow_store_fixture(tmp_path, monkeypatch, mlflow_template) -> Path:
     """A fresh copy of the template store at the URI conftest set; artifacts under tmp_path."""
     db = tmp_path / "mlflow.db"
     shutil.copy(mlflow_template, db)
@@ -136,5 +140,6 @@ def mlflow_store(tmp_path, monkeypatch, mlflow_template) -> Path:
 def run_options(data: Path, settings: Path, **changes: Any):
     from argalign.run.runner import RunOptions
 
-    return RunOptions(data=data, config=str(settings), track=False, progress=False, **changes)
+    return RunOptions(**{"data": data, "config": str(settings), "track": False, "progress": False,
+                         **changes})
 

@@ -10,6 +10,8 @@ On disk, under one data directory (``--data``, default ``data``)::
     cleaned/<config>/<split>.jsonl, <split>.rejects.jsonl    argalign clean
     cleaned/summary.json
 
-Modules: ``assign`` (examples to groups), ``store`` (files, manifest, resume), ``runner``
-(the batch), ``merge``, ``clean``, ``pipeline`` and ``commands`` (the CLI).
+Modules: ``assign`` (examples to groups), ``store`` (files, manifest, what is done), ``plan``
+(options, fingerprint, work left), ``throttle`` (per-model limits), ``runner`` (the batch),
+``report`` (summary, failures, MLflow metrics), ``merge``, ``clean``, ``pipeline`` and
+``commands`` (the CLI).
 """

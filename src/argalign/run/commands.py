@@ -63,9 +63,24 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     from argalign.run.clean import table
     from argalign.run.pipeline import TABLE_COLUMNS, pipeline
 
+    publish = None
+    if args.publish_repo or args.publish_dry_run:
+        from argalign.errors import ConfigError
+        from argalign.publish import publish as publish_data
+
+        org, _, name = (args.publish_repo or "argalign/dry-run").partition("/")
+        if not name:
+            raise ConfigError(f"--publish-repo takes ORG/NAME, not {args.publish_repo!r}")
+
+        def publish(cleaned_dir):
+            return publish_data(cleaned_dir.parent, org=org, repo_name=name,
+                                configs=_names(args.configs), public=args.public,
+                                dry_run=args.publish_dry_run)
+
+    n = None if args.all else args.n
     result = pipeline(source=args.source, configs=_names(args.configs),
-                      splits=_names(args.splits), n=args.n, seed=args.seed, data=args.out,
-                      run=_run_options(args, args.out))
+                      splits=_names(args.splits), n=n, seed=args.seed, data=args.out,
+                      run=_run_options(args, args.out), publish=publish)
     sys.stdout.write(f"run {result['run']['run']} in {args.out}\n"
                      + table(result["table"], TABLE_COLUMNS) + "\n")
     return EXIT_OK
@@ -99,7 +114,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     from argalign.prepare import CONFIGS, SAMPLE, SPLITS
 
     p = sub.add_parser("run", help="align every raw example once; resumes after a kill")
-    p.add_argument("--data", default="data", help="reads DATA/raw, writes DATA/runs/<run>")
+    p.add_argument("--data", default="data", metavar="DIR",
+                   help="reads DIR/raw, writes DIR/runs/<run> (default: data)")
     p.add_argument("--configs", nargs="+", default=None, help="only these configs")
     p.add_argument("--splits", nargs="+", default=None, help="only these splits")
     _add_run_options(p)
@@ -123,10 +139,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="'sample' (bundled, default), Hub dataset id, dataset folder or JSONL file")
     p.add_argument("--configs", nargs="+", default=list(CONFIGS))
     p.add_argument("--splits", nargs="+", default=list(SPLITS))
-    p.add_argument("-n", type=int, default=None, help="examples per (config, split); all if unset")
-    p.add_argument("--data", "--out", dest="out", default="data",
+    # A first run on the local model should end in minutes, not hours: one example per
+    # (config, split) unless asked for more.
+    p.add_argument("-n", type=int, default=1,
+                   help="examples per (config, split) (default %(default)s; --all for every row)")
+    p.add_argument("--all", action="store_true", help="every row of every (config, split)")
+    p.add_argument("--data", "--out", dest="out", default="data", metavar="DIR",
                    help="data directory (default: data; data_debug with --debug)")
     p.add_argument("--debug", action="store_true",
                    help="5 examples, train split only, everything under data_debug/, verbose")
+    p.add_argument("--publish-repo", default=None, metavar="ORG/NAME",
+                   help="publish the cleaned data to this Hub dataset repo (private unless --public)")
+    p.add_argument("--publish-dry-run", default=None, metavar="DIR",
+                   help="build and verify the Hub folder in DIR instead of uploading")
+    p.add_argument("--public", action="store_true", help="publish publicly")
     _add_run_options(p)
     p.set_defaults(func=cmd_pipeline)

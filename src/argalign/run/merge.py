@@ -39,9 +39,11 @@ def find_run(data: Path, run_name: str | None) -> RunStore:
             raise ConfigError(f"no run {run_name!r} in {Path(data) / 'runs'}")
         return store
     runs = sorted(p.parent.name for p in (Path(data) / "runs").glob("*/manifest.json"))
-    if len(runs) != 1:
-        found = ", ".join(runs) if runs else "none"
-        raise ConfigError(f"pass --run-name: runs in {Path(data) / 'runs'}: {found}")
+    if not runs:
+        raise ConfigError(f"no run in {Path(data) / 'runs'}: run `argalign run --data {data}` first")
+    if len(runs) > 1:
+        raise ConfigError(f"{Path(data) / 'runs'} holds several runs ({', '.join(runs)}): "
+                          f"pass --run-name")
     return RunStore(data, runs[0])
 
 

@@ -49,9 +49,13 @@ def _score_pair(record: dict[str, Any]) -> tuple[float, float] | None:
         return None
 
 
-def summarize(store: RunStore, subsets: Iterable[Subset], sizes: dict[str, int]
+def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str]]
               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The summary of everything in the run's result files, and its failures."""
+    """The summary of the run's results for the raw ids (``{subset key: ids}``), and failures.
+
+    Results for ids no longer in the raw subset (a forced resume on other data) are counted
+    as ``extra`` only.
+    """
     outcomes: Counter = Counter()
     by_subset: dict[str, Counter] = {}
     by_group: dict[str, Counter] = defaultdict(Counter)
@@ -59,10 +63,14 @@ def summarize(store: RunStore, subsets: Iterable[Subset], sizes: dict[str, int]
     latency = 0.0
     means = {"mode": _Means(), "model": _Means(), "config": _Means(), "all": _Means()}
     failures: list[dict[str, Any]] = []
+    extra = 0
     for subset in subsets:
         counter = by_subset.setdefault(subset.key, Counter())
         for path in store.result_files(subset):
             for _, _, record in iter_results(path):
+                if record["id"] not in ids.get(subset.key, ()):
+                    extra += 1
+                    continue
                 outcome = record["outcome"]
                 outcomes[outcome] += 1
                 counter[outcome] += 1
@@ -81,10 +89,11 @@ def summarize(store: RunStore, subsets: Iterable[Subset], sizes: dict[str, int]
     done = sum(outcomes.values())
     summary: dict[str, Any] = {
         "run": store.name,
-        "total": sum(sizes.values()),
+        "total": sum(len(v) for v in ids.values()),
         "done": done,
+        "extra": extra,
         "outcomes": _counts(outcomes),
-        "subsets": {key: {"total": sizes.get(key, 0), "done": sum(c.values()), **_counts(c)}
+        "subsets": {key: {"total": len(ids.get(key, ())), "done": sum(c.values()), **_counts(c)}
                     for key, c in by_subset.items()},
         "groups": {name: _counts(c) for name, c in sorted(by_group.items())},
         "tokens": {"calls": tokens["calls"], "input": tokens["input_tokens"],

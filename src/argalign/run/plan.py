@@ -1,0 +1,203 @@
+"""What a run will do: options checked, programs loaded, the parameter fingerprint, the work left.
+
+Input: :class:`RunOptions` and the raw subsets. Output: a :class:`Plan` (no LM is called and
+nothing is written) and, with :func:`check_manifest`, ``runs/<run>/manifest.json``. The
+fingerprint holds what shapes the results: configs, splits, modes, models (model string,
+temperature, max_tokens, structured output), program fingerprints, thinking scope, seed, a
+SHA-256 of each raw file and the scoring settings. Endpoints, keys and throughput settings
+are left out, so moving to another server or changing ``concurrency`` resumes the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from argalign import __version__
+from argalign.config import Settings, load_settings
+from argalign.errors import ConfigError, RunError
+from argalign.run.assign import Group, assign, groups_for, safe_name
+from argalign.run.store import (
+    RawEntry,
+    RunStore,
+    Subset,
+    differences,
+    file_sha256,
+    index_raw,
+    iter_results,
+    raw_path,
+    raw_subsets,
+    read_manifest,
+    write_manifest,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``argalign run`` takes; ``models=()`` means the settings' default model."""
+
+    data: Path = Path("data")
+    modes: tuple[str, ...] = ("A", "B")
+    models: tuple[str, ...] = ()
+    config: str | None = None
+    program_a: str | None = None
+    program_b: str | None = None
+    thinking: str = "blocks"
+    score: bool = False
+    judge: str | None = None
+    comparison: str = "judge"
+    max_errors: int | None = None
+    seed: int = 0
+    run_name: str | None = None
+    force: bool = False
+    configs: tuple[str, ...] = ()
+    splits: tuple[str, ...] = ()
+    track: bool = True
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    subset: Subset
+    entry: RawEntry
+    group: Group
+    raw: Path
+
+
+@dataclass
+class Plan:
+    """A run resolved against settings and data, before any LM call."""
+
+    options: RunOptions
+    settings: Settings
+    store: RunStore
+    models: list[str]
+    judge: str | None
+    groups: list[Group]
+    subsets: list[Subset]
+    programs: dict[str, tuple[Any, str]]
+    params: dict[str, Any]
+    ids: dict[str, set[str]] = field(default_factory=dict)  # subset key -> raw ids
+    done: dict[str, str] = field(default_factory=dict)  # id -> outcome, before this batch
+    work: dict[str, deque[WorkItem]] = field(default_factory=dict)  # model -> items
+
+    @property
+    def total(self) -> int:
+        return sum(len(ids) for ids in self.ids.values())
+
+
+def default_run_name(modes: list[str], models: list[str], seed: int) -> str:
+    return f"run-{''.join(modes)}-{'+'.join(safe_name(m) for m in models)}-s{seed}"
+
+
+def plan_run(options: RunOptions) -> Plan:
+    """Check options, settings, programs and data; fingerprint the run; list what is left."""
+    from argalign.modules import MODES, THINKING_SCOPES
+    from argalign.programs import load_program
+
+    modes = list(dict.fromkeys(options.modes))
+    if not modes or any(m not in MODES for m in modes):
+        raise ConfigError(f"--modes must be some of {', '.join(MODES)}, got {options.modes}")
+    if options.thinking not in THINKING_SCOPES:
+        raise ConfigError(f"--thinking must be one of {', '.join(THINKING_SCOPES)}")
+    if options.comparison not in ("judge", "lexical"):
+        raise ConfigError("--comparison must be judge or lexical")
+    if options.max_errors is not None and options.max_errors < 0:
+        raise ConfigError("--max-errors must be >= 0")
+    settings = load_settings(options.config)
+    models = list(dict.fromkeys(options.models)) or [settings.default_model]
+    for name in models:
+        settings.get(name)
+    judge = (options.judge or settings.default_judge) if options.score else None
+    if judge is not None:
+        settings.get(judge)
+    subsets = raw_subsets(options.data, options.configs or None, options.splits or None)
+    program_paths = {"A": options.program_a, "B": options.program_b}
+    programs = {mode: load_program(mode, program_paths[mode], thinking=options.thinking)
+                for mode in modes}
+    store = RunStore(options.data, options.run_name or default_run_name(modes, models, options.seed))
+    plan = Plan(options=options, settings=settings, store=store, models=models, judge=judge,
+                groups=groups_for(modes, models), subsets=subsets, programs=programs, params={})
+    plan.params = run_params(plan)
+    _list_work(plan)
+    return plan
+
+
+def _model_params(settings: Settings, name: str) -> dict[str, Any]:
+    cfg = settings.get(name)
+    # What shapes the output; endpoints, keys and throughput settings are left out on purpose.
+    return {"model": cfg.model, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
+            "structured_output": cfg.structured_output,
+            "local": cfg.local.gguf if cfg.local is not None else None}
+
+
+def run_params(plan: Plan) -> dict[str, Any]:
+    """The parameter fingerprint a resume must match."""
+    options = plan.options
+    scoring: dict[str, Any] = {"enabled": False}
+    if plan.judge is not None:
+        scoring = {"enabled": True, "judge": plan.judge, "comparison": options.comparison,
+                   "judge_model": _model_params(plan.settings, plan.judge)}
+    return {
+        "configs": sorted({s.config for s in plan.subsets}),
+        "splits": sorted({s.split for s in plan.subsets}),
+        "modes": list(dict.fromkeys(g.mode for g in plan.groups)),
+        "models": {name: _model_params(plan.settings, name) for name in plan.models},
+        "programs": {mode: fp for mode, (_, fp) in plan.programs.items()},
+        "thinking": options.thinking,
+        "seed": options.seed,
+        "raw": {s.key: file_sha256(raw_path(options.data, s)) for s in plan.subsets},
+        "scoring": scoring,
+    }
+
+
+def _list_work(plan: Plan) -> None:
+    plan.work = {model: deque() for model in plan.models}
+    for subset in plan.subsets:
+        path = raw_path(plan.options.data, subset)
+        entries = index_raw(path)
+        plan.ids[subset.key] = {e.id for e in entries}
+        done = {record["id"]: record["outcome"] for result in plan.store.result_files(subset)
+                for _, _, record in iter_results(result) if record["id"] in plan.ids[subset.key]}
+        plan.done.update(done)
+        groups = assign((e.id for e in entries), plan.groups, plan.options.seed, subset.key)
+        for entry in entries:
+            if entry.id not in done:
+                group = groups[entry.id]
+                plan.work[group.model].append(WorkItem(subset, entry, group, path))
+
+
+def check_manifest(plan: Plan) -> dict[str, Any]:
+    """Write the manifest; refuse (RunError) to resume with other parameters unless forced."""
+    from argalign.programs import fingerprint
+
+    store, params = plan.store, plan.params
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    old = read_manifest(store.manifest_path)
+    if old is None:
+        if plan.done:
+            log.warning("%s has results but no manifest: resuming by id", store.dir)
+        manifest = {"run_name": store.name, "created": now, "updated": now,
+                    "argalign_version": __version__, "fingerprint": fingerprint(params),
+                    "params": params, "forced": []}
+    else:
+        diffs = differences(old.get("params", {}), params)
+        if diffs and not plan.options.force:
+            raise RunError(
+                f"run {store.name!r} in {store.dir} was started with other parameters:\n  "
+                + "\n  ".join(diffs)
+                + "\nPass --force to resume it anyway (finished results are kept), or "
+                  "--run-name NAME to start a new run.")
+        manifest = {**old, "updated": now, "params": params, "fingerprint": fingerprint(params)}
+        if diffs:
+            log.warning("--force: resuming %s with changed parameters: %s", store.name,
+                        "; ".join(diffs))
+            manifest["forced"] = [*old.get("forced", []), {"at": now, "differences": diffs}]
+    write_manifest(store.manifest_path, manifest)
+    return manifest

@@ -1,0 +1,100 @@
+"""Bad samples are recorded with a reason and the run goes on; --max-errors stops it cleanly;
+transient HTTP faults are retried; per-model concurrency and rpm limits hold."""
+
+from __future__ import annotations
+
+import pytest
+
+from argalign.errors import RunError
+from argalign.run.runner import run_batch
+from test_run_support import (  # noqa: F401 - fixtures
+    CONFIG,
+    fake_server_fixture,
+    make_rows,
+    mark_failing,
+    real_rows,
+    results,
+    run_options,
+    write_raw,
+    write_settings,
+)
+
+
+def _rows(real_rows_path, count=6, failing=()):
+    rows = make_rows(real_rows(real_rows_path), count, "f")
+    for k in failing:
+        rows[k] = {**mark_failing(rows[k]), "source_id": rows[k]["source_id"]}
+    return rows
+
+
+def test_failing_and_malformed_samples_are_recorded(tmp_path, real_rows_path, fake_server):
+    rows = _rows(real_rows_path, 6, failing=(2,))
+    broken = {"source_id": "broken-1", "messages": []}
+    rows.append(broken)
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): rows})
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url)
+
+    summary = run_batch(run_options(data, settings))
+    assert summary["done"] == summary["total"] == 7
+    records = {r["id"]: r for r in results(data / "runs" / "run-AB-fake-s0")}
+    assert sorted(records) == sorted(r["source_id"] for r in rows)  # each id exactly once
+    failing = records["f-002"]
+    assert failing["outcome"] == "failed" and failing["codes"] == ["FIELD_TOO_LONG"]
+    assert "characters" in failing["reason"] and failing["row"] is None
+    assert records["broken-1"]["outcome"] == "rejected"
+    assert records["broken-1"]["codes"] == ["EMPTY_MESSAGES"]
+    for record in records.values():
+        assert record["outcome"] in ("aligned", "unchanged", "failed", "rejected")
+        if record["outcome"] != "aligned":
+            assert record["reason"]
+        for key in ("source_id", "config", "split", "mode", "model", "program", "attempts",
+                    "input_tokens", "output_tokens", "latency_s", "codes", "model_string"):
+            assert key in record
+    assert summary["outcomes"] == {"aligned": 5, "unchanged": 0, "failed": 1, "rejected": 1}
+    failures = (data / "runs" / "run-AB-fake-s0" / "failures.jsonl").read_text()
+    assert "f-002" in failures and "broken-1" in failures
+
+
+def test_max_errors_stops_cleanly_and_the_run_resumes(tmp_path, real_rows_path, fake_server):
+    rows = _rows(real_rows_path, 8, failing=(1, 3, 5))
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): rows})
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url, concurrency=1)
+    with pytest.raises(RunError, match=r"stopped after 2 failed examples \(--max-errors 1\)"):
+        run_batch(run_options(data, settings, modes=("A",), max_errors=1))
+    kept = results(data / "runs" / "run-A-fake-s0")
+    assert [r["id"] for r in kept] == ["f-000", "f-001", "f-002", "f-003"]  # raw order, 1 thread
+    summary = run_batch(run_options(data, settings, modes=("A",)))
+    assert summary["done"] == 8 and summary["outcomes"]["failed"] == 3
+    ids = [r["id"] for r in results(data / "runs" / "run-A-fake-s0")]
+    assert sorted(ids) == sorted(r["source_id"] for r in rows)
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "hang"])
+def test_transient_faults_are_retried(tmp_path, real_rows_path, fake_server, fault):
+    fake_server.configure(fault=fault, fail_first_n=1, retry_after_s=0.3, hang_s=5)
+    row = make_rows(real_rows(real_rows_path)[1:2], 1, "t")  # Mode B: one LM call
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): row})
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url, timeout_s=0.5, num_retries=2)
+    summary = run_batch(run_options(data, settings, modes=("B",)))
+    assert summary["outcomes"]["aligned"] == 1
+    assert list(fake_server.stats.attempts.values()) == [2]  # failed once, retried once
+    if fault == "429":
+        assert min(fake_server.stats.retry_gaps(429)) >= 0.25  # Retry-After honoured
+
+
+def test_concurrency_limit_per_model(tmp_path, real_rows_path, fake_server):
+    fake_server.configure(latency_s=0.05)
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): _rows(real_rows_path, 8)})
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url, concurrency=3)
+    run_batch(run_options(data, settings, modes=("A",)))
+    assert fake_server.stats.max_in_flight == 3
+
+
+def test_requests_per_minute_limit(tmp_path, real_rows_path, fake_server):
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): _rows(real_rows_path, 3)})
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url, concurrency=3, rpm=1200)
+    run_batch(run_options(data, settings, modes=("A",)))
+    starts = sorted(e.start for e in fake_server.stats.events)
+    assert len(starts) >= 6
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert min(gaps) >= 0.04  # 1200/minute: one request every 0.05 s

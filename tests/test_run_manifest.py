@@ -1,0 +1,91 @@
+"""The manifest: a resume with other parameters is refused, naming them; --force overrides."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from argalign import cli
+from argalign.errors import RunError
+from argalign.run.runner import run_batch
+from test_run_support import (  # noqa: F401 - fixtures
+    CONFIG,
+    fake_server_fixture,
+    make_rows,
+    raw_ids,
+    real_rows,
+    results,
+    run_options,
+    write_raw,
+    write_settings,
+)
+
+RUN = "fixed"
+
+
+@pytest.fixture
+def setup(tmp_path, real_rows_path, fake_server):
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(real_rows(real_rows_path),
+                                                                      4, "m")})
+    settings = write_settings(tmp_path / "settings.yaml", fake_server.url,
+                              models={"fake": {}, "other": {"model": "openai/other"}})
+    first = run_batch(run_options(data, settings, modes=("A",), run_name=RUN))
+    assert first["done"] == 4
+    return data, settings
+
+
+def _edit_raw(data):
+    path = data / "raw" / CONFIG / "train.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:-1]) + "\n")
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"seed": 1}, "seed: 0 -> 1"),
+    ({"thinking": "full"}, "thinking"),
+    ({"modes": ("A", "B")}, "modes"),
+    ({"models": ("other",)}, "models.other"),
+    ({"score": True, "comparison": "lexical"}, "scoring.enabled: false -> true"),
+    ("raw", f"raw.{CONFIG}/train"),
+])
+def test_changed_parameter_is_refused_and_named(setup, fake_server, change, named):
+    data, settings = setup
+    kwargs = {"modes": ("A",), "run_name": RUN}
+    if change == "raw":
+        _edit_raw(data)
+    else:
+        kwargs.update(change)
+    calls = fake_server.stats.total
+    with pytest.raises(RunError) as refused:
+        run_batch(run_options(data, settings, **kwargs))
+    assert named in str(refused.value) and "--force" in str(refused.value)
+    assert fake_server.stats.total == calls  # refused before any LM call
+
+    forced = run_batch(run_options(data, settings, force=True, **kwargs))
+    manifest = json.loads((data / "runs" / RUN / "manifest.json").read_text())
+    assert any(named in line for entry in manifest["forced"] for line in entry["differences"])
+    ids = [r["id"] for r in results(data / "runs" / RUN)]
+    assert len(ids) == len(set(ids))  # finished results kept, none twice
+    assert set(raw_ids(data, CONFIG, "train")) <= set(ids) and forced["done"] == forced["total"]
+
+
+def test_same_parameters_resume_and_cli_exit_code(setup, caplog):
+    data, settings = setup
+    args = ["run", "--data", str(data), "--config", str(settings), "--modes", "A",
+            "--run-name", RUN, "--no-track", "--no-progress"]
+    assert cli.main(args) == 0
+    with caplog.at_level(logging.ERROR, logger="argalign"):
+        assert cli.main([*args, "--seed", "9"]) == 1
+    assert "seed: 0 -> 9" in caplog.text
+    assert cli.main([*args, "--seed", "9", "--force"]) == 0
+
+
+def test_bad_options_are_configuration_errors(setup):
+    data, settings = setup
+    base = ["run", "--data", str(data), "--config", str(settings), "--no-track"]
+    assert cli.main([*base, "--models", "nope"]) == 2
+    assert cli.main([*base, "--modes", "C"]) == 2
+    assert cli.main([*base, "--configs", "no-such-config"]) == 2
+    assert cli.main(["run", "--data", str(data / "missing"), "--config", str(settings)]) == 2

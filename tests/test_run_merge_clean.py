@@ -1,0 +1,160 @@
+"""Merge follows the raw order and refuses duplicates; clean keeps only rows that pass."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from argalign import cli
+from argalign.errors import ConfigError, RunError
+from argalign.jsonl import iter_jsonl
+from argalign.run.clean import clean
+from argalign.run.merge import merge
+from argalign.run.runner import run_batch
+from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
+from test_run_support import (
+    CONFIG,
+    REAL_ROWS_PATH,
+    make_rows,
+    raw_ids,
+    real_rows,
+    responder,
+    run_options,
+    write_raw,
+    write_settings,
+)
+
+RUN = "run-AB-fake-s0"
+
+
+@pytest.fixture(scope="module")
+def finished_template(tmp_path_factory) -> Path:
+    """One finished run (two subsets, modes A and B), made once and copied for each test."""
+    where = tmp_path_factory.mktemp("finished")
+    real = real_rows(REAL_ROWS_PATH)
+    data = write_raw(where / "data", {(CONFIG, "train"): make_rows(real, 7, "tr"),
+                                      (CONFIG, "test"): make_rows(real, 3, "te")})
+    with FakeOpenAIServer(FakeConfig(output_words=12), responder=responder) as server:
+        settings = write_settings(where / "s.yaml", server.url, concurrency=3)
+        assert run_batch(run_options(data, settings))["done"] == 10
+    return data
+
+
+@pytest.fixture
+def finished(tmp_path, finished_template) -> Path:
+    return Path(shutil.copytree(finished_template, tmp_path / "data"))
+
+
+def _read(path: Path) -> list[dict]:
+    return [record for _, record in iter_jsonl(path)]
+
+
+def _result_file(data: Path, split: str, mode: str) -> Path:
+    return data / "runs" / RUN / "results" / CONFIG / split / f"{mode}-fake.jsonl"
+
+
+def test_merge_follows_raw_order_and_is_idempotent(finished):
+    summary = merge(finished)
+    assert summary["subsets"][f"{CONFIG}/train"] == {"raw": 7, "merged": 7, "missing": [],
+                                                     "extra": 0}
+    for split in ("train", "test"):
+        merged = finished / "merged" / CONFIG / f"{split}.jsonl"
+        assert [r["id"] for r in _read(merged)] == raw_ids(finished, CONFIG, split)
+    before = (finished / "merged" / CONFIG / "train.jsonl").read_bytes()
+    merge(finished, RUN)
+    assert (finished / "merged" / CONFIG / "train.jsonl").read_bytes() == before
+
+
+def test_merge_ignores_temporary_files_and_torn_lines(finished):
+    directory = _result_file(finished, "train", "A").parent
+    line = _result_file(finished, "train", "A").read_text().splitlines()[0]
+    for name in (".A-fake.jsonl.abc.tmp", "A-fake.jsonl.partial", "notes.txt"):
+        (directory / name).write_text(line + "\n")
+    with _result_file(finished, "train", "B").open("a") as fh:
+        fh.write(line[: len(line) // 2])
+    assert merge(finished)["subsets"][f"{CONFIG}/train"]["merged"] == 7
+
+
+def test_duplicate_id_is_an_error_naming_id_and_files(finished):
+    a, b = _result_file(finished, "train", "A"), _result_file(finished, "train", "B")
+    line = a.read_text().splitlines()[0]
+    with b.open("a") as fh:
+        fh.write(line + "\n")
+    with pytest.raises(RunError) as error:
+        merge(finished)
+    message = str(error.value)
+    assert json.loads(line)["id"] in message and a.name in message and b.name in message
+
+
+def test_missing_id_is_an_error_unless_allowed(finished):
+    path = _result_file(finished, "test", "A")
+    lines = path.read_text().splitlines()
+    gone = json.loads(lines[0])["id"]
+    path.write_text("".join(line + "\n" for line in lines[1:]))
+    with pytest.raises(RunError, match=gone):
+        merge(finished)
+    summary = merge(finished, allow_missing=True)
+    assert summary["subsets"][f"{CONFIG}/test"]["missing"] == [gone]
+    # clean reports the missing example among the rejects
+    cleaned = clean(finished)
+    assert cleaned["subsets"][f"{CONFIG}/test"]["missing"] == 1
+    rejects = _read(finished / "cleaned" / CONFIG / "test.rejects.jsonl")
+    assert {"id": gone, "outcome": "missing"}.items() <= next(
+        r for r in rejects if r["id"] == gone).items()
+
+
+def test_clean_keeps_passing_rows_and_rejects_a_tampered_one(finished):
+    merge(finished)
+    merged_path = finished / "merged" / CONFIG / "train.jsonl"
+    merged = _read(merged_path)
+    assert all(r["outcome"] == "aligned" for r in merged)
+    victim = merged[2]
+    assistant = next(m for m in victim["row"]["messages"] if m["role"] == "assistant"
+                     and m["content"])
+    assistant["content"] += " (edited)"
+    merged_path.write_text("".join(json.dumps(r) + "\n" for r in merged))
+
+    summary = clean(finished)
+    train = summary["subsets"][f"{CONFIG}/train"]
+    assert train["rows_in"] == 7 and train["aligned"] == 6 and train["rejected"] == 1
+    kept = _read(finished / "cleaned" / CONFIG / "train.jsonl")
+    assert [r["id"] for r in kept] == [i for i in raw_ids(finished, CONFIG, "train")
+                                       if i != victim["id"]]
+    assert set(kept[0]) == {"id", "config", "split", "index", "row", "provenance"}
+    assert set(kept[0]["provenance"]) >= {"mode", "model", "program", "outcome", "attempts",
+                                          "input_tokens", "output_tokens", "latency_s"}
+    (reject,) = _read(finished / "cleaned" / CONFIG / "train.rejects.jsonl")
+    assert reject["id"] == victim["id"] and reject["codes"] == ["ASSISTANT_CONTENT_CHANGED"]
+    assert "ASSISTANT_CONTENT_CHANGED" in reject["reason"] and reject["outcome"] == "rejected"
+    on_disk = json.loads((finished / "cleaned" / "summary.json").read_text())
+    assert on_disk["total"]["rows_in"] == 10 and on_disk["total"]["aligned"] == 9
+
+
+def test_clean_sets_aside_unchanged_failed_and_rejected(finished):
+    merge(finished)
+    path = finished / "merged" / CONFIG / "test.jsonl"
+    records = _read(path)
+    records[0].update(outcome="failed", row=None, codes=["PARSE_ERROR"], reason="PARSE_ERROR: x")
+    records[1].update(outcome="unchanged", reason="identical")
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    test = clean(finished)["subsets"][f"{CONFIG}/test"]
+    assert (test["aligned"], test["failed"], test["unchanged"]) == (1, 1, 1)
+    rejects = {r["id"]: r for r in _read(finished / "cleaned" / CONFIG / "test.rejects.jsonl")}
+    assert rejects[records[0]["id"]]["reason"] == "PARSE_ERROR: x"
+    assert rejects[records[1]["id"]]["outcome"] == "unchanged"
+
+
+def test_cli_merge_and_clean(finished, capsys):
+    assert cli.main(["merge", "--data", str(finished)]) == 0
+    assert json.loads(capsys.readouterr().out)["run"] == RUN
+    assert cli.main(["clean", "--data", str(finished)]) == 0
+    out = capsys.readouterr().out
+    assert "total" in out and "aligned" in out
+
+
+def test_clean_without_merge_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigError):
+        clean(tmp_path / "nothing")

@@ -1,0 +1,65 @@
+"""MLflow: one parent run per batch with params, metrics and artifacts; no secret anywhere."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from argalign import tracking
+from argalign.run.runner import run_batch
+from test_run_support import (  # noqa: F401 - fixtures
+    CONFIG,
+    fake_server_fixture,
+    make_rows,
+    mark_failing,
+    mlflow_store_fixture,
+    mlflow_template_fixture,
+    real_rows,
+    run_options,
+    write_raw,
+    write_settings,
+)
+
+SECRET = "sk-test-SECRET123"
+
+
+def _files_containing(root: Path, needle: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_parent_run_params_metrics_artifacts_and_no_secret(tmp_path, monkeypatch, real_rows_path,
+                                                          fake_server, mlflow_store):
+    import mlflow
+
+    monkeypatch.setenv("API_ENDPOINT_KEY", SECRET)
+    rows = make_rows(real_rows(real_rows_path), 4, "ml")
+    rows[3] = {**mark_failing(rows[3]), "source_id": rows[3]["source_id"]}
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): rows})
+    # The key is really used: it goes to the endpoint as the bearer token.
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url, api_key_env="API_ENDPOINT_KEY")
+    options = run_options(data, settings, track=True, score=True, comparison="lexical")
+    summary = run_batch(options)
+    assert summary["done"] == 4
+
+    (run,) = tracking.search_runs(tracking.EXPERIMENT_RUN)
+    assert run["run_name"] == summary["run"] and run["status"] == "FINISHED"
+    params = run["params"]
+    assert params["configs"] == CONFIG and params["splits"] == "train" and params["n"] == "4"
+    assert params["seed"] == "0" and params["modes"] == "A,B"
+    assert params["models"] == "fake=openai/fake"
+    assert params["program_A"].startswith("zsA-") and params["program_B"].startswith("zsB-")
+    metrics = run["metrics"]
+    assert metrics["n_aligned"] + metrics["n_failed"] == 4 and metrics["n_failed"] == 1
+    assert metrics["input_tokens"] > 0 and metrics["conversations_per_minute"] > 0
+    assert {"score_aligned/mode_A", "score_aligned/model_fake",
+            f"score_aligned/config_{CONFIG}"} <= set(metrics)
+    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"])}
+    assert {"summary.json", "manifest.json", "failures.jsonl"} <= artifacts
+    assert run["tags"]["argalign.complete"] == "true"
+
+    # A resume is a new batch, hence a new parent run.
+    run_batch(options)
+    assert len(tracking.search_runs(tracking.EXPERIMENT_RUN)) == 2
+
+    leaks = _files_containing(tmp_path, SECRET.encode())
+    assert leaks == [], f"the secret leaked into {leaks}"
+    assert fake_server.stats.total > 0

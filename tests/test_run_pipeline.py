@@ -1,0 +1,62 @@
+"""``argalign pipeline --debug`` end to end against the fake endpoint, in a fresh directory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from argalign import cli
+from argalign.jsonl import iter_jsonl
+from argalign.prepare import CONFIGS, sample_dir
+from test_run_support import fake_server_fixture, write_settings  # noqa: F401 - fixtures
+
+
+def _count(path: Path) -> int:
+    return sum(1 for _ in iter_jsonl(path))
+
+
+@pytest.fixture
+def source_args(real_rows_path) -> tuple[list[str], list[str]]:
+    """The bundled sample when it is there, else the six real rows as one JSONL subset."""
+    if all((sample_dir() / config / "train.jsonl").is_file() for config in CONFIGS):
+        return [], list(CONFIGS)
+    return ["--source", str(real_rows_path), "--configs", CONFIGS[0]], [CONFIGS[0]]
+
+
+def test_pipeline_debug_end_to_end(tmp_path, monkeypatch, capsys, fake_server, source_args):
+    monkeypatch.chdir(tmp_path)
+    settings = write_settings(tmp_path / "settings.yaml", fake_server.url, concurrency=4)
+    args, configs = source_args
+    assert cli.main(["pipeline", "--debug", "--config", str(settings), "--no-track",
+                     "--no-progress", *args]) == 0
+    out = capsys.readouterr().out
+    assert "total" in out and "cleaned" in out
+
+    data = tmp_path / "data_debug"
+    assert not (tmp_path / "data").exists()  # everything under data_debug/
+    runs = list((data / "runs").iterdir())
+    assert [r.name for r in runs] == ["run-AB-fake-s0"]
+    summary = json.loads((runs[0] / "summary.json").read_text())
+    cleaned_summary = json.loads((data / "cleaned" / "summary.json").read_text())
+    for config in configs:
+        raw = data / "raw" / config / "train.jsonl"
+        assert _count(raw) == 5
+        assert not (data / "raw" / config / "validation.jsonl").exists()  # train only
+        results = sum(_count(p) for p in (runs[0] / "results" / config / "train").glob("*.jsonl"))
+        merged = _count(data / "merged" / config / "train.jsonl")
+        kept = _count(data / "cleaned" / config / "train.jsonl")
+        rejects = _count(data / "cleaned" / config / "train.rejects.jsonl")
+        assert results == merged == kept + rejects == 5
+        counts = cleaned_summary["subsets"][f"{config}/train"]
+        assert counts["aligned"] == kept and counts["rows_in"] == 5
+    assert summary["done"] == summary["total"] == 5 * len(configs)
+    assert cleaned_summary["total"]["aligned"] == summary["outcomes"]["aligned"]
+    assert cleaned_summary["total"]["aligned"] > 0
+
+    # Running it again resumes: nothing left to align, same outputs.
+    calls = fake_server.stats.total
+    assert cli.main(["pipeline", "--debug", "--config", str(settings), "--no-track",
+                     "--no-progress", *args]) == 0
+    assert fake_server.stats.total == calls
