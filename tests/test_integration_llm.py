@@ -2,6 +2,9 @@
 
 SmolLM2 is too weak to align anything well; these tests check structure only: every example
 ends in a documented outcome, never an exception, and whatever is aligned keeps the invariants.
+The model runs on one thread: with every core (the bundled default) llama.cpp's spinning
+threads slow down 3-10x when other processes share the CPU, and this test would take ten
+minutes instead of one or two.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from argalign import cli
 from argalign.align import align_example
@@ -42,8 +46,18 @@ def two_rows() -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def smol() -> Iterator[Handle]:
-    with open_models(load_settings(None), [MODEL]) as handles:
+def config_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled settings, with SmolLM2 on one thread."""
+    settings = load_settings(None).model_dump()
+    settings["models"][MODEL]["local"]["threads"] = 1
+    path = tmp_path_factory.mktemp("config") / "settings.yaml"
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def smol(config_path: Path) -> Iterator[Handle]:
+    with open_models(load_settings(config_path), [MODEL]) as handles:
         yield handles[MODEL]
 
 
@@ -64,14 +78,15 @@ def test_align_two_conversations(smol, mode):
             assert record["codes"] and record["reason"] and record["row"] is None
 
 
-def test_the_align_command(tmp_path):
+def test_the_align_command(tmp_path, config_path):
     """One record per input id; a malformed row is recorded as rejected without an LM call."""
     row = two_rows()[0]
     broken = {"source_id": "broken/0", "messages": [{"role": "user"}]}
     source = tmp_path / "two.jsonl"
     source.write_text(json.dumps(row) + "\n" + json.dumps(broken) + "\n", encoding="utf-8")
     out = tmp_path / "aligned.jsonl"
-    code = cli.main(["align", "--mode", "A", "--model", MODEL, "--in", str(source), "--out", str(out)])
+    code = cli.main(["align", "--mode", "A", "--model", MODEL, "--in", str(source), "--out", str(out),
+                     "--config", str(config_path)])
     assert code == 0
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in records] == [row["source_id"], "broken/0"]

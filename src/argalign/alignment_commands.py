@@ -18,16 +18,28 @@ log = logging.getLogger(__name__)
 
 
 def _read_examples(path: str | Path):
-    from argalign.jsonl import iter_jsonl
+    """Yield ``(example, record)`` per line. A line that is not JSON, or not a row, still
+    yields an example (its row is what the line held) so that it ends as ``rejected``."""
+    from argalign.errors import ConfigError, RowError
     from argalign.schema import Example
 
     path = Path(path)
     if not path.is_file():
-        from argalign.errors import ConfigError
-
         raise ConfigError(f"input file not found: {path}")
-    for lineno, record in iter_jsonl(path):
-        yield Example.from_record(record, where=f"{path.stem}:{lineno}"), record
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as e:
+                log.error("%s:%d: not valid JSON (%s)", path.name, lineno, e)
+                record = {"not_json": raw[:200].decode("utf-8", "replace")}
+            try:
+                example = Example.from_record(record, where=f"{path.stem}:{lineno}")
+            except RowError:
+                example = Example(f"line {lineno}", "", "", lineno - 1, record)
+            yield example, record
 
 
 def align_file(args: argparse.Namespace) -> dict[str, Any]:

@@ -66,6 +66,14 @@ class Violation:
 
 def user_change(before: str, after: str) -> int:
     """Characters inserted plus characters deleted to turn ``before`` into ``after``."""
+    # When one string contains the other, SequenceMatcher's first (longest) block is the whole
+    # shorter string and nothing else matches, so the count is the length difference: the same
+    # number without the quadratic, GIL-holding diff (Mode B appends its clarification, so this
+    # is the usual case; ~16 ms per row otherwise, in every runner thread).
+    if before in after or after in before:
+        return abs(len(after) - len(before))
+    # Trimming the common prefix and suffix first would be faster still, but it changes
+    # SequenceMatcher's greedy result for some inputs, so the general case is left as it is.
     matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
     matched = sum(block.size for block in matcher.get_matching_blocks())
     return len(before) + len(after) - 2 * matched

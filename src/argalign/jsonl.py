@@ -119,7 +119,11 @@ class Appender:
         self._fh.write(dumps(record) + "\n")
         self._fh.flush()
         if self._fsync:
-            os.fsync(self._fh.fileno())
+            self.sync()
+
+    def sync(self) -> None:
+        """Wait until every line written so far is on disk."""
+        os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         self._fh.close()

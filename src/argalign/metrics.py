@@ -51,15 +51,6 @@ def lexical_match(prediction: str, actual: str) -> float:
 
 
 @dataclass
-class TurnScore:
-    forward: float
-    backward: float
-    predicted_answer: str
-    reconstructed_request: str
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
 class Score:
     """A conversation's score and its parts, with the judge's words for GEPA's reflection."""
 
@@ -68,7 +59,7 @@ class Score:
     backward: float
     gate: str  # "pass", "unchanged", "violation" or "baseline"
     feedback: str
-    turns: list[TurnScore] = field(default_factory=list)
+    turns: list[dspy.Prediction] = field(default_factory=list)
     codes: list[str] = field(default_factory=list)
 
     def components(self) -> dict[str, Any]:
@@ -123,7 +114,8 @@ class MutualPredictability(dspy.Module):
         notes.append(str(rated.reason))
         return max(0.0, min(10.0, float(rated.rating))) / 10.0
 
-    def forward(self, request: str, answer: str, tool_calls: str) -> TurnScore:
+    def forward(self, request: str, answer: str, tool_calls: str) -> dspy.Prediction:
+        """One turn: ``forward``, ``backward`` in [0, 1], the two predictions, judge notes."""
         notes: list[str] = []
         predicted = str(self.predict_answer(request=request).predicted_answer)
         actual_answer = answer if tool_calls == "none" else f"{answer}\nTool calls: {tool_calls}"
@@ -131,7 +123,8 @@ class MutualPredictability(dspy.Module):
         reconstructed = str(self.reconstruct_request(answer=answer, tool_calls=tool_calls)
                             .reconstructed_request)
         backward = self._compare(reconstructed, request, notes)
-        return TurnScore(forward, backward, predicted, reconstructed, notes)
+        return dspy.Prediction(forward=forward, backward=backward, predicted_answer=predicted,
+                               reconstructed_request=reconstructed, notes=notes)
 
 
 def score_row(row: dict[str, Any], judge: MutualPredictability) -> Score:

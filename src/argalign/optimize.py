@@ -182,10 +182,11 @@ def _compile(spec: OptimizeSpec, student: dspy.Module, trainset, valset, metric,
                                               max_bootstrapped_demos=spec.max_demos,
                                               max_labeled_demos=0, max_rounds=1)
             candidate = bootstrap.compile(student.deepcopy(), trainset=shuffled)
-            score = summarize(evaluate(candidate, valset, metric))["score"]
+            rows = evaluate(candidate, valset, metric)
+            score = summarize(rows)["score"]
             log.info("candidate %d: val score %.3f", k + 1, score)
             if score > best["score"]:
-                best.update(program=candidate, score=score)
+                best.update(program=candidate, score=score, rows=rows)
         return best["program"]
     if spec.optimizer == "mipro":
         optimizer = dspy.MIPROv2(metric=metric, prompt_model=task_lm, task_model=task_lm,
@@ -194,7 +195,7 @@ def _compile(spec: OptimizeSpec, student: dspy.Module, trainset, valset, metric,
                                  num_threads=1, seed=spec.seed, verbose=False)
         compiled = optimizer.compile(student, trainset=trainset, valset=valset,
                                      num_trials=spec.candidates * 2, minibatch=False)
-        best.update(program=compiled)
+        best.update(program=compiled, rows=None)
         return compiled
     if spec.optimizer == "gepa":
         calls_per_eval = 8  # align (2-3 calls) + judge (4 calls) per example, roughly
@@ -203,7 +204,7 @@ def _compile(spec: OptimizeSpec, student: dspy.Module, trainset, valset, metric,
                               max_metric_calls=max_metric_calls, num_threads=1,
                               seed=spec.seed, track_stats=False)
         compiled = optimizer.compile(student, trainset=trainset, valset=valset)
-        best.update(program=compiled)
+        best.update(program=compiled, rows=None)
         return compiled
     raise ConfigError(f"unknown optimizer {spec.optimizer!r}; choose from {OPTIMIZERS}")
 
@@ -279,7 +280,10 @@ def run_optimize(spec: OptimizeSpec, config_path: str | None = None) -> dict[str
         budget = CallBudget(spec.budget_calls)
         metric = make_metric(budgeted(judge_handle.lm, budget), spec.comparison,
                              judge_handle.adapter)
-        best: dict[str, Any] = {"program": student, "score": baseline["score"]}
+        # The program that wins keeps its valset rows: the same program on the same valset
+        # with the same metric is not evaluated twice.
+        best: dict[str, Any] = {"program": student, "score": baseline["score"],
+                                "rows": baseline_rows}
         partial = False
         compile_lm = budgeted(task.lm, budget)
         reflection_lm = budgeted(handles[reflection].lm, budget)
@@ -292,8 +296,10 @@ def run_optimize(spec: OptimizeSpec, config_path: str | None = None) -> dict[str
             compiled = best["program"]
             log.warning("budget of %s LM calls reached: saving the best program so far "
                         "(marked partial)", spec.budget_calls)
-        with dspy.context(lm=budgeted(task.lm, report_budget), adapter=task.adapter):
-            compiled_rows = evaluate(compiled, valset, report_metric)
+        compiled_rows = best["rows"] if compiled is best["program"] else None
+        if compiled_rows is None:
+            with dspy.context(lm=budgeted(task.lm, report_budget), adapter=task.adapter):
+                compiled_rows = evaluate(compiled, valset, report_metric)
         after = summarize(compiled_rows)
         wall = time.monotonic() - started
 

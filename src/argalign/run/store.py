@@ -191,10 +191,15 @@ class ResultWriter:
         self._files: dict[Path, Appender] = {}
 
     def write(self, path: Path, record: dict[str, Any]) -> None:
+        """Append ``record`` to ``path``; returns once the line is on disk."""
         with self._lock:
-            if path not in self._files:
-                self._files[path] = Appender(path)
-            self._files[path].write(record)
+            appender = self._files.get(path)
+            if appender is None:
+                appender = self._files[path] = Appender(path, fsync=False)
+            appender.write(record)  # one whole line, flushed to the OS
+        # fsync outside the lock: under it, every worker queued behind one disk flush at a time
+        # (a quarter of the workers' time at concurrency 64); concurrent fsyncs share the work.
+        appender.sync()
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,163 @@
+"""Helpers shared by the benchmarks: data, settings, a fake endpoint process, measurements.
+
+Not a benchmark itself. Each benchmark writes ``bench/results/<name>.json`` through
+:func:`write_results` and prints a short table through :func:`table`.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import platform
+import resource
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from argalign.prepare import CONFIGS, SPLITS, sample_dir
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS_DIR = BENCH_DIR / "results"
+REAL_ROWS = BENCH_DIR.parents[1] / "shared" / "data" / "argunauts-real-6.jsonl"
+CONFIG = CONFIGS[0]
+# Plain urllib with proxies off, as local_llm does: 127.0.0.1 traffic never goes to a proxy.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    with Path(path).open(encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def sample_rows() -> list[dict[str, Any]]:
+    """Every row of the bundled sample (all configs and splits), in a fixed order."""
+    rows = []
+    for config in CONFIGS:
+        for split in SPLITS:
+            rows.extend(read_jsonl(sample_dir() / config / f"{split}.jsonl"))
+    return rows
+
+
+def write_source(path: Path, rows: Sequence[dict[str, Any]], n: int, prefix: str = "bench") -> Path:
+    """A JSONL source of ``n`` rows: ``rows`` in turn, each with its own ``source_id``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as fh:
+        for k in range(n):
+            row = copy.deepcopy(rows[k % len(rows)])
+            row["source_id"] = f"{prefix}-{k:06d}"
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def prepare_data(data: Path, n: int, rows: Sequence[dict[str, Any]] | None = None) -> Path:
+    """``argalign prepare`` of ``n`` distinct conversations into ``data/raw/<CONFIG>/train``."""
+    from argalign.prepare import prepare
+
+    source = write_source(data / "source.jsonl", rows or sample_rows(), n)
+    prepare(source=str(source), configs=[CONFIG], splits=["train"], n=None, seed=0, out=data)
+    return data
+
+
+def write_settings(path: Path, url: str, **overrides: Any) -> Path:
+    """A settings YAML with one model, ``fake``, at ``url`` (JSON is valid YAML)."""
+    model = {"model": "openai/fake", "api_base": url, "structured_output": "none", "cache": False,
+             "timeout_s": 30, "num_retries": 2, "concurrency": 4, "max_tokens": 1024, **overrides}
+    settings = {"default_model": "fake", "default_judge": "fake", "models": {"fake": model}}
+    path.write_text(json.dumps(settings, indent=2), "utf-8")
+    return path
+
+
+class FakeServerProcess:
+    """``python -m argalign.testing.fake_openai`` in its own process (its own GIL)."""
+
+    def __init__(self, *args: str):
+        self.args = list(args)
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def __enter__(self) -> FakeServerProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "argalign.testing.fake_openai", "--port", "0", *self.args],
+            stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("the fake server did not start")
+        self.url = json.loads(line)["url"]
+        return self
+
+    def stats(self) -> dict[str, Any]:
+        base = self.url.rsplit("/v1", 1)[0]
+        with _opener.open(base + "/stats", timeout=30) as resp:
+            return json.loads(resp.read())
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def measure(command: Sequence[str], **popen: Any) -> dict[str, Any]:
+    """Run ``command``; its wall time, exit code and peak RSS (from ``wait4``, this child only)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(list(command), **popen)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.monotonic() - started
+    # ru_maxrss is in KiB on Linux.
+    return {"wall_s": round(wall, 3), "returncode": proc.returncode,
+            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 3)}
+
+
+def self_peak_rss_mib() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on; the load average shows a disturbed measurement."""
+    return {"python": platform.python_version(), "cpus": os.cpu_count(),
+            "loadavg_1m": round(os.getloadavg()[0], 2), "platform": platform.platform()}
+
+
+def write_results(name: str, payload: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps({"benchmark": name, "machine": machine(), **payload}, indent=2,
+                               ensure_ascii=False) + "\n", "utf-8")
+    return path
+
+
+def table(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A plain-text table of ``rows`` (dicts), one column per key in ``columns``."""
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(columns, widths)),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    return "" if value is None else str(value)
+
+
+def result_records(run_dir: Path) -> Iterator[dict[str, Any]]:
+    """Every complete result record of a run."""
+    from argalign.run.store import canonical_result_files, iter_results
+
+    for directory in sorted((run_dir / "results").glob("*/*")):
+        for path in canonical_result_files(directory):
+            for _, _, record in iter_results(path):
+                yield record

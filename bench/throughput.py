@@ -1,0 +1,194 @@
+"""Runner throughput against a fake endpoint with a fixed latency, at several concurrencies.
+
+N conversations (the bundled sample rows repeated with distinct ids, prepared into a temporary
+data directory) are aligned by the real runner (``run_batch``, as ``argalign run --no-track``),
+Mode A and B mixed, once per concurrency, each a fresh run. The fake endpoint runs in its own
+process (so its work does not share the runner's GIL) and answers every call after
+``--latency`` seconds. Ideal throughput is ``concurrency / (latency x calls per conversation)``;
+calls per conversation come from the result records and are checked against the server's count.
+
+    python bench/throughput.py                       # N=200, latency 0.2 s, concurrency 1 4 16 64
+    python bench/throughput.py --n 60 --concurrency 4 16 --latency 0.1   # quick
+    python bench/throughput.py --concurrency 16 --profile                 # where worker time goes
+
+Writes bench/results/throughput.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import heapq
+import logging
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from _common import FakeServerProcess, prepare_data, result_records, table, write_results, write_settings
+
+
+def run_once(data: Path, settings: Path, name: str) -> dict[str, Any]:
+    from argalign.run.runner import RunOptions, run_batch
+
+    started = time.monotonic()
+    summary = run_batch(RunOptions(data=data, config=str(settings), track=False, progress=False,
+                                   run_name=name))
+    return {"summary": summary, "wall_s": time.monotonic() - started}
+
+
+class StackSampler:
+    """Samples where the runner's worker threads are, every ``interval`` seconds.
+
+    Counts, per sample, the innermost frame of each ``align-*`` thread and the innermost frame
+    in argalign code; a poor man's py-spy that needs no privileges.
+    """
+
+    def __init__(self, interval: float = 0.005):
+        self.interval = interval
+        self.leaf: collections.Counter = collections.Counter()
+        self.ours: collections.Counter = collections.Counter()
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self) -> StackSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        names = {}
+        while not self._stop.wait(self.interval):
+            names = {t.ident: t.name for t in threading.enumerate()}
+            for ident, frame in sys._current_frames().items():
+                if not names.get(ident, "").startswith("align-"):
+                    continue
+                self.samples += 1
+                self.leaf[_where(frame)] += 1
+                f = frame
+                while f is not None and "argalign" not in f.f_code.co_filename:
+                    f = f.f_back
+                if f is not None:
+                    self.ours[_where(f)] += 1
+
+    def report(self, top: int = 12) -> dict[str, Any]:
+        def share(counter: collections.Counter) -> list[tuple[str, float]]:
+            return [(k, round(v / max(self.samples, 1), 3)) for k, v in counter.most_common(top)]
+
+        return {"samples": self.samples, "leaf": share(self.leaf), "argalign": share(self.ours)}
+
+
+def makespan(calls_in_order: list[int], workers: int, latency: float) -> float:
+    """Elapsed time of a zero-overhead runner: each worker takes the next conversation."""
+    free = [0.0] * workers
+    heapq.heapify(free)
+    for calls in calls_in_order:
+        heapq.heappush(free, heapq.heappop(free) + calls * latency)
+    return max(free)
+
+
+def _where(frame: Any) -> str:
+    code = frame.f_code
+    path = code.co_filename.split("site-packages/")[-1].split("/src/")[-1]
+    return f"{path}:{code.co_name}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=200, help="conversations per run (default %(default)s)")
+    p.add_argument("--latency", type=float, default=0.2, help="seconds per LM call (default %(default)s)")
+    p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
+    p.add_argument("--output-words", type=int, default=12,
+                   help="words per fake output field (a Mode B clarification must stay under 200 characters)")
+    p.add_argument("--profile", action="store_true", help="sample worker stacks during each run")
+    p.add_argument("--name", default="throughput", help="results file name (default %(default)s)")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    rows = []
+    profiles = {}
+    with tempfile.TemporaryDirectory(prefix="argalign-bench-") as tmp, \
+            FakeServerProcess("--latency", str(args.latency), "--output-words",
+                              str(args.output_words)) as server:
+        data = prepare_data(Path(tmp) / "data", args.n)
+        for c in args.concurrency:
+            settings = write_settings(Path(tmp) / f"settings-c{c}.yaml", server.url, concurrency=c,
+                                      num_retries=0)
+            calls_before = server.stats()["total"]
+            cpu_before = time.process_time()
+            sampler = StackSampler() if args.profile else None
+            if sampler:
+                with sampler:
+                    ran = run_once(data, settings, f"c{c}")
+                profiles[c] = sampler.report()
+            else:
+                ran = run_once(data, settings, f"c{c}")
+            cpu_s = time.process_time() - cpu_before  # every thread of this process
+            stats = server.stats()
+            server_calls = stats["total"] - calls_before
+            records = list(result_records(data / "runs" / f"c{c}"))
+            per_mode: dict[str, list[int]] = collections.defaultdict(list)
+            for record in records:
+                per_mode[record["mode"]].append(int(record["calls"]))
+            conversations = len(records)
+            calls = sum(sum(v) for v in per_mode.values())
+            calls_per_conv = calls / conversations
+            session = ran["summary"]["session"]
+            elapsed = session["elapsed_s"]
+            measured = conversations / elapsed
+            ideal = c / (args.latency * calls_per_conv)
+            # The last conversations leave workers idle: the best any runner can do on this work
+            # list (raw order, the actual calls of each conversation) with zero overhead.
+            in_order = [int(r["calls"]) for r in sorted(records, key=lambda r: r["index"])]
+            ideal_tail = conversations / makespan(in_order, c, args.latency)
+            rows.append({
+                "concurrency": c, "conversations": conversations,
+                "outcomes": ran["summary"]["outcomes"],
+                "calls_per_conv": round(calls_per_conv, 3),
+                "calls_per_conv_by_mode": {m: round(statistics.mean(v), 3) for m, v in sorted(per_mode.items())},
+                "conversations_by_mode": {m: len(v) for m, v in sorted(per_mode.items())},
+                "server_calls": server_calls, "record_calls": calls,
+                "max_in_flight": stats["max_in_flight"],
+                "elapsed_s": round(elapsed, 3), "wall_s_with_plan": round(ran["wall_s"], 3),
+                "conv_per_s": round(measured, 3), "ideal_conv_per_s": round(ideal, 3),
+                "ratio": round(measured / ideal, 3),
+                # The runner's CPU per LM call: at 1 / cpu_ms_per_call calls a second it is CPU-bound.
+                "cpu_ms_per_call": round(1000 * cpu_s / max(server_calls, 1), 2),
+                "ideal_with_tail_conv_per_s": round(ideal_tail, 3),
+                "ratio_with_tail": round(measured / ideal_tail, 3),
+            })
+            print(f"concurrency {c}: {measured:.2f} conv/s, ideal {ideal:.2f}, "
+                  f"ratio {measured / ideal:.3f}", file=sys.stderr, flush=True)
+
+    view = [{**r, "A": r["calls_per_conv_by_mode"].get("A"), "B": r["calls_per_conv_by_mode"].get("B")}
+            for r in rows]
+    print(f"N={args.n}, latency {args.latency * 1000:.0f} ms per call, modes A+B mixed")
+    print(table(view, ["concurrency", "conversations", "A", "B", "calls_per_conv", "server_calls",
+                       "max_in_flight", "cpu_ms_per_call", "elapsed_s", "conv_per_s", "ideal_conv_per_s", "ratio",
+                       "ideal_with_tail_conv_per_s", "ratio_with_tail"]))
+    print("ideal = concurrency / (latency x calls per conversation); ideal_with_tail = the same work "
+          "list on `concurrency` workers with zero overhead (the last conversations leave workers idle)")
+    for c, prof in profiles.items():
+        print(f"\nconcurrency {c}: worker stacks ({prof['samples']} samples), innermost argalign frame:")
+        for where, share in prof["argalign"]:
+            print(f"  {share:6.1%}  {where}")
+        print("  innermost frame:")
+        for where, share in prof["leaf"]:
+            print(f"  {share:6.1%}  {where}")
+    path = write_results(args.name, {
+        "command": "python bench/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "n": args.n, "latency_s": args.latency, "rows": rows,
+        "profiles": {str(c): p for c, p in profiles.items()}})
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,66 @@
+"""``argalign align`` and ``argalign score`` on files: every input line ends in one record."""
+
+from __future__ import annotations
+
+import json
+
+from argalign.cli import main
+from argalign.invariants import check_row
+from test_run_support import fake_server_fixture, write_settings  # noqa: F401 (fixture)
+
+
+def _lines(path):
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
+
+
+def test_align_file_records_every_line_even_bad_ones(tmp_path, real_rows_path, fake_server,
+                                                     capsys):
+    good = real_rows_path.read_text("utf-8").splitlines()[:2]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([good[0], "{not json", json.dumps({"no": "messages"}), good[1]])
+                      + "\n", "utf-8")
+    settings = write_settings(tmp_path / "settings.json", fake_server.url)
+    out = tmp_path / "out.jsonl"
+
+    assert main(["align", "--mode", "B", "--in", str(source), "--out", str(out),
+                 "--config", str(settings)]) == 0
+
+    records = _lines(out)
+    assert [r["id"] for r in records] == ["line 1", "line 2", "line 3", "line 4"]
+    outcomes = [r["outcome"] for r in records]
+    assert outcomes[1] == outcomes[2] == "rejected"
+    assert records[1]["codes"] and records[2]["codes"]
+    assert all(r["reason"] for r in records[1:3])
+    originals = {1: json.loads(good[0]), 4: json.loads(good[1])}
+    for lineno, original in originals.items():
+        record = records[lineno - 1]
+        assert record["outcome"] in ("aligned", "unchanged", "failed")
+        if record["row"] is not None:
+            assert check_row(original, record["row"], "B") == []
+    summary = json.loads(capsys.readouterr().out)
+    assert sum(summary["outcomes"].values()) == 4
+
+
+def test_score_file_means_and_skips_rows_without_a_row(tmp_path, real_rows_path, fake_server,
+                                                       capsys):
+    rows = [json.loads(line) for line in real_rows_path.read_text("utf-8").splitlines()[:2]]
+    source = tmp_path / "aligned.jsonl"
+    source.write_text("\n".join(json.dumps({"id": f"r{i}", "row": row, "outcome": "aligned"})
+                                for i, row in enumerate(rows))
+                      + "\n" + json.dumps({"id": "r9", "row": None, "outcome": "failed"}) + "\n",
+                      "utf-8")
+    settings = write_settings(tmp_path / "settings.json", fake_server.url)
+    out = tmp_path / "scores.jsonl"
+
+    assert main(["score", "--in", str(source), "--out", str(out), "--comparison", "lexical",
+                 "--config", str(settings)]) == 0
+
+    lines = _lines(out)
+    assert [line["status"] for line in lines] == ["scored", "scored", "skipped"]
+    for line in lines[:2]:
+        assert 0.0 <= line["forward"] <= 1.0 and 0.0 <= line["backward"] <= 1.0
+        assert abs(line["score"] - (line["forward"] + line["backward"]) / 2) < 1e-3
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["scored"] == 2
+    expected = sum(line["score"] for line in lines[:2]) / 2
+    assert abs(summary["mean"]["score"] - expected) < 1e-3
