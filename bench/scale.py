@@ -34,11 +34,15 @@ from typing import Any
 
 from _common import CONFIG, REAL_ROWS, measure, read_jsonl, table, write_results
 
-WORDS = ("argument premise conclusion therefore because claim support evidence reason infer "
-         "assume valid sound text author position objection reply case example rule general "
-         "specific hence thus follows shows suggests implies denies accepts rejects holds every "
-         "some none most few many all member club team city river season player friend rival "
-         "cousin neighbor student teacher product brand ingredient customer buyer seller fan").split()
+WORDS = (
+    "argument", "premise", "conclusion", "therefore", "because", "claim", "support", "evidence",
+    "reason", "infer", "assume", "valid", "sound", "text", "author", "position", "objection",
+    "reply", "case", "example", "rule", "general", "specific", "hence", "thus", "follows", "shows",
+    "suggests", "implies", "denies", "accepts", "rejects", "holds", "every", "some", "none", "most",
+    "few", "many", "all", "member", "club", "team", "city", "river", "season", "player", "friend",
+    "rival", "cousin", "neighbor", "student", "teacher", "product", "brand", "ingredient",
+    "customer", "buyer", "seller", "fan",
+)
 INTRO = "Please analyse the argument in the following text:"
 
 
@@ -174,8 +178,9 @@ def main(argv: list[str] | None = None) -> int:
 
     columns = ["rows", "source_mb"]
     for step in args.steps:
-        columns += [f"{step}_wall_s", f"{step}_peak_rss_mib"]
-    print(f"`argalign --help` (imports only): {baseline['peak_rss_mib']} MiB peak RSS, {baseline['wall_s']} s")
+        columns += [f"{step}_wall_s", f"{step}_cpu_s", f"{step}_peak_rss_mib"]
+    print(f"`argalign --help` (imports only): {baseline['peak_rss_mib']} MiB peak RSS, "
+          f"{baseline['wall_s']} s")
     print(table(rows, columns))
     path = write_results(args.name, {
         "command": "python bench/scale.py " + " ".join(argv if argv is not None else sys.argv[1:]),

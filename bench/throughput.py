@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
                 "concurrency": c, "conversations": conversations,
                 "outcomes": ran["summary"]["outcomes"],
                 "calls_per_conv": round(calls_per_conv, 3),
-                "calls_per_conv_by_mode": {m: round(statistics.mean(v), 3) for m, v in sorted(per_mode.items())},
+                "calls_per_conv_by_mode": {m: round(statistics.mean(v), 3)
+                                           for m, v in sorted(per_mode.items())},
                 "conversations_by_mode": {m: len(v) for m, v in sorted(per_mode.items())},
                 "server_calls": server_calls, "record_calls": calls,
                 "max_in_flight": stats["max_in_flight"],
@@ -171,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
             for r in rows]
     print(f"N={args.n}, latency {args.latency * 1000:.0f} ms per call, modes A+B mixed")
     print(table(view, ["concurrency", "conversations", "A", "B", "calls_per_conv", "server_calls",
-                       "max_in_flight", "cpu_ms_per_call", "elapsed_s", "conv_per_s", "ideal_conv_per_s", "ratio",
+                       "max_in_flight", "cpu_ms_per_call", "elapsed_s", "conv_per_s", "ideal_conv_per_s",
+                       "ratio",
                        "ideal_with_tail_conv_per_s", "ratio_with_tail"]))
     print("ideal = concurrency / (latency x calls per conversation); ideal_with_tail = the same work "
           "list on `concurrency` workers with zero overhead (the last conversations leave workers idle)")

@@ -37,6 +37,7 @@ THINKING_SCOPES = ("blocks", "full")
 MAX_REQUEST_CHARS = 2000
 MAX_CLARIFICATION_CHARS = 200
 MAX_PROSE_CHARS = 4000
+MIN_WORDS = 3
 
 
 class AlignmentFailed(ArgalignError):
@@ -86,6 +87,9 @@ def _check_prose(value: Any, name: str, *, required: bool, limit: int = MAX_PROS
         raise InvalidOutput("EMPTY_FIELD", f"{name} is empty")
     if len(value) > limit:
         raise InvalidOutput("FIELD_TOO_LONG", f"{name} has {len(value)} characters (max {limit})")
+    if required and len(value.split()) < MIN_WORDS:
+        # Small models sometimes echo a placeholder ("{request}", "[100]") instead of text.
+        raise InvalidOutput("TOO_SHORT", f"{name} has fewer than {MIN_WORDS} words: {value!r}")
     return value
 
 

@@ -141,6 +141,7 @@ class FakeStats:
             self._events: list[RequestEvent] = []
             self._in_flight = 0
             self._max_in_flight = 0
+            self._authorizations: Counter[str] = Counter()
 
     def _begin(self, key: str) -> int:
         with self._lock:
@@ -148,6 +149,10 @@ class FakeStats:
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
             return self._attempts[key]
+
+    def _saw(self, authorization: str | None) -> None:
+        with self._lock:
+            self._authorizations[authorization or ""] += 1
 
     def _end(self, event: RequestEvent) -> None:
         with self._lock:
@@ -177,6 +182,16 @@ class FakeStats:
         """Attempts per prompt, keyed by ``content_key(messages)``."""
         with self._lock:
             return dict(self._attempts)
+
+    @property
+    def authorizations(self) -> dict[str, int]:
+        """Chat requests per ``Authorization`` header value ("" when absent).
+
+        Kept in memory only: ``snapshot()`` and ``/stats`` leave it out, as they may be written
+        to disk.
+        """
+        with self._lock:
+            return dict(self._authorizations)
 
     @property
     def events(self) -> list[RequestEvent]:
@@ -572,6 +587,7 @@ class FakeOpenAIServer:
             cfg = copy.copy(self._config)
         key = content_key(body["messages"])
         start = time.monotonic()
+        self.stats._saw(handler.headers.get("Authorization"))
         attempt = self.stats._begin(key)
         fault = self._choose_fault(cfg, key, attempt)
         status, headers, payload = self._respond(cfg, body, key, attempt, fault)
