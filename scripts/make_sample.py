@@ -32,16 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from argalign.prepare import CONFIGS, SPLITS  # noqa: E402
 from argalign.schema import MESSAGE_KEYS, parse_conversation, split_source  # noqa: E402
 
 DEFAULT_OUT = ROOT / "src" / "argalign" / "data" / "sample"
-CONFIGS = (
-    "deepa2-aaac01-thinking",
-    "deepa2-aaac02-thinking",
-    "deepa2-aaac03-thinking",
-    "deepa2-folly-thinking",
-)
-SPLITS = ("train", "validation", "test")
 SEED = 20240611
 MAX_CHARS = 5600  # per conversation; a 1.5B model on 2 cores must align one in under a minute
 

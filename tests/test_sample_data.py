@@ -14,17 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from argalign.prepare import CONFIGS, SPLITS
 from argalign.schema import MESSAGE_KEYS, parse_conversation, split_source
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATOR = ROOT / "scripts" / "make_sample.py"
-CONFIGS = (
-    "deepa2-aaac01-thinking",
-    "deepa2-aaac02-thinking",
-    "deepa2-aaac03-thinking",
-    "deepa2-folly-thinking",
-)
-SPLITS = ("train", "validation", "test")
 CONFIG_SPLITS = [(c, s) for c in CONFIGS for s in SPLITS]
 IMPERATIVE = re.compile(
     r"^(Analy[sz]e|Reconstruct|Annotate|Generate|Identify|Assess|Evaluate|Formali[sz]e|Create"

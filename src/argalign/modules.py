@@ -29,6 +29,7 @@ from argalign.signatures import (
     RewriteWholeThinking,
 )
 from argalign.thinking import ThinkingParts, shorten, split_thinking
+from argalign.tracking import scrub
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +133,9 @@ class AlignConversation(dspy.Module):
             except Exception as e:  # noqa: BLE001 - parse errors, HTTP errors, timeouts
                 # A reply cut off mid-JSON fails to parse: report the cause, not the symptom.
                 code = "TRUNCATED" if _cut_off(before) else _error_code(e)
-                last = f"{code}: {shorten(str(e), 300)}"
+                # Scrubbed before it is shortened (a cut key would no longer match) and before it
+                # is logged: an endpoint's error message may quote the request's key.
+                last = f"{code}: {shorten(scrub(str(e)), 300)}"
             calls.failures.append(last)
             log.debug("attempt %d failed: %s", attempt + 1, last)
         code = last.split(":", 1)[0]

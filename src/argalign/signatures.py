@@ -35,36 +35,8 @@ class RewriteRequest(dspy.Signature):
     )
 
 
-class RewriteThinkingForRequest(dspy.Signature):
-    """Mode A. The user's request was rewritten to match the assistant's answer; now make the
-    assistant's private reasoning follow from that request. You write only the opening and
-    the closing of the reasoning; its middle part (steps, Argdown and code blocks) stays as
-    it is. The opening, in the first person, restates what the request asks for and sets out
-    a plan that leads to the steps in the middle. The closing connects the last step to the
-    final answer or tool call. Be concrete and brief; never contradict the middle part or
-    the answer."""
-
-    request: str = dspy.InputField(desc="The user's request (instructions, source text omitted).")
-    position: str = dspy.InputField(
-        desc="Where this reasoning sits: 'first reply' or 'after tool results'."
-    )
-    original_opening: str = dspy.InputField(desc="The current opening of the reasoning.")
-    middle_outline: str = dspy.InputField(desc="The headings and blocks of the kept middle part.")
-    original_closing: str = dspy.InputField(desc="The current closing of the reasoning.")
-    answer: str = dspy.InputField(desc="What the assistant answers or calls next, shortened.")
-    opening: str = dspy.OutputField(desc="The new opening: restated request and plan.")
-    closing: str = dspy.OutputField(desc="The new closing, one to three sentences.")
-
-
-class RewriteThinkingForAnswer(dspy.Signature):
-    """Mode B. The user's request stays as it is, although the assistant's answer goes well
-    beyond what it literally asks. Make the assistant's private reasoning explain, in the
-    first person, why this rich answer is the right response to this request: how the
-    assistant reads the request, which method it chooses and why, and a plan that leads to
-    the steps in the middle part. You write only the opening and the closing; the middle
-    part (steps, Argdown and code blocks) stays as it is. If a single short sentence added to
-    the request would remove a real ambiguity, give it as the clarification; otherwise leave
-    the clarification empty. Never contradict the middle part or the answer."""
+class _RewriteThinking(dspy.Signature):
+    """Rewrite the opening and the closing of an assistant's private reasoning."""
 
     request: str = dspy.InputField(desc="The user's request (source text omitted).")
     position: str = dspy.InputField(
@@ -74,8 +46,30 @@ class RewriteThinkingForAnswer(dspy.Signature):
     middle_outline: str = dspy.InputField(desc="The headings and blocks of the kept middle part.")
     original_closing: str = dspy.InputField(desc="The current closing of the reasoning.")
     answer: str = dspy.InputField(desc="What the assistant answers or calls next, shortened.")
-    opening: str = dspy.OutputField(desc="The new opening: reading of the request and plan.")
+    opening: str = dspy.OutputField(desc="The new opening: the request restated and a plan.")
     closing: str = dspy.OutputField(desc="The new closing, one to three sentences.")
+
+
+class RewriteThinkingForRequest(_RewriteThinking):
+    """Mode A. The user's request was rewritten to match the assistant's answer; now make the
+    assistant's private reasoning follow from that request. You write only the opening and
+    the closing of the reasoning; its middle part (steps, Argdown and code blocks) stays as
+    it is. The opening, in the first person, restates what the request asks for and sets out
+    a plan that leads to the steps in the middle. The closing connects the last step to the
+    final answer or tool call. Be concrete and brief; never contradict the middle part or
+    the answer."""
+
+
+class RewriteThinkingForAnswer(_RewriteThinking):
+    """Mode B. The user's request stays as it is, although the assistant's answer goes well
+    beyond what it literally asks. Make the assistant's private reasoning explain, in the
+    first person, why this rich answer is the right response to this request: how the
+    assistant reads the request, which method it chooses and why, and a plan that leads to
+    the steps in the middle part. You write only the opening and the closing; the middle
+    part (steps, Argdown and code blocks) stays as it is. If a single short sentence added to
+    the request would remove a real ambiguity, give it as the clarification; otherwise leave
+    the clarification empty. Never contradict the middle part or the answer."""
+
     clarification: str = dspy.OutputField(
         desc="At most one short sentence to append to the request, or an empty string."
     )
