@@ -14,6 +14,7 @@ import resource
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -106,21 +107,54 @@ class FakeServerProcess:
                 self.proc.wait()
 
 
-def measure(command: Sequence[str], **popen: Any) -> dict[str, Any]:
-    """Run ``command``; its wall time, exit code and peak RSS (from ``wait4``, this child only)."""
+# Runs a module as ``python -m`` would and writes its VmHWM (peak RSS of its own memory, reset at
+# exec) to the file named by $ARGALIGN_BENCH_HWM at exit. ru_maxrss from wait4 is no good here:
+# Linux carries the parent's RSS at fork/vfork into the child's maxrss, so a big benchmark
+# process would inflate every child it measures.
+_HWM_WRAPPER = """
+import atexit, os, runpy, sys
+
+def _report():
+    with open("/proc/self/status") as status:
+        kib = next(line.split()[1] for line in status if line.startswith("VmHWM:"))
+    with open(os.environ["ARGALIGN_BENCH_HWM"], "w") as out:
+        out.write(kib)
+
+atexit.register(_report)
+sys.argv = sys.argv[1:]
+runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+"""
+
+
+def measure(module: str, *args: str, **popen: Any) -> dict[str, Any]:
+    """Run ``python -m module args``: wall time, CPU time, exit code and peak RSS (VmHWM)."""
+    with tempfile.NamedTemporaryFile(prefix="argalign-hwm-", delete=False) as hwm:
+        pass
+    env = {**popen.pop("env", os.environ), "ARGALIGN_BENCH_HWM": hwm.name}
     started = time.monotonic()
-    proc = subprocess.Popen(list(command), **popen)
+    proc = subprocess.Popen([sys.executable, "-c", _HWM_WRAPPER, module, *args], env=env, **popen)
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.monotonic() - started
-    # ru_maxrss is in KiB on Linux.
+    try:
+        peak_kib = int(Path(hwm.name).read_text() or 0)
+    finally:
+        os.unlink(hwm.name)
     return {"wall_s": round(wall, 3), "returncode": proc.returncode,
-            "peak_rss_mib": round(usage.ru_maxrss / 1024, 1),
+            "peak_rss_mib": round(peak_kib / 1024, 1),
             "cpu_s": round(usage.ru_utime + usage.ru_stime, 3)}
 
 
 def self_peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def cpu_share(seconds: float = 1.0) -> float:
+    """CPU time a busy loop gets per second of wall time: 1.0 on an idle core, less when shared."""
+    wall, cpu = time.monotonic(), time.process_time()
+    while time.monotonic() - wall < seconds:
+        sum(range(1000))
+    return round((time.process_time() - cpu) / (time.monotonic() - wall), 3)
 
 
 def machine() -> dict[str, Any]:

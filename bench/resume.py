@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
                 data = prepare_data(tmp / "data", n)
                 settings = write_settings(tmp / "settings.yaml", server.url, concurrency=args.concurrency)
                 options = RunOptions(data=data, config=str(settings), track=False, progress=False)
-                started = time.monotonic()
+                started, calls_start = time.monotonic(), server.stats()["total"]
                 first = run_batch(options)
                 first_s = time.monotonic() - started
                 calls_before = server.stats()["total"]
@@ -53,22 +53,24 @@ def main(argv: list[str] | None = None) -> int:
                 rerun_s = time.monotonic() - started
                 calls_in_process = server.stats()["total"] - calls_before
 
-                command = [sys.executable, "-m", "argalign.cli", "run", "--data", str(data), "--config",
-                           str(settings), "--no-track", "--no-progress"]
+                command = ["run", "--data", str(data), "--config", str(settings), "--no-track",
+                           "--no-progress"]
                 before = server.stats()["total"]
-                cli = measure(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                cli = measure("argalign.cli", *command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 calls_cli = server.stats()["total"] - before
                 if cli["returncode"] != 0:
                     raise SystemExit(f"argalign run exited {cli['returncode']}")
-                helped = measure([sys.executable, "-m", "argalign.cli", "--help"], stdout=subprocess.DEVNULL)
+                helped = measure("argalign.cli", "--help", stdout=subprocess.DEVNULL)
                 rows.append({
-                    "rows": n, "first_run_s": round(first_s, 2), "first_run_calls": calls_before,
+                    "rows": n, "first_run_s": round(first_s, 2),
+                    "first_run_calls": calls_before - calls_start,
                     "done": again["done"], "rerun_conversations": again["session"]["conversations"],
                     "rerun_calls": calls_in_process, "rerun_s": round(rerun_s, 3),
                     "rerun_s_per_1k": round(1000 * rerun_s / n, 3),
                     "cli_rerun_calls": calls_cli, "cli_rerun_s": cli["wall_s"],
                     "cli_rerun_s_per_1k": round(1000 * cli["wall_s"] / n, 3),
                     "cli_peak_rss_mib": cli["peak_rss_mib"], "cli_help_s": helped["wall_s"],
+                    "cli_help_peak_rss_mib": helped["peak_rss_mib"],
                     "first_outcomes": first["outcomes"],
                 })
                 print(rows[-1], file=sys.stderr, flush=True)
@@ -76,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     print("re-running a finished run (fake endpoint; --no-track)")
     print(table(rows, ["rows", "first_run_calls", "rerun_calls", "cli_rerun_calls", "rerun_s",
                        "rerun_s_per_1k", "cli_rerun_s", "cli_rerun_s_per_1k", "cli_help_s",
-                       "cli_peak_rss_mib"]))
+                       "cli_peak_rss_mib", "cli_help_peak_rss_mib"]))
     print("rerun_s: run_batch in process (plan: index the raw file, hash it, read the results; "
           "summary); cli_rerun_s: `argalign run` in a subprocess, with interpreter start and imports "
           "(cli_help_s: `argalign --help` alone)")

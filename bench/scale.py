@@ -127,8 +127,8 @@ def write_fake_run(data: Path, run: str = "bench") -> int:
     return sum(p.stat().st_size for p in results.iterdir())
 
 
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "argalign.cli", *args]
+def cli(*args: str) -> tuple[str, ...]:
+    return ("argalign.cli", *args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
 
     maker = RowMaker(read_jsonl(REAL_ROWS), args.row_kb)
     quiet = {"stdout": __import__("subprocess").DEVNULL}
-    baseline = measure(cli("--help"), **quiet)  # imports and parser, no work
+    baseline = measure(*cli("--help"), **quiet)  # imports and parser, no work
     rows: list[dict[str, Any]] = []
     for n in args.sizes:
         with tempfile.TemporaryDirectory(prefix="argalign-scale-", dir=args.tmp) as tmp:
@@ -156,16 +156,16 @@ def main(argv: list[str] | None = None) -> int:
             line: dict[str, Any] = {"rows": n, "source_mb": round(source_bytes / 1e6, 1),
                                     "row_kb": round(source_bytes / n / 1000, 2)}
             if "prepare" in args.steps:
-                m = measure(cli("prepare", "--source", str(tmp / "split.jsonl"), "--configs", CONFIG,
+                m = measure(*cli("prepare", "--source", str(tmp / "split.jsonl"), "--configs", CONFIG,
                                 "--splits", "train", "--out", str(data)), **quiet)
                 line.update({f"prepare_{k}": v for k, v in m.items()})
             if "merge" in args.steps or "clean" in args.steps:
                 line["results_mb"] = round(write_fake_run(data) / 1e6, 1)
             if "merge" in args.steps:
-                m = measure(cli("merge", "--data", str(data), "--run-name", "bench"), **quiet)
+                m = measure(*cli("merge", "--data", str(data), "--run-name", "bench"), **quiet)
                 line.update({f"merge_{k}": v for k, v in m.items()})
             if "clean" in args.steps:
-                m = measure(cli("clean", "--data", str(data)), **quiet)
+                m = measure(*cli("clean", "--data", str(data)), **quiet)
                 line.update({f"clean_{k}": v for k, v in m.items()})
                 kept = json.loads((data / "cleaned" / "summary.json").read_text())["total"]
                 line["clean_kept"] = kept["aligned"]

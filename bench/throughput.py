@@ -20,6 +20,7 @@ import argparse
 import collections
 import heapq
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -28,7 +29,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import FakeServerProcess, prepare_data, result_records, table, write_results, write_settings
+from _common import (
+    FakeServerProcess,
+    cpu_share,
+    prepare_data,
+    result_records,
+    table,
+    write_results,
+    write_settings,
+)
 
 
 def run_once(data: Path, settings: Path, name: str) -> dict[str, Any]:
@@ -107,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
     p.add_argument("--output-words", type=int, default=12,
                    help="words per fake output field (a Mode B clarification must stay under 200 characters)")
+    p.add_argument("--model-string", default="openai/fake",
+                   help="model string sent to the fake endpoint (default %(default)s); a name in DSPy's "
+                        "model catalog, e.g. openai/gpt-4o-mini, skips DSPy's ~1 ms catalog scans per lookup")
     p.add_argument("--profile", action="store_true", help="sample worker stacks during each run")
     p.add_argument("--name", default="throughput", help="results file name (default %(default)s)")
     args = p.parse_args(argv)
@@ -120,7 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         data = prepare_data(Path(tmp) / "data", args.n)
         for c in args.concurrency:
             settings = write_settings(Path(tmp) / f"settings-c{c}.yaml", server.url, concurrency=c,
-                                      num_retries=0)
+                                      num_retries=0, model=args.model_string)
+            share = cpu_share()  # how disturbed the machine is right now
             calls_before = server.stats()["total"]
             cpu_before = time.process_time()
             sampler = StackSampler() if args.profile else None
@@ -162,6 +175,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ratio": round(measured / ideal, 3),
                 # The runner's CPU per LM call: at 1 / cpu_ms_per_call calls a second it is CPU-bound.
                 "cpu_ms_per_call": round(1000 * cpu_s / max(server_calls, 1), 2),
+                "cpu_share_before": share, "loadavg_1m": round(os.getloadavg()[0], 2),
                 "ideal_with_tail_conv_per_s": round(ideal_tail, 3),
                 "ratio_with_tail": round(measured / ideal_tail, 3),
             })
@@ -170,13 +184,14 @@ def main(argv: list[str] | None = None) -> int:
 
     view = [{**r, "A": r["calls_per_conv_by_mode"].get("A"), "B": r["calls_per_conv_by_mode"].get("B")}
             for r in rows]
-    print(f"N={args.n}, latency {args.latency * 1000:.0f} ms per call, modes A+B mixed")
+    print(f"N={args.n}, latency {args.latency * 1000:.0f} ms per call, modes A+B mixed, "
+          f"model string {args.model_string}")
     print(table(view, ["concurrency", "conversations", "A", "B", "calls_per_conv", "server_calls",
-                       "max_in_flight", "cpu_ms_per_call", "elapsed_s", "conv_per_s", "ideal_conv_per_s",
-                       "ratio",
-                       "ideal_with_tail_conv_per_s", "ratio_with_tail"]))
+                       "max_in_flight", "cpu_share_before", "cpu_ms_per_call", "elapsed_s", "conv_per_s",
+                       "ideal_conv_per_s", "ratio", "ideal_with_tail_conv_per_s", "ratio_with_tail"]))
     print("ideal = concurrency / (latency x calls per conversation); ideal_with_tail = the same work "
-          "list on `concurrency` workers with zero overhead (the last conversations leave workers idle)")
+          "list on `concurrency` workers with zero overhead (the last conversations leave workers idle); "
+          "cpu_share_before = CPU a busy loop got per wall second just before the run (1.0 = an idle core)")
     for c, prof in profiles.items():
         print(f"\nconcurrency {c}: worker stacks ({prof['samples']} samples), innermost argalign frame:")
         for where, share in prof["argalign"]:
@@ -186,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {share:6.1%}  {where}")
     path = write_results(args.name, {
         "command": "python bench/throughput.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "n": args.n, "latency_s": args.latency, "rows": rows,
+        "n": args.n, "latency_s": args.latency, "model_string": args.model_string, "rows": rows,
         "profiles": {str(c): p for c, p in profiles.items()}})
     print(f"\nwrote {path}")
     return 0

@@ -77,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--input", default=str(REAL_ROWS), help="rows JSONL (default: the six real rows)")
     p.add_argument("--workers", type=int, default=2,
                    help="alignments at once (default %(default)s, the server's n_parallel slots)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads of the local server (default: the settings'; 1 helps much on a "
+                        "machine shared with other llama.cpp processes, where spinning threads stall)")
     p.add_argument("--name", default="tokens", help="results file name (default %(default)s)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -91,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
     examples = [Example(str(row.get("example_id") or row.get("source_id") or f"real/{k}"), "real", "train",
                         k, row) for k, row in enumerate(rows)]
     settings = load_settings(args.config)
+    if args.threads is not None and settings.get(args.model).local is not None:
+        cfg = settings.get(args.model)
+        cfg = cfg.model_copy(update={"local": cfg.local.model_copy(update={"threads": args.threads})})
+        settings = settings.model_copy(update={"models": {**settings.models, args.model: cfg}})
     model_string = settings.get(args.model).model
     partial = RESULTS_DIR / f"{args.name}.partial.jsonl"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
@@ -101,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         base_url = str(handle.lm.kwargs["api_base"]).rsplit("/v1", 1)[0]
         sizes = [conversation_size(row, base_url) for row in rows]
         local = threading.local()
-        jobs = [(example, mode) for example in examples for mode in args.modes]
+        # Smallest conversations first, so that an interrupted run still has whole rows.
+        order = sorted(range(len(examples)), key=lambda k: sizes[k]["json_tokens"])
+        jobs = [(examples[k], mode) for k in order for mode in args.modes]
         runs: list[dict[str, Any]] = []
         with ThreadPoolExecutor(args.workers) as pool:
             futures = [pool.submit(align_one, example, mode, handle, args.model, local)
@@ -116,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
 
     per_row = []
     for k, size in enumerate(sizes):
+        if not any(r["row"] == k for r in runs):
+            continue
         line: dict[str, Any] = {"row": k, **size}
         for run in (r for r in runs if r["row"] == k):
             m = run["mode"]
@@ -137,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     path = write_results(args.name, {
         "command": "python bench/tokens.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "model": args.model, "model_string": model_string, "rows": len(rows), "modes": args.modes,
+        "threads": args.threads,
         "wall_s": round(time.monotonic() - started, 1), "per_row": per_row, "mean": mean, "runs": runs})
     print(f"wrote {path}")
     return 0

@@ -152,11 +152,12 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     assert len(ids["train"]) == len(ids["val"]) == 2
     assert all("/train/" in i for i in ids["train"]) and all("/validation/" in i for i in ids["val"])
 
-    # mlflow.dspy.autolog: the two reporting evaluations leave one trace per program call
-    # (compile traces are off by default) and one per judge call, tied to the run.
+    # mlflow.dspy.autolog: the reporting evaluation leaves one trace per program call
+    # (compile traces are off by default) and one per judge call, tied to the run. The
+    # winning program's valset rows are reused, so the same program is not evaluated twice.
     traces = mlflow.search_traces(run_id=run.info.run_id, return_type="list")
     roots = [t.data.spans[0].name for t in traces if t.data.spans]
-    assert roots.count("AlignConversation.forward") >= 2 * len(ids["val"])
+    assert roots.count("AlignConversation.forward") >= len(ids["val"])
     assert "MutualPredictability.forward" in roots
 
 

@@ -144,7 +144,10 @@ def test_logs_and_errors_keep_keys_out(tmp_path, real_rows_path, secrets_env, ec
     while error is not None:  # the message and every cause behind it
         chain.append(f"{type(error).__name__}: {error}")
         error = error.__cause__ or error.__context__
-    for text in [*chain, caplog.text]:
+    # The fake endpoint's own log (the server side, which raised the error) is left out.
+    logged = [caplog.handler.format(r) for r in caplog.records if not r.name.startswith("argalign.testing")]
+    assert any("[redacted]" in line for line in logged)
+    for text in [*chain, *logged]:
         assert not [s for s in SECRETS if s in text], text
     assert "[redacted]" in json.dumps(results(data / "runs" / "run-B-fake-s0"))
     assert _files_with_secrets(tmp_path) == []
@@ -169,32 +172,42 @@ class FakeHfApi:
 
 
 @pytest.fixture
-def cleaned_data(tmp_path, real_rows_path, monkeypatch) -> Path:
+def finished_pipeline(tmp_path, real_rows_path, monkeypatch) -> list[str]:
+    """A finished pipeline; returns its arguments (rerunning them makes no LM call)."""
     monkeypatch.chdir(tmp_path)
+    source = tmp_path / "source.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in make_rows(real_rows(real_rows_path), 4, "pub")))
     with FakeOpenAIServer(FakeConfig(output_words=12)) as server:
         settings = write_settings(tmp_path / "settings.yaml", server.url, concurrency=4)
-        source = tmp_path / "source.jsonl"
-        rows = make_rows(real_rows(real_rows_path), 4, "pub")
-        source.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        assert cli.main(["pipeline", "--source", str(source), "--configs", CONFIG, "--splits", "train",
-                         "--all", "--data", "data", "--config", str(settings), "--no-track", "--no-progress"]) == 0
-    return tmp_path / "data"
+        args = ["pipeline", "--source", str(source), "--configs", CONFIG, "--splits", "train", "--all",
+                "--data", "data", "--config", str(settings), "--no-track", "--no-progress"]
+        assert cli.main(args) == 0
+    return args
 
 
+@pytest.mark.parametrize("command", ["publish", "pipeline"])
 @pytest.mark.parametrize("flags, private", [([], True), (["--public"], False)])
-def test_publish_is_private_unless_public(cleaned_data, secrets_env, monkeypatch, capsys, flags, private):
+def test_publish_is_private_unless_public(finished_pipeline, secrets_env, monkeypatch, capsys, command,
+                                          flags, private):
     import huggingface_hub
 
     FakeHfApi.instances.clear()
     monkeypatch.setattr(huggingface_hub, "HfApi", FakeHfApi)
-    assert cli.main(["publish", "--data", str(cleaned_data), "--org", "someone", "--repo-name", "aligned",
-                     "--configs", CONFIG, *flags]) == 0
+    capsys.readouterr()
+    if command == "publish":
+        argv = ["publish", "--data", "data", "--org", "someone", "--repo-name", "aligned",
+                "--configs", CONFIG]
+    else:
+        argv = [*finished_pipeline, "--publish-repo", "someone/aligned"]
+    assert cli.main([*argv, *flags]) == 0
     (api,) = FakeHfApi.instances
     assert api.token == HF_TOKEN  # the token goes to the Hub client, and only there
     (create,) = [c for c in api.calls if c[0] == "create_repo"]
+    assert create[1] == "someone/aligned"
     assert create[2]["private"] is private and create[2]["exist_ok"] is True
     out = capsys.readouterr()
-    assert json.loads(out.out)["private"] is private
+    if command == "publish":
+        assert json.loads(out.out)["private"] is private
     assert HF_TOKEN not in out.out + out.err
 
 

@@ -149,6 +149,8 @@ def evaluate(program: dspy.Module, examples: list[dspy.Example], metric) -> list
         except Exception as e:  # noqa: BLE001 - a failed alignment scores 0 with its reason
             prediction = dspy.Prediction(row=None, error=f"{type(e).__name__}: {e}")
         result = metric(example, prediction)
+        log.info("evaluated %s (%d/%d): score %.3f, gate %s", example.id, len(rows) + 1,
+                 len(examples), float(result.score), result.gate)
         rows.append({"id": example.id, "score": float(result.score),
                      "forward": float(result.forward), "backward": float(result.backward),
                      "gate": result.gate, "feedback": str(result.feedback),
@@ -175,13 +177,20 @@ def _compile(spec: OptimizeSpec, student: dspy.Module, trainset, valset, metric,
     if spec.optimizer == "bootstrap-rs":
         # Random search over bootstrapped demo sets, written out so that each candidate's
         # score is known as soon as it is evaluated (DSPy's version keeps them to the end).
+        baseline_score = max(best["score"], 1e-6)
         for k in range(spec.candidates):
             shuffled = list(trainset)
             random.Random(spec.seed * 1000 + k).shuffle(shuffled)
-            bootstrap = dspy.BootstrapFewShot(metric=metric, metric_threshold=0.3,
+            # A trace becomes a demo when it scores at least the zero-shot mean: the scale of
+            # the metric depends on the comparison (lexical scores run lower than ratings).
+            bootstrap = dspy.BootstrapFewShot(metric=metric, metric_threshold=baseline_score,
                                               max_bootstrapped_demos=spec.max_demos,
                                               max_labeled_demos=0, max_rounds=1)
             candidate = bootstrap.compile(student.deepcopy(), trainset=shuffled)
+            if not any(p.demos for _, p in candidate.named_predictors()):
+                log.info("candidate %d: no trace reached %.3f; nothing to evaluate", k + 1,
+                         baseline_score)
+                continue
             rows = evaluate(candidate, valset, metric)
             score = summarize(rows)["score"]
             log.info("candidate %d: val score %.3f", k + 1, score)
