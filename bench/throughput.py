@@ -11,6 +11,13 @@ calls per conversation come from the result records and are checked against the 
     python bench/throughput.py --n 60 --concurrency 4 16 --latency 0.1   # quick
     python bench/throughput.py --concurrency 16 --profile                 # where worker time goes
 
+What limits it (measured with --profile and a per-call timer): each LM call costs the runner
+~4-7 ms of CPU, nearly all inside DSPy (adapter formatting and parsing, pydantic TypeAdapters,
+model-catalog lookups and a cost estimate per call, ~1 ms per catalog scan for a model name
+DSPy does not know); under the GIL that grows to ~10 ms between calls and ~9 ms inside each
+call at concurrency 16, plus one fsync per result line and the idle tail of the last
+conversations. At concurrency 64 the runner is CPU-bound (~270 calls/s at most).
+
 Writes bench/results/throughput.json.
 """
 

@@ -96,9 +96,13 @@ def align_example(
     except AlignmentFailed as e:
         record.update(outcome="failed", codes=[e.code], reason=e.reason, attempts=e.attempts)
     except Exception as e:  # noqa: BLE001 - one bad sample never kills a batch
-        log.exception("unexpected error on %s", example.id)
-        record.update(outcome="failed", codes=["INTERNAL_ERROR"],
-                      reason=f"{type(e).__name__}: {e}")
+        from argalign.tracking import scrub
+
+        # An exception's text can quote a request, and a request can carry a key: redact it
+        # before it reaches a log or a file (so no raw traceback is logged either).
+        reason = scrub(f"{type(e).__name__}: {e}")
+        log.error("unexpected error on %s: %s", example.id, reason)
+        record.update(outcome="failed", codes=["INTERNAL_ERROR"], reason=reason)
     record["latency_s"] = round(time.monotonic() - started, 3)
     record.update(_usage(lm, start))
     if judge is not None and record["outcome"] in ("aligned", "unchanged"):
