@@ -67,7 +67,9 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     from argalign.invariants import DEFAULT_MAX_USER_CHANGE
 
-    parser = argparse.ArgumentParser(prog="argalign", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="argalign",
+        description="Re-align SFT conversations so that request and answer are mutually predictable.")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -88,21 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Feature modules add their own subcommands: ``register(subparsers)`` in each.
-FEATURE_COMMANDS = ("argalign.alignment_commands", "argalign.optimize_commands",
-                    "argalign.run.commands", "argalign.publish_commands")
-
-
 def _register_features(sub: argparse._SubParsersAction) -> None:
-    import importlib
+    """Each feature module adds its own subcommands (``register(subparsers)``)."""
+    from argalign import alignment_commands, optimize_commands, publish_commands
+    from argalign.run import commands as run_commands
 
-    for name in FEATURE_COMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as e:
-            if e.name is None or not name.startswith(e.name):
-                raise
-            continue
+    for module in (alignment_commands, optimize_commands, run_commands, publish_commands):
         module.register(sub)
 
 
