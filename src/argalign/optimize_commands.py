@@ -32,7 +32,7 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
     def cell(v: Any) -> str:
         if isinstance(v, float):
-            return f"{v:.3f}"
+            return str(int(v)) if v.is_integer() and abs(v) >= 1 else f"{v:.3f}"
         return "" if v is None else str(v)
 
     widths = {c: max(len(c), *(len(cell(r[c])) for r in rows)) for c in columns}
