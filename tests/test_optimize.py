@@ -262,8 +262,10 @@ def test_a_bad_mode_or_optimizer_is_a_config_error_before_any_call(fake, home):
     assert fake.stats.total == before
 
 
-@pytest.mark.skipif(importlib.util.find_spec("optuna") is not None, reason="optuna is installed")
-def test_mipro_without_optuna_is_a_config_error_before_any_call(fake, home):
+def test_mipro_without_optuna_is_a_config_error_before_any_call(fake, home, monkeypatch):
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "optuna" else real_find_spec(name, *a))
     before = fake.stats.total
     with pytest.raises(ConfigError, match="optuna"):
         run_optimize(dataclasses.replace(SPEC, optimizer="mipro"), str(home / "settings.yaml"))
