@@ -68,13 +68,18 @@ class Score:
 
 
 def visible_request(content: str | None) -> str:
-    """The request as the judge sees it: the source text replaced by a short excerpt."""
+    """The request as the judge sees it: the source text replaced by a placeholder.
+
+    Mutual predictability is about task, method, format and detail. The source text is the
+    same whatever the request asks, and its topic words would dominate a comparison (a vague
+    request plus an excerpt overlapped with the answer more than an explicit one did).
+    """
     content = content or ""
     parts = split_source(content)
     if parts is None:
         return shorten(content, 1500)
     before, source, after = parts
-    return f"{before}[source text, {len(source)} characters: {shorten(source, 200)}]{after}"
+    return f"{before}[source text, {len(source)} characters]{after}"
 
 
 def _turn_views(row: dict[str, Any]) -> list[tuple[str, str, str]]:
