@@ -39,20 +39,42 @@ def iter_jsonl(path: str | Path, *, tolerate_torn: bool = False) -> Iterator[tup
     With ``tolerate_torn`` a line that does not parse is taken for a write cut short by a kill
     (see :class:`Appender`) and skipped with a warning; otherwise it raises JsonlError.
     """
+    for lineno, _offset, record in iter_with_offsets(path, tolerate_torn=tolerate_torn):
+        yield lineno, record
+
+
+def iter_with_offsets(path: str | Path, *, tolerate_torn: bool = False
+                      ) -> Iterator[tuple[int, int, Any]]:
+    """Yield ``(line number, byte offset, object)`` per non-blank line, for :func:`read_at`.
+
+    ``tolerate_torn`` as for :func:`iter_jsonl`.
+    """
     path = Path(path)
     with path.open("rb") as fh:
         lineno = 0
-        for raw in fh:
+        while True:
+            offset = fh.tell()
+            raw = fh.readline()
+            if not raw:
+                return
             lineno += 1
             if not raw.strip():
                 continue
             try:
-                yield lineno, json.loads(raw)
+                record = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
                 if tolerate_torn:
                     log.warning("%s:%d: skipping a torn line (%d bytes)", path, lineno, len(raw))
                     continue
                 raise JsonlError(path, lineno, f"not valid JSON: {e}") from e
+            yield lineno, offset, record
+
+
+def read_at(path: str | Path, offset: int) -> Any:
+    """The object on the line that starts at ``offset``."""
+    with Path(path).open("rb") as fh:
+        fh.seek(offset)
+        return json.loads(fh.readline())
 
 
 def dumps(record: Any) -> str:

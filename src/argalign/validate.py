@@ -9,14 +9,13 @@ their byte offsets are, so validating a large split stays small.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Violation, check_row, is_unchanged
-from argalign.jsonl import JsonlError, iter_jsonl, write_jsonl_atomic
+from argalign.jsonl import iter_jsonl, iter_with_offsets, read_at, write_jsonl_atomic
 from argalign.schema import Example
 
 
@@ -37,30 +36,8 @@ class ValidateSummary:
 
 def index_offsets(path: Path) -> dict[str, int]:
     """Map each example id in a JSONL file to the byte offset of its line."""
-    offsets: dict[str, int] = {}
-    with path.open("rb") as fh:
-        lineno = 0
-        while True:
-            offset = fh.tell()
-            raw = fh.readline()
-            if not raw:
-                break
-            lineno += 1
-            if not raw.strip():
-                continue
-            try:
-                record = json.loads(raw)
-            except json.JSONDecodeError as e:
-                raise JsonlError(path, lineno, f"not valid JSON: {e}") from e
-            example = Example.from_record(record, where=f"{path.name}:{lineno}")
-            offsets[example.id] = offset
-    return offsets
-
-
-def read_at(path: Path, offset: int) -> dict[str, Any]:
-    with path.open("rb") as fh:
-        fh.seek(offset)
-        return json.loads(fh.readline())
+    return {Example.from_record(record, where=f"{path.name}:{lineno}").id: offset
+            for lineno, offset, record in iter_with_offsets(path)}
 
 
 def classify(original: dict[str, Any], aligned: dict[str, Any] | None, mode: str,

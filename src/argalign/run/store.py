@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign.errors import ConfigError, RunError
-from argalign.jsonl import Appender, write_json_atomic
+from argalign.jsonl import Appender, iter_with_offsets, read_at, write_json_atomic
 from argalign.run.assign import Group
 from argalign.schema import Example
 
@@ -84,26 +84,7 @@ def iter_lines(path: Path) -> Iterator[tuple[int, int, Any]]:
 
     Such a line can only be a write cut short by a kill (see the module docstring).
     """
-    with Path(path).open("rb") as fh:
-        lineno = 0
-        while True:
-            offset = fh.tell()
-            raw = fh.readline()
-            if not raw:
-                return
-            lineno += 1
-            if not raw.strip():
-                continue
-            try:
-                yield lineno, offset, json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                log.warning("%s:%d: skipping a torn line (%d bytes)", path, lineno, len(raw))
-
-
-def read_at(path: Path, offset: int) -> Any:
-    with Path(path).open("rb") as fh:
-        fh.seek(offset)
-        return json.loads(fh.readline())
+    return iter_with_offsets(path, tolerate_torn=True)
 
 
 def index_raw(path: Path) -> list[RawEntry]:
