@@ -57,3 +57,18 @@ def real_rows_path() -> Path:
     if not REAL_ROWS.exists():
         pytest.fail(f"the six real rows are missing: {REAL_ROWS}")
     return REAL_ROWS
+
+
+def _sample_rows() -> list[dict]:
+    import json
+
+    from argalign.prepare import sample_dir
+
+    path = sample_dir() / "deepa2-aaac01-thinking" / "train.jsonl"
+    return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+@pytest.fixture
+def sample_rows() -> list[dict]:
+    """Realistic rows that ship with the package (the bundled sample's first split)."""
+    return _sample_rows()

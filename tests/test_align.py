@@ -66,7 +66,8 @@ def example(row: Any, id: str = "ex") -> Example:
 
 def rewriting_lm() -> DummyLM:
     return DummyLM({
-        ASKS_THINKING_B: {"opening": "Here is a new opening.", "closing": "Here is a new closing.", "clarification": ""},
+        ASKS_THINKING_B: {"opening": "Here is a new opening.", "closing": "Here is a new closing.",
+                          "clarification": ""},
         ASKS_THINKING_A: {"opening": "Here is a new opening.", "closing": "Here is a new closing."},
         ASKS_REQUEST: {"request": "Reconstruct the argument in Argdown standard form."},
         ASKS_PREDICTION: {"predicted_answer": "An Argdown reconstruction of the argument."},

@@ -349,3 +349,89 @@ def test_prepare_streams_a_large_source(real_rows, tmp_path):
     assert result.counts[f"{CONFIG}/{SPLIT}"] == {"rows": 2000, "examples": 10, "rejected": 0}
     # A few rows in memory at a time (the biggest is ~60 kB), never the file.
     assert peak < size / 20, f"peak {peak} bytes for a {size}-byte file"
+
+
+# --- a source that cannot be read is an error, never the sample (#12 item 1) ---------------
+
+@pytest.fixture
+def fake_hub(monkeypatch):
+    """A Hub API on 127.0.0.1 that knows one dataset; huggingface_hub is pointed at it."""
+    import http.server
+    import threading
+
+    import huggingface_hub.constants as hf_constants
+
+    known = "someorg/known"
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            found = self.path.startswith(f"/api/datasets/{known}")
+            body = json.dumps({"id": known} if found else {"error": "Repository not found"})
+            self.send_response(200 if found else 404)
+            self.send_header("Content-Type", "application/json")
+            if not found:
+                self.send_header("X-Error-Code", "RepoNotFound")
+            self.end_headers()
+            self.wfile.write(body.encode())
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(hf_constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(hf_constants, "ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+    yield known
+    server.shutdown()
+
+
+def test_a_missing_local_file_is_an_error_not_the_sample(tmp_path, monkeypatch):
+    from argalign.cli import EXIT_CONFIG, main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    for source in ("in/myrows.jsonl", "in/myrows", "rows.jsonl", "my/rows.jsonl"):
+        with pytest.raises(ConfigError, match="no such file or folder"):
+            resolve_source(source)
+        assert main(["prepare", "--source", source, "--configs", CONFIG, "--splits", SPLIT,
+                     "--out", "out"]) == EXIT_CONFIG
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_mistyped_hub_id_is_an_error_naming_it(fake_hub):
+    assert resolve_source(fake_hub) == resolve_source(fake_hub)
+    assert resolve_source(fake_hub).kind == "hub"
+    with pytest.raises(ConfigError, match="someorg/typo.*no such dataset"):
+        resolve_source("someorg/typo")
+
+
+def test_only_the_default_hub_id_falls_back_to_the_sample_when_offline(caplog):
+    # conftest sets HF_HUB_OFFLINE=1
+    with caplog.at_level("WARNING"):
+        assert resolve_source(HUB_DATASET).kind == "sample"
+    assert "not reachable" in caplog.text
+    with pytest.raises(ConfigError, match="someorg/other.*not reachable"):
+        resolve_source("someorg/other")
+
+
+def test_an_unreachable_hub_is_offline_but_other_failures_are_errors(monkeypatch):
+    from huggingface_hub import HfApi
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+
+    def refused(self, repo_id, **kwargs):
+        raise ConnectionRefusedError("refused")
+
+    monkeypatch.setattr(HfApi, "dataset_info", refused)
+    assert resolve_source(HUB_DATASET).kind == "sample"
+    with pytest.raises(ConfigError, match="not reachable"):
+        resolve_source("someorg/other")
+
+    def broken(self, repo_id, **kwargs):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(HfApi, "dataset_info", broken)
+    with pytest.raises(ConfigError, match="KeyError"):
+        resolve_source(HUB_DATASET)

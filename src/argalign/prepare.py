@@ -53,21 +53,66 @@ class Source:
         return SAMPLE if self.kind == "sample" else self.location
 
 
+# Names of the network error classes of the HTTP clients huggingface_hub may use (httpx,
+# httpx2, requests): any of them in an exception's class hierarchy means "could not connect".
+_NETWORK_ERRORS = {"TransportError", "ConnectionError", "Timeout", "TimeoutException"}
+# A source that names a file by its extension is a local path even if it has one "/".
+_FILE_SUFFIXES = (".jsonl", ".json", ".parquet", ".csv", ".arrow", ".gz", ".zst")
+
+
+def _is_network_error(error: BaseException) -> bool:
+    return isinstance(error, (OSError, TimeoutError)) or any(
+        cls.__name__ in _NETWORK_ERRORS for cls in type(error).__mro__)
+
+
 def _hub_reachable(repo_id: str) -> bool:
+    """True if the Hub answers for ``repo_id``; False if it cannot be reached (offline).
+
+    ConfigError when the Hub answers that the dataset does not exist or is not accessible,
+    or on any other failure: only a failure to connect counts as offline.
+    """
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
         return False
     from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 
     try:
         HfApi().dataset_info(repo_id, timeout=10)
-    except Exception as e:  # noqa: BLE001 - any failure to reach the Hub means "offline"
-        log.debug("Hub check for %s failed: %s", repo_id, type(e).__name__)
-        return False
+    except HFValidationError as e:
+        raise ConfigError(f"--source {repo_id!r} is not a valid Hub dataset id: {e}") from e
+    except HfHubHTTPError as e:
+        status = getattr(getattr(e, "response", None), "status_code", None)
+        if status is not None and status >= 500:
+            log.debug("Hub check for %s failed: HTTP %s", repo_id, status)
+            return False
+        raise ConfigError(f"--source {repo_id!r}: no such dataset on the Hub, or it is not "
+                          f"accessible (HTTP {status})") from e
+    except Exception as e:  # noqa: BLE001 - classified: a network failure means offline
+        if _is_network_error(e):
+            log.debug("Hub check for %s failed: %s", repo_id, type(e).__name__)
+            return False
+        raise ConfigError(f"--source {repo_id!r}: cannot check the Hub dataset: "
+                          f"{type(e).__name__}: {e}") from e
     return True
 
 
+def _looks_like_path(source: str) -> bool:
+    """Whether a source that does not exist was meant as a local path rather than a Hub id."""
+    if source.startswith((".", "/", "~")) or source.count("/") != 1 or "\\" in source:
+        return True
+    if source.lower().endswith(_FILE_SUFFIXES):
+        return True
+    return Path(source).parent.is_dir()  # "in/rows" where ./in exists
+
+
 def resolve_source(source: str | None) -> Source:
-    """Where rows come from. The Hub id falls back to the bundled sample when offline."""
+    """Where rows come from: ``sample``, a local folder or JSONL file, or a Hub dataset id.
+
+    The bundled sample is used when asked for, and in place of the default Hub dataset
+    (:data:`HUB_DATASET`) when the Hub cannot be reached (with a warning). A local path that
+    does not exist, a Hub id that does not exist, or any other Hub id while offline is a
+    ConfigError naming it: a typo never turns into the sample.
+    """
     if source in (None, "", SAMPLE):
         return Source("sample", str(sample_dir()))
     path = Path(source)
@@ -75,12 +120,18 @@ def resolve_source(source: str | None) -> Source:
         return Source("dir", str(path))
     if path.is_file():
         return Source("jsonl", str(path))
-    if source.count("/") != 1 or source.startswith((".", "/")):
-        raise ConfigError(f"--source {source!r} is neither a local path nor a Hub dataset id")
-    if not _hub_reachable(source):
+    if path.exists():
+        raise ConfigError(f"--source {source}: neither a regular file nor a folder")
+    if _looks_like_path(source):
+        raise ConfigError(f"--source {source}: no such file or folder (a Hub dataset id is "
+                          "ORG/NAME; 'sample' is the bundled sample)")
+    if _hub_reachable(source):
+        return Source("hub", source)
+    if source == HUB_DATASET:
         log.warning("The Hub is not reachable: using the bundled sample instead of %s", source)
         return Source("sample", str(sample_dir()))
-    return Source("hub", source)
+    raise ConfigError(f"--source {source}: the Hub is not reachable (offline), so this dataset "
+                      "cannot be read; pass --source sample for the bundled sample")
 
 
 def iter_rows(source: Source, config: str, split: str) -> Iterator[tuple[int, Any]]:
