@@ -15,7 +15,9 @@ import socket  # noqa: E402
 
 import dspy  # noqa: E402
 
-REAL_ROWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "argunauts-real-6.jsonl"
+# ``../shared`` beside the repository; a git worktree elsewhere names it in ARGALIGN_REAL_ROWS.
+REAL_ROWS = Path(os.environ.get("ARGALIGN_REAL_ROWS") or Path(__file__).resolve().parents[2]
+                 / "shared" / "data" / "argunauts-real-6.jsonl")
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "0.0.0.0"}
 _real_connect = socket.socket.connect
 _real_connect_ex = socket.socket.connect_ex

@@ -15,7 +15,7 @@ from dspy.utils import DummyLM
 from argalign.align import OUTCOMES, align_example
 from argalign.invariants import check_row
 from argalign.metrics import MutualPredictability
-from argalign.modules import AlignConversation
+from argalign.modules import ModeA, make_mode
 from argalign.schema import Example
 from argalign.testing.fake_openai import FakeOpenAIServer
 
@@ -76,7 +76,7 @@ def rewriting_lm() -> DummyLM:
 
 
 def align(ex: Example, mode: str, lm: dspy.BaseLM | None, **options: Any) -> dict:
-    return align_example(ex, AlignConversation(mode), model="dummy", lm=lm,
+    return align_example(ex, make_mode(mode), model="dummy", lm=lm,
                          adapter=dspy.JSONAdapter(), program_id="zs-test", **options)
 
 
@@ -134,7 +134,7 @@ def test_one_changed_word_is_aligned_not_unchanged():
 @pytest.mark.parametrize("attempts", [1, 3])
 def test_garbage_fails_with_reason_and_code(attempts):
     lm = DummyLM([{"nonsense": "x"}] * 5, adapter=dspy.JSONAdapter())
-    program = AlignConversation("A", attempts=attempts)
+    program = make_mode("A", attempts=attempts)
     record = align_example(sample_example(), program, model="dummy", lm=lm,
                            adapter=dspy.JSONAdapter())
     assert record["outcome"] == "failed"
@@ -145,11 +145,11 @@ def test_garbage_fails_with_reason_and_code(attempts):
 
 
 def test_an_unexpected_error_is_a_failed_record():
-    class Broken(AlignConversation):
+    class Broken(ModeA):
         def forward(self, row: dict) -> dspy.Prediction:
             raise KeyError("boom")
 
-    record = align_example(sample_example(), Broken("A"), model="dummy")
+    record = align_example(sample_example(), Broken(), model="dummy")
     assert record["outcome"] == "failed" and record["codes"] == ["INTERNAL_ERROR"]
     assert "KeyError" in record["reason"] and record["row"] is None
 
@@ -186,13 +186,13 @@ def test_a_malformed_row_is_rejected(make, code):
 
 
 def test_a_rewrite_that_breaks_an_invariant_is_rejected():
-    class Tampering(AlignConversation):
+    class Tampering(ModeA):
         def forward(self, row: dict) -> dspy.Prediction:
             bad = copy.deepcopy(row)
             bad["messages"][2]["content"] += " (edited)"
             return dspy.Prediction(row=bad, edits=[], calls=1, retries=[])
 
-    record = align_example(example(fixed_point_row()), Tampering("A"), model="dummy")
+    record = align_example(example(fixed_point_row()), Tampering(), model="dummy")
     assert record["outcome"] == "rejected"
     assert record["codes"] == ["ASSISTANT_CONTENT_CHANGED"]
     assert record["row"] is None

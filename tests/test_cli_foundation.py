@@ -54,13 +54,13 @@ def _same(row: dict) -> dict:
 
 # Per case: what happens to rows 0-5 (None: the example is left out) and the expected result.
 VALIDATE_CASES = {
-    "all ok": ([_rethought] * 6, EXIT_OK, {"ok": 6}),
+    "all aligned": ([_rethought] * 6, EXIT_OK, {"aligned": 6}),
     "all unchanged": ([_same] * 6, EXIT_OK, {"unchanged": 6}),
-    "failed rows are not violations": ([_null, _null, *[_rethought] * 4], EXIT_OK,
-                                       {"failed": 2, "ok": 4}),
-    "one byte off": ([*[_rethought] * 5, _one_byte_off], EXIT_FAILED, {"ok": 5, "violation": 1}),
+    "failed rows are not rejections": ([_null, _null, *[_rethought] * 4], EXIT_OK,
+                                       {"failed": 2, "aligned": 4}),
+    "one byte off": ([*[_rethought] * 5, _one_byte_off], EXIT_FAILED, {"aligned": 5, "rejected": 1}),
     "one missing": ([*[_same] * 3, None, *[_same] * 2], EXIT_FAILED,
-                    {"unchanged": 5, "violation": 1}),
+                    {"unchanged": 5, "rejected": 1}),
 }
 
 
@@ -86,8 +86,8 @@ def test_validate_exit_status_and_report(real_rows, tmp_path, capsys, edits, exi
     by_id = {line["id"]: line for line in report}
     for example, edit in zip(originals, edits):
         line = by_id[example.id]
-        expected_outcome = {None: "violation", _null: "failed", _same: "unchanged",
-                            _rethought: "ok", _one_byte_off: "violation"}[edit]
+        expected_outcome = {None: "rejected", _null: "failed", _same: "unchanged",
+                            _rethought: "aligned", _one_byte_off: "rejected"}[edit]
         expected_codes = {None: ["ID_MISSING"], _one_byte_off: ["ASSISTANT_CONTENT_CHANGED"]}
         assert (line["outcome"], line["codes"]) == (expected_outcome, expected_codes.get(edit, []))
 
@@ -120,7 +120,7 @@ def test_validate_console_script_exit_status(real_rows_path, tmp_path):
     assert failed.returncode == EXIT_FAILED
     assert "ASSISTANT_CONTENT_CHANGED@2" in failed.stderr
     assert [(r["id"], r["outcome"]) for r in _read(report)] == [
-        *((f"line {i}", "unchanged") for i in range(1, 6)), ("line 6", "violation")]
+        *((f"line {i}", "unchanged") for i in range(1, 6)), ("line 6", "rejected")]
 
     write_jsonl_atomic(aligned, rows)
     passed = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)

@@ -22,7 +22,7 @@ from argalign.align import align_example
 from argalign.config import load_settings
 from argalign.invariants import check_row
 from argalign.lm import Handle, open_models
-from argalign.modules import AlignConversation
+from argalign.modules import make_mode
 from argalign.schema import Example
 
 pytestmark = pytest.mark.llm
@@ -65,7 +65,7 @@ def smol(config_path: Path) -> Iterator[Handle]:
 def test_align_two_conversations(smol, mode):
     # One attempt per LM call keeps the run short (five calls in Mode A, three in Mode B);
     # retries are covered offline in test_modules.
-    program = AlignConversation(mode, attempts=1)
+    program = make_mode(mode, attempts=1)
     for index, row in enumerate(two_rows()):
         example = Example(id=row["source_id"], config="deepa2-aaac03-thinking", split="validation",
                           index=index, row=row)

@@ -14,13 +14,16 @@ import pytest
 from argalign.invariants import (
     CODES,
     DEFAULT_MAX_USER_CHANGE,
+    Outcome,
+    Verdict,
     check_row,
+    gate,
     is_unchanged,
     user_change,
 )
 from argalign.jsonl import iter_jsonl, write_jsonl_atomic
 from argalign.schema import Example, split_source
-from argalign.validate import classify, validate_files
+from argalign.validate import validate_files
 
 BOUND = DEFAULT_MAX_USER_CHANGE
 
@@ -108,6 +111,12 @@ def append_user(n_chars: int, i: int = 1) -> Callable[[dict], dict]:
 def cut_user_head(n_chars: int, i: int = 1) -> Callable[[dict], dict]:
     """Delete the first ``n_chars`` characters of the instruction before the source text."""
     return set_field(i, "content", lambda c: c[n_chars:])
+
+
+def _rethink_copy(row: dict) -> dict:
+    """A legitimate rewrite (thinking only): nothing wrong but the mode the row names."""
+    row["messages"][2]["thinking"] = "I re-read the request first. " + row["messages"][2]["thinking"]
+    return row
 
 
 @dataclass(frozen=True)
@@ -205,6 +214,9 @@ MUTATIONS: dict[str, list[Mutation]] = {
         *(Mutation(f"mode A row {r}", r, flip_source(), 1) for r in range(6)),
         Mutation("mode B, within the bound", 2, flip_source(), 1, mode="B"),
     ],
+    "MODE_UNKNOWN": [
+        Mutation("a row claims mode C", 1, _rethink_copy, None, mode="C"),
+    ],
     "OTHER_FIELD_CHANGED": [
         Mutation("row column one char", 1, set_column("example_id", lambda v: v + 1), None),
         Mutation("row column added", 1, set_column("x_new", "v"), None),
@@ -254,7 +266,7 @@ def _file_violations(rows: list[dict], tmp_path: Path, code: str) -> list[dict]:
 def test_each_code_is_produced_by_a_one_field_mutation(real_rows, tmp_path, code):
     if code in FILE_MUTATIONS:
         report = _file_violations(real_rows, tmp_path, code)
-        flagged = [line for line in report if line["outcome"] == "violation"]
+        flagged = [line for line in report if line["outcome"] == "rejected"]
         assert [(line["id"], line["codes"]) for line in flagged] == [
             (FILE_MUTATION_ID[code], [code])]
         return
@@ -264,13 +276,13 @@ def test_each_code_is_produced_by_a_one_field_mutation(real_rows, tmp_path, code
         original, aligned, violations = _row_violations(real_rows, case)
         found = [(v.code, v.message_index) for v in violations]
         assert found == [(code, case.index)], f"{code} / {case.name}: {found}"
-        outcome, _ = classify(original, aligned, case.mode, case.max_user_change)
-        assert outcome == "violation", case.name
+        verdict = gate(original, aligned, case.mode, max_user_change=case.max_user_change)
+        assert (verdict.outcome, verdict.codes) == (Outcome.REJECTED, [code]), case.name
 
 
-def test_a_null_aligned_row_is_malformed_for_check_row_and_failed_for_validate(real_rows):
+def test_a_null_aligned_row_is_malformed_for_check_row_and_failed_for_the_gate(real_rows):
     assert [v.code for v in check_row(real_rows[1], None, "A")] == ["MALFORMED"]
-    assert classify(real_rows[1], None, "A") == ("failed", [])
+    assert gate(real_rows[1], None, "A") == Verdict(Outcome.FAILED)
 
 
 # --- the bound of Mode B, both sides ------------------------------------------------------
@@ -337,7 +349,7 @@ def test_a_legitimate_mode_a_rewrite_has_no_violations(real_rows, row_index):
     user["content"] = ("Reconstruct the argument in the following text as an argument map in "
                        f"Argdown:\n{source}\n\nAnswer with the map only.")
     assert check_row(original, aligned, "A") == []
-    assert classify(original, aligned, "A") == ("ok", [])
+    assert gate(original, aligned, "A") == Verdict(Outcome.ALIGNED)
     assert not is_unchanged(original, aligned)
 
 
@@ -346,13 +358,13 @@ def test_a_legitimate_mode_b_rewrite_has_no_violations(real_rows, row_index):
     original = real_rows[row_index]
     aligned = _rethink(append_user(120)(copy.deepcopy(original)))
     assert check_row(original, aligned, "B") == []
-    assert classify(original, aligned, "B") == ("ok", [])
+    assert gate(original, aligned, "B") == Verdict(Outcome.ALIGNED)
 
 
-def test_a_thinking_only_change_is_ok_not_unchanged(real_rows):
+def test_a_thinking_only_change_is_aligned_not_unchanged(real_rows):
     original = real_rows[1]
     aligned = set_field(2, "thinking", _flip)(copy.deepcopy(original))
-    assert classify(original, aligned, "B") == ("ok", [])
+    assert gate(original, aligned, "B") == Verdict(Outcome.ALIGNED)
 
 
 @pytest.mark.parametrize("mode", ["A", "B"])
@@ -362,7 +374,7 @@ def test_an_identical_row_is_unchanged_never_ok(real_rows, row_index, mode):
     aligned = copy.deepcopy(original)
     assert is_unchanged(original, aligned)
     assert check_row(original, aligned, mode) == []
-    assert classify(original, aligned, mode) == ("unchanged", [])
+    assert gate(original, aligned, mode) == Verdict(Outcome.UNCHANGED)
 
 
 def test_validate_reports_unchanged_for_identical_files(real_rows, tmp_path):

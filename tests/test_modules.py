@@ -19,7 +19,7 @@ from dspy.utils import DummyLM
 
 from argalign.errors import RowError
 from argalign.invariants import check_row, user_change
-from argalign.modules import MAX_CLARIFICATION_CHARS, AlignConversation, AlignmentFailed
+from argalign.modules import MAX_CLARIFICATION_CHARS, AlignmentFailed, make_mode
 from argalign.schema import parse_conversation, split_source
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from argalign.thinking import split_thinking
@@ -60,7 +60,7 @@ def rewriting_lm(**extra: Any) -> ScriptedLM:
 
 def run(mode: str, row: dict, lm: dspy.BaseLM, **options: Any) -> dspy.Prediction:
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
-        return AlignConversation(mode, **options)(row=row)
+        return make_mode(mode, **options)(row=row)
 
 
 def prompts(lm: dspy.BaseLM) -> list[str]:
@@ -227,9 +227,33 @@ def test_full_thinking_scope_replaces_the_thinking():
 
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="mode"):
-        AlignConversation("C")
+        make_mode("C")
     with pytest.raises(ValueError, match="thinking"):
-        AlignConversation("A", thinking="all")
+        make_mode("A", thinking="all")
+
+
+def test_a_new_mode_is_one_class_and_one_registry_line(monkeypatch, capsys):
+    """A Mode C that rewrites the request under Mode B's bound: the loop, the retries, the
+    invariants and the CLI all take it from the registry."""
+    from argalign import cli
+    from argalign.invariants import UserChange, gate
+    from argalign.modules import MODES, ModeA
+
+    class ModeC(ModeA):
+        mode = "C"
+        user_change = UserChange.BOUNDED
+
+    monkeypatch.setitem(MODES, "C", ModeC)
+    row = single_turn_row()
+    aligned = run("C", row, rewriting_lm()).row
+    assert aligned["messages"][1]["content"].startswith(NEW_REQUEST)
+    # Mode A's rewrite is within Mode A's policy and breaks Mode C's.
+    assert gate(row, aligned, "A", max_user_change=10).outcome == "aligned"
+    assert gate(row, aligned, "C", max_user_change=10).codes == ["USER_CHANGE_EXCEEDS_BOUND"]
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["align", "--mode", "D", "--in", "x", "--out", "y"])
+    assert "invalid choice: 'D'" in capsys.readouterr().err
+    assert cli.build_parser().parse_args(["align", "--mode", "C", "--in", "x", "--out", "y"]).mode == "C"
 
 
 def test_a_malformed_row_is_a_row_error():
@@ -247,7 +271,7 @@ def test_the_lm_never_re_emits_source_or_middle(mode, real_rows_path):
     thinking = row["messages"][2]["thinking"]
     middle = split_thinking(thinking).middle
     assert len(source) > 1000 and len(middle) > 30_000
-    program = AlignConversation(mode)
+    program = make_mode(mode)
     lm = rewriting_lm()
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
         program(row=row)

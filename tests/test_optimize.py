@@ -157,7 +157,7 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     # winning program's valset rows are reused, so the same program is not evaluated twice.
     traces = mlflow.search_traces(run_id=run.info.run_id, return_type="list")
     roots = [t.data.spans[0].name for t in traces if t.data.spans]
-    assert roots.count("AlignConversation.forward") >= len(ids["val"])
+    assert roots.count("ModeA.forward") >= len(ids["val"])
     assert "MutualPredictability.forward" in roots
 
 
@@ -213,7 +213,7 @@ def test_the_budget_stops_the_compile_and_saves_a_partial_program(first, fake, h
     assert run.data.metrics["compile_lm_calls"] == result["compile_calls"]
     # Traced although this test runs inside a dspy.context (conftest's), unlike `first`.
     traces = mlflow.search_traces(run_id=run.info.run_id, return_type="list")
-    assert any(t.data.spans and t.data.spans[0].name == "AlignConversation.forward"
+    assert any(t.data.spans and t.data.spans[0].name == "ModeA.forward"
                for t in traces)
 
 

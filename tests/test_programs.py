@@ -10,7 +10,7 @@ import pytest
 
 from argalign import signatures, tracking
 from argalign.errors import ConfigError
-from argalign.modules import AlignConversation
+from argalign.modules import AlignConversation, make_mode
 from argalign.programs import fingerprint, load_program, meta_path, programs_dir
 
 DEMO = {"system_prompt": "", "history": "", "original_request": "Analyse this.",
@@ -21,7 +21,7 @@ DEMO = {"system_prompt": "", "history": "", "original_request": "Analyse this.",
 def save_program(mode: str, fp: str = "0123456789ab", *, with_meta: bool = True,
                  thinking: str = "blocks") -> Path:
     """A 'compiled' program without any LM: the zero-shot module with a demo and new words."""
-    module = AlignConversation(mode, thinking=thinking)
+    module = make_mode(mode, thinking=thinking)
     module.rewrite_thinking.signature = module.rewrite_thinking.signature.with_instructions(
         "Rewrite the opening and closing, tuned.")
     if mode == "A":

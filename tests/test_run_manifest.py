@@ -89,3 +89,22 @@ def test_bad_options_are_configuration_errors(setup):
     assert cli.main([*base, "--modes", "C"]) == 2
     assert cli.main([*base, "--configs", "no-such-config"]) == 2
     assert cli.main(["run", "--data", str(data / "missing"), "--config", str(settings)]) == 2
+
+
+def test_program_option_takes_mode_equals_path(setup, tmp_path, capsys):
+    from argalign.modules import make_mode
+
+    data, settings = setup
+    base = ["run", "--data", str(data), "--config", str(settings), "--modes", "A", "--no-track",
+            "--no-progress", "--run-name", "with-program"]
+    assert cli.main([*base, "--program", "C=x.json"]) == 2  # not a registered mode
+    assert cli.main([*base, "--program", "A=a.json", "--program", "A=b.json"]) == 2
+    with pytest.raises(SystemExit) as usage:
+        cli.main([*base, "--program", "a.json"])
+    assert usage.value.code == 2 and "MODE=PATH" in capsys.readouterr().err
+
+    saved = tmp_path / "a=1.json"  # only the first "=" separates the mode
+    make_mode("A").save(str(saved))
+    assert cli.main([*base, "--program", f"A={saved}"]) == 0
+    manifest = json.loads((data / "runs" / "with-program" / "manifest.json").read_text())
+    assert manifest["params"]["programs"]["A"].startswith("file-")

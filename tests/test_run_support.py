@@ -20,10 +20,11 @@ import pytest
 from argalign.jsonl import iter_jsonl
 from argalign.schema import Example
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
+from conftest import REAL_ROWS
 
 CONFIG = "deepa2-aaac01-thinking"
 # The same file as conftest's ``real_rows_path`` fixture, for module-scoped fixtures.
-REAL_ROWS_PATH = Path(__file__).resolve().parents[2] / "shared" / "data" / "argunauts-real-6.jsonl"
+REAL_ROWS_PATH = REAL_ROWS
 FAIL_MARKER = "FAILME"
 
 

@@ -47,11 +47,11 @@ def test_offsets_are_byte_offsets_of_each_line(real_rows, tmp_path):
 def test_every_outcome_is_reported_per_id(real_rows, tmp_path):
     originals = _examples(real_rows)
     aligned = [
-        {**originals[0], "row": _rethought(real_rows[0])},                       # ok
+        {**originals[0], "row": _rethought(real_rows[0])},                       # aligned
         originals[1],                                                             # unchanged
         {"id": "cfg/train/2", "row": None, "reason": "LM timed out"},             # failed
-        {**originals[3], "row": {**real_rows[3], "example_id": -1}},              # violation
-        {**originals[4], "row": _rethought(real_rows[4])},                        # ok
+        {**originals[3], "row": {**real_rows[3], "example_id": -1}},              # rejected
+        {**originals[4], "row": _rethought(real_rows[4])},                        # aligned
         # cfg/train/5 is missing
     ]
     write_jsonl_atomic(tmp_path / "o.jsonl", originals)
@@ -62,20 +62,20 @@ def test_every_outcome_is_reported_per_id(real_rows, tmp_path):
     report = [r for _, r in iter_jsonl(tmp_path / "report.jsonl")]
     assert report == summary.report
     assert [(r["id"], r["outcome"], r["codes"]) for r in report] == [
-        ("cfg/train/0", "ok", []),
+        ("cfg/train/0", "aligned", []),
         ("cfg/train/1", "unchanged", []),
         ("cfg/train/2", "failed", []),
-        ("cfg/train/3", "violation", ["OTHER_FIELD_CHANGED"]),
-        ("cfg/train/4", "ok", []),
-        ("cfg/train/5", "violation", ["ID_MISSING"]),
+        ("cfg/train/3", "rejected", ["OTHER_FIELD_CHANGED"]),
+        ("cfg/train/4", "aligned", []),
+        ("cfg/train/5", "rejected", ["ID_MISSING"]),
     ]
     assert report[2]["reason"] == "LM timed out"
     assert report[3]["violations"] == [{"code": "OTHER_FIELD_CHANGED", "message_index": None,
                                         "detail": "row column 'example_id' changed"}]
-    assert summary.violations == 2
+    assert summary.rejected == 2
     assert summary.as_dict() == {
         "rows": 6,
-        "outcomes": {"ok": 2, "unchanged": 1, "failed": 1, "violation": 2},
+        "outcomes": {"aligned": 2, "unchanged": 1, "failed": 1, "rejected": 2},
         "codes": {"OTHER_FIELD_CHANGED": 1, "ID_MISSING": 1},
     }
 
@@ -107,7 +107,7 @@ def test_plain_rows_with_source_ids_match_in_any_order(real_rows, tmp_path):
     write_jsonl_atomic(tmp_path / "a.jsonl", [_rethought(r) for r in reversed(rows)])
     summary = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A")
     assert [r["id"] for r in summary.report] == [f"s{i}" for i in reversed(range(6))]
-    assert dict(summary.outcomes) == {"ok": 6}
+    assert dict(summary.outcomes) == {"aligned": 6}
 
 
 def test_max_user_change_is_passed_down(real_rows, tmp_path):
@@ -119,7 +119,7 @@ def test_max_user_change_is_passed_down(real_rows, tmp_path):
     loose = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B", max_user_change=10)
     tight = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B", max_user_change=9)
     assert (loose.report[0]["outcome"], tight.report[0]["codes"]) == (
-        "ok", ["USER_CHANGE_EXCEEDS_BOUND"])
+        "aligned", ["USER_CHANGE_EXCEEDS_BOUND"])
 
 
 def test_a_bad_original_line_names_the_line(real_rows, tmp_path):

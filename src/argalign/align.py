@@ -21,14 +21,14 @@ from typing import Any
 import dspy
 
 from argalign.errors import RowError
-from argalign.invariants import check_row, is_unchanged
+from argalign.invariants import Outcome, gate
 from argalign.metrics import MutualPredictability, score_aligned, score_row
 from argalign.modules import AlignConversation, AlignmentFailed
 from argalign.schema import Example, parse_conversation
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("aligned", "unchanged", "failed", "rejected")
+OUTCOMES = tuple(o.value for o in Outcome)
 
 
 def _usage(lm: dspy.BaseLM | None, start: int) -> dict[str, int]:
@@ -81,16 +81,12 @@ def align_example(
         aligned = prediction.row
         record["attempts"] = prediction.calls
         record["retries"] = list(prediction.retries)
-        violations = check_row(example.row, aligned, program.mode)
-        if violations:
-            record.update(outcome="rejected", codes=sorted({v.code for v in violations}),
-                          reason="; ".join(f"{v.code}@{v.message_index}: {v.detail}"
-                                           for v in violations[:5]))
+        verdict = gate(example.row, aligned, program.mode)
+        record.update(outcome=verdict.outcome.value, codes=verdict.codes, reason=verdict.reason())
+        if verdict.outcome is Outcome.REJECTED:
             aligned = None
-        elif is_unchanged(example.row, aligned):
-            record.update(outcome="unchanged", reason="the rewrite is identical to the original")
-        else:
-            record["outcome"] = "aligned"
+        elif verdict.outcome is Outcome.UNCHANGED:
+            record["reason"] = "the rewrite is identical to the original"
     except RowError as e:
         record.update(outcome="rejected", codes=[e.code], reason=str(e))
     except AlignmentFailed as e:

@@ -124,13 +124,16 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("align", help="align one JSONL file with Mode A or B")
-    p.add_argument("--mode", choices=["A", "B"], required=True)
+    from argalign.metrics import COMPARISONS
+    from argalign.modules import MODES, THINKING_SCOPES
+
+    p = sub.add_parser("align", help="align one JSONL file in one mode")
+    p.add_argument("--mode", choices=list(MODES), required=True)
     p.add_argument("--model", default=None, help="model name from the config (default: its default)")
     p.add_argument("--in", dest="input", required=True, help="raw examples or plain rows (JSONL)")
     p.add_argument("--out", required=True)
     p.add_argument("--program", default=None, help="compiled program: JSON path or MLflow URI")
-    p.add_argument("--thinking", choices=["blocks", "full"], default="blocks",
+    p.add_argument("--thinking", choices=THINKING_SCOPES, default="blocks",
                    help="blocks: keep fenced blocks and the middle verbatim (default); full: rewrite all")
     p.add_argument("--config", default=None, help="model settings YAML (default: bundled)")
     p.set_defaults(func=cmd_align)
@@ -139,6 +142,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in", dest="input", required=True)
     p.add_argument("--model", default=None, help="judge model (default: the config's judge)")
     p.add_argument("--out", required=True)
-    p.add_argument("--comparison", choices=["judge", "lexical"], default="judge")
+    p.add_argument("--comparison", choices=list(COMPARISONS), default="judge")
     p.add_argument("--config", default=None)
     p.set_defaults(func=cmd_score)

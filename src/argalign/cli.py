@@ -41,10 +41,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
                              max_user_change=args.max_user_change)
     _emit(summary.as_dict())
     for line in summary.report:
-        if line["outcome"] == "violation":
+        if line["outcome"] == "rejected":
             log.error("%s: %s", line["id"], ", ".join(
                 f"{v['code']}@{v['message_index']}" for v in line["violations"]))
-    return EXIT_FAILED if summary.violations else EXIT_OK
+    return EXIT_FAILED if summary.rejected else EXIT_OK
 
 
 # --- parser ------------------------------------------------------------------------------
@@ -66,6 +66,7 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from argalign.invariants import DEFAULT_MAX_USER_CHANGE
+    from argalign.modules import MODES
 
     parser = argparse.ArgumentParser(
         prog="argalign",
@@ -80,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check an aligned file against its original")
     p.add_argument("--original", required=True)
     p.add_argument("--aligned", required=True)
-    p.add_argument("--mode", choices=["A", "B"], required=True)
+    p.add_argument("--mode", choices=list(MODES), required=True)
     p.add_argument("--report", default=None, help="write a JSONL report line per example")
     p.add_argument("--max-user-change", type=int, default=DEFAULT_MAX_USER_CHANGE,
                    help="Mode B: characters a user message may change (default %(default)s)")

@@ -3,17 +3,22 @@
 An aligned row may change only the user messages' ``content`` and the assistant messages'
 ``thinking`` (text stays text, null stays null). Everything else is compared byte for byte.
 Each violation has a stable code (see :data:`CODES`) and the index of the message concerned.
+How far a user message may change is the mode's policy (``user_change`` of its class in
+:data:`argalign.modules.MODES`). :func:`gate` is the one place that turns a rewrite into an
+:class:`Outcome`; aligning, validating, cleaning and the metric all ask it.
 """
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Any
 
 from argalign.schema import MESSAGE_KEYS, split_source
 
 CODES: dict[str, str] = {
+    "MODE_UNKNOWN": "the row names a mode that is not registered, so its policy is unknown",
     "MALFORMED": "the aligned row is not a row with a messages list of objects",
     "MESSAGE_COUNT": "a message was added or removed",
     "KEY_ADDED": "a message has a key the original message does not have",
@@ -29,7 +34,7 @@ CODES: dict[str, str] = {
     "THINKING_REMOVED": "thinking that was text became null",
     "THINKING_ON_NON_ASSISTANT": "thinking of a system, user or tool message changed",
     "USER_CONTENT_EMPTY": "a user message became empty or null",
-    "USER_CHANGE_EXCEEDS_BOUND": "Mode B changed a user message by more than the allowed bound",
+    "USER_CHANGE_EXCEEDS_BOUND": "a bounded mode (B) changed a user message by more than the bound",
     "SOURCE_TEXT_NOT_VERBATIM": "the source text of a user message is no longer in it verbatim",
     "OTHER_FIELD_CHANGED": "another key of a message or a row column changed",
     "ID_MISSING": "an example of the original is missing from the aligned file",
@@ -52,6 +57,22 @@ _CONTENT_BY_ROLE = {
     "system": "SYSTEM_CONTENT_CHANGED",
     "tool": "TOOL_CONTENT_CHANGED",
 }
+
+
+class UserChange(str, Enum):
+    """How far a mode may change a user message (the source text stays verbatim in both)."""
+
+    FREE = "free"  # any rewrite of the instructions
+    BOUNDED = "bounded"  # at most ``max_user_change`` characters inserted or deleted
+
+
+class Outcome(str, Enum):
+    """How one example ended; every input row ends in exactly one."""
+
+    ALIGNED = "aligned"  # changed, and within every invariant
+    UNCHANGED = "unchanged"  # identical to the original: not a success
+    FAILED = "failed"  # no aligned row was produced
+    REJECTED = "rejected"  # malformed input, or the rewrite broke an invariant
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,14 @@ def user_change(before: str, after: str) -> int:
     return len(before) + len(after) - 2 * matched
 
 
+def user_change_policy(mode: str) -> UserChange | None:
+    """The registered mode's policy for user messages; None for an unknown mode."""
+    # Imported here: the registry lives with the DSPy programs, which a plain check never runs.
+    from argalign.modules import MODES
+
+    return MODES[mode].user_change if mode in MODES else None
+
+
 def check_row(
     original: dict[str, Any],
     aligned: Any,
@@ -86,7 +115,10 @@ def check_row(
     *,
     max_user_change: int = DEFAULT_MAX_USER_CHANGE,
 ) -> list[Violation]:
-    """All invariant violations of ``aligned`` against ``original`` for Mode ``A`` or ``B``."""
+    """All invariant violations of ``aligned`` against ``original`` for a registered mode."""
+    policy = user_change_policy(mode)
+    if policy is None:
+        return [Violation("MODE_UNKNOWN", None, f"mode {mode!r} is not a registered mode")]
     if not isinstance(aligned, dict) or not isinstance(aligned.get("messages"), list) or not all(
         isinstance(m, dict) for m in aligned["messages"]
     ):
@@ -102,12 +134,12 @@ def check_row(
             Violation("MESSAGE_COUNT", None, f"{len(before)} messages became {len(after)}")
         )
     for i, (old, new) in enumerate(zip(before, after)):
-        violations.extend(_check_message(i, old, new, mode, max_user_change))
+        violations.extend(_check_message(i, old, new, policy, max_user_change))
     return violations
 
 
 def _check_message(
-    i: int, old: dict[str, Any], new: dict[str, Any], mode: str, max_user_change: int
+    i: int, old: dict[str, Any], new: dict[str, Any], policy: UserChange, max_user_change: int
 ) -> list[Violation]:
     out: list[Violation] = []
     for key in sorted(set(new) - set(old)):
@@ -136,12 +168,12 @@ def _check_message(
         out.append(Violation("THINKING_REMOVED", i, "thinking became null"))
 
     if role == "user":
-        out.extend(_check_user(i, old.get("content"), new.get("content"), mode, max_user_change))
+        out.extend(_check_user(i, old.get("content"), new.get("content"), policy, max_user_change))
     return out
 
 
 def _check_user(
-    i: int, old: str | None, new: Any, mode: str, max_user_change: int
+    i: int, old: str | None, new: Any, policy: UserChange, max_user_change: int
 ) -> list[Violation]:
     if old is None:
         return [] if new is None else [Violation("OTHER_FIELD_CHANGED", i, "null user content set")]
@@ -152,7 +184,7 @@ def _check_user(
     if parts is not None and parts[1] not in new:
         out.append(Violation("SOURCE_TEXT_NOT_VERBATIM", i,
                              f"the {len(parts[1])}-character source text is no longer verbatim"))
-    if mode == "B" and old != new:
+    if policy is UserChange.BOUNDED and old != new:
         changed = user_change(old, new)
         if changed > max_user_change:
             out.append(Violation("USER_CHANGE_EXCEEDS_BOUND", i,
@@ -163,3 +195,32 @@ def _check_user(
 def is_unchanged(original: dict[str, Any], aligned: dict[str, Any]) -> bool:
     """True when the rewrite is identical to the original (not a success)."""
     return original.get("messages") == aligned.get("messages")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What :func:`gate` decided, with the violations behind a rejection."""
+
+    outcome: Outcome
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def codes(self) -> list[str]:
+        return sorted({v.code for v in self.violations})
+
+    def reason(self, limit: int = 5) -> str:
+        """The first violations, one ``CODE@index: detail`` each."""
+        return "; ".join(f"{v.code}@{v.message_index}: {v.detail}" for v in self.violations[:limit])
+
+
+def gate(original: dict[str, Any], aligned: Any, mode: str, *,
+         max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> Verdict:
+    """The one decision on a rewrite: failed (no row), rejected, unchanged or aligned."""
+    if aligned is None:
+        return Verdict(Outcome.FAILED)
+    violations = check_row(original, aligned, mode, max_user_change=max_user_change)
+    if violations:
+        return Verdict(Outcome.REJECTED, violations)
+    if is_unchanged(original, aligned):
+        return Verdict(Outcome.UNCHANGED)
+    return Verdict(Outcome.ALIGNED)

@@ -17,7 +17,7 @@ from typing import Any
 
 import dspy
 
-from argalign.invariants import check_row, is_unchanged
+from argalign.invariants import Outcome, gate
 from argalign.schema import parse_conversation, split_source
 from argalign.signatures import PredictAnswer, RateMatch, ReconstructRequest
 from argalign.thinking import shorten
@@ -152,14 +152,13 @@ def score_aligned(original: dict[str, Any], aligned: dict[str, Any] | None, mode
     """Gate by the invariants, then score. A violation or an unchanged row scores 0."""
     if aligned is None:
         return Score(0.0, 0.0, 0.0, "violation", "No aligned row was produced.", codes=["FAILED"])
-    violations = check_row(original, aligned, mode)
-    if violations:
-        codes = sorted({v.code for v in violations})
+    verdict = gate(original, aligned, mode)
+    if verdict.outcome is Outcome.REJECTED:
         detail = "; ".join(f"{v.code} at message {v.message_index}: {v.detail}"
-                           for v in violations[:5])
+                           for v in verdict.violations[:5])
         return Score(0.0, 0.0, 0.0, "violation", f"Hard invariants violated: {detail}",
-                     codes=codes)
-    if is_unchanged(original, aligned):
+                     codes=verdict.codes)
+    if verdict.outcome is Outcome.UNCHANGED:
         return Score(0.0, 0.0, 0.0, "unchanged",
                      "The conversation was returned unchanged; nothing was aligned.")
     score = score_row(aligned, judge)

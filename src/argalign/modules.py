@@ -1,13 +1,17 @@
-"""Mode A and Mode B as DSPy programs that align a whole conversation, turn by turn.
+"""Alignment modes as DSPy programs that align a whole conversation, turn by turn.
 
 Contract: ``forward(row=...)`` takes an original row and returns ``dspy.Prediction(row=...,
-edits=...)``. The output row is a copy of the original in which only user ``content`` (Mode
-A: the instructions around the verbatim source text; Mode B: at most an appended
-clarification) and non-empty assistant ``thinking`` (opening and closing around a verbatim
-middle) are replaced, so the hard invariants hold by construction. Every LM output is
-checked; a call that fails to parse, is cut off, or gives an unusable field is retried with
-a fresh sample, and after the last attempt :class:`AlignmentFailed` is raised: the original
-is never returned in its place.
+edits=...)``. The output row is a copy of the original in which only user ``content`` and
+non-empty assistant ``thinking`` (opening and closing around a verbatim middle) are replaced,
+so the hard invariants hold by construction. Every LM output is checked; a call that fails to
+parse, is cut off, or gives an unusable field is retried with a fresh sample, and after the
+last attempt :class:`AlignmentFailed` is raised: the original is never returned in its place.
+
+:class:`AlignConversation` walks the turns and owns the retries. A mode is a subclass that
+declares its predictors, how it treats the request (:meth:`~AlignConversation.treat_request`),
+what it accepts from the thinking rewrite (:meth:`~AlignConversation.check_thinking`) and how
+far the user message may change (``user_change``, read by :mod:`argalign.invariants`). A new
+mode is one class and one line in :data:`MODES`.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ import copy
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import dspy
 
 from argalign.errors import ArgalignError
-from argalign.schema import Conversation, parse_conversation, split_source
+from argalign.invariants import UserChange
+from argalign.schema import Conversation, Turn, parse_conversation, split_source
 from argalign.signatures import (
     RewriteRequest,
     RewriteThinkingForAnswer,
@@ -33,7 +38,6 @@ from argalign.tracking import scrub
 
 log = logging.getLogger(__name__)
 
-MODES = ("A", "B")
 THINKING_SCOPES = ("blocks", "full")
 MAX_REQUEST_CHARS = 2000
 MAX_CLARIFICATION_CHARS = 200
@@ -94,25 +98,61 @@ def _check_prose(value: Any, name: str, *, required: bool, limit: int = MAX_PROS
     return value
 
 
-class AlignConversation(dspy.Module):
-    """Align every turn of a conversation in Mode ``A`` or ``B``."""
+@dataclass(frozen=True)
+class Request:
+    """A user message as the LM sees it: the source text, if any, masked by a placeholder."""
 
-    def __init__(self, mode: str = "A", thinking: str = "blocks", attempts: int = 3,
-                 retry_temperature: float = 0.9):
+    content: str
+    masked: str
+    intro: str = ""
+    source: str | None = None
+
+    @classmethod
+    def of(cls, content: str) -> Request:
+        parts = split_source(content)
+        if parts is None:
+            return cls(content, content)
+        before, source, after = parts
+        intro = before.rstrip("\n").rsplit("\n", 1)[-1]
+        return cls(content, f"{before}[SOURCE TEXT: {len(source)} characters]{after}", intro, source)
+
+    def with_instructions(self, instructions: str) -> str:
+        """The user message with new instructions and the source text kept verbatim."""
+        return instructions if self.source is None else f"{instructions}\n\n{self.intro}\n{self.source}"
+
+
+class AlignConversation(dspy.Module):
+    """Base of the modes: walks the turns, rewrites each thinking, owns the retries.
+
+    A subclass sets ``mode`` and ``user_change``, builds ``rewrite_thinking`` (and any other
+    predictor) in ``__init__``, and may override :meth:`treat_request` and :meth:`check_thinking`.
+    """
+
+    mode: ClassVar[str]
+    user_change: ClassVar[UserChange]
+    rewrite_thinking: dspy.Predict
+
+    def __init__(self, thinking: str = "blocks", attempts: int = 3, retry_temperature: float = 0.9):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
         if thinking not in THINKING_SCOPES:
             raise ValueError(f"thinking must be one of {THINKING_SCOPES}, not {thinking!r}")
-        self.mode, self.thinking_scope = mode, thinking
+        self.thinking_scope = thinking
         self.attempts, self.retry_temperature = attempts, retry_temperature
-        if mode == "A":
-            self.rewrite_request = dspy.Predict(RewriteRequest)
-            self.rewrite_thinking = dspy.Predict(RewriteThinkingForRequest)
-        else:
-            self.rewrite_thinking = dspy.Predict(RewriteThinkingForAnswer)
         if thinking == "full":
             self.rewrite_whole = dspy.Predict(RewriteWholeThinking)
+
+    # -- what a mode fills in ---------------------------------------------------------------
+
+    def treat_request(self, conversation: Conversation, turn: Turn, request: Request,
+                      history: list[str], calls: CallLog) -> str | None:
+        """New instructions for the turn's user message, or None to keep it as it stands."""
+        return None
+
+    def check_thinking(self, prediction: dspy.Prediction) -> tuple[str, str, str]:
+        """``(opening, closing, clarification)`` from a thinking rewrite, or InvalidOutput."""
+        opening = _check_prose(prediction.opening, "opening", required=True)
+        closing = _check_prose(prediction.closing, "closing", required=False)
+        return opening, closing, ""
 
     # -- LM calls with retries ------------------------------------------------------------
 
@@ -151,7 +191,13 @@ class AlignConversation(dspy.Module):
         edits: list[dict[str, Any]] = []
         history: list[str] = []
         for turn in conversation.turns:
-            request = self._align_request(conversation, turn, messages, history, calls, edits)
+            request = Request.of(conversation.messages[turn.user_index].content or "")
+            instructions = self.treat_request(conversation, turn, request, history, calls)
+            if instructions is not None:
+                messages[turn.user_index]["content"] = request.with_instructions(instructions)
+                edits.append({"message_index": turn.user_index, "field": "content",
+                              "kind": "request"})
+            seen = request.masked if instructions is None else instructions
             clarified = False
             for i in turn.assistant_indices:
                 if not conversation.messages[i].thinking:
@@ -159,7 +205,7 @@ class AlignConversation(dspy.Module):
                 first = not any(conversation.messages[j].role == "tool"
                                 for j in turn.reply_indices if j < i)
                 new_thinking, clarification = self._align_thinking(
-                    conversation, turn, i, request, "first reply" if first else
+                    conversation, turn, i, seen, "first reply" if first else
                     "after tool results", calls)
                 messages[i]["thinking"] = new_thinking
                 edits.append({"message_index": i, "field": "thinking"})
@@ -169,51 +215,11 @@ class AlignConversation(dspy.Module):
                                   "kind": "clarification"})
                     clarified = True
             answer = _final_content(conversation, turn)
-            history.append(f"User: {shorten(request, 300)}\nAssistant: {shorten(answer, 300)}")
+            history.append(f"User: {shorten(seen, 300)}\nAssistant: {shorten(answer, 300)}")
         return dspy.Prediction(row=new_row, edits=edits, calls=calls.calls,
                                retries=calls.failures)
 
-    def _align_request(self, conversation: Conversation, turn, messages: list[dict],
-                       history: list[str], calls: CallLog, edits: list[dict]) -> str:
-        """Mode A: rewrite the request and return it; Mode B: return it as it stands."""
-        content = conversation.messages[turn.user_index].content or ""
-        parts = split_source(content)
-        if parts is None:
-            masked, excerpt, intro, source = content, "", "", None
-        else:
-            before, source, after = parts
-            intro = before.rstrip("\n").rsplit("\n", 1)[-1]
-            masked = f"{before}[SOURCE TEXT: {len(source)} characters]{after}"
-            excerpt = shorten(source, 500)
-        if self.mode == "B":
-            return masked
-        system = conversation.system
-        tool_calls = "; ".join(filter(None, (_tool_summary(conversation.messages[i].tool_calls)
-                                             for i in turn.assistant_indices))) or "none"
-
-        def check(prediction: dspy.Prediction) -> str:
-            request = _check_prose(prediction.request, "request", required=True,
-                                   limit=MAX_REQUEST_CHARS)
-            if source is not None and source[:200] in request:
-                raise InvalidOutput("SOURCE_RETYPED", "the request repeats the source text")
-            return request
-
-        request = self._call(
-            self.rewrite_request, check, calls,
-            system_prompt=shorten(system.content if system else "", 600),
-            history="\n\n".join(history)[-1500:],
-            original_request=shorten(masked, 1500),
-            source_excerpt=excerpt,
-            answer=shorten(_final_content(conversation, turn), 1500),
-            tool_calls=tool_calls,
-            plan=_plan(conversation, turn),
-        )
-        new_content = request if source is None else f"{request}\n\n{intro}\n{source}"
-        messages[turn.user_index]["content"] = new_content
-        edits.append({"message_index": turn.user_index, "field": "content", "kind": "request"})
-        return request
-
-    def _align_thinking(self, conversation: Conversation, turn, index: int, request: str,
+    def _align_thinking(self, conversation: Conversation, turn: Turn, index: int, request: str,
                         position: str, calls: CallLog) -> tuple[str, str]:
         thinking = conversation.messages[index].thinking or ""
         answer = shorten(_what_follows(conversation, turn, index), 1200)
@@ -227,21 +233,8 @@ class AlignConversation(dspy.Module):
             return new, ""
 
         parts: ThinkingParts = split_thinking(thinking)
-
-        def check(prediction: dspy.Prediction) -> tuple[str, str, str]:
-            opening = _check_prose(prediction.opening, "opening", required=True)
-            closing = _check_prose(prediction.closing, "closing", required=False)
-            clarification = ""
-            if self.mode == "B":
-                clarification = _check_prose(getattr(prediction, "clarification", ""),
-                                             "clarification", required=False,
-                                             limit=MAX_CLARIFICATION_CHARS)
-                if "\n" in clarification:
-                    raise InvalidOutput("INVALID_FIELD", "clarification is not one sentence")
-            return opening, closing, clarification
-
         opening, closing, clarification = self._call(
-            self.rewrite_thinking, check, calls,
+            self.rewrite_thinking, self.check_thinking, calls,
             request=shorten(request, 1500),
             position=position,
             original_opening=shorten(parts.opening, 1500),
@@ -251,6 +244,74 @@ class AlignConversation(dspy.Module):
         )
         return parts.join(opening, closing if (closing or not parts.closing) else None), \
             clarification
+
+
+class ModeA(AlignConversation):
+    """Mode A: rewrite the request freely so the fixed answer is what it asks for, and the
+    thinking into a path from that request to the answer."""
+
+    mode = "A"
+    user_change = UserChange.FREE
+
+    def __init__(self, thinking: str = "blocks", attempts: int = 3, retry_temperature: float = 0.9):
+        super().__init__(thinking, attempts, retry_temperature)
+        self.rewrite_request = dspy.Predict(RewriteRequest)
+        self.rewrite_thinking = dspy.Predict(RewriteThinkingForRequest)
+
+    def treat_request(self, conversation: Conversation, turn: Turn, request: Request,
+                      history: list[str], calls: CallLog) -> str:
+        system = conversation.system
+        tool_calls = "; ".join(filter(None, (_tool_summary(conversation.messages[i].tool_calls)
+                                             for i in turn.assistant_indices))) or "none"
+
+        def check(prediction: dspy.Prediction) -> str:
+            text = _check_prose(prediction.request, "request", required=True,
+                                limit=MAX_REQUEST_CHARS)
+            if request.source is not None and request.source[:200] in text:
+                raise InvalidOutput("SOURCE_RETYPED", "the request repeats the source text")
+            return text
+
+        return self._call(
+            self.rewrite_request, check, calls,
+            system_prompt=shorten(system.content if system else "", 600),
+            history="\n\n".join(history)[-1500:],
+            original_request=shorten(request.masked, 1500),
+            source_excerpt=shorten(request.source, 500),
+            answer=shorten(_final_content(conversation, turn), 1500),
+            tool_calls=tool_calls,
+            plan=_plan(conversation, turn),
+        )
+
+
+class ModeB(AlignConversation):
+    """Mode B: keep the request, adding at most a one-sentence clarification; rewrite the
+    thinking so the rich answer follows from it."""
+
+    mode = "B"
+    user_change = UserChange.BOUNDED
+
+    def __init__(self, thinking: str = "blocks", attempts: int = 3, retry_temperature: float = 0.9):
+        super().__init__(thinking, attempts, retry_temperature)
+        self.rewrite_thinking = dspy.Predict(RewriteThinkingForAnswer)
+
+    def check_thinking(self, prediction: dspy.Prediction) -> tuple[str, str, str]:
+        opening, closing, _ = super().check_thinking(prediction)
+        clarification = _check_prose(getattr(prediction, "clarification", ""), "clarification",
+                                     required=False, limit=MAX_CLARIFICATION_CHARS)
+        if "\n" in clarification:
+            raise InvalidOutput("INVALID_FIELD", "clarification is not one sentence")
+        return opening, closing, clarification
+
+
+MODES: dict[str, type[AlignConversation]] = {"A": ModeA, "B": ModeB}
+
+
+def make_mode(mode: str, *, thinking: str = "blocks", attempts: int = 3,
+              retry_temperature: float = 0.9) -> AlignConversation:
+    """The zero-shot program of a registered mode."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return MODES[mode](thinking=thinking, attempts=attempts, retry_temperature=retry_temperature)
 
 
 def _final_content(conversation: Conversation, turn) -> str:

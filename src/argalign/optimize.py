@@ -1,4 +1,4 @@
-"""``argalign optimize``: compile Mode A or B against the metric, save it by fingerprint, log it.
+"""``argalign optimize``: compile a mode against the metric, save it by fingerprint, log it.
 
 Input: a mode, an optimizer (``bootstrap-rs``, ``mipro``, ``gepa``), task, judge and
 reflection models, train/val sizes drawn from the train and validation splits, a seed and a
@@ -224,10 +224,11 @@ def run_optimize(spec: OptimizeSpec, config_path: str | None = None) -> dict[str
     from argalign import tracking
     from argalign.config import load_settings
     from argalign.lm import open_models
+    from argalign.modules import MODES
     from argalign.prepare import CONFIGS
 
-    if spec.mode not in ("A", "B"):
-        raise ConfigError(f"--mode must be A or B, not {spec.mode!r}")
+    if spec.mode not in MODES:
+        raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {spec.mode!r}")
     if spec.optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {spec.optimizer!r}; choose from {OPTIMIZERS}")
     if spec.optimizer == "mipro" and importlib.util.find_spec("optuna") is None:

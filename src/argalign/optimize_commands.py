@@ -54,11 +54,13 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from argalign.metrics import COMPARISONS
+    from argalign.modules import MODES, THINKING_SCOPES
     from argalign.optimize import OPTIMIZERS
     from argalign.tracking import EXPERIMENT_OPTIMIZE
 
-    p = sub.add_parser("optimize", help="compile Mode A or B against the metric")
-    p.add_argument("--mode", choices=["A", "B"], required=True)
+    p = sub.add_parser("optimize", help="compile a mode's program against the metric")
+    p.add_argument("--mode", choices=list(MODES), required=True)
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="bootstrap-rs")
     p.add_argument("--model", default=None, help="task model (default: the config's default)")
     p.add_argument("--judge", default=None, help="judge model (default: the config's judge)")
@@ -68,8 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--budget-calls", type=int, default=None,
                    help="cap on LM calls of the compile (task, judge, reflection)")
-    p.add_argument("--comparison", choices=["judge", "lexical"], default="judge")
-    p.add_argument("--thinking", choices=["blocks", "full"], default="blocks")
+    p.add_argument("--comparison", choices=list(COMPARISONS), default="judge")
+    p.add_argument("--thinking", choices=THINKING_SCOPES, default="blocks")
     p.add_argument("--source", default="sample", help="as for prepare (default: bundled sample)")
     p.add_argument("--configs", nargs="*", default=None)
     p.add_argument("--candidates", type=int, default=3, help="candidate programs / instructions")

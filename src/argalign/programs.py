@@ -1,4 +1,4 @@
-"""Programs: zero-shot or compiled Mode A/B modules, each known by a fingerprint.
+"""Programs: zero-shot or compiled alignment modules, each known by a fingerprint.
 
 A compiled program is DSPy JSON state (``program.save(path)``) with a sidecar
 ``<name>.meta.json`` that records its fingerprint and what determined it. A zero-shot
@@ -17,7 +17,7 @@ from typing import Any
 
 from argalign import __version__
 from argalign.errors import ConfigError
-from argalign.modules import AlignConversation
+from argalign.modules import AlignConversation, make_mode
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,10 @@ def load_program(mode: str, program: str | None = None, *,
 
     Returns the module and its fingerprint. With no program, the zero-shot module.
     """
-    module = AlignConversation(mode, thinking=thinking)
+    try:
+        module = make_mode(mode, thinking=thinking)
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
     if not program:
         return module, zero_shot_id(module)
     if "://" in program or program.startswith(("runs:/", "models:/", "mlflow-artifacts:/")):

@@ -2,9 +2,10 @@
 
 Input: the original (prepared examples or plain rows) and the aligned file (examples or
 result records, whose ``row`` is the aligned row, or null for a failed example).
-Output: a report line per id with its outcome (``ok``, ``unchanged``, ``failed``,
-``violation``) and violation codes, and a summary. Originals are not held in memory: only
-their byte offsets are, so validating a large split stays small.
+Output: a report line per id with its outcome (``aligned``, ``unchanged``, ``failed``,
+``rejected``: see :func:`argalign.invariants.gate`) and violation codes, and a summary. An
+id that is missing, extra or repeated is ``rejected`` with an ``ID_*`` code. Originals are
+not held in memory: only their byte offsets are, so validating a large split stays small.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Violation, check_row, is_unchanged
+from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, Violation, gate
 from argalign.jsonl import iter_jsonl, iter_with_offsets, read_at, write_jsonl_atomic
 from argalign.schema import Example
 
@@ -26,8 +27,8 @@ class ValidateSummary:
     report: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def violations(self) -> int:
-        return self.outcomes["violation"]
+    def rejected(self) -> int:
+        return self.outcomes[Outcome.REJECTED.value]
 
     def as_dict(self) -> dict[str, Any]:
         return {"rows": sum(self.outcomes.values()), "outcomes": dict(self.outcomes),
@@ -40,19 +41,6 @@ def index_offsets(path: Path) -> dict[str, int]:
             for lineno, offset, record in iter_with_offsets(path)}
 
 
-def classify(original: dict[str, Any], aligned: dict[str, Any] | None, mode: str,
-             max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> tuple[str, list[Violation]]:
-    """Outcome of one aligned row: ``failed``, ``violation``, ``unchanged`` or ``ok``."""
-    if aligned is None:
-        return "failed", []
-    violations = check_row(original, aligned, mode, max_user_change=max_user_change)
-    if violations:
-        return "violation", violations
-    if is_unchanged(original, aligned):
-        return "unchanged", []
-    return "ok", []
-
-
 def validate_files(original_path: str | Path, aligned_path: str | Path, mode: str, *,
                    report_path: str | Path | None = None,
                    max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> ValidateSummary:
@@ -61,12 +49,12 @@ def validate_files(original_path: str | Path, aligned_path: str | Path, mode: st
     summary = ValidateSummary()
     seen: set[str] = set()
 
-    def add(row_id: str, outcome: str, violations: list[Violation], reason: str = "") -> None:
-        summary.outcomes[outcome] += 1
+    def add(row_id: str, outcome: Outcome, violations: list[Violation], reason: str = "") -> None:
+        summary.outcomes[outcome.value] += 1
         summary.codes.update(v.code for v in violations)
         summary.report.append({
             "id": row_id,
-            "outcome": outcome,
+            "outcome": outcome.value,
             "codes": sorted({v.code for v in violations}),
             "violations": [v.as_dict() for v in violations],
             **({"reason": reason} if reason else {}),
@@ -75,19 +63,19 @@ def validate_files(original_path: str | Path, aligned_path: str | Path, mode: st
     for lineno, record in iter_jsonl(aligned_path):
         example = Example.from_record(record, where=f"{aligned_path.name}:{lineno}")
         if example.id in seen:
-            add(example.id, "violation", [Violation("ID_DUPLICATE", None, f"line {lineno}")])
+            add(example.id, Outcome.REJECTED, [Violation("ID_DUPLICATE", None, f"line {lineno}")])
             continue
         seen.add(example.id)
         if example.id not in offsets:
-            add(example.id, "violation", [Violation("ID_EXTRA", None, f"line {lineno}")])
+            add(example.id, Outcome.REJECTED, [Violation("ID_EXTRA", None, f"line {lineno}")])
             continue
         original = Example.from_record(read_at(original_path, offsets[example.id])).row
-        outcome, violations = classify(original, example.row, mode, max_user_change)
-        add(example.id, outcome, violations, str(record.get("reason") or ""))
+        verdict = gate(original, example.row, mode, max_user_change=max_user_change)
+        add(example.id, verdict.outcome, verdict.violations, str(record.get("reason") or ""))
 
     for row_id in offsets:
         if row_id not in seen:
-            add(row_id, "violation", [Violation("ID_MISSING", None, "not in the aligned file")])
+            add(row_id, Outcome.REJECTED, [Violation("ID_MISSING", None, "not in the aligned file")])
 
     if report_path is not None:
         write_jsonl_atomic(report_path, summary.report)

@@ -7,7 +7,7 @@ Output: ``<data>/cleaned/<config>/<split>.jsonl`` with one envelope per kept row
 (raw) order; ``<split>.rejects.jsonl`` with every other example (unchanged, failed, rejected
 by the run, failing the checker here, or missing) with its outcome, codes and reason; and
 ``<data>/cleaned/summary.json``. A row is kept only if its outcome is ``aligned`` and
-:func:`argalign.validate.classify` finds it changed and within every invariant, so a row
+:func:`argalign.invariants.gate` finds it changed and within every invariant, so a row
 edited by hand after the run is caught here.
 """
 
@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from argalign.errors import ConfigError
-from argalign.invariants import DEFAULT_MAX_USER_CHANGE
+from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, gate
 from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
 from argalign.run.merge import read_merged_summary
 from argalign.run.store import Subset, index_raw, raw_path, read_example
-from argalign.validate import classify
 
 log = logging.getLogger(__name__)
 
@@ -78,14 +77,12 @@ def clean_subset(data: Path, subset: Subset, max_user_change: int = DEFAULT_MAX_
                 counts[outcome if outcome in COLUMNS else "rejected"] += 1
                 continue
             original = read_example(source, raw[row_id].offset).row
-            verdict, violations = classify(original, record.get("row"), str(record.get("mode")),
-                                           max_user_change)
-            if verdict != "ok":
-                outcome = {"failed": "failed", "unchanged": "unchanged"}.get(verdict, "rejected")
-                detail = "; ".join(f"{v.code}@{v.message_index}: {v.detail}" for v in violations[:5])
-                reason = f"invariant check: {detail}" if violations else f"invariant check: {verdict}"
-                rejects.append(_reject(record, outcome, sorted({v.code for v in violations}),
-                                       reason, "clean"))
+            verdict = gate(original, record.get("row"), str(record.get("mode")),
+                           max_user_change=max_user_change)
+            if verdict.outcome is not Outcome.ALIGNED:
+                outcome = verdict.outcome.value
+                reason = f"invariant check: {verdict.reason() or outcome}"
+                rejects.append(_reject(record, outcome, verdict.codes, reason, "clean"))
                 counts[outcome] += 1
                 counts["checker_rejected"] += 1
                 continue

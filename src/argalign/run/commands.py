@@ -19,16 +19,28 @@ def _names(values: list[str] | None) -> list[str]:
     return [v for value in values or [] for v in value.replace(",", " ").split()]
 
 
+def _mode_program(value: str) -> tuple[str, str]:
+    """``A=programs/a.json`` -> ``("A", "programs/a.json")``."""
+    mode, sep, program = value.partition("=")
+    if not sep or not mode or not program:
+        raise argparse.ArgumentTypeError(f"expected MODE=PATH, not {value!r}")
+    return mode, program
+
+
 def _emit(obj: object) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
 
 
 def _run_options(args: argparse.Namespace, data: str):
+    from argalign.errors import ConfigError
     from argalign.run.runner import RunOptions
 
+    programs = dict(args.program or [])
+    if len(programs) < len(args.program or []):
+        raise ConfigError("--program names the same mode twice")
     return RunOptions(
         data=Path(data), modes=tuple(_names(args.modes)), models=tuple(_names(args.models)),
-        config=args.config, program_a=args.program_a, program_b=args.program_b,
+        config=args.config, programs=programs,
         thinking=args.thinking, score=args.score, judge=args.judge, comparison=args.comparison,
         max_errors=args.max_errors, seed=args.seed, run_name=args.run_name, force=args.force,
         configs=tuple(_names(getattr(args, "configs", None))),
@@ -87,16 +99,20 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--modes", nargs="+", default=["A", "B"], help="A, B or both (default: A B)")
+    from argalign.metrics import COMPARISONS
+    from argalign.modules import MODES, THINKING_SCOPES
+
+    p.add_argument("--modes", nargs="+", default=list(MODES),
+                   help=f"some of {', '.join(MODES)} (default: all)")
     p.add_argument("--models", nargs="+", default=None,
                    help="model names from the settings; several make a mix (default: default_model)")
     p.add_argument("--config", default=None, help="settings YAML (default: the packaged one)")
-    p.add_argument("--program-a", default=None, help="Mode A program: path or MLflow URI")
-    p.add_argument("--program-b", default=None, help="Mode B program: path or MLflow URI")
-    p.add_argument("--thinking", choices=["blocks", "full"], default="blocks")
+    p.add_argument("--program", action="append", type=_mode_program, metavar="MODE=PATH",
+                   help="a mode's compiled program: path or MLflow URI (repeatable)")
+    p.add_argument("--thinking", choices=THINKING_SCOPES, default="blocks")
     p.add_argument("--score", action="store_true", help="score each row (mutual predictability)")
     p.add_argument("--judge", default=None, help="judge model name (default: default_judge)")
-    p.add_argument("--comparison", choices=["judge", "lexical"], default="judge")
+    p.add_argument("--comparison", choices=list(COMPARISONS), default="judge")
     p.add_argument("--max-errors", type=int, default=None,
                    help="stop cleanly after more than N failed examples")
     p.add_argument("--seed", type=int, default=0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,8 +47,7 @@ class RunOptions:
     modes: tuple[str, ...] = ("A", "B")
     models: tuple[str, ...] = ()
     config: str | None = None
-    program_a: str | None = None
-    program_b: str | None = None
+    programs: Mapping[str, str] = field(default_factory=dict)  # mode -> path or MLflow URI
     thinking: str = "blocks"
     score: bool = False
     judge: str | None = None
@@ -98,6 +98,7 @@ def default_run_name(modes: list[str], models: list[str], seed: int) -> str:
 
 def plan_run(options: RunOptions) -> Plan:
     """Check options, settings, programs and data; fingerprint the run; list what is left."""
+    from argalign.metrics import COMPARISONS
     from argalign.modules import MODES, THINKING_SCOPES
     from argalign.programs import load_program
 
@@ -106,8 +107,11 @@ def plan_run(options: RunOptions) -> Plan:
         raise ConfigError(f"--modes must be some of {', '.join(MODES)}, got {options.modes}")
     if options.thinking not in THINKING_SCOPES:
         raise ConfigError(f"--thinking must be one of {', '.join(THINKING_SCOPES)}")
-    if options.comparison not in ("judge", "lexical"):
-        raise ConfigError("--comparison must be judge or lexical")
+    if options.comparison not in COMPARISONS:
+        raise ConfigError(f"--comparison must be one of {', '.join(COMPARISONS)}")
+    unknown = sorted(set(options.programs) - set(MODES))
+    if unknown:
+        raise ConfigError(f"--program names unknown modes {unknown}; modes: {', '.join(MODES)}")
     if options.max_errors is not None and options.max_errors < 0:
         raise ConfigError("--max-errors must be >= 0")
     settings = load_settings(options.config)
@@ -118,8 +122,7 @@ def plan_run(options: RunOptions) -> Plan:
     if judge is not None:
         settings.get(judge)
     subsets = raw_subsets(options.data, options.configs or None, options.splits or None)
-    program_paths = {"A": options.program_a, "B": options.program_b}
-    programs = {mode: load_program(mode, program_paths[mode], thinking=options.thinking)
+    programs = {mode: load_program(mode, options.programs.get(mode), thinking=options.thinking)
                 for mode in modes}
     store = RunStore(options.data, options.run_name or default_run_name(modes, models, options.seed))
     plan = Plan(options=options, settings=settings, store=store, models=models, judge=judge,
