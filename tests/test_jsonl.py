@@ -38,26 +38,51 @@ def test_a_bad_line_raises_with_file_and_line(tmp_path):
 
 
 @pytest.mark.parametrize("torn", [b'{"id": "c", "row": {"mess', b"\xff\xfe{}", b"{]"])
-@pytest.mark.parametrize("at_end", [True, False])
-def test_torn_lines_are_skipped_when_tolerated(tmp_path, torn, at_end):
+def test_only_a_torn_last_line_is_skipped_when_tolerated(tmp_path, torn):
     path = tmp_path / "a.jsonl"
-    lines = [b'{"id": "a"}', b'{"id": "b"}']
-    lines.insert(2 if at_end else 1, torn)
-    path.write_bytes(b"\n".join(lines) + (b"" if at_end else b"\n"))
+    path.write_bytes(b'{"id": "a"}\n{"id": "b"}\n' + torn)
     assert [r["id"] for _, r in iter_jsonl(path, tolerate_torn=True)] == ["a", "b"]
     with pytest.raises(JsonlError):
         list(iter_jsonl(path))
 
 
-def test_appender_after_a_torn_tail_starts_a_new_line(tmp_path):
+@pytest.mark.parametrize("bad", [b'{"id": "c", "row": {"mess', b"\xff\xfe{}", b"{]"])
+@pytest.mark.parametrize("where", ["middle", "last with newline"])
+def test_a_bad_line_that_a_kill_cannot_make_is_an_error_even_when_tolerated(tmp_path, bad, where):
+    path = tmp_path / "a.jsonl"
+    lines = [b'{"id": "a"}', b'{"id": "b"}']
+    lines.insert(1 if where == "middle" else 2, bad)
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with pytest.raises(JsonlError, match=f"a.jsonl:{2 if where == 'middle' else 3}"):
+        list(iter_jsonl(path, tolerate_torn=True))
+
+
+def test_appender_cuts_off_a_torn_tail(tmp_path):
     path = tmp_path / "out.jsonl"
     path.write_bytes(b'{"id": "a"}\n{"id": "b", "ro')
     with Appender(path) as appender:
         appender.write({"id": "c"})
         appender.write({"id": "d"})
-    assert path.read_bytes() == b'{"id": "a"}\n{"id": "b", "ro\n{"id": "c"}\n{"id": "d"}\n'
-    assert [(n, r["id"]) for n, r in iter_jsonl(path, tolerate_torn=True)] == [
-        (1, "a"), (3, "c"), (4, "d")]
+    assert path.read_bytes() == b'{"id": "a"}\n{"id": "c"}\n{"id": "d"}\n'
+    assert [(n, r["id"]) for n, r in iter_jsonl(path)] == [(1, "a"), (2, "c"), (3, "d")]
+
+
+@pytest.mark.parametrize("existing", [b'{"id": "a"}', b'{"id": "a"}\n{"id": "b"}',
+                                      b'{"x": "' + b"y" * 70000 + b'"}'])
+def test_appender_completes_a_whole_last_line_that_lacks_its_newline(tmp_path, existing):
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(existing)
+    with Appender(path, fsync=False) as appender:
+        appender.write({"id": "z"})
+    assert path.read_bytes() == existing + b'\n{"id": "z"}\n'
+
+
+def test_appender_cuts_a_torn_tail_that_is_the_whole_file(tmp_path):
+    path = tmp_path / "out.jsonl"
+    path.write_bytes(b'{"id": "a", "ro')
+    with Appender(path, fsync=False) as appender:
+        appender.write({"id": "z"})
+    assert path.read_bytes() == b'{"id": "z"}\n'
 
 
 @pytest.mark.parametrize("existing", [None, b"", b'{"id": "a"}\n'])

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from argalign import cli
-from argalign.errors import ConfigError, RunError
+from argalign.errors import ArgalignError, ConfigError, RunError
 from argalign.jsonl import iter_jsonl
 from argalign.run.clean import clean
 from argalign.run.merge import merge
@@ -76,6 +76,32 @@ def test_merge_ignores_temporary_files_and_torn_lines(finished):
     with _result_file(finished, "train", "B").open("a") as fh:
         fh.write(line[: len(line) // 2])
     assert merge(finished)["subsets"][f"{CONFIG}/train"]["merged"] == 7
+
+
+@pytest.mark.parametrize("bad", ["{\"id\": \"x\", \"outc", "42", "[1, 2]", "{\"id\": 3}"])
+def test_a_bad_result_line_that_is_not_the_torn_tail_is_an_error(finished, bad):
+    path = _result_file(finished, "train", "A")
+    lines = path.read_text().splitlines()
+    path.write_text("".join(line + "\n" for line in [lines[0], bad, *lines[1:]]))
+    with pytest.raises(ArgalignError, match=f"{path.name}:2"):
+        merge(finished)
+    assert cli.main(["merge", "--data", str(finished)]) == cli.EXIT_FAILED
+    assert not (finished / "merged" / "summary.json").exists()
+
+
+def test_a_corrupt_merged_or_raw_line_is_an_error_in_clean(finished):
+    merge(finished)
+    merged = finished / "merged" / CONFIG / "train.jsonl"
+    lines = merged.read_text().splitlines()
+    merged.write_text("".join(line + "\n" for line in [lines[0], lines[1][:40], *lines[2:]]))
+    with pytest.raises(ArgalignError, match="train.jsonl:2"):
+        clean(finished)
+    assert cli.main(["clean", "--data", str(finished)]) == cli.EXIT_FAILED
+    merge(finished)
+    raw = finished / "raw" / CONFIG / "train.jsonl"
+    raw.write_bytes(raw.read_bytes()[:-10])  # the raw file is written atomically: no tolerance
+    with pytest.raises(ArgalignError, match="train.jsonl:7"):
+        clean(finished)
 
 
 def test_duplicate_id_is_an_error_naming_id_and_files(finished):

@@ -36,8 +36,9 @@ class JsonlError(ArgalignError, ValueError):
 def iter_jsonl(path: str | Path, *, tolerate_torn: bool = False) -> Iterator[tuple[int, Any]]:
     """Yield ``(line number, object)`` for each non-blank line, one line in memory at a time.
 
-    With ``tolerate_torn`` a line that does not parse is taken for a write cut short by a kill
-    (see :class:`Appender`) and skipped with a warning; otherwise it raises JsonlError.
+    With ``tolerate_torn`` the last line, if it has no newline and does not parse, is taken for a
+    write cut short by a kill (see :class:`Appender`) and skipped with a warning. Any other line
+    that does not parse raises JsonlError: a kill cannot tear a line in the middle of a file.
     """
     for lineno, _offset, record in iter_with_offsets(path, tolerate_torn=tolerate_torn):
         yield lineno, record
@@ -63,7 +64,7 @@ def iter_with_offsets(path: str | Path, *, tolerate_torn: bool = False
             try:
                 record = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                if tolerate_torn:
+                if tolerate_torn and not raw.endswith(b"\n"):  # the last line, cut short
                     log.warning("%s:%d: skipping a torn line (%d bytes)", path, lineno, len(raw))
                     continue
                 raise JsonlError(path, lineno, f"not valid JSON: {e}") from e
@@ -117,11 +118,41 @@ def write_json_atomic(path: str | Path, obj: Any) -> None:
         raise
 
 
+def _repair_tail(path: Path, chunk: int = 1 << 16) -> bool:
+    """Cut off a torn last line; True if the last line is complete but has no newline."""
+    with path.open("r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        fh.seek(size - 1)
+        if fh.read(1) == b"\n":
+            return False
+        start = size
+        while start > 0:  # find the start of the last line
+            block_start = max(0, start - chunk)
+            fh.seek(block_start)
+            block = fh.read(start - block_start)
+            cut = block.rfind(b"\n")
+            if cut >= 0:
+                start = block_start + cut + 1
+                break
+            start = block_start
+        fh.seek(start)
+        tail = fh.read()
+        try:
+            json.loads(tail)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            log.warning("%s: cutting off a torn last line (%d bytes)", path, len(tail))
+            fh.truncate(start)
+            return False
+        return True
+
+
 class Appender:
     """Appends whole lines; each line is written with one write call and flushed to disk.
 
-    If the file ends in a torn line (a kill mid-write), a newline is written first so the
-    next record starts on a line of its own and the torn one stays detectable.
+    If the file ends in a torn line (a kill mid-write: bytes after the last newline that do not
+    parse), it is cut off first, so a torn line can only ever be the last line of a file and a
+    bad line anywhere else is corruption that readers report. A last line that is complete
+    JSON but lacks its newline gets the newline.
     """
 
     def __init__(self, path: str | Path, *, fsync: bool = True):
@@ -130,9 +161,7 @@ class Appender:
         self._fsync = fsync
         needs_newline = False
         if self.path.exists() and self.path.stat().st_size:
-            with self.path.open("rb") as fh:
-                fh.seek(-1, os.SEEK_END)
-                needs_newline = fh.read(1) != b"\n"
+            needs_newline = _repair_tail(self.path)
         self._fh = self.path.open("a", encoding="utf-8")
         if needs_newline:
             self._fh.write("\n")

@@ -1,8 +1,10 @@
 """The files of a run: raw subsets in, result files out, the manifest, and what is done.
 
 A result file holds one complete JSON record per line and is only ever appended to
-(:class:`argalign.jsonl.Appender`: one write, flush and fsync per record). A line cut short
-by a kill is not a result: readers skip it and the runner redoes that example. The
+(:class:`argalign.jsonl.Appender`: one write, flush and fsync per record). A last line cut
+short by a kill is not a result: readers skip it and the runner redoes that example. Any
+other line that is not a result record (bad JSON in the middle of a file, a number, a list)
+is corruption and an error naming the file and line; raw files are read strictly. The
 manifest is written atomically before the first result and names the parameters the
 results were made with; a resume with other parameters is refused.
 """
@@ -80,9 +82,10 @@ def raw_subsets(data: Path, configs: Iterable[str] | None = None,
 
 
 def iter_lines(path: Path) -> Iterator[tuple[int, int, Any]]:
-    """Yield ``(line number, byte offset, object)``; a line that does not parse is skipped.
+    """Yield ``(line number, byte offset, object)``; a torn last line is skipped.
 
-    Such a line can only be a write cut short by a kill (see the module docstring).
+    Only the last line can be a write cut short by a kill (see the module docstring); a bad
+    line anywhere else raises :class:`argalign.jsonl.JsonlError`.
     """
     return iter_with_offsets(path, tolerate_torn=True)
 
@@ -91,7 +94,9 @@ def index_raw(path: Path) -> list[RawEntry]:
     """Ids, indices and byte offsets of a raw subset, in file order (rows stay on disk)."""
     entries: list[RawEntry] = []
     seen: set[str] = set()
-    for lineno, offset, record in iter_lines(path):
+    for lineno, offset, record in iter_with_offsets(path):  # written atomically: nothing torn
+        if not isinstance(record, dict):
+            raise RunError(f"{path}:{lineno}: a {type(record).__name__}, not a prepared example")
         example = Example.from_record(record, where=f"{path.name}:{lineno}")
         if example.id in seen:
             raise RunError(f"{path}:{lineno}: id {example.id!r} occurs twice in the raw subset")
@@ -129,10 +134,10 @@ def canonical_result_files(directory: Path) -> list[Path]:
 def iter_results(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """``(line number, offset, record)`` of each complete result in a result file."""
     for lineno, offset, record in iter_lines(path):
-        if is_result(record):
-            yield lineno, offset, record
-        else:
-            log.warning("%s:%d: not a result record, ignored", path, lineno)
+        if not is_result(record):
+            raise RunError(f"{path}:{lineno}: not a result record (it needs a string 'id' and an "
+                           f"'outcome' of {', '.join(OUTCOMES)}); the file is corrupt")
+        yield lineno, offset, record
 
 
 def finished_ids(directory: Path) -> set[str]:
