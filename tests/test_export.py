@@ -276,3 +276,18 @@ def test_openai_drop_thinking_and_tool_call_ids():
     kept = to_openai({"messages": TOOL_ROW}, "r")
     assert kept["messages"][2]["reasoning_content"] == "plan"
     assert kept["messages"][4]["reasoning_content"] == "read result"
+
+
+@pytest.mark.parametrize("layout", ["folder", "data folder", "file"])
+def test_export_refuses_to_overwrite_its_input(tmp_path, sample_rows, layout):
+    from argalign.cli import EXIT_CONFIG
+
+    cleaned = tmp_path / "data" / "cleaned"
+    source = cleaned / CONFIGS[0] / "train.jsonl"
+    write_jsonl_atomic(source, sample_rows[:3])
+    before = source.read_bytes()
+    inp, out = {"folder": (cleaned, cleaned), "data folder": (tmp_path / "data", cleaned),
+                "file": (source, cleaned)}[layout]
+    for _ in range(2):  # a second run used to leave 0-byte files
+        assert main(["export", "--format", "openai", "--in", str(inp), "--out", str(out)]) == EXIT_CONFIG
+        assert source.read_bytes() == before

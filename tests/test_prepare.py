@@ -42,6 +42,7 @@ def _varied_rows(real_rows: list[dict], count: int) -> list[dict]:
 
 
 def _write_source(path: Path, rows: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
     return path
 
@@ -435,3 +436,21 @@ def test_an_unreachable_hub_is_offline_but_other_failures_are_errors(monkeypatch
     monkeypatch.setattr(HfApi, "dataset_info", broken)
     with pytest.raises(ConfigError, match="KeyError"):
         resolve_source(HUB_DATASET)
+
+
+def test_prepare_refuses_a_source_that_is_its_own_output(sample_rows, tmp_path):
+    out = tmp_path / "data"
+    first = _prepare_jsonl(_write_source(tmp_path / "src.jsonl", sample_rows), out, n=None)
+    assert first.counts[f"{CONFIG}/{SPLIT}"]["examples"] == len(sample_rows)
+    raw = out / "raw" / CONFIG / f"{SPLIT}.jsonl"
+    before = raw.read_bytes()
+    with pytest.raises(ConfigError, match="overwrite the input"):
+        _prepare_jsonl(raw, out, n=None)
+    assert raw.read_bytes() == before
+    folder = tmp_path / "ds"
+    _write_source(folder / CONFIG / f"{SPLIT}.jsonl", sample_rows)
+    for inside in (folder, folder / "sub"):
+        with pytest.raises(ConfigError, match="overlaps"):
+            prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0, out=inside)
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == [
+        CONFIG, f"{CONFIG}/{SPLIT}.jsonl"]

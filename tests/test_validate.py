@@ -139,3 +139,16 @@ def test_an_aligned_line_that_is_not_a_row_is_an_error(real_rows, tmp_path):
     with pytest.raises(RowError) as info:
         validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A")
     assert (info.value.code, info.value.row_id) == ("NOT_A_ROW", "a.jsonl:1")
+
+
+@pytest.mark.parametrize("target", ["original", "aligned"])
+def test_validate_refuses_a_report_that_would_overwrite_an_input(sample_rows, tmp_path, target):
+    from argalign.cli import EXIT_CONFIG, main
+
+    paths = {"original": tmp_path / "o.jsonl", "aligned": tmp_path / "a.jsonl"}
+    write_jsonl_atomic(paths["original"], _examples(sample_rows[:2]))
+    write_jsonl_atomic(paths["aligned"], _examples([_rethought(r) for r in sample_rows[:2]]))
+    before = {k: p.read_bytes() for k, p in paths.items()}
+    assert main(["validate", "--original", str(paths["original"]), "--aligned", str(paths["aligned"]),
+                 "--mode", "B", "--report", str(paths[target])]) == EXIT_CONFIG
+    assert {k: p.read_bytes() for k, p in paths.items()} == before

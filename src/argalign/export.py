@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign.errors import ConfigError, RowError
-from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
+from argalign.jsonl import iter_jsonl, refuse_overwrite, write_json_atomic, write_jsonl_atomic
 from argalign.schema import Example, parse_conversation
 
 log = logging.getLogger(__name__)
@@ -263,9 +263,12 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
     if thinking not in ("keep", "drop"):
         raise ConfigError(f"--thinking {thinking!r}: expected keep or drop")
     convert, keep, out = CONVERTERS[fmt], thinking == "keep", Path(out)
+    inputs = cleaned_files(inp)
+    refuse_overwrite([*(out / name for _, name in inputs), out / "rejects.jsonl",
+                      out / "dataset_info.json"], [path for path, _ in inputs], "--out")
     rejects: list[dict[str, Any]] = []
     files, written = [], {}
-    for path, name in cleaned_files(inp):
+    for path, name in inputs:
         before = len(rejects)
 
         def rows(path: Path = path, name: str = name) -> Iterator[dict[str, Any]]:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from argalign.errors import ArgalignError
+from argalign.errors import ArgalignError, ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,26 @@ def iter_with_offsets(path: str | Path, *, tolerate_torn: bool = False
                     continue
                 raise JsonlError(path, lineno, f"not valid JSON: {e}") from e
             yield lineno, offset, record
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    if a.exists() and b.exists():
+        return os.path.samefile(a, b)
+    return a.resolve() == b.resolve()
+
+
+def refuse_overwrite(outputs: Iterable[str | Path], inputs: Iterable[str | Path], flag: str) -> None:
+    """ConfigError if writing one of ``outputs`` would replace one of ``inputs`` (checked first).
+
+    Args:
+        flag: the option that names the outputs, for the message (``--report``).
+    """
+    inputs = [Path(p) for p in inputs]
+    for output in map(Path, outputs):
+        for inp in inputs:
+            if _same_path(output, inp):
+                raise ConfigError(f"{flag}: writing {output} would overwrite the input {inp}; "
+                                  "choose another output")
 
 
 def read_at(path: str | Path, offset: int) -> Any:

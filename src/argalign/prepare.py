@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign.errors import ConfigError, RowError
-from argalign.jsonl import Appender, write_json_atomic
+from argalign.jsonl import Appender, refuse_overwrite, write_json_atomic
 from argalign.schema import Example, example_id, parse_conversation
 
 log = logging.getLogger(__name__)
@@ -206,6 +206,7 @@ def prepare(
     if resolved.kind == "jsonl" and (len(configs) != 1 or len(splits) != 1):
         raise ConfigError("a single JSONL source holds one subset: pass one --configs "
                           "and one --splits value")
+    _refuse_own_output(resolved, raw_dir, configs, splits)
     for config in configs:
         for split in splits:
             target = raw_dir / config / f"{split}.jsonl"
@@ -218,6 +219,22 @@ def prepare(
         "counts": result.counts,
     })
     return result
+
+
+def _refuse_own_output(source: Source, raw_dir: Path, configs: list[str], splits: list[str]) -> None:
+    """ConfigError if the source is (or holds) what this call writes."""
+    if source.kind == "jsonl":
+        outputs = [raw_dir / "manifest.json"]
+        for config in configs:
+            for split in splits:
+                target = raw_dir / config / f"{split}.jsonl"
+                outputs += [target, target.with_name(f"{split}.rejects.jsonl")]
+        refuse_overwrite(outputs, [source.location], "--out")
+    elif source.kind == "dir":
+        folder, raw = Path(source.location).resolve(), raw_dir.resolve()
+        if raw.is_relative_to(folder) or folder.is_relative_to(raw):
+            raise ConfigError(f"--out {raw_dir.parent}: prepare writes {raw_dir}, which overlaps the "
+                              f"--source folder {source.location}; choose another --out")
 
 
 def _prepare_subset(source: Source, config: str, split: str, n: int | None, seed: int,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, Violation, gate
-from argalign.jsonl import iter_jsonl, iter_with_offsets, read_at, write_jsonl_atomic
+from argalign.jsonl import iter_jsonl, iter_with_offsets, read_at, refuse_overwrite, write_jsonl_atomic
 from argalign.schema import Example
 
 
@@ -45,6 +45,8 @@ def validate_files(original_path: str | Path, aligned_path: str | Path, mode: st
                    report_path: str | Path | None = None,
                    max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> ValidateSummary:
     original_path, aligned_path = Path(original_path), Path(aligned_path)
+    if report_path is not None:
+        refuse_overwrite([report_path], [original_path, aligned_path], "--report")
     offsets = index_offsets(original_path)
     summary = ValidateSummary()
     seen: set[str] = set()
