@@ -386,3 +386,82 @@ def test_validate_reports_unchanged_for_identical_files(real_rows, tmp_path):
                              report_path=tmp_path / "report.jsonl")
     assert dict(summary.outcomes) == {"unchanged": 6}
     assert [r["outcome"] for _, r in iter_jsonl(tmp_path / "report.jsonl")] == ["unchanged"] * 6
+
+
+# --- typed comparison and what counts as unchanged (#12 items 5 and 8) ---------------------
+
+def _rethought_sample(row: dict, edit: Callable[[str], str]) -> dict:
+    row = copy.deepcopy(row)
+    for message in row["messages"]:
+        if message["role"] == "assistant" and message["thinking"]:
+            message["thinking"] = edit(message["thinking"])
+    return row
+
+
+INVISIBLE_EDITS = {
+    "trailing space": lambda t: t + " ",
+    "line breaks": lambda t: t.replace(" ", "\n", 3),
+    "double spaces": lambda t: t.replace(" ", "  "),
+    "non-breaking spaces": lambda t: t.replace(" ", "\u00a0", 5),
+    "tabs": lambda t: "\t" + t.replace(" ", "\t", 2),
+    "zero-width space": lambda t: t[:10] + "\u200b" + t[10:],
+    "decomposed accents": lambda t: t + " café",
+    "compatibility forms": lambda t: t.replace("fi", "\ufb01"),
+}
+
+
+@pytest.mark.parametrize("mode", ["A", "B"])
+@pytest.mark.parametrize("edit", INVISIBLE_EDITS, ids=list(INVISIBLE_EDITS))
+def test_a_whitespace_or_normalization_only_rewrite_is_unchanged(sample_rows, edit, mode):
+    original = sample_rows[0]
+    if edit == "decomposed accents":
+        original = _rethought_sample(original, lambda t: t + " cafe\u0301")
+        aligned = _rethought_sample(sample_rows[0], INVISIBLE_EDITS[edit])
+    else:
+        aligned = _rethought_sample(original, INVISIBLE_EDITS[edit])
+    assert aligned != original
+    assert classify(original, aligned, mode) == ("unchanged", [])
+
+
+def test_a_visible_one_character_rewrite_is_still_ok(sample_rows):
+    original = sample_rows[0]
+    aligned = _rethought_sample(original, lambda t: t[:-1] + ("x" if t[-1] != "x" else "y"))
+    assert classify(original, aligned, "B") == ("ok", [])
+
+
+@pytest.mark.parametrize("before, after", [(1, 1.0), (1, True), (0, False), (1.0, True),
+                                           ("1", 1), (None, 0), (0.0, -0.0), ([1], [1.0]),
+                                           ({"a": 1}, {"a": 1.0})])
+def test_values_of_another_json_type_are_changes(sample_rows, before, after):
+    original = copy.deepcopy(sample_rows[0])
+    original["score"] = before
+    original["messages"][1]["extra"] = before
+    aligned = copy.deepcopy(original)
+    aligned["score"] = after
+    aligned["messages"][1]["extra"] = after
+    codes = [(v.code, v.message_index) for v in check_row(original, aligned, "A")]
+    assert codes == [("OTHER_FIELD_CHANGED", None), ("OTHER_FIELD_CHANGED", 1)]
+
+
+def test_nan_equals_itself_and_key_order_does_not_matter(sample_rows):
+    original = json.loads(json.dumps({**sample_rows[0], "score": float("nan"),
+                                       "meta": {"a": 1, "b": [2, None]}}))
+    aligned = json.loads(json.dumps({**original, "meta": {"b": [2, None], "a": 1}}))
+    assert check_row(original, aligned, "A") == []
+    assert is_unchanged(original, aligned)
+
+
+def test_assistant_content_is_compared_by_type_too(sample_rows):
+    original = copy.deepcopy(sample_rows[0])
+    original["messages"][-1]["name"] = None
+    aligned = copy.deepcopy(original)
+    aligned["messages"][-1]["name"] = ""
+    assert [v.code for v in check_row(original, aligned, "A")] == ["NAME_CHANGED"]
+
+
+@pytest.mark.parametrize("mode", [None, "", "C", "b"])
+def test_an_unknown_mode_is_a_violation_not_a_pass(sample_rows, mode):
+    original = sample_rows[0]
+    aligned = copy.deepcopy(original)
+    aligned["messages"][1]["content"] = "Something else entirely. " * 40 + original["messages"][1]["content"]
+    assert [v.code for v in check_row(original, aligned, str(mode))] == ["MODE_UNKNOWN"]

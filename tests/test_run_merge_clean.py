@@ -184,3 +184,53 @@ def test_cli_merge_and_clean(finished, capsys):
 def test_clean_without_merge_is_a_configuration_error(tmp_path):
     with pytest.raises(ConfigError):
         clean(tmp_path / "nothing")
+
+
+def _merged_by_hand(tmp_path: Path, sample_rows: list[dict], edits: list) -> Path:
+    """A data folder whose merged file holds one 'aligned' record per edit (no run needed)."""
+    from argalign.jsonl import write_jsonl_atomic
+    from argalign.prepare import prepare
+
+    source = tmp_path / "src.jsonl"
+    write_jsonl_atomic(source, sample_rows[:len(edits)])
+    data = tmp_path / "data"
+    prepare(source=str(source), configs=[CONFIG], splits=["train"], n=None, seed=0, out=data)
+    raw = _read(data / "raw" / CONFIG / "train.jsonl")
+    records = []
+    for example, (mode, edit) in zip(raw, edits):
+        records.append({"id": example["id"], "config": CONFIG, "split": "train",
+                        "index": example["index"], "mode": mode, "model": "fake", "program": "p",
+                        "outcome": "aligned", "reason": "", "codes": [], "row": edit(example["row"])})
+    write_jsonl_atomic(data / "merged" / CONFIG / "train.jsonl", records)
+    return data
+
+
+def _thinking(edit):
+    def apply(row):
+        row = json.loads(json.dumps(row))
+        for m in row["messages"]:
+            if m["role"] == "assistant" and m["thinking"]:
+                m["thinking"] = edit(m["thinking"])
+        return row
+    return apply
+
+
+def test_clean_sets_aside_whitespace_only_rewrites_and_records_without_a_mode(tmp_path, sample_rows):
+    def long_user_change(row):
+        row = _thinking(lambda t: "New opening. " + t)(row)
+        row["messages"][1]["content"] += "\n\n" + "Please also do much more. " * 30
+        return row
+
+    data = _merged_by_hand(tmp_path, sample_rows, [
+        ("B", _thinking(lambda t: "New opening. " + t)),            # kept
+        ("B", _thinking(lambda t: t.replace(" ", "\u00a0", 3) + "\n")),  # whitespace only
+        (None, long_user_change),                                   # no mode: no Mode B bound
+        ("B", long_user_change),                                    # over the Mode B bound
+    ])
+    summary = clean(data)
+    assert summary["total"]["aligned"] == 1
+    assert summary["total"]["unchanged"] == 1 and summary["total"]["rejected"] == 2
+    rejects = {r["index"]: r for r in _read(data / "cleaned" / CONFIG / "train.rejects.jsonl")}
+    assert rejects[1]["outcome"] == "unchanged"
+    assert rejects[2]["codes"] == ["MODE_UNKNOWN"]
+    assert rejects[3]["codes"] == ["USER_CHANGE_EXCEEDS_BOUND"]

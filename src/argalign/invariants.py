@@ -1,8 +1,12 @@
 """The hard invariants: what an aligned row may change, checked against its original.
 
 An aligned row may change only the user messages' ``content`` and the assistant messages'
-``thinking`` (text stays text, null stays null). Everything else is compared byte for byte.
-Each violation has a stable code (see :data:`CODES`) and the index of the message concerned.
+``thinking`` (text stays text, null stays null). Everything else is compared as JSON values
+with their types (:func:`same_json`: ``1``, ``1.0`` and ``true`` differ; ``NaN`` equals itself)
+and strings byte for byte. Each violation has a stable code (see :data:`CODES`) and the index
+of the message concerned. A rewrite that differs from the original only in whitespace,
+non-breaking spaces, invisible format characters or Unicode normalization is unchanged
+(:func:`is_unchanged`), never a success.
 How far a user message may change is the mode's policy (``user_change`` of its class in
 :data:`argalign.modules.MODES`). :func:`gate` is the one place that turns a rewrite into an
 :class:`Outcome`; aligning, validating, cleaning and the metric all ask it.
@@ -11,6 +15,7 @@ How far a user message may change is the mode's policy (``user_change`` of its c
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
@@ -85,6 +90,21 @@ class Violation:
         return asdict(self)
 
 
+def same_json(a: Any, b: Any) -> bool:
+    """Equality of JSON values with their types: ``1``, ``1.0`` and ``true`` differ, ``NaN``
+    equals ``NaN``, ``0.0`` and ``-0.0`` differ, strings compare code point for code point.
+    Object keys compare as a set (JSON objects are unordered), list items in order."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+    if isinstance(a, float):
+        return repr(a) == repr(b)
+    return a == b
+
+
 def user_change(before: str, after: str) -> int:
     """Characters inserted plus characters deleted to turn ``before`` into ``after``."""
     # When one string contains the other, SequenceMatcher's first (longest) block is the whole
@@ -125,7 +145,8 @@ def check_row(
         return [Violation("MALFORMED", None, "aligned row has no list of message objects")]
     violations: list[Violation] = []
     for key in sorted(set(original) | set(aligned)):
-        if key != "messages" and original.get(key) != aligned.get(key):
+        if key != "messages" and (key not in original or key not in aligned
+                                  or not same_json(original[key], aligned[key])):
             violations.append(Violation("OTHER_FIELD_CHANGED", None, f"row column {key!r} changed"))
 
     before, after = original["messages"], aligned["messages"]
@@ -147,25 +168,27 @@ def _check_message(
     for key in sorted(set(old) - set(new)):
         out.append(Violation("KEY_REMOVED", i, f"key {key!r} removed"))
     for key, code in _SAME_ON_EVERY_MESSAGE.items():
-        if key in old and key in new and old[key] != new[key]:
+        if key in old and key in new and not same_json(old[key], new[key]):
             out.append(Violation(code, i, f"{key} changed"))
     for key in sorted((set(old) & set(new)) - set(MESSAGE_KEYS)):
-        if old[key] != new[key]:
+        if not same_json(old[key], new[key]):
             out.append(Violation("OTHER_FIELD_CHANGED", i, f"key {key!r} changed"))
 
     role = old.get("role")
     content_code = _CONTENT_BY_ROLE.get(role)
-    if content_code and old.get("content") != new.get("content"):
+    if content_code and not same_json(old.get("content"), new.get("content")):
         out.append(Violation(content_code, i, f"{role} content changed"))
 
     old_thinking, new_thinking = old.get("thinking"), new.get("thinking")
     if role != "assistant":
-        if old_thinking != new_thinking:
+        if not same_json(old_thinking, new_thinking):
             out.append(Violation("THINKING_ON_NON_ASSISTANT", i, f"{role} thinking changed"))
     elif old_thinking is None and new_thinking is not None:
         out.append(Violation("THINKING_ADDED", i, "null thinking became text"))
     elif old_thinking is not None and new_thinking is None:
         out.append(Violation("THINKING_REMOVED", i, "thinking became null"))
+    elif old_thinking is not None and not isinstance(new_thinking, str):
+        out.append(Violation("OTHER_FIELD_CHANGED", i, "thinking is no longer text"))
 
     if role == "user":
         out.extend(_check_user(i, old.get("content"), new.get("content"), policy, max_user_change))
@@ -192,9 +215,23 @@ def _check_user(
     return out
 
 
+def _visible(value: Any) -> Any:
+    """A string with Unicode compatibility normalization applied and every whitespace and
+    invisible format character removed; lists and dicts recursively; anything else as is."""
+    if isinstance(value, str):
+        text = unicodedata.normalize("NFKC", value)
+        return "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf")
+    if isinstance(value, list):
+        return [_visible(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _visible(v) for k, v in value.items()}
+    return value
+
+
 def is_unchanged(original: dict[str, Any], aligned: dict[str, Any]) -> bool:
-    """True when the rewrite is identical to the original (not a success)."""
-    return original.get("messages") == aligned.get("messages")
+    """True when the rewrite is the original up to whitespace, non-breaking spaces, invisible
+    format characters (zero-width spaces) and Unicode normalization: not a success."""
+    return same_json(_visible(original.get("messages")), _visible(aligned.get("messages")))
 
 
 @dataclass(frozen=True)
