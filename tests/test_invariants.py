@@ -225,6 +225,11 @@ MUTATIONS: dict[str, list[Mutation]] = {
                  original_edit=add_key(2, "x_w", 1)),
         Mutation("null user content set", 1, set_field(1, "content", "Hi"), 1,
                  original_edit=set_field(1, "content", None)),
+        Mutation("int column became float", 1, set_column("example_id", float), None),
+    ],
+    "UNKNOWN_MODE": [
+        Mutation("mode null (as clean reads it)", 1, set_field(2, "thinking", "New."), None,
+                 mode="None"),
     ],
 }
 
