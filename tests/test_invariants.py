@@ -216,6 +216,7 @@ MUTATIONS: dict[str, list[Mutation]] = {
     ],
     "MODE_UNKNOWN": [
         Mutation("a row claims mode C", 1, _rethink_copy, None, mode="C"),
+        Mutation("mode null (as clean reads it)", 1, _rethink_copy, None, mode="None"),
     ],
     "OTHER_FIELD_CHANGED": [
         Mutation("row column one char", 1, set_column("example_id", lambda v: v + 1), None),
@@ -226,10 +227,6 @@ MUTATIONS: dict[str, list[Mutation]] = {
         Mutation("null user content set", 1, set_field(1, "content", "Hi"), 1,
                  original_edit=set_field(1, "content", None)),
         Mutation("int column became float", 1, set_column("example_id", float), None),
-    ],
-    "UNKNOWN_MODE": [
-        Mutation("mode null (as clean reads it)", 1, set_field(2, "thinking", "New."), None,
-                 mode="None"),
     ],
 }
 
