@@ -214,7 +214,7 @@ MUTATIONS: dict[str, list[Mutation]] = {
         *(Mutation(f"mode A row {r}", r, flip_source(), 1) for r in range(6)),
         Mutation("mode B, within the bound", 2, flip_source(), 1, mode="B"),
     ],
-    "MODE_UNKNOWN": [
+    "UNKNOWN_MODE": [
         Mutation("a row claims mode C", 1, _rethink_copy, None, mode="C"),
         Mutation("mode null (as clean reads it)", 1, _rethink_copy, None, mode="None"),
     ],

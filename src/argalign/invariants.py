@@ -23,7 +23,6 @@ from typing import Any
 from argalign.schema import MESSAGE_KEYS, split_source
 
 CODES: dict[str, str] = {
-    "MODE_UNKNOWN": "the row names a mode that is not registered, so its policy is unknown",
     "MALFORMED": "the aligned row is not a row with a messages list of objects",
     "MESSAGE_COUNT": "a message was added or removed",
     "KEY_ADDED": "a message has a key the original message does not have",
@@ -45,6 +44,7 @@ CODES: dict[str, str] = {
     "ID_MISSING": "an example of the original is missing from the aligned file",
     "ID_EXTRA": "the aligned file has an example that the original does not have",
     "ID_DUPLICATE": "the aligned file has the same example twice",
+    "UNKNOWN_MODE": "the record names no known mode, so its user-change policy cannot be checked",
 }
 
 # Mode B may add a short clarification to a request; 240 characters is one or two sentences
@@ -136,13 +136,13 @@ def check_row(
     max_user_change: int = DEFAULT_MAX_USER_CHANGE,
 ) -> list[Violation]:
     """All invariant violations of ``aligned`` against ``original`` for a registered mode."""
-    policy = user_change_policy(mode)
-    if policy is None:
-        return [Violation("MODE_UNKNOWN", None, f"mode {mode!r} is not a registered mode")]
     if not isinstance(aligned, dict) or not isinstance(aligned.get("messages"), list) or not all(
         isinstance(m, dict) for m in aligned["messages"]
     ):
         return [Violation("MALFORMED", None, "aligned row has no list of message objects")]
+    policy = user_change_policy(mode)
+    if policy is None:
+        return [Violation("UNKNOWN_MODE", None, f"mode {mode!r} is not a registered mode")]
     violations: list[Violation] = []
     for key in sorted(set(original) | set(aligned)):
         if key != "messages" and (key not in original or key not in aligned
