@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +17,8 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 import socket  # noqa: E402
 
 import dspy  # noqa: E402
+
+from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer  # noqa: E402
 
 # ``../shared`` beside the repository; a git worktree elsewhere names it in ARGALIGN_REAL_ROWS.
 REAL_ROWS = Path(os.environ.get("ARGALIGN_REAL_ROWS") or Path(__file__).resolve().parents[2]
@@ -54,11 +59,59 @@ def offline_dspy(monkeypatch, tmp_path):
         yield
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def real_rows_path() -> Path:
-    if not REAL_ROWS.exists():
-        pytest.fail(f"the six real rows are missing: {REAL_ROWS}")
+    """The six real rows (``../shared/data``); a test that needs them skips when they are absent."""
+    if not REAL_ROWS.is_file():
+        pytest.skip(f"the six real rows are not at {REAL_ROWS}: put the shared folder beside the "
+                    "repository or name the file in ARGALIGN_REAL_ROWS")
     return REAL_ROWS
+
+
+@pytest.fixture
+def real_rows(real_rows_path: Path) -> list[dict[str, Any]]:
+    """The six real rows, parsed afresh for each test (a test may change them)."""
+    from support import read_rows
+
+    return read_rows(real_rows_path)
+
+
+@pytest.fixture
+def fake_server() -> Iterator[FakeOpenAIServer]:
+    """A fake endpoint with short deterministic answers; ``FAILME`` rows get unusable ones."""
+    from support import responder
+
+    with FakeOpenAIServer(FakeConfig(output_words=12), responder=responder) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def mlflow_template(tmp_path_factory) -> Path:
+    """An MLflow SQLite store with its tables created once (creating them takes seconds)."""
+    from argalign import tracking
+
+    where = tmp_path_factory.mktemp("mlflow-template")
+    db = where / "mlflow.db"
+    previous = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{db}"
+    try:
+        tracking.search_runs("warm-up")
+    finally:
+        if previous is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = previous
+    return db
+
+
+@pytest.fixture
+def mlflow_store(tmp_path, monkeypatch, mlflow_template) -> Path:
+    """A fresh copy of the template store at the URI conftest set; artifacts under tmp_path."""
+    db = tmp_path / "mlflow.db"
+    shutil.copy(mlflow_template, db)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    monkeypatch.chdir(tmp_path)
+    return db
 
 
 def _sample_rows() -> list[dict]:

@@ -6,7 +6,7 @@ import json
 
 from argalign.cli import main
 from argalign.invariants import check_row
-from test_run_support import fake_server_fixture, write_settings  # noqa: F401 (fixture)
+from support import write_settings
 
 
 def _lines(path):

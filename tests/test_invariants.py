@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,11 +26,6 @@ from argalign.validate import validate_files
 
 BOUND = DEFAULT_MAX_USER_CHANGE
 
-
-@pytest.fixture
-def real_rows(real_rows_path: Path) -> list[dict]:
-    return [json.loads(line) for line in real_rows_path.read_text("utf-8").splitlines()
-            if line.strip()]
 
 
 # --- mutation helpers: each returns an edit that changes one field of a deep copy ----------

@@ -24,11 +24,6 @@ from argalign.schema import Example, parse_conversation
 CONFIG, SPLIT = "deepa2-aaac01-thinking", "train"
 
 
-@pytest.fixture
-def real_rows(real_rows_path: Path) -> list[dict]:
-    return [json.loads(line) for line in real_rows_path.read_text("utf-8").splitlines()
-            if line.strip()]
-
 
 def _varied_rows(real_rows: list[dict], count: int) -> list[dict]:
     """``count`` real rows in turn; two in three get a ``source_id``, the others none."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 
 import pytest
 
@@ -25,11 +24,8 @@ from argalign.schema import (
 ROW_COUNT = 6
 
 
-@pytest.fixture
-def real_rows(real_rows_path: Path) -> list[dict]:
-    rows = [json.loads(line) for line in real_rows_path.read_text("utf-8").splitlines() if line.strip()]
-    assert len(rows) == ROW_COUNT
-    return rows
+def test_there_are_six_real_rows(real_rows):
+    assert len(real_rows) == ROW_COUNT
 
 
 def _with_unknowns(row: dict) -> dict:

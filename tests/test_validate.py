@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
 
@@ -12,12 +10,6 @@ from argalign.errors import RowError
 from argalign.jsonl import JsonlError, iter_jsonl, write_jsonl_atomic
 from argalign.schema import Example
 from argalign.validate import index_offsets, read_at, validate_files
-
-
-@pytest.fixture
-def real_rows(real_rows_path: Path) -> list[dict]:
-    return [json.loads(line) for line in real_rows_path.read_text("utf-8").splitlines()
-            if line.strip()]
 
 
 def _examples(rows: list[dict]) -> list[dict]:

@@ -22,14 +22,15 @@ from argalign.invariants import check_row, user_change
 from argalign.jsonl import iter_jsonl
 from argalign.run.runner import run_batch
 from argalign.testing.fake_openai import TAMPER_MARKER
-from test_run_resume import _cli, _env, _kill_after
-from test_run_support import (  # noqa: F401 - fixtures
+from support import (
     CONFIG,
-    fake_server_fixture,
+    kill_after,
     make_rows,
-    real_rows,
+    read_rows,
     results,
+    run_command,
     run_options,
+    subprocess_env,
     write_raw,
     write_settings,
 )
@@ -88,7 +89,7 @@ def _settings(tmp_path: Path, url: str, **overrides: Any) -> Path:
 
 @pytest.fixture
 def data(tmp_path, real_rows_path) -> Path:
-    real = real_rows(real_rows_path)
+    real = read_rows(real_rows_path)
     return write_raw(tmp_path / "data", {(CONFIG, "train"): unique_rows(real, 6, "fl"),
                                          (CONFIG, "validation"): unique_rows(real[2:], 2, "fv")})
 
@@ -128,7 +129,7 @@ def test_each_fault_once_per_prompt_is_recovered(tmp_path, data, fake_server, fa
 
 
 def test_mixed_random_faults_soak(tmp_path, real_rows_path, fake_server):
-    real = real_rows(real_rows_path)
+    real = read_rows(real_rows_path)
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): unique_rows(real, 12, "soak")})
     fake_server.configure(seed=1234, deterministic_faults=True, retry_after_s=0.2, hang_s=4,
                           rate_429=0.12, rate_500=0.08, rate_hang=0.03, rate_malformed=0.1,
@@ -149,7 +150,7 @@ def test_mixed_random_faults_soak(tmp_path, real_rows_path, fake_server):
 
 
 def test_sigkill_during_heavy_faults_resumes(tmp_path, real_rows_path, fake_server):
-    real = real_rows(real_rows_path)
+    real = read_rows(real_rows_path)
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): unique_rows(real, 8, "k"),
                                          (CONFIG, "validation"): unique_rows(real, 6, "kv")})
     fake_server.configure(seed=7, deterministic_faults=True, latency_s=0.05, retry_after_s=0.2,
@@ -158,11 +159,11 @@ def test_sigkill_during_heavy_faults_resumes(tmp_path, real_rows_path, fake_serv
     settings = _settings(tmp_path, fake_server.url, concurrency=2, num_retries=3)
     run_dir = data / "runs" / "run-AB-fake-s5"
 
-    _kill_after(_cli(data, settings), tmp_path, run_dir, 3)
+    kill_after(run_command(data, settings), tmp_path, run_dir, 3)
     partial = results(run_dir)
     assert 3 <= len(partial) < 14 and len({r["id"] for r in partial}) == len(partial)
 
-    finished = subprocess.run(_cli(data, settings), cwd=tmp_path, env=_env(tmp_path),
+    finished = subprocess.run(run_command(data, settings), cwd=tmp_path, env=subprocess_env(tmp_path),
                               capture_output=True, text=True, timeout=60)
     assert finished.returncode == 0, finished.stderr[-3000:]
     summary = json.loads(finished.stdout)

@@ -1,8 +1,8 @@
-"""Shared helpers of the tests/test_run_*.py files: raw data from the real rows, a fake endpoint.
+"""Helpers shared by the tests: raw data made from the real rows, settings for the fake endpoint.
 
-Not a test module itself; imported as ``from test_run_support import ...`` (pytest puts
-``tests/`` on ``sys.path``). A fixture is made available to a module by importing its
-``*_fixture`` function.
+Not a test module; imported as ``from support import ...`` (``tests/`` is on ``sys.path``, see
+``pythonpath`` in pyproject.toml). The fixtures that go with these helpers (``real_rows``,
+``fake_server``, ``mlflow_store``) are in ``conftest.py``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +21,13 @@ import pytest
 
 from argalign.jsonl import iter_jsonl
 from argalign.schema import Example
-from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
-from conftest import REAL_ROWS
+from argalign.testing.fake_openai import default_responder
 
 CONFIG = "deepa2-aaac01-thinking"
-# The same file as conftest's ``real_rows_path`` fixture, for module-scoped fixtures.
-REAL_ROWS_PATH = REAL_ROWS
 FAIL_MARKER = "FAILME"
 
 
-def real_rows(path: Path) -> list[dict[str, Any]]:
+def read_rows(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
@@ -88,12 +87,6 @@ def write_settings(path: Path, url: str, *, models: dict[str, dict[str, Any]] | 
     return path
 
 
-@pytest.fixture(name="fake_server")
-def fake_server_fixture() -> Iterator[FakeOpenAIServer]:
-    """A fake endpoint with short deterministic answers; ``FAILME`` rows get unusable ones."""
-    with FakeOpenAIServer(FakeConfig(output_words=12), responder=responder) as server:
-        yield server
-
 
 def results(run_dir: Path) -> list[dict[str, Any]]:
     """Every complete result record of a run (torn lines skipped)."""
@@ -109,33 +102,6 @@ def comparable(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]
                    json.dumps(r["row"], sort_keys=True)) for r in records)
 
 
-@pytest.fixture(name="mlflow_template", scope="session")
-def mlflow_template_fixture(tmp_path_factory) -> Path:
-    """An MLflow SQLite store with its tables created once (creating them takes seconds)."""
-    from argalign import tracking
-
-    where = tmp_path_factory.mktemp("mlflow-template")
-    db = where / "mlflow.db"
-    previous = os.environ.get("MLFLOW_TRACKING_URI")
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{db}"
-    try:
-        tracking.search_runs("warm-up")
-    finally:
-        if previous is None:
-            os.environ.pop("MLFLOW_TRACKING_URI", None)
-        else:
-            os.environ["MLFLOW_TRACKING_URI"] = previous
-    return db
-
-
-@pytest.fixture(name="mlflow_store")
-def mlflow_store_fixture(tmp_path, monkeypatch, mlflow_template) -> Path:
-    """A fresh copy of the template store at the URI conftest set; artifacts under tmp_path."""
-    db = tmp_path / "mlflow.db"
-    shutil.copy(mlflow_template, db)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
-    monkeypatch.chdir(tmp_path)
-    return db
 
 
 def run_options(data: Path, settings: Path, **changes: Any):
@@ -144,3 +110,38 @@ def run_options(data: Path, settings: Path, **changes: Any):
     return RunOptions(**{"data": data, "config": str(settings), "track": False, "progress": False,
                          **changes})
 
+
+def complete_lines(run_dir: Path) -> int:
+    """Complete result lines of a run, torn last lines not counted."""
+    count = 0
+    for path in (run_dir / "results").glob("*/*/*.jsonl"):
+        count += path.read_bytes().count(b"\n")
+    return count
+
+
+def run_command(data: Path, settings: Path) -> list[str]:
+    """``argalign run`` as a subprocess command line (no MLflow, no progress bar, seed 5)."""
+    return [sys.executable, "-m", "argalign.cli", "run", "--data", str(data), "--config",
+            str(settings), "--no-track", "--no-progress", "--seed", "5"]
+
+
+def kill_after(command: list[str], tmp_path: Path, run_dir: Path, at_least: int) -> None:
+    """Start ``argalign run`` and SIGKILL it once ``at_least`` result lines exist."""
+    log = tmp_path / "killed-run.log"
+    with log.open("wb") as stderr:
+        proc = subprocess.Popen(command, cwd=tmp_path, env=subprocess_env(tmp_path),
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.monotonic() + 60
+        while complete_lines(run_dir) < at_least and proc.poll() is None and \
+                time.monotonic() < deadline:
+            time.sleep(0.01)
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended (exit {proc.returncode}) before the kill: "
+                        f"{log.read_text()[-3000:]}")
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def subprocess_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of an ``argalign`` subprocess: this one's, with a private DSPy cache."""
+    return {**os.environ, "DSPY_CACHEDIR": str(tmp_path / "dspy-cache"), "PYTHONUNBUFFERED": "1"}

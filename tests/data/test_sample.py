@@ -17,7 +17,7 @@ import yaml
 from argalign.prepare import CONFIGS, SPLITS
 from argalign.schema import MESSAGE_KEYS, parse_conversation, split_source
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "scripts" / "make_sample.py"
 CONFIG_SPLITS = [(c, s) for c in CONFIGS for s in SPLITS]
 IMPERATIVE = re.compile(
@@ -204,7 +204,7 @@ def test_conversations_are_small():
     assert max(sizes) < 6000
 
 
-def test_tool_round_trip_uses_the_null_conventions_of_the_real_rows(real_rows_path):
+def test_tool_round_trip_uses_the_null_conventions_of_the_read_rows(real_rows_path):
     def pattern(messages: list[dict]) -> list[tuple]:
         return [(m["role"], m["content"] is None, m["thinking"] is None, m["tool_calls"] is None)
                 for m in messages]
@@ -217,7 +217,7 @@ def test_tool_round_trip_uses_the_null_conventions_of_the_real_rows(real_rows_pa
     assert ours == {tuple(p) for p in real_tool}
 
 
-def test_sample_does_not_copy_the_real_rows(real_rows_path):
+def test_sample_does_not_copy_the_read_rows(real_rows_path):
     real = [json.loads(line) for line in real_rows_path.read_text().splitlines()]
     sentences = {s.strip() for r in real for m in r["messages"] if m["role"] == "user"
                  for s in re.split(r"[.!?]\s", m["content"]) if len(s.strip()) > 40}

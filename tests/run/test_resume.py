@@ -3,67 +3,32 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from argalign.run.merge import merge
 from argalign.run.runner import run_batch
-from test_run_support import (  # noqa: F401 - fixtures
+from support import (
     CONFIG,
     comparable,
-    fake_server_fixture,
+    kill_after,
     make_rows,
-    real_rows,
+    read_rows,
     results,
+    run_command,
     run_options,
+    subprocess_env,
     write_raw,
     write_settings,
 )
 
 
-def _complete_lines(run_dir: Path) -> int:
-    count = 0
-    for path in (run_dir / "results").glob("*/*/*.jsonl"):
-        count += path.read_bytes().count(b"\n")
-    return count
-
-
-def _cli(data: Path, settings: Path) -> list[str]:
-    return [sys.executable, "-m", "argalign.cli", "run", "--data", str(data), "--config",
-            str(settings), "--no-track", "--no-progress", "--seed", "5"]
-
-
-def _kill_after(command: list[str], tmp_path: Path, run_dir: Path, at_least: int) -> None:
-    """Start ``argalign run`` and SIGKILL it once ``at_least`` result lines exist."""
-    log = tmp_path / "killed-run.log"
-    with log.open("wb") as stderr:
-        proc = subprocess.Popen(command, cwd=tmp_path, env=_env(tmp_path),
-                                stdout=subprocess.DEVNULL, stderr=stderr)
-        deadline = time.monotonic() + 60
-        while _complete_lines(run_dir) < at_least and proc.poll() is None and \
-                time.monotonic() < deadline:
-            time.sleep(0.01)
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended (exit {proc.returncode}) before the kill: "
-                        f"{log.read_text()[-3000:]}")
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
-def _env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "DSPY_CACHEDIR": str(tmp_path / "dspy-cache"), "PYTHONUNBUFFERED": "1"}
-
-
 @pytest.fixture
 def dataset(tmp_path, real_rows_path) -> Path:
-    real = real_rows(real_rows_path)
+    real = read_rows(real_rows_path)
     return write_raw(tmp_path / "template", {
         (CONFIG, "train"): make_rows(real, 8, "tr"),
         (CONFIG, "validation"): make_rows(real, 8, "va"),
@@ -80,13 +45,13 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, dataset, fake_server
     run_dir = killed / "runs" / "run-AB-fake-s5"
     # Killed twice: early in the first process, again midway through the restarted one.
     for at_least in (3, 9):
-        _kill_after(_cli(killed, settings), tmp_path, run_dir, at_least)
+        kill_after(run_command(killed, settings), tmp_path, run_dir, at_least)
         assert (run_dir / "manifest.json").is_file()
     partial = results(run_dir)
     assert 9 <= len(partial) < 16, "the second kill must land mid-run"
     assert len({r["id"] for r in partial}) == len(partial)
 
-    restarted = subprocess.run(_cli(killed, settings), cwd=tmp_path, env=_env(tmp_path),
+    restarted = subprocess.run(run_command(killed, settings), cwd=tmp_path, env=subprocess_env(tmp_path),
                                capture_output=True, text=True, timeout=60)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     summary = json.loads(restarted.stdout)

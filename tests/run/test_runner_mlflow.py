@@ -6,14 +6,11 @@ from pathlib import Path
 
 from argalign import tracking
 from argalign.run.runner import run_batch
-from test_run_support import (  # noqa: F401 - fixtures
+from support import (
     CONFIG,
-    fake_server_fixture,
     make_rows,
     mark_failing,
-    mlflow_store_fixture,
-    mlflow_template_fixture,
-    real_rows,
+    read_rows,
     run_options,
     write_raw,
     write_settings,
@@ -31,7 +28,7 @@ def test_parent_run_params_metrics_artifacts_and_no_secret(tmp_path, monkeypatch
     import mlflow
 
     monkeypatch.setenv("API_ENDPOINT_KEY", SECRET)
-    rows = make_rows(real_rows(real_rows_path), 4, "ml")
+    rows = make_rows(read_rows(real_rows_path), 4, "ml")
     rows[3] = {**mark_failing(rows[3]), "source_id": rows[3]["source_id"]}
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): rows})
     # The key is really used: it goes to the endpoint as the bearer token.

@@ -7,12 +7,11 @@ import pytest
 
 from argalign.errors import RunError
 from argalign.run.runner import run_batch
-from test_run_support import (  # noqa: F401 - fixtures
+from support import (
     CONFIG,
-    fake_server_fixture,
     make_rows,
     mark_failing,
-    real_rows,
+    read_rows,
     results,
     run_options,
     write_raw,
@@ -21,7 +20,7 @@ from test_run_support import (  # noqa: F401 - fixtures
 
 
 def _rows(real_rows_path, count=6, failing=()):
-    rows = make_rows(real_rows(real_rows_path), count, "f")
+    rows = make_rows(read_rows(real_rows_path), count, "f")
     for k in failing:
         rows[k] = {**mark_failing(rows[k]), "source_id": rows[k]["source_id"]}
     return rows
@@ -72,7 +71,7 @@ def test_max_errors_stops_cleanly_and_the_run_resumes(tmp_path, real_rows_path, 
 @pytest.mark.parametrize("fault", ["429", "500", "hang"])
 def test_transient_faults_are_retried(tmp_path, real_rows_path, fake_server, fault):
     fake_server.configure(fault=fault, fail_first_n=1, retry_after_s=0.3, hang_s=5)
-    row = make_rows(real_rows(real_rows_path)[1:2], 1, "t")  # Mode B: one LM call
+    row = make_rows(read_rows(real_rows_path)[1:2], 1, "t")  # Mode B: one LM call
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): row})
     settings = write_settings(tmp_path / "s.yaml", fake_server.url, timeout_s=0.5, num_retries=2)
     summary = run_batch(run_options(data, settings, modes=("B",)))

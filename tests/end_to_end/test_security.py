@@ -28,12 +28,10 @@ from argalign.errors import RunError
 from argalign.jsonl import iter_jsonl
 from argalign.run.runner import run_batch
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
-from test_run_support import (  # noqa: F401 - fixtures
+from support import (
     CONFIG,
     make_rows,
-    mlflow_store_fixture,
-    mlflow_template_fixture,
-    real_rows,
+    read_rows,
     results,
     run_options,
     write_raw,
@@ -68,7 +66,7 @@ def echo_server():
 
 
 def _source(path: Path, real_rows_path: Path, count: int = 5) -> Path:
-    rows = make_rows(real_rows(real_rows_path), count, "sec")
+    rows = make_rows(read_rows(real_rows_path), count, "sec")
     user = next(m for m in rows[0]["messages"] if m["role"] == "user")
     user["content"] = f"{LEAK_MARKER} {user['content']}"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
@@ -129,7 +127,7 @@ def test_keys_reach_the_endpoint_and_nothing_else(tmp_path, real_rows_path, secr
 
 def test_logs_and_errors_keep_keys_out(tmp_path, real_rows_path, secrets_env, echo_server, caplog):
     caplog.set_level("DEBUG")
-    rows = make_rows(real_rows(real_rows_path), 3, "sec")
+    rows = make_rows(read_rows(real_rows_path), 3, "sec")
     user = next(m for m in rows[1]["messages"] if m["role"] == "user")
     user["content"] = f"{LEAK_MARKER} {user['content']}"
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): rows})
@@ -176,7 +174,7 @@ def finished_pipeline(tmp_path, real_rows_path, monkeypatch) -> list[str]:
     """A finished pipeline; returns its arguments (rerunning them makes no LM call)."""
     monkeypatch.chdir(tmp_path)
     source = tmp_path / "source.jsonl"
-    source.write_text("".join(json.dumps(r) + "\n" for r in make_rows(real_rows(real_rows_path), 4, "pub")))
+    source.write_text("".join(json.dumps(r) + "\n" for r in make_rows(read_rows(real_rows_path), 4, "pub")))
     with FakeOpenAIServer(FakeConfig(output_words=12)) as server:
         settings = write_settings(tmp_path / "settings.yaml", server.url, concurrency=4)
         args = ["pipeline", "--source", str(source), "--configs", CONFIG, "--splits", "train", "--all",
@@ -221,7 +219,7 @@ PAYLOAD_TEXT = " ".join(PAYLOADS)
 
 
 def hostile_rows(real_rows_path: Path) -> list[dict[str, Any]]:
-    rows = make_rows(real_rows(real_rows_path)[3:5], len(HOSTILE_IDS), "x")
+    rows = make_rows(read_rows(real_rows_path)[3:5], len(HOSTILE_IDS), "x")
     for row, hostile in zip(rows, HOSTILE_IDS):
         row["source_id"] = hostile
         for m in row["messages"]:

@@ -228,7 +228,7 @@ def test_config_changes_at_runtime_and_is_validated():
 
 
 def test_cli_prints_url_and_stops_on_sigterm(tmp_path):
-    src = str(Path(__file__).resolve().parents[1] / "src")
+    src = str(Path(__file__).resolve().parents[2] / "src")
     env = os.environ | {"PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     stats_file = tmp_path / "stats.json"
     cmd = [sys.executable, "-m", "argalign.testing.fake_openai", "--port", "0"]

@@ -10,7 +10,7 @@ import pytest
 from argalign import cli
 from argalign.jsonl import iter_jsonl
 from argalign.prepare import CONFIGS, sample_dir
-from test_run_support import fake_server_fixture, write_settings  # noqa: F401 - fixtures
+from support import write_settings
 
 
 def _count(path: Path) -> int:

@@ -10,12 +10,11 @@ import pytest
 from argalign import cli
 from argalign.errors import RunError
 from argalign.run.runner import run_batch
-from test_run_support import (  # noqa: F401 - fixtures
+from support import (
     CONFIG,
-    fake_server_fixture,
     make_rows,
     raw_ids,
-    real_rows,
+    read_rows,
     results,
     run_options,
     write_raw,
@@ -27,7 +26,7 @@ RUN = "fixed"
 
 @pytest.fixture
 def setup(tmp_path, real_rows_path, fake_server):
-    data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(real_rows(real_rows_path),
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
                                                                       4, "m")})
     settings = write_settings(tmp_path / "settings.yaml", fake_server.url,
                               models={"fake": {}, "other": {"model": "openai/other"}})

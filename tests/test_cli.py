@@ -18,11 +18,6 @@ from argalign.schema import Example
 CONFIG = CONFIGS[0]
 
 
-@pytest.fixture
-def real_rows(real_rows_path: Path) -> list[dict]:
-    return [json.loads(line) for line in real_rows_path.read_text("utf-8").splitlines()
-            if line.strip()]
-
 
 def _read(path: Path) -> list[dict]:
     return [record for _, record in iter_jsonl(path)]

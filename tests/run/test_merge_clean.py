@@ -15,12 +15,11 @@ from argalign.run.clean import clean
 from argalign.run.merge import merge
 from argalign.run.runner import run_batch
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
-from test_run_support import (
+from support import (
     CONFIG,
-    REAL_ROWS_PATH,
     make_rows,
     raw_ids,
-    real_rows,
+    read_rows,
     responder,
     run_options,
     write_raw,
@@ -31,10 +30,10 @@ RUN = "run-AB-fake-s0"
 
 
 @pytest.fixture(scope="module")
-def finished_template(tmp_path_factory) -> Path:
+def finished_template(tmp_path_factory, real_rows_path) -> Path:
     """One finished run (two subsets, modes A and B), made once and copied for each test."""
     where = tmp_path_factory.mktemp("finished")
-    real = real_rows(REAL_ROWS_PATH)
+    real = read_rows(real_rows_path)
     data = write_raw(where / "data", {(CONFIG, "train"): make_rows(real, 7, "tr"),
                                       (CONFIG, "test"): make_rows(real, 3, "te")})
     with FakeOpenAIServer(FakeConfig(output_words=12), responder=responder) as server:
