@@ -26,7 +26,7 @@ def test_align_file_records_every_line_even_bad_ones(tmp_path, real_rows_path, f
                  "--config", str(settings)]) == 0
 
     records = _lines(out)
-    assert [r["id"] for r in records] == ["line 1", "line 2", "line 3", "line 4"]
+    assert [r["id"] for r in records] == ["example_id=0", "line 2", "line 3", "example_id=1"]
     outcomes = [r["outcome"] for r in records]
     assert outcomes[1] == outcomes[2] == "rejected"
     assert records[1]["codes"] and records[2]["codes"]

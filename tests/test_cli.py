@@ -115,7 +115,7 @@ def test_validate_console_script_exit_status(real_rows_path, tmp_path):
     assert failed.returncode == EXIT_FAILED
     assert "ASSISTANT_CONTENT_CHANGED@2" in failed.stderr
     assert [(r["id"], r["outcome"]) for r in _read(report)] == [
-        *((f"line {i}", "unchanged") for i in range(1, 6)), ("line 6", "rejected")]
+        *((f"example_id={i}", "unchanged") for i in range(5)), ("example_id=5", "rejected")]
 
     write_jsonl_atomic(aligned, rows)
     passed = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)

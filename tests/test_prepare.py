@@ -26,10 +26,12 @@ CONFIG, SPLIT = "deepa2-aaac01-thinking", "train"
 
 
 def _varied_rows(real_rows: list[dict], count: int) -> list[dict]:
-    """``count`` real rows in turn; two in three get a ``source_id``, the others none."""
+    """``count`` real rows in turn; two in three get a ``source_id``, the others no id at all
+    (their ``example_id``, repeated by the copies, is set to null)."""
     rows = []
     for k in range(count):
         row = copy.deepcopy(real_rows[k % len(real_rows)])
+        row["example_id"] = None
         if k % 3:
             row["source_id"] = f"aaac01-{(k * 7919) % 10007:05d}"
         rows.append(row)

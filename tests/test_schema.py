@@ -14,7 +14,9 @@ from argalign.schema import (
     MIN_SOURCE_CHARS,
     Example,
     Message,
+    PlainRowIds,
     Turn,
+    content_key,
     example_id,
     parse_conversation,
     source_text,
@@ -229,12 +231,17 @@ def test_a_row_that_is_not_an_object_is_rejected(row):
 
 @pytest.mark.parametrize(("row", "expected"), [
     ({"source_id": "aaac01-17"}, "aaac01-17"),
-    ({"source_id": 17}, "17"),
-    ({"source_id": 0}, "0"),
+    ({"source_id": 17}, "source_id=17"),
+    ({"source_id": "17"}, "17"),
+    ({"source_id": 0}, "source_id=0"),
+    ({"source_id": True}, "source_id=true"),
     ({"source_id": ""}, "cfg/train/4"),
     ({"source_id": None}, "cfg/train/4"),
     ({}, "cfg/train/4"),
-    ({"example_id": 99}, "cfg/train/4"),
+    ({"example_id": 99}, "example_id=99"),
+    ({"example_id": "99"}, 'example_id="99"'),
+    ({"example_id": 99, "source_id": "s"}, "s"),
+    ({"example_id": None, "source_id": None}, "cfg/train/4"),
 ])
 def test_example_id(row, expected):
     assert example_id(row, "cfg", "train", 4) == expected
@@ -250,8 +257,9 @@ def test_envelope_record_round_trip():
 
 @pytest.mark.parametrize(("row", "where", "expected_id", "expected_index"), [
     ({"messages": [], "source_id": "s-1"}, "a.jsonl:3", "s-1", 3),
-    ({"messages": []}, "a.jsonl:3", "line 3", 3),
-    ({"messages": []}, "somewhere", "somewhere", -1),
+    ({"messages": [], "example_id": 3}, "a.jsonl:3", "example_id=3", 3),
+    ({"messages": []}, "a.jsonl:3", content_key({"messages": []}), 3),
+    ({"messages": []}, "somewhere", content_key({"messages": []}), -1),
 ])
 def test_plain_row_is_accepted_as_an_example(row, where, expected_id, expected_index):
     example = Example.from_record(row, where=where)
@@ -305,3 +313,38 @@ def test_split_source_leaves_trailing_instructions_out():
 ])
 def test_no_source_text(content):
     assert source_text(content) is None
+
+
+# --- ids of plain rows (#12 item 7) -------------------------------------------------------
+
+def test_a_content_key_ignores_what_may_change_and_nothing_else(sample_rows):
+    row = sample_rows[3]
+    rewritten = copy.deepcopy(row)
+    for m in rewritten["messages"]:
+        if m["role"] == "user":
+            m["content"] = "A new request."
+        if m["role"] == "assistant" and m["thinking"]:
+            m["thinking"] = "A new thinking."
+    assert content_key(rewritten) == content_key(row)
+    answer = next(i for i, m in enumerate(row["messages"]) if m["role"] == "assistant" and m["content"])
+    for change in (lambda r: r["messages"][answer].update(content=r["messages"][answer]["content"] + "!"),
+                   lambda r: r["messages"][0].update(content="Another system prompt."),
+                   lambda r: r.update(extra=1), lambda r: r.update(extra=1.0)):
+        other = copy.deepcopy(row)
+        change(other)
+        assert content_key(other) != content_key(row)
+
+
+def test_plain_row_ids_number_repeats_but_not_explicit_ids(sample_rows):
+    plain = {k: v for k, v in sample_rows[0].items() if k != "source_id"}
+    ids = PlainRowIds()
+    got = [ids.example(r, f"f.jsonl:{i}").id
+           for i, r in enumerate([plain, plain, {**plain, "source_id": "s"}, plain], start=1)]
+    assert got == [content_key(plain), content_key(plain) + "#2", "s", content_key(plain) + "#3"]
+
+
+@pytest.mark.parametrize("record", [42, [1, 2], "text", None, {"id": 3, "row": {}}])
+def test_a_line_that_is_not_an_object_is_not_a_row(record):
+    with pytest.raises(RowError) as info:
+        Example.from_record(record, where="f.jsonl:2")
+    assert info.value.code == "NOT_A_ROW" and info.value.row_id == "f.jsonl:2"

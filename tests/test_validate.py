@@ -144,3 +144,54 @@ def test_validate_refuses_a_report_that_would_overwrite_an_input(sample_rows, tm
     assert main(["validate", "--original", str(paths["original"]), "--aligned", str(paths["aligned"]),
                  "--mode", "B", "--report", str(paths[target])]) == EXIT_CONFIG
     assert {k: p.read_bytes() for k, p in paths.items()} == before
+
+
+# --- matching by id, not by line (#12 item 7) ---------------------------------------------
+
+def _plain(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "source_id"} for row in rows]
+
+
+def test_plain_rows_without_ids_match_by_content_despite_blank_and_reordered_lines(sample_rows, tmp_path):
+    rows = _plain(sample_rows[:5])
+    original, aligned = tmp_path / "o.jsonl", tmp_path / "a.jsonl"
+    write_jsonl_atomic(original, rows)
+    shuffled = [_rethought(rows[i]) for i in (3, 0, 4, 1, 2)]
+    aligned.write_text("\n" + "\n\n".join(json.dumps(r) for r in shuffled) + "\n", "utf-8")
+    summary = validate_files(original, aligned, "B")
+    assert dict(summary.outcomes) == {"aligned": 5}
+
+
+def test_rows_with_an_example_id_match_by_it(sample_rows, tmp_path):
+    rows = [{**row, "example_id": i} for i, row in enumerate(_plain(sample_rows[:4]))]
+    write_jsonl_atomic(tmp_path / "o.jsonl", rows)
+    aligned = [_rethought(rows[2]), _rethought(rows[0]), rows[1]]
+    write_jsonl_atomic(tmp_path / "a.jsonl", aligned)
+    summary = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B")
+    outcome = {r["id"]: (r["outcome"], r["codes"]) for r in summary.report}
+    assert outcome == {"example_id=2": ("aligned", []), "example_id=0": ("aligned", []),
+                       "example_id=1": ("unchanged", []),
+                       "example_id=3": ("rejected", ["ID_MISSING"])}
+
+
+def test_duplicate_ids_in_the_original_are_an_error_naming_the_lines(sample_rows, tmp_path):
+    from argalign.cli import EXIT_FAILED, main
+
+    rows = [sample_rows[0], sample_rows[1], {**sample_rows[2], "source_id": sample_rows[0]["source_id"]}]
+    write_jsonl_atomic(tmp_path / "o.jsonl", rows)
+    write_jsonl_atomic(tmp_path / "a.jsonl", rows[:2])
+    with pytest.raises(RowError, match="lines 1 and 3"):
+        validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B")
+    assert main(["validate", "--original", str(tmp_path / "o.jsonl"), "--aligned",
+                 str(tmp_path / "a.jsonl"), "--mode", "B"]) == EXIT_FAILED
+
+
+def test_a_number_and_a_string_are_different_ids(sample_rows, tmp_path):
+    rows = _plain(sample_rows[:2])
+    write_jsonl_atomic(tmp_path / "o.jsonl", [{**rows[0], "source_id": 12345},
+                                             {**rows[1], "source_id": "12345"}])
+    write_jsonl_atomic(tmp_path / "a.jsonl", [_rethought({**rows[1], "source_id": "12345"}),
+                                             _rethought({**rows[0], "source_id": 12345})])
+    summary = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B")
+    assert dict(summary.outcomes) == {"aligned": 2}
+    assert {r["id"] for r in summary.report} == {"12345", "source_id=12345"}

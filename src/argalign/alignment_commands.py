@@ -21,11 +21,12 @@ def _read_examples(path: str | Path):
     """Yield ``(example, record)`` per line. A line that is not JSON, or not a row, still
     yields an example (its row is what the line held) so that it ends as ``rejected``."""
     from argalign.errors import ConfigError, RowError
-    from argalign.schema import Example
+    from argalign.schema import Example, PlainRowIds
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"input file not found: {path}")
+    ids = PlainRowIds()
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -36,7 +37,7 @@ def _read_examples(path: str | Path):
                 log.error("%s:%d: not valid JSON (%s)", path.name, lineno, e)
                 record = {"not_json": raw[:200].decode("utf-8", "replace")}
             try:
-                example = Example.from_record(record, where=f"{path.stem}:{lineno}")
+                example = ids.example(record, f"{path.stem}:{lineno}")
             except RowError:
                 example = Example(f"line {lineno}", "", "", lineno - 1, record)
             yield example, record

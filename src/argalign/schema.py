@@ -10,9 +10,10 @@ a typed, read-only view of it with its turn structure.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -61,7 +62,7 @@ class Conversation:
 
 @dataclass(frozen=True)
 class Example:
-    """A row with where it came from. ``id`` is stable: ``source_id`` or config/split/index."""
+    """A row with where it came from. ``id`` is stable: see :func:`example_id`."""
 
     id: str
     config: str
@@ -79,35 +80,94 @@ class Example:
         }
 
     @classmethod
-    def from_record(cls, record: dict[str, Any], *, where: str = "") -> Example:
-        """Read a prepared line; a plain row (with ``messages`` at top level) is accepted too."""
+    def from_record(cls, record: Any, *, where: str = "") -> Example:
+        """Read a prepared line; a plain row (with ``messages`` at top level) is accepted too.
+
+        A plain row's id is its :func:`example_id` or, without one, its :func:`content_key`
+        (never its line number, so a blank or reordered line changes no id); its index is the
+        line number taken from ``where`` (``file:line``), or -1.
+        """
+        if not isinstance(record, dict):
+            raise RowError(where or "?", "NOT_A_ROW", f"line is a JSON {type(record).__name__}, "
+                           "not an object (a prepared example or a row with a 'messages' list)")
         if "row" in record and "id" in record:
+            if not isinstance(record["id"], str):
+                raise RowError(where or "?", "NOT_A_ROW", f"the example's id is a "
+                               f"{type(record['id']).__name__}, not a string")
             return cls(
-                id=str(record["id"]),
+                id=record["id"],
                 config=str(record.get("config", "")),
                 split=str(record.get("split", "")),
                 index=int(record.get("index", -1)),
                 row=record["row"],
             )
         if "messages" in record:
-            index = int(where.rsplit(":", 1)[-1]) if where and where.rsplit(":", 1)[-1].isdigit() else -1
-            # The fallback id names the line, not the file, so that an original and an aligned
-            # file of plain rows without source_id match line by line.
-            fallback = f"line {index}" if index >= 0 else where
-            return cls(id=example_id(record, "", "", index, fallback=fallback), config="", split="",
-                       index=index, row=record)
+            tail = where.rsplit(":", 1)[-1] if where else ""
+            index = int(tail) if tail.isdigit() else -1
+            row_id = example_id(record, "", "", index) if has_id(record) else content_key(record)
+            return cls(id=row_id, config="", split="", index=index, row=record)
         raise RowError(where or "?", "NOT_A_ROW", "line is neither a prepared example nor a row "
                        "with a 'messages' list")
 
 
-def example_id(row: dict[str, Any], config: str, split: str, index: int, fallback: str = "") -> str:
-    """``source_id`` when the row has one, else ``<config>/<split>/<index>``."""
-    source_id = row.get("source_id")
-    if source_id not in (None, ""):
-        return str(source_id)
-    if fallback:
-        return fallback
+ID_COLUMNS = ("source_id", "example_id")
+CONTENT_KEY_PREFIX = "row:"
+
+
+def has_id(row: dict[str, Any]) -> bool:
+    """Whether the row has a non-empty ``source_id`` or ``example_id``."""
+    return any(row.get(key) not in (None, "") for key in ID_COLUMNS)
+
+
+def example_id(row: dict[str, Any], config: str, split: str, index: int) -> str:
+    """``source_id``, else ``example_id``, else ``<config>/<split>/<index>``.
+
+    A string ``source_id`` is the id as it is. Any other id value is written with its column
+    and its JSON form (``source_id=12345``, ``example_id=7``, ``example_id="7"``), so ``12345``
+    and ``"12345"`` never count as the same id.
+    """
+    for key in ID_COLUMNS:
+        value = row.get(key)
+        if value in (None, ""):
+            continue
+        if key == "source_id" and isinstance(value, str):
+            return value
+        return f"{key}={json.dumps(value, ensure_ascii=False, sort_keys=True)}"
     return f"{config}/{split}/{index}"
+
+
+def content_key(row: dict[str, Any]) -> str:
+    """An id for a row without one: a digest of everything an aligned row must keep.
+
+    User ``content`` and assistant ``thinking`` are left out, so a row and its rewrite get the
+    same key; values keep their JSON types. Rows that agree on everything else share a key
+    (:class:`PlainRowIds` numbers them in file order).
+    """
+    kept = []
+    for m in row.get("messages") or []:
+        if isinstance(m, dict):
+            role = m.get("role")
+            m = {k: v for k, v in m.items() if not (k == "content" and role == "user")
+                 and not (k == "thinking" and role == "assistant")}
+        kept.append(m)
+    rest = {k: v for k, v in row.items() if k != "messages"}
+    text = json.dumps([rest, kept], sort_keys=True, ensure_ascii=False)
+    digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{CONTENT_KEY_PREFIX}{digest}"
+
+
+class PlainRowIds:
+    """Examples of one file in order; a repeated content key gets ``#2``, ``#3`` ... appended."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def example(self, record: Any, where: str) -> Example:
+        example = Example.from_record(record, where=where)
+        if "messages" not in record or "row" in record or has_id(record):
+            return example
+        count = self._seen[example.id] = self._seen.get(example.id, 0) + 1
+        return example if count == 1 else replace(example, id=f"{example.id}#{count}")
 
 
 def _check_json(row_id: str, index: int, key: str, value: str | None, kind: type) -> None:

@@ -2,6 +2,8 @@
 
 Input: the original (prepared examples or plain rows) and the aligned file (examples or
 result records, whose ``row`` is the aligned row, or null for a failed example).
+Rows are matched by id (:func:`argalign.schema.example_id`: ``source_id``, else ``example_id``;
+a row with neither by :func:`argalign.schema.content_key`), never by line number.
 Output: a report line per id with its outcome (``aligned``, ``unchanged``, ``failed``,
 ``rejected``: see :func:`argalign.invariants.gate`) and violation codes, and a summary. An
 id that is missing, extra or repeated is ``rejected`` with an ``ID_*`` code. Originals are
@@ -15,9 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from argalign.errors import RowError
 from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, Violation, gate
 from argalign.jsonl import iter_jsonl, iter_with_offsets, read_at, refuse_overwrite, write_jsonl_atomic
-from argalign.schema import Example
+from argalign.schema import Example, PlainRowIds
 
 
 @dataclass
@@ -36,9 +39,19 @@ class ValidateSummary:
 
 
 def index_offsets(path: Path) -> dict[str, int]:
-    """Map each example id in a JSONL file to the byte offset of its line."""
-    return {Example.from_record(record, where=f"{path.name}:{lineno}").id: offset
-            for lineno, offset, record in iter_with_offsets(path)}
+    """Map each example id in a JSONL file to the byte offset of its line.
+
+    Ids as :class:`~argalign.schema.PlainRowIds` gives them; an id that occurs twice is a
+    RowError naming both lines (one of the two would otherwise go unchecked).
+    """
+    ids, offsets, lines = PlainRowIds(), {}, {}
+    for lineno, offset, record in iter_with_offsets(path):
+        row_id = ids.example(record, f"{path.name}:{lineno}").id
+        if row_id in offsets:
+            raise RowError(row_id, "ID_DUPLICATE", f"{path}: lines {lines[row_id]} and {lineno} "
+                           "have the same id; ids must be unique to match rows")
+        offsets[row_id], lines[row_id] = offset, lineno
+    return offsets
 
 
 def validate_files(original_path: str | Path, aligned_path: str | Path, mode: str, *,
@@ -62,8 +75,9 @@ def validate_files(original_path: str | Path, aligned_path: str | Path, mode: st
             **({"reason": reason} if reason else {}),
         })
 
+    ids = PlainRowIds()
     for lineno, record in iter_jsonl(aligned_path):
-        example = Example.from_record(record, where=f"{aligned_path.name}:{lineno}")
+        example = ids.example(record, f"{aligned_path.name}:{lineno}")
         if example.id in seen:
             add(example.id, Outcome.REJECTED, [Violation("ID_DUPLICATE", None, f"line {lineno}")])
             continue
