@@ -291,3 +291,18 @@ def test_export_refuses_to_overwrite_its_input(tmp_path, sample_rows, layout):
     for _ in range(2):  # a second run used to leave 0-byte files
         assert main(["export", "--format", "openai", "--in", str(inp), "--out", str(out)]) == EXIT_CONFIG
         assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("fmt", ["sharegpt", "openai"])
+def test_a_lone_surrogate_rejects_its_row_not_the_file(tmp_path, sample_rows, fmt):
+    rows = [dict(r) for r in sample_rows[:3]]
+    rows[1] = json.loads(json.dumps(rows[1]))
+    rows[1]["messages"][-1]["thinking"] = "Half an emoji: \ud83d"
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), "ascii")
+    summary = export(source, tmp_path / "out", fmt)
+    assert (summary["rows"], summary["rejected"]) == (2, 1)
+    (reject,) = read_jsonl(tmp_path / "out" / "rejects.jsonl")
+    assert reject["code"] == "INVALID_TEXT" and reject["where"] == "in.jsonl:2"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+        ["in.jsonl", "rejects.jsonl", *(["dataset_info.json"] if fmt == "sharegpt" else [])])

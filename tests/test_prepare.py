@@ -451,3 +451,167 @@ def test_prepare_refuses_a_source_that_is_its_own_output(sample_rows, tmp_path):
             prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0, out=inside)
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == [
         CONFIG, f"{CONFIG}/{SPLIT}.jsonl"]
+
+
+# --- hostile sources (#12 items 6, 11, 12, 13, 14, 16) -------------------------------------
+
+def _rows_out(out: Path) -> list[dict]:
+    return [e["row"] for e in _read(out / "raw" / CONFIG / f"{SPLIT}.jsonl")]
+
+
+def test_a_folder_source_gives_rows_back_exactly_as_they_went_in(sample_rows, tmp_path):
+    rows = copy.deepcopy(sample_rows[:4])
+    rows[0]["score"] = 1              # a column only one row has, and an int
+    rows[1]["weight"] = 1.0           # a float stays a float
+    rows[2]["tags"] = {"b": [1, None], "a": True}
+    folder = tmp_path / "ds"
+    _write_source(folder / CONFIG / f"{SPLIT}.jsonl", rows)
+    prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0, out=tmp_path / "o")
+    out = (tmp_path / "o" / "raw" / CONFIG / f"{SPLIT}.jsonl").read_text("utf-8").splitlines()
+    assert [json.dumps(json.loads(line)["row"], ensure_ascii=False) for line in out] == [
+        json.dumps(r, ensure_ascii=False) for r in rows]
+
+
+def test_a_bad_row_in_a_folder_goes_to_the_rejects_file(sample_rows, tmp_path):
+    folder = tmp_path / "ds"
+    path = folder / CONFIG / f"{SPLIT}.jsonl"
+    path.parent.mkdir(parents=True)
+    lines = [json.dumps(r) for r in sample_rows[:3]]
+    lines.insert(1, '{"messages": [{"role": "user", "content": 5}], "score": "x"}')
+    lines.insert(2, "{this is not json" + "x" * 20_000)
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    result = prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0,
+                     out=tmp_path / "o")
+    assert result.counts[f"{CONFIG}/{SPLIT}"] == {"rows": 5, "examples": 3, "rejected": 2}
+    rejects = _read(tmp_path / "o" / "raw" / CONFIG / f"{SPLIT}.rejects.jsonl")
+    assert [(r["index"], r["code"]) for r in rejects] == [(1, "MISSING_KEY"), (2, "INVALID_JSON_LINE")]
+    assert rejects[1]["line"].startswith("{this is not json") and rejects[1]["line_truncated"]
+    assert 9_000 < len(rejects[1]["line"]) <= 10_000
+
+
+def test_a_folder_of_parquet_files_and_a_declared_config(sample_rows, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "ds"
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(sample_rows[:3]), folder / "data" / "tr-0.parquet")
+    pq.write_table(pa.Table.from_pylist(sample_rows[3:5]), folder / "data" / "tr-1.parquet")
+    (folder / "README.md").write_text(
+        f"---\nconfigs:\n- config_name: {CONFIG}\n  data_files:\n  - split: {SPLIT}\n"
+        "    path: data/tr-*.parquet\n---\n# card\n", "utf-8")
+    result = prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0,
+                     out=tmp_path / "o")
+    assert result.counts[f"{CONFIG}/{SPLIT}"] == {"rows": 5, "examples": 5, "rejected": 0}
+    assert _rows_out(tmp_path / "o") == sample_rows[:5]
+    with pytest.raises(ConfigError, match="no config 'other'.*declares"):
+        prepare(source=str(folder), configs=["other"], splits=[SPLIT], n=None, seed=0, out=tmp_path / "p")
+    with pytest.raises(ConfigError, match="has no split 'test'"):
+        prepare(source=str(folder), configs=[CONFIG], splits=["test"], n=None, seed=0, out=tmp_path / "p")
+
+
+def test_an_empty_source_folder_is_an_error_naming_what_was_looked_for(tmp_path):
+    from argalign.cli import EXIT_CONFIG, main
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match=f"no data file for config '{CONFIG}' split '{SPLIT}'"):
+        prepare(source=str(tmp_path / "empty"), configs=[CONFIG], splits=[SPLIT], n=None, seed=0,
+                out=tmp_path / "o")
+    assert main(["prepare", "--source", str(tmp_path / "empty"), "--configs", CONFIG,
+                 "--splits", SPLIT, "--out", str(tmp_path / "o")]) == EXIT_CONFIG
+
+
+def test_a_lone_surrogate_rejects_its_row_only(sample_rows, tmp_path):
+    rows = copy.deepcopy(sample_rows[:3])
+    rows[1]["messages"][1]["content"] += "\ud83d"
+    source = tmp_path / "src.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), "ascii")  # "\\ud83d" is legal JSON
+    result = _prepare_jsonl(source, tmp_path / "o", n=None)
+    assert result.counts[f"{CONFIG}/{SPLIT}"] == {"rows": 3, "examples": 2, "rejected": 1}
+    (reject,) = _read(tmp_path / "o" / "raw" / CONFIG / f"{SPLIT}.rejects.jsonl")
+    assert (reject["code"], reject["message_index"], reject["index"]) == ("INVALID_TEXT", 1, 1)
+    assert reject["row"] == rows[1]  # kept, as its \\u escape
+    assert not list((tmp_path / "o").rglob("*.partial"))
+
+
+@pytest.mark.parametrize("content, match", [
+    ("", "no example.*empty"),
+    ("\n\n", "no example.*empty"),
+    ('{"messages": []}\n{"no": 1}\n', "no example.*2 rejected"),
+])
+def test_a_prepare_that_yields_nothing_is_an_error(tmp_path, content, match):
+    from argalign.cli import EXIT_FAILED, main
+    from argalign.errors import RunError
+
+    source = tmp_path / "src.jsonl"
+    source.write_text(content, "utf-8")
+    with pytest.raises(RunError, match=match):
+        _prepare_jsonl(source, tmp_path / "o", n=None)
+    assert not (tmp_path / "o" / "raw" / "manifest.json").exists()
+    assert main(["prepare", "--source", str(source), "--configs", CONFIG, "--splits", SPLIT,
+                 "--out", str(tmp_path / "o")]) == EXIT_FAILED
+
+
+def test_a_json_array_is_refused_with_the_fix(sample_rows, tmp_path):
+    source = tmp_path / "rows.json"
+    source.write_text(json.dumps(sample_rows[:2], indent=1), "utf-8")
+    with pytest.raises(ConfigError, match="JSON array, not JSON Lines.*jq -c"):
+        _prepare_jsonl(source, tmp_path / "o", n=None)
+    source.write_text(json.dumps(sample_rows[:2]), "utf-8")  # on one line
+    with pytest.raises(ConfigError, match="JSON array"):
+        _prepare_jsonl(source, tmp_path / "o", n=None)
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["-n", "0"], "at least 1"), (["-n", "-1"], "at least 1"),
+    (["--configs", "../../x"], "--configs '../../x'"), (["--configs", "a/b"], "--configs 'a/b'"),
+    (["--splits", ".."], "--splits '..'"), (["--configs", ""], "--configs is empty"),
+])
+def test_bad_arguments_are_one_clear_line_and_write_nothing(sample_rows, tmp_path, argv, match,
+                                                            monkeypatch, caplog):
+    from argalign.cli import EXIT_CONFIG, main
+
+    monkeypatch.chdir(tmp_path)
+    source = _write_source(tmp_path / "src.jsonl", sample_rows[:2])
+    args = ["prepare", "--source", str(source), "--configs", CONFIG, "--splits", SPLIT, "--out", "o"]
+    for flag, value in zip(argv[::2], argv[1::2]):
+        if flag in args:
+            args[args.index(flag) + 1] = value
+        else:
+            args += [flag, value]
+    assert main(args) == EXIT_CONFIG
+    assert match in caplog.text
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["src.jsonl"]
+
+
+def test_an_interrupted_prepare_keeps_the_old_subsets_and_leaves_no_manifest(sample_rows, tmp_path,
+                                                                            monkeypatch):
+    import argalign.prepare as prep
+    from argalign.run.store import raw_subsets
+
+    rows = [*sample_rows[:3], {"no": "messages"}]
+    folder = tmp_path / "ds"
+    for split in ("train", "test"):
+        _write_source(folder / CONFIG / f"{split}.jsonl", rows)
+    out = tmp_path / "o"
+    prepare(source=str(folder), configs=[CONFIG], splits=["train", "test"], n=None, seed=0, out=out)
+    before = {p: p.read_bytes() for p in (out / "raw" / CONFIG).iterdir()}
+    assert len(before) == 4 and len(raw_subsets(out)) == 2
+
+    real_iter = prep.iter_rows
+
+    def dies_on_test(source, config, split):
+        for k, item in enumerate(real_iter(source, config, split)):
+            if split == "test" and k == 2:
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(prep, "iter_rows", dies_on_test)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(source=str(folder), configs=[CONFIG], splits=["train", "test"], n=2, seed=1, out=out)
+    assert not (out / "raw" / "manifest.json").exists()
+    with pytest.raises(ConfigError, match="did not finish"):
+        raw_subsets(out)
+    test_files = {p: b for p, b in before.items() if p.name.startswith("test")}
+    assert {p: p.read_bytes() for p in test_files} == test_files  # old test subset and rejects intact
+    assert not list(out.rglob("*.partial"))

@@ -99,7 +99,13 @@ def read_at(path: str | Path, offset: int) -> Any:
 
 
 def dumps(record: Any) -> str:
-    return json.dumps(record, ensure_ascii=False)
+    """One JSON line, UTF-8 text; a lone surrogate (not encodable) is kept as its ``\\u`` escape."""
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(record)  # escapes everything non-ASCII, so the line can be written
+    return text
 
 
 def write_jsonl_atomic(path: str | Path, records: Iterable[Any]) -> int:

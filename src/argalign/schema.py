@@ -205,11 +205,40 @@ def parse_message(row_id: str, index: int, raw: Any) -> Message:
     return message
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_text(row_id: str, row: dict[str, Any]) -> None:
+    """RowError if a string (or key) anywhere in the row holds a lone surrogate."""
+    def where(value: Any, path: str) -> str | None:
+        if isinstance(value, str):
+            found = _SURROGATE.search(value)
+            return f"{path} at character {found.start()}" if found else None
+        items = value.items() if isinstance(value, dict) else enumerate(value) \
+            if isinstance(value, list) else ()
+        for key, item in items:
+            if isinstance(key, str) and _SURROGATE.search(key):
+                return f"a key of {path}"
+            found = where(item, f"{path}.{key}" if isinstance(value, dict) else f"{path}[{key}]")
+            if found:
+                return found
+        return None
+
+    found = where(row, "row")
+    if found:
+        index = None
+        if found.startswith("row.messages["):
+            index = int(found[len("row.messages["):].split("]", 1)[0])
+        raise RowError(row_id, "INVALID_TEXT", f"{found}: a lone surrogate (a half of a UTF-16 pair), "
+                       "which is not text and cannot be written as UTF-8", index)
+
+
 def parse_conversation(row: Any, row_id: str) -> Conversation:
     """Check a row and return its conversation view, or raise :class:`RowError`.
 
     Shape: ``[system] (user, (assistant | tool)*)+``; an assistant message needs content,
-    thinking or tool calls.
+    thinking or tool calls. No string in the row may hold a lone surrogate (legal in JSON as
+    ``"\\ud83d"``, but not text: UTF-8 cannot encode it).
     """
     if not isinstance(row, dict):
         raise RowError(row_id, "NOT_AN_OBJECT", f"row is a {type(row).__name__}, not an object")
@@ -218,6 +247,7 @@ def parse_conversation(row: Any, row_id: str) -> Conversation:
         raise RowError(row_id, "NO_MESSAGES", "row has no 'messages' list")
     if not raw_messages:
         raise RowError(row_id, "EMPTY_MESSAGES", "'messages' is empty")
+    _check_text(row_id, row)
     messages = tuple(parse_message(row_id, i, m) for i, m in enumerate(raw_messages))
 
     turns: list[Turn] = []

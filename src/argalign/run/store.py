@@ -63,12 +63,11 @@ def raw_subsets(data: Path, configs: Iterable[str] | None = None,
     if not raw_dir.is_dir():
         raise ConfigError(f"no raw data in {raw_dir}: run `argalign prepare --out {data}` first")
     manifest = raw_dir / "manifest.json"
-    if manifest.is_file():
-        info = json.loads(manifest.read_text("utf-8"))
-        found = [Subset(c, s) for c in info.get("configs", []) for s in info.get("splits", [])]
-    else:
-        found = sorted(Subset(p.parent.name, p.stem) for p in raw_dir.glob("*/*.jsonl")
-                       if not p.name.startswith(".") and not p.name.endswith(".rejects.jsonl"))
+    if not manifest.is_file():  # prepare writes it last: without it, prepare did not finish
+        raise ConfigError(f"{manifest} is missing: the last `argalign prepare --out {data}` did not "
+                          "finish; run it again")
+    info = read_manifest(manifest) or {}
+    found = [Subset(c, s) for c in info.get("configs", []) for s in info.get("splits", [])]
     wanted_configs, wanted_splits = (set(x) if x else None for x in (configs, splits))
     subsets = [s for s in found if (wanted_configs is None or s.config in wanted_configs)
                and (wanted_splits is None or s.split in wanted_splits)]
