@@ -461,4 +461,4 @@ def test_an_unknown_mode_is_a_violation_not_a_pass(sample_rows, mode):
     original = sample_rows[0]
     aligned = copy.deepcopy(original)
     aligned["messages"][1]["content"] = "Something else entirely. " * 40 + original["messages"][1]["content"]
-    assert [v.code for v in check_row(original, aligned, str(mode))] == ["MODE_UNKNOWN"]
+    assert [v.code for v in check_row(original, aligned, str(mode))] == ["UNKNOWN_MODE"]

@@ -231,5 +231,5 @@ def test_clean_sets_aside_whitespace_only_rewrites_and_records_without_a_mode(tm
     assert summary["total"]["unchanged"] == 1 and summary["total"]["rejected"] == 2
     rejects = {r["index"]: r for r in _read(data / "cleaned" / CONFIG / "train.rejects.jsonl")}
     assert rejects[1]["outcome"] == "unchanged"
-    assert rejects[2]["codes"] == ["MODE_UNKNOWN"]
+    assert rejects[2]["codes"] == ["UNKNOWN_MODE"]
     assert rejects[3]["codes"] == ["USER_CHANGE_EXCEEDS_BOUND"]
