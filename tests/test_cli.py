@@ -92,13 +92,16 @@ def test_validate_mode_b_bounds_the_user_message(real_rows, tmp_path, mode, exit
     original = real_rows[3]
     aligned = copy.deepcopy(original)
     user = aligned["messages"][1]
-    user["content"] = user["content"][300:]  # 300 characters of instruction cut
+    user["content"] += "\n\n" + "Name every premise. " * 14 + "Be brief."  # 289 characters
     write_jsonl_atomic(tmp_path / "o.jsonl", [{**original, "source_id": "s"}])
     write_jsonl_atomic(tmp_path / "a.jsonl", [{**aligned, "source_id": "s"}])
     argv = ["validate", "--original", str(tmp_path / "o.jsonl"), "--aligned",
             str(tmp_path / "a.jsonl"), "--mode", mode]
     assert main(argv) == exit_code
     assert main([*argv, "--max-user-change", "300"]) == EXIT_OK
+    user["content"] = user["content"][300:]  # 300 characters of instruction cut: never Mode B
+    write_jsonl_atomic(tmp_path / "a.jsonl", [{**aligned, "source_id": "s"}])
+    assert main([*argv, "--max-user-change", "100000"]) == exit_code
 
 
 def test_validate_console_script_exit_status(real_rows_path, tmp_path):

@@ -16,10 +16,10 @@ from argalign.invariants import (
     DEFAULT_MAX_USER_CHANGE,
     Outcome,
     Verdict,
+    appended_clarification,
     check_row,
     gate,
     is_unchanged,
-    user_change,
 )
 from argalign.jsonl import iter_jsonl, write_jsonl_atomic
 from argalign.schema import Example, split_source
@@ -97,10 +97,15 @@ def flip_source(i: int = 1) -> Callable[[dict], dict]:
     return edit
 
 
-def append_user(n_chars: int, i: int = 1) -> Callable[[dict], dict]:
-    """Append a clarification of exactly ``n_chars`` characters to user message ``i``."""
-    clarification = ("\n\nPlease keep the answer short and state each premise. " * 20)[:n_chars]
-    return set_field(i, "content", lambda c: c + clarification)
+def clarification(n_chars: int) -> str:
+    """One line of exactly ``n_chars`` characters, with no whitespace at either end."""
+    text = ("Keep the answer short, and state each premise. " * 20)[:n_chars]
+    return text[:-1] + "." if text.endswith(" ") else text
+
+
+def append_user(n_chars: int, i: int = 1, separator: str = "\n\n") -> Callable[[dict], dict]:
+    """Append a clarification of exactly ``n_chars`` characters to user message ``i`` (as Mode B)."""
+    return set_field(i, "content", lambda c: c + separator + clarification(n_chars))
 
 
 def cut_user_head(n_chars: int, i: int = 1) -> Callable[[dict], dict]:
@@ -202,12 +207,28 @@ MUTATIONS: dict[str, list[Mutation]] = {
     ],
     "USER_CHANGE_EXCEEDS_BOUND": [
         Mutation("appended past the bound", 3, append_user(BOUND + 1), 1, mode="B"),
-        Mutation("instruction cut past the bound", 3, cut_user_head(BOUND + 1), 1, mode="B"),
         Mutation("bound of 0, one char added", 1, append_user(1), 1, mode="B", max_user_change=0),
+    ],
+    "USER_CONTENT_EDITED": [
+        Mutation("instruction cut by one character", 3, cut_user_head(1), 1, mode="B"),
+        Mutation("one character of the instruction", 2, set_field(1, "content", lambda c: _flip(c, 3)),
+                 1, mode="B"),
+        Mutation("edited and a clarification appended", 1,
+                 lambda r: append_user(20)(set_field(1, "content", lambda c: "Now: " + c)(r)), 1, mode="B"),
+        Mutation("a clarification put in front", 4, set_field(1, "content", lambda c: "Be brief.\n\n" + c),
+                 1, mode="B"),
+    ],
+    "CLARIFICATION_MALFORMED": [
+        Mutation("no blank line", 1, append_user(30, separator=" "), 1, mode="B"),
+        Mutation("one newline", 2, append_user(30, separator="\n"), 1, mode="B"),
+        Mutation("two lines", 3, set_field(1, "content", lambda c: c + "\n\nBe brief.\nUse Argdown."), 1,
+                 mode="B"),
+        Mutation("two clarifications", 4, lambda r: append_user(20)(append_user(20)(r)), 1, mode="B"),
+        Mutation("trailing space", 5, set_field(1, "content", lambda c: c + "\n\nBe brief. "), 1, mode="B"),
+        Mutation("a blank line only", 1, set_field(1, "content", lambda c: c + "\n\n"), 1, mode="B"),
     ],
     "SOURCE_TEXT_NOT_VERBATIM": [
         *(Mutation(f"mode A row {r}", r, flip_source(), 1) for r in range(6)),
-        Mutation("mode B, within the bound", 2, flip_source(), 1, mode="B"),
     ],
     "UNKNOWN_MODE": [
         Mutation("a row claims mode C", 1, _rethink_copy, None, mode="C"),
@@ -282,22 +303,16 @@ def test_a_null_aligned_row_is_malformed_for_check_row_and_failed_for_the_gate(r
     assert gate(real_rows[1], None, "A") == Verdict(Outcome.FAILED)
 
 
-# --- the bound of Mode B, both sides ------------------------------------------------------
+# --- Mode B's policy: the original, then at most one clarification -------------------------
 
-@pytest.mark.parametrize(("edit", "changed"), [
-    (append_user(BOUND - 1), BOUND - 1),
-    (append_user(BOUND), BOUND),
-    (append_user(BOUND + 1), BOUND + 1),
-    (cut_user_head(BOUND), BOUND),
-    (cut_user_head(BOUND + 1), BOUND + 1),
-])
-def test_mode_b_bound_is_inclusive(real_rows, edit, changed):
+@pytest.mark.parametrize("n_chars", [1, BOUND - 1, BOUND, BOUND + 1])
+def test_mode_b_bound_is_inclusive(real_rows, n_chars):
     original = real_rows[3]
-    aligned = edit(copy.deepcopy(original))
-    assert user_change(original["messages"][1]["content"], aligned["messages"][1]["content"]) \
-        == changed
+    aligned = append_user(n_chars)(copy.deepcopy(original))
+    before, after = original["messages"][1]["content"], aligned["messages"][1]["content"]
+    assert appended_clarification(before, after) == clarification(n_chars)
     codes = [v.code for v in check_row(original, aligned, "B")]
-    assert codes == ([] if changed <= BOUND else ["USER_CHANGE_EXCEEDS_BOUND"])
+    assert codes == ([] if n_chars <= BOUND else ["USER_CHANGE_EXCEEDS_BOUND"])
     # Mode A has no bound on the instruction: only the source text is pinned.
     assert check_row(original, aligned, "A") == []
 
@@ -313,19 +328,41 @@ def test_mode_b_bound_is_configurable(real_rows, bound):
 
 
 @pytest.mark.parametrize(("before", "after", "expected"), [
-    ("", "", 0),
-    ("abc", "abc", 0),
-    ("abc", "abcd", 1),
-    ("abc", "ab", 1),
-    ("abc", "axc", 2),
-    ("abc", "", 3),
-    ("", "xyz", 3),
-    ("the premise holds", "the first premise holds", 6),
-    ("abcdef", "fedcba", 10),
+    ("abc", "abc", ""),
+    ("abc", "abc\n\nBe brief.", "Be brief."),
+    ("", "\n\nx", "x"),
+    ("abc", "abcd", "CLARIFICATION_MALFORMED"),
+    ("abc", "abc\n\n", "CLARIFICATION_MALFORMED"),
+    ("abc", "abc\n\n\nx", "CLARIFICATION_MALFORMED"),
+    ("abc", "abc\n\nx\r", "CLARIFICATION_MALFORMED"),
+    ("abc", "ab", "USER_CONTENT_EDITED"),
+    ("abc", "axc\n\nBe brief.", "USER_CONTENT_EDITED"),
+    ("abc", "", "USER_CONTENT_EDITED"),
 ])
-def test_user_change_counts_inserted_plus_deleted_characters(before, after, expected):
-    assert user_change(before, after) == expected
-    assert user_change(after, before) == expected
+def test_appended_clarification(before, after, expected):
+    if expected.isupper():
+        with pytest.raises(ValueError) as info:
+            appended_clarification(before, after)
+        assert info.value.args[0] == expected
+    else:
+        assert appended_clarification(before, after) == expected
+
+
+def test_mode_b_check_is_linear_in_the_message_length(real_rows):
+    """A 60 KB user message took 50 s with the character diff; the policy check is linear."""
+    import time
+
+    original = copy.deepcopy(real_rows[3])
+    user = original["messages"][1]
+    user["content"] = user["content"] + "\n\n" + " ".join(f"word{k % 997}" for k in range(9000))
+    assert len(user["content"]) > 60_000
+    edits = [append_user(150), cut_user_head(1000), set_field(1, "content", lambda c: c[::-1]),
+             set_field(1, "content", lambda c: c.replace("word1", "w1"))]
+    started = time.perf_counter()
+    for edit in edits:
+        for _ in range(5):
+            check_row(original, edit(copy.deepcopy(original)), "B")
+    assert time.perf_counter() - started < 2.0
 
 
 # --- what is allowed ----------------------------------------------------------------------

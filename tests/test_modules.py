@@ -18,7 +18,7 @@ import pytest
 from dspy.utils import DummyLM
 
 from argalign.errors import RowError
-from argalign.invariants import check_row, user_change
+from argalign.invariants import appended_clarification, check_row
 from argalign.modules import MAX_CLARIFICATION_CHARS, AlignmentFailed, make_mode
 from argalign.schema import parse_conversation, split_source
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
@@ -241,7 +241,7 @@ def test_a_new_mode_is_one_class_and_one_registry_line(monkeypatch, capsys):
 
     class ModeC(ModeA):
         mode = "C"
-        user_change = UserChange.BOUNDED
+        user_change = UserChange.APPEND
 
     monkeypatch.setitem(MODES, "C", ModeC)
     row = single_turn_row()
@@ -249,7 +249,7 @@ def test_a_new_mode_is_one_class_and_one_registry_line(monkeypatch, capsys):
     assert aligned["messages"][1]["content"].startswith(NEW_REQUEST)
     # Mode A's rewrite is within Mode A's policy and breaks Mode C's.
     assert gate(row, aligned, "A", max_user_change=10).outcome == "aligned"
-    assert gate(row, aligned, "C", max_user_change=10).codes == ["USER_CHANGE_EXCEEDS_BOUND"]
+    assert gate(row, aligned, "C", max_user_change=10).codes == ["USER_CONTENT_EDITED"]
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["align", "--mode", "D", "--in", "x", "--out", "y"])
     assert "invalid choice: 'D'" in capsys.readouterr().err
@@ -401,13 +401,14 @@ def test_a_request_that_retypes_the_source_is_retried():
 
 def test_a_clarification_stays_within_the_mode_b_bound():
     row = single_turn_row()
-    clarification = "x" * (MAX_CLARIFICATION_CHARS - 2) + "."
+    clarification = "x" * (MAX_CLARIFICATION_CHARS - 1) + "."
     lm = ScriptedLM([{"opening": NEW_OPENING, "closing": NEW_CLOSING,
                       "clarification": clarification}])
     aligned = run("B", row, lm).row
     old, new = row["messages"][1]["content"], aligned["messages"][1]["content"]
     assert new == f"{old}\n\n{clarification}"
-    assert user_change(old, new) == MAX_CLARIFICATION_CHARS + 1
+    assert appended_clarification(old, new) == clarification
+    assert len(clarification) == MAX_CLARIFICATION_CHARS
     assert check_row(row, aligned, "B") == []
 
 

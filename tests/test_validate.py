@@ -106,11 +106,11 @@ def test_plain_rows_with_source_ids_match_in_any_order(real_rows, tmp_path):
 def test_max_user_change_is_passed_down(real_rows, tmp_path):
     originals = _examples(real_rows[1:2])
     aligned = copy.deepcopy(originals[0])
-    aligned["row"]["messages"][1]["content"] += " Be brief."
+    aligned["row"]["messages"][1]["content"] += "\n\nBe brief."
     write_jsonl_atomic(tmp_path / "o.jsonl", originals)
     write_jsonl_atomic(tmp_path / "a.jsonl", [aligned])
-    loose = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B", max_user_change=10)
-    tight = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B", max_user_change=9)
+    loose = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B", max_user_change=9)
+    tight = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "B", max_user_change=8)
     assert (loose.report[0]["outcome"], tight.report[0]["codes"]) == (
         "aligned", ["USER_CHANGE_EXCEEDS_BOUND"])
 

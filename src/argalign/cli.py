@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=list(MODES), required=True)
     p.add_argument("--report", default=None, help="write a JSONL report line per example")
     p.add_argument("--max-user-change", type=int, default=DEFAULT_MAX_USER_CHANGE,
-                   help="Mode B: characters a user message may change (default %(default)s)")
+                   help="Mode B: longest clarification (characters) that may follow the unchanged "
+                        "user message (default %(default)s)")
     p.set_defaults(func=cmd_validate)
 
     _register_features(sub)

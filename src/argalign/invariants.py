@@ -14,7 +14,6 @@ How far a user message may change is the mode's policy (``user_change`` of its c
 
 from __future__ import annotations
 
-import difflib
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -38,7 +37,9 @@ CODES: dict[str, str] = {
     "THINKING_REMOVED": "thinking that was text became null",
     "THINKING_ON_NON_ASSISTANT": "thinking of a system, user or tool message changed",
     "USER_CONTENT_EMPTY": "a user message became empty or null",
-    "USER_CHANGE_EXCEEDS_BOUND": "a bounded mode (B) changed a user message by more than the bound",
+    "USER_CHANGE_EXCEEDS_BOUND": "Mode B appended a clarification longer than the bound",
+    "USER_CONTENT_EDITED": "Mode B did not keep the original user content as it is",
+    "CLARIFICATION_MALFORMED": "Mode B appended something other than one clarification line",
     "SOURCE_TEXT_NOT_VERBATIM": "the source text of a user message is no longer in it verbatim",
     "OTHER_FIELD_CHANGED": "another key of a message or a row column changed",
     "ID_MISSING": "an example of the original is missing from the aligned file",
@@ -47,9 +48,10 @@ CODES: dict[str, str] = {
     "UNKNOWN_MODE": "the record names no known mode, so its user-change policy cannot be checked",
 }
 
-# Mode B may add a short clarification to a request; 240 characters is one or two sentences
-# and well above what the Mode B module can emit (its clarification is capped at 200).
-DEFAULT_MAX_USER_CHANGE = 240
+# Mode B keeps the user message and may append one clarification of at most this many
+# characters (one or two sentences); the Mode B module caps its own at the same number.
+DEFAULT_MAX_USER_CHANGE = 200
+CLARIFICATION_SEPARATOR = "\n\n"
 
 _SAME_ON_EVERY_MESSAGE = {
     "role": "ROLE_CHANGED",
@@ -68,7 +70,9 @@ class UserChange(str, Enum):
     """How far a mode may change a user message (the source text stays verbatim in both)."""
 
     FREE = "free"  # any rewrite of the instructions
-    BOUNDED = "bounded"  # at most ``max_user_change`` characters inserted or deleted
+    # the original content unchanged, then at most one appended clarification: a blank line
+    # and one line of at most ``max_user_change`` characters (see :func:`appended_clarification`)
+    APPEND = "append"
 
 
 class Outcome(str, Enum):
@@ -105,19 +109,27 @@ def same_json(a: Any, b: Any) -> bool:
     return a == b
 
 
-def user_change(before: str, after: str) -> int:
-    """Characters inserted plus characters deleted to turn ``before`` into ``after``."""
-    # When one string contains the other, SequenceMatcher's first (longest) block is the whole
-    # shorter string and nothing else matches, so the count is the length difference: the same
-    # number without the quadratic, GIL-holding diff (Mode B appends its clarification, so this
-    # is the usual case; ~16 ms per row otherwise, in every runner thread).
-    if before in after or after in before:
-        return abs(len(after) - len(before))
-    # Trimming the common prefix and suffix first would be faster still, but it changes
-    # SequenceMatcher's greedy result for some inputs, so the general case is left as it is.
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    matched = sum(block.size for block in matcher.get_matching_blocks())
-    return len(before) + len(after) - 2 * matched
+def appended_clarification(before: str, after: str) -> str:
+    """The clarification appended to ``before`` to give ``after`` ("" if they are equal).
+
+    ``after`` must be ``before`` unchanged, then :data:`CLARIFICATION_SEPARATOR` and one line
+    with no leading or trailing whitespace: exactly what the Mode B module writes. Checked in
+    linear time. ValueError with the code and the reason otherwise.
+    """
+    if after == before:
+        return ""
+    if not after.startswith(before):
+        at = next((k for k, (a, b) in enumerate(zip(before, after)) if a != b),
+                  min(len(before), len(after)))
+        raise ValueError("USER_CONTENT_EDITED",
+                         f"the original user content is not kept as it is (it differs at character {at})")
+    added = after[len(before):]
+    clarification = added[len(CLARIFICATION_SEPARATOR):]
+    if not added.startswith(CLARIFICATION_SEPARATOR) or not clarification \
+            or "\n" in clarification or "\r" in clarification or clarification != clarification.strip():
+        raise ValueError("CLARIFICATION_MALFORMED", f"the appended {len(added)} characters are not "
+                         "a blank line and then one line of text")
+    return clarification
 
 
 def user_change_policy(mode: str) -> UserChange | None:
@@ -207,11 +219,16 @@ def _check_user(
     if parts is not None and parts[1] not in new:
         out.append(Violation("SOURCE_TEXT_NOT_VERBATIM", i,
                              f"the {len(parts[1])}-character source text is no longer verbatim"))
-    if policy is UserChange.BOUNDED and old != new:
-        changed = user_change(old, new)
-        if changed > max_user_change:
-            out.append(Violation("USER_CHANGE_EXCEEDS_BOUND", i,
-                                 f"{changed} characters changed, bound {max_user_change}"))
+    if policy is UserChange.APPEND:
+        try:
+            clarification = appended_clarification(old, new)
+        except ValueError as e:
+            code, detail = e.args
+            out.append(Violation(code, i, detail))
+        else:
+            if len(clarification) > max_user_change:
+                out.append(Violation("USER_CHANGE_EXCEEDS_BOUND", i, f"a clarification of "
+                                     f"{len(clarification)} characters, bound {max_user_change}"))
     return out
 
 

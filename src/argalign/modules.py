@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import dspy
 
 from argalign.errors import ArgalignError
-from argalign.invariants import UserChange
+from argalign.invariants import CLARIFICATION_SEPARATOR, DEFAULT_MAX_USER_CHANGE, UserChange
 from argalign.schema import Conversation, Turn, parse_conversation, split_source
 from argalign.signatures import (
     RewriteRequest,
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 THINKING_SCOPES = ("blocks", "full")
 MAX_REQUEST_CHARS = 2000
-MAX_CLARIFICATION_CHARS = 200
+MAX_CLARIFICATION_CHARS = DEFAULT_MAX_USER_CHANGE  # the invariant's bound
 MAX_PROSE_CHARS = 4000
 MIN_WORDS = 3
 
@@ -210,7 +210,7 @@ class AlignConversation(dspy.Module):
                 messages[i]["thinking"] = new_thinking
                 edits.append({"message_index": i, "field": "thinking"})
                 if clarification and not clarified:
-                    messages[turn.user_index]["content"] += "\n\n" + clarification
+                    messages[turn.user_index]["content"] += CLARIFICATION_SEPARATOR + clarification
                     edits.append({"message_index": turn.user_index, "field": "content",
                                   "kind": "clarification"})
                     clarified = True
@@ -288,7 +288,7 @@ class ModeB(AlignConversation):
     thinking so the rich answer follows from it."""
 
     mode = "B"
-    user_change = UserChange.BOUNDED
+    user_change = UserChange.APPEND
 
     def __init__(self, thinking: str = "blocks", attempts: int = 3, retry_temperature: float = 0.9):
         super().__init__(thinking, attempts, retry_temperature)
@@ -298,7 +298,7 @@ class ModeB(AlignConversation):
         opening, closing, _ = super().check_thinking(prediction)
         clarification = _check_prose(getattr(prediction, "clarification", ""), "clarification",
                                      required=False, limit=MAX_CLARIFICATION_CHARS)
-        if "\n" in clarification:
+        if "\n" in clarification or "\r" in clarification:
             raise InvalidOutput("INVALID_FIELD", "clarification is not one sentence")
         return opening, closing, clarification
 

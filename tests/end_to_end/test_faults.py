@@ -9,16 +9,14 @@ ids. Invariant checks use :func:`argalign.invariants.check_row` against the raw 
 
 from __future__ import annotations
 
-import difflib
 import json
-import random
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from argalign.invariants import check_row, user_change
+from argalign.invariants import check_row
 from argalign.jsonl import iter_jsonl
 from argalign.run.runner import run_batch
 from argalign.testing.fake_openai import TAMPER_MARKER
@@ -175,21 +173,3 @@ def test_sigkill_during_heavy_faults_resumes(tmp_path, real_rows_path, fake_serv
         assert kept[record["id"]] == record
     assert fake_server.stats.by_status.get(429, 0) > 0
     assert min(fake_server.stats.retry_gaps(429)) >= 0.2
-
-
-
-def _difflib_change(before: str, after: str) -> int:
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    return len(before) + len(after) - 2 * sum(b.size for b in matcher.get_matching_blocks())
-
-
-def test_user_change_shortcut_equals_difflib():
-    """The worker threads' fast path of ``user_change`` gives SequenceMatcher's number exactly."""
-    rng = random.Random(0)
-    for k in range(3000):
-        alphabet = "ab" if k % 2 else "abcdef \n"
-        a = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
-        b = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30)))
-        cases = [(a, b), (a, a + "\n\n" + b), (b + a + b, a), (a, b + a), (a[: len(a) // 2], a)]
-        for before, after in cases:
-            assert user_change(before, after) == _difflib_change(before, after), (before, after)

@@ -217,7 +217,7 @@ def _thinking(edit):
 def test_clean_sets_aside_whitespace_only_rewrites_and_records_without_a_mode(tmp_path, sample_rows):
     def long_user_change(row):
         row = _thinking(lambda t: "New opening. " + t)(row)
-        row["messages"][1]["content"] += "\n\n" + "Please also do much more. " * 30
+        row["messages"][1]["content"] += "\n\n" + "Please also do much more. " * 30 + "Thanks."
         return row
 
     data = _merged_by_hand(tmp_path, sample_rows, [

@@ -147,7 +147,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("clean", help="keep aligned rows that pass the checker: DATA/cleaned")
     p.add_argument("--data", default="data")
     p.add_argument("--max-user-change", type=int, default=DEFAULT_MAX_USER_CHANGE,
-                   help="Mode B: characters a user message may change (default %(default)s)")
+                   help="Mode B: longest clarification (characters) that may follow the unchanged "
+                        "user message (default %(default)s)")
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("pipeline", help="prepare, run, merge and clean in one command")
