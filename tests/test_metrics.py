@@ -69,7 +69,7 @@ def _change_answer(row: dict) -> dict:
 
 
 def _append_to_request(row: dict) -> dict:
-    row["messages"][1]["content"] += " " + "Please be thorough. " * 20
+    row["messages"][1]["content"] += "\n\n" + ("Please be thorough. " * 20).strip()
     return row
 
 
