@@ -31,6 +31,8 @@ from typing import Any
 
 from _common import REAL_ROWS, RESULTS_DIR, read_jsonl, table, write_results
 
+from argalign.modules import MODES
+
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
@@ -61,9 +63,9 @@ def align_one(example: Any, mode: str, handle: Any, model: str, local: threading
     started = time.monotonic()
     record = align_example(example, program, model=model, lm=local.lm, adapter=handle.adapter,
                            program_id=program_id)
-    return {"row": example.index, "id": example.id, "mode": mode, "outcome": record["outcome"],
-            "codes": record["codes"], "calls": record["calls"], "attempts": record["attempts"],
-            "input_tokens": record["input_tokens"], "output_tokens": record["output_tokens"],
+    return {"row": example.index, "id": example.id, "mode": mode, "outcome": record.outcome,
+            "codes": record.codes, "calls": record.calls, "attempts": record.attempts,
+            "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
             "wall_s": round(time.monotonic() - started, 1)}
 
 
@@ -73,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="a model of the settings (default %(default)s; smollm2-135m for a quick run)")
     p.add_argument("--config", default=None, help="settings YAML (default: the packaged one)")
     p.add_argument("--rows", type=int, default=6, help="first K real rows (default %(default)s)")
-    p.add_argument("--modes", nargs="+", default=["A", "B"])
+    p.add_argument("--modes", nargs="+", default=list(MODES))
     p.add_argument("--input", default=str(REAL_ROWS), help="rows JSONL (default: the six real rows)")
     p.add_argument("--workers", type=int, default=2,
                    help="alignments at once (default %(default)s, the server's n_parallel slots)")

@@ -12,10 +12,11 @@ import dspy
 import pytest
 from dspy.utils import DummyLM
 
-from argalign.align import OUTCOMES, align_example
+from argalign.align import align_example
 from argalign.invariants import check_row
 from argalign.metrics import MutualPredictability
 from argalign.modules import ModeA, make_mode
+from argalign.records import OUTCOMES
 from argalign.schema import Example
 from argalign.testing.fake_openai import FakeOpenAIServer
 
@@ -85,17 +86,17 @@ def test_aligned_with_provenance(mode):
     ex = sample_example()
     lm = rewriting_lm()
     record = align(ex, mode, lm)
-    assert set(record) == set(PROVENANCE)
-    assert record["outcome"] == "aligned"
-    assert (record["id"], record["source_id"], record["config"], record["split"], record["index"]) == (
+    assert set(record.to_dict()) == set(PROVENANCE)  # the line written: no scores, run or model
+    assert record.outcome == "aligned"
+    assert (record.id, record.source_id, record.config, record.split, record.index) == (
         ex.id, ex.id, "deepa2-aaac01-thinking", "train", 2)
-    assert (record["mode"], record["model"], record["program"]) == (mode, "dummy", "zs-test")
-    assert record["codes"] == [] and record["reason"] == "" and record["retries"] == []
-    assert record["attempts"] == record["calls"] == len(lm.history) == (2 if mode == "A" else 1)
-    assert record["latency_s"] >= 0
-    assert check_row(ex.row, record["row"], mode) == []
-    assert record["row"] != ex.row
-    json.dumps(record)  # a record is written as a JSON line
+    assert (record.mode, record.model, record.program) == (mode, "dummy", "zs-test")
+    assert record.codes == [] and record.reason == "" and record.retries == []
+    assert record.attempts == record.calls == len(lm.history) == (2 if mode == "A" else 1)
+    assert record.latency_s >= 0
+    assert check_row(ex.row, record.row, mode) == []
+    assert record.row != ex.row
+    json.dumps(record.to_dict())  # a record is written as a JSON line
 
 
 def test_tokens_are_counted_from_the_endpoint():
@@ -105,9 +106,9 @@ def test_tokens_are_counted_from_the_endpoint():
     with FakeOpenAIServer(responder=answers) as server:
         lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False)
         record = align(sample_example(), "A", lm)
-        assert record["outcome"] == "aligned"
-        assert record["calls"] == server.stats.total == 2
-    assert record["input_tokens"] > 500 and 0 < record["output_tokens"] < 100
+        assert record.outcome == "aligned"
+        assert record.calls == server.stats.total == 2
+    assert record.input_tokens > 500 and 0 < record.output_tokens < 100
 
 
 @pytest.mark.parametrize("mode", ["A", "B"])
@@ -119,16 +120,16 @@ def test_a_rewrite_identical_to_the_original_is_unchanged(mode):
         ASKS_REQUEST: {"request": INSTRUCTION},
     }, adapter=dspy.JSONAdapter())
     record = align(example(row), mode, lm)
-    assert record["outcome"] == "unchanged"
-    assert "identical" in record["reason"]
-    assert record["row"] == row
-    assert record["calls"] == (2 if mode == "A" else 1)
+    assert record.outcome == "unchanged"
+    assert "identical" in record.reason
+    assert record.row == row
+    assert record.calls == (2 if mode == "A" else 1)
 
 
 def test_one_changed_word_is_aligned_not_unchanged():
     lm = DummyLM({ASKS_THINKING_B: {"opening": OPENING, "closing": "That is my answer.",
                                     "clarification": ""}}, adapter=dspy.JSONAdapter())
-    assert align(example(fixed_point_row()), "B", lm)["outcome"] == "aligned"
+    assert align(example(fixed_point_row()), "B", lm).outcome == "aligned"
 
 
 @pytest.mark.parametrize("attempts", [1, 3])
@@ -137,11 +138,11 @@ def test_garbage_fails_with_reason_and_code(attempts):
     program = make_mode("A", attempts=attempts)
     record = align_example(sample_example(), program, model="dummy", lm=lm,
                            adapter=dspy.JSONAdapter())
-    assert record["outcome"] == "failed"
-    assert record["codes"] == ["PARSE_ERROR"]
-    assert record["reason"].startswith("PARSE_ERROR: ")
-    assert record["attempts"] == record["calls"] == attempts
-    assert record["row"] is None
+    assert record.outcome == "failed"
+    assert record.codes == ["PARSE_ERROR"]
+    assert record.reason.startswith("PARSE_ERROR: ")
+    assert record.attempts == record.calls == attempts
+    assert record.row is None
 
 
 def test_an_unexpected_error_is_a_failed_record():
@@ -150,8 +151,8 @@ def test_an_unexpected_error_is_a_failed_record():
             raise KeyError("boom")
 
     record = align_example(sample_example(), Broken(), model="dummy")
-    assert record["outcome"] == "failed" and record["codes"] == ["INTERNAL_ERROR"]
-    assert "KeyError" in record["reason"] and record["row"] is None
+    assert record.outcome == "failed" and record.codes == ["INTERNAL_ERROR"]
+    assert "KeyError" in record.reason and record.row is None
 
 
 def _without_key(row: dict) -> dict:
@@ -179,10 +180,10 @@ def _reply_first(row: dict) -> dict:
 def test_a_malformed_row_is_rejected(make, code):
     lm = rewriting_lm()
     record = align(example(make(fixed_point_row())), "A", lm)
-    assert record["outcome"] == "rejected"
-    assert record["codes"] == [code]
-    assert f"[{code}]" in record["reason"]
-    assert record["row"] is None and record["calls"] == 0 and lm.history == []
+    assert record.outcome == "rejected"
+    assert record.codes == [code]
+    assert f"[{code}]" in record.reason
+    assert record.row is None and record.calls == 0 and lm.history == []
 
 
 def test_a_rewrite_that_breaks_an_invariant_is_rejected():
@@ -193,9 +194,9 @@ def test_a_rewrite_that_breaks_an_invariant_is_rejected():
             return dspy.Prediction(row=bad, edits=[], calls=1, retries=[])
 
     record = align_example(example(fixed_point_row()), Tampering(), model="dummy")
-    assert record["outcome"] == "rejected"
-    assert record["codes"] == ["ASSISTANT_CONTENT_CHANGED"]
-    assert record["row"] is None
+    assert record.outcome == "rejected"
+    assert record.codes == ["ASSISTANT_CONTENT_CHANGED"]
+    assert record.row is None
 
 
 @pytest.mark.parametrize("separate_judge_lm", [False, True])
@@ -205,9 +206,9 @@ def test_a_judge_scores_baseline_and_aligned(separate_judge_lm):
     if separate_judge_lm:
         options["judge_lm"] = judge_lm
     record = align(sample_example(), "A", lm, **options)
-    assert record["outcome"] == "aligned"
-    assert record["calls"] == 2  # the judge's calls are not the alignment's
-    scores = record["scores"]
+    assert record.outcome == "aligned"
+    assert record.calls == 2  # the judge's calls are not the alignment's
+    scores = record.scores
     assert set(scores) == {"baseline", "aligned"}, scores
     assert scores["baseline"]["gate"] == "baseline" and scores["aligned"]["gate"] == "pass"
     for part in scores.values():
@@ -217,7 +218,7 @@ def test_a_judge_scores_baseline_and_aligned(separate_judge_lm):
     # Baseline and aligned: one prediction and one reconstruction each.
     assert len((judge_lm if separate_judge_lm else lm).history) == 4 + 2 * (not separate_judge_lm)
     again = align(sample_example(), "A", rewriting_lm(), **options)
-    assert again["scores"] == scores  # lexical comparison is deterministic
+    assert again.scores == scores  # lexical comparison is deterministic
 
 
 def test_an_unchanged_row_scores_zero():
@@ -227,16 +228,16 @@ def test_an_unchanged_row_scores_zero():
         ASKS_RECONSTRUCTION: {"reconstructed_request": "Reconstruct the argument."},
     }, adapter=dspy.JSONAdapter())
     record = align(example(fixed_point_row()), "B", lm, judge=MutualPredictability("lexical"))
-    assert record["outcome"] == "unchanged"
-    assert record["scores"]["aligned"] == {"score": 0.0, "forward": 0.0, "backward": 0.0,
+    assert record.outcome == "unchanged"
+    assert record.scores["aligned"] == {"score": 0.0, "forward": 0.0, "backward": 0.0,
                                            "gate": "unchanged"}
-    assert record["scores"]["baseline"]["score"] > 0
+    assert record.scores["baseline"]["score"] > 0
 
 
 def test_no_scores_for_a_failed_row():
     lm = DummyLM([{"nonsense": "x"}] * 3, adapter=dspy.JSONAdapter())
     record = align(sample_example(), "B", lm, judge=MutualPredictability("lexical"))
-    assert record["outcome"] == "failed" and "scores" not in record
+    assert record.outcome == "failed" and record.scores is None
 
 
 def test_outcomes_are_the_four_documented_ones():

@@ -29,7 +29,7 @@ def test_align_file_records_every_line_even_bad_ones(tmp_path, real_rows_path, f
     assert [r["id"] for r in records] == ["example_id=0", "line 2", "line 3", "example_id=1"]
     outcomes = [r["outcome"] for r in records]
     assert outcomes[1] == outcomes[2] == "rejected"
-    assert records[1]["codes"] and records[2]["codes"]
+    assert [records[1]["codes"], records[2]["codes"]] == [["LINE_NOT_JSON"], ["NOT_A_ROW"]]
     assert all(r["reason"] for r in records[1:3])
     originals = {1: json.loads(good[0]), 4: json.loads(good[1])}
     for lineno, original in originals.items():

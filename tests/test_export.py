@@ -214,7 +214,8 @@ def test_rejects_are_reported_not_dropped(tmp_path, real_rows_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert (summary["rows"], summary["rejected"]) == (6, 3)
     rejects = read_jsonl(tmp_path / "out" / "rejects.jsonl")
-    assert [r["code"] for r in rejects] == ["CONTENT_WITH_TOOL_CALLS", "EMPTY_MESSAGES", "NOT_A_ROW"]
+    assert [r["codes"] for r in rejects] == [["CONTENT_WITH_TOOL_CALLS"], ["EMPTY_MESSAGES"], ["NOT_A_ROW"]]
+    assert all(r["stage"] == "export" for r in rejects)
     assert all(r["where"].startswith("in.jsonl:") and r["reason"] for r in rejects)
 
 
@@ -303,6 +304,6 @@ def test_a_lone_surrogate_rejects_its_row_not_the_file(tmp_path, sample_rows, fm
     summary = export(source, tmp_path / "out", fmt)
     assert (summary["rows"], summary["rejected"]) == (2, 1)
     (reject,) = read_jsonl(tmp_path / "out" / "rejects.jsonl")
-    assert reject["code"] == "INVALID_TEXT" and reject["where"] == "in.jsonl:2"
+    assert reject["codes"] == ["INVALID_TEXT"] and reject["where"] == "in.jsonl:2"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
         ["in.jsonl", "rejects.jsonl", *(["dataset_info.json"] if fmt == "sharegpt" else [])])

@@ -191,15 +191,15 @@ def _bad_source(real_rows: list[dict]) -> tuple[list, dict[str, tuple]]:
     ]
     expected = {
         "missing-key": ("MISSING_KEY", 2, "thinking"),
-        "bad-tools": ("INVALID_JSON", 0, "tools"),
-        "bad-tool-calls": ("INVALID_JSON", 3, "tool_calls"),
+        "bad-tools": ("FIELD_NOT_JSON", 0, "tools"),
+        "bad-tool-calls": ("FIELD_NOT_JSON", 3, "tool_calls"),
         "unknown-role": ("UNKNOWN_ROLE", 2, "critic"),
-        "src.jsonl:8": ("INVALID_JSON_LINE", None, "not valid JSON"),
+        "src.jsonl:8": ("LINE_NOT_JSON", None, "not valid JSON"),
         "empty-messages": ("EMPTY_MESSAGES", None, "empty"),
         "empty-assistant": ("EMPTY_ASSISTANT", 2, "no content"),
         "no-user": ("NO_USER_MESSAGE", None, "no user message"),
         "reply-before-user": ("NO_USER_BEFORE_REPLY", 1, "before any user"),
-        "good-1": ("DUPLICATE_ID", None, "id"),
+        "good-1": ("ID_DUPLICATE", None, "id"),
         f"{CONFIG}/{SPLIT}/14": ("NOT_AN_OBJECT", None, "list"),
     }
     return lines, expected
@@ -223,8 +223,9 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_kept(real_rows, tmp_pa
     examples = _read(subset / "train.jsonl")
     rejects = _read(subset / "train.rejects.jsonl")
     assert [e["id"] for e in examples] == [f"good-{i}" for i in range(6)]
-    assert {r["id"]: (r["code"], r["message_index"]) for r in rejects} == {
-        k: v[:2] for k, v in expected.items()}
+    assert {r["id"]: (r["codes"], r["message_index"]) for r in rejects} == {
+        k: ([v[0]], v[1]) for k, v in expected.items()}
+    assert all(r["stage"] == "prepare" and r["outcome"] == "rejected" for r in rejects)
     for reject in rejects:
         assert expected[reject["id"]][2] in reject["reason"], reject
         assert (reject["config"], reject["split"]) == (CONFIG, SPLIT)
@@ -484,7 +485,7 @@ def test_a_bad_row_in_a_folder_goes_to_the_rejects_file(sample_rows, tmp_path):
                      out=tmp_path / "o")
     assert result.counts[f"{CONFIG}/{SPLIT}"] == {"rows": 5, "examples": 3, "rejected": 2}
     rejects = _read(tmp_path / "o" / "raw" / CONFIG / f"{SPLIT}.rejects.jsonl")
-    assert [(r["index"], r["code"]) for r in rejects] == [(1, "MISSING_KEY"), (2, "INVALID_JSON_LINE")]
+    assert [(r["index"], r["codes"]) for r in rejects] == [(1, ["MISSING_KEY"]), (2, ["LINE_NOT_JSON"])]
     assert rejects[1]["line"].startswith("{this is not json") and rejects[1]["line_truncated"]
     assert 9_000 < len(rejects[1]["line"]) <= 10_000
 
@@ -529,7 +530,7 @@ def test_a_lone_surrogate_rejects_its_row_only(sample_rows, tmp_path):
     result = _prepare_jsonl(source, tmp_path / "o", n=None)
     assert result.counts[f"{CONFIG}/{SPLIT}"] == {"rows": 3, "examples": 2, "rejected": 1}
     (reject,) = _read(tmp_path / "o" / "raw" / CONFIG / f"{SPLIT}.rejects.jsonl")
-    assert (reject["code"], reject["message_index"], reject["index"]) == ("INVALID_TEXT", 1, 1)
+    assert (reject["codes"], reject["message_index"], reject["index"]) == (["INVALID_TEXT"], 1, 1)
     assert reject["row"] == rows[1]  # kept, as its \\u escape
     assert not list((tmp_path / "o").rglob("*.partial"))
 

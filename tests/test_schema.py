@@ -9,6 +9,7 @@ import pytest
 
 from argalign.errors import RowError
 from argalign.jsonl import iter_jsonl, write_jsonl_atomic
+from argalign.records import Reject
 from argalign.schema import (
     MESSAGE_KEYS,
     MIN_SOURCE_CHARS,
@@ -187,9 +188,9 @@ def _messages_not_a_list(row):
 
 PARSE_ERRORS = [
     (_drop_key, "MISSING_KEY", 2, "thinking"),
-    (_bad_tools, "INVALID_JSON", 0, "tools"),
-    (_tools_not_a_list, "INVALID_JSON", 0, "list"),
-    (_bad_tool_calls, "INVALID_JSON", 2, "tool_calls"),
+    (_bad_tools, "FIELD_NOT_JSON", 0, "tools"),
+    (_tools_not_a_list, "FIELD_NOT_JSON", 0, "list"),
+    (_bad_tool_calls, "FIELD_NOT_JSON", 2, "tool_calls"),
     (_unknown_role, "UNKNOWN_ROLE", 2, "bot"),
     (_content_not_text, "BAD_VALUE", 1, "content"),
     (_message_not_object, "NOT_AN_OBJECT", 2, "str"),
@@ -215,9 +216,10 @@ def test_malformed_rows_raise_row_error_with_code_and_index(real_rows, mutate, c
     assert (error.code, error.message_index, error.row_id) == (code, index, "cfg/train/7")
     assert words in error.problem
     assert "cfg/train/7" in str(error)
-    record = error.as_record()
-    assert record == {"id": "cfg/train/7", "code": code, "message_index": index,
-                      "reason": error.problem}
+    reject = Reject.from_error(error, stage="prepare", index=7).to_dict()
+    assert {k: reject[k] for k in ("stage", "id", "codes", "message_index", "reason", "index")} \
+        == {"stage": "prepare", "id": "cfg/train/7", "codes": [code], "message_index": index,
+            "reason": error.problem, "index": 7}
 
 
 @pytest.mark.parametrize("row", [None, [], "text", 3])

@@ -1,7 +1,7 @@
 """Align one example and say how it ended: the unit of work of ``align`` and ``run``.
 
 Input: an :class:`~argalign.schema.Example`, a compiled or zero-shot program, an LM.
-Output: a result record with exactly one outcome:
+Output: a :class:`~argalign.records.ResultRecord` with exactly one outcome:
 
 - ``aligned``: the rewrite passed every invariant and differs from the original;
 - ``unchanged``: the rewrite is identical to the original (not a success);
@@ -21,14 +21,13 @@ from typing import Any
 import dspy
 
 from argalign.errors import RowError
-from argalign.invariants import Outcome, gate
+from argalign.invariants import gate
 from argalign.metrics import MutualPredictability, score_aligned, score_row
 from argalign.modules import AlignConversation, AlignmentFailed
+from argalign.records import Outcome, ResultRecord
 from argalign.schema import Example, parse_conversation
 
 log = logging.getLogger(__name__)
-
-OUTCOMES = tuple(o.value for o in Outcome)
 
 
 def _usage(lm: dspy.BaseLM | None, start: int) -> dict[str, int]:
@@ -50,26 +49,17 @@ def align_example(
     judge: MutualPredictability | None = None,
     judge_lm: dspy.BaseLM | None = None,
     judge_adapter: dspy.Adapter | None = None,
-) -> dict[str, Any]:
+) -> ResultRecord:
     """Align one example; never raises for a bad row or a bad LM answer.
 
     ``judge_lm`` and ``judge_adapter`` are the judge model's (default: ``lm`` and ``adapter``).
     """
-    record: dict[str, Any] = {
-        "id": example.id,
-        "source_id": example.row.get("source_id") if isinstance(example.row, dict) else None,
-        "config": example.config,
-        "split": example.split,
-        "index": example.index,
-        "mode": program.mode,
-        "model": model,
-        "program": program_id,
-        "outcome": None,
-        "reason": "",
-        "codes": [],
-        "attempts": 0,
-        "retries": [],
-    }
+    record = ResultRecord(
+        id=example.id,
+        source_id=example.row.get("source_id") if isinstance(example.row, dict) else None,
+        config=example.config, split=example.split, index=example.index,
+        mode=program.mode, model=model, program=program_id,
+    )
     started = time.monotonic()
     start = len(lm.history) if lm is not None else 0
     aligned: dict[str, Any] | None = None
@@ -79,18 +69,20 @@ def align_example(
                           **({"adapter": adapter} if adapter is not None else {})):
             prediction = program(row=example.row)
         aligned = prediction.row
-        record["attempts"] = prediction.calls
-        record["retries"] = list(prediction.retries)
+        record.attempts = prediction.calls
+        record.retries = list(prediction.retries)
         verdict = gate(example.row, aligned, program.mode)
-        record.update(outcome=verdict.outcome.value, codes=verdict.codes, reason=verdict.reason())
+        record.outcome, record.codes, record.reason = (verdict.outcome.value, verdict.codes,
+                                                       verdict.reason())
         if verdict.outcome is Outcome.REJECTED:
             aligned = None
         elif verdict.outcome is Outcome.UNCHANGED:
-            record["reason"] = "the rewrite is identical to the original"
+            record.reason = "the rewrite is identical to the original"
     except RowError as e:
-        record.update(outcome="rejected", codes=[e.code], reason=str(e))
+        record.outcome, record.codes, record.reason = Outcome.REJECTED.value, [e.code], str(e)
     except AlignmentFailed as e:
-        record.update(outcome="failed", codes=[e.code], reason=e.reason, attempts=e.attempts)
+        record.outcome, record.codes, record.reason = Outcome.FAILED.value, [e.code], e.reason
+        record.attempts = e.attempts
     except Exception as e:  # noqa: BLE001 - one bad sample never kills a batch
         from argalign.tracking import scrub
 
@@ -98,14 +90,17 @@ def align_example(
         # before it reaches a log or a file (so no raw traceback is logged either).
         reason = scrub(f"{type(e).__name__}: {e}")
         log.error("unexpected error on %s: %s", example.id, reason)
-        record.update(outcome="failed", codes=["INTERNAL_ERROR"], reason=reason)
-    record["latency_s"] = round(time.monotonic() - started, 3)
-    record.update(_usage(lm, start))
-    if judge is not None and record["outcome"] in ("aligned", "unchanged"):
-        record["scores"] = score_pair(example.row, aligned, program.mode, judge,
-                                      judge_lm if judge_lm is not None else lm,
-                                      judge_adapter or adapter)
-    record["row"] = aligned if record["outcome"] in ("aligned", "unchanged") else None
+        record.outcome, record.codes, record.reason = Outcome.FAILED.value, ["INTERNAL_ERROR"], reason
+    record.latency_s = round(time.monotonic() - started, 3)
+    usage = _usage(lm, start)
+    record.calls, record.input_tokens, record.output_tokens = (
+        usage["calls"], usage["input_tokens"], usage["output_tokens"])
+    kept = record.outcome in (Outcome.ALIGNED, Outcome.UNCHANGED)
+    if judge is not None and kept:
+        record.scores = score_pair(example.row, aligned, program.mode, judge,
+                                   judge_lm if judge_lm is not None else lm,
+                                   judge_adapter or adapter)
+    record.row = aligned if kept else None
     return record
 
 

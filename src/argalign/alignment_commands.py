@@ -11,17 +11,23 @@ import json
 import logging
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from argalign.errors import RowError
+
+if TYPE_CHECKING:
+    from argalign.schema import Example
 
 log = logging.getLogger(__name__)
 
 
-def _read_examples(path: str | Path):
-    """Yield ``(example, record)`` per line. A line that is not JSON, or not a row, still
-    yields an example (its row is what the line held) so that it ends as ``rejected``."""
-    from argalign.errors import ConfigError, RowError
-    from argalign.schema import Example, PlainRowIds
+def _read_examples(path: str | Path) -> Iterator[tuple[Example | RowError, dict[str, Any] | None]]:
+    """Yield ``(example, record)`` per non-blank line, in order. A line that is not JSON, or not
+    a row, yields its RowError instead of an example, so that it ends ``rejected`` with its code."""
+    from argalign.errors import ConfigError
+    from argalign.schema import PlainRowIds
 
     path = Path(path)
     if not path.is_file():
@@ -31,19 +37,22 @@ def _read_examples(path: str | Path):
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
+            where = f"{path.stem}:{lineno}"
             try:
                 record = json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                log.error("%s:%d: not valid JSON (%s)", path.name, lineno, e)
-                record = {"not_json": raw[:200].decode("utf-8", "replace")}
+                yield RowError(f"line {lineno}", "LINE_NOT_JSON", f"{where}: not valid JSON ({e})"), None
+                continue
             try:
-                example = ids.example(record, f"{path.stem}:{lineno}")
-            except RowError:
-                example = Example(f"line {lineno}", "", "", lineno - 1, record)
-            yield example, record
+                yield ids.example(record, where), record
+            except RowError as e:
+                yield RowError(f"line {lineno}", e.code, e.problem, e.message_index), record
 
 
-def align_file(args: argparse.Namespace) -> dict[str, Any]:
+def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | None = None,
+               program: str | None = None, thinking: str = "blocks",
+               settings: str | Path | None = None) -> dict[str, Any]:
+    """Align every line of ``input`` into ``out`` (one result record per line); a summary."""
     from tqdm import tqdm
 
     from argalign.align import align_example
@@ -51,28 +60,36 @@ def align_file(args: argparse.Namespace) -> dict[str, Any]:
     from argalign.jsonl import write_jsonl_atomic
     from argalign.lm import open_models
     from argalign.programs import load_program
+    from argalign.records import Outcome, ResultRecord
 
-    settings = load_settings(args.config)
-    model = args.model or settings.default_model
-    program, program_id = load_program(args.mode, args.program, thinking=args.thinking)
-    examples = [example for example, _ in _read_examples(args.input)]
+    loaded = load_settings(settings)
+    model = model or loaded.default_model
+    module, program_id = load_program(mode, program, thinking=thinking)
+    examples = [example for example, _ in _read_examples(input)]
     outcomes: Counter = Counter()
-    records = []
-    with open_models(settings, [model]) as handles:
+    records: list[dict[str, Any]] = []
+    with open_models(loaded, [model]) as handles:
         handle = handles[model]
-        bar = tqdm(examples, desc=f"align {args.mode}", unit="conv", file=sys.stderr,
-                   disable=None)
+        bar = tqdm(examples, desc=f"align {mode}", unit="conv", file=sys.stderr, disable=None)
         for example in bar:
-            record = align_example(example, program, model=model, lm=handle.lm,
-                                   adapter=handle.adapter, program_id=program_id)
-            outcomes[record["outcome"]] += 1
-            records.append(record)
+            if isinstance(example, RowError):
+                log.error("rejected %s", example)
+                record = ResultRecord.failure(code=example.code, reason=str(example),
+                                              outcome=Outcome.REJECTED, id=example.row_id,
+                                              mode=mode, model=model, program=program_id)
+            else:
+                record = align_example(example, module, model=model, lm=handle.lm,
+                                       adapter=handle.adapter, program_id=program_id)
+            outcomes[record.outcome] += 1
+            records.append(record.to_dict())
             bar.set_postfix(outcomes)
-    write_jsonl_atomic(args.out, records)
-    return {"out": str(args.out), "program": program_id, "outcomes": dict(outcomes)}
+    write_jsonl_atomic(out, records)
+    return {"out": str(out), "program": program_id, "outcomes": dict(outcomes)}
 
 
-def score_file(args: argparse.Namespace) -> dict[str, Any]:
+def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
+               comparison: str = "judge", settings: str | Path | None = None) -> dict[str, Any]:
+    """Score every row of ``input`` (rows, examples or result records) into ``out``; the means."""
     import dspy
     from tqdm import tqdm
 
@@ -81,18 +98,21 @@ def score_file(args: argparse.Namespace) -> dict[str, Any]:
     from argalign.lm import open_models
     from argalign.metrics import MutualPredictability, score_row
 
-    settings = load_settings(args.config)
-    model = args.model or settings.default_judge
-    judge = MutualPredictability(args.comparison)
-    rows = list(_read_examples(args.input))
-    out: list[dict[str, Any]] = []
+    loaded = load_settings(settings)
+    model = model or loaded.default_judge
+    judge = MutualPredictability(comparison)
+    rows = list(_read_examples(input))
+    lines: list[dict[str, Any]] = []
     totals: Counter = Counter()
-    with open_models(settings, [model]) as handles:
+    with open_models(loaded, [model]) as handles:
         handle = handles[model]
         for example, record in tqdm(rows, desc="score", unit="conv", file=sys.stderr,
                                     disable=None):
-            line: dict[str, Any] = {"id": example.id, "judge": model,
-                                    "comparison": args.comparison}
+            if isinstance(example, RowError):
+                lines.append({"id": example.row_id, "judge": model, "comparison": comparison,
+                              "status": "failed", "reason": str(example)})
+                continue
+            line: dict[str, Any] = {"id": example.id, "judge": model, "comparison": comparison}
             if example.row is None:
                 line.update(status="skipped", reason=f"no row (outcome {record.get('outcome')})")
             else:
@@ -105,21 +125,23 @@ def score_file(args: argparse.Namespace) -> dict[str, Any]:
                         totals[key] += getattr(result, key)
                 except Exception as e:  # noqa: BLE001 - one row's judge failure is recorded
                     line.update(status="failed", reason=f"{type(e).__name__}: {e}")
-            out.append(line)
-    write_jsonl_atomic(args.out, out)
+            lines.append(line)
+    write_jsonl_atomic(out, lines)
     n = totals["scored"]
     means = {k: round(totals[k] / n, 4) if n else None for k in ("score", "forward", "backward")}
-    return {"out": str(args.out), "rows": len(out), "scored": n, "mean": means}
+    return {"out": str(out), "rows": len(lines), "scored": n, "mean": means}
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    summary = align_file(args)
+    summary = align_file(input=args.input, out=args.out, mode=args.mode, model=args.model,
+                         program=args.program, thinking=args.thinking, settings=args.config)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    summary = score_file(args)
+    summary = score_file(input=args.input, out=args.out, model=args.model,
+                         comparison=args.comparison, settings=args.config)
     sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     return 0
 

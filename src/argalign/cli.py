@@ -47,6 +47,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_FAILED if summary.rejected else EXIT_OK
 
 
+def cmd_codes(args: argparse.Namespace) -> int:
+    from argalign.codes import catalogue
+
+    rows = [(code, kind, meaning) for code, (kind, meaning) in catalogue().items()
+            if args.kind in (None, kind)]
+    if args.json:
+        _emit([{"code": code, "kind": kind, "meaning": meaning} for code, kind, meaning in rows])
+        return EXIT_OK
+    width = max(len(code) for code, _, _ in rows)
+    sys.stdout.write("".join(f"{code:<{width}}  {kind:<9}  {meaning}\n" for code, kind, meaning in rows))
+    return EXIT_OK
+
+
 # --- parser ------------------------------------------------------------------------------
 
 def _add_sampling(p: argparse.ArgumentParser) -> None:
@@ -87,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Mode B: longest clarification (characters) that may follow the unchanged "
                         "user message (default %(default)s)")
     p.set_defaults(func=cmd_validate)
+
+    from argalign.codes import KINDS
+
+    p = sub.add_parser("codes", help="every code a record, report or rejects file can hold")
+    p.add_argument("--kind", choices=list(KINDS), default=None, help="only codes of this kind")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_codes)
 
     _register_features(sub)
     return parser

@@ -22,14 +22,6 @@ class RowError(ArgalignError):
         where = f" (message {message_index})" if message_index is not None else ""
         super().__init__(f"row {row_id}{where}: {problem} [{code}]")
 
-    def as_record(self) -> dict:
-        return {
-            "id": self.row_id,
-            "code": self.code,
-            "message_index": self.message_index,
-            "reason": self.problem,
-        }
-
 
 class RunError(ArgalignError):
     """A run could not go on (refused resume, too many errors, a dead endpoint)."""

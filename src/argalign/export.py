@@ -37,6 +37,7 @@ from typing import Any
 
 from argalign.errors import ConfigError, RowError
 from argalign.jsonl import iter_jsonl, refuse_overwrite, write_json_atomic, write_jsonl_atomic
+from argalign.records import Reject
 from argalign.schema import Example, parse_conversation
 
 log = logging.getLogger(__name__)
@@ -278,8 +279,9 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
                         raise example
                     yield convert(example.row, example.id, thinking=keep)
                 except (RowError, json.JSONDecodeError) as e:
-                    error = e if isinstance(e, RowError) else RowError(where, "INVALID_JSON", str(e))
-                    rejects.append({"file": name, "where": where, **error.as_record()})
+                    error = e if isinstance(e, RowError) else RowError(where, "FIELD_NOT_JSON", str(e))
+                    line = f"{name}:{where.rsplit(':', 1)[-1]}"
+                    rejects.append(Reject.from_error(error, stage="export", where=line).to_dict())
 
         count = write_jsonl_atomic(out / name, rows())
         written[name] = count

@@ -19,34 +19,12 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from argalign import codes
+from argalign.records import Outcome
 from argalign.schema import MESSAGE_KEYS, split_source
 
-CODES: dict[str, str] = {
-    "MALFORMED": "the aligned row is not a row with a messages list of objects",
-    "MESSAGE_COUNT": "a message was added or removed",
-    "KEY_ADDED": "a message has a key the original message does not have",
-    "KEY_REMOVED": "a message lacks a key the original message has",
-    "ROLE_CHANGED": "a message's role changed (messages reordered or replaced)",
-    "NAME_CHANGED": "a message's name changed",
-    "TOOL_CALLS_CHANGED": "an assistant message's tool_calls changed",
-    "TOOLS_CHANGED": "the tools declaration changed",
-    "ASSISTANT_CONTENT_CHANGED": "an assistant message's content changed (even by one byte)",
-    "SYSTEM_CONTENT_CHANGED": "the system message's content changed",
-    "TOOL_CONTENT_CHANGED": "a tool result's content changed",
-    "THINKING_ADDED": "thinking that was null became text",
-    "THINKING_REMOVED": "thinking that was text became null",
-    "THINKING_ON_NON_ASSISTANT": "thinking of a system, user or tool message changed",
-    "USER_CONTENT_EMPTY": "a user message became empty or null",
-    "USER_CHANGE_EXCEEDS_BOUND": "Mode B appended a clarification longer than the bound",
-    "USER_CONTENT_EDITED": "Mode B did not keep the original user content as it is",
-    "CLARIFICATION_MALFORMED": "Mode B appended something other than one clarification line",
-    "SOURCE_TEXT_NOT_VERBATIM": "the source text of a user message is no longer in it verbatim",
-    "OTHER_FIELD_CHANGED": "another key of a message or a row column changed",
-    "ID_MISSING": "an example of the original is missing from the aligned file",
-    "ID_EXTRA": "the aligned file has an example that the original does not have",
-    "ID_DUPLICATE": "the aligned file has the same example twice",
-    "UNKNOWN_MODE": "the record names no known mode, so its user-change policy cannot be checked",
-}
+# What validate reports: the invariants of a row and the ids across two files.
+CODES: dict[str, str] = {**codes.INVARIANT, **codes.ID}
 
 # Mode B keeps the user message and may append one clarification of at most this many
 # characters (one or two sentences); the Mode B module caps its own at the same number.
@@ -73,15 +51,6 @@ class UserChange(str, Enum):
     # the original content unchanged, then at most one appended clarification: a blank line
     # and one line of at most ``max_user_change`` characters (see :func:`appended_clarification`)
     APPEND = "append"
-
-
-class Outcome(str, Enum):
-    """How one example ended; every input row ends in exactly one."""
-
-    ALIGNED = "aligned"  # changed, and within every invariant
-    UNCHANGED = "unchanged"  # identical to the original: not a success
-    FAILED = "failed"  # no aligned row was produced
-    REJECTED = "rejected"  # malformed input, or the rewrite broke an invariant
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from typing import Any
 
 from argalign.errors import ConfigError, RowError, RunError
 from argalign.jsonl import Appender, refuse_overwrite, write_json_atomic
+from argalign.records import Reject
 from argalign.schema import Example, example_id, parse_conversation
 from argalign.sources import (  # noqa: F401 - re-exported: the sources are part of prepare's API
     HUB_DATASET,
@@ -168,14 +169,15 @@ def _prepare_subset(source: Source, config: str, split: str, n: int | None, seed
                         f"{config}/{split}/{index}"
                     parse_conversation(row, row_id)
                     if row_id in seen:
-                        raise RowError(row_id, "DUPLICATE_ID", "another row of this split has this id")
+                        raise RowError(row_id, "ID_DUPLICATE", "another row of this split has this id")
                 except RowError as e:
-                    record = {**e.as_record(), "config": config, "split": split, "index": index}
+                    reject = Reject.from_error(e, stage="prepare", config=config, split=split,
+                                               index=index)
                     if isinstance(row, BadLine):
-                        record.update(row=None, line=row.text, line_truncated=row.truncated)
+                        reject.line, reject.line_truncated = row.text, row.truncated
                     else:
-                        record["row"] = row
-                    rejects.write(record)
+                        reject.row = row
+                    rejects.write(reject.to_dict())
                     log.error("rejected %s", e)
                     rejected += 1
                     continue

@@ -36,6 +36,7 @@ from argalign.card import SCORE_COLUMNS, SUFFIX, ConfigStats, config_name, data_
 from argalign.errors import ConfigError, RowError, RunError
 from argalign.jsonl import iter_jsonl
 from argalign.prepare import SPLITS
+from argalign.records import ResultRecord
 from argalign.schema import MESSAGE_KEYS, parse_conversation
 from argalign.tracking import scrub
 
@@ -70,7 +71,7 @@ def _read_split(path: Path, from_merged: bool) -> tuple[list[_Record], Counter]:
             outcomes[str(rec.get("outcome"))] += 1
             if rec.get("outcome") != "aligned" or not isinstance(rec.get("row"), dict):
                 continue
-            records.append(_Record(rec["row"], rec, where))
+            records.append(_Record(rec["row"], ResultRecord.from_dict(rec).provenance(), where))
         elif isinstance(rec.get("row"), dict):
             records.append(_Record(rec["row"], rec.get("provenance") or {}, where))
         elif "messages" in rec:

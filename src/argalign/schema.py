@@ -176,10 +176,10 @@ def _check_json(row_id: str, index: int, key: str, value: str | None, kind: type
     try:
         parsed = json.loads(value)
     except json.JSONDecodeError as e:
-        raise RowError(row_id, "INVALID_JSON", f"'{key}' is not valid JSON: {e.msg} at char {e.pos}",
+        raise RowError(row_id, "FIELD_NOT_JSON", f"'{key}' is not valid JSON: {e.msg} at char {e.pos}",
                        index) from e
     if not isinstance(parsed, kind):
-        raise RowError(row_id, "INVALID_JSON",
+        raise RowError(row_id, "FIELD_NOT_JSON",
                        f"'{key}' must encode a JSON {kind.__name__}, got {type(parsed).__name__}",
                        index)
 

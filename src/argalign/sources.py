@@ -221,7 +221,7 @@ def _json_lines(path: Path) -> Iterator[Any]:
             try:
                 yield json.loads(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as e:
-                error = RowError(f"{path.name}:{lineno}", "INVALID_JSON_LINE",
+                error = RowError(f"{path.name}:{lineno}", "LINE_NOT_JSON",
                                  f"line is not valid JSON: {e}")
                 text = raw.rstrip(b"\r\n")
                 yield BadLine(error, text[:RAW_LINE_LIMIT].decode("utf-8", "replace"),

@@ -70,12 +70,12 @@ def test_align_two_conversations(smol, mode):
         example = Example(id=row["source_id"], config="deepa2-aaac03-thinking", split="validation",
                           index=index, row=row)
         record = align_example(example, program, model=MODEL, lm=smol.lm, adapter=smol.adapter)
-        assert record["outcome"] in ("aligned", "unchanged", "failed"), record["reason"]
-        assert record["calls"] >= 1 and record["input_tokens"] > 0
-        if record["outcome"] == "aligned":
-            assert check_row(row, record["row"], mode) == []
-        elif record["outcome"] == "failed":
-            assert record["codes"] and record["reason"] and record["row"] is None
+        assert record.outcome in ("aligned", "unchanged", "failed"), record.reason
+        assert record.calls >= 1 and record.input_tokens > 0
+        if record.outcome == "aligned":
+            assert check_row(row, record.row, mode) == []
+        elif record.outcome == "failed":
+            assert record.codes and record.reason and record.row is None
 
 
 def test_the_align_command(tmp_path, config_path):

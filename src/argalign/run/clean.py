@@ -2,10 +2,10 @@
 
 Input: ``<data>/merged/<config>/<split>.jsonl`` (from merge) and the raw subsets.
 Output: ``<data>/cleaned/<config>/<split>.jsonl`` with one envelope per kept row,
-``{"id", "config", "split", "index", "row", "provenance": {"mode", "model", "program",
-"outcome", "attempts", "input_tokens", "output_tokens", "latency_s", "scores"?}}``, in merged
-(raw) order; ``<split>.rejects.jsonl`` with every other example (unchanged, failed, rejected
-by the run, failing the checker here, or missing) with its outcome, codes and reason; and
+``{"id", "config", "split", "index", "row", "provenance"}`` (see
+:meth:`~argalign.records.ResultRecord.provenance`), in merged (raw) order;
+``<split>.rejects.jsonl`` with every other example (unchanged, failed, rejected by the run,
+failing the checker here, or missing) as a :class:`~argalign.records.Reject`; and
 ``<data>/cleaned/summary.json``. A row is kept only if its outcome is ``aligned`` and
 :func:`argalign.invariants.gate` finds it changed and within every invariant, so a row
 edited by hand after the run is caught here.
@@ -22,13 +22,12 @@ from typing import Any
 from argalign.errors import ConfigError
 from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, gate
 from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
+from argalign.records import Reject, ResultRecord
 from argalign.run.merge import read_merged_summary
 from argalign.run.store import Subset, index_raw, raw_path, read_example
 
 log = logging.getLogger(__name__)
 
-PROVENANCE_KEYS = ("mode", "model", "program", "outcome", "attempts", "input_tokens",
-                   "output_tokens", "latency_s")
 COLUMNS = ("rows_in", "aligned", "unchanged", "failed", "rejected", "missing")
 
 
@@ -40,12 +39,11 @@ def merged_subsets(data: Path) -> list[Subset]:
                   if not p.name.startswith("."))
 
 
-def _reject(record: dict[str, Any], outcome: str, codes: list[str], reason: str,
+def _reject(record: ResultRecord, outcome: str, codes: list[str], reason: str,
             stage: str) -> dict[str, Any]:
-    return {"id": record.get("id"), "config": record.get("config"), "split": record.get("split"),
-            "index": record.get("index"), "mode": record.get("mode"),
-            "model": record.get("model"), "outcome": outcome, "codes": codes, "reason": reason,
-            "stage": stage, "run_outcome": record.get("outcome")}
+    return Reject(stage=stage, id=record.id, codes=codes, reason=reason, outcome=outcome,
+                  config=record.config, split=record.split, index=record.index,
+                  mode=record.mode, model=record.model, run_outcome=record.outcome).to_dict()
 
 
 def clean_subset(data: Path, subset: Subset, max_user_change: int = DEFAULT_MAX_USER_CHANGE
@@ -61,10 +59,10 @@ def clean_subset(data: Path, subset: Subset, max_user_change: int = DEFAULT_MAX_
     seen: set[str] = set()
 
     def kept() -> Iterator[dict[str, Any]]:
-        for _, record in iter_jsonl(merged):
+        for _, line in iter_jsonl(merged):
             counts["rows_in"] += 1
-            row_id = record.get("id")
-            outcome = record.get("outcome")
+            record = ResultRecord.from_dict(line)
+            row_id, outcome = record.id, record.outcome
             if row_id in seen or row_id not in raw:
                 code = "ID_DUPLICATE" if row_id in seen else "ID_EXTRA"
                 rejects.append(_reject(record, "rejected", [code], f"id {row_id!r}: {code}", "clean"))
@@ -72,13 +70,12 @@ def clean_subset(data: Path, subset: Subset, max_user_change: int = DEFAULT_MAX_
                 continue
             seen.add(row_id)
             if outcome != "aligned":
-                rejects.append(_reject(record, str(outcome), list(record.get("codes") or []),
-                                       str(record.get("reason") or ""), "run"))
+                rejects.append(_reject(record, str(outcome), list(record.codes or []),
+                                       str(record.reason or ""), "run"))
                 counts[outcome if outcome in COLUMNS else "rejected"] += 1
                 continue
             original = read_example(source, raw[row_id].offset).row
-            verdict = gate(original, record.get("row"), str(record.get("mode")),
-                           max_user_change=max_user_change)
+            verdict = gate(original, record.row, str(record.mode), max_user_change=max_user_change)
             if verdict.outcome is not Outcome.ALIGNED:
                 outcome = verdict.outcome.value
                 reason = f"invariant check: {verdict.reason() or outcome}"
@@ -87,19 +84,18 @@ def clean_subset(data: Path, subset: Subset, max_user_change: int = DEFAULT_MAX_
                 counts["checker_rejected"] += 1
                 continue
             counts["aligned"] += 1
-            provenance = {k: record.get(k) for k in PROVENANCE_KEYS}
-            if record.get("scores") is not None:
-                provenance["scores"] = record["scores"]
             yield {"id": row_id, "config": subset.config, "split": subset.split,
-                   "index": raw[row_id].index, "row": record["row"], "provenance": provenance}
+                   "index": raw[row_id].index, "row": record.row,
+                   "provenance": record.provenance()}
 
     out_dir = Path(data) / "cleaned" / subset.config
     write_jsonl_atomic(out_dir / f"{subset.split}.jsonl", kept())
     for row_id, entry in raw.items():
         if row_id not in seen:
-            rejects.append(_reject({"id": row_id, "config": subset.config, "split": subset.split,
-                                    "index": entry.index}, "missing", ["ID_MISSING"],
-                                   "no result in the merged file", "clean"))
+            rejects.append(Reject(stage="clean", id=row_id, codes=["ID_MISSING"],
+                                  reason="no result in the merged file", outcome="missing",
+                                  config=subset.config, split=subset.split,
+                                  index=entry.index).to_dict())
             counts["missing"] += 1
     write_jsonl_atomic(out_dir / f"{subset.split}.rejects.jsonl", rejects)
     return {key: counts[key] for key in (*COLUMNS, "checker_rejected")}

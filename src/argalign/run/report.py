@@ -13,11 +13,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from argalign.jsonl import write_json_atomic, write_jsonl_atomic
+from argalign.records import OUTCOMES, Outcome, ResultRecord
 from argalign.run.assign import safe_name
-from argalign.run.store import OUTCOMES, RunStore, Subset, iter_results
-
-FAILURE_KEYS = ("id", "source_id", "config", "split", "index", "mode", "model", "program",
-                "outcome", "codes", "reason", "retries", "attempts")
+from argalign.run.store import RunStore, Subset, iter_results
 
 
 def _counts(counter: Counter) -> dict[str, int]:
@@ -39,8 +37,8 @@ class _Means:
                 for key, (a, b, n) in sorted(self.sums.items())}
 
 
-def _score_pair(record: dict[str, Any]) -> tuple[float, float] | None:
-    scores = record.get("scores")
+def _score_pair(record: ResultRecord) -> tuple[float, float] | None:
+    scores = record.scores
     if not isinstance(scores, dict) or "aligned" not in scores or "baseline" not in scores:
         return None
     try:
@@ -67,24 +65,25 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
     for subset in subsets:
         counter = by_subset.setdefault(subset.key, Counter())
         for path in store.result_files(subset):
-            for _, _, record in iter_results(path):
-                if record["id"] not in ids.get(subset.key, ()):
+            for _, _, line in iter_results(path):
+                record = ResultRecord.from_dict(line)
+                if record.id not in ids.get(subset.key, ()):
                     extra += 1
                     continue
-                outcome = record["outcome"]
+                outcome = record.outcome
                 outcomes[outcome] += 1
                 counter[outcome] += 1
                 by_group[path.stem][outcome] += 1
                 for key in ("calls", "input_tokens", "output_tokens"):
-                    tokens[key] += int(record.get(key) or 0)
-                latency += float(record.get("latency_s") or 0.0)
-                if outcome in ("failed", "rejected"):
-                    failures.append({k: record.get(k) for k in FAILURE_KEYS})
+                    tokens[key] += int(getattr(record, key) or 0)
+                latency += float(record.latency_s or 0.0)
+                if outcome in (Outcome.FAILED, Outcome.REJECTED):
+                    failures.append(record.failure_view())
                 pair = _score_pair(record)
                 if pair is not None:
                     means["all"].add("all", *pair)
-                    means["mode"].add(str(record.get("mode")), *pair)
-                    means["model"].add(str(record.get("model")), *pair)
+                    means["mode"].add(str(record.mode), *pair)
+                    means["model"].add(str(record.model), *pair)
                     means["config"].add(subset.config, *pair)
     done = sum(outcomes.values())
     summary: dict[str, Any] = {

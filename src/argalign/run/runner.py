@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argalign.errors import RunError
+from argalign.records import Outcome, ResultRecord
 from argalign.run.plan import Plan, RunOptions, WorkItem, check_manifest, plan_run
 from argalign.run.report import summarize, write_reports
 from argalign.run.store import ResultWriter, read_example
@@ -104,14 +105,12 @@ class _Batch:
                 record = align_example(example, program, model=model, lm=lm,
                                        adapter=handle.adapter, program_id=program_id,
                                        judge=judge, judge_lm=judge_lm, judge_adapter=judge_adapter)
-            record["run"] = plan.store.name
-            record["model_string"] = model_string
+            record.run, record.model_string = plan.store.name, model_string
             # An error message may quote a request; keys from the environment never go to disk.
-            record["reason"] = scrub(record.get("reason", ""))
-            record["retries"] = scrub(record.get("retries", []))
-            self.writer.write(plan.store.result_path(item.subset, item.group), record)
+            record.reason, record.retries = scrub(record.reason), scrub(record.retries)
+            self.writer.write(plan.store.result_path(item.subset, item.group), record.to_dict())
             with self.lock:  # counted here, so no worker takes another item past the limit
-                if record["outcome"] == "failed":
+                if record.outcome == Outcome.FAILED:
                     self.failed += 1
                     limit = plan.options.max_errors
                     if limit is not None and self.failed > limit and not self.stopped:
@@ -122,13 +121,11 @@ class _Batch:
             self.results.put(record)
 
 
-def _unreadable(item: WorkItem, model: str, program_id: str, error: Exception) -> dict[str, Any]:
-    return {"id": item.entry.id, "source_id": None, "config": item.subset.config,
-            "split": item.subset.split, "index": item.entry.index, "mode": item.group.mode,
-            "model": model, "program": program_id, "outcome": "failed",
-            "reason": f"cannot read the raw example: {type(error).__name__}: {error}",
-            "codes": ["RAW_UNREADABLE"], "attempts": 0, "retries": [], "latency_s": 0.0,
-            "calls": 0, "input_tokens": 0, "output_tokens": 0, "row": None}
+def _unreadable(item: WorkItem, model: str, program_id: str, error: Exception) -> ResultRecord:
+    return ResultRecord.failure(
+        code="RAW_UNREADABLE", reason=f"cannot read the raw example: {type(error).__name__}: {error}",
+        id=item.entry.id, config=item.subset.config, split=item.subset.split,
+        index=item.entry.index, mode=item.group.mode, model=model, program=program_id)
 
 
 def _execute(plan: Plan, handles: dict[str, Any]) -> Session:
@@ -159,7 +156,7 @@ def _execute(plan: Plan, handles: dict[str, Any]) -> Session:
                 if isinstance(message, BaseException):
                     error = error or message
                     continue
-                session.outcomes[message["outcome"]] += 1
+                session.outcomes[message.outcome] += 1
                 bar.update(1)
                 counts = previous + session.outcomes
                 bar.set_postfix(aligned=counts["aligned"], failed=counts["failed"],

@@ -23,12 +23,12 @@ from typing import Any
 
 from argalign.errors import ConfigError, RunError
 from argalign.jsonl import Appender, iter_with_offsets, read_at, write_json_atomic
+from argalign.records import OUTCOMES
 from argalign.run.assign import Group
 from argalign.schema import Example
 
 log = logging.getLogger(__name__)
 
-OUTCOMES = ("aligned", "unchanged", "failed", "rejected")
 # <mode>-<model>.jsonl as Group.name writes it; temporary files start with a dot.
 _RESULT_FILE = re.compile(r"^[A-Za-z]+-[A-Za-z0-9._-]+\.jsonl$")
 

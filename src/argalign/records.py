@@ -1,0 +1,131 @@
+"""Records that cross modules: how an example ended, and why a row was set aside.
+
+:class:`ResultRecord` is written by ``align`` and ``run`` (one per example) and read by
+``merge``, ``clean``, the run report and ``publish``. :class:`Reject` is the one shape of every
+rejects file (``prepare``, ``clean``, ``export``). Codes are those of :mod:`argalign.codes`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any, ClassVar
+
+from argalign.errors import RowError
+
+
+class Outcome(str, Enum):
+    """How one example ended; every input row ends in exactly one."""
+
+    ALIGNED = "aligned"  # changed, and within every invariant
+    UNCHANGED = "unchanged"  # identical to the original: not a success
+    FAILED = "failed"  # no aligned row was produced
+    REJECTED = "rejected"  # malformed input, or the rewrite broke an invariant
+
+
+OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+
+
+@dataclass
+class ResultRecord:
+    """One example's result: where it came from, how it ended, what it cost, the aligned row.
+
+    ``row`` is the aligned row for ``aligned`` and ``unchanged``, else None. ``scores`` (when
+    the run scored) holds the metric components of the original (``baseline``) and of the
+    aligned row. ``run`` and ``model_string`` are set by the batch runner.
+    """
+
+    id: Any
+    source_id: Any = None
+    config: str = ""
+    split: str = ""
+    index: int = -1
+    mode: str = ""
+    model: str = ""
+    program: str = ""
+    outcome: str = ""
+    reason: str = ""
+    codes: list[str] = field(default_factory=list)
+    attempts: int = 0
+    retries: list[str] = field(default_factory=list)
+    latency_s: float = 0.0
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    scores: dict[str, Any] | None = None
+    row: dict[str, Any] | None = None
+    run: str | None = None
+    model_string: str | None = None
+
+    # What failures.jsonl keeps of a failed or rejected example (no row).
+    FAILURE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "id", "source_id", "config", "split", "index", "mode", "model", "program", "outcome",
+        "codes", "reason", "retries", "attempts")
+    # What a cleaned row carries about how it was made (``scores`` added when present).
+    PROVENANCE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "mode", "model", "program", "outcome", "attempts", "input_tokens", "output_tokens",
+        "latency_s")
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"scores", "run", "model_string"})
+
+    @classmethod
+    def failure(cls, *, code: str, reason: str, outcome: Outcome = Outcome.FAILED,
+                **where: Any) -> ResultRecord:
+        """A record without a row: ``failed`` (the LM or the run) or ``rejected`` (the input)."""
+        return cls(outcome=outcome.value, codes=[code], reason=reason, **where)
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> ResultRecord:
+        """A record read back from a file; unknown keys are left out, missing ones defaulted."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in known})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON line; ``scores``, ``run`` and ``model_string`` only when set."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: v for k, v in out.items() if not (k in self._OPTIONAL and v is None)}
+
+    def failure_view(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.FAILURE_FIELDS}
+
+    def provenance(self) -> dict[str, Any]:
+        out = {name: getattr(self, name) for name in self.PROVENANCE_FIELDS}
+        if self.scores is not None:
+            out["scores"] = self.scores
+        return out
+
+
+@dataclass
+class Reject:
+    """A row set aside and why: every rejects file holds lines of this one shape.
+
+    ``stage`` is the step that set it aside (``prepare``, ``run``, ``clean``, ``export``);
+    ``outcome`` is ``rejected`` except in ``clean``, which also sets aside rows that ended
+    ``unchanged``, ``failed`` or ``missing``. ``where`` is ``file:line`` when a line is known;
+    ``row`` is the row as read when nothing else keeps it (prepare), and ``line`` the start of
+    a line that was not JSON.
+    """
+
+    stage: str
+    id: Any
+    codes: list[str]
+    reason: str
+    outcome: str = Outcome.REJECTED.value
+    config: str | None = None
+    split: str | None = None
+    index: int | None = None
+    where: str | None = None
+    message_index: int | None = None
+    mode: str | None = None
+    model: str | None = None
+    run_outcome: str | None = None
+    row: Any = None
+    line: str | None = None
+    line_truncated: bool | None = None
+
+    @classmethod
+    def from_error(cls, error: RowError, *, stage: str, **context: Any) -> Reject:
+        return cls(stage=stage, id=error.row_id, codes=[error.code], reason=error.problem,
+                   message_index=error.message_index, **context)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,0 +1,50 @@
+"""Result records and rejects: the shapes every writer and reader of them shares."""
+
+from __future__ import annotations
+
+import json
+
+from argalign.errors import RowError
+from argalign.records import OUTCOMES, Outcome, Reject, ResultRecord
+
+
+def test_a_failure_has_its_code_reason_and_no_row():
+    record = ResultRecord.failure(code="RAW_UNREADABLE", reason="gone", id="x", config="c",
+                                  split="train", index=3, mode="A", model="m", program="p")
+    assert (record.outcome, record.codes, record.reason, record.row) == ("failed", ["RAW_UNREADABLE"],
+                                                                         "gone", None)
+    rejected = ResultRecord.failure(code="NOT_A_ROW", reason="?", outcome=Outcome.REJECTED, id="y")
+    assert rejected.outcome == "rejected" and rejected.outcome in OUTCOMES
+
+
+def test_a_record_round_trips_through_its_json_line_and_optional_keys_appear_when_set():
+    record = ResultRecord(id="x", config="c", split="s", index=0, mode="B", model="m",
+                          program="p", outcome="aligned", row={"messages": []})
+    line = json.loads(json.dumps(record.to_dict()))
+    assert "scores" not in line and "run" not in line and "model_string" not in line
+    assert ResultRecord.from_dict(line) == record
+    record.scores, record.run = {"baseline": {"score": 0.1}, "aligned": {"score": 0.4}}, "r"
+    line = record.to_dict()
+    assert line["scores"]["aligned"]["score"] == 0.4 and line["run"] == "r"
+    assert ResultRecord.from_dict({**line, "someday": 1}) == record  # unknown keys left out
+
+
+def test_views_of_a_record():
+    record = ResultRecord(id="x", mode="A", model="m", program="p", outcome="failed",
+                          codes=["TIMEOUT"], reason="slow", row=None, latency_s=1.5)
+    assert set(record.failure_view()) == set(ResultRecord.FAILURE_FIELDS)
+    assert "row" not in record.failure_view()
+    assert set(record.provenance()) == set(ResultRecord.PROVENANCE_FIELDS)
+    record.scores = {"aligned": {"score": 1.0}}
+    assert record.provenance()["scores"] == {"aligned": {"score": 1.0}}
+
+
+def test_every_reject_has_the_same_keys():
+    error = RowError("cfg/train/7", "MISSING_KEY", "message lacks key(s) thinking", 2)
+    prepared = Reject.from_error(error, stage="prepare", config="cfg", split="train", index=7,
+                                 row={"messages": []}).to_dict()
+    cleaned = Reject(stage="clean", id="z", codes=["ID_MISSING"], reason="no result",
+                     outcome="missing").to_dict()
+    assert prepared.keys() == cleaned.keys()
+    assert (prepared["codes"], prepared["message_index"], prepared["reason"], prepared["outcome"]) \
+        == (["MISSING_KEY"], 2, "message lacks key(s) thinking", "rejected")
