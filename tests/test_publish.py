@@ -12,12 +12,12 @@ import yaml
 from huggingface_hub.errors import HfHubHTTPError
 
 from argalign import publish as publish_module
-from argalign.cli import EXIT_CONFIG, EXIT_OK, main
+from argalign.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
 from argalign.errors import ConfigError, RowError, RunError
 from argalign.export import export
 from argalign.jsonl import write_json_atomic, write_jsonl_atomic
 from argalign.prepare import CONFIGS, SPLITS, sample_dir
-from argalign.publish import PROVENANCE_TYPES, publish, upload
+from argalign.publish import DRY_RUN_MARKER, PROVENANCE_TYPES, publish, upload
 from argalign.schema import MESSAGE_KEYS, parse_conversation
 
 FAKE_TOKEN = "hf_fakeSECRETtoken123"
@@ -97,7 +97,7 @@ def test_dry_run_folder_loads_every_config_and_split(cleaned, tmp_path, real_row
     out = tmp_path / "out"
     summary = _dry(data, out)
     assert summary["dry_run"] and summary["private"] and summary["rows"] == sum(counts.values())
-    expected = {f"{c}-aligned/{s}-00000-of-00001.parquet" for c, s in counts} | {"README.md"}
+    expected = {f"{c}-aligned/{s}-00000-of-00001.parquet" for c, s in counts} | {"README.md", DRY_RUN_MARKER}
     assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == expected
     source = sample_rows(real_rows_path)
     for (config, split), n in counts.items():
@@ -114,7 +114,7 @@ def test_dry_run_refuses_a_folder_with_other_files(cleaned, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match="other files"):
+    with pytest.raises(ConfigError, match="not made by a dry run"):
         _dry(data, out)
     assert (out / "notes.txt").exists()
 
@@ -125,7 +125,7 @@ def test_dry_run_rebuilds_its_own_folder(cleaned, tmp_path):
     _dry(data, out)
     summary = _dry(data, out, configs=[CONFIGS[0]])
     assert list(summary["configs"]) == [f"{CONFIGS[0]}-aligned"]
-    assert sorted(p.name for p in out.iterdir()) == ["README.md", f"{CONFIGS[0]}-aligned"]
+    assert sorted(p.name for p in out.iterdir()) == [DRY_RUN_MARKER, "README.md", f"{CONFIGS[0]}-aligned"]
 
 
 def test_messages_field_renames_the_column(cleaned, tmp_path):
@@ -160,6 +160,8 @@ def test_provenance_column_clash_is_a_config_error(tmp_path, real_rows_path):
     row = json.loads(real_rows_path.read_text().splitlines()[1])
     write_jsonl_atomic(data / "cleaned" / CONFIGS[0] / "train.jsonl",
                        [{"id": "a", "row": {**row, "mode": "x"}, "provenance": {}}])
+    write_json_atomic(data / "cleaned" / "summary.json",
+                      {"subsets": {f"{CONFIGS[0]}/train": {"rows_in": 1, "aligned": 1}}})
     with pytest.raises(ConfigError, match="mode"):
         _dry(data, tmp_path / "out", configs=[CONFIGS[0]], with_provenance=True)
 
@@ -194,14 +196,21 @@ def test_card_lists_every_config_with_scores_and_counts(cleaned, tmp_path):
     assert f'load_dataset("someone/argunauts-aligned", "{CONFIGS[0]}-aligned")' in body
 
 
-def test_card_counts_outcomes_from_rejects_without_summary(tmp_path, real_rows_path):
+@pytest.mark.parametrize("damage", ["no summary", "fewer rows than the summary", "a listed file gone"])
+def test_publish_refuses_what_an_unfinished_clean_left(tmp_path, real_rows_path, damage):
     data = tmp_path / "data"
-    n = make_cleaned(data, real_rows_path, summary=False)[(CONFIGS[2], "train")]
-    out = tmp_path / "out"
-    _dry(data, out, configs=[CONFIGS[2]])
-    _, body = _card(out)
-    assert "| aligned | failed | rejected | published |" in body
-    assert f"| `{CONFIGS[2]}-aligned` | train | {n} | 1 | 1 | {n} |" in body
+    make_cleaned(data, real_rows_path)
+    path = data / "cleaned" / CONFIGS[2] / "train.jsonl"
+    if damage == "no summary":
+        (data / "cleaned" / "summary.json").unlink()
+    elif damage == "fewer rows than the summary":
+        path.write_text("".join(path.read_text().splitlines(keepends=True)[1:]))
+    else:
+        path.unlink()
+    with pytest.raises(RunError, match="clean"):
+        _dry(data, tmp_path / "out")
+    assert main(["publish", "--data", str(data), "--org", "someone", "--repo-name", "x",
+                 "--dry-run", str(tmp_path / "out2")]) == EXIT_FAILED
 
 
 def test_from_merged_publishes_only_aligned_rows(tmp_path, real_rows_path, caplog):
@@ -213,6 +222,7 @@ def test_from_merged_publishes_only_aligned_rows(tmp_path, real_rows_path, caplo
                 "mode": "B", "model": "m", "program": "zsB-1"}
                for i, outcome in enumerate(outcomes)]
     write_jsonl_atomic(data / "merged" / CONFIGS[3] / "train.jsonl", records)
+    write_json_atomic(data / "merged" / "summary.json", {"run": "r", "subsets": {f"{CONFIGS[3]}/train": {}}})
     out = tmp_path / "out"
     with caplog.at_level("WARNING", logger="argalign.publish"):
         summary = _dry(data, out, configs=[CONFIGS[3]], from_merged=True)
@@ -221,16 +231,6 @@ def test_from_merged_publishes_only_aligned_rows(tmp_path, real_rows_path, caplo
     assert any("merged" in r.getMessage() for r in caplog.records)
     _, body = _card(out)
     assert f"| `{CONFIGS[3]}-aligned` | train | 3 | 1 | 1 | 1 | 3 |" in body  # a u f r published
-
-
-@pytest.mark.parametrize("summary", [
-    {"run": None, "subsets": {"c/train": {"rows_in": 4, "aligned": 2, "failed": 2, "checker_rejected": 0}}},
-    {"c": {"train": {"aligned": 2, "failed": 2}}},
-    {"counts": [{"config": "c", "split": "train", "outcomes": {"aligned": 2, "failed": 2}}]},
-])
-def test_summary_counts_shapes(summary):
-    assert publish_module._summary_counts(summary, "c", "train") == {"aligned": 2, "failed": 2}
-    assert publish_module._summary_counts(summary, "c", "test") is None
 
 
 # --- the Hub: token, fake HfApi, retries -------------------------------------------------
@@ -350,3 +350,84 @@ def test_cli_publish_dry_run(cleaned, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert set(summary["configs"]) == {f"{CONFIGS[0]}-aligned", f"{CONFIGS[1]}-aligned"}
     assert summary["rows"] == sum(n for (c, _), n in counts.items() if c in CONFIGS[:2])
+
+
+# --- hostile folders and rows (#12 items 9 and 10) ------------------------------------------
+
+@pytest.mark.parametrize("contents", [["README.md"], ["x-aligned/"], ["README.md", "x-aligned/"],
+                                      ["README.md", "y-aligned/", "x-aligned/train.parquet"]])
+def test_dry_run_never_touches_a_folder_it_did_not_make(cleaned, tmp_path, contents):
+    data, _ = cleaned
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in contents:
+        target = out / name
+        if name.endswith("/"):
+            target.mkdir(parents=True, exist_ok=True)
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text("the user's own " + name)
+    before = sorted((p.relative_to(out).as_posix(), p.read_text() if p.is_file() else None)
+                    for p in out.rglob("*"))
+    with pytest.raises(ConfigError, match="not made by a dry run"):
+        _dry(data, out)
+    assert main(["publish", "--data", str(data), "--org", "o", "--repo-name", "x",
+                 "--dry-run", str(out)]) == EXIT_CONFIG
+    assert sorted((p.relative_to(out).as_posix(), p.read_text() if p.is_file() else None)
+                  for p in out.rglob("*")) == before
+
+
+def _cleaned_split(data: Path, config: str, split: str, rows: list[dict]) -> None:
+    envelopes = [{"id": f"{split}-{i}", "config": config, "split": split, "index": i, "row": row,
+                  "provenance": {"mode": "B", "model": "m", "program": "p"}} for i, row in enumerate(rows)]
+    write_jsonl_atomic(data / "cleaned" / config / f"{split}.jsonl", envelopes)
+
+
+def test_every_split_unknown_message_keys_and_column_types_are_published(tmp_path, sample_rows):
+    data, config = tmp_path / "data", CONFIGS[0]
+    rows = json.loads(json.dumps(sample_rows[:4]))
+    rows[0]["messages"][1]["lang"] = "en"           # a message key beyond the six
+    rows[1]["messages"][0]["weight"] = 2
+    rows[0]["score"], rows[1]["score"] = 1, 2        # ints stay ints
+    rows[2]["mixed"], rows[3]["mixed"] = 1, 1.5      # mixed types: JSON text, not 1 -> 1.0
+    _cleaned_split(data, config, "train", rows[:2])
+    _cleaned_split(data, config, "dev", rows[2:])    # a split beyond train/validation/test
+    write_json_atomic(data / "cleaned" / "summary.json", {"subsets": {
+        f"{config}/train": {"rows_in": 2, "aligned": 2}, f"{config}/dev": {"rows_in": 2, "aligned": 2}}})
+    out = tmp_path / "out"
+    summary = _dry(data, out, configs=[config])
+    assert summary["configs"] == {f"{config}-aligned": {"train": 2, "dev": 2}}
+    train = _load(out, f"{config}-aligned", "train", tmp_path / "cache")
+    dev = _load(out, f"{config}-aligned", "dev", tmp_path / "cache")
+    assert list(train.features["messages"].feature)[:6] == list(MESSAGE_KEYS)
+    assert train[0]["messages"][1]["lang"] == "en" and train[0]["messages"][0]["lang"] is None
+    assert train[1]["messages"][0]["weight"] == 2
+    assert [r["score"] for r in train] == [1, 2] and train.features["score"].dtype == "int64"
+    assert [r["mixed"] for r in dev] == ["1", "1.5"]
+    for got, row in zip([*train, *dev], rows):
+        assert [{k: m[k] for k in MESSAGE_KEYS} for m in got["messages"]] == [
+            {k: m[k] for k in MESSAGE_KEYS} for m in row["messages"]]
+
+
+def test_publish_streams_its_rows(tmp_path, sample_rows):
+    """Peak Python memory stays far below the size of the split (bench/scale.py measures RSS)."""
+    import tracemalloc
+
+    from argalign.hub_folder import build_folder
+
+    data, config = tmp_path / "data", CONFIGS[0]
+    rows = [dict(sample_rows[i % len(sample_rows)], source_id=f"s{i}") for i in range(6000)]
+    _cleaned_split(data, config, "train", rows)
+    write_json_atomic(data / "cleaned" / "summary.json",
+                      {"subsets": {f"{config}/train": {"rows_in": 6000, "aligned": 6000}}})
+    size = (data / "cleaned" / config / "train.jsonl").stat().st_size
+    assert size > 20_000_000
+    (tmp_path / "out").mkdir()
+    tracemalloc.start()
+    try:
+        built = build_folder(data, tmp_path / "out", "o/x", [config])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert built.counts == {f"{config}-aligned": {"train": 6000}}
+    assert peak < size / 10, f"peak {peak} bytes for a {size}-byte split"

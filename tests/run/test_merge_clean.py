@@ -187,7 +187,7 @@ def test_clean_without_merge_is_a_configuration_error(tmp_path):
 
 def _merged_by_hand(tmp_path: Path, sample_rows: list[dict], edits: list) -> Path:
     """A data folder whose merged file holds one 'aligned' record per edit (no run needed)."""
-    from argalign.jsonl import write_jsonl_atomic
+    from argalign.jsonl import write_json_atomic, write_jsonl_atomic
     from argalign.prepare import prepare
 
     source = tmp_path / "src.jsonl"
@@ -201,6 +201,7 @@ def _merged_by_hand(tmp_path: Path, sample_rows: list[dict], edits: list) -> Pat
                         "index": example["index"], "mode": mode, "model": "fake", "program": "p",
                         "outcome": "aligned", "reason": "", "codes": [], "row": edit(example["row"])})
     write_jsonl_atomic(data / "merged" / CONFIG / "train.jsonl", records)
+    write_json_atomic(data / "merged" / "summary.json", {"run": "hand", "subsets": {f"{CONFIG}/train": {}}})
     return data
 
 
@@ -233,3 +234,36 @@ def test_clean_sets_aside_whitespace_only_rewrites_and_records_without_a_mode(tm
     assert rejects[1]["outcome"] == "unchanged"
     assert rejects[2]["codes"] == ["UNKNOWN_MODE"]
     assert rejects[3]["codes"] == ["USER_CHANGE_EXCEEDS_BOUND"]
+
+
+def test_each_step_refuses_what_an_interrupted_step_before_it_left(finished):
+    from argalign.publish import publish
+
+    merge(finished)
+    clean(finished)
+    # clean dies half way (a corrupt merged line in its second subset): no summary, publish refuses
+    merged = finished / "merged" / CONFIG / "train.jsonl"
+    good = merged.read_bytes()
+    merged.write_bytes(good.replace(b"\n", b"\n{broken\n", 1))
+    with pytest.raises(ArgalignError):
+        clean(finished)
+    assert not (finished / "cleaned" / "summary.json").exists()
+    with pytest.raises(RunError, match="clean step did not finish"):
+        publish(finished, org="o", repo_name="x", configs=[CONFIG], dry_run=finished.parent / "dry")
+    # merge dies: no merged summary, so clean refuses instead of taking the files that are there
+    merged.write_bytes(good)
+    path = _result_file(finished, "test", "A")
+    path.write_text(path.read_text().replace("\n", "\n42\n", 1))
+    with pytest.raises(ArgalignError):
+        merge(finished)
+    with pytest.raises(ConfigError, match="merge did not run or did not finish"):
+        clean(finished)
+    assert cli.main(["clean", "--data", str(finished)]) == cli.EXIT_CONFIG
+
+
+def test_a_clean_that_keeps_nothing_is_an_error(tmp_path, sample_rows):
+    data = _merged_by_hand(tmp_path, sample_rows, [("B", lambda r: r), ("B", _thinking(lambda t: t + " "))])
+    with pytest.raises(RunError, match="kept no row: all 2"):
+        clean(data)
+    assert cli.main(["clean", "--data", str(data)]) == cli.EXIT_FAILED
+    assert len(_read(data / "cleaned" / CONFIG / "train.rejects.jsonl")) == 2

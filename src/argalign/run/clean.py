@@ -8,7 +8,9 @@ Output: ``<data>/cleaned/<config>/<split>.jsonl`` with one envelope per kept row
 failing the checker here, or missing) as a :class:`~argalign.records.Reject`; and
 ``<data>/cleaned/summary.json``. A row is kept only if its outcome is ``aligned`` and
 :func:`argalign.invariants.gate` finds it changed and within every invariant, so a row
-edited by hand after the run is caught here.
+edited by hand after the run is caught here. ``merged/summary.json`` (merge's completion
+marker) is required; ``cleaned/summary.json`` is this step's: removed first, written last, and
+required by publish. A clean that keeps no row at all is an error (after writing the rejects).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from argalign.errors import ConfigError
+from argalign.errors import ConfigError, RunError
 from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, gate
 from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
 from argalign.records import Reject, ResultRecord
@@ -32,11 +34,12 @@ COLUMNS = ("rows_in", "aligned", "unchanged", "failed", "rejected", "missing")
 
 
 def merged_subsets(data: Path) -> list[Subset]:
+    """The subsets the last merge finished (its summary.json, written last, is required)."""
     summary = read_merged_summary(data)
-    if summary is not None:
-        return [Subset(*key.split("/", 1)) for key in summary.get("subsets", {})]
-    return sorted(Subset(p.parent.name, p.stem) for p in (Path(data) / "merged").glob("*/*.jsonl")
-                  if not p.name.startswith("."))
+    if summary is None:
+        raise ConfigError(f"{Path(data) / 'merged' / 'summary.json'} is missing: the merge did not "
+                          f"run or did not finish; run `argalign merge --data {data}` first")
+    return [Subset(*key.split("/", 1)) for key in summary.get("subsets", {}) if "/" in key]
 
 
 def _reject(record: ResultRecord, outcome: str, codes: list[str], reason: str,
@@ -107,6 +110,8 @@ def clean(data: str | Path, *, max_user_change: int = DEFAULT_MAX_USER_CHANGE) -
     subsets = merged_subsets(data)
     if not subsets:
         raise ConfigError(f"nothing merged in {data / 'merged'}: run `argalign merge` first")
+    # The summary is the completion marker: gone while cleaning, written last.
+    (data / "cleaned" / "summary.json").unlink(missing_ok=True)
     per_subset = {s.key: clean_subset(data, s, max_user_change) for s in subsets}
     total = Counter()
     for counts in per_subset.values():
@@ -116,6 +121,9 @@ def clean(data: str | Path, *, max_user_change: int = DEFAULT_MAX_USER_CHANGE) -
                "total": {key: total[key] for key in (*COLUMNS, "checker_rejected")}}
     write_json_atomic(data / "cleaned" / "summary.json", summary)
     log.info("clean: %s", ", ".join(f"{key} {summary['total'][key]}" for key in COLUMNS))
+    if not summary["total"]["aligned"]:
+        raise RunError(f"clean kept no row: all {summary['total']['rows_in']} were set aside "
+                       f"(reasons in {data / 'cleaned'}/<config>/<split>.rejects.jsonl)")
     return summary
 
 

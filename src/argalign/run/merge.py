@@ -7,6 +7,7 @@ result records in raw-file order, written atomically, and ``<data>/merged/summar
 A duplicate id is an error naming the id and its files; a raw id without a result is an
 error unless ``allow_missing``; a result whose id is not in the raw subset (left over from
 a forced resume on other data) is left out with a warning. Merging twice gives the same files.
+``summary.json`` is the completion marker: removed first, written last, and required by clean.
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ def merge(data: str | Path, run_name: str | None = None, *, allow_missing: bool 
     subsets = run_subsets(store)
     if not subsets:
         raise RunError(f"{store.manifest_path} lists no subsets")
+    # The summary is the completion marker: gone while merging, written last.
+    (Path(data) / "merged" / "summary.json").unlink(missing_ok=True)
     result = {"run": store.name,
               "subsets": {s.key: merge_subset(store, s, allow_missing=allow_missing)
                           for s in subsets}}
