@@ -189,9 +189,11 @@ def _cell(value: Any) -> str:
 
 def result_records(run_dir: Path) -> Iterator[dict[str, Any]]:
     """Every complete result record of a run."""
-    from argalign.run.store import canonical_result_files, iter_results
+    from argalign.datadir import RunStore, Subset
+    from argalign.run.store import iter_results
 
+    store = RunStore(run_dir.parent.parent, run_dir.name)
     for directory in sorted((run_dir / "results").glob("*/*")):
-        for path in canonical_result_files(directory):
+        for path in store.result_files(Subset(directory.parent.name, directory.name)):
             for _, _, record in iter_results(path):
                 yield record

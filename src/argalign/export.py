@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from argalign.datadir import REJECTS_SUFFIX, DataDir
 from argalign.errors import ConfigError, RowError
 from argalign.jsonl import iter_jsonl, refuse_overwrite, write_json_atomic, write_jsonl_atomic
 from argalign.records import Reject
@@ -60,9 +61,10 @@ def cleaned_files(path: str | Path) -> list[tuple[Path, str]]:
         return [(path, f"{path.parent.name}/{path.name}" if in_cleaned else path.name)]
     if not path.is_dir():
         raise ConfigError(f"--in {path}: no such file or folder")
-    if (path / "cleaned").is_dir():
-        path = path / "cleaned"
-    files = sorted(p for p in path.glob("*/*.jsonl") if not p.name.endswith(".rejects.jsonl"))
+    if DataDir(path).stage("cleaned").is_dir():
+        path = DataDir(path).stage("cleaned")
+    files = sorted(p for p in path.glob("*/*.jsonl")
+                   if not p.name.endswith(REJECTS_SUFFIX) and not p.name.startswith("."))
     if not files:
         raise ConfigError(f"--in {path}: no <config>/<split>.jsonl files in it")
     return [(p, p.relative_to(path).as_posix()) for p in files]

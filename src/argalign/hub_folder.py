@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from argalign.card import SCORE_COLUMNS, ConfigStats, config_name, data_file, flat_scores, render_card
+from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RowError, RunError
 from argalign.jsonl import iter_jsonl
 from argalign.records import ResultRecord
@@ -103,8 +104,8 @@ def _records(path: Path, from_merged: bool, outcomes: Counter | None = None) -> 
             raise RunError(f"{where}: not a cleaned envelope with a 'row'")
 
 
-def _summary(base: Path, step: str) -> dict[str, Any]:
-    path = base / "summary.json"
+def _summary(data: DataDir, stage: str, step: str) -> dict[str, Any]:
+    path = data.marker(stage)
     if not path.is_file():
         raise RunError(f"{path} is missing: the {step} step did not finish; run `argalign {step}` "
                        "again before publishing")
@@ -208,13 +209,13 @@ class Built:
         return {s.name: dict(s.rows) for s in self.stats}
 
 
-def _first_pass(base: Path, config: str, splits: list[str], summary: dict[str, Any],
-                from_merged: bool) -> _Config:
+def _first_pass(data: DataDir, stage: str, config: str, splits: list[str],
+                summary: dict[str, Any], from_merged: bool) -> _Config:
     info = _Config(ConfigStats(config))
     for split in splits:
-        path = base / config / f"{split}.jsonl"
+        path = data.file(stage, Subset(config, split))
         if not path.is_file():
-            raise RunError(f"{path} is missing although {base / 'summary.json'} lists it: run "
+            raise RunError(f"{path} is missing although {data.marker(stage)} lists it: run "
                            f"`argalign {'merge' if from_merged else 'clean'}` again")
         outcomes: Counter = Counter()
         published = 0
@@ -229,7 +230,7 @@ def _first_pass(base: Path, config: str, splits: list[str], summary: dict[str, A
             info.stats.outcomes[split] = {k: v for k, v in counts.items()
                                           if type(v) is int and k not in _NOT_OUTCOMES}
             if counts.get("aligned") != published:
-                raise RunError(f"{path} holds {published} rows but {base / 'summary.json'} says "
+                raise RunError(f"{path} holds {published} rows but {data.marker(stage)} says "
                                f"{counts.get('aligned')} were kept: the clean step did not finish; "
                                "run `argalign clean` again")
         if published:
@@ -244,19 +245,20 @@ def build_folder(data: str | Path, folder: Path, repo_id: str, configs: list[str
                  from_merged: bool = False) -> Built:
     """Write the parquet files and the card of every config into ``folder``."""
     step = "merge" if from_merged else "clean"
-    base = Path(data) / ("merged" if from_merged else "cleaned")
-    if not base.is_dir():
-        raise ConfigError(f"{base} does not exist: run the batch and its {step} step first")
-    summary = _summary(base, step)
+    data, stage = DataDir(data), "merged" if from_merged else "cleaned"
+    if not data.stage(stage).is_dir():
+        raise ConfigError(f"{data.stage(stage)} does not exist: run the batch and its {step} step "
+                          "first")
+    summary = _summary(data, stage, step)
     subsets = [key.split("/", 1) for key in summary["subsets"] if "/" in key]
     stats, skipped, row_columns = [], [], []
     for config in configs:
         splits = [split for c, split in subsets if c == config]
         if not splits:
-            log.warning("%s lists no split of %s: config left out", base / "summary.json", config)
+            log.warning("%s lists no split of %s: config left out", data.marker(stage), config)
             skipped.append(config_name(config))
             continue
-        info = _first_pass(base, config, splits, summary, from_merged)
+        info = _first_pass(data, stage, config, splits, summary, from_merged)
         skipped += [f"{info.stats.name}/{s}" for s in splits if s not in info.splits]
         if not info.splits:
             log.warning("%s has no rows to publish: config left out", info.stats.name)
@@ -269,7 +271,7 @@ def build_folder(data: str | Path, folder: Path, repo_id: str, configs: list[str
                          messages_field, with_provenance)
         stats.append(info.stats)
     if not stats:
-        raise RunError(f"nothing to publish in {base} for {', '.join(configs)}")
+        raise RunError(f"nothing to publish in {data.stage(stage)} for {', '.join(configs)}")
     card = render_card(repo_id, stats, messages_field=messages_field, row_columns=row_columns,
                        provenance_columns=list(PROVENANCE_TYPES) if with_provenance else None,
                        source="merged" if from_merged else "cleaned", skipped=skipped)

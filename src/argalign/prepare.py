@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RowError, RunError
 from argalign.jsonl import Appender, refuse_overwrite, write_json_atomic
 from argalign.records import Reject
@@ -100,18 +101,18 @@ def prepare(
         raise ConfigError(f"-n {n}: the number of examples per (config, split) must be at least 1")
     check_names(configs, splits)
     resolved = resolve_source(source)
-    raw_dir = Path(out) / "raw"
+    data = DataDir(out)
+    raw_dir = data.stage("raw")
     result = PrepareResult(out=raw_dir, source=resolved.label)
     # Checked before anything is written, so a refused call leaves no partial output.
     if resolved.kind == "jsonl" and (len(configs) != 1 or len(splits) != 1):
         raise ConfigError("a single JSONL source holds one subset: pass one --configs "
                           "and one --splits value")
-    _refuse_own_output(resolved, raw_dir, configs, splits)
-    (raw_dir / "manifest.json").unlink(missing_ok=True)  # incomplete until written again
+    _refuse_own_output(resolved, data, configs, splits)
+    data.marker("raw").unlink(missing_ok=True)  # incomplete until written again
     for config in configs:
         for split in splits:
-            target = raw_dir / config / f"{split}.jsonl"
-            counts = _prepare_subset(resolved, config, split, n, seed, target)
+            counts = _prepare_subset(resolved, data, Subset(config, split), n, seed)
             result.counts[f"{config}/{split}"] = counts
             log.info("%s/%s: %d examples, %d rejected", config, split, counts["examples"],
                      counts["rejected"])
@@ -124,34 +125,33 @@ def prepare(
         raise RunError(f"prepare produced no example: {rows} rows read, {rejected} rejected"
                        + (f" (reasons in {raw_dir}/<config>/<split>.rejects.jsonl)" if rejected
                           else " (the source is empty)"))
-    write_json_atomic(raw_dir / "manifest.json", {
+    write_json_atomic(data.marker("raw"), {
         "source": resolved.label, "configs": configs, "splits": splits, "n": n, "seed": seed,
         "counts": result.counts,
     })
     return result
 
 
-def _refuse_own_output(source: Source, raw_dir: Path, configs: list[str], splits: list[str]) -> None:
+def _refuse_own_output(source: Source, data: DataDir, configs: list[str], splits: list[str]) -> None:
     """ConfigError if the source is (or holds) what this call writes."""
     if source.kind == "jsonl":
-        outputs = [raw_dir / "manifest.json"]
-        for config in configs:
-            for split in splits:
-                target = raw_dir / config / f"{split}.jsonl"
-                outputs += [target, target.with_name(f"{split}.rejects.jsonl")]
+        subsets = [Subset(config, split) for config in configs for split in splits]
+        outputs = [data.marker("raw"), *(data.file("raw", s) for s in subsets),
+                   *(data.rejects("raw", s) for s in subsets)]
         refuse_overwrite(outputs, [source.location], "--out")
     elif source.kind == "dir":
-        folder, raw = Path(source.location).resolve(), raw_dir.resolve()
+        folder, raw = Path(source.location).resolve(), data.stage("raw").resolve()
         if raw.is_relative_to(folder) or folder.is_relative_to(raw):
-            raise ConfigError(f"--out {raw_dir.parent}: prepare writes {raw_dir}, which overlaps the "
+            raise ConfigError(f"--out {data.root}: prepare writes {data.stage('raw')}, which overlaps the "
                               f"--source folder {source.location}; choose another --out")
 
 
-def _prepare_subset(source: Source, config: str, split: str, n: int | None, seed: int,
-                    target: Path) -> dict[str, int]:
+def _prepare_subset(source: Source, data: DataDir, subset: Subset, n: int | None,
+                    seed: int) -> dict[str, int]:
+    config, split = subset.config, subset.split
     total = count_rows(source, config, split)
     chosen = choose(total, n, seed, config, split)
-    rejects_path = target.with_name(f"{split}.rejects.jsonl")
+    target, rejects_path = data.file("raw", subset), data.rejects("raw", subset)
     tmp = target.with_name(f".{target.name}.partial")
     tmp_rejects = rejects_path.with_name(f".{rejects_path.name}.partial")
     examples = rejected = 0

@@ -115,12 +115,16 @@ def test_duplicate_id_is_an_error_naming_id_and_files(finished):
 
 
 def test_missing_id_is_an_error_unless_allowed(finished):
+    merge(finished)
+    assert (finished / "merged" / "summary.json").is_file()
     path = _result_file(finished, "test", "A")
     lines = path.read_text().splitlines()
     gone = json.loads(lines[0])["id"]
     path.write_text("".join(line + "\n" for line in lines[1:]))
     with pytest.raises(RunError, match=gone):
         merge(finished)
+    # The summary is merge's completion marker: a failed merge leaves none behind.
+    assert not (finished / "merged" / "summary.json").exists()
     summary = merge(finished, allow_missing=True)
     assert summary["subsets"][f"{CONFIG}/test"]["missing"] == [gone]
     # clean reports the missing example among the rejects

@@ -21,25 +21,26 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RunError
 from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, gate
 from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
 from argalign.records import Reject, ResultRecord
 from argalign.run.merge import read_merged_summary
-from argalign.run.store import Subset, index_raw, raw_path, read_example
+from argalign.run.store import index_raw, read_example
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("rows_in", "aligned", "unchanged", "failed", "rejected", "missing")
 
 
-def merged_subsets(data: Path) -> list[Subset]:
+def merged_subsets(data: DataDir) -> list[Subset]:
     """The subsets the last merge finished (its summary.json, written last, is required)."""
     summary = read_merged_summary(data)
     if summary is None:
-        raise ConfigError(f"{Path(data) / 'merged' / 'summary.json'} is missing: the merge did not "
-                          f"run or did not finish; run `argalign merge --data {data}` first")
-    return [Subset(*key.split("/", 1)) for key in summary.get("subsets", {}) if "/" in key]
+        raise ConfigError(f"{data.marker('merged')} is missing: the merge did not run or did not "
+                          f"finish; run `argalign merge --data {data.root}` first")
+    return [Subset.of(key) for key in summary.get("subsets", {}) if "/" in key]
 
 
 def _reject(record: ResultRecord, outcome: str, codes: list[str], reason: str,
@@ -49,13 +50,13 @@ def _reject(record: ResultRecord, outcome: str, codes: list[str], reason: str,
                   mode=record.mode, model=record.model, run_outcome=record.outcome).to_dict()
 
 
-def clean_subset(data: Path, subset: Subset, max_user_change: int = DEFAULT_MAX_USER_CHANGE
+def clean_subset(data: DataDir, subset: Subset, max_user_change: int = DEFAULT_MAX_USER_CHANGE
                  ) -> dict[str, int]:
     """Clean one subset; return its counts (see :data:`COLUMNS`)."""
-    merged = Path(data) / "merged" / subset.config / f"{subset.split}.jsonl"
+    merged = data.file("merged", subset)
     if not merged.is_file():
         raise ConfigError(f"{merged} does not exist: run `argalign merge` first")
-    source = raw_path(data, subset)
+    source = data.file("raw", subset)
     raw = {e.id: e for e in index_raw(source)}
     counts: Counter = Counter()
     rejects: list[dict[str, Any]] = []
@@ -91,8 +92,7 @@ def clean_subset(data: Path, subset: Subset, max_user_change: int = DEFAULT_MAX_
                    "index": raw[row_id].index, "row": record.row,
                    "provenance": record.provenance()}
 
-    out_dir = Path(data) / "cleaned" / subset.config
-    write_jsonl_atomic(out_dir / f"{subset.split}.jsonl", kept())
+    write_jsonl_atomic(data.file("cleaned", subset), kept())
     for row_id, entry in raw.items():
         if row_id not in seen:
             rejects.append(Reject(stage="clean", id=row_id, codes=["ID_MISSING"],
@@ -100,18 +100,18 @@ def clean_subset(data: Path, subset: Subset, max_user_change: int = DEFAULT_MAX_
                                   config=subset.config, split=subset.split,
                                   index=entry.index).to_dict())
             counts["missing"] += 1
-    write_jsonl_atomic(out_dir / f"{subset.split}.rejects.jsonl", rejects)
+    write_jsonl_atomic(data.rejects("cleaned", subset), rejects)
     return {key: counts[key] for key in (*COLUMNS, "checker_rejected")}
 
 
 def clean(data: str | Path, *, max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> dict[str, Any]:
     """Clean every merged subset; write and return the summary."""
-    data = Path(data)
+    data = DataDir(data)
     subsets = merged_subsets(data)
     if not subsets:
-        raise ConfigError(f"nothing merged in {data / 'merged'}: run `argalign merge` first")
+        raise ConfigError(f"nothing merged in {data.stage('merged')}: run `argalign merge` first")
     # The summary is the completion marker: gone while cleaning, written last.
-    (data / "cleaned" / "summary.json").unlink(missing_ok=True)
+    data.marker("cleaned").unlink(missing_ok=True)
     per_subset = {s.key: clean_subset(data, s, max_user_change) for s in subsets}
     total = Counter()
     for counts in per_subset.values():
@@ -119,11 +119,11 @@ def clean(data: str | Path, *, max_user_change: int = DEFAULT_MAX_USER_CHANGE) -
     merged = read_merged_summary(data) or {}
     summary = {"run": merged.get("run"), "subsets": per_subset,
                "total": {key: total[key] for key in (*COLUMNS, "checker_rejected")}}
-    write_json_atomic(data / "cleaned" / "summary.json", summary)
+    write_json_atomic(data.marker("cleaned"), summary)
     log.info("clean: %s", ", ".join(f"{key} {summary['total'][key]}" for key in COLUMNS))
     if not summary["total"]["aligned"]:
         raise RunError(f"clean kept no row: all {summary['total']['rows_in']} were set aside "
-                       f"(reasons in {data / 'cleaned'}/<config>/<split>.rejects.jsonl)")
+                       f"(reasons in {data.stage('cleaned')}/<config>/<split>.rejects.jsonl)")
     return summary
 
 

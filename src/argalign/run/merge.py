@@ -17,46 +17,38 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from argalign.datadir import DataDir, RunStore, Subset
 from argalign.errors import ConfigError, RunError
 from argalign.jsonl import write_json_atomic, write_jsonl_atomic
-from argalign.run.store import (
-    RunStore,
-    Subset,
-    index_raw,
-    iter_results,
-    raw_path,
-    read_at,
-    read_manifest,
-)
+from argalign.run.store import index_raw, iter_results, read_at, read_manifest
 
 log = logging.getLogger(__name__)
 
 
-def find_run(data: Path, run_name: str | None) -> RunStore:
+def find_run(data: DataDir, run_name: str | None) -> RunStore:
     """The named run, or the only run under ``<data>/runs``."""
     if run_name:
-        store = RunStore(data, run_name)
+        store = data.run(run_name)
         if not store.manifest_path.is_file():
-            raise ConfigError(f"no run {run_name!r} in {Path(data) / 'runs'}")
+            raise ConfigError(f"no run {run_name!r} in {data.runs}")
         return store
-    runs = sorted(p.parent.name for p in (Path(data) / "runs").glob("*/manifest.json"))
+    runs = data.run_names()
     if not runs:
-        raise ConfigError(f"no run in {Path(data) / 'runs'}: run `argalign run --data {data}` first")
+        raise ConfigError(f"no run in {data.runs}: run `argalign run --data {data.root}` first")
     if len(runs) > 1:
-        raise ConfigError(f"{Path(data) / 'runs'} holds several runs ({', '.join(runs)}): "
-                          f"pass --run-name")
-    return RunStore(data, runs[0])
+        raise ConfigError(f"{data.runs} holds several runs ({', '.join(runs)}): pass --run-name")
+    return data.run(runs[0])
 
 
 def run_subsets(store: RunStore) -> list[Subset]:
     manifest = read_manifest(store.manifest_path) or {}
     keys = (manifest.get("params") or {}).get("raw") or {}
-    return [Subset(*key.split("/", 1)) for key in keys]
+    return [Subset.of(key) for key in keys]
 
 
 def merge_subset(store: RunStore, subset: Subset, *, allow_missing: bool = False) -> dict[str, Any]:
     """Merge one subset; return its counts and missing ids."""
-    entries = index_raw(raw_path(store.data, subset))
+    entries = index_raw(store.data.file("raw", subset))
     raw_ids = {e.id for e in entries}
     where: dict[str, tuple[Path, int, int]] = {}
     extra = 0
@@ -81,7 +73,7 @@ def merge_subset(store: RunStore, subset: Subset, *, allow_missing: bool = False
     if missing:
         log.warning("%s: %d examples have no result: %s", subset.key, len(missing),
                     ", ".join(missing[:10]))
-    target = Path(store.data) / "merged" / subset.config / f"{subset.split}.jsonl"
+    target = store.data.file("merged", subset)
     count = write_jsonl_atomic(target, (read_at(where[e.id][0], where[e.id][2])
                                         for e in entries if e.id in where))
     return {"raw": len(entries), "merged": count, "missing": missing, "extra": extra}
@@ -90,21 +82,22 @@ def merge_subset(store: RunStore, subset: Subset, *, allow_missing: bool = False
 def merge(data: str | Path, run_name: str | None = None, *, allow_missing: bool = False
           ) -> dict[str, Any]:
     """Merge every subset of a run; return ``{"run", "subsets": {key: counts}}``."""
-    store = find_run(Path(data), run_name)
+    data = DataDir(data)
+    store = find_run(data, run_name)
     subsets = run_subsets(store)
     if not subsets:
         raise RunError(f"{store.manifest_path} lists no subsets")
     # The summary is the completion marker: gone while merging, written last.
-    (Path(data) / "merged" / "summary.json").unlink(missing_ok=True)
+    data.marker("merged").unlink(missing_ok=True)
     result = {"run": store.name,
               "subsets": {s.key: merge_subset(store, s, allow_missing=allow_missing)
                           for s in subsets}}
-    write_json_atomic(Path(data) / "merged" / "summary.json", result)
+    write_json_atomic(data.marker("merged"), result)
     for key, counts in result["subsets"].items():
         log.info("merged %s: %d of %d examples", key, counts["merged"], counts["raw"])
     return result
 
 
-def read_merged_summary(data: Path) -> dict[str, Any] | None:
-    path = Path(data) / "merged" / "summary.json"
+def read_merged_summary(data: DataDir) -> dict[str, Any] | None:
+    path = data.marker("merged")
     return json.loads(path.read_text("utf-8")) if path.is_file() else None

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from argalign.datadir import DataDir
 from argalign.run.clean import clean
 from argalign.run.merge import merge
 from argalign.run.runner import RunOptions, run_batch
@@ -31,15 +32,15 @@ def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: in
     """Run every stage; return ``{"prepare", "run", "merge", "clean", "table"}``."""
     from argalign.prepare import prepare
 
-    data = Path(data)
-    log.info("pipeline: prepare %s -> %s", source or "sample", data / "raw")
-    prepared = prepare(source=source, configs=configs, splits=splits, n=n, seed=seed, out=data)
-    options = dataclasses.replace(run, data=data, seed=seed, configs=tuple(configs),
+    folder = DataDir(data)
+    log.info("pipeline: prepare %s -> %s", source or "sample", folder.stage("raw"))
+    prepared = prepare(source=source, configs=configs, splits=splits, n=n, seed=seed, out=folder.root)
+    options = dataclasses.replace(run, data=folder.root, seed=seed, configs=tuple(configs),
                                   splits=tuple(splits))
     ran = run_batch(options)
-    merged = merge(data, ran["run"])
-    cleaned = clean(data)
-    published = publish(data / "cleaned") if publish is not None else None
+    merged = merge(folder.root, ran["run"])
+    cleaned = clean(folder.root)
+    published = publish(folder.stage("cleaned")) if publish is not None else None
     table = {}
     for key, counts in cleaned["subsets"].items():
         outcomes = ran["subsets"].get(key, {})

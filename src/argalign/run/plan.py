@@ -20,17 +20,15 @@ from typing import Any
 
 from argalign import __version__
 from argalign.config import Settings, load_settings
+from argalign.datadir import DataDir, RunStore, Subset
 from argalign.errors import ConfigError, RunError
 from argalign.run.assign import Group, assign, groups_for, safe_name
 from argalign.run.store import (
     RawEntry,
-    RunStore,
-    Subset,
     differences,
     file_sha256,
     index_raw,
     iter_results,
-    raw_path,
     raw_subsets,
     read_manifest,
     write_manifest,
@@ -121,10 +119,11 @@ def plan_run(options: RunOptions) -> Plan:
     judge = (options.judge or settings.default_judge) if options.score else None
     if judge is not None:
         settings.get(judge)
-    subsets = raw_subsets(options.data, options.configs or None, options.splits or None)
+    data = DataDir(options.data)
+    subsets = raw_subsets(data, options.configs or None, options.splits or None)
     programs = {mode: load_program(mode, options.programs.get(mode), thinking=options.thinking)
                 for mode in modes}
-    store = RunStore(options.data, options.run_name or default_run_name(modes, models, options.seed))
+    store = data.run(options.run_name or default_run_name(modes, models, options.seed))
     plan = Plan(options=options, settings=settings, store=store, models=models, judge=judge,
                 groups=groups_for(modes, models), subsets=subsets, programs=programs, params={})
     plan.params = run_params(plan)
@@ -155,7 +154,7 @@ def run_params(plan: Plan) -> dict[str, Any]:
         "programs": {mode: fp for mode, (_, fp) in plan.programs.items()},
         "thinking": options.thinking,
         "seed": options.seed,
-        "raw": {s.key: file_sha256(raw_path(options.data, s)) for s in plan.subsets},
+        "raw": {s.key: file_sha256(plan.store.data.file("raw", s)) for s in plan.subsets},
         "scoring": scoring,
     }
 
@@ -163,7 +162,7 @@ def run_params(plan: Plan) -> dict[str, Any]:
 def _list_work(plan: Plan) -> None:
     plan.work = {model: deque() for model in plan.models}
     for subset in plan.subsets:
-        path = raw_path(plan.options.data, subset)
+        path = plan.store.data.file("raw", subset)
         entries = index_raw(path)
         plan.ids[subset.key] = {e.id for e in entries}
         done = {record["id"]: record["outcome"] for result in plan.store.result_files(subset)

@@ -12,10 +12,11 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+from argalign.datadir import RunStore, Subset
 from argalign.jsonl import write_json_atomic, write_jsonl_atomic
 from argalign.records import OUTCOMES, Outcome, ResultRecord
 from argalign.run.assign import safe_name
-from argalign.run.store import RunStore, Subset, iter_results
+from argalign.run.store import iter_results
 
 
 def _counts(counter: Counter) -> dict[str, int]:

@@ -108,7 +108,7 @@ class _Batch:
             record.run, record.model_string = plan.store.name, model_string
             # An error message may quote a request; keys from the environment never go to disk.
             record.reason, record.retries = scrub(record.reason), scrub(record.retries)
-            self.writer.write(plan.store.result_path(item.subset, item.group), record.to_dict())
+            self.writer.write(plan.store.result_path(item.subset, item.group.name), record.to_dict())
             with self.lock:  # counted here, so no worker takes another item past the limit
                 if record.outcome == Outcome.FAILED:
                     self.failed += 1

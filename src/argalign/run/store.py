@@ -14,33 +14,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RunError
 from argalign.jsonl import Appender, iter_with_offsets, read_at, write_json_atomic
 from argalign.records import OUTCOMES
-from argalign.run.assign import Group
 from argalign.schema import Example
 
 log = logging.getLogger(__name__)
 
-# <mode>-<model>.jsonl as Group.name writes it; temporary files start with a dot.
-_RESULT_FILE = re.compile(r"^[A-Za-z]+-[A-Za-z0-9._-]+\.jsonl$")
-
-
-@dataclass(frozen=True, order=True)
-class Subset:
-    config: str
-    split: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.config}/{self.split}"
 
 
 @dataclass(frozen=True)
@@ -52,26 +39,23 @@ class RawEntry:
     offset: int
 
 
-def raw_path(data: Path, subset: Subset) -> Path:
-    return Path(data) / "raw" / subset.config / f"{subset.split}.jsonl"
-
-
-def raw_subsets(data: Path, configs: Iterable[str] | None = None,
+def raw_subsets(data: DataDir | str | Path, configs: Iterable[str] | None = None,
                 splits: Iterable[str] | None = None) -> list[Subset]:
     """The (config, split) subsets ``prepare`` wrote under ``<data>/raw``, optionally filtered."""
-    raw_dir = Path(data) / "raw"
+    data = data if isinstance(data, DataDir) else DataDir(data)
+    raw_dir = data.stage("raw")
     if not raw_dir.is_dir():
-        raise ConfigError(f"no raw data in {raw_dir}: run `argalign prepare --out {data}` first")
-    manifest = raw_dir / "manifest.json"
+        raise ConfigError(f"no raw data in {raw_dir}: run `argalign prepare --out {data.root}` first")
+    manifest = data.marker("raw")
     if not manifest.is_file():  # prepare writes it last: without it, prepare did not finish
-        raise ConfigError(f"{manifest} is missing: the last `argalign prepare --out {data}` did not "
-                          "finish; run it again")
+        raise ConfigError(f"{manifest} is missing: the last `argalign prepare --out {data.root}` did "
+                          "not finish; run it again")
     info = read_manifest(manifest) or {}
     found = [Subset(c, s) for c in info.get("configs", []) for s in info.get("splits", [])]
     wanted_configs, wanted_splits = (set(x) if x else None for x in (configs, splits))
     subsets = [s for s in found if (wanted_configs is None or s.config in wanted_configs)
                and (wanted_splits is None or s.split in wanted_splits)]
-    missing = [s.key for s in subsets if not raw_path(data, s).is_file()]
+    missing = [s.key for s in subsets if not data.file("raw", s).is_file()]
     if missing:
         raise ConfigError(f"raw subsets listed in {manifest} are missing: {', '.join(missing)}")
     if not subsets:
@@ -123,13 +107,6 @@ def is_result(record: Any) -> bool:
         record.get("outcome") in OUTCOMES
 
 
-def canonical_result_files(directory: Path) -> list[Path]:
-    """The runner's result files in a subset's directory; temporary and other files are ignored."""
-    if not directory.is_dir():
-        return []
-    return sorted(p for p in directory.iterdir() if p.is_file() and _RESULT_FILE.match(p.name))
-
-
 def iter_results(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
     """``(line number, offset, record)`` of each complete result in a result file."""
     for lineno, offset, record in iter_lines(path):
@@ -137,35 +114,6 @@ def iter_results(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
             raise RunError(f"{path}:{lineno}: not a result record (it needs a string 'id' and an "
                            f"'outcome' of {', '.join(OUTCOMES)}); the file is corrupt")
         yield lineno, offset, record
-
-
-def finished_ids(directory: Path) -> set[str]:
-    """Ids with a complete result line in any of the subset's result files."""
-    return {record["id"] for path in canonical_result_files(directory)
-            for _, _, record in iter_results(path)}
-
-
-class RunStore:
-    """Paths of one run: ``<data>/runs/<run>/``."""
-
-    def __init__(self, data: Path, run_name: str):
-        if not run_name or "/" in run_name or run_name.startswith("."):
-            raise ConfigError(f"invalid run name {run_name!r}")
-        self.data = Path(data)
-        self.name = run_name
-        self.dir = self.data / "runs" / run_name
-        self.manifest_path = self.dir / "manifest.json"
-        self.summary_path = self.dir / "summary.json"
-        self.failures_path = self.dir / "failures.jsonl"
-
-    def results_dir(self, subset: Subset) -> Path:
-        return self.dir / "results" / subset.config / subset.split
-
-    def result_path(self, subset: Subset, group: Group) -> Path:
-        return self.results_dir(subset) / f"{group.name}.jsonl"
-
-    def result_files(self, subset: Subset) -> list[Path]:
-        return canonical_result_files(self.results_dir(subset))
 
 
 class ResultWriter:

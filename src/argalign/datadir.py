@@ -1,0 +1,118 @@
+"""The data folder: where each stage reads and writes, and the file that says a stage finished.
+
+One folder (``--data``, default ``data``) holds every stage's output::
+
+    raw/<config>/<split>.jsonl, <split>.rejects.jsonl      prepare
+    raw/manifest.json                                      written last: prepare finished
+    runs/<run>/manifest.json                               written first: the run's parameters
+    runs/<run>/results/<config>/<split>/<group>.jsonl      one result record per line
+    runs/<run>/summary.json, failures.jsonl                written at the end of a batch
+    merged/<config>/<split>.jsonl                          merge (raw order)
+    merged/summary.json                                    written last: merge finished
+    cleaned/<config>/<split>.jsonl, <split>.rejects.jsonl  clean
+    cleaned/summary.json                                   written last: clean finished
+
+Every command that touches the folder asks a :class:`DataDir` for these paths.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from argalign.errors import ConfigError
+
+REJECTS_SUFFIX = ".rejects.jsonl"
+STAGES = ("raw", "merged", "cleaned")
+# <group>.jsonl as Group.name writes it (<mode>-<model>); temporary files start with a dot.
+_RESULT_FILE = re.compile(r"^[A-Za-z]+-[A-Za-z0-9._-]+\.jsonl$")
+
+
+@dataclass(frozen=True, order=True)
+class Subset:
+    """One (config, split) of the dataset."""
+
+    config: str
+    split: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.config}/{self.split}"
+
+    @classmethod
+    def of(cls, key: str) -> Subset:
+        """``"<config>/<split>"`` -> Subset."""
+        config, _, split = key.partition("/")
+        return cls(config, split)
+
+
+class DataDir:
+    """Paths of one data folder (nothing is created or read here)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"DataDir({str(self.root)!r})"
+
+    def stage(self, name: str) -> Path:
+        """``raw``, ``merged`` or ``cleaned``."""
+        if name not in STAGES:
+            raise ValueError(f"stage must be one of {STAGES}, not {name!r}")
+        return self.root / name
+
+    def file(self, stage: str, subset: Subset) -> Path:
+        return self.stage(stage) / subset.config / f"{subset.split}.jsonl"
+
+    def rejects(self, stage: str, subset: Subset) -> Path:
+        """Where ``prepare`` (raw) or ``clean`` (cleaned) set aside a subset's rows."""
+        return self.stage(stage) / subset.config / f"{subset.split}{REJECTS_SUFFIX}"
+
+    def marker(self, stage: str) -> Path:
+        """The file a stage writes last, so that its presence means the stage finished."""
+        return self.stage(stage) / ("manifest.json" if stage == "raw" else "summary.json")
+
+    def subset_files(self, stage: str) -> list[tuple[Subset, Path]]:
+        """The ``<config>/<split>.jsonl`` files of a stage (temporary and rejects files left out)."""
+        found = sorted(self.stage(stage).glob("*/*.jsonl"))
+        return [(Subset(p.parent.name, p.stem), p) for p in found
+                if not p.name.startswith(".") and not p.name.endswith(REJECTS_SUFFIX)]
+
+    @property
+    def runs(self) -> Path:
+        return self.root / "runs"
+
+    def run(self, name: str) -> RunStore:
+        return RunStore(self, name)
+
+    def run_names(self) -> list[str]:
+        """The runs that were started (they have a manifest), by name."""
+        return sorted(p.parent.name for p in self.runs.glob("*/manifest.json"))
+
+
+class RunStore:
+    """Paths of one run: ``<data>/runs/<run>/``."""
+
+    def __init__(self, data: DataDir | str | Path, name: str):
+        if not name or "/" in name or "\\" in name or name.startswith("."):
+            raise ConfigError(f"invalid run name {name!r}")
+        self.data = data if isinstance(data, DataDir) else DataDir(data)
+        self.name = name
+        self.dir = self.data.runs / name
+        self.manifest_path = self.dir / "manifest.json"
+        self.summary_path = self.dir / "summary.json"
+        self.failures_path = self.dir / "failures.jsonl"
+
+    def results_dir(self, subset: Subset) -> Path:
+        return self.dir / "results" / subset.config / subset.split
+
+    def result_path(self, subset: Subset, group_name: str) -> Path:
+        return self.results_dir(subset) / f"{group_name}.jsonl"
+
+    def result_files(self, subset: Subset) -> list[Path]:
+        """The runner's result files of a subset; temporary and other files are left out."""
+        directory = self.results_dir(subset)
+        if not directory.is_dir():
+            return []
+        return sorted(p for p in directory.iterdir() if p.is_file() and _RESULT_FILE.match(p.name))
