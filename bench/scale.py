@@ -9,7 +9,9 @@ subprocess (``python -m argalign.cli ...``) so that its peak RSS (``wait4``) is 
 1. ``prepare --source <split>.jsonl`` (all rows);
 2. ``merge`` of a run whose result files are faked (every row "aligned" in Mode A or B, its
    assistant thinking edited as the runner would), written here beforehand;
-3. ``clean`` of the merged split (the invariant checker on every row).
+3. ``clean`` of the merged split (the invariant checker on every row);
+4. ``publish --dry-run`` of the cleaned split (parquet written in batches, the card, and the
+   folder loaded back with ``datasets``).
 
 Sizes grow (5k, 10k, 20k, 40k rows by default) to show how time and memory grow with rows;
 the baseline is ``argalign --help`` (the same imports, no work).
@@ -135,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[5000, 10000, 20000, 40000])
     p.add_argument("--row-kb", type=float, default=15.0, help="mean row size in kB (default %(default)s)")
-    p.add_argument("--steps", nargs="+", default=["prepare", "merge", "clean"],
-                   choices=["prepare", "merge", "clean"])
+    p.add_argument("--steps", nargs="+", default=["prepare", "merge", "clean", "publish"],
+                   choices=["prepare", "merge", "clean", "publish"])
     p.add_argument("--tmp", default=None, help="where to generate (default: the system temp dir)")
     p.add_argument("--name", default="scale", help="results file name (default %(default)s)")
     args = p.parse_args(argv)
@@ -169,12 +171,19 @@ def main(argv: list[str] | None = None) -> int:
                 line.update({f"clean_{k}": v for k, v in m.items()})
                 kept = json.loads((data / "cleaned" / "summary.json").read_text())["total"]
                 line["clean_kept"] = kept["aligned"]
+            if "publish" in args.steps:
+                m = measure(*cli("publish", "--data", str(data), "--org", "bench", "--repo-name", "scale",
+                                 "--configs", CONFIG, "--dry-run", str(tmp / "hub")), **quiet)
+                line.update({f"publish_{k}": v for k, v in m.items()})
+                line["publish_parquet_mb"] = round(sum(
+                    p.stat().st_size for p in (tmp / "hub").rglob("*.parquet")) / 1e6, 1)
             for key in [k for k in line if k.endswith("returncode")]:
                 if line[key] != 0:
                     raise SystemExit(f"{key} = {line[key]} at {n} rows: {line}")
             rows.append(line)
             print(json.dumps(line), file=sys.stderr, flush=True)
             shutil.rmtree(tmp / "data", ignore_errors=True)
+            shutil.rmtree(tmp / "hub", ignore_errors=True)
 
     columns = ["rows", "source_mb"]
     for step in args.steps:

@@ -221,3 +221,105 @@ def test_prepare_debug_from_the_bundled_sample(tmp_path, monkeypatch):
         counts = manifest["counts"][f"{config}/train"]
         assert counts["examples"] + counts["rejected"] == min(5, counts["rows"])
         assert len(_read(raw / config / "train.jsonl")) == counts["examples"]
+
+
+# --- one clear line, never a traceback (#12 items 12 and 16) -------------------------------
+
+def _one_clear_line(caplog, capsys, *expected: str) -> None:
+    err = capsys.readouterr().err + caplog.text
+    assert "Traceback" not in err
+    for text in expected:
+        assert text in caplog.text, caplog.text
+
+
+def _sample_source(tmp_path: Path, sample_rows: list[dict]) -> Path:
+    return _write_rows(tmp_path / "src.jsonl", sample_rows[:3])
+
+
+def test_out_that_is_a_file_or_not_writable_is_one_line(tmp_path, sample_rows, caplog, capsys, monkeypatch):
+    source = _sample_source(tmp_path, sample_rows)
+    (tmp_path / "afile").write_text("x")
+    argv = ["prepare", "--source", str(source), "--configs", CONFIG, "--splits", "train"]
+    assert main([*argv, "--out", str(tmp_path / "afile")]) == EXIT_CONFIG
+    _one_clear_line(caplog, capsys, "configuration error", "afile")
+    caplog.clear()
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    assert main([*argv, "--out", str(tmp_path / "locked")]) == EXIT_CONFIG
+    _one_clear_line(caplog, capsys, "Permission denied", "locked")
+
+
+@pytest.mark.parametrize("line", ["42", "[1, 2]", '"text"', "null"])
+def test_an_aligned_line_that_is_not_an_object_is_one_line(tmp_path, sample_rows, caplog, capsys, line):
+    original = _write_rows(tmp_path / "o.jsonl", sample_rows[:2])
+    aligned = tmp_path / "a.jsonl"
+    aligned.write_text(json.dumps(sample_rows[0]) + "\n" + line + "\n", "utf-8")
+    assert main(["validate", "--original", str(original), "--aligned", str(aligned), "--mode", "B"]) \
+        == EXIT_FAILED
+    _one_clear_line(caplog, capsys, "a.jsonl:2", "NOT_A_ROW")
+
+
+def test_a_report_that_is_a_folder_is_one_line(tmp_path, sample_rows, caplog, capsys):
+    original = _write_rows(tmp_path / "o.jsonl", sample_rows[:2])
+    (tmp_path / "reports").mkdir()
+    assert main(["validate", "--original", str(original), "--aligned", str(original), "--mode", "B",
+                 "--report", str(tmp_path / "reports")]) == EXIT_CONFIG
+    _one_clear_line(caplog, capsys, "is a folder")
+
+
+def _finished_by_hand(data: Path, sample_rows: list[dict]) -> Path:
+    """A run with one result per raw example (a finished run, written directly)."""
+    from argalign.prepare import prepare
+
+    prepare(source=str(_write_rows(data.parent / "s.jsonl", sample_rows[:2])), configs=[CONFIG],
+            splits=["train"], n=None, seed=0, out=data)
+    raw = _read(data / "raw" / CONFIG / "train.jsonl")
+    results = data / "runs" / "r" / "results" / CONFIG / "train" / "B-m.jsonl"
+    write_jsonl_atomic(results, [{"id": e["id"], "outcome": "unchanged", "mode": "B", "row": e["row"]}
+                                 for e in raw])
+    manifest = {"params": {"raw": {f"{CONFIG}/train": 1}}}
+    (data / "runs" / "r" / "manifest.json").write_text(json.dumps(manifest))
+    return data
+
+
+def test_merged_that_is_a_file_and_a_bad_manifest_key_are_one_line(tmp_path, sample_rows, caplog, capsys):
+    data = _finished_by_hand(tmp_path / "data", sample_rows)
+    (data / "merged").write_text("not a folder")
+    assert main(["merge", "--data", str(data)]) == EXIT_CONFIG
+    _one_clear_line(caplog, capsys, "configuration error", "merged")
+    (data / "merged").unlink()
+    (data / "runs" / "r" / "manifest.json").write_text(json.dumps({"params": {"raw": {"noslash": 1}}}))
+    caplog.clear()
+    assert main(["merge", "--data", str(data)]) == EXIT_FAILED
+    _one_clear_line(caplog, capsys, "'noslash' is not a <config>/<split> key")
+
+
+@pytest.mark.parametrize("uri", ["file:///tmp/mlruns", "postgresql://u@127.0.0.1/db", "mlflow.db"])
+def test_a_tracking_uri_that_is_not_sqlite_is_one_line(monkeypatch, caplog, capsys, uri):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert main(["compare"]) == EXIT_CONFIG
+    _one_clear_line(caplog, capsys, "MLFLOW_TRACKING_URI", "sqlite:///")
+
+
+def test_compare_creates_no_store(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    assert main(["compare"]) == EXIT_OK
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/sub/dir/m.db")
+    assert main(["compare", "--json"]) == EXIT_OK
+    assert list(tmp_path.iterdir()) == []
+    assert json.loads(capsys.readouterr().out.split("\n", 1)[1]) == []
+
+
+def test_an_unexpected_error_is_one_line_with_its_type(tmp_path, sample_rows, caplog, capsys, monkeypatch):
+    import argalign.prepare
+
+    def broken(**kwargs):
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(argalign.prepare, "prepare", broken)
+    assert main(["prepare", "--source", "sample", "--out", str(tmp_path / "o")]) == EXIT_FAILED
+    _one_clear_line(caplog, capsys, "unexpected error: KeyError", "-v")

@@ -431,3 +431,20 @@ def test_publish_streams_its_rows(tmp_path, sample_rows):
         tracemalloc.stop()
     assert built.counts == {f"{config}-aligned": {"train": 6000}}
     assert peak < size / 10, f"peak {peak} bytes for a {size}-byte split"
+
+
+def test_verify_reads_every_row_back(cleaned, tmp_path):
+    from argalign.hub_folder import verify_folder
+
+    data, counts = cleaned
+    out = tmp_path / "out"
+    summary = _dry(data, out, configs=[CONFIGS[0]])
+    name = f"{CONFIGS[0]}-aligned"
+    verify_folder(out, summary["configs"], "messages")
+    wrong = {name: {**summary["configs"][name], "train": summary["configs"][name]["train"] + 1}}
+    with pytest.raises(RunError, match="rows, expected"):
+        verify_folder(out, wrong, "messages")
+    with pytest.raises(RunError, match="message schema"):
+        verify_folder(out, summary["configs"], "conversations")
+    with pytest.raises(RunError, match="does not load"):
+        verify_folder(out, {"nope-aligned": {"train": 1}}, "messages")

@@ -143,8 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         log.error("configuration error: %s", e)
         return EXIT_CONFIG
-    except FileNotFoundError as e:
-        log.error("configuration error: %s: %s", e.strerror, e.filename)
+    except OSError as e:  # a path that is missing, a file where a folder must be, no permission
+        log.error("configuration error: %s", _os_error(e))
         return EXIT_CONFIG
     except ArgalignError as e:
         log.error("%s", e)
@@ -152,6 +152,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
+    except Exception as e:  # noqa: BLE001 - one clear line, never a raw traceback
+        from argalign.tracking import scrub
+
+        log.error("unexpected error: %s: %s%s", type(e).__name__, scrub(str(e)),
+                  "" if args.verbose else " (run with -v for the details)")
+        log.debug("traceback", exc_info=True)
+        return EXIT_FAILED
+
+
+def _os_error(error: OSError) -> str:
+    """``what: path`` (and the second path of a rename) without the errno noise."""
+    what = error.strerror or type(error).__name__
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{what}: {' -> '.join(paths)}" if paths else f"{what}: {error}"
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from argalign.errors import ConfigError
+from argalign.errors import ConfigError, RunError
 
 REJECTS_SUFFIX = ".rejects.jsonl"
 STAGES = ("raw", "merged", "cleaned")
@@ -41,9 +42,13 @@ class Subset:
         return f"{self.config}/{self.split}"
 
     @classmethod
-    def of(cls, key: str) -> Subset:
-        """``"<config>/<split>"`` -> Subset."""
-        config, _, split = key.partition("/")
+    def of(cls, key: Any, where: Path | str = "") -> Subset:
+        """``"<config>/<split>"`` -> Subset; RunError naming ``where`` (the file) for a bad key."""
+        config, _, split = key.partition("/") if isinstance(key, str) else ("", "", "")
+        if not config or not split or "/" in split or ".." in key:
+            raise RunError(f"{where or 'a summary or manifest'}: {key!r} is not a <config>/<split> "
+                           "key; the file was edited or is corrupt: write it again with the step "
+                           "that makes it")
         return cls(config, split)
 
 

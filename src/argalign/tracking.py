@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from argalign.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 EXPERIMENT_OPTIMIZE = "argalign-optimize"
@@ -56,7 +58,18 @@ def scrub(value: Any) -> Any:
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    """``MLFLOW_TRACKING_URI`` or the default; ConfigError unless a SQLite store or a server."""
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if not uri.startswith(("sqlite:///", "http://", "https://")):
+        raise ConfigError(f"MLFLOW_TRACKING_URI={uri!r}: argalign logs to MLflow's SQLite store "
+                          "(sqlite:///path/mlflow.db, the default is sqlite:///mlflow.db) or to a "
+                          "tracking server (http://host:port)")
+    return uri
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` URI, or None for a server."""
+    return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
 def _mlflow():
@@ -174,7 +187,14 @@ def download_artifact(uri: str, dst: str | Path | None = None) -> Path:
 
 
 def search_runs(experiment: str) -> list[dict[str, Any]]:
-    """Runs of an experiment, newest first, as plain dicts (params, metrics, tags, info)."""
+    """Runs of an experiment, newest first, as plain dicts (params, metrics, tags, info).
+
+    Only reads: a SQLite store that does not exist yet is not created (no runs).
+    """
+    database = sqlite_path(tracking_uri())
+    if database is not None and not database.is_file():
+        log.info("no MLflow store at %s yet: no runs", database)
+        return []
     mlflow = _mlflow()
     client = mlflow.tracking.MlflowClient()
     found = client.get_experiment_by_name(experiment)

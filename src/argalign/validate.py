@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from argalign.errors import RowError
+from argalign.errors import ConfigError, RowError
 from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, Violation, gate
 from argalign.jsonl import iter_jsonl, iter_with_offsets, read_at, refuse_overwrite, write_jsonl_atomic
 from argalign.schema import Example, PlainRowIds
@@ -59,6 +59,8 @@ def validate_files(original_path: str | Path, aligned_path: str | Path, mode: st
                    max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> ValidateSummary:
     original_path, aligned_path = Path(original_path), Path(aligned_path)
     if report_path is not None:
+        if Path(report_path).is_dir():
+            raise ConfigError(f"--report {report_path} is a folder; give a file name")
         refuse_overwrite([report_path], [original_path, aligned_path], "--report")
     offsets = index_offsets(original_path)
     summary = ValidateSummary()

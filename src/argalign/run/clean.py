@@ -40,7 +40,7 @@ def merged_subsets(data: DataDir) -> list[Subset]:
     if summary is None:
         raise ConfigError(f"{data.marker('merged')} is missing: the merge did not run or did not "
                           f"finish; run `argalign merge --data {data.root}` first")
-    return [Subset.of(key) for key in summary.get("subsets", {}) if "/" in key]
+    return [Subset.of(key, data.marker("merged")) for key in summary.get("subsets", {})]
 
 
 def _reject(record: ResultRecord, outcome: str, codes: list[str], reason: str,

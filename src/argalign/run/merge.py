@@ -43,7 +43,7 @@ def find_run(data: DataDir, run_name: str | None) -> RunStore:
 def run_subsets(store: RunStore) -> list[Subset]:
     manifest = read_manifest(store.manifest_path) or {}
     keys = (manifest.get("params") or {}).get("raw") or {}
-    return [Subset.of(key) for key in keys]
+    return [Subset.of(key, store.manifest_path) for key in keys]
 
 
 def merge_subset(store: RunStore, subset: Subset, *, allow_missing: bool = False) -> dict[str, Any]:

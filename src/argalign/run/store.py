@@ -29,7 +29,6 @@ from argalign.schema import Example
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class RawEntry:
     """Where one example sits in its raw file."""
