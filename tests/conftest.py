@@ -95,7 +95,7 @@ def mlflow_template(tmp_path_factory) -> Path:
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{db}"
     try:
-        tracking.search_runs("warm-up")
+        tracking.open_store()
     finally:
         if previous is None:
             os.environ.pop("MLFLOW_TRACKING_URI", None)

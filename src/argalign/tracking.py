@@ -186,6 +186,11 @@ def download_artifact(uri: str, dst: str | Path | None = None) -> Path:
         artifact_uri=uri, dst_path=str(dst) if dst is not None else None))
 
 
+def open_store() -> None:
+    """Connect to the tracking store, creating a SQLite store's tables if they are not there."""
+    _mlflow().tracking.MlflowClient().search_experiments(max_results=1)
+
+
 def search_runs(experiment: str) -> list[dict[str, Any]]:
     """Runs of an experiment, newest first, as plain dicts (params, metrics, tags, info).
 
