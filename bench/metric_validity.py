@@ -1,144 +1,313 @@
-"""Does the mutual-predictability metric measure what it claims? Prints and writes figures.
+"""Does the metric measure mutual predictability? Four checks, each on pairs of conversations.
 
-On the bundled sample (validation split), with a real judge model:
-1. matched vs mismatched: each conversation scored as it is, and with its request swapped
-   for another row's request (a derangement), so the answer no longer fits it;
-2. vague vs explicit: each conversation whose request is vague ("Do the usual analysis.")
-   scored as it is and with an explicit request (written here, per kind of answer) that asks
-   for what the answer does, the source text and the answer unchanged.
-Both comparisons are computed from the same judge predictions: ``judge`` (a rating by the
-judge, one more call per direction) and ``lexical`` (content-word F1, no call).
+For every pair, one side should score higher than the other:
 
-    python bench/metric_validity.py --model qwen2.5-coder-1.5b --n 6
+(a) matched vs mismatched: a conversation whose request names what its response delivers,
+    and the same conversation with the instructions of a row of another task (source text
+    and response kept);
+(b) explicit vs vague: a conversation with an explicit request for its task (the
+    instructions of another row of the same task) and with a vague one ("What do you make of
+    this text:");
+(c) fitting vs foreign opening: a conversation as it is, and with the opening of its first
+    thinking (prose and plan) taken from a row of another task;
+(d) honest vs quoting: the explicit request of (b), and the same request followed by a span
+    copied from the answer, scored as Mode A rewrites of the original (the quality check must
+    flag the quote; the ungated scores are reported too).
+
+Rows: the bundled sample (every config and split) and the six real rows in ../shared/data/
+(used when present). Per check and comparison: win rate (ties count half) and AUC, with
+bootstrap 95% intervals over pairs. Also: the same conversations scored twice with a fresh
+judge (repeatability), every yes/no verdict flipped (independence), and the cost per
+conversation.
+
+    python bench/metric_validity.py                      # default judge model, all checks
+    python bench/metric_validity.py --pairs 12 --comparisons structural lexical
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import json
 import random
-import statistics
+import re
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import dspy
+from _common import REAL_ROWS, read_jsonl, sample_rows, table, write_results
+from tqdm import tqdm
 
+from argalign.checks import instructions
 from argalign.config import load_settings
-from argalign.lm import open_models
-from argalign.metrics import MutualPredictability, _turn_views, lexical_match
-from argalign.prepare import CONFIGS, sample_dir
+from argalign.deliverables import asked
+from argalign.judge import Judge
+from argalign.lm import open_models, usage_from_history
+from argalign.metrics import COMPARISONS, MutualPredictability, score_aligned, turn_views
 from argalign.schema import split_source
+from argalign.stats import bootstrap, paired_auc, win_rate
+from argalign.thinking import split_thinking
 
-# Explicit requests for a kind of answer, recognised by how the answer starts.
-EXPLICIT = [
-    ("```argdown\n<", "Reconstruct the argument as an Argdown argument in standard form: a title "
-     "and gist line, numbered premises, the inference steps with the rules used, and the "
-     "conclusion."),
-    ("```argdown\n[", "Map the argumentation of the text as an Argdown argument map that shows "
-     "which claims support which, down to the main conclusion."),
-    ("```\n(declare", "Write an SMT-LIB program that checks each inference step of the argument "
-     "for deductive validity, with comments naming the predicates."),
-    ("<span", "Annotate the text with HTML spans that mark reasons and conjectures, each linked "
-     "to the corresponding proposition of the reconstructed argument."),
-]
+CHECKS = {
+    "a": "matched vs mismatched instructions",
+    "b": "explicit vs vague request",
+    "c": "fitting vs foreign thinking opening",
+    "d": "honest vs answer-quoting request (gated)",
+}
+VAGUE = ["What do you make of this text:", "Have a look at this:", "Thoughts on the following?",
+         "Here is something for you:"]
 
 
-def load_rows(split: str) -> list[dict]:
-    rows = []
-    for config in CONFIGS:
-        path = sample_dir() / config / f"{split}.jsonl"
-        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return rows
+# --- building pairs -------------------------------------------------------------------------------
+
+def user_index(row: dict) -> int:
+    return next(i for i, m in enumerate(row["messages"]) if m["role"] == "user")
 
 
-def with_request(row: dict, instruction: str) -> dict:
-    """The row with its first user message's instructions replaced, source text kept."""
+def task_of(row: dict) -> str | None:
+    return turn_views(row)[0].delivered.task
+
+
+def source_parts(row: dict) -> tuple[str, str, str] | None:
+    return split_source(row["messages"][user_index(row)]["content"] or "")
+
+
+def is_explicit(row: dict) -> bool:
+    """The first request names the task its response delivers."""
+    task = task_of(row)
+    return task is not None and task in asked(instructions(row["messages"][user_index(row)]
+                                                            ["content"]))
+
+
+def with_instructions(row: dict, donor_instructions: str) -> dict:
+    """``row`` with the instructions of its first request replaced; its source text kept."""
+    before, source, after = source_parts(row)
     new = copy.deepcopy(row)
-    user = next(m for m in new["messages"] if m["role"] == "user")
-    before, source, _after = split_source(user["content"])
-    intro = before.rstrip("\n").rsplit("\n", 1)[-1]
-    user["content"] = f"{instruction}\n\n{intro}\n{source}"
+    new["messages"][user_index(row)]["content"] = f"{donor_instructions.rstrip()}\n{source}"
     return new
 
 
-def instruction_of(row: dict) -> str:
-    user = next(m for m in row["messages"] if m["role"] == "user")
-    before, _source, after = split_source(user["content"])
-    intro = before.rstrip("\n").rsplit("\n", 1)[-1]
-    return (before[: len(before) - len(intro) - 1] + after).strip()
+def lead_instructions(row: dict) -> str:
+    """A donor's instructions as one block placed before a text: its intro and any trailing
+    instruction, the source text left out."""
+    before, _, after = source_parts(row)
+    return (before.rstrip() + ("\n\n" + after.strip() if after.strip() else "")).strip() + "\n"
 
 
-def explicit_for(row: dict) -> str | None:
-    answer = next((m["content"] for m in reversed(row["messages"])
-                   if m["role"] == "assistant" and m["content"]), "")
-    for prefix, request in EXPLICIT:
-        if answer.startswith(prefix):
-            return request
+def with_opening(row: dict, donor: dict) -> dict | None:
+    new = copy.deepcopy(row)
+    i = next((k for k, m in enumerate(row["messages"]) if m.get("thinking")), None)
+    j = next((k for k, m in enumerate(donor["messages"]) if m.get("thinking")), None)
+    if i is None or j is None:
+        return None
+    mine, theirs = split_thinking(row["messages"][i]["thinking"]), split_thinking(
+        donor["messages"][j]["thinking"])
+    if not mine.middle or not theirs.opening:
+        return None
+    new["messages"][i]["thinking"] = mine.join(opening=theirs.opening)
+    return new
+
+
+def quoting(row: dict, words: int = 30) -> str | None:
+    """A span of the answer of ``words`` words that the source text does not contain."""
+    answer = next(m["content"] for m in reversed(row["messages"])
+                  if m["role"] == "assistant" and m["content"])
+    source = " ".join(re.findall(r"\w+", source_parts(row)[1].lower()))
+    tokens = [w for w in re.split(r"\s+", answer) if w]
+    for start in range(0, len(tokens) - words + 1, 5):
+        span = " ".join(tokens[start:start + words])
+        if " ".join(re.findall(r"\w+", span.lower())) not in source:
+            return span
     return None
 
 
-def score(judge: MutualPredictability, row: dict) -> dict[str, float]:
-    """Forward/backward for the first turn, by both comparisons."""
-    request, answer, tools = _turn_views(row)[0]
-    turn = judge(request=request, answer=answer, tool_calls=tools)
-    actual_answer = answer if tools == "none" else f"{answer}\nTool calls: {tools}"
-    lex_f = lexical_match(turn.predicted_answer, actual_answer)
-    lex_b = lexical_match(turn.reconstructed_request, request)
-    return {"judge": (turn.forward + turn.backward) / 2, "lexical": (lex_f + lex_b) / 2}
+def build_pairs(rows: list[dict], n: int, seed: int) -> dict[str, list[tuple[dict, dict, dict]]]:
+    """Per check, up to ``n`` (original, higher, lower) triples, drawn with a fixed seed."""
+    rng = random.Random(seed)
+    usable = [r for r in rows if source_parts(r) is not None and task_of(r) is not None]
+    explicit = [r for r in usable if is_explicit(r)]
+    by_task: dict[str, list[dict]] = {}
+    for r in explicit:
+        by_task.setdefault(task_of(r), []).append(r)
+    pairs: dict[str, list[tuple[dict, dict, dict]]] = {k: [] for k in CHECKS}
+    for row in rng.sample(explicit, len(explicit)):
+        others = [d for d in explicit if task_of(d) != task_of(row)]
+        donor = rng.choice(others)
+        pairs["a"].append((row, row, with_instructions(row, lead_instructions(donor))))
+    for row in rng.sample(usable, len(usable)):
+        same = [d for d in by_task.get(task_of(row), []) if d is not row]
+        if not same:
+            continue
+        good = with_instructions(row, lead_instructions(rng.choice(same)))
+        vague = with_instructions(row, rng.choice(VAGUE) + "\n")
+        pairs["b"].append((row, good, vague))
+        span = quoting(row)
+        if span is not None:
+            quote = with_instructions(row, lead_instructions(rng.choice(same)).rstrip()
+                                      + " Your answer should read: " + span + "\n")
+            pairs["d"].append((row, good, quote))
+    for row in rng.sample(usable, len(usable)):
+        others = [d for d in usable if task_of(d) != task_of(row)]
+        foreign = with_opening(row, rng.choice(others))
+        if foreign is not None:
+            pairs["c"].append((row, row, foreign))
+    return {k: v[:n] for k, v in pairs.items()}
 
 
-def separation(pairs: list[tuple[dict, dict]], key: str) -> dict[str, float]:
-    hi = [a[key] for a, _ in pairs]
-    lo = [b[key] for _, b in pairs]
-    wins = sum(a > b for a, b in zip(hi, lo)) + 0.5 * sum(a == b for a, b in zip(hi, lo))
-    return {"mean_expected_higher": round(statistics.mean(hi), 3),
-            "mean_expected_lower": round(statistics.mean(lo), 3),
-            "delta": round(statistics.mean(hi) - statistics.mean(lo), 3),
-            "pairwise_win_rate": round(wins / len(pairs), 3)}
+# --- scoring ---------------------------------------------------------------------------------------
+
+def flip_verdict(row: dict) -> dict | None:
+    new = copy.deepcopy(row)
+    flipped = False
+    for m in new["messages"]:
+        if m["role"] == "assistant" and m["content"] and len(m["content"]) < 300:
+            swapped = re.sub(r"^(Yes|No)\b", lambda x: "No" if x.group(1) == "Yes" else "Yes",
+                             m["content"])
+            flipped |= swapped != m["content"]
+            m["content"] = swapped
+    return new if flipped else None
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default=None, help="judge model (default: the config's)")
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--n", type=int, default=6, help="conversations per comparison")
+def run_checks(scorer: MutualPredictability, pairs: dict, progress: tqdm) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for check, triples in pairs.items():
+        scored, raw = [], []
+        for original, higher, lower in triples:
+            if check == "d":
+                hi = score_aligned(original, higher, "A", scorer)
+                lo = score_aligned(original, lower, "A", scorer)
+                scored.append((hi.score, lo.score))
+                raw.append((scorer.score(higher).score, scorer.score(lower).score))
+            else:
+                scored.append((scorer.score(higher).score, scorer.score(lower).score))
+            progress.update(1)
+        out[check] = summarise(scored)
+        if raw:
+            out[check]["ungated"] = summarise(raw)
+    return out
+
+
+def summarise(pairs: list[tuple[float, float]]) -> dict[str, Any]:
+    wins = bootstrap(pairs, win_rate)
+    area = bootstrap(pairs, paired_auc)
+    return {"n": len(pairs), "win_rate": wins.as_dict(3), "auc": area.as_dict(3),
+            "mean_higher": round(sum(a for a, _ in pairs) / len(pairs), 4),
+            "mean_lower": round(sum(b for _, b in pairs) / len(pairs), 4)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pairs", type=int, default=30, help="pairs per check (at most)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="bench/results/metric_validity.json")
-    args = parser.parse_args()
+    parser.add_argument("--model", default=None, help="judge model (default: the settings' judge)")
+    parser.add_argument("--settings", default=None, help="model settings YAML")
+    parser.add_argument("--api-base", default=None,
+                        help="use an already running server for the judge model")
+    parser.add_argument("--comparisons", nargs="+", default=list(COMPARISONS),
+                        choices=list(COMPARISONS))
+    parser.add_argument("--no-calibration", action="store_true")
+    parser.add_argument("--repeat", type=int, default=10,
+                        help="conversations scored twice for repeatability")
+    args = parser.parse_args(argv)
 
-    rows = load_rows("validation")
-    rng = random.Random(args.seed)
-    single = [r for r in rows if split_source(
-        next(m for m in r["messages"] if m["role"] == "user")["content"])]
-    matched = rng.sample(single, args.n)
-    shifted = matched[1:] + matched[:1]  # a derangement: every row gets another's request
-    vague = [r for r in single if len(instruction_of(r)) < 60 and explicit_for(r)]
-    vague = rng.sample(vague, min(args.n, len(vague)))
+    rows = sample_rows()
+    real = read_jsonl(REAL_ROWS) if REAL_ROWS.exists() else []
+    pairs = build_pairs(real + rows, args.pairs, args.seed)
+    print(f"rows: {len(rows)} sample + {len(real)} real; pairs: "
+          + ", ".join(f"({k}) {len(v)}" for k, v in pairs.items()), file=sys.stderr)
 
-    settings = load_settings(args.config)
+    settings = load_settings(args.settings)
     name = args.model or settings.default_judge
-    judge = MutualPredictability("judge")
-    started = time.monotonic()
-    with open_models(settings, [name]) as handles, dspy.context(
-            lm=handles[name].lm, adapter=handles[name].adapter):
-        shuffle_pairs = [(score(judge, row), score(judge, with_request(row, instruction_of(other))))
-                         for row, other in zip(matched, shifted)]
-        print(f"matched/mismatched done ({time.monotonic() - started:.0f} s)", file=sys.stderr)
-        vague_pairs = [(score(judge, with_request(row, explicit_for(row))), score(judge, row))
-                       for row in vague]
-    result = {
-        "judge_model": name, "n_matched": len(shuffle_pairs), "n_vague": len(vague_pairs),
-        "seconds": round(time.monotonic() - started, 1),
-        "matched_vs_mismatched": {k: separation(shuffle_pairs, k) for k in ("judge", "lexical")},
-        "explicit_vs_vague": {k: separation(vague_pairs, k) for k in ("judge", "lexical")},
-        "raw": {"matched_vs_mismatched": shuffle_pairs, "explicit_vs_vague": vague_pairs},
-    }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(json.dumps({k: v for k, v in result.items() if k != "raw"}, indent=2))
+    results: dict[str, Any] = {"judge_model": name, "pairs": {k: len(v) for k, v in pairs.items()},
+                               "calibration": not args.no_calibration, "real_rows": len(real),
+                               "comparisons": {}}
+    needs_lm = any(COMPARISONS[c].uses_lm for c in args.comparisons)
+    with _judge_lm(settings, name, args.api_base, needs_lm) as lm:
+        for comparison in args.comparisons:
+            judge = Judge(lm, calibrate=not args.no_calibration)
+            scorer = MutualPredictability(comparison, judge)
+            start, first = time.monotonic(), len(lm.history) if lm is not None else 0
+            total = sum(len(v) for v in pairs.values())
+            with tqdm(total=total, desc=comparison, file=sys.stderr) as progress:
+                figures = run_checks(scorer, pairs, progress)
+            seconds = time.monotonic() - start
+            usage = usage_from_history(lm, first) if lm is not None and scorer.calls_per_turn \
+                else {"calls": 0, "input_tokens": 0, "output_tokens": 0}
+            conversations = len({id(x) for v in pairs.values() for t in v for x in t[1:]})
+            figures["cost"] = {"seconds": round(seconds, 1), **usage,
+                               "conversations": conversations,
+                               "seconds_per_conversation": round(seconds / conversations, 2),
+                               "calls_per_conversation": round(usage["calls"] / conversations, 2)}
+            figures["repeatability"] = repeatability(comparison, lm, rows, args)
+            figures["yes_no"] = yes_no(scorer, real + rows)
+            results["comparisons"][comparison] = figures
+
+    header = ["comparison", "check", "n", "win rate [95% CI]", "AUC [95% CI]", "higher", "lower"]
+    lines: list[list[Any]] = []
+    for comparison, figures in results["comparisons"].items():
+        for check in CHECKS:
+            f = figures[check]
+            lines.append([comparison, f"({check}) {CHECKS[check]}", f["n"], _ci(f["win_rate"]),
+                          _ci(f["auc"]), f["mean_higher"], f["mean_lower"]])
+            if "ungated" in f:
+                u = f["ungated"]
+                lines.append([comparison, f"({check}) without the quality gate", u["n"],
+                              _ci(u["win_rate"]), _ci(u["auc"]), u["mean_higher"],
+                              u["mean_lower"]])
+    print(table([dict(zip(header, line)) for line in lines], header))
+    for comparison, figures in results["comparisons"].items():
+        print(f"{comparison}: repeat max |Δ| {figures['repeatability']['max_abs_diff']}, "
+              f"yes/no flip max |Δ| {figures['yes_no']['max_abs_diff']} "
+              f"({figures['yes_no']['n']} rows), cost {figures['cost']}")
+    write_results("metric_validity", results)
+    return 0
+
+
+def _ci(d: dict) -> str:
+    return f"{d['mean']:.2f} [{d['low']:.2f}, {d['high']:.2f}]"
+
+
+def repeatability(comparison: str, lm, rows: list[dict], args) -> dict[str, Any]:
+    """The same conversations scored twice, each time by a fresh judge with an empty cache."""
+    chosen = rows[: args.repeat]
+    first = MutualPredictability(comparison, Judge(lm, calibrate=not args.no_calibration))
+    second = MutualPredictability(comparison, Judge(lm, calibrate=not args.no_calibration))
+    diffs = [abs(first.score(r).score - second.score(r).score) for r in chosen]
+    return {"n": len(chosen), "max_abs_diff": round(max(diffs), 5)}
+
+
+def yes_no(scorer: MutualPredictability, rows: list[dict]) -> dict[str, Any]:
+    diffs = []
+    for row in rows:
+        flipped = flip_verdict(row)
+        if flipped is not None:
+            diffs.append(abs(scorer.score(row).score - scorer.score(flipped).score))
+    return {"n": len(diffs), "max_abs_diff": round(max(diffs), 5) if diffs else None}
+
+
+class _judge_lm:
+    """The judge's LM: from a running server (``--api-base``) or started from the settings."""
+
+    def __init__(self, settings, name: str, api_base: str | None, needed: bool):
+        self.settings, self.name, self.api_base, self.needed = settings, name, api_base, needed
+        self._models = None
+
+    def __enter__(self) -> dspy.BaseLM | None:
+        if not self.needed:
+            return None
+        if self.api_base:
+            from argalign.lm import build_lm
+
+            return build_lm(self.settings.get(self.name), self.api_base)
+        self._models = open_models(self.settings, [self.name])
+        return self._models.__enter__()[self.name].lm
+
+    def __exit__(self, *exc: object) -> None:
+        if self._models is not None:
+            self._models.__exit__(*exc)
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    raise SystemExit(main())

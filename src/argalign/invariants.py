@@ -237,8 +237,12 @@ class Verdict:
 
 
 def gate(original: dict[str, Any], aligned: Any, mode: str, *,
-         max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> Verdict:
-    """The one decision on a rewrite: failed (no row), rejected, unchanged or aligned."""
+         max_user_change: int = DEFAULT_MAX_USER_CHANGE, quality: bool = True) -> Verdict:
+    """The one decision on a rewrite: failed (no row), rejected, unchanged or aligned.
+
+    A rewrite is rejected when it breaks a hard invariant or, with ``quality``, fails a
+    quality check (:mod:`argalign.checks`: a leaked placeholder, a dropped plan, ...).
+    """
     if aligned is None:
         return Verdict(Outcome.FAILED)
     violations = check_row(original, aligned, mode, max_user_change=max_user_change)
@@ -246,4 +250,11 @@ def gate(original: dict[str, Any], aligned: Any, mode: str, *,
         return Verdict(Outcome.REJECTED, violations)
     if is_unchanged(original, aligned):
         return Verdict(Outcome.UNCHANGED)
+    if quality:
+        from argalign.checks import check_quality
+
+        findings = check_quality(original, aligned, mode)
+        if findings:
+            return Verdict(Outcome.REJECTED, [Violation(f.code, f.message_index, f.detail)
+                                              for f in findings])
     return Verdict(Outcome.ALIGNED)

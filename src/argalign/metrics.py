@@ -1,41 +1,51 @@
-"""Mutual predictability of request and answer, gated by the hard invariants.
+"""Mutual predictability of a request and the whole response, gated by invariants and checks.
 
-Forward: a judge reads the request and predicts what the answer does; the prediction is
-compared with the actual answer. Backward: a judge reads the answer (and its tool calls)
-and reconstructs the request; that is compared with the actual request. Each comparison is
-a score in [0, 1], either rated by the judge (``judge``, one more LM call) or by content-word
-overlap (``lexical``, no LM call). The score of a conversation is the mean of forward and
-backward over its turns. For an aligned row the invariants gate it: a violation or an
-unchanged row scores 0.
+Per turn, three parts, each in [0, 1]:
+
+- **forward** F: from the request (its source text a placeholder), how predictable is what
+  the assistant delivers;
+- **backward** B: from the response (the steps of its thinking, its tool calls, its answer
+  with any yes/no verdict masked), how recoverable is what the request asks;
+- **coherence** C: for every thinking, does its frame (opening and closing) follow from the
+  request and lead to the answer, and does its opening plan the steps its middle works through.
+
+``turn = mean(F, B, C)`` (C is left out of a turn without thinking, and a part a comparison
+cannot measure is left out), ``score = mean over turns``. An aligned row scores 0 when it
+breaks a hard invariant, fails a quality check, or is unchanged.
+
+The parts are measured by a *comparison* (:data:`COMPARISONS`). With ℓ the response's main
+task label read by rules (:mod:`argalign.deliverables`), P_x the judge's distribution over the
+task labels after reading x (:mod:`argalign.judge`), ⟨P, Q⟩ = Σ_l P(l)·Q(l) the probability
+that two readings agree, and plan(t) the share of the middle's step headings that the
+thinking's opening lists:
+
+- ``judge`` (default): F = P_request(ℓ); B = ⟨P_response, P_request⟩;
+  C = plan(t) · ½ (P_thinking(ℓ) + ⟨P_thinking, P_request⟩).
+- ``structural`` (no LM): with R the labels the request names, D the response's main task and
+  features, E = D plus the method its plan names: F = |R∩D| / |D|; B = |R∩E| / |R| (0 when R is
+  empty); C = plan(t) · ½ ([ℓ named by the frame] + Jaccard of the task labels the frame and
+  the request name).
+- ``lexical`` (no LM, a baseline): F = B = content-word F1 of request and response view;
+  C = plan(t) · content-word F1 of frame and request.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import dspy
 
+from argalign.checks import CODES as QUALITY_CODES
+from argalign.checks import content_words, instructions
+from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps
 from argalign.invariants import Outcome, gate
-from argalign.schema import parse_conversation, split_source
-from argalign.signatures import PredictAnswer, RateMatch, ReconstructRequest
-from argalign.thinking import shorten
+from argalign.judge import Judge
+from argalign.schema import Conversation, Turn, parse_conversation, split_source
+from argalign.thinking import shorten, split_thinking
 
-COMPARISONS = ("judge", "lexical")
-
-_WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
-_STOP = frozenset("""the and for that this with from are was were will would should could can
-you your yours our they them their its it's not but have has had been being into onto
-than then there here what
-which who whom whose when where why how all any each every some such only own same very just
-also more most other about above below under over again further once both few nor too out
-off per via shall may might must does did doing done one two three four five user assistant
-request answer text given following please""".split())  # noqa: SIM905
-
-
-def content_words(text: str) -> set[str]:
-    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+SOURCE_PLACEHOLDER = "[the text to analyse]"
 
 
 def lexical_match(prediction: str, actual: str) -> float:
@@ -50,139 +60,330 @@ def lexical_match(prediction: str, actual: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-@dataclass
-class Score:
-    """A conversation's score and its parts, with the judge's words for GEPA's reflection."""
+# --- what each part looks at ------------------------------------------------------------------
 
-    score: float
-    forward: float
-    backward: float
-    gate: str  # "pass", "unchanged", "violation" or "baseline"
-    feedback: str
-    turns: list[dspy.Prediction] = field(default_factory=list)
-    codes: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class ThinkingView:
+    """One thinking: its frame (opening and closing, middle left out) and its steps."""
 
-    def components(self) -> dict[str, Any]:
-        return {"score": round(self.score, 4), "forward": round(self.forward, 4),
-                "backward": round(self.backward, 4), "gate": self.gate}
+    frame: str
+    planned: tuple[str, ...]
+    headed: tuple[str, ...]
+
+    @property
+    def plan_coverage(self) -> float:
+        """Share of the middle's step headings that the opening lists (1 without headings)."""
+        if not self.headed:
+            return 1.0
+        planned = {_norm(s) for s in self.planned}
+        return sum(_norm(s) in planned for s in self.headed) / len(self.headed)
+
+
+@dataclass(frozen=True)
+class TurnView:
+    request: str
+    response: str
+    delivered: Delivered
+    thinkings: tuple[ThinkingView, ...]
 
 
 def visible_request(content: str | None) -> str:
     """The request as the judge sees it: the source text replaced by a placeholder.
 
-    Mutual predictability is about task, method, format and detail. The source text is the
-    same whatever the request asks, and its topic words would dominate a comparison (a vague
-    request plus an excerpt overlapped with the answer more than an explicit one did).
+    Mutual predictability is about task, method, format and detail; the source text is the
+    same whatever the request asks, and its topic words would swamp the comparison.
     """
     content = content or ""
     parts = split_source(content)
     if parts is None:
         return shorten(content, 1500)
-    before, source, after = parts
-    return f"{before}[source text, {len(source)} characters]{after}"
+    before, _, after = parts
+    return shorten(f"{before}{SOURCE_PLACEHOLDER}{after}", 1500)
 
 
-def _turn_views(row: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(request, answer, tool calls) for each turn of a row."""
+def turn_views(row: dict[str, Any]) -> list[TurnView]:
     conversation = parse_conversation(row, str(row.get("source_id", "row")))
-    views = []
-    for turn in conversation.turns:
-        request = visible_request(conversation.messages[turn.user_index].content)
-        answer = ""
-        tools = []
-        for i in turn.assistant_indices:
-            message = conversation.messages[i]
-            if message.content:
-                answer = message.content
-            if message.tool_calls:
-                tools.append(shorten(message.tool_calls, 400))
-        views.append((request, shorten(answer, 2000), "; ".join(tools) or "none"))
-    return views
+    return [_turn_view(conversation, turn) for turn in conversation.turns]
 
 
-class MutualPredictability(dspy.Module):
-    """The judge program: two predictions and, with ``judge`` comparison, two ratings."""
+def _turn_view(conversation: Conversation, turn: Turn) -> TurnView:
+    messages = [conversation.messages[i] for i in turn.assistant_indices]
+    answer = next((m.content for m in reversed(messages) if m.content), "") or ""
+    calls = [m.tool_calls for m in messages if m.tool_calls]
+    thoughts = [m.thinking for m in messages if m.thinking]
+    what = delivered(answer, calls, thoughts)
+    steps = [s for t in thoughts for s in plan_steps(split_thinking(t).middle)] or \
+            [s for t in thoughts for s in plan_steps(t)]
+    lines = []
+    if steps:
+        lines.append("Steps of its reasoning:\n" + "\n".join(f"- {s}" for s in steps[:20]))
+    if calls:
+        lines.append("Tools it called: " + "; ".join(shorten(c, 300) for c in calls))
+    if what.task == "verdict":
+        # The verdict itself (yes or no) says nothing about the task; a score must not depend
+        # on it.
+        lines.append(f"Its answer: a short answer of {len(answer.split())} words.")
+    else:
+        lines.append("Its answer:\n" + shorten(answer, 900))
+    request = visible_request(conversation.messages[turn.user_index].content)
+    return TurnView(request, "\n\n".join(lines), what,
+                    tuple(_thinking_view(t) for t in thoughts))
 
-    def __init__(self, comparison: str = "judge"):
-        super().__init__()
+
+def _thinking_view(thinking: str) -> ThinkingView:
+    parts = split_thinking(thinking)
+    frame = shorten(parts.opening, 1500)
+    if parts.closing:
+        frame += "\n[...]\n" + shorten(parts.closing, 500)
+    return ThinkingView(frame, tuple(plan_steps(parts.opening)), tuple(plan_steps(parts.middle)))
+
+
+def _norm(step: str) -> str:
+    return " ".join(step.lower().rstrip(".").split())
+
+
+# --- comparisons ------------------------------------------------------------------------------
+
+@dataclass
+class Parts:
+    """The parts of one turn; ``None`` where a comparison cannot measure a part."""
+
+    forward: float | None
+    backward: float | None
+    coherence: float | None
+    notes: str = ""
+
+    @property
+    def score(self) -> float:
+        values = [v for v in (self.forward, self.backward, self.coherence) if v is not None]
+        return sum(values) / len(values) if values else 0.0
+
+
+class Comparison:
+    """How the parts of a turn are measured. A subclass fills in :meth:`parts`."""
+
+    name: ClassVar[str]
+    uses_lm: ClassVar[bool] = False
+    # Judge calls per turn, for budgets (GEPA's metric-call budget).
+    calls_per_turn: ClassVar[int] = 0
+
+    def parts(self, view: TurnView) -> Parts:
+        raise NotImplementedError
+
+
+def _inner(p: dict[str, float], q: dict[str, float]) -> float:
+    return sum(p[k] * q.get(k, 0.0) for k in p)
+
+
+def _top(p: dict[str, float]) -> str:
+    label = max(p, key=p.get)
+    return f"{label} {p[label]:.2f}"
+
+
+class JudgeComparison(Comparison):
+    """Readings by the judge model, scored from its token probabilities."""
+
+    name = "judge"
+    uses_lm = True
+    calls_per_turn = 3
+
+    def __init__(self, judge: Judge | None = None):
+        self.judge = judge or Judge()
+
+    def parts(self, view: TurnView) -> Parts:
+        p_request = self.judge.read("request", view.request)
+        p_response = self.judge.read("response", view.response)
+        task = view.delivered.task or max(p_response, key=p_response.get)
+        forward = p_request[task]
+        backward = _inner(p_response, p_request)
+        coherence = None
+        notes = [f"the response delivers {task}; a reader of the request expects "
+                 f"{_top(p_request)} (P({task}) = {forward:.2f}); a reader of the response "
+                 f"infers a request for {_top(p_response)}"]
+        if view.thinkings:
+            values = []
+            for t in view.thinkings:
+                p_thinking = self.judge.read("thinking", t.frame)
+                values.append(t.plan_coverage * 0.5 * (p_thinking[task]
+                                                       + _inner(p_thinking, p_request)))
+                notes.append(f"a reader of the thinking's opening and closing expects "
+                             f"{_top(p_thinking)}; its plan lists {t.plan_coverage:.0%} of the "
+                             f"steps its middle works through")
+            coherence = sum(values) / len(values)
+        return Parts(forward, backward, coherence, "; ".join(notes))
+
+
+class StructuralComparison(Comparison):
+    """Labels read by rules from the request, the answer's markup and the thinking's steps."""
+
+    name = "structural"
+
+    def parts(self, view: TurnView) -> Parts:
+        named = asked(instructions_of(view.request))
+        what = view.delivered
+        deliverables, everything = what.deliverables, what.everything
+        forward = len(named & deliverables) / len(deliverables) if deliverables else None
+        backward = len(named & everything) / len(named) if named else 0.0
+        notes = [f"the request names {sorted(named) or 'nothing'}; the response delivers "
+                 f"{sorted(deliverables) or 'nothing the rules recognise'}"]
+        coherence = None
+        if view.thinkings:
+            values = []
+            request_tasks = named & set(TASKS)
+            for t in view.thinkings:
+                frame = asked(t.frame)
+                frame_tasks = frame & set(TASKS)
+                leads = 1.0 if what.task and what.task in frame else 0.0
+                union = frame_tasks | request_tasks
+                follows = len(frame_tasks & request_tasks) / len(union) if union else 0.0
+                values.append(t.plan_coverage * 0.5 * (leads + follows))
+                notes.append(f"the thinking's frame names {sorted(frame_tasks) or 'no task'}; "
+                             f"its plan lists {t.plan_coverage:.0%} of the middle's steps")
+            coherence = sum(values) / len(values)
+        return Parts(forward, backward, coherence, "; ".join(notes))
+
+
+class LexicalComparison(Comparison):
+    """Content-word overlap: free, and blind to what the words mean (a baseline)."""
+
+    name = "lexical"
+
+    def parts(self, view: TurnView) -> Parts:
+        both = lexical_match(view.request, view.response)
+        coherence = None
+        if view.thinkings:
+            coherence = sum(t.plan_coverage * lexical_match(t.frame, view.request)
+                            for t in view.thinkings) / len(view.thinkings)
+        return Parts(both, both, coherence, f"content-word F1 of request and response {both:.2f}")
+
+
+COMPARISONS: dict[str, type[Comparison]] = {
+    c.name: c for c in (JudgeComparison, StructuralComparison, LexicalComparison)
+}
+DEFAULT_COMPARISON = "judge"
+
+
+def instructions_of(request_view: str) -> str:
+    return request_view.replace(SOURCE_PLACEHOLDER, " ")
+
+
+# --- scores -------------------------------------------------------------------------------------
+
+@dataclass
+class Score:
+    """A conversation's score and its parts, with words for GEPA's reflection."""
+
+    score: float
+    forward: float
+    backward: float
+    coherence: float | None
+    gate: str  # "pass", "unchanged", "violation", "check" or "baseline"
+    feedback: str
+    codes: list[str] = field(default_factory=list)
+    turns: list[Parts] = field(default_factory=list)
+
+    def components(self) -> dict[str, Any]:
+        out = {"score": round(self.score, 4), "forward": round(self.forward, 4),
+               "backward": round(self.backward, 4), "gate": self.gate}
+        if self.coherence is not None:
+            out["coherence"] = round(self.coherence, 4)
+        if self.codes:
+            out["codes"] = list(self.codes)
+        return out
+
+
+def _mean(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+class MutualPredictability:
+    """Scores conversations with one comparison (``judge``, ``structural`` or ``lexical``).
+
+    Args:
+        comparison: a name in :data:`COMPARISONS`.
+        judge: the :class:`~argalign.judge.Judge` of the ``judge`` comparison (default: one
+            on ``dspy.settings.lm`` at call time, with calibration and a reading cache).
+    """
+
+    def __init__(self, comparison: str = DEFAULT_COMPARISON, judge: Judge | None = None):
         if comparison not in COMPARISONS:
-            raise ValueError(f"comparison must be one of {COMPARISONS}")
+            raise ValueError(f"comparison must be one of {', '.join(COMPARISONS)}, "
+                             f"not {comparison!r}")
         self.comparison = comparison
-        self.predict_answer = dspy.Predict(PredictAnswer)
-        self.reconstruct_request = dspy.Predict(ReconstructRequest)
-        self.rate = dspy.Predict(RateMatch)
+        kind = COMPARISONS[comparison]
+        self._comparison = kind(judge) if kind is JudgeComparison else kind()
 
-    def _compare(self, prediction: str, actual: str, notes: list[str]) -> float:
-        if self.comparison == "lexical":
-            return lexical_match(prediction, actual)
-        rated = self.rate(prediction=prediction, actual=actual)
-        notes.append(str(rated.reason))
-        return max(0.0, min(10.0, float(rated.rating))) / 10.0
+    @property
+    def calls_per_turn(self) -> int:
+        return self._comparison.calls_per_turn
 
-    def forward(self, request: str, answer: str, tool_calls: str) -> dspy.Prediction:
-        """One turn: ``forward``, ``backward`` in [0, 1], the two predictions, judge notes."""
-        notes: list[str] = []
-        predicted = str(self.predict_answer(request=request).predicted_answer)
-        actual_answer = answer if tool_calls == "none" else f"{answer}\nTool calls: {tool_calls}"
-        forward = self._compare(predicted, actual_answer, notes)
-        reconstructed = str(self.reconstruct_request(answer=answer, tool_calls=tool_calls)
-                            .reconstructed_request)
-        backward = self._compare(reconstructed, request, notes)
-        return dspy.Prediction(forward=forward, backward=backward, predicted_answer=predicted,
-                               reconstructed_request=reconstructed, notes=notes)
+    def score(self, row: dict[str, Any]) -> Score:
+        """Score a conversation as it stands (an original, or an aligned row without its gate)."""
+        turns = [self._comparison.parts(view) for view in turn_views(row)]
+        forward = _mean([t.forward for t in turns]) or 0.0
+        backward = _mean([t.backward for t in turns]) or 0.0
+        coherence = _mean([t.coherence for t in turns])
+        feedback = "\n".join(
+            f"Turn {k + 1}: forward {_fmt(t.forward)}, backward {_fmt(t.backward)}, coherence "
+            f"{_fmt(t.coherence)}. {t.notes}" for k, t in enumerate(turns))
+        total = sum(t.score for t in turns) / len(turns)
+        return Score(total, forward, backward, coherence, "baseline", feedback, turns=turns)
 
 
-def score_row(row: dict[str, Any], judge: MutualPredictability) -> Score:
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def score_row(row: dict[str, Any], scorer: MutualPredictability) -> Score:
     """Score a conversation as it stands (baseline or aligned), without the gate."""
-    turns = [judge(request=r, answer=a, tool_calls=t) for r, a, t in _turn_views(row)]
-    forward = sum(t.forward for t in turns) / len(turns)
-    backward = sum(t.backward for t in turns) / len(turns)
-    feedback = "\n".join(
-        f"Turn {k + 1}: forward {t.forward:.2f} (a reader of the request expected: "
-        f"{shorten(t.predicted_answer, 300)}); backward {t.backward:.2f} (a reader of the answer "
-        f"reconstructed the request as: {shorten(t.reconstructed_request, 300)})"
-        + (f"; judge: {' / '.join(t.notes)}" if t.notes else "")
-        for k, t in enumerate(turns)
-    )
-    return Score((forward + backward) / 2, forward, backward, "baseline", feedback, turns)
+    return scorer.score(row)
 
 
 def score_aligned(original: dict[str, Any], aligned: dict[str, Any] | None, mode: str,
-                  judge: MutualPredictability) -> Score:
-    """Gate by the invariants, then score. A violation or an unchanged row scores 0."""
-    if aligned is None:
-        return Score(0.0, 0.0, 0.0, "violation", "No aligned row was produced.", codes=["FAILED"])
+                  scorer: MutualPredictability) -> Score:
+    """Gate by the invariants, the quality checks and unchangedness, then score."""
     verdict = gate(original, aligned, mode)
+    if verdict.outcome is Outcome.FAILED:
+        return Score(0.0, 0.0, 0.0, None, "violation", "No aligned row was produced.",
+                     codes=["FAILED"])
     if verdict.outcome is Outcome.REJECTED:
         detail = "; ".join(f"{v.code} at message {v.message_index}: {v.detail}"
                            for v in verdict.violations[:5])
-        return Score(0.0, 0.0, 0.0, "violation", f"Hard invariants violated: {detail}",
-                     codes=verdict.codes)
+        kind = "check" if set(verdict.codes) <= set(QUALITY_CODES) else "violation"
+        what = "Quality checks failed" if kind == "check" else "Hard invariants violated"
+        return Score(0.0, 0.0, 0.0, None, kind, f"{what}: {detail}", codes=verdict.codes)
     if verdict.outcome is Outcome.UNCHANGED:
-        return Score(0.0, 0.0, 0.0, "unchanged",
+        return Score(0.0, 0.0, 0.0, None, "unchanged",
                      "The conversation was returned unchanged; nothing was aligned.")
-    score = score_row(aligned, judge)
-    score.gate = "pass"
-    return score
+    result = scorer.score(aligned)
+    result.gate = "pass"
+    return result
 
 
-def make_metric(judge_lm: dspy.LM | None = None, comparison: str = "judge",
-                adapter: dspy.Adapter | None = None):
+def make_metric(judge_lm: dspy.BaseLM | None = None, comparison: str = DEFAULT_COMPARISON,
+                adapter: dspy.Adapter | None = None) -> Callable[..., dspy.Prediction]:
     """A DSPy metric ``(gold, pred, trace, pred_name, pred_trace) -> Prediction(score, feedback)``.
 
     ``gold.row`` is the original, ``gold.mode`` the mode, ``pred.row`` the aligned row. The
-    judge runs on ``judge_lm`` (the task LM when None).
+    judge reads with ``judge_lm`` (the task LM when None). ``adapter`` is accepted for
+    compatibility: the judge's readings format their own prompts.
     """
-    judge = MutualPredictability(comparison)
+    scorer = MutualPredictability(comparison, Judge(judge_lm) if judge_lm is not None else None)
 
     def metric(gold, pred, trace=None, pred_name=None, pred_trace=None) -> dspy.Prediction:
         aligned = getattr(pred, "row", None)
-        with dspy.context(trace=None, **({"lm": judge_lm} if judge_lm is not None else {}),
-                          **({"adapter": adapter} if adapter is not None else {})):
-            result = score_aligned(gold.row, aligned, gold.mode, judge)
+        with dspy.context(trace=None):
+            result = score_aligned(gold.row, aligned, gold.mode, scorer)
         return dspy.Prediction(score=result.score, feedback=result.feedback,
                                forward=result.forward, backward=result.backward,
-                               gate=result.gate)
+                               coherence=result.coherence, gate=result.gate)
 
     metric.__name__ = f"mutual_predictability_{comparison}"
+    metric.calls_per_turn = scorer.calls_per_turn  # type: ignore[attr-defined]
     return metric
+
+
+__all__ = ["COMPARISONS", "DEFAULT_COMPARISON", "MutualPredictability", "Score", "content_words",
+           "instructions", "lexical_match", "make_metric", "score_aligned", "score_row",
+           "turn_views", "visible_request"]

@@ -119,3 +119,36 @@ class RateMatch(dspy.Signature):
     actual: str = dspy.InputField(desc="The actual text, shortened.")
     rating: int = dspy.OutputField(desc="An integer from 0 to 10.")
     reason: str = dspy.OutputField(desc="One sentence: what matches and what does not.")
+
+
+# --- the judge's readings: fixed prompts, never optimized --------------------------------------
+# Each reading asks one multiple-choice question about one text; the judge reads the answer's
+# probabilities over the option letters (token logprobs), not a sampled letter. The options are
+# the task labels of argalign.deliverables.TASKS.
+
+
+class ReadRequest(dspy.Signature):
+    """A user sent the request below to an assistant that analyses arguments. The text the
+    user wants analysed is replaced by a placeholder. From the request alone, predict what the
+    assistant's answer will mainly consist of."""
+
+    request: str = dspy.InputField(desc="The user's request")
+    choice: str = dspy.OutputField(desc="The letter of the most likely option")
+
+
+class ReadResponse(dspy.Signature):
+    """Below is what an assistant that analyses arguments did in reply to a user: the steps of
+    its reasoning, the tools it called and its final answer (shortened). From this alone,
+    infer what the user asked the assistant to produce."""
+
+    response: str = dspy.InputField(desc="What the assistant did")
+    choice: str = dspy.OutputField(desc="The letter of the most likely option")
+
+
+class ReadThinking(dspy.Signature):
+    """Below are the opening and the closing of an assistant's private reasoning about an
+    argument; its middle part is left out. From them alone, predict what the assistant is
+    going to give the user as its answer."""
+
+    thinking: str = dspy.InputField(desc="The reasoning's opening and closing")
+    choice: str = dspy.OutputField(desc="The letter of the most likely option")

@@ -22,14 +22,47 @@ _PROSE = re.compile(r"^[\"'(]?[A-Za-z]")
 MAX_OPENING_CHARS = 1500
 
 
+# The step list of a plan: "Step 1: ..." at the start of a line or after a sentence.
+_PLAN_START = re.compile(r"(?:^|(?<=[.:!?] ))Step 1\s*[:.]", re.M)
+
+
 @dataclass(frozen=True)
 class ThinkingParts:
     opening: str
     middle: str
     closing: str
 
-    def join(self, opening: str | None = None, closing: str | None = None) -> str:
-        """The thinking with a new opening and/or closing; the middle is untouched."""
+    @property
+    def _plan_start(self) -> int | None:
+        match = _PLAN_START.search(self.opening)
+        return match.start() if match else None
+
+    @property
+    def preamble(self) -> str:
+        """The opening's prose before its step list (all of it when there is no list)."""
+        start = self._plan_start
+        return self.opening if start is None else self.opening[:start].rstrip()
+
+    @property
+    def plan(self) -> str:
+        """The opening's step list ("Step 1: ... Step n: ...") and what follows it, verbatim."""
+        start = self._plan_start
+        return "" if start is None else self.opening[start:]
+
+    def join(self, opening: str | None = None, closing: str | None = None, *,
+             preamble: str | None = None) -> str:
+        """The thinking with a new opening, or a new preamble before the kept plan, and/or a
+        new closing; the middle (and with ``preamble`` the plan) is untouched."""
+        if preamble is not None:
+            if opening is not None:
+                raise ValueError("give a new opening or a new preamble, not both")
+            start = self._plan_start
+            if start is None:
+                opening = preamble
+            else:
+                # Keep the original separator: "... a plan. Step 1:" or "...:\n\nStep 1:".
+                sep = self.opening[len(self.opening[:start].rstrip()):start] or "\n"
+                opening = preamble.strip() + sep + self.plan if preamble.strip() else self.plan
         opening = self.opening if opening is None else opening.strip()
         closing = self.closing if closing is None else closing.strip()
         return "\n\n".join(part for part in (opening, self.middle, closing) if part)

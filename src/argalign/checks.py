@@ -1,0 +1,222 @@
+"""Quality checks: rewrites that keep every hard invariant and are still worse than the original.
+
+A check is not an invariant: the row stays well formed, but the rewrite lost something (the
+thinking's plan, a deliverable the request named), leaked a prompt artefact, or games the
+metric (a request that quotes the answer). The alignment modules run the field checks on every
+LM output and retry with a fresh sample when one fails; a row whose last attempt still fails
+ends ``rejected`` with the code. :func:`check_quality` runs the same checks on a whole aligned
+row, for ``validate``, ``clean`` and the metric's gate.
+
+Each finding has a stable code (:data:`CODES`) and the index of the message concerned.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps
+from argalign.schema import parse_conversation, split_source
+from argalign.thinking import split_thinking
+
+CODES: dict[str, str] = {
+    "PLACEHOLDER_LEAKED": "a placeholder, field name or template marker leaked into a message",
+    "PLAN_DROPPED": "the rewritten thinking no longer lists the steps its middle works through",
+    "DELIVERABLE_DROPPED": "Mode A: the request no longer names a method, format or tool that the "
+                           "original request named and the response uses",
+    "REQUEST_QUOTES_ANSWER": "the request copies a long span of the answer",
+    "REQUEST_COPIES_SYSTEM": "the request repeats the system prompt",
+    "CLARIFICATION_REPEATS": "Mode B: the clarification repeats what the request already says",
+    "CLARIFICATION_CONTRADICTS": "Mode B: the clarification asks for something the answer does not do",
+}
+
+# A copied span of this many words (not in the source text or the original request) is a quote.
+QUOTE_WORDS = 10
+# Share of a clarification's content words already in the request above which it repeats it.
+REPEAT_SHARE = 0.8
+
+_LEAKS = re.compile(
+    r"\[(?:the )?source text[^\]\n]{0,40}\]"          # our own placeholders, any spelling
+    r"|\[\.\.\. ?\d+ characters omitted ?\.\.\.\]"    # the shortening marker
+    r"|\[\[ ## \w+ ## \]\]"                           # DSPy's field markers
+    r"|\b(?:original_request|middle_outline|original_opening|original_closing|source_excerpt"
+    r"|system_prompt|new_thinking|predicted_answer|reconstructed_request)\b"
+    r"|\{\{[^{}\n]{0,40}\}\}|\{(?:request|answer|opening|closing|plan|source|text|clarification"
+    r"|preamble)\}"
+    r"|</?(?:request|answer|opening|closing|plan|preamble|clarification)>",
+    re.IGNORECASE,
+)
+
+_WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
+_TOKEN = re.compile(r"\w+")
+_STOP = frozenset("""the and for that this with from are was were will would should could can
+you your yours our they them their its it's not but have has had been being into onto
+than then there here what which who whom whose when where why how all any each every some such
+only own same very just also more most other about above below under over again further once
+both few nor too out off per via shall may might must does did doing done one two three four
+five user assistant request answer text given following please""".split())  # noqa: SIM905
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: str
+    message_index: int | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def content_words(text: str) -> set[str]:
+    """Lower-cased words of three letters or more, without stop words."""
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def instructions(user_content: str | None) -> str:
+    """A user message without its source text: what it asks, not what it works on."""
+    content = user_content or ""
+    parts = split_source(content)
+    return content if parts is None else parts[0] + parts[2]
+
+
+# --- field checks: one LM output against what it must keep -----------------------------------
+
+def leaked(text: str, original: str = "") -> list[str]:
+    """Placeholders and template markers in ``text`` that ``original`` does not contain."""
+    return sorted({m.group(0) for m in _LEAKS.finditer(text)} - {
+        m.group(0) for m in _LEAKS.finditer(original)})
+
+
+def _shingles(text: str, size: int = QUOTE_WORDS) -> set[tuple[str, ...]]:
+    words = _TOKEN.findall(text.lower())
+    return {tuple(words[i:i + size]) for i in range(len(words) - size + 1)}
+
+
+def copied_span(text: str, reference: str, *, allowed: Iterable[str] = ()) -> str | None:
+    """A run of :data:`QUOTE_WORDS` words of ``reference`` that ``text`` repeats, unless one of
+    ``allowed`` has it too (the source text, the original request)."""
+    common = _shingles(text) & _shingles(reference)
+    for other in allowed:
+        if not common:
+            break
+        common -= _shingles(other)
+    return " ".join(min(common)) if common else None
+
+
+def check_request(request: str, *, original: str, answer: str, system: str, source: str,
+                  response: Delivered, index: int | None = None) -> list[Finding]:
+    """Mode A: a new request (instructions only) against the original one and the answer."""
+    out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the request")
+           for marker in leaked(request, original)]
+    named = asked(original) & response.everything
+    dropped = sorted(named - asked(request))
+    if dropped:
+        out.append(Finding("DELIVERABLE_DROPPED", index,
+                           f"the original request named {', '.join(dropped)}, which the response "
+                           f"uses; the new one does not"))
+    span = copied_span(request, answer, allowed=(source, original))
+    if span:
+        out.append(Finding("REQUEST_QUOTES_ANSWER", index, f"copies the answer: {span!r}"))
+    span = copied_span(request, system, allowed=(original,))
+    if span:
+        out.append(Finding("REQUEST_COPIES_SYSTEM", index, f"copies the system prompt: {span!r}"))
+    return out
+
+
+def check_opening(opening: str, *, original_thinking: str, index: int | None = None
+                  ) -> list[Finding]:
+    """A new opening (everything before the kept middle) against the original thinking."""
+    parts = split_thinking(original_thinking)
+    out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the thinking")
+           for marker in leaked(opening, original_thinking)]
+    planned = plan_steps(parts.plan)
+    if planned:
+        kept = set(plan_steps(opening))
+        missing = [step for step in planned if step not in kept]
+        if missing:
+            out.append(Finding("PLAN_DROPPED", index,
+                               f"{len(missing)} of {len(planned)} planned steps are no longer "
+                               f"listed, first {missing[0]!r}"))
+    return out
+
+
+def check_closing(closing: str, *, original_thinking: str, index: int | None = None
+                  ) -> list[Finding]:
+    return [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the thinking")
+            for marker in leaked(closing, original_thinking)]
+
+
+def check_clarification(clarification: str, *, request: str, response: Delivered,
+                        index: int | None = None) -> list[Finding]:
+    """Mode B: an appended clarification against the request it follows and the response."""
+    if not clarification.strip():
+        return []
+    out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the clarification")
+           for marker in leaked(clarification, request)]
+    words = content_words(clarification)
+    if words and len(words & content_words(request)) / len(words) >= REPEAT_SHARE:
+        out.append(Finding("CLARIFICATION_REPEATS", index,
+                           "the clarification adds no word the request does not already have"))
+    foreign = sorted((asked(clarification) & set(TASKS)) - response.everything - asked(request))
+    if foreign:
+        out.append(Finding("CLARIFICATION_CONTRADICTS", index,
+                           f"asks for {', '.join(foreign)}, which the answer does not deliver"))
+    return out
+
+
+# --- a whole aligned row ------------------------------------------------------------------
+
+def check_quality(original: dict[str, Any], aligned: dict[str, Any], mode: str) -> list[Finding]:
+    """Every quality finding of an aligned row against its original.
+
+    Expects a row that passed the hard invariants (same messages, roles and answers).
+    """
+    conversation = parse_conversation(original, str(original.get("source_id", "row")))
+    new_messages = aligned["messages"]
+    system = conversation.system.content or "" if conversation.system else ""
+    out: list[Finding] = []
+    for turn in conversation.turns:
+        i = turn.user_index
+        old_user = conversation.messages[i].content or ""
+        new_user = new_messages[i].get("content") or ""
+        response = _delivered(conversation, turn)
+        answer = _final_answer(conversation, turn)
+        if new_user != old_user:
+            if mode == "B" and new_user.startswith(old_user):
+                out += check_clarification(new_user[len(old_user):].strip(),
+                                           request=instructions(old_user), response=response,
+                                           index=i)
+            else:
+                source = (split_source(old_user) or ("", "", ""))[1]
+                request = (new_user.replace(source, "", 1) if source and source in new_user
+                           else instructions(new_user))
+                out += check_request(request, original=instructions(old_user), answer=answer,
+                                     system=system, source=source, response=response, index=i)
+        for j in turn.assistant_indices:
+            old = conversation.messages[j].thinking
+            new = new_messages[j].get("thinking")
+            if not old or not isinstance(new, str) or new == old:
+                continue
+            middle = split_thinking(old).middle
+            at = new.find(middle) if middle else -1
+            opening = new[:at] if at > 0 else split_thinking(new).opening
+            closing = new[at + len(middle):] if at > 0 else split_thinking(new).closing
+            out += check_opening(opening, original_thinking=old, index=j)
+            out += check_closing(closing, original_thinking=old, index=j)
+    return out
+
+
+def _final_answer(conversation, turn) -> str:
+    for i in reversed(turn.assistant_indices):
+        if conversation.messages[i].content:
+            return conversation.messages[i].content or ""
+    return ""
+
+
+def _delivered(conversation, turn) -> Delivered:
+    messages = [conversation.messages[i] for i in turn.assistant_indices]
+    return delivered(_final_answer(conversation, turn),
+                     [m.tool_calls for m in messages if m.tool_calls],
+                     [m.thinking for m in messages if m.thinking])
