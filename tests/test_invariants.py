@@ -383,8 +383,14 @@ def test_a_legitimate_mode_a_rewrite_has_no_violations(real_rows, row_index):
     user["content"] = ("Reconstruct the argument in the following text as an argument map in "
                        f"Argdown:\n{source}\n\nAnswer with the map only.")
     assert check_row(original, aligned, "A") == []
-    assert gate(original, aligned, "A") == Verdict(Outcome.ALIGNED)
+    assert gate(original, aligned, "A", quality=False) == Verdict(Outcome.ALIGNED)
     assert not is_unchanged(original, aligned)
+    # Within the invariants, and still worse than the original: the reversed thinking lost its
+    # plan, and the new request no longer asks for what the answer does. The gate's quality
+    # checks reject it.
+    verdict = gate(original, aligned, "A")
+    assert verdict.outcome is Outcome.REJECTED
+    assert set(verdict.codes) <= {"PLAN_DROPPED", "DELIVERABLE_DROPPED"}
 
 
 @pytest.mark.parametrize("row_index", range(6))
@@ -392,13 +398,13 @@ def test_a_legitimate_mode_b_rewrite_has_no_violations(real_rows, row_index):
     original = real_rows[row_index]
     aligned = _rethink(append_user(120)(copy.deepcopy(original)))
     assert check_row(original, aligned, "B") == []
-    assert gate(original, aligned, "B") == Verdict(Outcome.ALIGNED)
+    assert gate(original, aligned, "B", quality=False) == Verdict(Outcome.ALIGNED)
 
 
 def test_a_thinking_only_change_is_aligned_not_unchanged(real_rows):
     original = real_rows[1]
     aligned = set_field(2, "thinking", _flip)(copy.deepcopy(original))
-    assert gate(original, aligned, "B") == Verdict(Outcome.ALIGNED)
+    assert gate(original, aligned, "B", quality=False) == Verdict(Outcome.ALIGNED)
 
 
 @pytest.mark.parametrize("mode", ["A", "B"])

@@ -1,31 +1,37 @@
-"""Mutual predictability: the invariant gate, the judge's ratings, the GEPA metric interface,
-and the lexical comparison."""
+"""Mutual predictability: the judge's readings from scripted logprobs, the three comparisons,
+the gate, the GEPA metric interface, and the lexical baseline."""
 
 from __future__ import annotations
 
 import copy
 import importlib.resources
 import json
+import math
 import re
 from pathlib import Path
 
 import dspy
 import pytest
-from dspy.lm15 import Message, Response, TextPart, Usage
-from dspy.utils import DummyLM
 
+from argalign.deliverables import TASKS
+from argalign.judge import EMPTY_TEXT, LETTERS, Judge, JudgeError, letter_distribution
 from argalign.metrics import (
+    COMPARISONS,
+    SOURCE_PLACEHOLDER,
     MutualPredictability,
     content_words,
     lexical_match,
     make_metric,
     score_aligned,
-    score_row,
+    turn_views,
     visible_request,
 )
 from argalign.schema import split_source
+from argalign.signatures import ReadRequest, ReadResponse, ReadThinking
+from argalign.thinking import split_thinking
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
+LABELS = list(TASKS)
 
 
 def sample_rows() -> list[dict]:
@@ -33,166 +39,244 @@ def sample_rows() -> list[dict]:
             for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def turns(row: dict) -> int:
-    return sum(m["role"] == "user" for m in row["messages"])
+def by_id(source_id: str) -> dict:
+    return next(r for r in sample_rows() if r["source_id"] == source_id)
 
 
-def single_turn_rows() -> list[dict]:
-    return [r for r in sample_rows() if turns(r) == 1 and all(m["role"] != "tool" for m in r["messages"])]
+SMT_ROW = "sample/deepa2-aaac01-thinking/test/04"       # asks for SMT-LIB code, gets it
+VERDICT_ROW = "sample/deepa2-aaac01-thinking/test/09"   # a yes/no question, answered "No."
 
 
-def rethought(row: dict) -> dict:
-    """A valid aligned row: every thinking gets a new first line."""
-    aligned = copy.deepcopy(row)
-    for m in aligned["messages"]:
-        if m["thinking"]:
-            m["thinking"] = "I read the request and plan my answer.\n\n" + m["thinking"]
-    return aligned
+def logprobs_output(probs: dict[str, float], junk: float = 0.0) -> dict:
+    """An LM output as DSPy returns it with ``logprobs=True``: letter tokens with logprobs."""
+    top = [{"token": f" {LETTERS[LABELS.index(k)]}" if i % 2 else LETTERS[LABELS.index(k)],
+            "logprob": math.log(p)} for i, (k, p) in enumerate(probs.items()) if p > 0]
+    if junk:
+        top.append({"token": "The", "logprob": math.log(junk)})
+    return {"text": top[0]["token"].strip(), "logprobs": {"content": [{"top_logprobs": top}]}}
 
 
-def ratings(*pairs: tuple[int, int]) -> DummyLM:
-    """A judge LM rating each turn (forward, backward), in the order the judge calls it."""
-    answers = []
-    for forward, backward in pairs:
-        answers += [{"predicted_answer": "An Argdown reconstruction."},
-                    {"rating": forward, "reason": f"forward reason {forward}"},
-                    {"reconstructed_request": "Please reconstruct the argument."},
-                    {"rating": backward, "reason": f"backward reason {backward}"}]
-    return DummyLM(answers, adapter=dspy.JSONAdapter())
+class ScriptedJudgeLM:
+    """A judge LM: ``answer(kind, text)`` gives the distribution for each reading."""
+
+    model = "scripted-judge"
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.prompts: list[str] = []
+        self.kwargs: list[dict] = []
+
+    def __call__(self, prompt: str, **kwargs):
+        self.prompts.append(prompt)
+        self.kwargs.append(kwargs)
+        kind = next(k for k, s in (("request", ReadRequest), ("response", ReadResponse),
+                                   ("thinking", ReadThinking)) if prompt.startswith(s.instructions))
+        text = prompt.split("<<<\n", 1)[1].split("\n>>>", 1)[0]
+        return [logprobs_output(self.answer(kind, text))]
 
 
-# --- the gate ---------------------------------------------------------------------------------
-
-def _change_answer(row: dict) -> dict:
-    row["messages"][2]["content"] += " And one more thing."
-    return row
+def peaked(label: str, p: float = 0.8) -> dict[str, float]:
+    rest = (1 - p) / (len(LABELS) - 1)
+    return {k: p if k == label else rest for k in LABELS}
 
 
-def _append_to_request(row: dict) -> dict:
-    row["messages"][1]["content"] += "\n\n" + ("Please be thorough. " * 20).strip()
-    return row
+UNIFORM = {k: 1 / len(LABELS) for k in LABELS}
 
 
-def _drop_source(row: dict) -> dict:
-    row["messages"][1]["content"] = "Reconstruct the argument."
-    return row
+# --- the judge's readings ---------------------------------------------------------------------
+
+def test_letter_probabilities_are_read_and_renormalised():
+    probs, mass = letter_distribution(logprobs_output({"smt": 0.6, "verdict": 0.2}, junk=0.2), 9)
+    assert mass == pytest.approx(0.8)
+    assert probs[LABELS.index("smt")] == pytest.approx(0.75)
+    assert probs[LABELS.index("verdict")] == pytest.approx(0.25)
+    assert sum(probs) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize(
-    ("edit", "mode", "code"),
-    [
-        (_change_answer, "A", "ASSISTANT_CONTENT_CHANGED"),
-        (_append_to_request, "B", "USER_CHANGE_EXCEEDS_BOUND"),
-        (_drop_source, "A", "SOURCE_TEXT_NOT_VERBATIM"),
-    ],
-)
-def test_a_violation_scores_zero_with_its_code(edit, mode, code):
-    row = single_turn_rows()[0]
-    aligned = edit(rethought(row))
-    metric = make_metric(comparison="judge")  # no LM configured: the judge must not be asked
-    result = metric(dspy.Example(row=row, mode=mode), dspy.Prediction(row=aligned))
-    assert (result.score, result.forward, result.backward, result.gate) == (0.0, 0.0, 0.0, "violation")
-    assert result.feedback.startswith("Hard invariants violated: ")
-    assert code in result.feedback
-    assert score_aligned(row, aligned, mode, MutualPredictability()).codes == [code]
+def test_an_endpoint_without_logprobs_is_a_clear_error():
+    with pytest.raises(JudgeError, match="no logprobs.*--comparison structural"):
+        letter_distribution({"text": "A", "logprobs": None}, 9)
 
 
-def test_an_unchanged_row_scores_zero():
-    row = single_turn_rows()[0]
-    metric = make_metric()
-    result = metric(dspy.Example(row=row, mode="B"), dspy.Prediction(row=copy.deepcopy(row)))
-    assert (result.score, result.gate) == (0.0, "unchanged")
-    assert "unchanged" in result.feedback
+def test_a_judge_that_does_not_answer_with_a_letter_is_an_error():
+    judge = Judge(lambda prompt, **kw: [logprobs_output({"smt": 0.1}, junk=0.9)], calibrate=False)
+    with pytest.raises(JudgeError, match="does not follow the format"):
+        judge.read("request", "Write SMT code.")
 
 
-@pytest.mark.parametrize("pred", [dspy.Prediction(row=None), dspy.Prediction()])
-def test_no_row_scores_zero(pred):
-    row = single_turn_rows()[0]
-    result = make_metric()(dspy.Example(row=row, mode="A"), pred)
-    assert (result.score, result.gate) == (0.0, "violation")
-    assert "No aligned row" in result.feedback
+def test_a_reading_is_one_token_at_temperature_zero_with_top_logprobs():
+    lm = ScriptedJudgeLM(lambda kind, text: peaked("smt"))
+    Judge(lm, calibrate=False).read("request", "Write SMT code.")
+    assert lm.kwargs == [{"max_tokens": 1, "temperature": 0.0, "logprobs": True,
+                          "top_logprobs": 20}]
+    prompt = lm.prompts[0]
+    assert "Write SMT code." in prompt
+    for i, description in enumerate(TASKS.values()):
+        assert f"{LETTERS[i]}) {description}" in prompt
 
 
-# --- the judge ----------------------------------------------------------------------------------
+def test_calibration_divides_by_the_reading_of_an_empty_text():
+    # The judge likes "A" whatever it reads; on this request it likes "smt" more than usual.
+    prior = {**{k: 0.05 for k in LABELS}, "annotation": 0.6}
+    seen = {**{k: 0.04 for k in LABELS}, "annotation": 0.5, "smt": 0.22}
 
-def test_a_valid_row_is_rated_by_the_judge_through_gepas_call():
-    row = single_turn_rows()[0]
-    metric = make_metric(comparison="judge")
-    gold, pred = dspy.Example(row=row, mode="B"), dspy.Prediction(row=rethought(row))
-    with dspy.context(lm=ratings((8, 6)), adapter=dspy.JSONAdapter(), trace=[]):
-        result = metric(gold, pred, [], "rewrite_thinking", None)  # GEPA's five arguments
-        assert dspy.settings.trace == []  # the judge's calls stay out of the program's trace
-    assert isinstance(result, dspy.Prediction)
-    assert result.score == pytest.approx(0.7)
-    assert (result.forward, result.backward, result.gate) == (pytest.approx(0.8), pytest.approx(0.6),
-                                                              "pass")
-    assert "forward 0.80" in result.feedback and "backward 0.60" in result.feedback
-    assert "forward reason 8 / backward reason 6" in result.feedback
-    assert metric.__name__ == "mutual_predictability_judge"
+    def answer(kind, text):
+        return prior if text == EMPTY_TEXT else seen
+
+    raw = Judge(ScriptedJudgeLM(answer), calibrate=False).read("request", "Write SMT code.")
+    calibrated = Judge(ScriptedJudgeLM(answer), calibrate=True).read("request", "Write SMT code.")
+    assert max(raw, key=raw.get) == "annotation"
+    assert max(calibrated, key=calibrated.get) == "smt"
+    assert sum(calibrated.values()) == pytest.approx(1.0)
 
 
-def test_turns_are_averaged():
-    row = next(r for r in sample_rows() if turns(r) == 2)
-    with dspy.context(lm=ratings((8, 6), (4, 2)), adapter=dspy.JSONAdapter()):
-        result = score_row(row, MutualPredictability())
-    assert (result.forward, result.backward, result.score) == pytest.approx((0.6, 0.4, 0.5))
-    assert result.gate == "baseline" and len(result.turns) == 2
-    assert result.feedback.count("Turn ") == 2
+def test_readings_are_cached_and_a_rescore_is_identical():
+    lm = ScriptedJudgeLM(lambda kind, text: peaked("smt", 0.5))
+    scorer = MutualPredictability("judge", Judge(lm))
+    row = by_id(SMT_ROW)
+    first = scorer.score(row)
+    calls = len(lm.prompts)
+    assert calls == 6  # request, response and thinking readings, and the three empty-text priors
+    again = scorer.score(copy.deepcopy(row))
+    assert len(lm.prompts) == calls and again.score == first.score
 
 
-@pytest.mark.parametrize(("rating", "expected"), [(0, 0.0), (10, 1.0), (15, 1.0), (-3, 0.0)])
-def test_ratings_are_clamped(rating, expected):
-    with dspy.context(lm=ratings((rating, rating)), adapter=dspy.JSONAdapter()):
-        result = score_row(single_turn_rows()[0], MutualPredictability())
-    assert result.score == pytest.approx(expected)
+# --- the three comparisons ------------------------------------------------------------------
+
+def test_the_judge_comparison_follows_its_formula():
+    p_request, p_response, p_thinking = peaked("smt", 0.7), peaked("smt", 0.9), peaked("smt", 0.6)
+    readings = {"request": p_request, "response": p_response, "thinking": p_thinking}
+    lm = ScriptedJudgeLM(lambda kind, text: readings[kind])
+    result = MutualPredictability("judge", Judge(lm, calibrate=False)).score(by_id(SMT_ROW))
+    inner = sum(p_response[k] * p_request[k] for k in LABELS)
+    agree = sum(p_thinking[k] * p_request[k] for k in LABELS)
+    assert result.forward == pytest.approx(0.7)
+    assert result.backward == pytest.approx(inner)
+    assert result.coherence == pytest.approx(0.5 * (0.6 + agree))  # the plan covers the middle
+    assert result.score == pytest.approx((0.7 + inner + 0.5 * (0.6 + agree)) / 3)
+    assert "smt" in result.feedback and "forward 0.70" in result.feedback
 
 
-def test_the_metric_uses_its_own_judge_lm():
-    row = single_turn_rows()[0]
-    metric = make_metric(judge_lm=ratings((9, 7)), adapter=dspy.JSONAdapter())
-    task_lm = DummyLM([{"rating": 0, "reason": "wrong LM"}] * 10, adapter=dspy.JSONAdapter())
-    with dspy.context(lm=task_lm):
-        result = metric(dspy.Example(row=row, mode="A"), dspy.Prediction(row=rethought(row)))
-    assert result.score == pytest.approx(0.8)
-    assert task_lm.history == []
+def with_instructions(row: dict, text: str) -> dict:
+    new = copy.deepcopy(row)
+    user = next(m for m in new["messages"] if m["role"] == "user")
+    _, source, _ = split_source(user["content"])
+    user["content"] = f"{text}\n\nThe text:\n{source}"
+    return new
+
+
+@pytest.mark.parametrize("comparison", ["structural", "lexical"])
+def test_an_explicit_request_beats_a_vague_and_a_mismatched_one(comparison):
+    row = by_id(SMT_ROW)
+    explicit = with_instructions(row, "Write an SMT-LIB program that checks every inference "
+                                      "step of the argument for validity.")
+    vague = with_instructions(row, "What do you make of this?")
+    mismatched = with_instructions(row, "Annotate the reasons and conjectures in the text.")
+    scorer = MutualPredictability(comparison)
+    assert scorer.score(explicit).score > scorer.score(vague).score
+    assert scorer.score(explicit).score > scorer.score(mismatched).score
+
+
+def test_a_foreign_opening_lowers_coherence():
+    row = by_id(SMT_ROW)
+    donor = by_id("sample/deepa2-aaac01-thinking/test/00")  # an annotation task
+    foreign = copy.deepcopy(row)
+    parts = split_thinking(row["messages"][2]["thinking"])
+    foreign["messages"][2]["thinking"] = parts.join(
+        opening=split_thinking(donor["messages"][2]["thinking"]).opening)
+    view = turn_views(foreign)[0].thinkings[0]
+    assert turn_views(row)[0].thinkings[0].plan_coverage == 1.0
+    assert view.plan_coverage < 1.0
+    scorer = MutualPredictability("structural")
+    assert scorer.score(row).coherence > scorer.score(foreign).coherence
+
+
+@pytest.mark.parametrize("comparison", list(COMPARISONS))
+def test_a_score_does_not_depend_on_a_yes_or_no_verdict(comparison):
+    row = by_id(VERDICT_ROW)
+    assert row["messages"][2]["content"] == "No."
+    flipped = copy.deepcopy(row)
+    flipped["messages"][2]["content"] = "Yes."
+    lm = ScriptedJudgeLM(lambda kind, text: peaked("smt" if "Yes" in text else "verdict"))
+    scorer = MutualPredictability(comparison, Judge(lm))
+    assert scorer.score(row).score == scorer.score(flipped).score
+    assert not any("No." in p or "Yes." in p for p in lm.prompts if "Its answer" in p)
+
+
+def test_the_judge_sees_the_source_text_only_as_a_placeholder():
+    row = by_id(SMT_ROW)
+    source = split_source(row["messages"][1]["content"])[1]
+    view = turn_views(row)[0]
+    assert SOURCE_PLACEHOLDER in view.request and source[:60] not in view.request
+    assert visible_request("Just a question?") == "Just a question?"
 
 
 def test_unknown_comparison():
-    with pytest.raises(ValueError, match="comparison"):
-        MutualPredictability("cosine")
+    with pytest.raises(ValueError, match="judge, structural, lexical"):
+        MutualPredictability("rating")
 
 
-# --- lexical comparison -------------------------------------------------------------------------
+# --- the gate -------------------------------------------------------------------------------
 
-TEXTS = [
-    "Reconstruct the argument in Argdown with inference rules.",
-    "An Argdown reconstruction of the argument, premises and conclusion, with inference rules.",
-    "Formalize premise four in first-order logic.",
-    "Annotate the source text with reasons and conjectures.",
-]
+def _structural() -> MutualPredictability:
+    return MutualPredictability("structural")
 
 
-@pytest.mark.parametrize("text", TEXTS)
+def test_a_violation_scores_zero_with_its_code():
+    row = by_id(SMT_ROW)
+    bad = copy.deepcopy(row)
+    bad["messages"][2]["content"] += " "
+    result = score_aligned(row, bad, "A", _structural())
+    assert (result.score, result.gate, result.codes) == (0.0, "violation",
+                                                         ["ASSISTANT_CONTENT_CHANGED"])
+
+
+def test_an_unchanged_row_and_no_row_score_zero():
+    row = by_id(SMT_ROW)
+    assert score_aligned(row, copy.deepcopy(row), "A", _structural()).gate == "unchanged"
+    assert score_aligned(row, None, "A", _structural()).codes == ["FAILED"]
+
+
+def test_a_failed_quality_check_scores_zero_with_its_code():
+    row = by_id(SMT_ROW)
+    leaky = with_instructions(row, "Write an SMT-LIB program [SOURCE TEXT: 400 characters].")
+    result = score_aligned(row, leaky, "A", _structural())
+    assert (result.score, result.gate) == (0.0, "check")
+    assert "PLACEHOLDER_LEAKED" in result.codes and "PLACEHOLDER_LEAKED" in result.feedback
+
+
+def test_a_passing_rewrite_is_scored():
+    row = by_id(SMT_ROW)
+    better = with_instructions(row, "Write an SMT-LIB program that checks every inference step "
+                                    "of the argument for validity, after formalizing it.")
+    result = score_aligned(row, better, "A", _structural())
+    assert result.gate == "pass" and result.score > 0
+
+
+def test_the_metric_takes_gepas_five_arguments_and_its_own_judge_lm():
+    row = by_id(SMT_ROW)
+    better = with_instructions(row, "Write an SMT-LIB program that checks every inference step "
+                                    "of the argument for validity, after formalizing it.")
+    lm = ScriptedJudgeLM(lambda kind, text: peaked("smt"))
+    metric = make_metric(lm, "judge")
+    gold = dspy.Example(row=row, mode="A")
+    result = metric(gold, dspy.Prediction(row=better), None, "rewrite_request", None)
+    assert isinstance(result, dspy.Prediction) and 0 < result.score <= 1
+    assert result.gate == "pass" and "forward" in result.feedback
+    assert lm.prompts  # the judge read with the LM it was given, not dspy.settings.lm
+    assert metric.calls_per_turn == 3
+    assert metric(gold, dspy.Prediction(row=None)).score == 0.0
+
+
+# --- lexical ------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["Reconstruct the argument in Argdown.", "formalize premises"])
 def test_identical_texts_match_fully(text):
     assert lexical_match(text, text) == 1.0
     assert lexical_match(text, text.upper() + " the and for") == 1.0  # case and stop words
 
 
-@pytest.mark.parametrize(("a", "b"), [(a, b) for a in TEXTS for b in TEXTS if a < b])
-def test_lexical_match_is_symmetric_and_bounded(a, b):
-    assert lexical_match(a, b) == lexical_match(b, a)
-    assert 0.0 <= lexical_match(a, b) < 1.0
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [
-        ("Reconstruct the argument.", "Formalize premise four."),
-        ("", "Reconstruct the argument."),
-        ("the and for", "the and for"),  # stop words only
-        ("a b c", "a b c"),  # too short to be words
-    ],
-)
+@pytest.mark.parametrize(("a", "b"), [("", "premise"), ("premise", ""), ("apple", "argument")])
 def test_disjoint_or_empty_texts_do_not_match(a, b):
     assert lexical_match(a, b) == 0.0
 
@@ -200,60 +284,5 @@ def test_disjoint_or_empty_texts_do_not_match(a, b):
 def test_content_words():
     assert content_words("The user asks: reconstruct Argdown, 2 premises; x-ray!") == {
         "asks", "reconstruct", "argdown", "premises", "x-ray"}
-
-
-def test_the_judge_sees_an_excerpt_of_the_source():
-    row = single_turn_rows()[0]
-    content = row["messages"][1]["content"]
-    source = split_source(content)[1]
-    visible = visible_request(content)
-    assert source not in visible and f"[source text, {len(source)} characters]" in visible
-    assert len(visible) < len(content)
-    assert visible_request("Now formalize (4).") == "Now formalize (4)."
-    assert visible_request(None) == ""
-
-
-def _field(prompt: str, name: str) -> str:
-    match = re.search(rf"\[\[ ## {name} ## \]\]\n(.*?)(?=\n\n\[\[ ## |\n\nRespond with|\Z)", prompt, re.S)
-    assert match, name
-    return match.group(1)
-
-
-class EchoEngine:
-    """A judge that predicts the request as the answer and the answer as the request, so that
-    lexical comparison measures how much request and answer share."""
-
-    def complete(self, request) -> Response:
-        prompt = request.messages[-1].text
-        if "`predicted_answer`" in prompt:
-            values = {"predicted_answer": _field(prompt, "request")}
-        else:
-            values = {"reconstructed_request": _field(prompt, "answer")}
-        return Response(id=None, model="echo", message=Message.assistant([TextPart(json.dumps(values))]),
-                        finish_reason="stop", usage=Usage(input_tokens=0, output_tokens=0, total_tokens=0))
-
-
-def test_matched_requests_score_higher_than_shuffled_ones():
-    rows = single_turn_rows()
-    assert len(rows) > 80
-    # Half a turn of the list pairs each answer with a request from another config.
-    shuffled = []
-    for i, row in enumerate(rows):
-        other = rows[(i + len(rows) // 2) % len(rows)]
-        row = copy.deepcopy(row)
-        row["messages"][1]["content"] = other["messages"][1]["content"]
-        shuffled.append(row)
-    judge = MutualPredictability("lexical")
-    lm = dspy.LM("echo", engine=EchoEngine(), cache=False)
-    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
-        matched = [score_row(row, judge) for row in rows]
-        mismatched = [score_row(row, judge) for row in shuffled]
-    assert len(lm.history) == 4 * len(rows)
-    for result in matched:
-        assert result.forward == pytest.approx(result.backward)  # both measure the same overlap
-    mean = sum(r.score for r in matched) / len(rows)
-    shuffled_mean = sum(r.score for r in mismatched) / len(rows)
-    # The echo stand-in measures the overlap of the request's instructions (the judge sees no
-    # source text) with the answer: a clear separation on average, not on every pair; the
-    # pairwise figures with a real judge are in bench/metric_validity.py.
-    assert mean > 2 * shuffled_mean
+    assert re.fullmatch(r"[a-z-]+", " ".join(sorted(content_words("Hello, World!"))).replace(
+        " ", "-"))

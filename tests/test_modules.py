@@ -32,10 +32,16 @@ ASKS_REQUEST = "fields: `request`."
 ASKS_THINKING_A = "fields: `opening`, then `closing`."
 ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
 
-NEW_REQUEST = "Reconstruct the argument below in Argdown standard form, with inference rules."
+# These tests are about what a rewrite may change, so the scripted request names every method
+# the rules know (a narrower one fails the DELIVERABLE_DROPPED check on rows whose original asks
+# for more; that check has its own tests below).
+NEW_REQUEST = ("Annotate the reasons and conjectures, map the argument, reconstruct it in standard "
+               "form with inference rules and inline YAML data, formalize it in LaTeX, write SMT "
+               "code, give its title and gist, paraphrase it, assess its tone with the tools, name "
+               "any fallacy, and answer the question: is it valid?")
 NEW_OPENING = "The user asks for an Argdown reconstruction; I plan the steps below."
 NEW_CLOSING = "This reconstruction is what I give as my answer."
-CLARIFICATION = "Please use Argdown."
+CLARIFICATION = "Keep the labels short, please."
 
 
 class ScriptedLM(DummyLM):
@@ -218,11 +224,24 @@ def test_a_tool_round_trip_aligns_both_thinkings():
 
 def test_full_thinking_scope_replaces_the_thinking():
     row = single_turn_row()
+    plan = split_thinking(row["messages"][2]["thinking"]).plan
+    assert plan
+    new_thinking = f"All new reasoning. {plan}\n\nAnd then the answer."
     lm = ScriptedLM({ASKS_REQUEST: {"request": NEW_REQUEST},
-                     "fields: `new_thinking`.": {"new_thinking": "All new reasoning."}})
+                     "fields: `new_thinking`.": {"new_thinking": new_thinking}})
     aligned = run("A", row, lm, thinking="full").row
-    assert aligned["messages"][2]["thinking"] == "All new reasoning."
+    assert aligned["messages"][2]["thinking"] == new_thinking
     assert check_row(row, aligned, "A") == []
+
+
+def test_full_thinking_scope_retries_a_thinking_without_the_plan():
+    row = single_turn_row()
+    plan = split_thinking(row["messages"][2]["thinking"]).plan
+    lm = ScriptedLM([{"request": NEW_REQUEST}, {"new_thinking": "All new reasoning, no plan."},
+                     {"new_thinking": f"Now with the plan. {plan}"}])
+    prediction = run("A", row, lm, thinking="full")
+    assert [r.split(":")[0] for r in prediction.retries] == ["PLAN_DROPPED"]
+    assert plan in prediction.row["messages"][2]["thinking"]
 
 
 def test_bad_options_are_refused():
@@ -449,3 +468,68 @@ def test_truncation_on_every_attempt_fails():
             run("B", single_turn_row(), lm, attempts=2)
         assert server.stats.total == 2
     assert info.value.code == "TRUNCATED"
+
+
+# --- quality checks inside the modules ---------------------------------------------------------
+
+def test_the_plan_is_kept_byte_for_byte_and_shown_to_the_lm(real_rows_path):
+    row = read_real(real_rows_path)[2]  # a ten-step plan in the opening
+    parts = split_thinking(row["messages"][2]["thinking"])
+    assert parts.plan.startswith("Step 1:") and parts.plan.count("Step ") >= 10
+    lm = rewriting_lm()
+    aligned = run("B", row, lm).row
+    assert aligned["messages"][2]["thinking"] == f"{NEW_OPENING} {parts.plan}\n\n{parts.middle}" \
+        f"\n\n{NEW_CLOSING}"
+    thinking_prompt = next(p for p in prompts(lm) if ASKS_THINKING_B in p)
+    assert parts.plan in thinking_prompt  # as an input: the LM never writes it back
+    assert parts.preamble in thinking_prompt
+
+
+def test_a_leaked_placeholder_is_retried():
+    row = single_turn_row()
+    leaky = {"opening": "I annotate [SOURCE TEXT: 587 characters] now.", "closing": NEW_CLOSING}
+    lm = ScriptedLM([{"request": NEW_REQUEST}, leaky,
+                     {"opening": NEW_OPENING, "closing": NEW_CLOSING}])
+    prediction = run("A", row, lm)
+    assert [r.split(":")[0] for r in prediction.retries] == ["PLACEHOLDER_LEAKED"]
+    assert "SOURCE TEXT" not in json.dumps(prediction.row)
+
+
+def test_a_rewrite_that_fails_a_check_every_time_ends_rejected():
+    from argalign.align import align_example
+    from argalign.modules import QualityRejected
+    from argalign.schema import Example
+
+    row = single_turn_row()
+    leaky = {"opening": "I start from [[ ## request ## ]] again.", "closing": NEW_CLOSING}
+    lm = ScriptedLM({ASKS_REQUEST: {"request": NEW_REQUEST}, ASKS_THINKING_A: leaky})
+    with pytest.raises(QualityRejected) as info:
+        run("A", row, lm)
+    assert info.value.code == "PLACEHOLDER_LEAKED" and info.value.attempts == 3
+
+    lm = ScriptedLM({ASKS_REQUEST: {"request": NEW_REQUEST}, ASKS_THINKING_A: leaky})
+    record = align_example(Example("x", "c", "s", 0, row), make_mode("A"), model="m", lm=lm,
+                           adapter=dspy.JSONAdapter())
+    assert record["outcome"] == "rejected" and record["codes"] == ["PLACEHOLDER_LEAKED"]
+    assert record["row"] is None
+
+
+def test_a_request_that_drops_a_method_is_retried(real_rows_path):
+    row = read_real(real_rows_path)[4]  # asks for SMT-LIB code and gets it
+    narrow = {"request": "Reconstruct the argument in Argdown standard form, please."}
+    lm = ScriptedLM([narrow, {"request": NEW_REQUEST},
+                     {"opening": NEW_OPENING, "closing": NEW_CLOSING}])
+    prediction = run("A", row, lm)
+    assert [r.split(":")[0] for r in prediction.retries] == ["DELIVERABLE_DROPPED"]
+    assert "smt" in prediction.retries[0]
+
+
+def test_a_clarification_that_repeats_the_request_is_retried():
+    row = single_turn_row()
+    request_words = " ".join(split_source(row["messages"][1]["content"])[0].split()[:8])
+    lm = ScriptedLM([{"opening": NEW_OPENING, "closing": NEW_CLOSING,
+                      "clarification": request_words + "."},
+                     {"opening": NEW_OPENING, "closing": NEW_CLOSING,
+                      "clarification": CLARIFICATION}])
+    prediction = run("B", row, lm)
+    assert [r.split(":")[0] for r in prediction.retries] == ["CLARIFICATION_REPEATS"]

@@ -23,7 +23,7 @@ import dspy
 from argalign.errors import RowError
 from argalign.invariants import gate
 from argalign.metrics import MutualPredictability, score_aligned, score_row
-from argalign.modules import AlignConversation, AlignmentFailed
+from argalign.modules import AlignConversation, AlignmentFailed, QualityRejected
 from argalign.records import Outcome, ResultRecord
 from argalign.schema import Example, parse_conversation
 
@@ -80,6 +80,10 @@ def align_example(
             record.reason = "the rewrite is identical to the original"
     except RowError as e:
         record.outcome, record.codes, record.reason = Outcome.REJECTED.value, [e.code], str(e)
+    except QualityRejected as e:
+        # Every attempt failed a quality check: not an LM failure, a rewrite not to keep.
+        record.outcome, record.codes, record.reason = Outcome.REJECTED.value, [e.code], e.reason
+        record.attempts = e.attempts
     except AlignmentFailed as e:
         record.outcome, record.codes, record.reason = Outcome.FAILED.value, [e.code], e.reason
         record.attempts = e.attempts

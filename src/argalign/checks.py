@@ -154,7 +154,7 @@ def check_clarification(clarification: str, *, request: str, response: Delivered
     if not clarification.strip():
         return []
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the clarification")
-           for marker in leaked(clarification, request)]
+           for marker in leaked(clarification)]
     words = content_words(clarification)
     if words and len(words & content_words(request)) / len(words) >= REPEAT_SHARE:
         out.append(Finding("CLARIFICATION_REPEATS", index,

@@ -16,6 +16,7 @@ and the original and the aligned row share most of them (the response is byte-id
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections import OrderedDict
@@ -38,6 +39,19 @@ READINGS: dict[str, type[dspy.Signature]] = {
     "response": ReadResponse,
     "thinking": ReadThinking,
 }
+
+
+class _OneTokenReplies(logging.Filter):
+    """Drops DSPy's "response was truncated" warning for the judge's own one-token calls."""
+
+    active = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (getattr(self.active, "on", False) and "truncated" in record.getMessage())
+
+
+_FILTER = _OneTokenReplies()
+logging.getLogger("dspy.clients.lm").addFilter(_FILTER)
 
 
 class JudgeError(ArgalignError):
@@ -105,8 +119,12 @@ class Judge:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        outputs = lm(prompt, max_tokens=1, temperature=0.0, logprobs=True,
-                     top_logprobs=TOP_LOGPROBS)
+        _FILTER.active.on = True
+        try:
+            outputs = lm(prompt, max_tokens=1, temperature=0.0, logprobs=True,
+                         top_logprobs=TOP_LOGPROBS)
+        finally:
+            _FILTER.active.on = False
         with self._lock:
             self.calls += 1
         probs, mass = letter_distribution(outputs[0] if outputs else None, len(self.labels))

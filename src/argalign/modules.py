@@ -24,6 +24,18 @@ from typing import Any, ClassVar
 
 import dspy
 
+from argalign.checks import (
+    CODES as QUALITY_CODES,
+)
+from argalign.checks import (
+    Finding,
+    check_clarification,
+    check_closing,
+    check_opening,
+    check_request,
+    instructions,
+)
+from argalign.deliverables import Delivered, delivered
 from argalign.errors import ArgalignError
 from argalign.invariants import CLARIFICATION_SEPARATOR, DEFAULT_MAX_USER_CHANGE, UserChange
 from argalign.schema import Conversation, Turn, parse_conversation, split_source
@@ -53,12 +65,33 @@ class AlignmentFailed(ArgalignError):
         super().__init__(f"{code}: {reason} (after {attempts} attempts)")
 
 
+class QualityRejected(AlignmentFailed):
+    """Every attempt failed a quality check (:mod:`argalign.checks`): the row is rejected."""
+
+
 class InvalidOutput(ValueError):
     """One LM output that cannot be used; the call is retried."""
 
     def __init__(self, code: str, reason: str):
         self.code = code
         super().__init__(reason)
+
+    @classmethod
+    def raise_for(cls, findings: list[Finding]) -> None:
+        if findings:
+            first = findings[0]
+            more = f" (and {len(findings) - 1} more)" if len(findings) > 1 else ""
+            raise cls(first.code, first.detail + more)
+
+
+@dataclass(frozen=True)
+class ThinkingContext:
+    """What a thinking rewrite is checked against."""
+
+    original: str
+    parts: ThinkingParts
+    request: str
+    response: Delivered
 
 
 @dataclass
@@ -148,10 +181,19 @@ class AlignConversation(dspy.Module):
         """New instructions for the turn's user message, or None to keep it as it stands."""
         return None
 
-    def check_thinking(self, prediction: dspy.Prediction) -> tuple[str, str, str]:
-        """``(opening, closing, clarification)`` from a thinking rewrite, or InvalidOutput."""
+    def check_thinking(self, prediction: dspy.Prediction, context: ThinkingContext
+                       ) -> tuple[str, str, str]:
+        """``(opening, closing, clarification)`` from a thinking rewrite, or InvalidOutput.
+
+        The opening is the prose before the kept plan; with the plan after it, the new opening
+        must still list every planned step (it does by construction) and leak no placeholder.
+        """
         opening = _check_prose(prediction.opening, "opening", required=True)
         closing = _check_prose(prediction.closing, "closing", required=False)
+        new_opening = context.parts.join(preamble=opening).split(context.parts.middle)[0] \
+            if context.parts.middle else context.parts.join(preamble=opening)
+        InvalidOutput.raise_for(check_opening(new_opening, original_thinking=context.original)
+                                + check_closing(closing, original_thinking=context.original))
         return opening, closing, ""
 
     # -- LM calls with retries ------------------------------------------------------------
@@ -179,6 +221,8 @@ class AlignConversation(dspy.Module):
             calls.failures.append(last)
             log.debug("attempt %d failed: %s", attempt + 1, last)
         code = last.split(":", 1)[0]
+        if code in QUALITY_CODES:
+            raise QualityRejected(code, last, self.attempts)
         raise AlignmentFailed(code, last, self.attempts)
 
     # -- the program ----------------------------------------------------------------------
@@ -225,24 +269,32 @@ class AlignConversation(dspy.Module):
         answer = shorten(_what_follows(conversation, turn, index), 1200)
         if self.thinking_scope == "full":
             def check_full(prediction: dspy.Prediction) -> str:
-                return _check_prose(prediction.new_thinking, "new_thinking", required=True,
-                                    limit=max(MAX_PROSE_CHARS, 2 * len(thinking)))
+                new = _check_prose(prediction.new_thinking, "new_thinking", required=True,
+                                   limit=max(MAX_PROSE_CHARS, 2 * len(thinking)))
+                InvalidOutput.raise_for(check_opening(split_thinking(new).opening,
+                                                      original_thinking=thinking)
+                                        + check_closing(new, original_thinking=thinking))
+                return new
 
             new = self._call(self.rewrite_whole, check_full, calls, request=shorten(request, 1500),
                              position=position, thinking=thinking, answer=answer)
             return new, ""
 
         parts: ThinkingParts = split_thinking(thinking)
+        context = ThinkingContext(thinking, parts, request, _delivered(conversation, turn))
         opening, closing, clarification = self._call(
-            self.rewrite_thinking, self.check_thinking, calls,
+            self.rewrite_thinking, lambda p: self.check_thinking(p, context), calls,
             request=shorten(request, 1500),
             position=position,
-            original_opening=shorten(parts.opening, 1500),
+            original_opening=shorten(parts.preamble, 1500),
+            plan=shorten(parts.plan, 1500),
             middle_outline=parts.outline(),
             original_closing=shorten(parts.closing, 800),
             answer=answer,
         )
-        return parts.join(opening, closing if (closing or not parts.closing) else None), \
+        # The plan stays byte for byte: the LM wrote only the prose before it.
+        return parts.join(preamble=opening,
+                          closing=closing if (closing or not parts.closing) else None), \
             clarification
 
 
@@ -264,11 +316,19 @@ class ModeA(AlignConversation):
         tool_calls = "; ".join(filter(None, (_tool_summary(conversation.messages[i].tool_calls)
                                              for i in turn.assistant_indices))) or "none"
 
+        answer = _final_content(conversation, turn)
+        response = _delivered(conversation, turn)
+
         def check(prediction: dspy.Prediction) -> str:
             text = _check_prose(prediction.request, "request", required=True,
                                 limit=MAX_REQUEST_CHARS)
             if request.source is not None and request.source[:200] in text:
                 raise InvalidOutput("SOURCE_RETYPED", "the request repeats the source text")
+            # The intro line before the source text is kept, so it counts as asked.
+            InvalidOutput.raise_for(check_request(
+                f"{text}\n{request.intro}", original=instructions(request.content),
+                answer=answer, system=system.content or "" if system else "",
+                source=request.source or "", response=response))
             return text
 
         return self._call(
@@ -294,12 +354,15 @@ class ModeB(AlignConversation):
         super().__init__(thinking, attempts, retry_temperature)
         self.rewrite_thinking = dspy.Predict(RewriteThinkingForAnswer)
 
-    def check_thinking(self, prediction: dspy.Prediction) -> tuple[str, str, str]:
-        opening, closing, _ = super().check_thinking(prediction)
+    def check_thinking(self, prediction: dspy.Prediction, context: ThinkingContext
+                       ) -> tuple[str, str, str]:
+        opening, closing, _ = super().check_thinking(prediction, context)
         clarification = _check_prose(getattr(prediction, "clarification", ""), "clarification",
                                      required=False, limit=MAX_CLARIFICATION_CHARS)
         if "\n" in clarification or "\r" in clarification:
             raise InvalidOutput("INVALID_FIELD", "clarification is not one sentence")
+        InvalidOutput.raise_for(check_clarification(
+            clarification, request=instructions(context.request), response=context.response))
         return opening, closing, clarification
 
 
@@ -319,6 +382,13 @@ def _final_content(conversation: Conversation, turn) -> str:
         if conversation.messages[i].content:
             return conversation.messages[i].content or ""
     return ""
+
+
+def _delivered(conversation: Conversation, turn: Turn) -> Delivered:
+    messages = [conversation.messages[i] for i in turn.assistant_indices]
+    return delivered(_final_content(conversation, turn),
+                     [m.tool_calls for m in messages if m.tool_calls],
+                     [m.thinking for m in messages if m.thinking])
 
 
 def _what_follows(conversation: Conversation, turn, index: int) -> str:

@@ -15,11 +15,13 @@ class RewriteRequest(dspy.Signature):
     assistant's answer. Write a new request, in the user's voice, that asks for exactly what
     the fixed answer delivers: the task, the method (for example an Argdown reconstruction,
     a formalization, an annotation, SMT-LIB code, a yes/no verdict), the output format, the
-    level of detail and any tool the assistant calls. A reader of the new request alone should
-    be able to predict the answer's approach, and a reader of the answer alone should be able
-    to reconstruct the request. Do not solve the task, do not quote the answer, and do not
-    restate the source text: it is appended after your request unchanged. Write one or two
-    short paragraphs of plain instructions."""
+    level of detail and any tool the assistant calls. Keep every method, format, question and
+    tool that the original request names and the answer uses. A reader of the new request
+    alone should be able to predict the answer's approach, and a reader of the answer alone
+    should be able to reconstruct the request. Do not solve the task, do not quote the answer,
+    do not repeat the system prompt, and do not restate the source text or write a placeholder
+    for it: the source text is appended after your request unchanged. Write one or two short
+    paragraphs of plain instructions."""
 
     system_prompt: str = dspy.InputField(desc="The system message of the conversation, if any.")
     history: str = dspy.InputField(desc="Earlier turns, shortened; empty for a first turn.")
@@ -42,33 +44,47 @@ class _RewriteThinking(dspy.Signature):
     position: str = dspy.InputField(
         desc="Where this reasoning sits: 'first reply' or 'after tool results'."
     )
-    original_opening: str = dspy.InputField(desc="The current opening of the reasoning.")
+    original_opening: str = dspy.InputField(
+        desc="The current opening prose of the reasoning, before its plan."
+    )
+    plan: str = dspy.InputField(
+        desc="The step list that follows the opening; it is kept as it is. Empty if none."
+    )
     middle_outline: str = dspy.InputField(desc="The headings and blocks of the kept middle part.")
     original_closing: str = dspy.InputField(desc="The current closing of the reasoning.")
     answer: str = dspy.InputField(desc="What the assistant answers or calls next, shortened.")
-    opening: str = dspy.OutputField(desc="The new opening: the request restated and a plan.")
-    closing: str = dspy.OutputField(desc="The new closing, one to three sentences.")
+    opening: str = dspy.OutputField(
+        desc="The new opening prose, one to four sentences in the first person: what the request "
+             "asks for and how I will go about it. The plan follows it unchanged, so end where "
+             "the plan can start, and do not list the steps yourself unless the plan is empty."
+    )
+    closing: str = dspy.OutputField(
+        desc="The new closing, one to three sentences that lead from the last step to the "
+             "answer or the tool call."
+    )
 
 
 class RewriteThinkingForRequest(_RewriteThinking):
     """Mode A. The user's request was rewritten to match the assistant's answer; now make the
-    assistant's private reasoning follow from that request. You write only the opening and
-    the closing of the reasoning; its middle part (steps, Argdown and code blocks) stays as
-    it is. The opening, in the first person, restates what the request asks for and sets out
-    a plan that leads to the steps in the middle. The closing connects the last step to the
-    final answer or tool call. Be concrete and brief; never contradict the middle part or
-    the answer."""
+    assistant's private reasoning follow from that request. You write only the opening prose
+    and the closing of the reasoning; its plan (the step list) and its middle part (steps,
+    Argdown and code blocks) stay as they are. The opening, in the first person, restates what
+    the request asks for and says how the plan serves it. The closing connects the last step
+    to the final answer or tool call. Be concrete and brief; never contradict the plan, the
+    middle part or the answer, and never write placeholders or field names."""
 
 
 class RewriteThinkingForAnswer(_RewriteThinking):
     """Mode B. The user's request stays as it is, although the assistant's answer goes well
     beyond what it literally asks. Make the assistant's private reasoning explain, in the
     first person, why this rich answer is the right response to this request: how the
-    assistant reads the request, which method it chooses and why, and a plan that leads to
-    the steps in the middle part. You write only the opening and the closing; the middle
-    part (steps, Argdown and code blocks) stays as it is. If a single short sentence added to
-    the request would remove a real ambiguity, give it as the clarification; otherwise leave
-    the clarification empty. Never contradict the middle part or the answer."""
+    assistant reads the request and which method it chooses and why. You write only the
+    opening prose and the closing; the plan (the step list) and the middle part (steps,
+    Argdown and code blocks) stay as they are. If a single short sentence added to the
+    request would remove a real ambiguity, give it as the clarification; it must add
+    something the request does not already say and must not ask for anything the answer
+    does not do. Otherwise leave the clarification empty. Never contradict the plan, the
+    middle part or the answer, and never write placeholders or field names."""
 
     clarification: str = dspy.OutputField(
         desc="At most one short sentence to append to the request, or an empty string."
@@ -85,40 +101,6 @@ class RewriteWholeThinking(dspy.Signature):
     thinking: str = dspy.InputField(desc="The current reasoning.")
     answer: str = dspy.InputField(desc="What the assistant answers or calls next, shortened.")
     new_thinking: str = dspy.OutputField(desc="The full new reasoning.")
-
-
-class PredictAnswer(dspy.Signature):
-    """Judge, forward direction. Read a user's request to an assistant that analyses
-    arguments. Predict what a good answer does: the task it performs, the method (for
-    example Argdown reconstruction, formalization, annotation, code, a short verdict), the
-    format and the level of detail, and the tools it calls. Describe the answer; do not
-    write it."""
-
-    request: str = dspy.InputField(desc="The user's request, shortened.")
-    predicted_answer: str = dspy.OutputField(desc="Two to four sentences describing the answer.")
-
-
-class ReconstructRequest(dspy.Signature):
-    """Judge, backward direction. Read an assistant's answer (and the tools it called).
-    Reconstruct the request the user most likely made: the task, the method, the format and
-    level of detail they asked for. Write it as the user's request in two to four
-    sentences."""
-
-    answer: str = dspy.InputField(desc="The assistant's answer, shortened.")
-    tool_calls: str = dspy.InputField(desc="Tools the assistant called, or 'none'.")
-    reconstructed_request: str = dspy.OutputField(desc="The request as the user would write it.")
-
-
-class RateMatch(dspy.Signature):
-    """Judge. Compare a prediction with what actually happened in a conversation about
-    argument analysis. Rate how well the prediction matches the actual text on task, method,
-    format and level of detail, from 0 (unrelated) to 10 (the same on all four). Judge
-    substance, not wording."""
-
-    prediction: str = dspy.InputField(desc="What a reader predicted.")
-    actual: str = dspy.InputField(desc="The actual text, shortened.")
-    rating: int = dspy.OutputField(desc="An integer from 0 to 10.")
-    reason: str = dspy.OutputField(desc="One sentence: what matches and what does not.")
 
 
 # --- the judge's readings: fixed prompts, never optimized --------------------------------------

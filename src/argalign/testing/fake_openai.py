@@ -359,7 +359,27 @@ def default_responder(
     """Deterministic values: str fields get ``words`` words hashed from the last user message."""
     last_user = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     seed = _text(last_user.get("content"))
-    return {name: _value(t, f"{seed}\x00{name}", words) for name, t in fields.items()}
+    values = {name: _value(t, f"{seed}\x00{name}", words) for name, t in fields.items()}
+    original = _ORIGINAL_REQUEST.search(seed)
+    if "request" in values and original:
+        # A well-behaved rewrite keeps what the original request asks for (so the quality
+        # checks pass) and adds a sentence: the original instructions, placeholders removed.
+        kept = " ".join(_PLACEHOLDERS.sub(" ", original.group(1)).split())
+        values["request"] = f"{kept} {values['request']}".strip()
+    return values
+
+
+_ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
+_PLACEHOLDERS = re.compile(r"\[SOURCE TEXT: \d+ characters\]|\[\.\.\. \d+ characters omitted \.\.\.\]")
+
+
+def letter_logprobs(key: str, letters: str = "ABCDEFGHI") -> list[dict[str, Any]]:
+    """A deterministic distribution over option letters for a prompt (hashed from ``key``)."""
+    digest = hashlib.blake2b(key.encode()).digest()
+    weights = [1 + digest[i] for i in range(len(letters))]
+    total = sum(weights)
+    return [{"token": letter, "logprob": math.log(w / total), "bytes": list(letter.encode())}
+            for letter, w in sorted(zip(letters, weights), key=lambda lw: -lw[1])]
 
 
 def _tamper(values: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
@@ -646,6 +666,13 @@ class FakeOpenAIServer:
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         choice = {"message": {"role": "assistant", "content": content}, "finish_reason": finish}
+        if body.get("logprobs") and fault not in ("malformed", "truncated"):
+            # A judge's one-token reading: a letter and the top letters' logprobs.
+            top = letter_logprobs(key)[: int(body.get("top_logprobs") or 1)]
+            choice["message"]["content"] = top[0]["token"]
+            choice["logprobs"] = {"content": [{**top[0], "top_logprobs": top}]}
+            usage["completion_tokens"] = 1
+            usage["total_tokens"] = usage["prompt_tokens"] + 1
         n = body.get("n") or 1
         return {
             "id": f"chatcmpl-{key}-{attempt}",

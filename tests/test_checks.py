@@ -1,0 +1,201 @@
+"""Quality checks: each one on a realistic row from the bundled sample, degraded the way a small
+model degrades it, and a clean rewrite of the same row that passes them all."""
+
+from __future__ import annotations
+
+import copy
+import importlib.resources
+import json
+from pathlib import Path
+
+import pytest
+
+from argalign.checks import (
+    CODES,
+    check_clarification,
+    check_quality,
+    copied_span,
+    instructions,
+    leaked,
+)
+from argalign.deliverables import delivered
+from argalign.invariants import Outcome, gate
+from argalign.schema import split_source
+from argalign.thinking import split_thinking
+
+SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
+
+
+def sample(source_id: str) -> dict:
+    config, split, _ = source_id.split("/")[1:]
+    for line in (SAMPLE / config / f"{split}.jsonl").read_text("utf-8").splitlines():
+        row = json.loads(line)
+        if row["source_id"] == source_id:
+            return row
+    raise LookupError(source_id)
+
+
+def first(row: dict, role: str) -> int:
+    return next(i for i, m in enumerate(row["messages"]) if m["role"] == role and
+                (role != "assistant" or m["thinking"]))
+
+
+def with_request(row: dict, instructions_text: str) -> dict:
+    """A Mode A rewrite: new instructions, the intro line and source text kept."""
+    new = copy.deepcopy(row)
+    i = first(row, "user")
+    before, source, _ = split_source(row["messages"][i]["content"])
+    intro = before.rstrip("\n").rsplit("\n", 1)[-1]
+    new["messages"][i]["content"] = f"{instructions_text}\n\n{intro}\n{source}"
+    return new
+
+
+def with_preamble(row: dict, preamble: str) -> dict:
+    new = copy.deepcopy(row)
+    i = first(row, "assistant")
+    new["messages"][i]["thinking"] = split_thinking(row["messages"][i]["thinking"]).join(
+        preamble=preamble)
+    return new
+
+
+def codes(original: dict, aligned: dict, mode: str = "A") -> list[str]:
+    return sorted({f.code for f in check_quality(original, aligned, mode)})
+
+
+# An annotation task whose request also asks for the reconstruction the spans refer to.
+ANNOTATION = "sample/deepa2-aaac01-thinking/test/00"
+# A reconstruction with inference rules and LaTeX formalizations.
+FORMALIZATION = "sample/deepa2-aaac01-thinking/test/07"
+
+
+def formalization_row() -> dict:
+    row = sample(FORMALIZATION)
+    assert {"formalization", "inference_rules"} <= set(
+        delivered(row["messages"][2]["content"]).deliverables)
+    return row
+
+
+def test_a_clean_rewrite_passes_every_check():
+    row = sample(ANNOTATION)
+    good = with_preamble(with_request(
+        row, "Mark up the text: wrap every reason and every conjecture in a span and give each "
+             "span the number of its proposition in your standard-form reconstruction."),
+        "The user wants the text annotated with reasons and conjectures, linked to a "
+        "reconstruction, so I reconstruct first and annotate second.")
+    assert codes(row, good) == []
+    assert gate(row, good, "A").outcome is Outcome.ALIGNED
+
+
+def test_every_check_has_a_catalogued_code():
+    assert set(CODES) == {"PLACEHOLDER_LEAKED", "PLAN_DROPPED", "DELIVERABLE_DROPPED",
+                          "REQUEST_QUOTES_ANSWER", "REQUEST_COPIES_SYSTEM",
+                          "CLARIFICATION_REPEATS", "CLARIFICATION_CONTRADICTS"}
+
+
+@pytest.mark.parametrize("marker", [
+    "[SOURCE TEXT: 587 characters]", "[source text, 587 characters]",
+    "[... 1200 characters omitted ...]", "[[ ## request ## ]]", "{request}",
+    "the original_request asks"])
+def test_a_leaked_placeholder_in_the_request_is_caught(marker):
+    row = sample(ANNOTATION)
+    bad = with_request(row, "Annotate the reasons and conjectures of the text and relate each "
+                            f"to the reconstruction. {marker}")
+    assert codes(row, bad) == ["PLACEHOLDER_LEAKED"]
+    verdict = gate(row, bad, "A")
+    assert verdict.outcome is Outcome.REJECTED and verdict.codes == ["PLACEHOLDER_LEAKED"]
+
+
+def test_a_leaked_placeholder_in_the_thinking_is_caught():
+    row = sample(ANNOTATION)
+    bad = with_preamble(row, "I annotate [SOURCE TEXT: 587 characters] as asked.")
+    assert codes(row, bad) == ["PLACEHOLDER_LEAKED"]
+
+
+def test_a_marker_already_in_the_original_is_not_a_leak():
+    assert leaked("Fill in {request} here.", "Fill in {request} here, said the user.") == []
+    assert leaked("Fill in {request} here.") == ["{request}"]
+
+
+def test_a_dropped_plan_is_caught():
+    row = sample(ANNOTATION)
+    i = first(row, "assistant")
+    parts = split_thinking(row["messages"][i]["thinking"])
+    assert parts.plan.startswith("Step 1:")
+    bad = copy.deepcopy(row)
+    # What the small model did: "let me draw up a plan" and straight into the steps.
+    bad["messages"][i]["thinking"] = parts.join(
+        opening="I need to annotate the text. Let me draw up a plan.")
+    assert codes(row, bad) == ["PLAN_DROPPED"]
+    # The kept plan after a new preamble passes.
+    assert codes(row, with_preamble(row, "I need to annotate the text. Here is my plan.")) == []
+
+
+def test_a_dropped_method_is_caught_in_mode_a():
+    row = formalization_row()
+    bad = with_request(row, "Reconstruct the argument in Argdown standard form.")
+    found = check_quality(row, bad, "A")
+    assert [f.code for f in found] == ["DELIVERABLE_DROPPED"]
+    assert "formalization" in found[0].detail and "inference_rules" in found[0].detail
+
+
+def test_a_dropped_question_is_caught_in_mode_a(real_rows):
+    row = real_rows[2]  # "Is the proposition (4) explicitly mentioned ...?" answered "No, it is not."
+    bad = with_request(row, "Reconstruct the argument and evaluate it.")
+    assert "DELIVERABLE_DROPPED" in codes(row, bad)
+
+
+def test_a_request_that_quotes_the_answer_is_caught():
+    row = formalization_row()
+    answer = row["messages"][2]["content"]
+    span = " ".join(answer.split("\n")[1].split()[1:13])  # words of the gist line
+    asks = ("Reconstruct the argument in Argdown, name the inference rule of each step, and "
+            "attach a LaTeX formalization to every proposition as inline YAML data.")
+    honest = with_request(row, asks)
+    quoting = with_request(row, f"{asks} Begin with: {span}")
+    assert codes(row, honest) == []
+    assert codes(row, quoting) == ["REQUEST_QUOTES_ANSWER"]
+
+
+def test_a_span_shared_with_the_source_text_is_not_a_quote():
+    source = "Everyone who plays in the club's Sunday league holds a FIDE rating and more words"
+    answer = f"<span>{source}</span>"
+    assert copied_span(f"Annotate: {source}", answer, allowed=[source]) is None
+    assert copied_span(f"Annotate: {source}", answer) is not None
+
+
+def test_a_request_that_repeats_the_system_prompt_is_caught():
+    row = sample(ANNOTATION)
+    system = row["messages"][0]["content"]
+    bad = with_request(row, f"{system} Annotate the reasons and conjectures of the text and "
+                            "relate each to the reconstruction.")
+    assert codes(row, bad) == ["REQUEST_COPIES_SYSTEM"]
+
+
+def _clarified(row: dict, clarification: str) -> dict:
+    new = with_preamble(row, "The user asks me to look at a text; the answer they need is an "
+                             "annotation, so I plan for it.")
+    new["messages"][first(row, "user")]["content"] += "\n\n" + clarification
+    return new
+
+
+def test_a_clarification_that_repeats_the_request_is_caught():
+    row = sample(ANNOTATION)
+    bad = _clarified(row, "Annotate every reason and every conjecture with a span.")
+    assert codes(row, bad, "B") == ["CLARIFICATION_REPEATS"]
+    good = _clarified(row, "Number the spans in the order they appear.")
+    assert codes(row, good, "B") == []
+
+
+def test_a_clarification_that_asks_for_something_else_is_caught():
+    row = sample(ANNOTATION)
+    bad = _clarified(row, "Just give me SMT-LIB code, please.")
+    found = check_quality(row, bad, "B")
+    assert [f.code for f in found] == ["CLARIFICATION_CONTRADICTS"]
+    assert "smt" in found[0].detail
+
+
+def test_an_empty_clarification_is_no_finding():
+    row = sample(ANNOTATION)
+    response = delivered(row["messages"][2]["content"], [], [row["messages"][2]["thinking"]])
+    assert check_clarification("  ", request=instructions(row["messages"][1]["content"]),
+                               response=response) == []
