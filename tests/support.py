@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import signal
 import subprocess
@@ -19,8 +20,11 @@ from typing import Any
 
 import pytest
 
+from argalign.deliverables import TASKS
 from argalign.jsonl import iter_jsonl
+from argalign.judge import LETTERS
 from argalign.schema import Example
+from argalign.signatures import ReadRequest, ReadResponse, ReadThinking
 from argalign.testing.fake_openai import default_responder
 
 CONFIG = "deepa2-aaac01-thinking"
@@ -145,3 +149,41 @@ def kill_after(command: list[str], tmp_path: Path, run_dir: Path, at_least: int)
 def subprocess_env(tmp_path: Path) -> dict[str, str]:
     """The environment of an ``argalign`` subprocess: this one's, with a private DSPy cache."""
     return {**os.environ, "DSPY_CACHEDIR": str(tmp_path / "dspy-cache"), "PYTHONUNBUFFERED": "1"}
+
+
+# --- a judge LM with scripted token probabilities --------------------------------------------
+
+LABELS = list(TASKS)
+
+
+def logprobs_output(probs: dict[str, float], junk: float = 0.0) -> dict:
+    """An LM output as DSPy returns it with ``logprobs=True``: letter tokens with logprobs."""
+    top = [{"token": f" {LETTERS[LABELS.index(k)]}" if i % 2 else LETTERS[LABELS.index(k)],
+            "logprob": math.log(p)} for i, (k, p) in enumerate(probs.items()) if p > 0]
+    if junk:
+        top.append({"token": "The", "logprob": math.log(junk)})
+    return {"text": top[0]["token"].strip(), "logprobs": {"content": [{"top_logprobs": top}]}}
+
+
+class ScriptedJudgeLM:
+    """A judge LM: ``answer(kind, text)`` gives the distribution for each reading."""
+
+    model = "scripted-judge"
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.prompts: list[str] = []
+        self.kwargs: list[dict] = []
+
+    def __call__(self, prompt: str, **kwargs):
+        self.prompts.append(prompt)
+        self.kwargs.append(kwargs)
+        kind = next(k for k, s in (("request", ReadRequest), ("response", ReadResponse),
+                                   ("thinking", ReadThinking)) if prompt.startswith(s.instructions))
+        text = prompt.split("<<<\n", 1)[1].split("\n>>>", 1)[0]
+        return [logprobs_output(self.answer(kind, text))]
+
+
+def peaked(label: str, p: float = 0.8) -> dict[str, float]:
+    rest = (1 - p) / (len(LABELS) - 1)
+    return {k: p if k == label else rest for k in LABELS}

@@ -19,6 +19,7 @@ from argalign.modules import ModeA, make_mode
 from argalign.records import OUTCOMES
 from argalign.schema import Example
 from argalign.testing.fake_openai import FakeOpenAIServer
+from support import ScriptedJudgeLM, peaked
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
 PROVENANCE = ("id", "source_id", "config", "split", "index", "mode", "model", "program", "outcome",
@@ -28,8 +29,9 @@ PROVENANCE = ("id", "source_id", "config", "split", "index", "mode", "model", "p
 ASKS_REQUEST = "fields: `request`."
 ASKS_THINKING_A = "fields: `opening`, then `closing`."
 ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
-ASKS_PREDICTION = "fields: `predicted_answer`."
-ASKS_RECONSTRUCTION = "fields: `reconstructed_request`."
+# The sample row asks whether proposition (4) is explicit: a rewrite must keep the question.
+NEW_REQUEST = ("Reconstruct the argument in Argdown standard form, then answer in one word: is "
+               "proposition (4) explicitly mentioned in the text?")
 
 INSTRUCTION = "Reconstruct the argument in Argdown."
 SOURCE = ("Every member of the chess club plays in the Sunday league. Anna is a member of the "
@@ -70,9 +72,7 @@ def rewriting_lm() -> DummyLM:
         ASKS_THINKING_B: {"opening": "Here is a new opening.", "closing": "Here is a new closing.",
                           "clarification": ""},
         ASKS_THINKING_A: {"opening": "Here is a new opening.", "closing": "Here is a new closing."},
-        ASKS_REQUEST: {"request": "Reconstruct the argument in Argdown standard form."},
-        ASKS_PREDICTION: {"predicted_answer": "An Argdown reconstruction of the argument."},
-        ASKS_RECONSTRUCTION: {"reconstructed_request": "Reconstruct this argument in Argdown."},
+        ASKS_REQUEST: {"request": NEW_REQUEST},
     }, adapter=dspy.JSONAdapter())
 
 
@@ -101,7 +101,8 @@ def test_aligned_with_provenance(mode):
 
 def test_tokens_are_counted_from_the_endpoint():
     def answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
-        return {name: "" if name == "clarification" else f"A new {name}." for name in fields}
+        return {name: "" if name == "clarification" else NEW_REQUEST if name == "request"
+                else f"A new {name}." for name in fields}
 
     with FakeOpenAIServer(responder=answers) as server:
         lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False)
@@ -201,10 +202,13 @@ def test_a_rewrite_that_breaks_an_invariant_is_rejected():
 
 @pytest.mark.parametrize("separate_judge_lm", [False, True])
 def test_a_judge_scores_baseline_and_aligned(separate_judge_lm):
-    lm, judge_lm = rewriting_lm(), rewriting_lm()
-    options = {"judge": MutualPredictability("lexical")}
+    lm = rewriting_lm()
+    judge_lm = ScriptedJudgeLM(lambda kind, text: peaked("verdict", 0.6))
+    options = {"judge": MutualPredictability("judge")}
     if separate_judge_lm:
         options["judge_lm"] = judge_lm
+    else:
+        options = {"judge": MutualPredictability("lexical")}
     record = align(sample_example(), "A", lm, **options)
     assert record.outcome == "aligned"
     assert record.calls == 2  # the judge's calls are not the alignment's
@@ -212,20 +216,20 @@ def test_a_judge_scores_baseline_and_aligned(separate_judge_lm):
     assert set(scores) == {"baseline", "aligned"}, scores
     assert scores["baseline"]["gate"] == "baseline" and scores["aligned"]["gate"] == "pass"
     for part in scores.values():
-        assert set(part) == {"score", "forward", "backward", "gate"}
+        assert set(part) == {"score", "forward", "backward", "coherence", "gate"}
         assert 0 < part["score"] <= 1
-        assert part["score"] == pytest.approx((part["forward"] + part["backward"]) / 2, abs=1e-4)
-    # Baseline and aligned: one prediction and one reconstruction each.
-    assert len((judge_lm if separate_judge_lm else lm).history) == 4 + 2 * (not separate_judge_lm)
+        assert part["score"] == pytest.approx(
+            (part["forward"] + part["backward"] + part["coherence"]) / 3, abs=1e-4)
+    if separate_judge_lm:
+        # Readings of both rows: 2 requests, 1 shared response, 2 thinkings, 3 empty priors.
+        assert len(judge_lm.prompts) == 8
     again = align(sample_example(), "A", rewriting_lm(), **options)
-    assert again.scores == scores  # lexical comparison is deterministic
+    assert again.scores == scores  # readings at temperature 0 (and rules) are repeatable
 
 
 def test_an_unchanged_row_scores_zero():
     lm = DummyLM({
         ASKS_THINKING_B: {"opening": OPENING, "closing": CLOSING, "clarification": ""},
-        ASKS_PREDICTION: {"predicted_answer": "An Argdown reconstruction."},
-        ASKS_RECONSTRUCTION: {"reconstructed_request": "Reconstruct the argument."},
     }, adapter=dspy.JSONAdapter())
     record = align(example(fixed_point_row()), "B", lm, judge=MutualPredictability("lexical"))
     assert record.outcome == "unchanged"

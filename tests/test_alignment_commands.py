@@ -58,9 +58,12 @@ def test_score_file_means_and_skips_rows_without_a_row(tmp_path, real_rows_path,
     lines = _lines(out)
     assert [line["status"] for line in lines] == ["scored", "scored", "skipped"]
     for line in lines[:2]:
-        assert 0.0 <= line["forward"] <= 1.0 and 0.0 <= line["backward"] <= 1.0
-        assert abs(line["score"] - (line["forward"] + line["backward"]) / 2) < 1e-3
+        parts = [line["forward"], line["backward"], line["coherence"]]
+        assert all(0.0 <= p <= 1.0 for p in parts)
+        assert abs(line["score"] - sum(parts) / 3) < 1e-3
     summary = json.loads(capsys.readouterr().out)
-    assert summary["scored"] == 2
+    assert summary["scored"] == 2 and summary["judge"] is None  # lexical: no model started
     expected = sum(line["score"] for line in lines[:2]) / 2
-    assert abs(summary["mean"]["score"] - expected) < 1e-3
+    mean = summary["mean"]["score"]
+    assert abs(mean["mean"] - expected) < 1e-3
+    assert mean["low"] <= mean["mean"] <= mean["high"] and mean["n"] == 2

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import importlib.resources
 import json
-import math
 import re
 from pathlib import Path
 
@@ -27,11 +26,10 @@ from argalign.metrics import (
     visible_request,
 )
 from argalign.schema import split_source
-from argalign.signatures import ReadRequest, ReadResponse, ReadThinking
 from argalign.thinking import split_thinking
+from support import LABELS, ScriptedJudgeLM, logprobs_output, peaked
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
-LABELS = list(TASKS)
 
 
 def sample_rows() -> list[dict]:
@@ -45,39 +43,6 @@ def by_id(source_id: str) -> dict:
 
 SMT_ROW = "sample/deepa2-aaac01-thinking/test/04"       # asks for SMT-LIB code, gets it
 VERDICT_ROW = "sample/deepa2-aaac01-thinking/test/09"   # a yes/no question, answered "No."
-
-
-def logprobs_output(probs: dict[str, float], junk: float = 0.0) -> dict:
-    """An LM output as DSPy returns it with ``logprobs=True``: letter tokens with logprobs."""
-    top = [{"token": f" {LETTERS[LABELS.index(k)]}" if i % 2 else LETTERS[LABELS.index(k)],
-            "logprob": math.log(p)} for i, (k, p) in enumerate(probs.items()) if p > 0]
-    if junk:
-        top.append({"token": "The", "logprob": math.log(junk)})
-    return {"text": top[0]["token"].strip(), "logprobs": {"content": [{"top_logprobs": top}]}}
-
-
-class ScriptedJudgeLM:
-    """A judge LM: ``answer(kind, text)`` gives the distribution for each reading."""
-
-    model = "scripted-judge"
-
-    def __init__(self, answer):
-        self.answer = answer
-        self.prompts: list[str] = []
-        self.kwargs: list[dict] = []
-
-    def __call__(self, prompt: str, **kwargs):
-        self.prompts.append(prompt)
-        self.kwargs.append(kwargs)
-        kind = next(k for k, s in (("request", ReadRequest), ("response", ReadResponse),
-                                   ("thinking", ReadThinking)) if prompt.startswith(s.instructions))
-        text = prompt.split("<<<\n", 1)[1].split("\n>>>", 1)[0]
-        return [logprobs_output(self.answer(kind, text))]
-
-
-def peaked(label: str, p: float = 0.8) -> dict[str, float]:
-    rest = (1 - p) / (len(LABELS) - 1)
-    return {k: p if k == label else rest for k in LABELS}
 
 
 UNIFORM = {k: 1 / len(LABELS) for k in LABELS}

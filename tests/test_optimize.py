@@ -153,12 +153,12 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     assert all("/train/" in i for i in ids["train"]) and all("/validation/" in i for i in ids["val"])
 
     # mlflow.dspy.autolog: the reporting evaluation leaves one trace per program call
-    # (compile traces are off by default) and one per judge call, tied to the run. The
-    # winning program's valset rows are reused, so the same program is not evaluated twice.
+    # (compile traces are off by default), tied to the run. The winning program's valset rows
+    # are reused, so the same program is not evaluated twice. (The judge's one-token readings
+    # are plain LM calls, counted in report_calls above.)
     traces = mlflow.search_traces(run_id=run.info.run_id, return_type="list")
     roots = [t.data.spans[0].name for t in traces if t.data.spans]
     assert roots.count("ModeA.forward") >= len(ids["val"])
-    assert "MutualPredictability.forward" in roots
 
 
 def test_a_second_identical_call_reuses_the_program_and_force_compiles_again(

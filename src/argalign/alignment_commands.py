@@ -89,47 +89,58 @@ def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | No
 
 def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
                comparison: str = "judge", settings: str | Path | None = None) -> dict[str, Any]:
-    """Score every row of ``input`` (rows, examples or result records) into ``out``; the means."""
+    """Score every row of ``input`` (rows, examples or result records) into ``out``; the means,
+    each with its 95% bootstrap interval over conversations."""
+    import contextlib
+
     import dspy
     from tqdm import tqdm
 
     from argalign.config import load_settings
     from argalign.jsonl import write_jsonl_atomic
     from argalign.lm import open_models
-    from argalign.metrics import MutualPredictability, score_row
+    from argalign.metrics import COMPARISONS, MutualPredictability, score_row
+    from argalign.stats import mean_ci
 
     loaded = load_settings(settings)
     model = model or loaded.default_judge
     judge = MutualPredictability(comparison)
+    uses_lm = COMPARISONS[comparison].uses_lm
+    judge_name = model if uses_lm else None
     rows = list(_read_examples(input))
     lines: list[dict[str, Any]] = []
-    totals: Counter = Counter()
-    with open_models(loaded, [model]) as handles:
-        handle = handles[model]
+    parts: dict[str, list[float]] = {"score": [], "forward": [], "backward": [], "coherence": []}
+    # Rule-based comparisons need no model: no server is started for them.
+    models = open_models(loaded, [model]) if uses_lm else contextlib.nullcontext({})
+    with models as handles:
+        handle = handles.get(model)
+        context = {"lm": handle.lm, "adapter": handle.adapter} if handle else {}
         for example, record in tqdm(rows, desc="score", unit="conv", file=sys.stderr,
                                     disable=None):
             if isinstance(example, RowError):
-                lines.append({"id": example.row_id, "judge": model, "comparison": comparison,
+                lines.append({"id": example.row_id, "judge": judge_name, "comparison": comparison,
                               "status": "failed", "reason": str(example)})
                 continue
-            line: dict[str, Any] = {"id": example.id, "judge": model, "comparison": comparison}
+            line: dict[str, Any] = {"id": example.id, "judge": judge_name,
+                                    "comparison": comparison}
             if example.row is None:
                 line.update(status="skipped", reason=f"no row (outcome {record.get('outcome')})")
             else:
                 try:
-                    with dspy.context(lm=handle.lm, adapter=handle.adapter, trace=None):
+                    with dspy.context(trace=None, **context):
                         result = score_row(example.row, judge)
                     line.update(status="scored", **result.components(), feedback=result.feedback)
-                    totals["scored"] += 1
-                    for key in ("score", "forward", "backward"):
-                        totals[key] += getattr(result, key)
+                    for key, values in parts.items():
+                        value = getattr(result, key)
+                        if value is not None:
+                            values.append(value)
                 except Exception as e:  # noqa: BLE001 - one row's judge failure is recorded
                     line.update(status="failed", reason=f"{type(e).__name__}: {e}")
             lines.append(line)
     write_jsonl_atomic(out, lines)
-    n = totals["scored"]
-    means = {k: round(totals[k] / n, 4) if n else None for k in ("score", "forward", "backward")}
-    return {"out": str(out), "rows": len(lines), "scored": n, "mean": means}
+    means = {k: mean_ci(v).as_dict() if v else None for k, v in parts.items()}
+    return {"out": str(out), "rows": len(lines), "scored": len(parts["score"]),
+            "comparison": comparison, "judge": judge_name, "mean": means}
 
 
 def cmd_align(args: argparse.Namespace) -> int:

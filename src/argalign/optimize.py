@@ -207,7 +207,8 @@ def _compile(spec: OptimizeSpec, student: dspy.Module, trainset, valset, metric,
         best.update(program=compiled, rows=None)
         return compiled
     if spec.optimizer == "gepa":
-        calls_per_eval = 8  # align (2-3 calls) + judge (4 calls) per example, roughly
+        # Per metric call: the alignment (2-3 LM calls) and the judge's readings of the row.
+        calls_per_eval = 3 + getattr(metric, "calls_per_turn", 0)
         max_metric_calls = max(len(valset) + 1, (spec.budget_calls or 400) // calls_per_eval)
         optimizer = dspy.GEPA(metric=metric, reflection_lm=reflection_lm,
                               max_metric_calls=max_metric_calls, num_threads=1,

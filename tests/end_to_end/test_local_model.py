@@ -19,6 +19,7 @@ import yaml
 
 from argalign import cli
 from argalign.align import align_example
+from argalign.checks import CODES as QUALITY_CODES
 from argalign.config import load_settings
 from argalign.invariants import check_row
 from argalign.lm import Handle, open_models
@@ -70,12 +71,15 @@ def test_align_two_conversations(smol, mode):
         example = Example(id=row["source_id"], config="deepa2-aaac03-thinking", split="validation",
                           index=index, row=row)
         record = align_example(example, program, model=MODEL, lm=smol.lm, adapter=smol.adapter)
-        assert record.outcome in ("aligned", "unchanged", "failed"), record.reason
+        # A 135M model's rewrite may fail a quality check every time: rejected with its code.
+        assert record.outcome in ("aligned", "unchanged", "failed", "rejected"), record.reason
         assert record.calls >= 1 and record.input_tokens > 0
         if record.outcome == "aligned":
             assert check_row(row, record.row, mode) == []
         elif record.outcome == "failed":
             assert record.codes and record.reason and record.row is None
+        elif record.outcome == "rejected":
+            assert set(record.codes) <= set(QUALITY_CODES) and record.row is None
 
 
 def test_the_align_command(tmp_path, config_path):
