@@ -99,7 +99,9 @@ def test_validate_mode_b_bounds_the_user_message(real_rows, tmp_path, mode, exit
             str(tmp_path / "a.jsonl"), "--mode", mode]
     assert main(argv) == exit_code
     assert main([*argv, "--max-user-change", "300"]) == EXIT_OK
-    user["content"] = user["content"][300:]  # 300 characters of instruction cut: never Mode B
+    # The first paragraph of instructions cut (246 characters): never Mode B. Mode A accepts it,
+    # as the intro line still asks for the annotation the answer gives.
+    user["content"] = user["content"].split("\n\n", 1)[1]
     write_jsonl_atomic(tmp_path / "a.jsonl", [{**aligned, "source_id": "s"}])
     assert main([*argv, "--max-user-change", "100000"]) == exit_code
 

@@ -510,8 +510,8 @@ def test_a_rewrite_that_fails_a_check_every_time_ends_rejected():
     lm = ScriptedLM({ASKS_REQUEST: {"request": NEW_REQUEST}, ASKS_THINKING_A: leaky})
     record = align_example(Example("x", "c", "s", 0, row), make_mode("A"), model="m", lm=lm,
                            adapter=dspy.JSONAdapter())
-    assert record["outcome"] == "rejected" and record["codes"] == ["PLACEHOLDER_LEAKED"]
-    assert record["row"] is None
+    assert record.outcome == "rejected" and record.codes == ["PLACEHOLDER_LEAKED"]
+    assert record.row is None
 
 
 def test_a_request_that_drops_a_method_is_retried(real_rows_path):

@@ -7,7 +7,7 @@ LM output and retry with a fresh sample when one fails; a row whose last attempt
 ends ``rejected`` with the code. :func:`check_quality` runs the same checks on a whole aligned
 row, for ``validate``, ``clean`` and the metric's gate.
 
-Each finding has a stable code (:data:`CODES`) and the index of the message concerned.
+Each finding has a stable code (:data:`argalign.codes.QUALITY`) and the index of the message concerned.
 """
 
 from __future__ import annotations
@@ -17,20 +17,12 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from argalign import codes
 from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps
 from argalign.schema import parse_conversation, split_source
 from argalign.thinking import split_thinking
 
-CODES: dict[str, str] = {
-    "PLACEHOLDER_LEAKED": "a placeholder, field name or template marker leaked into a message",
-    "PLAN_DROPPED": "the rewritten thinking no longer lists the steps its middle works through",
-    "DELIVERABLE_DROPPED": "Mode A: the request no longer names a method, format or tool that the "
-                           "original request named and the response uses",
-    "REQUEST_QUOTES_ANSWER": "the request copies a long span of the answer",
-    "REQUEST_COPIES_SYSTEM": "the request repeats the system prompt",
-    "CLARIFICATION_REPEATS": "Mode B: the clarification repeats what the request already says",
-    "CLARIFICATION_CONTRADICTS": "Mode B: the clarification asks for something the answer does not do",
-}
+CODES = codes.QUALITY
 
 # A copied span of this many words (not in the source text or the original request) is a quote.
 QUOTE_WORDS = 10

@@ -59,7 +59,17 @@ ID: dict[str, str] = {
 }
 
 # Quality checks: a rewrite that keeps every invariant and is still worse than the original.
-QUALITY: dict[str, str] = {}
+QUALITY: dict[str, str] = {
+    "PLACEHOLDER_LEAKED": "a placeholder, field name or template marker leaked into a message",
+    "PLAN_DROPPED": "the rewritten thinking no longer lists the steps its middle works through",
+    "DELIVERABLE_DROPPED": "Mode A: the request no longer names a method, format, question or "
+                           "tool that the original request named and the response uses",
+    "REQUEST_QUOTES_ANSWER": "the request copies a long span of the answer (games the metric)",
+    "REQUEST_COPIES_SYSTEM": "the request repeats the system prompt",
+    "CLARIFICATION_REPEATS": "Mode B: the clarification repeats what the request already says",
+    "CLARIFICATION_CONTRADICTS": "Mode B: the clarification asks for something the answer does "
+                                 "not do",
+}
 
 # One LM output that cannot be used; after the last attempt the example ends ``failed``.
 LM: dict[str, str] = {

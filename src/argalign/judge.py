@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
+import string
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -28,7 +29,7 @@ from argalign.deliverables import TASKS
 from argalign.errors import ArgalignError
 from argalign.signatures import ReadRequest, ReadResponse, ReadThinking
 
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+LETTERS = string.ascii_uppercase
 TOP_LOGPROBS = 20
 EMPTY_TEXT = "(empty)"
 # Below this share of probability on option letters, the judge did not answer the question.

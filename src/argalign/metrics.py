@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import dspy
 
 from argalign.checks import CODES as QUALITY_CODES
-from argalign.checks import content_words, instructions
+from argalign.checks import content_words
 from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps
 from argalign.invariants import Outcome, gate
 from argalign.judge import Judge
@@ -383,7 +383,3 @@ def make_metric(judge_lm: dspy.BaseLM | None = None, comparison: str = DEFAULT_C
     metric.calls_per_turn = scorer.calls_per_turn  # type: ignore[attr-defined]
     return metric
 
-
-__all__ = ["COMPARISONS", "DEFAULT_COMPARISON", "MutualPredictability", "Score", "content_words",
-           "instructions", "lexical_match", "make_metric", "score_aligned", "score_row",
-           "turn_views", "visible_request"]

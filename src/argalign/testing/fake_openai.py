@@ -39,6 +39,7 @@ import random
 import re
 import signal
 import socket
+import string
 import threading
 import time
 from collections import Counter
@@ -373,7 +374,7 @@ _ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\
 _PLACEHOLDERS = re.compile(r"\[SOURCE TEXT: \d+ characters\]|\[\.\.\. \d+ characters omitted \.\.\.\]")
 
 
-def letter_logprobs(key: str, letters: str = "ABCDEFGHI") -> list[dict[str, Any]]:
+def letter_logprobs(key: str, letters: str = string.ascii_uppercase[:9]) -> list[dict[str, Any]]:
     """A deterministic distribution over option letters for a prompt (hashed from ``key``)."""
     digest = hashlib.blake2b(key.encode()).digest()
     weights = [1 + digest[i] for i in range(len(letters))]
