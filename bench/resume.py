@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
                 rerun_s = time.monotonic() - started
                 calls_in_process = server.stats()["total"] - calls_before
 
-                command = ["run", "--data", str(data), "--config", str(settings), "--no-track",
+                command = ["run", "--data", str(data), "--settings", str(settings), "--no-track",
                            "--no-progress"]
                 before = server.stats()["total"]
                 cli = measure("argalign.cli", *command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="qwen2.5-coder-1.5b",
                    help="a model of the settings (default %(default)s; smollm2-135m for a quick run)")
-    p.add_argument("--config", default=None, help="settings YAML (default: the packaged one)")
+    p.add_argument("--settings", default=None, help="settings YAML (default: the packaged one)")
     p.add_argument("--rows", type=int, default=6, help="first K real rows (default %(default)s)")
     p.add_argument("--modes", nargs="+", default=list(MODES))
     p.add_argument("--input", default=str(REAL_ROWS), help="rows JSONL (default: the six real rows)")
@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = read_jsonl(Path(args.input))[: args.rows]
     examples = [Example(str(row.get("example_id") or row.get("source_id") or f"real/{k}"), "real", "train",
                         k, row) for k, row in enumerate(rows)]
-    settings = load_settings(args.config)
+    settings = load_settings(args.settings)
     if args.threads is not None and settings.get(args.model).local is not None:
         cfg = settings.get(args.model)
         cfg = cfg.model_copy(update={"local": cfg.local.model_copy(update={"threads": args.threads})})

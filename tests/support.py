@@ -111,7 +111,7 @@ def comparable(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]
 def run_options(data: Path, settings: Path, **changes: Any):
     from argalign.run.runner import RunOptions
 
-    return RunOptions(**{"data": data, "config": str(settings), "track": False, "progress": False,
+    return RunOptions(**{"data": data, "settings": str(settings), "track": False, "progress": False,
                          **changes})
 
 
@@ -125,7 +125,7 @@ def complete_lines(run_dir: Path) -> int:
 
 def run_command(data: Path, settings: Path) -> list[str]:
     """``argalign run`` as a subprocess command line (no MLflow, no progress bar, seed 5)."""
-    return [sys.executable, "-m", "argalign.cli", "run", "--data", str(data), "--config",
+    return [sys.executable, "-m", "argalign.cli", "run", "--data", str(data), "--settings",
             str(settings), "--no-track", "--no-progress", "--seed", "5"]
 
 

@@ -23,7 +23,7 @@ def test_align_file_records_every_line_even_bad_ones(tmp_path, real_rows_path, f
     out = tmp_path / "out.jsonl"
 
     assert main(["align", "--mode", "B", "--in", str(source), "--out", str(out),
-                 "--config", str(settings)]) == 0
+                 "--settings", str(settings)]) == 0
 
     records = _lines(out)
     assert [r["id"] for r in records] == ["example_id=0", "line 2", "line 3", "example_id=1"]
@@ -53,7 +53,7 @@ def test_score_file_means_and_skips_rows_without_a_row(tmp_path, real_rows_path,
     out = tmp_path / "scores.jsonl"
 
     assert main(["score", "--in", str(source), "--out", str(out), "--comparison", "lexical",
-                 "--config", str(settings)]) == 0
+                 "--settings", str(settings)]) == 0
 
     lines = _lines(out)
     assert [line["status"] for line in lines] == ["scored", "scored", "skipped"]

@@ -26,8 +26,14 @@ def _not_codes(tree: ast.AST) -> set[str]:
             called = ast.unparse(node.func)
             if any(word in called for word in ("environ", "getenv", "normalize")):
                 out.update(a.value for a in node.args[:1] if isinstance(a, ast.Constant))
+            if called.endswith("Registry"):  # a registry named by module and attribute
+                out.update(a.value for a in node.args if isinstance(a, ast.Constant))
             out.update(k.value.value for k in node.keywords
                        if k.arg == "metavar" and isinstance(k.value, ast.Constant))
+        elif isinstance(node, ast.arguments):
+            named = [*node.posonlyargs, *node.args][-len(node.defaults):] if node.defaults else []
+            pairs = [*zip(named, node.defaults), *zip(node.kwonlyargs, node.kw_defaults)]
+            out.update(d.value for a, d in pairs if a.arg == "metavar" and isinstance(d, ast.Constant))
         elif isinstance(node, ast.Subscript) and "environ" in ast.unparse(node.value):
             out.update([node.slice.value] if isinstance(node.slice, ast.Constant) else [])
         elif isinstance(node, ast.Assign) and any(

@@ -173,7 +173,7 @@ def test_a_second_identical_call_reuses_the_program_and_force_compiles_again(
 
     code = cli.main(["optimize", "--mode", "A", "--optimizer", "bootstrap-rs", "--train", "2",
                      "--val", "2", "--seed", "0", "--comparison", "lexical", "--candidates", "1",
-                     "--configs", CONFIGS[0], "--config", str(home / "settings.yaml")])
+                     "--configs", CONFIGS[0], "--settings", str(home / "settings.yaml")])
     assert code == 0
     printed = json.loads(capsys.readouterr().out)
     assert (printed["reused"], printed["fingerprint"]) == (True, fp)

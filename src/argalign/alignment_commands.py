@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from argalign.cli_options import COMPARISONS, MODES, THINKING_SCOPES, add_choice, add_settings, emit
 from argalign.errors import RowError
 
 if TYPE_CHECKING:
@@ -144,38 +145,34 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    summary = align_file(input=args.input, out=args.out, mode=args.mode, model=args.model,
-                         program=args.program, thinking=args.thinking, settings=args.config)
-    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    emit(align_file(input=args.input, out=args.out, mode=args.mode, model=args.model,
+                    program=args.program, thinking=args.thinking, settings=args.settings))
     return 0
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    summary = score_file(input=args.input, out=args.out, model=args.model,
-                         comparison=args.comparison, settings=args.config)
-    sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    emit(score_file(input=args.input, out=args.out, model=args.model,
+                    comparison=args.comparison, settings=args.settings))
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from argalign.metrics import COMPARISONS
-    from argalign.modules import MODES, THINKING_SCOPES
-
     p = sub.add_parser("align", help="align one JSONL file in one mode")
-    p.add_argument("--mode", choices=list(MODES), required=True)
-    p.add_argument("--model", default=None, help="model name from the config (default: its default)")
+    add_choice(p, "--mode", MODES, metavar="MODE", required=True)
+    p.add_argument("--model", default=None,
+                   help="model name from the settings (default: their default_model)")
     p.add_argument("--in", dest="input", required=True, help="raw examples or plain rows (JSONL)")
     p.add_argument("--out", required=True)
     p.add_argument("--program", default=None, help="compiled program: JSON path or MLflow URI")
-    p.add_argument("--thinking", choices=THINKING_SCOPES, default="blocks",
-                   help="blocks: keep fenced blocks and the middle verbatim (default); full: rewrite all")
-    p.add_argument("--config", default=None, help="model settings YAML (default: bundled)")
+    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks",
+               help="blocks: keep fenced blocks and the middle verbatim (default); full: rewrite all")
+    add_settings(p)
     p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("score", help="mutual-predictability score of each row of a file")
     p.add_argument("--in", dest="input", required=True)
-    p.add_argument("--model", default=None, help="judge model (default: the config's judge)")
+    p.add_argument("--model", default=None, help="judge model (default: the settings' default_judge)")
     p.add_argument("--out", required=True)
-    p.add_argument("--comparison", choices=list(COMPARISONS), default="judge")
-    p.add_argument("--config", default=None)
+    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default="judge")
+    add_settings(p)
     p.set_defaults(func=cmd_score)

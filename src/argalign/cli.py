@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from collections.abc import Callable
 
+from argalign.cli_options import MODES, add_choice, add_list, emit
 from argalign.errors import ArgalignError, ConfigError
 
 log = logging.getLogger("argalign")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
-
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.replace(",", " ").split() if v.strip()]
-
-
-def _emit(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -30,7 +22,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
     result = prepare(source=args.source, configs=args.configs, splits=args.splits, n=args.n,
                      seed=args.seed, out=args.out)
-    _emit(result.as_dict())
+    emit(result.as_dict())
     return EXIT_OK
 
 
@@ -39,7 +31,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     summary = validate_files(args.original, args.aligned, args.mode, report_path=args.report,
                              max_user_change=args.max_user_change)
-    _emit(summary.as_dict())
+    emit(summary.as_dict())
     for line in summary.report:
         if line["outcome"] == "rejected":
             log.error("%s: %s", line["id"], ", ".join(
@@ -53,7 +45,7 @@ def cmd_codes(args: argparse.Namespace) -> int:
     rows = [(code, kind, meaning) for code, (kind, meaning) in catalogue().items()
             if args.kind in (None, kind)]
     if args.json:
-        _emit([{"code": code, "kind": kind, "meaning": meaning} for code, kind, meaning in rows])
+        emit([{"code": code, "kind": kind, "meaning": meaning} for code, kind, meaning in rows])
         return EXIT_OK
     width = max(len(code) for code, _, _ in rows)
     sys.stdout.write("".join(f"{code:<{width}}  {kind:<9}  {meaning}\n" for code, kind, meaning in rows))
@@ -68,8 +60,8 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
     p.add_argument("--source", default=HUB_DATASET,
                    help="Hub dataset id, local dataset folder, JSONL file, or 'sample' "
                         "(the bundled sample; also used when the Hub is unreachable)")
-    p.add_argument("--configs", type=_csv, default=list(CONFIGS))
-    p.add_argument("--splits", type=_csv, default=list(SPLITS))
+    add_list(p, "--configs", default=CONFIGS, metavar="CONFIG", help="dataset configs")
+    add_list(p, "--splits", default=SPLITS, metavar="SPLIT", help="splits")
     p.add_argument("-n", type=int, default=None, help="examples per (config, split); all if unset")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="data")
@@ -79,10 +71,9 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from argalign.invariants import DEFAULT_MAX_USER_CHANGE
-    from argalign.modules import MODES
 
     parser = argparse.ArgumentParser(
-        prog="argalign",
+        prog="argalign", allow_abbrev=False,
         description="Re-align SFT conversations so that request and answer are mutually predictable.")
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="check an aligned file against its original")
     p.add_argument("--original", required=True)
     p.add_argument("--aligned", required=True)
-    p.add_argument("--mode", choices=list(MODES), required=True)
+    add_choice(p, "--mode", MODES, metavar="MODE", required=True)
     p.add_argument("--report", default=None, help="write a JSONL report line per example")
     p.add_argument("--max-user-change", type=int, default=DEFAULT_MAX_USER_CHANGE,
                    help="Mode B: longest clarification (characters) that may follow the unchanged "
@@ -109,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_codes)
 
     _register_features(sub)
+    for command in sub.choices.values():
+        # No prefixes: "--config" must not pass for "--configs" (nor "--mode" for "--modes").
+        command.allow_abbrev = False
     return parser
 
 
@@ -130,7 +124,10 @@ def _apply_debug(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help (0) or a usage error (2, already printed): a return code
+        return int(e.code or 0)
     _apply_debug(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)

@@ -43,7 +43,6 @@ from argalign.schema import Example, parse_conversation
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("sharegpt", "openai")
 THINK_OPEN, THINK_CLOSE = "<think>\n", "\n</think>\n\n"
 TOOL_RESPONSE_SEP = "\n</tool_response>\n<tool_response>\n"
 ODD_TAGS, EVEN_TAGS = ("human", "observation"), ("gpt", "function_call")
@@ -256,7 +255,25 @@ def to_openai(row: dict[str, Any], row_id: str, *, thinking: bool = True) -> dic
 
 # --- the command -------------------------------------------------------------------------
 
-CONVERTERS: dict[str, Callable[..., dict[str, Any]]] = {"sharegpt": to_sharegpt, "openai": to_openai}
+def write_dataset_info(out: Path, written: dict[str, int]) -> dict[str, str]:
+    """ShareGPT's side file: ``dataset_info.json`` naming every written file for LLaMA-Factory."""
+    names = {"argalign-" + name.removesuffix(".jsonl").replace("/", "-"): name for name in written}
+    write_json_atomic(out / "dataset_info.json", dataset_info(names))
+    return {"dataset_info": str(out / "dataset_info.json")}
+
+
+@dataclass(frozen=True)
+class Format:
+    """An export format: a row converter, and what it writes beside the files (if anything)."""
+
+    convert: Callable[..., dict[str, Any]]
+    side_files: Callable[[Path, dict[str, int]], dict[str, str]] | None = None
+
+
+# A new export format is one converter and one line here.
+CONVERTERS: dict[str, Format] = {"sharegpt": Format(to_sharegpt, write_dataset_info),
+                                 "openai": Format(to_openai)}
+FORMATS = tuple(CONVERTERS)
 
 
 def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep") -> dict[str, Any]:
@@ -265,7 +282,7 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if thinking not in ("keep", "drop"):
         raise ConfigError(f"--thinking {thinking!r}: expected keep or drop")
-    convert, keep, out = CONVERTERS[fmt], thinking == "keep", Path(out)
+    spec, keep, out = CONVERTERS[fmt], thinking == "keep", Path(out)
     inputs = cleaned_files(inp)
     refuse_overwrite([*(out / name for _, name in inputs), out / "rejects.jsonl",
                       out / "dataset_info.json"], [path for path, _ in inputs], "--out")
@@ -279,7 +296,7 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
                 try:
                     if isinstance(example, RowError):
                         raise example
-                    yield convert(example.row, example.id, thinking=keep)
+                    yield spec.convert(example.row, example.id, thinking=keep)
                 except (RowError, json.JSONDecodeError) as e:
                     error = e if isinstance(e, RowError) else RowError(where, "FIELD_NOT_JSON", str(e))
                     line = f"{name}:{where.rsplit(':', 1)[-1]}"
@@ -296,8 +313,6 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
         summary["rejects"] = str(out / "rejects.jsonl")
         write_jsonl_atomic(out / "rejects.jsonl", rejects)
         log.warning("%d rows could not be converted; see %s", len(rejects), summary["rejects"])
-    if fmt == "sharegpt":
-        names = {"argalign-" + name.removesuffix(".jsonl").replace("/", "-"): name for name in written}
-        write_json_atomic(out / "dataset_info.json", dataset_info(names))
-        summary["dataset_info"] = str(out / "dataset_info.json")
+    if spec.side_files is not None:
+        summary.update(spec.side_files(out, written))
     return summary

@@ -221,7 +221,7 @@ def _compile(spec: OptimizeSpec, student: dspy.Module, trainset, valset, metric,
 
 # --- the command -------------------------------------------------------------------------
 
-def run_optimize(spec: OptimizeSpec, config_path: str | None = None) -> dict[str, Any]:
+def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, Any]:
     from argalign import tracking
     from argalign.config import load_settings
     from argalign.lm import open_models
@@ -235,7 +235,7 @@ def run_optimize(spec: OptimizeSpec, config_path: str | None = None) -> dict[str
     if spec.optimizer == "mipro" and importlib.util.find_spec("optuna") is None:
         # Found out before any LM call or MLflow run, not deep inside MIPROv2.compile.
         raise ConfigError("--optimizer mipro needs optuna: pip install 'dspy[optuna]'")
-    settings = load_settings(config_path)
+    settings = load_settings(settings)
     model = spec.model or settings.default_model
     judge = spec.judge or settings.default_judge
     reflection = spec.reflection_model or judge

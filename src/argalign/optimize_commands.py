@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from argalign.cli_options import (
+    COMPARISONS,
+    MODES,
+    OPTIMIZERS,
+    THINKING_SCOPES,
+    add_choice,
+    add_list,
+    add_settings,
+    emit,
+)
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
@@ -18,10 +28,10 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         source=args.source, configs=args.configs or [], candidates=args.candidates,
         max_demos=args.max_demos, force=args.force,
     )
-    result = run_optimize(spec, args.config)
+    result = run_optimize(spec, settings=args.settings)
     keys = ("program_path", "fingerprint", "reused", "partial", "baseline", "compiled",
             "compile_calls", "report_calls", "output_tokens", "wall_s")
-    sys.stdout.write(json.dumps({k: result.get(k) for k in keys}, indent=2) + "\n")
+    emit({k: result.get(k) for k in keys})
     return 0
 
 
@@ -47,21 +57,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     rows = compare_table(args.experiment)
     if args.json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        emit(rows)
     else:
         sys.stdout.write(format_table(rows) + "\n")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from argalign.metrics import COMPARISONS
-    from argalign.modules import MODES, THINKING_SCOPES
-    from argalign.optimize import OPTIMIZERS
     from argalign.tracking import EXPERIMENT_OPTIMIZE
 
     p = sub.add_parser("optimize", help="compile a mode's program against the metric")
-    p.add_argument("--mode", choices=list(MODES), required=True)
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default="bootstrap-rs")
+    add_choice(p, "--mode", MODES, metavar="MODE", required=True)
+    add_choice(p, "--optimizer", OPTIMIZERS, metavar="NAME", default="bootstrap-rs")
     p.add_argument("--model", default=None, help="task model (default: the config's default)")
     p.add_argument("--judge", default=None, help="judge model (default: the config's judge)")
     p.add_argument("--reflection-model", default=None, help="GEPA's reflection model")
@@ -70,13 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--budget-calls", type=int, default=None,
                    help="cap on LM calls of the compile (task, judge, reflection)")
-    p.add_argument("--comparison", choices=list(COMPARISONS), default="judge")
-    p.add_argument("--thinking", choices=THINKING_SCOPES, default="blocks")
+    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default="judge")
+    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks")
     p.add_argument("--source", default="sample", help="as for prepare (default: bundled sample)")
-    p.add_argument("--configs", nargs="*", default=None)
+    add_list(p, "--configs", metavar="CONFIG", help="dataset configs to draw from (default: all)")
     p.add_argument("--candidates", type=int, default=3, help="candidate programs / instructions")
     p.add_argument("--max-demos", type=int, default=1)
-    p.add_argument("--config", default=None, help="model settings YAML")
+    add_settings(p)
     p.add_argument("--force", action="store_true", help="compile again even if saved")
     p.set_defaults(func=cmd_optimize)
 

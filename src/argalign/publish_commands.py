@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 
-
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.replace(",", " ").split() if v.strip()]
-
-
-def _emit(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+from argalign.cli_options import FORMATS, add_choice, add_list, emit
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
     from argalign.publish import publish
 
-    _emit(publish(args.data, org=args.org, repo_name=args.repo_name, configs=args.configs,
+    emit(publish(args.data, org=args.org, repo_name=args.repo_name, configs=args.configs,
                   public=args.public, messages_field=args.messages_field,
                   with_provenance=args.with_provenance, from_merged=args.from_merged,
                   dry_run=args.dry_run))
@@ -29,7 +21,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from argalign.export import export
 
     summary = export(args.inp, args.out, args.format, thinking=args.thinking)
-    _emit(summary)
+    emit(summary)
     return 0 if summary["rows"] else 1
 
 
@@ -44,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default="data", help="the run's data folder (default %(default)s)")
     p.add_argument("--org", required=True, help="Hub user or organisation")
     p.add_argument("--repo-name", required=True, help="dataset repo name")
-    p.add_argument("--configs", type=_csv, default=list(CONFIGS), help="source configs (comma separated)")
+    add_list(p, "--configs", default=CONFIGS, metavar="CONFIG", help="source configs")
     p.add_argument("--public", action="store_true", help="create the repo public (default private)")
     p.add_argument("--messages-field", default="messages",
                    help="name of the message column (default %(default)s), e.g. conversations")
@@ -58,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser("export",
                               help="convert cleaned rows to ShareGPT (LLaMA-Factory) or OpenAI JSONL")
-    p.add_argument("--format", choices=["sharegpt", "openai"], required=True)
+    add_choice(p, "--format", FORMATS, metavar="FORMAT", required=True)
     p.add_argument("--in", dest="inp", metavar="PATH", required=True,
                    help="a cleaned JSONL file or a cleaned folder (or the data folder)")
     p.add_argument("--out", required=True, help="output folder")

@@ -90,7 +90,7 @@ def test_the_align_command(tmp_path, config_path):
     source.write_text(json.dumps(row) + "\n" + json.dumps(broken) + "\n", encoding="utf-8")
     out = tmp_path / "aligned.jsonl"
     code = cli.main(["align", "--mode", "A", "--model", MODEL, "--in", str(source), "--out", str(out),
-                     "--config", str(config_path)])
+                     "--settings", str(config_path)])
     assert code == 0
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert [r["id"] for r in records] == [row["source_id"], "broken/0"]

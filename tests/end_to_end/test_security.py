@@ -94,7 +94,8 @@ def test_keys_reach_the_endpoint_and_nothing_else(tmp_path, real_rows_path, secr
     source = _source(tmp_path / "source.jsonl", real_rows_path)
 
     ran = _argalign("pipeline", "--source", str(source), "--configs", CONFIG, "--splits", "train", "--all",
-                    "--data", "data", "--config", str(settings), "--no-progress", "--publish-dry-run", "hub",
+                    "--data", "data", "--settings", str(settings), "--no-progress",
+                    "--publish-dry-run", "hub",
                     cwd=tmp_path)
     assert ran.returncode == 0, ran.stderr[-3000:]
 
@@ -178,7 +179,7 @@ def finished_pipeline(tmp_path, real_rows_path, monkeypatch) -> list[str]:
     with FakeOpenAIServer(FakeConfig(output_words=12)) as server:
         settings = write_settings(tmp_path / "settings.yaml", server.url, concurrency=4)
         args = ["pipeline", "--source", str(source), "--configs", CONFIG, "--splits", "train", "--all",
-                "--data", "data", "--config", str(settings), "--no-track", "--no-progress"]
+                "--data", "data", "--settings", str(settings), "--no-track", "--no-progress"]
         assert cli.main(args) == 0
     return args
 
@@ -252,7 +253,7 @@ def test_hostile_rows_are_data_not_code_nor_paths(tmp_path, real_rows_path):
         settings = write_settings(tmp_path / "settings.yaml", server.url, concurrency=2)
         ran = subprocess.run(
             [sys.executable, "-m", "argalign.cli", "pipeline", "--source", str(source), "--configs", CONFIG,
-             "--splits", "train", "--all", "--data", "data", "--config", str(settings), "--no-track",
+             "--splits", "train", "--all", "--data", "data", "--settings", str(settings), "--no-track",
              "--no-progress", "--publish-dry-run", "data/hub"],
             cwd=work, env=dict(os.environ), capture_output=True, text=True, timeout=120)
         assert ran.returncode == 0, ran.stderr[-3000:]

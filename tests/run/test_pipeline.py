@@ -29,7 +29,7 @@ def test_pipeline_debug_end_to_end(tmp_path, monkeypatch, capsys, fake_server, s
     monkeypatch.chdir(tmp_path)
     settings = write_settings(tmp_path / "settings.yaml", fake_server.url, concurrency=4)
     args, configs = source_args
-    assert cli.main(["pipeline", "--debug", "--config", str(settings), "--no-track",
+    assert cli.main(["pipeline", "--debug", "--settings", str(settings), "--no-track",
                      "--no-progress", *args]) == 0
     out = capsys.readouterr().out
     assert "total" in out and "cleaned" in out
@@ -57,6 +57,6 @@ def test_pipeline_debug_end_to_end(tmp_path, monkeypatch, capsys, fake_server, s
 
     # Running it again resumes: nothing left to align, same outputs.
     calls = fake_server.stats.total
-    assert cli.main(["pipeline", "--debug", "--config", str(settings), "--no-track",
+    assert cli.main(["pipeline", "--debug", "--settings", str(settings), "--no-track",
                      "--no-progress", *args]) == 0
     assert fake_server.stats.total == calls

@@ -7,16 +7,20 @@ exit codes (a configuration error 2, a failed or refused run 1).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
+from argalign.cli_options import (
+    COMPARISONS,
+    MODES,
+    THINKING_SCOPES,
+    add_choice,
+    add_list,
+    add_settings,
+    emit,
+)
+
 EXIT_OK = 0
-
-
-def _names(values: list[str] | None) -> list[str]:
-    """``--modes A B`` and ``--modes A,B`` alike."""
-    return [v for value in values or [] for v in value.replace(",", " ").split()]
 
 
 def _mode_program(value: str) -> tuple[str, str]:
@@ -27,10 +31,6 @@ def _mode_program(value: str) -> tuple[str, str]:
     return mode, program
 
 
-def _emit(obj: object) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
-
-
 def _run_options(args: argparse.Namespace, data: str):
     from argalign.errors import ConfigError
     from argalign.run.runner import RunOptions
@@ -39,12 +39,12 @@ def _run_options(args: argparse.Namespace, data: str):
     if len(programs) < len(args.program or []):
         raise ConfigError("--program names the same mode twice")
     return RunOptions(
-        data=Path(data), modes=tuple(_names(args.modes)), models=tuple(_names(args.models)),
-        config=args.config, programs=programs,
+        data=Path(data), modes=tuple(args.modes or ()), models=tuple(args.models or ()),
+        settings=args.settings, programs=programs,
         thinking=args.thinking, score=args.score, judge=args.judge, comparison=args.comparison,
         max_errors=args.max_errors, seed=args.seed, run_name=args.run_name, force=args.force,
-        configs=tuple(_names(getattr(args, "configs", None))),
-        splits=tuple(_names(getattr(args, "splits", None))),
+        configs=tuple(getattr(args, "configs", None) or ()),
+        splits=tuple(getattr(args, "splits", None) or ()),
         track=args.track, progress=args.progress,
     )
 
@@ -52,14 +52,14 @@ def _run_options(args: argparse.Namespace, data: str):
 def cmd_run(args: argparse.Namespace) -> int:
     from argalign.run.runner import run_batch
 
-    _emit(run_batch(_run_options(args, args.data)))
+    emit(run_batch(_run_options(args, args.data)))
     return EXIT_OK
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from argalign.run.merge import merge
 
-    _emit(merge(args.data, args.run_name, allow_missing=args.allow_missing))
+    emit(merge(args.data, args.run_name, allow_missing=args.allow_missing))
     return EXIT_OK
 
 
@@ -86,33 +86,29 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
         def publish(cleaned_dir):
             return publish_data(cleaned_dir.parent, org=org, repo_name=name,
-                                configs=_names(args.configs), public=args.public,
+                                configs=args.configs, public=args.public,
                                 dry_run=args.publish_dry_run)
 
     n = None if args.all else args.n
-    result = pipeline(source=args.source, configs=_names(args.configs),
-                      splits=_names(args.splits), n=n, seed=args.seed, data=args.out,
-                      run=_run_options(args, args.out), publish=publish)
+    result = pipeline(source=args.source, configs=args.configs, splits=args.splits, n=n,
+                      seed=args.seed, data=args.out, run=_run_options(args, args.out),
+                      publish=publish)
     sys.stdout.write(f"run {result['run']['run']} in {args.out}\n"
                      + table(result["table"], TABLE_COLUMNS) + "\n")
     return EXIT_OK
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    from argalign.metrics import COMPARISONS
-    from argalign.modules import MODES, THINKING_SCOPES
-
-    p.add_argument("--modes", nargs="+", default=list(MODES),
-                   help=f"some of {', '.join(MODES)} (default: all)")
-    p.add_argument("--models", nargs="+", default=None,
-                   help="model names from the settings; several make a mix (default: default_model)")
-    p.add_argument("--config", default=None, help="settings YAML (default: the packaged one)")
+    add_list(p, "--modes", choices=MODES, metavar="MODE", help="modes to mix (default: all)")
+    add_list(p, "--models", metavar="MODEL",
+             help="model names from the settings; several make a mix (default: default_model)")
+    add_settings(p)
     p.add_argument("--program", action="append", type=_mode_program, metavar="MODE=PATH",
                    help="a mode's compiled program: path or MLflow URI (repeatable)")
-    p.add_argument("--thinking", choices=THINKING_SCOPES, default="blocks")
+    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks")
     p.add_argument("--score", action="store_true", help="score each row (mutual predictability)")
     p.add_argument("--judge", default=None, help="judge model name (default: default_judge)")
-    p.add_argument("--comparison", choices=list(COMPARISONS), default="judge")
+    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default="judge")
     p.add_argument("--max-errors", type=int, default=None,
                    help="stop cleanly after more than N failed examples")
     p.add_argument("--seed", type=int, default=0)
@@ -132,8 +128,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="align every raw example once; resumes after a kill")
     p.add_argument("--data", default="data", metavar="DIR",
                    help="reads DIR/raw, writes DIR/runs/<run> (default: data)")
-    p.add_argument("--configs", nargs="+", default=None, help="only these configs")
-    p.add_argument("--splits", nargs="+", default=None, help="only these splits")
+    add_list(p, "--configs", metavar="CONFIG", help="only these configs")
+    add_list(p, "--splits", metavar="SPLIT", help="only these splits")
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
 
@@ -154,8 +150,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pipeline", help="prepare, run, merge and clean in one command")
     p.add_argument("--source", default=SAMPLE,
                    help="'sample' (bundled, default), Hub dataset id, dataset folder or JSONL file")
-    p.add_argument("--configs", nargs="+", default=list(CONFIGS))
-    p.add_argument("--splits", nargs="+", default=list(SPLITS))
+    add_list(p, "--configs", default=CONFIGS, metavar="CONFIG", help="dataset configs")
+    add_list(p, "--splits", default=SPLITS, metavar="SPLIT", help="splits")
     # A first run on the local model should end in minutes, not hours: one example per
     # (config, split) unless asked for more.
     p.add_argument("-n", type=int, default=1,

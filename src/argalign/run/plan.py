@@ -42,9 +42,9 @@ class RunOptions:
     """Everything ``argalign run`` takes; ``models=()`` means the settings' default model."""
 
     data: Path = Path("data")
-    modes: tuple[str, ...] = ("A", "B")
+    modes: tuple[str, ...] = ()  # every registered mode
     models: tuple[str, ...] = ()
-    config: str | None = None
+    settings: str | None = None
     programs: Mapping[str, str] = field(default_factory=dict)  # mode -> path or MLflow URI
     thinking: str = "blocks"
     score: bool = False
@@ -100,8 +100,8 @@ def plan_run(options: RunOptions) -> Plan:
     from argalign.modules import MODES, THINKING_SCOPES
     from argalign.programs import load_program
 
-    modes = list(dict.fromkeys(options.modes))
-    if not modes or any(m not in MODES for m in modes):
+    modes = list(dict.fromkeys(options.modes)) or list(MODES)
+    if any(m not in MODES for m in modes):
         raise ConfigError(f"--modes must be some of {', '.join(MODES)}, got {options.modes}")
     if options.thinking not in THINKING_SCOPES:
         raise ConfigError(f"--thinking must be one of {', '.join(THINKING_SCOPES)}")
@@ -112,7 +112,7 @@ def plan_run(options: RunOptions) -> Plan:
         raise ConfigError(f"--program names unknown modes {unknown}; modes: {', '.join(MODES)}")
     if options.max_errors is not None and options.max_errors < 0:
         raise ConfigError("--max-errors must be >= 0")
-    settings = load_settings(options.config)
+    settings = load_settings(options.settings)
     models = list(dict.fromkeys(options.models)) or [settings.default_model]
     for name in models:
         settings.get(name)

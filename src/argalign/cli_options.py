@@ -1,0 +1,85 @@
+"""What every subcommand shares: list options, registry choices, the settings option, emit().
+
+Subcommands are registered whenever the parser is built, also for ``argalign --help``, so a
+registry (modes, comparisons, optimizers, export formats) is named here by module and
+attribute and only imported when an option of it is checked or its help is printed: building
+the parser imports no DSPy, MLflow or datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+
+def emit(obj: object) -> None:
+    """A command's result on stdout, as indented JSON (logs go to stderr)."""
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False, default=str) + "\n")
+
+
+class Registry:
+    """The names of a registry (``MODES``, ``COMPARISONS`` ...), looked up on first use."""
+
+    def __init__(self, module: str, attribute: str):
+        self.module, self.attribute = module, attribute
+
+    def names(self) -> list[str]:
+        return list(getattr(importlib.import_module(self.module), self.attribute))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.names()
+
+    def __len__(self) -> int:
+        return len(self.names())
+
+
+MODES = Registry("argalign.modules", "MODES")
+THINKING_SCOPES = Registry("argalign.modules", "THINKING_SCOPES")
+COMPARISONS = Registry("argalign.metrics", "COMPARISONS")
+OPTIMIZERS = Registry("argalign.optimize", "OPTIMIZERS")
+FORMATS = Registry("argalign.export", "CONVERTERS")
+
+
+def add_choice(parser: argparse.ArgumentParser, flag: str, registry: Registry, *,
+               metavar: str, help: str = "", **kwargs: Any) -> None:
+    """One value from a registry; the help lists the choices when it is shown."""
+    parser.add_argument(flag, choices=registry, metavar=metavar,
+                        help=f"{help}{'; ' if help else ''}one of %(choices)s", **kwargs)
+
+
+class _ListAction(argparse.Action):
+    """Values given space- or comma-separated, or both; repeated names kept once, in order."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        names = list(dict.fromkeys(v for value in values for v in value.replace(",", " ").split()))
+        allowed = self.const
+        if allowed is not None:
+            known = list(allowed)
+            for name in names:
+                if name not in known:
+                    parser.error(f"argument {option_string}: invalid choice: {name!r} "
+                                 f"(choose from {', '.join(known)})")
+        setattr(namespace, self.dest, names)
+
+
+def add_list(parser: argparse.ArgumentParser, flag: str, *, default: Sequence[str] | None = None,
+             choices: Registry | Sequence[str] | None = None, metavar: str = "NAME",
+             help: str = "") -> None:
+    """A list option: ``--configs a b``, ``--configs a,b`` and ``--configs a, b`` alike."""
+    parser.add_argument(flag, nargs="+", action=_ListAction, const=choices, metavar=metavar,
+                        default=list(default) if default is not None else None,
+                        help=f"{help}{' ' if help else ''}(space- or comma-separated)")
+
+
+def add_settings(parser: argparse.ArgumentParser) -> None:
+    """``--settings FILE``: the models YAML (the packaged one when not given)."""
+    parser.add_argument("--settings", default=None, metavar="FILE",
+                        help="model settings YAML (default: the packaged one)")

@@ -1,0 +1,62 @@
+"""One CLI convention: list options, registry choices, --settings, and a light ``--help``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from argalign.cli import build_parser
+
+LIST_OPTIONS = [
+    (["prepare"], "--configs", "configs"),
+    (["prepare"], "--splits", "splits"),
+    (["run"], "--configs", "configs"),
+    (["run"], "--models", "models"),
+    (["pipeline"], "--splits", "splits"),
+    (["optimize", "--mode", "A"], "--configs", "configs"),
+    (["publish", "--org", "o", "--repo-name", "r"], "--configs", "configs"),
+]
+
+
+@pytest.mark.parametrize(("command", "flag", "dest"), LIST_OPTIONS)
+@pytest.mark.parametrize("given", [["a", "b"], ["a,b"], ["a,", "b"], ["a", "b", "a"]])
+def test_every_list_option_takes_spaces_and_commas(command, flag, dest, given):
+    args = build_parser().parse_args([*command, flag, *given])
+    assert getattr(args, dest) == ["a", "b"]
+
+
+def test_modes_are_checked_against_the_registry(capsys):
+    assert build_parser().parse_args(["run", "--modes", "B,A"]).modes == ["B", "A"]
+    assert build_parser().parse_args(["run"]).modes is None  # every registered mode
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["run", "--modes", "A,C"])
+    assert "invalid choice: 'C'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["align", "--mode", "A", "--in", "i", "--out", "o"],
+                                     ["score", "--in", "i", "--out", "o"],
+                                     ["optimize", "--mode", "B"], ["run"], ["pipeline"]])
+def test_the_model_settings_are_named_by_settings(command, capsys):
+    assert build_parser().parse_args([*command, "--settings", "s.yaml"]).settings == "s.yaml"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*command, "--config", "s.yaml"])
+    assert "unrecognized arguments: --config" in capsys.readouterr().err
+
+
+def test_a_subcommand_help_lists_the_registry_choices(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["optimize", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "one of A, B" in text and "one of bootstrap-rs, mipro, gepa" in text
+
+
+def test_help_imports_no_dspy_mlflow_or_datasets():
+    code = ("import sys\nfrom argalign import cli\n"
+            "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('dspy', 'mlflow', 'datasets', 'litellm') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          check=True)
+    assert "prepare" in done.stdout and "codes" in done.stdout  # the help was printed
+    assert done.stdout.strip().splitlines()[-1] == "[]"
