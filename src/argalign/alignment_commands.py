@@ -89,9 +89,18 @@ def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | No
 
 
 def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
-               comparison: str = "judge", settings: str | Path | None = None) -> dict[str, Any]:
-    """Score every row of ``input`` (rows, examples or result records) into ``out``; the means,
-    each with its 95% bootstrap interval over conversations."""
+               comparison: str = "judge", settings: str | Path | None = None,
+               original: str | Path | None = None, oracle: str | Path | None = None
+               ) -> dict[str, Any]:
+    """Score every row of ``input`` (rows, examples or result records) into ``out``.
+
+    Returns the means, each with its 95% bootstrap interval over conversations. With
+    ``original`` (the file the rows were aligned from), each row is also scored as it was, by
+    id, and the summary has the difference (aligned - original) with its interval. With
+    ``oracle`` (pairs labelled by a person or a stronger judge), the comparison is calibrated
+    against the labels (:mod:`argalign.calibration`): its agreement with them, and, per row
+    with an original, the calibrated probability that the oracle prefers the aligned row.
+    """
     import contextlib
 
     import dspy
@@ -101,7 +110,7 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
     from argalign.jsonl import write_jsonl_atomic
     from argalign.lm import open_models
     from argalign.metrics import COMPARISONS, MutualPredictability, score_row
-    from argalign.stats import mean_ci
+    from argalign.stats import difference_ci, mean_ci
 
     loaded = load_settings(settings)
     model = model or loaded.default_judge
@@ -109,13 +118,33 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
     uses_lm = COMPARISONS[comparison].uses_lm
     judge_name = model if uses_lm else None
     rows = list(_read_examples(input))
+    originals = _originals(original) if original is not None else {}
+    pairs_to_check = None
+    if oracle is not None:
+        from argalign.calibration import read_oracle
+
+        pairs_to_check = read_oracle(oracle)  # read first: a bad file fails before any LM call
     lines: list[dict[str, Any]] = []
     parts: dict[str, list[float]] = {"score": [], "forward": [], "backward": [], "coherence": []}
+    before_after: list[tuple[float, float]] = []
     # Rule-based comparisons need no model: no server is started for them.
     models = open_models(loaded, [model]) if uses_lm else contextlib.nullcontext({})
     with models as handles:
         handle = handles.get(model)
         context = {"lm": handle.lm, "adapter": handle.adapter} if handle else {}
+
+        def score(row: dict[str, Any]):
+            with dspy.context(trace=None, **context):
+                return score_row(row, judge)
+
+        calibration = None
+        if pairs_to_check is not None:
+            from argalign.calibration import calibrate
+
+            calibration, oracle_lines = calibrate(
+                tqdm(pairs_to_check, desc="oracle", unit="pair", file=sys.stderr, disable=None),
+                lambda row: score(row).score)
+            write_jsonl_atomic(Path(str(out) + ".oracle.jsonl"), oracle_lines)
         for example, record in tqdm(rows, desc="score", unit="conv", file=sys.stderr,
                                     disable=None):
             if isinstance(example, RowError):
@@ -128,20 +157,48 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
                 line.update(status="skipped", reason=f"no row (outcome {record.get('outcome')})")
             else:
                 try:
-                    with dspy.context(trace=None, **context):
-                        result = score_row(example.row, judge)
+                    result = score(example.row)
                     line.update(status="scored", **result.components(), feedback=result.feedback)
                     for key, values in parts.items():
                         value = getattr(result, key)
                         if value is not None:
                             values.append(value)
+                    if example.id in originals:
+                        baseline = score(originals[example.id]).score
+                        line["baseline_score"] = round(baseline, 4)
+                        before_after.append((baseline, result.score))
+                        if calibration is not None:
+                            line["p_better"] = round(
+                                calibration.p_better(result.score - baseline), 4)
                 except Exception as e:  # noqa: BLE001 - one row's judge failure is recorded
                     line.update(status="failed", reason=f"{type(e).__name__}: {e}")
             lines.append(line)
     write_jsonl_atomic(out, lines)
-    means = {k: mean_ci(v).as_dict() if v else None for k, v in parts.items()}
-    return {"out": str(out), "rows": len(lines), "scored": len(parts["score"]),
-            "comparison": comparison, "judge": judge_name, "mean": means}
+    summary: dict[str, Any] = {
+        "out": str(out), "rows": len(lines), "scored": len(parts["score"]),
+        "comparison": comparison, "judge": judge_name,
+        "mean": {k: mean_ci(v).as_dict() if v else None for k, v in parts.items()}}
+    if original is not None:
+        summary["paired"] = len(before_after)
+        if before_after:
+            summary["baseline"] = mean_ci([b for b, _ in before_after]).as_dict()
+            summary["difference"] = difference_ci(before_after).as_dict()
+    if calibration is not None:
+        summary["oracle"] = calibration.as_dict()
+        with_p = [line["p_better"] for line in lines if "p_better" in line]
+        if with_p:
+            summary["p_better"] = mean_ci(with_p).as_dict()
+    return summary
+
+
+def _originals(path: str | Path) -> dict[str, dict[str, Any]]:
+    """The rows of an original file by example id (a bad line there is an error)."""
+    out: dict[str, dict[str, Any]] = {}
+    for example, _ in _read_examples(path):
+        if isinstance(example, RowError):
+            raise example
+        out[example.id] = example.row
+    return out
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -152,7 +209,8 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     emit(score_file(input=args.input, out=args.out, model=args.model,
-                    comparison=args.comparison, settings=args.settings))
+                    comparison=args.comparison, settings=args.settings,
+                    original=args.original, oracle=args.oracle))
     return 0
 
 
@@ -174,5 +232,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="judge model (default: the settings' default_judge)")
     p.add_argument("--out", required=True)
     add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default="judge")
+    p.add_argument("--original", default=None,
+                   help="the file the rows were aligned from: score it too, by id, and report "
+                        "the difference")
+    p.add_argument("--oracle", default=None,
+                   help="pairs labelled 'which is better aligned' (JSONL): report the "
+                        "comparison's agreement and calibrate it (see argalign.calibration)")
     add_settings(p)
     p.set_defaults(func=cmd_score)
