@@ -533,3 +533,71 @@ def test_a_clarification_that_repeats_the_request_is_retried():
                       "clarification": CLARIFICATION}])
     prediction = run("B", row, lm)
     assert [r.split(":")[0] for r in prediction.retries] == ["CLARIFICATION_REPEATS"]
+
+
+# --- the source text without an intro line; Mode A fails closed (#12 item 2) -----------------
+
+ISSUE_TEXT = ("Every member of the Riverside club who has lived near the harbour supports Harbour "
+              "Athletic. Jonas has lived near the harbour all his life.\n\n"
+              "So, some say, Jonas must support Harbour Athletic. But Jonas is a member of the Rovers "
+              "supporters' club, and no member of that club supports Harbour Athletic.")
+
+
+def _with_user_message(content: str) -> dict:
+    row = copy.deepcopy(single_turn_row())
+    row["messages"][1]["content"] = content
+    return row
+
+
+def _align(row: dict, lm: dspy.BaseLM):
+    from argalign.align import align_example
+    from argalign.schema import Example
+
+    with dspy.context(adapter=dspy.JSONAdapter()):
+        return align_example(Example("x", "c", "train", 0, row), make_mode("A"), model="dummy", lm=lm)
+
+
+def test_mode_a_keeps_a_text_that_has_no_intro_line():
+    row = _with_user_message(f"Instruction: What do you make of this?\n\n{ISSUE_TEXT}")
+    lm = rewriting_lm()
+    aligned = run("A", row, lm).row
+    assert aligned["messages"][1]["content"] == f"{NEW_REQUEST}\n\n{ISSUE_TEXT}"
+    assert check_row(row, aligned, "A") == []
+    request_prompt = next(p for p in prompts(lm) if ASKS_REQUEST in p)
+    assert f"Instruction: What do you make of this?\n\n[SOURCE TEXT: {len(ISSUE_TEXT)} characters]" \
+        in request_prompt  # the request as the LM sees it: the text masked
+
+
+@pytest.mark.parametrize("content", [
+    ISSUE_TEXT + "\n\n" + ISSUE_TEXT,                                     # no instruction at all
+    f"What do you make of this? {ISSUE_TEXT}\n\n{ISSUE_TEXT}",            # no break after it
+])
+def test_mode_a_refuses_a_long_message_whose_text_it_cannot_find(content):
+    lm = rewriting_lm()
+    record = _align(_with_user_message(content), lm)
+    assert (record.outcome, record.codes) == ("rejected", ["SOURCE_UNCLEAR"])
+    assert record.row is None and "message 1" in record.reason
+    assert not any(ASKS_REQUEST in p for p in prompts(lm))  # refused before any request rewrite
+
+
+def test_mode_b_aligns_the_same_long_message():
+    """Mode B keeps the whole message, so an unclear one is no risk to it."""
+    from argalign.align import align_example
+    from argalign.schema import Example
+
+    content = ISSUE_TEXT + "\n\n" + ISSUE_TEXT
+    with dspy.context(adapter=dspy.JSONAdapter()):
+        record = align_example(Example("x", "c", "train", 0, _with_user_message(content)),
+                               make_mode("B"), model="dummy", lm=rewriting_lm())
+    assert record.outcome == "aligned"
+    assert record.row["messages"][1]["content"] == f"{content}\n\n{CLARIFICATION}"
+
+
+def test_text_that_mode_a_would_drop_makes_the_row_rejected_never_aligned():
+    """Text before the intro line is not part of the source text found; the invariant that
+    protects every text paragraph turns Mode A's rewrite into a rejection."""
+    before = "Jonas wrote to the club last week, and what he wrote matters here. " * 5
+    row = _with_user_message(f"{before.strip()}\n\nConsider the following text:\n{ISSUE_TEXT}")
+    record = _align(row, rewriting_lm())
+    assert (record.outcome, record.codes) == ("rejected", ["SOURCE_TEXT_NOT_VERBATIM"])
+    assert record.row is None

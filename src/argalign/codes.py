@@ -24,6 +24,8 @@ ROW: dict[str, str] = {
     "NO_USER_BEFORE_REPLY": "an assistant or tool message comes before any user message",
     "EMPTY_ASSISTANT": "an assistant message has no content, thinking or tool calls",
     "NO_USER_MESSAGE": "the conversation has no user message",
+    "SOURCE_UNCLEAR": "Mode A cannot tell the instructions from the text of a long user message, "
+                      "so it leaves the row alone (rejected) rather than rewrite the text away",
 }
 
 # An aligned row against its original: what a rewrite may not change (invariants, validate).

@@ -21,7 +21,8 @@ from typing import Any
 
 from argalign import codes
 from argalign.records import Outcome
-from argalign.schema import MESSAGE_KEYS, split_source
+from argalign.schema import MESSAGE_KEYS
+from argalign.source_text import find_source, text_block
 
 # What validate reports: the invariants of a row and the ids across two files.
 CODES: dict[str, str] = {**codes.INVARIANT, **codes.ID}
@@ -184,10 +185,15 @@ def _check_user(
     if not isinstance(new, str) or not new.strip():
         return [Violation("USER_CONTENT_EMPTY", i, "user content became empty")]
     out: list[Violation] = []
-    parts = split_source(old)
-    if parts is not None and parts[1] not in new:
+    span = find_source(old)
+    if span is not None and span.source not in new:
         out.append(Violation("SOURCE_TEXT_NOT_VERBATIM", i,
-                             f"the {len(parts[1])}-character source text is no longer verbatim"))
+                             f"the {len(span.source)}-character source text is no longer verbatim"))
+    else:  # checked apart from the source text found, which could miss part of the text
+        block = text_block(old)
+        if block is not None and block not in new:
+            out.append(Violation("SOURCE_TEXT_NOT_VERBATIM", i, f"the {len(block)} characters of text "
+                                 f"from {block[:40]!r} on are no longer verbatim"))
     if policy is UserChange.APPEND:
         try:
             clarification = appended_clarification(old, new)

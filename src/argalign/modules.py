@@ -36,15 +36,16 @@ from argalign.checks import (
     instructions,
 )
 from argalign.deliverables import Delivered, delivered
-from argalign.errors import ArgalignError
+from argalign.errors import ArgalignError, RowError
 from argalign.invariants import CLARIFICATION_SEPARATOR, DEFAULT_MAX_USER_CHANGE, UserChange
-from argalign.schema import Conversation, Turn, parse_conversation, split_source
+from argalign.schema import Conversation, Turn, parse_conversation
 from argalign.signatures import (
     RewriteRequest,
     RewriteThinkingForAnswer,
     RewriteThinkingForRequest,
     RewriteWholeThinking,
 )
+from argalign.source_text import find_source, unclear
 from argalign.thinking import ThinkingParts, shorten, split_thinking
 from argalign.tracking import scrub
 
@@ -133,25 +134,32 @@ def _check_prose(value: Any, name: str, *, required: bool, limit: int = MAX_PROS
 
 @dataclass(frozen=True)
 class Request:
-    """A user message as the LM sees it: the source text, if any, masked by a placeholder."""
+    """A user message as the LM sees it: the source text, if any, masked by a placeholder.
+
+    ``unclear``: a long message in which no source text is found (see
+    :func:`argalign.source_text.unclear`); a mode that rewrites requests must refuse it.
+    """
 
     content: str
     masked: str
     intro: str = ""
     source: str | None = None
+    unclear: bool = False
 
     @classmethod
     def of(cls, content: str) -> Request:
-        parts = split_source(content)
-        if parts is None:
-            return cls(content, content)
-        before, source, after = parts
-        intro = before.rstrip("\n").rsplit("\n", 1)[-1]
-        return cls(content, f"{before}[SOURCE TEXT: {len(source)} characters]{after}", intro, source)
+        span = find_source(content)
+        if span is None:
+            return cls(content, content, unclear=unclear(content))
+        masked = f"{span.before}{span.intro}[SOURCE TEXT: {len(span.source)} characters]{span.after}"
+        return cls(content, masked, span.intro.rstrip("\n"), span.source)
 
     def with_instructions(self, instructions: str) -> str:
-        """The user message with new instructions and the source text kept verbatim."""
-        return instructions if self.source is None else f"{instructions}\n\n{self.intro}\n{self.source}"
+        """The user message with new instructions and the source text (and its intro line)
+        kept verbatim."""
+        if self.source is None:
+            return instructions
+        return "\n\n".join([instructions, f"{self.intro}\n{self.source}" if self.intro else self.source])
 
 
 class AlignConversation(dspy.Module):
@@ -312,6 +320,11 @@ class ModeA(AlignConversation):
 
     def treat_request(self, conversation: Conversation, turn: Turn, request: Request,
                       history: list[str], calls: CallLog) -> str:
+        if request.unclear:  # fail closed: a free rewrite could drop the text with the request
+            raise RowError(conversation.row_id, "SOURCE_UNCLEAR",
+                           f"the {len(request.content)}-character user message has no source text "
+                           "that can be told from its instructions; Mode A leaves it alone",
+                           turn.user_index)
         system = conversation.system
         tool_calls = "; ".join(filter(None, (_tool_summary(conversation.messages[i].tool_calls)
                                              for i in turn.assistant_indices))) or "none"

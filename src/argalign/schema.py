@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from argalign.errors import RowError
+from argalign.source_text import MIN_SOURCE_CHARS, find_source  # noqa: F401 - re-exported
 
 MESSAGE_KEYS = ("content", "name", "role", "thinking", "tool_calls", "tools")
 Role = Literal["system", "user", "assistant", "tool"]
@@ -282,45 +283,16 @@ def _turn(messages: tuple[Message, ...], user_index: int, replies: list[int]) ->
 
 # --- the source text a task works on ------------------------------------------------------
 
-# A line that introduces the text to analyse: it ends with a colon and speaks of a text
-# ("... from the following argumentative text:", "Take a close look at the text below:").
-_INTRO = re.compile(r"^[^\n]*\b(text|passage|argument|excerpt)\b[^\n]*:[ \t]*$", re.IGNORECASE | re.M)
-# A trailing paragraph that is an instruction rather than part of the text.
-_INSTRUCTION = re.compile(
-    r"^(Instruction:|Analy[sz]e|Generate|Reconstruct|Annotate|Identify|Assess|Evaluate|Formali[sz]e"
-    r"|Create|Provide|Summari[sz]e|Write|Explain|Check|Use|Map|Determine|Translate|Please"
-    r"|Can you|Could you)\b",
-    re.IGNORECASE,
-)
-MIN_SOURCE_CHARS = 80
-
-
 def split_source(user_content: str) -> tuple[str, str, str] | None:
     """Split a user message into (before, source text, after), or ``None`` if none is found.
 
-    The source text starts after the first line that introduces a text and ends before any
-    trailing paragraphs that are instructions. It must stay verbatim in both modes.
+    ``before`` ends with the intro line, if there is one. See :mod:`argalign.source_text`.
     """
-    match = _INTRO.search(user_content)
-    if match is None:
-        return None
-    start = match.end()
-    if user_content[start:start + 1] == "\n":
-        start += 1
-    body = user_content[start:]
-    paragraphs = body.split("\n\n")
-    while len(paragraphs) > 1 and _INSTRUCTION.match(paragraphs[-1].strip()):
-        paragraphs.pop()
-    source = "\n\n".join(paragraphs).rstrip()
-    if len(source.strip()) < MIN_SOURCE_CHARS:
-        return None
-    end = start + len(source)
-    return user_content[:start], source, user_content[end:]
+    span = find_source(user_content)
+    return None if span is None else (span.before + span.intro, span.source, span.after)
 
 
 def source_text(user_content: str | None) -> str | None:
     """The text the task works on, as it stands in the user message."""
-    if not user_content:
-        return None
-    parts = split_source(user_content)
-    return parts[1] if parts else None
+    span = find_source(user_content)
+    return span.source if span else None
