@@ -596,7 +596,7 @@ def test_mode_b_aligns_the_same_long_message():
 def test_text_that_mode_a_would_drop_makes_the_row_rejected_never_aligned():
     """Text before the intro line is not part of the source text found; the invariant that
     protects every text paragraph turns Mode A's rewrite into a rejection."""
-    before = "Jonas wrote to the club last week, and what he wrote matters here. " * 5
+    before = "Jonas wrote to the club last week, and what he wrote matters here. " * 10
     row = _with_user_message(f"{before.strip()}\n\nConsider the following text:\n{ISSUE_TEXT}")
     record = _align(row, rewriting_lm())
     assert (record.outcome, record.codes) == ("rejected", ["SOURCE_TEXT_NOT_VERBATIM"])

@@ -89,8 +89,8 @@ def test_one_word_of_the_issue_text_changed_is_a_violation_in_both_modes(mode):
 
 
 def test_text_outside_the_source_text_found_is_protected_too():
-    """The intro line finds only the second text; the paragraph before it is text as well."""
-    first = "Jonas wrote to the club last week, and what he wrote matters. " * 5
+    """The intro line finds only the second text; the long paragraph before it is text too."""
+    first = "Jonas wrote to the club last week, and what he wrote matters. " * 11
     message = f"{first.strip()}\n\nConsider the following text:\n{TEXT}"
     span = find_source(message)
     assert span.source == TEXT
@@ -98,3 +98,9 @@ def test_text_outside_the_source_text_found_is_protected_too():
     dropped = _with_user(original, f"Reconstruct the argument.\n\nConsider the following text:\n{TEXT}")
     (violation,) = check_row(original, dropped, "A")
     assert violation.code == "SOURCE_TEXT_NOT_VERBATIM" and "from 'Jonas wrote" in violation.detail
+
+
+def test_lines_before_an_intro_line_are_instructions_whatever_their_wording():
+    original = _row(f"Case 12. Our club debated this one.\nHere is the text:\n{TEXT}")
+    rewritten = _with_user(original, f"Reconstruct the argument.\n\nHere is the text:\n{TEXT}")
+    assert check_row(original, rewritten, "A") == []

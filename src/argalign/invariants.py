@@ -22,7 +22,7 @@ from typing import Any
 from argalign import codes
 from argalign.records import Outcome
 from argalign.schema import MESSAGE_KEYS
-from argalign.source_text import find_source, text_block
+from argalign.source_text import find_source, protected_text
 
 # What validate reports: the invariants of a row and the ids across two files.
 CODES: dict[str, str] = {**codes.INVARIANT, **codes.ID}
@@ -190,10 +190,10 @@ def _check_user(
         out.append(Violation("SOURCE_TEXT_NOT_VERBATIM", i,
                              f"the {len(span.source)}-character source text is no longer verbatim"))
     else:  # checked apart from the source text found, which could miss part of the text
-        block = text_block(old)
-        if block is not None and block not in new:
-            out.append(Violation("SOURCE_TEXT_NOT_VERBATIM", i, f"the {len(block)} characters of text "
-                                 f"from {block[:40]!r} on are no longer verbatim"))
+        lost = next((part for part in protected_text(old) if part not in new), None)
+        if lost is not None:
+            out.append(Violation("SOURCE_TEXT_NOT_VERBATIM", i, f"the {len(lost)} characters of text "
+                                 f"from {lost[:40]!r} on are no longer verbatim"))
     if policy is UserChange.APPEND:
         try:
             clarification = appended_clarification(old, new)

@@ -12,7 +12,7 @@ in two ways, tried in turn:
 
 Neither way is trusted alone. :func:`text_block` finds, paragraph by paragraph and without an
 intro line, the stretch of a message from its first line of text to its last; the invariant
-checker requires it to survive verbatim, whether or not a source text was found. And a long
+checker requires it (:func:`protected_text`) to survive verbatim as well as the source text. And a long
 message in which no source text is found is :func:`unclear`: Mode A refuses it instead of
 rewriting the text away.
 """
@@ -183,3 +183,19 @@ def text_block(content: str | None) -> str | None:
         lines.pop()
     block = "\n".join(lines).strip()
     return block or None
+
+
+def protected_text(content: str | None) -> list[str]:
+    """What a rewrite must keep verbatim besides the source text :func:`find_source` gives.
+
+    Without an intro line, the :func:`text_block` of the whole message. With one, the lines
+    before it read as the instructions (whatever their wording), so only a paragraph there too
+    long to be an instruction is protected, together with the text block from the intro line on.
+    """
+    span = find_source(content)
+    if span is None or not span.intro:
+        block = text_block(content)
+        return [block] if block else []
+    parts = [span.before[a:b] for a, b in _paragraphs(span.before) if b - a > MAX_INSTRUCTION_CHARS]
+    block = text_block(span.intro + span.source + span.after)
+    return parts + ([block] if block else [])
