@@ -144,3 +144,14 @@ def test_local_model_needs_no_key_and_ignores_openai_base_url(monkeypatch, fresh
     cfg = load_settings().get("smollm2-135m")
     assert resolve_api_key(cfg) == "local"
     assert resolve_api_base(cfg) is None
+
+
+def test_the_model_fingerprint_keeps_what_shapes_output_and_leaves_out_where_it_runs():
+    base = config.ModelConfig(model="openai/m", api_base="http://a:1/v1", concurrency=2)
+    moved = config.ModelConfig(model="openai/m", api_base="http://b:2/v1", concurrency=9, rpm=5,
+                               timeout_s=3, num_retries=0, api_key_env="K")
+    assert config.model_fingerprint(base) == config.model_fingerprint(moved)
+    for change in ({"temperature": 0.0}, {"max_tokens": 9}, {"structured_output": "json_schema"},
+                   {"model": "openai/other"}):
+        other = config.ModelConfig(**{"model": "openai/m", **change})
+        assert config.model_fingerprint(other) != config.model_fingerprint(base), change

@@ -11,6 +11,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import dspy
 import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
@@ -118,6 +119,10 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     meta = json.loads((home / "programs" / f"A-bootstrap-rs-{fp}.meta.json").read_text())
     assert (meta["fingerprint"], meta["mode"], meta["partial"]) == (fp, "A", False)
     assert set(meta["baseline"]) == set(meta["compiled"]) == set(COMPONENTS)
+    # The models are fingerprinted as a run's are (model_fingerprint), output format included.
+    assert meta["determined_by"]["task_model"] == {
+        "name": "task", "model": "openai/fake-task", "temperature": 0.0, "max_tokens": 512,
+        "structured_output": "none", "local": None}
 
     run = run_of(fp)
     assert run.info.status == "FINISHED"
@@ -297,3 +302,31 @@ def test_gepa_mode_b_smoke_within_a_tiny_budget(home):
     run = run_of(result["fingerprint"])
     assert run.data.params["reflection_model"] == "judge"
     assert run.data.tags["partial"] == str(result["partial"])
+
+
+def test_the_budget_stop_gets_through_dspys_callback_runner():
+    """DSPy's callback runner swallows an Exception from a callback; the budget's stop is a
+    BaseException, so it reaches the optimizer through Predict, the adapter and the LM."""
+    from dspy.utils import DummyLM
+    from dspy.utils.callback import BaseCallback
+
+    from argalign.optimize import BudgetExhausted, CallBudget, budgeted
+
+    class Failing(BaseCallback):
+        def on_lm_start(self, call_id, instance, inputs):
+            raise RuntimeError("an ordinary callback error")
+
+    predict = dspy.Predict("question -> answer")
+    swallowed = DummyLM([{"answer": "yes"}] * 3)
+    swallowed.callbacks = [Failing()]
+    with dspy.context(lm=swallowed):
+        assert predict(question="q").answer == "yes"  # the ordinary error did not stop the call
+
+    budget = CallBudget(2)
+    lm = budgeted(DummyLM([{"answer": "yes"}] * 5), budget)
+    with dspy.context(lm=lm):
+        predict(question="a")
+        predict(question="b")
+        with pytest.raises(BudgetExhausted):
+            predict(question="c")
+    assert (budget.used, budget.exhausted, len(lm.history)) == (2, True, 2)

@@ -82,6 +82,14 @@ class ModelConfig(BaseModel):
         return self.model.split("/", 1)[-1]
 
 
+def model_fingerprint(cfg: ModelConfig) -> dict[str, Any]:
+    """What of a model shapes its output; endpoints, keys and throughput are left out, so
+    moving to another server or changing ``concurrency`` keeps the same fingerprint."""
+    return {"model": cfg.model, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
+            "structured_output": cfg.structured_output,
+            "local": cfg.local.gguf if cfg.local is not None else None}
+
+
 class Settings(BaseModel):
     """Every model a run may use and which ones are the defaults."""
 

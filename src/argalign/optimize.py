@@ -22,9 +22,11 @@ import random
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import dspy
+from dspy.utils.callback import BaseCallback
 
 from argalign import __version__
 from argalign.errors import ConfigError
@@ -32,9 +34,10 @@ from argalign.jsonl import write_json_atomic
 from argalign.metrics import make_metric
 from argalign.programs import fingerprint, load_program, meta_path, programs_dir
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from argalign.config import Settings
 
-OPTIMIZERS = ("bootstrap-rs", "mipro", "gepa")
+log = logging.getLogger(__name__)
 
 
 class BudgetExhausted(BaseException):  # noqa: N818 - a signal, not an error
@@ -42,48 +45,43 @@ class BudgetExhausted(BaseException):  # noqa: N818 - a signal, not an error
     DSPy or argalign mistakes it for one failed sample and carries on."""
 
 
-class CallBudget:
-    """A thread-safe count of LM calls and tokens against an optional cap."""
+class CallBudget(BaseCallback):
+    """A DSPy callback that counts LM calls and tokens against an optional cap.
+
+    Attached to LM copies (:func:`budgeted`); :meth:`on_lm_start` raises
+    :class:`BudgetExhausted` before the call that would go over the cap. DSPy's callback runner
+    logs and swallows an ``Exception`` from a callback, so the stop must be a BaseException.
+    """
 
     def __init__(self, limit: int | None):
         self.limit, self.used = limit, 0
         self.input_tokens = self.output_tokens = 0
         self.exhausted = False
         self._lock = threading.Lock()
+        self._calls: dict[str, dspy.BaseLM] = {}
 
-    def take(self) -> None:
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
         with self._lock:
             if self.limit is not None and self.used >= self.limit:
                 self.exhausted = True
                 raise BudgetExhausted(f"LM call budget of {self.limit} used up")
             self.used += 1
+            self._calls[call_id] = instance
 
-    def add_usage(self, usage: dict[str, Any]) -> None:
+    def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
         with self._lock:
+            lm = self._calls.pop(call_id, None)
+            if lm is None or exception is not None or not lm.history:
+                return
+            usage = lm.history[-1].get("usage") or {}
             self.input_tokens += int(usage.get("prompt_tokens") or 0)
             self.output_tokens += int(usage.get("completion_tokens") or 0)
 
 
-class _BudgetedLM(dspy.LM):
-    """A ``dspy.LM`` that takes one unit of its budget before each call (copies share it)."""
-
-    _budget: CallBudget
-
-    def __call__(self, *args, **kwargs):
-        self._budget.take()
-        outputs = super().__call__(*args, **kwargs)
-        if self.history:
-            self._budget.add_usage(self.history[-1].get("usage") or {})
-        return outputs
-
-
-def budgeted(lm: dspy.BaseLM, budget: CallBudget) -> dspy.LM:
-    """A copy of ``lm`` that counts against ``budget``."""
-    if not isinstance(lm, dspy.LM):
-        raise ConfigError("the call budget needs a dspy.LM")
+def budgeted(lm: dspy.BaseLM, budget: CallBudget) -> dspy.BaseLM:
+    """A copy of ``lm`` whose calls count against ``budget``."""
     copy = lm.copy()
-    copy.__class__ = _BudgetedLM
-    copy._budget = budget
+    copy.callbacks = [*getattr(lm, "callbacks", []), budget]
     return copy
 
 
@@ -170,72 +168,136 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 # --- optimizers --------------------------------------------------------------------------
 
-def _compile(spec: OptimizeSpec, student: dspy.Module, trainset, valset, metric,
-             task_lm: dspy.LM, reflection_lm: dspy.LM, best: dict[str, Any]) -> dspy.Module:
-    """Run one optimizer. ``best`` is updated as better candidates are found, so that a
-    budget stop still has the best program known so far."""
-    if spec.optimizer == "bootstrap-rs":
-        # Random search over bootstrapped demo sets, written out so that each candidate's
-        # score is known as soon as it is evaluated (DSPy's version keeps them to the end).
+@dataclass
+class CompileJob:
+    """What an optimizer works with. ``best`` holds the best program known so far (``program``,
+    its valset ``score`` and ``rows``), so that a budget stop can still save it."""
+
+    spec: OptimizeSpec
+    student: dspy.Module
+    trainset: list[dspy.Example]
+    valset: list[dspy.Example]
+    metric: Any
+    task_lm: dspy.BaseLM
+    reflection_lm: dspy.BaseLM
+    best: dict[str, Any]
+
+
+class Optimizer:
+    """One way to compile a program; a new optimizer is a subclass and a line in OPTIMIZERS."""
+
+    uses_reflection = False  # whether it needs a reflection model
+
+    def check(self) -> None:
+        """ConfigError before any LM call when the optimizer cannot run here."""
+
+    def compile(self, job: CompileJob) -> dspy.Module:
+        raise NotImplementedError
+
+
+class BootstrapRandomSearch(Optimizer):
+    """Random search over bootstrapped demo sets, written out so that each candidate's score
+    is known as soon as it is evaluated (DSPy's version keeps them to the end)."""
+
+    def compile(self, job: CompileJob) -> dspy.Module:
+        spec, best = job.spec, job.best
         baseline_score = max(best["score"], 1e-6)
         for k in range(spec.candidates):
-            shuffled = list(trainset)
+            shuffled = list(job.trainset)
             random.Random(spec.seed * 1000 + k).shuffle(shuffled)
             # A trace becomes a demo when it scores at least the zero-shot mean: the scale of
             # the metric depends on the comparison (lexical scores run lower than ratings).
-            bootstrap = dspy.BootstrapFewShot(metric=metric, metric_threshold=baseline_score,
+            bootstrap = dspy.BootstrapFewShot(metric=job.metric, metric_threshold=baseline_score,
                                               max_bootstrapped_demos=spec.max_demos,
                                               max_labeled_demos=0, max_rounds=1)
-            candidate = bootstrap.compile(student.deepcopy(), trainset=shuffled)
+            candidate = bootstrap.compile(job.student.deepcopy(), trainset=shuffled)
             if not any(p.demos for _, p in candidate.named_predictors()):
                 log.info("candidate %d: no trace reached %.3f; nothing to evaluate", k + 1,
                          baseline_score)
                 continue
-            rows = evaluate(candidate, valset, metric)
+            rows = evaluate(candidate, job.valset, job.metric)
             score = summarize(rows)["score"]
             log.info("candidate %d: val score %.3f", k + 1, score)
             if score > best["score"]:
                 best.update(program=candidate, score=score, rows=rows)
         return best["program"]
-    if spec.optimizer == "mipro":
-        optimizer = dspy.MIPROv2(metric=metric, prompt_model=task_lm, task_model=task_lm,
-                                 auto=None, num_candidates=spec.candidates,
+
+
+class Mipro(Optimizer):
+    def check(self) -> None:
+        if importlib.util.find_spec("optuna") is None:
+            # Found out before any LM call or MLflow run, not deep inside MIPROv2.compile.
+            raise ConfigError("--optimizer mipro needs optuna: pip install 'dspy[optuna]'")
+
+    def compile(self, job: CompileJob) -> dspy.Module:
+        spec = job.spec
+        optimizer = dspy.MIPROv2(metric=job.metric, prompt_model=job.task_lm,
+                                 task_model=job.task_lm, auto=None, num_candidates=spec.candidates,
                                  max_bootstrapped_demos=spec.max_demos, max_labeled_demos=0,
                                  num_threads=1, seed=spec.seed, verbose=False)
-        compiled = optimizer.compile(student, trainset=trainset, valset=valset,
+        compiled = optimizer.compile(job.student, trainset=job.trainset, valset=job.valset,
                                      num_trials=spec.candidates * 2, minibatch=False)
-        best.update(program=compiled, rows=None)
+        job.best.update(program=compiled, rows=None)
         return compiled
-    if spec.optimizer == "gepa":
+
+
+class Gepa(Optimizer):
+    uses_reflection = True
+
+    def compile(self, job: CompileJob) -> dspy.Module:
+        spec, metric, valset = job.spec, job.metric, job.valset
         # Per metric call: the alignment (2-3 LM calls) and the judge's readings of the row.
         calls_per_eval = 3 + getattr(metric, "calls_per_turn", 0)
         max_metric_calls = max(len(valset) + 1, (spec.budget_calls or 400) // calls_per_eval)
-        optimizer = dspy.GEPA(metric=metric, reflection_lm=reflection_lm,
+        optimizer = dspy.GEPA(metric=metric, reflection_lm=job.reflection_lm,
                               max_metric_calls=max_metric_calls, num_threads=1,
                               seed=spec.seed, track_stats=False)
-        compiled = optimizer.compile(student, trainset=trainset, valset=valset)
-        best.update(program=compiled, rows=None)
+        compiled = optimizer.compile(job.student, trainset=job.trainset, valset=valset)
+        job.best.update(program=compiled, rows=None)
         return compiled
-    raise ConfigError(f"unknown optimizer {spec.optimizer!r}; choose from {OPTIMIZERS}")
 
 
-# --- the command -------------------------------------------------------------------------
+OPTIMIZERS: dict[str, Optimizer] = {"bootstrap-rs": BootstrapRandomSearch(), "mipro": Mipro(),
+                                    "gepa": Gepa()}
 
-def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, Any]:
-    from argalign import tracking
-    from argalign.config import load_settings
-    from argalign.lm import open_models
+
+# --- the command, in stages ----------------------------------------------------------------
+
+@dataclass
+class _Plan:
+    """Loaded and checked: models, examples, the zero-shot student and the fingerprint."""
+
+    spec: OptimizeSpec
+    settings: Settings
+    optimizer: Optimizer
+    model: str
+    judge: str
+    reflection: str
+    trainset: list[dspy.Example]
+    valset: list[dspy.Example]
+    student: dspy.Module
+    determined_by: dict[str, Any]
+    fingerprint: str
+    path: Path
+
+    @property
+    def model_names(self) -> list[str]:
+        return [self.model, self.judge] + ([self.reflection] if self.optimizer.uses_reflection else [])
+
+
+def _load(spec: OptimizeSpec, settings_path: str | None) -> _Plan:
+    """Check the spec, load the settings and the examples, fingerprint what determines the program."""
+    from argalign.config import load_settings, model_fingerprint
     from argalign.modules import MODES
     from argalign.prepare import CONFIGS
 
     if spec.mode not in MODES:
         raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {spec.mode!r}")
     if spec.optimizer not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {spec.optimizer!r}; choose from {OPTIMIZERS}")
-    if spec.optimizer == "mipro" and importlib.util.find_spec("optuna") is None:
-        # Found out before any LM call or MLflow run, not deep inside MIPROv2.compile.
-        raise ConfigError("--optimizer mipro needs optuna: pip install 'dspy[optuna]'")
-    settings = load_settings(settings)
+        raise ConfigError(f"unknown optimizer {spec.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
+    optimizer = OPTIMIZERS[spec.optimizer]
+    optimizer.check()
+    settings = load_settings(settings_path)
     model = spec.model or settings.default_model
     judge = spec.judge or settings.default_judge
     reflection = spec.reflection_model or judge
@@ -247,13 +309,11 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, A
     student, zero_id = load_program(spec.mode, thinking=spec.thinking)
 
     def describe(name: str) -> dict[str, Any]:
-        cfg = settings.get(name)
-        return {"name": name, "model": cfg.model, "temperature": cfg.temperature,
-                "max_tokens": cfg.max_tokens}
+        return {"name": name, **model_fingerprint(settings.get(name))}
 
     determined_by = {
         "mode": spec.mode, "task_model": describe(model), "judge_model": describe(judge),
-        "reflection_model": describe(reflection) if spec.optimizer == "gepa" else None,
+        "reflection_model": describe(reflection) if optimizer.uses_reflection else None,
         "optimizer": spec.optimizer, "optimizer_settings": {
             "candidates": spec.candidates, "max_demos": spec.max_demos,
             "budget_calls": spec.budget_calls, "seed": spec.seed},
@@ -262,83 +322,118 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, A
         "argalign_version": __version__,
     }
     fp = fingerprint(determined_by)
-    path = programs_dir() / f"{spec.mode}-{spec.optimizer}-{fp}.json"
-    if path.is_file() and meta_path(path).is_file() and not spec.force:
-        meta = json.loads(meta_path(path).read_text(encoding="utf-8"))
-        log.info("reusing %s (same fingerprint %s): no LM call made", path, fp)
-        return {**meta, "program_path": str(path), "reused": True}
+    return _Plan(spec, settings, optimizer, model, judge, reflection, trainset, valset, student,
+                 determined_by, fp, programs_dir() / f"{spec.mode}-{spec.optimizer}-{fp}.json")
+
+
+def _saved(plan: _Plan) -> dict[str, Any] | None:
+    """The meta of a program saved under the same fingerprint, unless ``force``."""
+    path = plan.path
+    if plan.spec.force or not (path.is_file() and meta_path(path).is_file()):
+        return None
+    log.info("reusing %s (same fingerprint %s): no LM call made", path, plan.fingerprint)
+    return json.loads(meta_path(path).read_text(encoding="utf-8"))
+
+
+def _report(plan: _Plan, handles: dict[str, Any], budget: CallBudget, metric,
+            program: dspy.Module) -> list[dict[str, Any]]:
+    """A program's valset rows, with LM calls counted outside the compile budget."""
+    task = handles[plan.model]
+    with dspy.context(lm=budgeted(task.lm, budget), adapter=task.adapter):
+        return evaluate(program, plan.valset, metric)
+
+
+def _compile_within(plan: _Plan, handles: dict[str, Any], budget: CallBudget,
+                    best: dict[str, Any]) -> tuple[dspy.Module, bool]:
+    """Compile with every LM call counted against ``budget``; ``(program, partial)``. When the
+    budget runs out the best program known so far is returned, marked partial."""
+    judge = handles[plan.judge]
+    metric = make_metric(budgeted(judge.lm, budget), plan.spec.comparison, judge.adapter)
+    task_lm = budgeted(handles[plan.model].lm, budget)
+    job = CompileJob(plan.spec, plan.student.deepcopy(), plan.trainset, plan.valset, metric,
+                     task_lm, budgeted(handles[plan.reflection].lm, budget), best)
+    try:
+        with dspy.context(lm=task_lm, adapter=handles[plan.model].adapter):
+            return plan.optimizer.compile(job), False
+    except BudgetExhausted:
+        log.warning("budget of %s LM calls reached: saving the best program so far "
+                    "(marked partial)", plan.spec.budget_calls)
+        return best["program"], True
+
+
+def _save_and_log(plan: _Plan, compiled: dspy.Module, meta: dict[str, Any],
+                  rows: dict[str, list[dict[str, Any]]]) -> None:
+    from argalign import tracking
+
+    path = plan.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    compiled.save(str(path))
+    write_json_atomic(meta_path(path), meta)
+    baseline, after = meta["baseline"], meta["compiled"]
+    tracking.log_metrics({
+        **{f"baseline_{k}": v for k, v in baseline.items()},
+        **{f"compiled_{k}": v for k, v in after.items()},
+        "delta_score": after["score"] - baseline["score"],
+        "lm_calls": meta["compile_calls"] + meta["report_calls"],
+        "compile_lm_calls": meta["compile_calls"],
+        "input_tokens": meta["input_tokens"], "output_tokens": meta["output_tokens"],
+        "wall_time_s": meta["wall_s"], "partial": int(meta["partial"])})
+    tracking.log_file(path, "program")
+    tracking.log_file(meta_path(path), "program")
+    tracking.log_dict(rows, "valset_scores.json")
+    tracking.log_dict({"train": plan.determined_by["train_ids"],
+                       "val": plan.determined_by["val_ids"]}, "dataset_ids.json")
+    tracking.set_tags({"partial": str(meta["partial"]), "program_path": str(path)})
+
+
+def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, Any]:
+    """Load, reuse a saved program with the same fingerprint, or measure the zero-shot
+    baseline, compile within the budget, measure the result, save and log it."""
+    from argalign import tracking
+    from argalign.lm import open_models
+
+    plan = _load(spec, settings)
+    saved = _saved(plan)
+    if saved is not None:
+        return {**saved, "program_path": str(plan.path), "reused": True}
 
     started = time.monotonic()
-    names = [model, judge] + ([reflection] if spec.optimizer == "gepa" else [])
-    params = {"mode": spec.mode, "optimizer": spec.optimizer, "task_model": model,
-              "judge_model": judge, "reflection_model": reflection, "train": len(trainset),
-              "val": len(valset), "seed": spec.seed, "budget_calls": spec.budget_calls,
-              "comparison": spec.comparison, "thinking": spec.thinking,
-              "candidates": spec.candidates, "max_demos": spec.max_demos,
-              "fingerprint": fp, "source": spec.source or "sample"}
-    with open_models(settings, names) as handles, tracking.start_run(
-            tracking.EXPERIMENT_OPTIMIZE, f"{spec.mode}-{spec.optimizer}-{fp}", params,
-            {"argalign_version": __version__}), tracking.dspy_autolog():
-        task, judge_handle = handles[model], handles[judge]
+    params = {"mode": spec.mode, "optimizer": spec.optimizer, "task_model": plan.model,
+              "judge_model": plan.judge, "reflection_model": plan.reflection,
+              "train": len(plan.trainset), "val": len(plan.valset), "seed": spec.seed,
+              "budget_calls": spec.budget_calls, "comparison": spec.comparison,
+              "thinking": spec.thinking, "candidates": spec.candidates,
+              "max_demos": spec.max_demos, "fingerprint": plan.fingerprint,
+              "source": spec.source or "sample"}
+    with open_models(plan.settings, plan.model_names) as handles, tracking.start_run(
+            tracking.EXPERIMENT_OPTIMIZE, f"{spec.mode}-{spec.optimizer}-{plan.fingerprint}",
+            params, {"argalign_version": __version__}), tracking.dspy_autolog():
+        judge = handles[plan.judge]
         report_budget = CallBudget(None)
-        report_metric = make_metric(budgeted(judge_handle.lm, report_budget), spec.comparison,
-                                    judge_handle.adapter)
-        with dspy.context(lm=budgeted(task.lm, report_budget), adapter=task.adapter):
-            baseline_rows = evaluate(student, valset, report_metric)
+        report_metric = make_metric(budgeted(judge.lm, report_budget), spec.comparison,
+                                    judge.adapter)
+        baseline_rows = _report(plan, handles, report_budget, report_metric, plan.student)
         baseline = summarize(baseline_rows)
-        log.info("baseline (zero-shot) on %d val examples: %s", len(valset), baseline)
+        log.info("baseline (zero-shot) on %d val examples: %s", len(plan.valset), baseline)
 
         budget = CallBudget(spec.budget_calls)
-        metric = make_metric(budgeted(judge_handle.lm, budget), spec.comparison,
-                             judge_handle.adapter)
         # The program that wins keeps its valset rows: the same program on the same valset
         # with the same metric is not evaluated twice.
-        best: dict[str, Any] = {"program": student, "score": baseline["score"],
+        best: dict[str, Any] = {"program": plan.student, "score": baseline["score"],
                                 "rows": baseline_rows}
-        partial = False
-        compile_lm = budgeted(task.lm, budget)
-        reflection_lm = budgeted(handles[reflection].lm, budget)
-        try:
-            with dspy.context(lm=compile_lm, adapter=task.adapter):
-                compiled = _compile(spec, student.deepcopy(), trainset, valset, metric,
-                                    compile_lm, reflection_lm, best)
-        except BudgetExhausted:
-            partial = True
-            compiled = best["program"]
-            log.warning("budget of %s LM calls reached: saving the best program so far "
-                        "(marked partial)", spec.budget_calls)
+        compiled, partial = _compile_within(plan, handles, budget, best)
         compiled_rows = best["rows"] if compiled is best["program"] else None
         if compiled_rows is None:
-            with dspy.context(lm=budgeted(task.lm, report_budget), adapter=task.adapter):
-                compiled_rows = evaluate(compiled, valset, report_metric)
+            compiled_rows = _report(plan, handles, report_budget, report_metric, compiled)
         after = summarize(compiled_rows)
-        wall = time.monotonic() - started
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        compiled.save(str(path))
-        meta = {"fingerprint": fp, "mode": spec.mode, "partial": partial,
-                "determined_by": determined_by, "baseline": baseline, "compiled": after,
+        meta = {"fingerprint": plan.fingerprint, "mode": spec.mode, "partial": partial,
+                "determined_by": plan.determined_by, "baseline": baseline, "compiled": after,
                 "compile_calls": budget.used, "report_calls": report_budget.used,
                 "input_tokens": budget.input_tokens + report_budget.input_tokens,
                 "output_tokens": budget.output_tokens + report_budget.output_tokens,
-                "wall_s": round(wall, 1), "spec": asdict(spec)}
-        write_json_atomic(meta_path(path), meta)
-
-        tracking.log_metrics({
-            **{f"baseline_{k}": v for k, v in baseline.items()},
-            **{f"compiled_{k}": v for k, v in after.items()},
-            "delta_score": after["score"] - baseline["score"],
-            "lm_calls": budget.used + report_budget.used, "compile_lm_calls": budget.used,
-            "input_tokens": meta["input_tokens"], "output_tokens": meta["output_tokens"],
-            "wall_time_s": wall, "partial": int(partial)})
-        tracking.log_file(path, "program")
-        tracking.log_file(meta_path(path), "program")
-        tracking.log_dict({"baseline": baseline_rows, "compiled": compiled_rows},
-                          "valset_scores.json")
-        tracking.log_dict({"train": determined_by["train_ids"], "val": determined_by["val_ids"]},
-                          "dataset_ids.json")
-        tracking.set_tags({"partial": str(partial), "program_path": str(path)})
-    return {**meta, "program_path": str(path), "reused": False}
+                "wall_s": round(time.monotonic() - started, 1), "spec": asdict(spec)}
+        _save_and_log(plan, compiled, meta, {"baseline": baseline_rows, "compiled": compiled_rows})
+    return {**meta, "program_path": str(plan.path), "reused": False}
 
 
 def compare_table(experiment: str) -> list[dict[str, Any]]:

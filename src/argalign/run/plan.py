@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign import __version__
-from argalign.config import Settings, load_settings
+from argalign.config import Settings, load_settings, model_fingerprint
 from argalign.datadir import DataDir, RunStore, Subset
 from argalign.errors import ConfigError, RunError
 from argalign.run.assign import Group, assign, groups_for, safe_name
@@ -131,26 +131,18 @@ def plan_run(options: RunOptions) -> Plan:
     return plan
 
 
-def _model_params(settings: Settings, name: str) -> dict[str, Any]:
-    cfg = settings.get(name)
-    # What shapes the output; endpoints, keys and throughput settings are left out on purpose.
-    return {"model": cfg.model, "temperature": cfg.temperature, "max_tokens": cfg.max_tokens,
-            "structured_output": cfg.structured_output,
-            "local": cfg.local.gguf if cfg.local is not None else None}
-
-
 def run_params(plan: Plan) -> dict[str, Any]:
     """The parameter fingerprint a resume must match."""
     options = plan.options
     scoring: dict[str, Any] = {"enabled": False}
     if plan.judge is not None:
         scoring = {"enabled": True, "judge": plan.judge, "comparison": options.comparison,
-                   "judge_model": _model_params(plan.settings, plan.judge)}
+                   "judge_model": model_fingerprint(plan.settings.get(plan.judge))}
     return {
         "configs": sorted({s.config for s in plan.subsets}),
         "splits": sorted({s.split for s in plan.subsets}),
         "modes": list(dict.fromkeys(g.mode for g in plan.groups)),
-        "models": {name: _model_params(plan.settings, name) for name in plan.models},
+        "models": {name: model_fingerprint(plan.settings.get(name)) for name in plan.models},
         "programs": {mode: fp for mode, (_, fp) in plan.programs.items()},
         "thinking": options.thinking,
         "seed": options.seed,
