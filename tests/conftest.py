@@ -77,6 +77,15 @@ def real_rows(real_rows_path: Path) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
+def secrets(monkeypatch) -> None:
+    """support.KEY and support.TOKEN as secrets in the environment."""
+    from support import KEY, TOKEN
+
+    monkeypatch.setenv("API_ENDPOINT_KEY", KEY)
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+
+
+@pytest.fixture
 def fake_server() -> Iterator[FakeOpenAIServer]:
     """A fake endpoint with short deterministic answers; ``FAILME`` rows get unusable ones."""
     from support import responder

@@ -28,6 +28,8 @@ from argalign.signatures import ReadRequest, ReadResponse, ReadThinking
 from argalign.testing.fake_openai import default_responder
 
 CONFIG = "deepa2-aaac01-thinking"
+# Recognisable fake secrets; the ``secrets`` fixture puts them in the environment.
+KEY, TOKEN = "sk-test-SECRET-abc123", "hf_SECRETtoken999"
 FAIL_MARKER = "FAILME"
 
 

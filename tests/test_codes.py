@@ -85,3 +85,18 @@ def test_the_codes_command_lists_the_catalogue(capsys):
     listed = json.loads(capsys.readouterr().out)
     assert {entry["code"] for entry in listed} == set(codes.LM)
     assert all(entry["kind"] == "lm" and entry["meaning"] for entry in listed)
+
+
+@pytest.mark.parametrize(("line", "problem"), [
+    ("ROLE_CHANGED\tinvariant\tagain", "listed twice"),
+    ("NEW_CODE\tnot-a-kind\tmeaning", "expected code, kind and meaning"),
+    ("NEW_CODE\trow", "expected code, kind and meaning"),
+])
+def test_a_bad_catalogue_line_is_refused_with_its_line_number(tmp_path, monkeypatch, line, problem):
+    text = (SRC / "data" / "codes.tsv").read_text("utf-8")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "codes.tsv").write_text(text + line + "\n", "utf-8")
+    monkeypatch.setattr(codes.resources, "files", lambda package: tmp_path)
+    with pytest.raises(ValueError, match=problem) as info:
+        codes._read()
+    assert f"line {len(text.splitlines()) + 1}" in str(info.value)

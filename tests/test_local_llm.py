@@ -28,7 +28,6 @@ from argalign.lm import (
     adapter_for,
     build_lm,
     finish_reason,
-    last_finish_reason,
     open_models,
     usage_from_history,
 )
@@ -104,7 +103,7 @@ def test_schema_adapter_sends_the_output_schema(recorder, engine):
     assert list(schema["properties"]) == ["title", "summary"]
     assert schema["required"] == ["title", "summary"]
     assert schema["additionalProperties"] is False
-    assert finish_reason(lm.history[-1]) == last_finish_reason(lm) == "length"
+    assert finish_reason(lm.history[-1]) == "length"
     assert usage_from_history(lm) == {"calls": 1, "input_tokens": 11, "output_tokens": 7}
     assert usage_from_history(lm, start_index=1)["calls"] == 0
 
@@ -235,7 +234,7 @@ def test_smollm2_answers_both_fields_and_stops(smol):
         assert isinstance(pred.summary, str) and pred.summary.strip()
         usage = usage_from_history(lm)
         assert usage["calls"] == 1 and usage["input_tokens"] > 0 and usage["output_tokens"] > 0
-        assert last_finish_reason(lm) == "stop"
+        assert finish_reason(lm.history[-1]) == "stop"
     assert not server.running
     assert not port_open(port)
     server.stop()  # a second stop is harmless
@@ -250,7 +249,7 @@ def test_truncation_is_reported(smol):
         assert list(handles) == [name]
         lm, _ = handles[name]
         lm("Count from one to one hundred in words.", max_tokens=4, temperature=0.0)
-        assert last_finish_reason(lm) == "length"
+        assert finish_reason(lm.history[-1]) == "length"
         assert usage_from_history(lm)["output_tokens"] == 4
 
 

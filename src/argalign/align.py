@@ -88,7 +88,7 @@ def align_example(
         record.outcome, record.codes, record.reason = Outcome.FAILED.value, [e.code], e.reason
         record.attempts = e.attempts
     except Exception as e:  # noqa: BLE001 - one bad sample never kills a batch
-        from argalign.tracking import scrub
+        from argalign.redact import scrub
 
         # An exception's text can quote a request, and a request can carry a key: redact it
         # before it reaches a log or a file (so no raw traceback is logged either).

@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         log.error("interrupted")
         return 130
     except Exception as e:  # noqa: BLE001 - one clear line, never a raw traceback
-        from argalign.tracking import scrub
+        from argalign.redact import scrub
 
         log.error("unexpected error: %s: %s%s", type(e).__name__, scrub(str(e)),
                   "" if args.verbose else " (run with -v for the details)")

@@ -38,10 +38,6 @@ class LocalServerConfig(BaseModel):
     threads: int | None = Field(None, ge=1, description="CPU threads; None = all physical cores")
     port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")
 
-    @property
-    def ctx_per_request(self) -> int:
-        return self.n_ctx // self.n_parallel
-
 
 class ModelConfig(BaseModel):
     """One language model as DSPy/LiteLLM reaches it, local or remote."""
@@ -172,7 +168,9 @@ def _describe(error: ValidationError) -> str:
 _dotenv_loaded = False
 
 
-def _load_dotenv_once() -> None:
+def load_env() -> None:
+    """Read the ``.env`` of the working directory (or a parent) into the environment, once;
+    variables already set win. The one place that reads ``.env``: model keys, HF_TOKEN."""
     # Lazily, never at import: importing argalign must not read files or the environment.
     # From the working directory up: by default python-dotenv would search upward from *this*
     # file, i.e. from site-packages, and miss the user's project .env.
@@ -194,7 +192,7 @@ def resolve_api_key(model_cfg: ModelConfig) -> str | None:
         return "local"
     if model_cfg.api_key_env is None:
         return None
-    _load_dotenv_once()
+    load_env()
     key = os.environ.get(model_cfg.api_key_env)
     if not key:
         raise ConfigError(f"model {model_cfg.name!r} needs an API key in the environment variable "
@@ -206,5 +204,5 @@ def resolve_api_base(model_cfg: ModelConfig) -> str | None:
     """``api_base`` from the config, else ``OPENAI_BASE_URL`` for a remote model, else None."""
     if model_cfg.api_base is not None or model_cfg.local is not None:
         return model_cfg.api_base
-    _load_dotenv_once()
+    load_env()
     return os.environ.get(BASE_URL_ENV) or None

@@ -34,8 +34,8 @@ from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RowError, RunError
 from argalign.jsonl import iter_jsonl
 from argalign.records import ResultRecord
+from argalign.redact import scrub
 from argalign.schema import MESSAGE_KEYS, parse_conversation
-from argalign.tracking import scrub
 
 log = logging.getLogger(__name__)
 

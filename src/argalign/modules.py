@@ -38,6 +38,7 @@ from argalign.checks import (
 from argalign.deliverables import Delivered, delivered
 from argalign.errors import ArgalignError, RowError
 from argalign.invariants import CLARIFICATION_SEPARATOR, DEFAULT_MAX_USER_CHANGE, UserChange
+from argalign.redact import scrub
 from argalign.schema import Conversation, Turn, parse_conversation
 from argalign.signatures import (
     RewriteRequest,
@@ -47,7 +48,6 @@ from argalign.signatures import (
 )
 from argalign.source_text import find_source, unclear
 from argalign.thinking import ThinkingParts, shorten, split_thinking
-from argalign.tracking import scrub
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from argalign.errors import ConfigError, RunError
 from argalign.hub_folder import PROVENANCE_TYPES, build_folder, verify_folder  # noqa: F401 - re-exported
-from argalign.tracking import scrub
+from argalign.redact import scrub
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,9 @@ DRY_RUN_MARKER = ".argalign-dry-run"
 
 def hf_token() -> str:
     """``HF_TOKEN`` from the environment (a ``.env`` file is loaded first), or ConfigError."""
-    from dotenv import find_dotenv, load_dotenv
+    from argalign.config import load_env
 
-    load_dotenv(find_dotenv(usecwd=True))
+    load_env()
     token = os.environ.get("HF_TOKEN", "").strip()
     if not token:
         raise ConfigError("HF_TOKEN is not set: export it or put it in a .env file "

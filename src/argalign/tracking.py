@@ -2,7 +2,7 @@
 
 Tracking defaults to MLflow 3's local SQLite store in the working directory
 (``sqlite:///mlflow.db``); ``MLFLOW_TRACKING_URI`` overrides. Every param, tag and text
-artifact passes through :func:`scrub` first, so a secret from the environment never
+artifact passes through :func:`argalign.redact.scrub` first, so a secret from the environment never
 reaches the store.
 """
 
@@ -11,52 +11,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from argalign.errors import ConfigError
+from argalign.redact import scrub
 
 log = logging.getLogger(__name__)
 
 EXPERIMENT_OPTIMIZE = "argalign-optimize"
 EXPERIMENT_RUN = "argalign-run"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-# Environment variables whose values are secrets, besides any *_KEY, *_TOKEN, *_SECRET.
-SECRET_ENV = ("API_ENDPOINT_KEY", "HF_TOKEN", "OPENAI_API_KEY", "HUGGING_FACE_HUB_TOKEN")
-_SECRET_NAME = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)$", re.IGNORECASE)
-REDACTED = "[redacted]"
-
-
-def secret_values() -> list[str]:
-    """Values of the environment's secrets (long enough to be worth hiding)."""
-    values = {os.environ[name] for name in os.environ
-              if (name in SECRET_ENV or _SECRET_NAME.search(name)) and len(os.environ[name]) >= 6}
-    return sorted(values, key=len, reverse=True)
-
-
-def scrub(value: Any) -> Any:
-    """Replace every secret value inside strings, dicts and lists with ``[redacted]``."""
-    secrets = secret_values()
-    if not secrets:
-        return value
-
-    def clean(v: Any) -> Any:
-        if isinstance(v, str):
-            for secret in secrets:
-                v = v.replace(secret, REDACTED)
-            return v
-        if isinstance(v, Mapping):
-            return {clean(k): clean(x) for k, x in v.items()}
-        if isinstance(v, (list, tuple)):
-            return [clean(x) for x in v]
-        return v
-
-    return clean(value)
-
-
 def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` or the default; ConfigError unless a SQLite store or a server."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
@@ -81,11 +48,11 @@ def _mlflow():
 
 @contextlib.contextmanager
 def start_run(experiment: str, run_name: str, params: Mapping[str, Any],
-              tags: Mapping[str, str] | None = None, *, nested: bool = False) -> Iterator[Any]:
+              tags: Mapping[str, str] | None = None) -> Iterator[Any]:
     """Open an MLflow run with scrubbed params and tags; yields the active run."""
     mlflow = _mlflow()
     mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, nested=nested) as run:
+    with mlflow.start_run(run_name=run_name) as run:
         flat = {k: _param_text(v) for k, v in scrub(dict(params)).items()}
         if flat:
             mlflow.log_params(flat)

@@ -22,11 +22,11 @@ from argalign import __version__
 from argalign.config import Settings, load_settings, model_fingerprint
 from argalign.datadir import DataDir, RunStore, Subset
 from argalign.errors import ConfigError, RunError
+from argalign.files import file_sha256
 from argalign.run.assign import Group, assign, groups_for, safe_name
 from argalign.run.store import (
     RawEntry,
     differences,
-    file_sha256,
     index_raw,
     iter_results,
     raw_subsets,

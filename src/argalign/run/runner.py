@@ -77,7 +77,7 @@ class _Batch:
     def _work(self, model: str) -> None:
         from argalign.align import align_example
         from argalign.metrics import MutualPredictability
-        from argalign.tracking import scrub
+        from argalign.redact import scrub
 
         plan, items = self.plan, self.plan.work[model]
         handle = self.handles[model]

@@ -11,7 +11,6 @@ results were made with; a resume with other parameters is refused.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
@@ -89,14 +88,6 @@ def index_raw(path: Path) -> list[RawEntry]:
 
 def read_example(path: Path, offset: int) -> Example:
     return Example.from_record(read_at(path, offset), where=str(path))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # --- result files ---------------------------------------------------------------------------
