@@ -59,18 +59,56 @@ def offline_dspy(monkeypatch, tmp_path):
         yield
 
 
+def _stand_in_rows() -> list[dict[str, Any]]:
+    """Six rows of the bundled sample with the shapes of the six real rows: row 0 a tool round
+    trip (system, user, assistant thinking, assistant tool call, tool, assistant answer), rows
+    1-5 one turn; an ``example_id`` 0-5 and no ``source_id``, as in the real data."""
+    import json
+
+    from argalign.sources import sample_dir
+
+    def shape(row: dict[str, Any]) -> list[tuple]:
+        return [(m["role"], bool(m["thinking"]), bool(m["content"]), bool(m["tool_calls"]))
+                for m in row["messages"]]
+
+    one_turn = [("system", False, True, False), ("user", False, True, False),
+                ("assistant", True, True, False)]
+    rows = [json.loads(line) for path in sorted(sample_dir().glob("*/*.jsonl"))
+            for line in path.read_text("utf-8").splitlines() if line.strip()]
+    tool = next(r for r in rows if [m["role"] for m in r["messages"]][-2:] == ["tool", "assistant"])
+    single = [r for r in rows if shape(r) == one_turn]
+    chosen = [tool, *single[::len(single) // 5][:5]]
+    return [{"example_id": i, **{k: v for k, v in row.items() if k != "source_id"}}
+            for i, row in enumerate(chosen)]
+
+
 @pytest.fixture(scope="session")
-def real_rows_path() -> Path:
-    """The six real rows (``../shared/data``); a test that needs them skips when they are absent."""
+def real_data_path() -> Path:
+    """The six real rows (``../shared/data``), for the tests about the real data itself; they
+    skip when it is absent."""
     if not REAL_ROWS.is_file():
         pytest.skip(f"the six real rows are not at {REAL_ROWS}: put the shared folder beside the "
                     "repository or name the file in ARGALIGN_REAL_ROWS")
     return REAL_ROWS
 
 
+@pytest.fixture(scope="session")
+def real_rows_path(tmp_path_factory) -> Path:
+    """The six real rows (``../shared/data``) or, in a clone without them, six rows of the
+    bundled sample with the same shapes (:func:`_stand_in_rows`): for a test that needs
+    realistic rows. A test about the real data itself asks for ``real_data_path``."""
+    if REAL_ROWS.is_file():
+        return REAL_ROWS
+    import json
+
+    path = tmp_path_factory.mktemp("stand-in") / "six-rows.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in _stand_in_rows()), "utf-8")
+    return path
+
+
 @pytest.fixture
 def real_rows(real_rows_path: Path) -> list[dict[str, Any]]:
-    """The six real rows, parsed afresh for each test (a test may change them)."""
+    """The rows of ``real_rows_path``, parsed afresh for each test (a test may change them)."""
     from support import read_rows
 
     return read_rows(real_rows_path)
@@ -83,6 +121,14 @@ def secrets(monkeypatch) -> None:
 
     monkeypatch.setenv("API_ENDPOINT_KEY", KEY)
     monkeypatch.setenv("HF_TOKEN", TOKEN)
+
+
+@pytest.fixture
+def real_data(real_data_path: Path) -> list[dict[str, Any]]:
+    """The six real rows themselves (skips without ``../shared``)."""
+    from support import read_rows
+
+    return read_rows(real_data_path)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from argalign.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
 from argalign.jsonl import iter_jsonl, write_jsonl_atomic
 from argalign.prepare import CONFIGS, sample_dir
 from argalign.schema import Example
+from argalign.source_text import find_source
 
 CONFIG = CONFIGS[0]
 
@@ -89,7 +90,7 @@ def test_validate_exit_status_and_report(real_rows, tmp_path, capsys, edits, exi
 
 @pytest.mark.parametrize(("mode", "exit_code"), [("A", EXIT_OK), ("B", EXIT_FAILED)])
 def test_validate_mode_b_bounds_the_user_message(real_rows, tmp_path, mode, exit_code):
-    original = real_rows[3]
+    original = next(r for r in real_rows[1:] if find_source(r["messages"][1]["content"]).before.strip())
     aligned = copy.deepcopy(original)
     user = aligned["messages"][1]
     user["content"] += "\n\n" + "Name every premise. " * 14 + "Be brief."  # 289 characters
@@ -99,11 +100,13 @@ def test_validate_mode_b_bounds_the_user_message(real_rows, tmp_path, mode, exit
             str(tmp_path / "a.jsonl"), "--mode", mode]
     assert main(argv) == exit_code
     assert main([*argv, "--max-user-change", "300"]) == EXIT_OK
-    # The first paragraph of instructions cut (246 characters): never Mode B. Mode A accepts it,
-    # as the intro line still asks for the annotation the answer gives.
-    user["content"] = user["content"].split("\n\n", 1)[1]
+    # The instructions before the intro line cut: never Mode B, whatever the bound (whether
+    # Mode A accepts it depends on the quality checks: is what the answer gives still asked for?).
+    span = find_source(original["messages"][1]["content"])
+    user["content"] = span.intro + span.source + span.after
     write_jsonl_atomic(tmp_path / "a.jsonl", [{**aligned, "source_id": "s"}])
-    assert main([*argv, "--max-user-change", "100000"]) == exit_code
+    if mode == "B":
+        assert main([*argv, "--max-user-change", "100000"]) == EXIT_FAILED
 
 
 def test_validate_console_script_exit_status(real_rows_path, tmp_path):

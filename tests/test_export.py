@@ -119,7 +119,7 @@ def test_rows_that_cannot_be_valid_sharegpt(messages, thinking, code):
 
 def test_sharegpt_export_of_the_real_rows(real_rows_path, tmp_path):
     summary = export(real_rows_path, tmp_path / "out", "sharegpt")
-    rows = read_jsonl(tmp_path / "out" / "argunauts-real-6.jsonl")
+    rows = read_jsonl(tmp_path / "out" / real_rows_path.name)
     originals = read_jsonl(real_rows_path)
     assert summary["rows"] == len(rows) == len(originals) == 6 and summary["rejected"] == 0
     for row, original in zip(rows, originals):
@@ -142,8 +142,8 @@ def test_sharegpt_export_of_the_real_rows(real_rows_path, tmp_path):
         tool_names = [t["name"] for t in json.loads(row["tools"])]
         assert {c["name"] for c in source_calls} <= set(tool_names)
     info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
-    assert info == {"argalign-argunauts-real-6": {
-        "file_name": "argunauts-real-6.jsonl", "formatting": "sharegpt",
+    assert info == {f"argalign-{real_rows_path.stem}": {
+        "file_name": real_rows_path.name, "formatting": "sharegpt",
         "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
         "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
                  "observation_tag": "observation", "function_tag": "function_call"}}}
@@ -151,9 +151,9 @@ def test_sharegpt_export_of_the_real_rows(real_rows_path, tmp_path):
 
 def test_sharegpt_drop_thinking_of_the_real_rows(real_rows_path, tmp_path):
     export(real_rows_path, tmp_path / "out", "sharegpt", thinking="drop")
-    rows = read_jsonl(tmp_path / "out" / "argunauts-real-6.jsonl")
+    rows = read_jsonl(tmp_path / "out" / real_rows_path.name)
     assert len(rows) == 6 and all(llamafactory_accepts(r["conversations"]) for r in rows)
-    assert "<think>" not in (tmp_path / "out" / "argunauts-real-6.jsonl").read_text()
+    assert "<think>" not in (tmp_path / "out" / real_rows_path.name).read_text()
 
 
 def _sample_rows(real_rows_path: Path) -> dict[tuple[str, str], list[dict]]:
@@ -246,7 +246,7 @@ def test_export_of_the_whole_bundled_sample(tmp_path):
 
 def test_openai_export_keeps_tool_calls_as_objects(real_rows_path, tmp_path):
     summary = export(real_rows_path, tmp_path / "out", "openai")
-    rows = read_jsonl(tmp_path / "out" / "argunauts-real-6.jsonl")
+    rows = read_jsonl(tmp_path / "out" / real_rows_path.name)
     originals = read_jsonl(real_rows_path)
     assert summary["rows"] == 6 and not (tmp_path / "out" / "dataset_info.json").exists()
     for row, original in zip(rows, originals):

@@ -284,8 +284,8 @@ def test_a_malformed_row_is_a_row_error():
 # --- what the LM is asked for ------------------------------------------------------------------
 
 @pytest.mark.parametrize("mode", ["A", "B"])
-def test_the_lm_never_re_emits_source_or_middle(mode, real_rows_path):
-    row = read_real(real_rows_path)[0]
+def test_the_lm_never_re_emits_source_or_middle(mode, real_data_path):
+    row = read_real(real_data_path)[0]
     source = split_source(row["messages"][1]["content"])[1]
     thinking = row["messages"][2]["thinking"]
     middle = split_thinking(thinking).middle
@@ -472,8 +472,8 @@ def test_truncation_on_every_attempt_fails():
 
 # --- quality checks inside the modules ---------------------------------------------------------
 
-def test_the_plan_is_kept_byte_for_byte_and_shown_to_the_lm(real_rows_path):
-    row = read_real(real_rows_path)[2]  # a ten-step plan in the opening
+def test_the_plan_is_kept_byte_for_byte_and_shown_to_the_lm(real_data_path):
+    row = read_real(real_data_path)[2]  # a ten-step plan in the opening
     parts = split_thinking(row["messages"][2]["thinking"])
     assert parts.plan.startswith("Step 1:") and parts.plan.count("Step ") >= 10
     lm = rewriting_lm()
@@ -514,8 +514,8 @@ def test_a_rewrite_that_fails_a_check_every_time_ends_rejected():
     assert record.row is None
 
 
-def test_a_request_that_drops_a_method_is_retried(real_rows_path):
-    row = read_real(real_rows_path)[4]  # asks for SMT-LIB code and gets it
+def test_a_request_that_drops_a_method_is_retried(real_data_path):
+    row = read_real(real_data_path)[4]  # asks for SMT-LIB code and gets it
     narrow = {"request": "Reconstruct the argument in Argdown standard form, please."}
     lm = ScriptedLM([narrow, {"request": NEW_REQUEST},
                      {"opening": NEW_OPENING, "closing": NEW_CLOSING}])

@@ -336,7 +336,9 @@ def test_prepare_from_the_bundled_sample(tmp_path):
 # --- streaming ----------------------------------------------------------------------------
 
 def test_prepare_streams_a_large_source(real_rows, tmp_path):
-    source = _write_source(tmp_path / "big.jsonl", _varied_rows(real_rows[1:], 2000))
+    per_row = sum(len(json.dumps(r)) for r in real_rows[1:]) / len(real_rows[1:])
+    count = int(11e6 / per_row)
+    source = _write_source(tmp_path / "big.jsonl", _varied_rows(real_rows[1:], count))
     size = source.stat().st_size
     assert size > 10_000_000
     tracemalloc.start()
@@ -345,7 +347,7 @@ def test_prepare_streams_a_large_source(real_rows, tmp_path):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert result.counts[f"{CONFIG}/{SPLIT}"] == {"rows": 2000, "examples": 10, "rejected": 0}
+    assert result.counts[f"{CONFIG}/{SPLIT}"] == {"rows": count, "examples": 10, "rejected": 0}
     # A few rows in memory at a time (the biggest is ~60 kB), never the file.
     assert peak < size / 20, f"peak {peak} bytes for a {size}-byte file"
 

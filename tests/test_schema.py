@@ -27,8 +27,8 @@ from argalign.schema import (
 ROW_COUNT = 6
 
 
-def test_there_are_six_real_rows(real_rows):
-    assert len(real_rows) == ROW_COUNT
+def test_there_are_six_real_rows(real_data):
+    assert len(real_data) == ROW_COUNT
 
 
 def _with_unknowns(row: dict) -> dict:
@@ -285,8 +285,8 @@ def test_a_record_that_is_neither_example_nor_row_is_rejected(record):
 # --- the source text ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("row_index", range(ROW_COUNT))
-def test_split_source_partitions_every_real_user_message(real_rows, row_index):
-    content = real_rows[row_index]["messages"][1]["content"]
+def test_split_source_partitions_every_real_user_message(real_data, row_index):
+    content = real_data[row_index]["messages"][1]["content"]
     parts = split_source(content)
     assert parts is not None
     before, source, after = parts

@@ -52,15 +52,15 @@ def test_sample_thinkings_keep_their_middle():
         assert_middle_kept(thinking)
 
 
-def test_real_thinkings_keep_their_middle(real_rows_path):
-    thinkings = real_thinkings(real_rows_path)
+def test_real_thinkings_keep_their_middle(real_data_path):
+    thinkings = real_thinkings(real_data_path)
     assert len(thinkings) == 7
     for thinking in thinkings:
         assert_middle_kept(thinking)
 
 
-def test_a_long_thinking_costs_no_more_than_a_short_one(real_rows_path):
-    first = json.loads(real_rows_path.read_text(encoding="utf-8").splitlines()[0])
+def test_a_long_thinking_costs_no_more_than_a_short_one(real_data_path):
+    first = json.loads(real_data_path.read_text(encoding="utf-8").splitlines()[0])
     thinking = first["messages"][2]["thinking"]
     assert len(thinking) > 40_000
     parts = split_thinking(thinking)

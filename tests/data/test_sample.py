@@ -204,12 +204,12 @@ def test_conversations_are_small():
     assert max(sizes) < 6000
 
 
-def test_tool_round_trip_uses_the_null_conventions_of_the_read_rows(real_rows_path):
+def test_tool_round_trip_uses_the_null_conventions_of_the_read_rows(real_data_path):
     def pattern(messages: list[dict]) -> list[tuple]:
         return [(m["role"], m["content"] is None, m["thinking"] is None, m["tool_calls"] is None)
                 for m in messages]
 
-    real = [json.loads(line) for line in real_rows_path.read_text().splitlines()]
+    real = [json.loads(line) for line in real_data_path.read_text().splitlines()]
     real_tool = [pattern(r["messages"]) for r in real if any(m["role"] == "tool"
                                                             for m in r["messages"])]
     ours = {tuple(pattern(r["messages"])) for c, s in CONFIG_SPLITS for r in read_rows(c, s)
@@ -217,8 +217,8 @@ def test_tool_round_trip_uses_the_null_conventions_of_the_read_rows(real_rows_pa
     assert ours == {tuple(p) for p in real_tool}
 
 
-def test_sample_does_not_copy_the_read_rows(real_rows_path):
-    real = [json.loads(line) for line in real_rows_path.read_text().splitlines()]
+def test_sample_does_not_copy_the_read_rows(real_data_path):
+    real = [json.loads(line) for line in real_data_path.read_text().splitlines()]
     sentences = {s.strip() for r in real for m in r["messages"] if m["role"] == "user"
                  for s in re.split(r"[.!?]\s", m["content"]) if len(s.strip()) > 40}
     sample = "\n".join(m["content"] or "" for c, s in CONFIG_SPLITS for r in read_rows(c, s)
