@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from argalign.cli import main
 from argalign.invariants import check_row
 from support import write_settings
@@ -67,3 +69,25 @@ def test_score_file_means_and_skips_rows_without_a_row(tmp_path, real_rows_path,
     mean = summary["mean"]["score"]
     assert abs(mean["mean"] - expected) < 1e-3
     assert mean["low"] <= mean["mean"] <= mean["high"] and mean["n"] == 2
+
+
+# --- nothing usable is an error (#12 item 13) ------------------------------------------------
+
+def test_align_that_aligns_nothing_exits_1_with_every_line_recorded(tmp_path, fake_server, caplog):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{not json\n{"no": "messages"}\n[1, 2]\n', "utf-8")
+    settings = write_settings(tmp_path / "settings.json", fake_server.url)
+    out = tmp_path / "out.jsonl"
+    assert main(["align", "--mode", "B", "--in", str(source), "--out", str(out),
+                 "--settings", str(settings)]) == 1
+    assert [r["outcome"] for r in _lines(out)] == ["rejected"] * 3
+    assert "no row was aligned" in caplog.text
+
+
+@pytest.mark.parametrize("content", ["", "\n\n"])
+def test_align_and_validate_refuse_an_empty_input(tmp_path, content):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text(content, "utf-8")
+    assert main(["align", "--mode", "A", "--in", str(empty), "--out", str(tmp_path / "o.jsonl")]) == 2
+    assert not (tmp_path / "o.jsonl").exists()
+    assert main(["validate", "--original", str(empty), "--aligned", str(empty), "--mode", "A"]) == 2

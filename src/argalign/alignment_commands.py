@@ -58,6 +58,7 @@ def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | No
 
     from argalign.align import align_example
     from argalign.config import load_settings
+    from argalign.errors import ConfigError
     from argalign.jsonl import write_jsonl_atomic
     from argalign.lm import open_models
     from argalign.programs import load_program
@@ -67,6 +68,8 @@ def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | No
     model = model or loaded.default_model
     module, program_id = load_program(mode, program, thinking=thinking)
     examples = [example for example, _ in _read_examples(input)]
+    if not examples:  # before any model is started
+        raise ConfigError(f"--in {input}: no rows (the file is empty)")
     outcomes: Counter = Counter()
     records: list[dict[str, Any]] = []
     with open_models(loaded, [model]) as handles:
@@ -202,8 +205,13 @@ def _originals(path: str | Path) -> dict[str, dict[str, Any]]:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
-    emit(align_file(input=args.input, out=args.out, mode=args.mode, model=args.model,
-                    program=args.program, thinking=args.thinking, settings=args.settings))
+    summary = align_file(input=args.input, out=args.out, mode=args.mode, model=args.model,
+                         program=args.program, thinking=args.thinking, settings=args.settings)
+    emit(summary)
+    if not summary["outcomes"].get("aligned"):  # nothing usable came out: an error, not a success
+        log.error("no row was aligned (%s); every line's reason is in %s",
+                  ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items()) or "no rows", args.out)
+        return 1
     return 0
 
 

@@ -63,6 +63,8 @@ def validate_files(original_path: str | Path, aligned_path: str | Path, mode: st
             raise ConfigError(f"--report {report_path} is a folder; give a file name")
         refuse_overwrite([report_path], [original_path, aligned_path], "--report")
     offsets = index_offsets(original_path)
+    if not offsets:
+        raise ConfigError(f"--original {original_path} has no rows: nothing to validate against")
     summary = ValidateSummary()
     seen: set[str] = set()
 
