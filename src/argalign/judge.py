@@ -60,13 +60,17 @@ class JudgeError(ArgalignError):
 
 
 def render(signature: type[dspy.Signature], text: str, options: dict[str, str]) -> str:
-    """The prompt of one reading: instruction, the text, the lettered options."""
+    """The prompt of one reading: instruction and lettered options, then the text.
+
+    The part that is the same for every reading of a kind comes first, so that a server with a
+    prompt cache (llama.cpp, vLLM) reads it once and only the text after it is new.
+    """
     (name, field), = signature.input_fields.items()
     label = field.json_schema_extra.get("desc", name) if field.json_schema_extra else name
     lettered = "\n".join(f"{LETTERS[i]}) {description}"
                          for i, description in enumerate(options.values()))
-    return (f"{signature.instructions}\n\n{label}:\n<<<\n{text.strip() or EMPTY_TEXT}\n>>>\n\n"
-            f"Options:\n{lettered}\n\nAnswer with the letter of one option only.")
+    return (f"{signature.instructions}\n\nOptions:\n{lettered}\n\n{label}:\n<<<\n"
+            f"{text.strip() or EMPTY_TEXT}\n>>>\n\nAnswer with the letter of one option only.")
 
 
 def letter_distribution(output: Any, n: int) -> tuple[list[float], float]:

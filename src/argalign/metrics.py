@@ -46,6 +46,8 @@ from argalign.schema import Conversation, Turn, parse_conversation, split_source
 from argalign.thinking import shorten, split_thinking
 
 SOURCE_PLACEHOLDER = "[the text to analyse]"
+# What the judge sees of an answer: its beginning shows its form (Argdown, SMT-LIB, spans).
+ANSWER_CHARS = 600
 
 
 def lexical_match(prediction: str, actual: str) -> float:
@@ -124,7 +126,7 @@ def _turn_view(conversation: Conversation, turn: Turn) -> TurnView:
         # on it.
         lines.append(f"Its answer: a short answer of {len(answer.split())} words.")
     else:
-        lines.append("Its answer:\n" + shorten(answer, 900))
+        lines.append("Its answer:\n" + shorten(answer, ANSWER_CHARS))
     request = visible_request(conversation.messages[turn.user_index].content)
     return TurnView(request, "\n\n".join(lines), what,
                     tuple(_thinking_view(t) for t in thoughts))
