@@ -88,7 +88,8 @@ def test_a_clean_rewrite_passes_every_check():
 
 def test_every_check_has_a_catalogued_code():
     assert set(CODES) == {"PLACEHOLDER_LEAKED", "PLAN_DROPPED", "DELIVERABLE_DROPPED",
-                          "REQUEST_QUOTES_ANSWER", "REQUEST_COPIES_SYSTEM",
+                          "REQUEST_ASKS_UNDELIVERED", "REQUEST_QUOTES_ANSWER",
+                          "REQUEST_COPIES_SYSTEM",
                           "CLARIFICATION_REPEATS", "CLARIFICATION_CONTRADICTS"}
 
 
@@ -168,7 +169,8 @@ def test_a_request_that_repeats_the_system_prompt_is_caught():
     system = row["messages"][0]["content"]
     bad = with_request(row, f"{system} Annotate the reasons and conjectures of the text and "
                             "relate each to the reconstruction.")
-    assert codes(row, bad) == ["REQUEST_COPIES_SYSTEM"]
+    # The copied system prompt also promises LaTeX formalizations, which this answer lacks.
+    assert codes(row, bad) == ["REQUEST_ASKS_UNDELIVERED", "REQUEST_COPIES_SYSTEM"]
 
 
 def _clarified(row: dict, clarification: str) -> dict:
@@ -199,3 +201,21 @@ def test_an_empty_clarification_is_no_finding():
     response = delivered(row["messages"][2]["content"], [], [row["messages"][2]["thinking"]])
     assert check_clarification("  ", request=instructions(row["messages"][1]["content"]),
                                response=response) == []
+
+
+def test_a_request_for_something_the_answer_does_not_do_is_caught():
+    row = sample(ANNOTATION)
+    bad = with_request(row, "Annotate the reasons and conjectures of the text, relate each to "
+                            "the reconstruction, and formalize every premise in LaTeX.")
+    found = check_quality(row, bad, "A")
+    assert [f.code for f in found] == ["REQUEST_ASKS_UNDELIVERED"]
+    assert "formalization" in found[0].detail
+
+
+@pytest.mark.parametrize("phrase", ["Write it in the user's voice.", "Match the fixed answer.",
+                                    "Unlike the original request, be precise."])
+def test_the_editors_instructions_leaking_into_a_request_are_caught(phrase):
+    row = sample(ANNOTATION)
+    bad = with_request(row, "Annotate the reasons and conjectures of the text and relate each "
+                            f"to the reconstruction. {phrase}")
+    assert codes(row, bad) == ["PLACEHOLDER_LEAKED"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import dspy
 import pytest
+from dspy.clients.engines.dummy_engine import AsyncDummyEngine, DummyEngine
 from dspy.utils import DummyLM
 
 from argalign.errors import RowError
@@ -32,26 +33,48 @@ ASKS_REQUEST = "fields: `request`."
 ASKS_THINKING_A = "fields: `opening`, then `closing`."
 ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
 
-# These tests are about what a rewrite may change, so the scripted request names every method
-# the rules know (a narrower one fails the DELIVERABLE_DROPPED check on rows whose original asks
-# for more; that check has its own tests below).
-NEW_REQUEST = ("Annotate the reasons and conjectures, map the argument, reconstruct it in standard "
-               "form with inference rules and inline YAML data, formalize it in LaTeX, write SMT "
-               "code, give its title and gist, paraphrase it, assess its tone with the tools, name "
-               "any fallacy, and answer the question: is it valid?")
+# A well-behaved request rewrite: the original instructions (the source-text placeholder taken
+# out) after a prefix. It keeps everything the original asks for and adds nothing the answer
+# does not do, so the quality checks pass; the checks have their own tests below.
+REQUEST_PREFIX = "Please do exactly this: "
+_ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
+
+
+def echo_request(prompt: str) -> str:
+    found = _ORIGINAL_REQUEST.search(prompt)
+    text = re.sub(r"\[SOURCE TEXT: \d+ characters\]", " ", found.group(1)) if found else ""
+    return REQUEST_PREFIX + " ".join(text.split())
+
+
+NEW_REQUEST = echo_request  # an answer value may be a function of the prompt
 NEW_OPENING = "The user asks for an Argdown reconstruction; I plan the steps below."
 NEW_CLOSING = "This reconstruction is what I give as my answer."
 CLARIFICATION = "Keep the labels short, please."
 
 
+class _PromptKeepingEngine(DummyEngine):
+    """DSPy's dummy engine, keeping the last user message for answers that depend on it."""
+
+    def _complete_messages(self, messages):
+        self.owner._prompt = str(messages[-1].get("content", ""))
+        return super()._complete_messages(messages)
+
+
 class ScriptedLM(DummyLM):
-    """DummyLM whose answers may also be raw strings, sent as they are (garbage, bad JSON)."""
+    """DummyLM whose answers may also be raw strings, sent as they are (garbage, bad JSON), and
+    whose answer values may be functions of the prompt."""
 
     def __init__(self, answers: list | dict):
         super().__init__(answers, adapter=dspy.JSONAdapter())
+        self._prompt = ""
+        self._engine_spec = _PromptKeepingEngine(self)
+        self._async_engine_spec = AsyncDummyEngine(self._engine_spec)
 
     def _format_answer_fields(self, values: dict[str, Any] | str) -> str:
-        return values if isinstance(values, str) else super()._format_answer_fields(values)
+        if isinstance(values, str):
+            return values
+        values = {k: v(self._prompt) if callable(v) else v for k, v in values.items()}
+        return super()._format_answer_fields(values)
 
 
 def rewriting_lm(**extra: Any) -> ScriptedLM:
@@ -153,7 +176,7 @@ def assert_aligned(original: dict, aligned: dict, mode: str) -> None:
         old = original["messages"][turn.user_index]["content"]
         new = aligned["messages"][turn.user_index]["content"]
         if mode == "A":
-            assert new != old and new.startswith(NEW_REQUEST)
+            assert new != old and new.startswith(REQUEST_PREFIX)
         elif any(original["messages"][i]["thinking"] for i in turn.assistant_indices):
             assert new == f"{old}\n\n{CLARIFICATION}"
         else:
@@ -195,7 +218,8 @@ def test_multi_turn_rows_get_every_request_rewritten():
     aligned = run("A", row, rewriting_lm()).row
     assert all(aligned["messages"][i]["content"] != row["messages"][i]["content"] for i in users)
     # The second request has no source text: it is replaced as a whole.
-    assert aligned["messages"][users[1]]["content"] == NEW_REQUEST
+    second = row["messages"][users[1]]["content"]
+    assert aligned["messages"][users[1]]["content"] == REQUEST_PREFIX + " ".join(second.split())
 
 
 @pytest.mark.parametrize("mode", ["A", "B"])
@@ -265,7 +289,7 @@ def test_a_new_mode_is_one_class_and_one_registry_line(monkeypatch, capsys):
     monkeypatch.setitem(MODES, "C", ModeC)
     row = single_turn_row()
     aligned = run("C", row, rewriting_lm()).row
-    assert aligned["messages"][1]["content"].startswith(NEW_REQUEST)
+    assert aligned["messages"][1]["content"].startswith(REQUEST_PREFIX)
     # Mode A's rewrite is within Mode A's policy and breaks Mode C's.
     assert gate(row, aligned, "A", max_user_change=10).outcome == "aligned"
     assert gate(row, aligned, "C", max_user_change=10).codes == ["USER_CONTENT_EDITED"]
@@ -440,7 +464,8 @@ def test_only_one_clarification_per_turn():
 # --- truncation over the wire --------------------------------------------------------------------
 
 def fixed_answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
-    values = {"request": NEW_REQUEST, "opening": NEW_OPENING, "closing": NEW_CLOSING,
+    prompt = str(messages[-1].get("content", ""))
+    values = {"request": echo_request(prompt), "opening": NEW_OPENING, "closing": NEW_CLOSING,
               "clarification": CLARIFICATION}
     return {name: values[name] for name in fields}
 
@@ -561,7 +586,8 @@ def test_mode_a_keeps_a_text_that_has_no_intro_line():
     row = _with_user_message(f"Instruction: What do you make of this?\n\n{ISSUE_TEXT}")
     lm = rewriting_lm()
     aligned = run("A", row, lm).row
-    assert aligned["messages"][1]["content"] == f"{NEW_REQUEST}\n\n{ISSUE_TEXT}"
+    assert aligned["messages"][1]["content"] == \
+        f"{REQUEST_PREFIX}Instruction: What do you make of this?\n\n{ISSUE_TEXT}"
     assert check_row(row, aligned, "A") == []
     request_prompt = next(p for p in prompts(lm) if ASKS_REQUEST in p)
     assert f"Instruction: What do you make of this?\n\n[SOURCE TEXT: {len(ISSUE_TEXT)} characters]" \
@@ -598,6 +624,8 @@ def test_text_that_mode_a_would_drop_makes_the_row_rejected_never_aligned():
     protects every text paragraph turns Mode A's rewrite into a rejection."""
     before = "Jonas wrote to the club last week, and what he wrote matters here. " * 10
     row = _with_user_message(f"{before.strip()}\n\nConsider the following text:\n{ISSUE_TEXT}")
-    record = _align(row, rewriting_lm())
+    lm = ScriptedLM({ASKS_REQUEST: {"request": "Please look at the argument closely with me."},
+                     ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": NEW_CLOSING}})
+    record = _align(row, lm)
     assert (record.outcome, record.codes) == ("rejected", ["SOURCE_TEXT_NOT_VERBATIM"])
     assert record.row is None

@@ -37,7 +37,11 @@ _LEAKS = re.compile(
     r"|system_prompt|new_thinking|predicted_answer|reconstructed_request)\b"
     r"|\{\{[^{}\n]{0,40}\}\}|\{(?:request|answer|opening|closing|plan|source|text|clarification"
     r"|preamble)\}"
-    r"|</?(?:request|answer|opening|closing|plan|preamble|clarification)>",
+    r"|</?(?:request|answer|opening|closing|plan|preamble|clarification)>"
+    # The rewrite instructions talking through: what the editor was told, not what a user asks.
+    r"|\bin the user'?s voice\b|\b(?:the|this) (?:fixed|final) answer\b|\bthe (?:new|original|"
+    r"rewritten) request\b|\bwithout (?:restating |repeating )?the source text\b"
+    r"|\bthe source text is appended\b",
     re.IGNORECASE,
 )
 
@@ -108,6 +112,11 @@ def check_request(request: str, *, original: str, answer: str, system: str, sour
         out.append(Finding("DELIVERABLE_DROPPED", index,
                            f"the original request named {', '.join(dropped)}, which the response "
                            f"uses; the new one does not"))
+    foreign = sorted((asked(request) & set(TASKS)) - response.everything - asked(original))
+    if foreign:
+        out.append(Finding("REQUEST_ASKS_UNDELIVERED", index,
+                           f"the request asks for {', '.join(foreign)}, which the answer does "
+                           f"not deliver"))
     span = copied_span(request, answer, allowed=(source, original))
     if span:
         out.append(Finding("REQUEST_QUOTES_ANSWER", index, f"copies the answer: {span!r}"))

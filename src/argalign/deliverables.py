@@ -192,3 +192,18 @@ def _tool_names(tool_calls: str) -> str:
                         for c in calls if isinstance(c, dict))
     except (json.JSONDecodeError, AttributeError):
         return ""
+
+
+def describe(what: Delivered) -> str:
+    """What a response delivers, in words, for a rewrite prompt."""
+    lines = []
+    if what.task:
+        lines.append(f"Mainly: {TASKS[what.task]}.")
+    if what.features:
+        lines.append("Also: " + "; ".join(FEATURES.get(f) or TASKS[f] for f in sorted(what.features))
+                     + ".")
+    method = sorted(what.method - what.deliverables)
+    if method:
+        lines.append("On the way, its reasoning produces: "
+                     + "; ".join(TASKS.get(m) or FEATURES[m] for m in method) + ".")
+    return "\n".join(lines) or "Nothing the rules recognise; read the answer."

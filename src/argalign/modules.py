@@ -35,7 +35,7 @@ from argalign.checks import (
     check_request,
     instructions,
 )
-from argalign.deliverables import Delivered, delivered
+from argalign.deliverables import Delivered, delivered, describe
 from argalign.errors import ArgalignError, RowError
 from argalign.invariants import CLARIFICATION_SEPARATOR, DEFAULT_MAX_USER_CHANGE, UserChange
 from argalign.redact import scrub
@@ -353,6 +353,7 @@ class ModeA(AlignConversation):
             answer=shorten(_final_content(conversation, turn), 1500),
             tool_calls=tool_calls,
             plan=_plan(conversation, turn),
+            delivers=describe(response),
         )
 
 

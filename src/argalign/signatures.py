@@ -32,6 +32,11 @@ class RewriteRequest(dspy.Signature):
     answer: str = dspy.InputField(desc="The assistant's final answer in this turn, shortened.")
     tool_calls: str = dspy.InputField(desc="Tools the assistant calls in this turn, or 'none'.")
     plan: str = dspy.InputField(desc="How the assistant's reasoning is organised: its steps.")
+    delivers: str = dspy.InputField(
+        desc="What the answer delivers (read from its markup) and what the reasoning produces "
+             "on the way: the new request asks for what it mainly and also delivers, may name "
+             "the rest as the method, and asks for nothing else."
+    )
     request: str = dspy.OutputField(
         desc="The new request: instructions only, without the source text."
     )
