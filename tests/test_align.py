@@ -244,5 +244,6 @@ def test_no_scores_for_a_failed_row():
     assert record.outcome == "failed" and record.scores is None
 
 
-def test_outcomes_are_the_four_documented_ones():
-    assert OUTCOMES == ("aligned", "unchanged", "failed", "rejected")
+def test_outcomes_are_the_five_documented_ones():
+    # not_improved comes only from the acceptance gate (argalign.accept), never from align.
+    assert OUTCOMES == ("aligned", "unchanged", "failed", "rejected", "not_improved")

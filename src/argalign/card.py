@@ -20,7 +20,7 @@ SUFFIX = "-aligned"
 SCORE_COLUMNS = ("score_baseline", "score_aligned", "forward_baseline", "forward_aligned",
                  "backward_baseline", "backward_aligned")
 LICENSE = "odc-by"
-OUTCOME_ORDER = ("aligned", "unchanged", "failed", "rejected", "missing")
+OUTCOME_ORDER = ("aligned", "unchanged", "failed", "rejected", "not_improved", "missing")
 
 
 def config_name(config: str) -> str:

@@ -7,6 +7,7 @@ One folder (``--data``, default ``data``) holds every stage's output::
     runs/<run>/manifest.json                               written first: the run's parameters
     runs/<run>/results/<config>/<split>/<group>.jsonl      one result record per line
     runs/<run>/summary.json, failures.jsonl                written at the end of a batch
+    runs/<run>/retried.jsonl                               results that --retry-failed redid
     merged/<config>/<split>.jsonl                          merge (raw order)
     merged/summary.json                                    written last: merge finished
     cleaned/<config>/<split>.jsonl, <split>.rejects.jsonl  clean
@@ -108,6 +109,8 @@ class RunStore:
         self.manifest_path = self.dir / "manifest.json"
         self.summary_path = self.dir / "summary.json"
         self.failures_path = self.dir / "failures.jsonl"
+        # Results that `run --retry-failed` took out of the result files to align again.
+        self.retried_path = self.dir / "retried.jsonl"
 
     def results_dir(self, subset: Subset) -> Path:
         return self.dir / "results" / subset.config / subset.split

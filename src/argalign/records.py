@@ -21,6 +21,8 @@ class Outcome(str, Enum):
     UNCHANGED = "unchanged"  # identical to the original: not a success
     FAILED = "failed"  # no aligned row was produced
     REJECTED = "rejected"  # malformed input, or the rewrite broke an invariant
+    # --accept-if-better: every rewrite scored lower than the original (not a success)
+    NOT_IMPROVED = "not_improved"
 
 
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
@@ -32,7 +34,9 @@ class ResultRecord:
 
     ``row`` is the aligned row for ``aligned`` and ``unchanged``, else None. ``scores`` (when
     the run scored) holds the metric components of the original (``baseline``) and of the
-    aligned row. ``run`` and ``model_string`` are set by the batch runner.
+    aligned row. ``acceptance`` (with ``--accept-if-better``) holds the gate's attempts, their
+    scores and what they cost (:mod:`argalign.accept`). ``run`` and ``model_string`` are set
+    by the batch runner.
     """
 
     id: Any
@@ -53,6 +57,7 @@ class ResultRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     scores: dict[str, Any] | None = None
+    acceptance: dict[str, Any] | None = None
     row: dict[str, Any] | None = None
     run: str | None = None
     model_string: str | None = None
@@ -65,7 +70,8 @@ class ResultRecord:
     PROVENANCE_FIELDS: ClassVar[tuple[str, ...]] = (
         "mode", "model", "program", "outcome", "attempts", "input_tokens", "output_tokens",
         "latency_s")
-    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"scores", "run", "model_string"})
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"scores", "acceptance", "run",
+                                                     "model_string"})
 
     @classmethod
     def failure(cls, *, code: str, reason: str, outcome: Outcome = Outcome.FAILED,
@@ -80,12 +86,15 @@ class ResultRecord:
         return cls(**{k: v for k, v in record.items() if k in known})
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON line; ``scores``, ``run`` and ``model_string`` only when set."""
+        """The JSON line; ``scores``, ``acceptance``, ``run`` and ``model_string`` only when set."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         return {k: v for k, v in out.items() if not (k in self._OPTIONAL and v is None)}
 
     def failure_view(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.FAILURE_FIELDS}
+        out = {name: getattr(self, name) for name in self.FAILURE_FIELDS}
+        if self.scores is not None:  # a not_improved example: both scores say why
+            out["scores"] = self.scores
+        return out
 
     def provenance(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in self.PROVENANCE_FIELDS}

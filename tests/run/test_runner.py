@@ -49,7 +49,8 @@ def test_failing_and_malformed_samples_are_recorded(tmp_path, real_rows_path, fa
         for key in ("source_id", "config", "split", "mode", "model", "program", "attempts",
                     "input_tokens", "output_tokens", "latency_s", "codes", "model_string"):
             assert key in record
-    assert summary["outcomes"] == {"aligned": 5, "unchanged": 0, "failed": 1, "rejected": 1}
+    assert summary["outcomes"] == {"aligned": 5, "unchanged": 0, "failed": 1, "rejected": 1,
+                                   "not_improved": 0}
     failures = (data / "runs" / "run-AB-fake-s0" / "failures.jsonl").read_text()
     assert "f-002" in failures and "broken-1" in failures
 

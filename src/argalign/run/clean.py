@@ -4,8 +4,8 @@ Input: ``<data>/merged/<config>/<split>.jsonl`` (from merge) and the raw subsets
 Output: ``<data>/cleaned/<config>/<split>.jsonl`` with one envelope per kept row,
 ``{"id", "config", "split", "index", "row", "provenance"}`` (see
 :meth:`~argalign.records.ResultRecord.provenance`), in merged (raw) order;
-``<split>.rejects.jsonl`` with every other example (unchanged, failed, rejected by the run,
-failing the checker here, or missing) as a :class:`~argalign.records.Reject`; and
+``<split>.rejects.jsonl`` with every other example (unchanged, failed, rejected or
+not_improved in the run, failing the checker here, or missing) as a :class:`~argalign.records.Reject`; and
 ``<data>/cleaned/summary.json``. A row is kept only if its outcome is ``aligned`` and
 :func:`argalign.invariants.gate` finds it changed and within every invariant, so a row
 edited by hand after the run is caught here. ``merged/summary.json`` (merge's completion
@@ -31,7 +31,7 @@ from argalign.run.store import index_raw, read_example
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("rows_in", "aligned", "unchanged", "failed", "rejected", "missing")
+COLUMNS = ("rows_in", "aligned", "unchanged", "failed", "rejected", "not_improved", "missing")
 
 
 def merged_subsets(data: DataDir) -> list[Subset]:

@@ -42,6 +42,8 @@ def _run_options(args: argparse.Namespace, data: str):
         data=Path(data), modes=tuple(args.modes or ()), models=tuple(args.models or ()),
         settings=args.settings, programs=programs,
         thinking=args.thinking, score=args.score, judge=args.judge, comparison=args.comparison,
+        accept_if_better=args.accept_if_better, accept_retries=args.accept_retries,
+        retry_failed=args.retry_failed,
         max_errors=args.max_errors, seed=args.seed, run_name=args.run_name, force=args.force,
         configs=tuple(getattr(args, "configs", None) or ()),
         splits=tuple(getattr(args, "splits", None) or ()),
@@ -109,6 +111,14 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--score", action="store_true", help="score each row (mutual predictability)")
     p.add_argument("--judge", default=None, help="judge model name (default: default_judge)")
     add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default="judge")
+    p.add_argument("--accept-if-better", action="store_true",
+                   help="keep a rewrite only if it scores no lower than the original; otherwise "
+                        "sample again, and end the example not_improved (implies scoring)")
+    p.add_argument("--accept-retries", type=int, default=2, metavar="N",
+                   help="fresh samples after a rewrite that scores lower (default %(default)s)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="resume, aligning the failed and not_improved examples again and keeping "
+                        "every other result")
     p.add_argument("--max-errors", type=int, default=None,
                    help="stop cleanly after more than N failed examples")
     p.add_argument("--seed", type=int, default=0)

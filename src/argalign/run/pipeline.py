@@ -23,7 +23,8 @@ from argalign.run.runner import RunOptions, run_batch
 
 log = logging.getLogger(__name__)
 
-TABLE_COLUMNS = ("examples", "aligned", "unchanged", "failed", "rejected", "cleaned", "set_aside")
+TABLE_COLUMNS = ("examples", "aligned", "unchanged", "failed", "rejected", "not_improved",
+                 "cleaned", "set_aside")
 
 
 def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: int | None,
@@ -46,7 +47,7 @@ def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: in
         outcomes = ran["subsets"].get(key, {})
         table[key] = {"examples": merged["subsets"][key]["raw"],
                       **{k: outcomes.get(k, 0) for k in ("aligned", "unchanged", "failed",
-                                                         "rejected")},
+                                                         "rejected", "not_improved")},
                       "cleaned": counts["aligned"],
                       "set_aside": counts["rows_in"] - counts["aligned"] + counts["missing"]}
     return {"prepare": prepared.as_dict(), "run": ran, "merge": merged, "clean": cleaned,

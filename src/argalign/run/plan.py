@@ -23,6 +23,7 @@ from argalign.config import Settings, load_settings, model_fingerprint
 from argalign.datadir import DataDir, RunStore, Subset
 from argalign.errors import ConfigError, RunError
 from argalign.files import file_sha256
+from argalign.records import Outcome
 from argalign.run.assign import Group, assign, groups_for, safe_name
 from argalign.run.store import (
     RawEntry,
@@ -35,6 +36,9 @@ from argalign.run.store import (
 )
 
 log = logging.getLogger(__name__)
+
+# What --retry-failed aligns again; every other outcome is kept.
+RETRYABLE = frozenset({Outcome.FAILED.value, Outcome.NOT_IMPROVED.value})
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,12 @@ class RunOptions:
     score: bool = False
     judge: str | None = None
     comparison: str = "judge"
+    # --accept-if-better: keep a rewrite only if it scores no lower than the original, after
+    # up to accept_retries fresh samples (implies scoring).
+    accept_if_better: bool = False
+    accept_retries: int = 2
+    # --retry-failed: realign the failed and not_improved examples, keep every other result.
+    retry_failed: bool = False
     max_errors: int | None = None
     seed: int = 0
     run_name: str | None = None
@@ -83,6 +93,8 @@ class Plan:
     params: dict[str, Any]
     ids: dict[str, set[str]] = field(default_factory=dict)  # subset key -> raw ids
     done: dict[str, str] = field(default_factory=dict)  # id -> outcome, before this batch
+    # --retry-failed: subset key -> ids whose failed or not_improved result is to be redone
+    retry: dict[str, set[str]] = field(default_factory=dict)
     work: dict[str, deque[WorkItem]] = field(default_factory=dict)  # model -> items
 
     @property
@@ -112,11 +124,14 @@ def plan_run(options: RunOptions) -> Plan:
         raise ConfigError(f"--program names unknown modes {unknown}; modes: {', '.join(MODES)}")
     if options.max_errors is not None and options.max_errors < 0:
         raise ConfigError("--max-errors must be >= 0")
+    if options.accept_retries < 0:
+        raise ConfigError("--accept-retries must be >= 0")
     settings = load_settings(options.settings)
     models = list(dict.fromkeys(options.models)) or [settings.default_model]
     for name in models:
         settings.get(name)
-    judge = (options.judge or settings.default_judge) if options.score else None
+    scoring = options.score or options.accept_if_better
+    judge = (options.judge or settings.default_judge) if scoring else None
     if judge is not None:
         settings.get(judge)
     data = DataDir(options.data)
@@ -138,7 +153,7 @@ def run_params(plan: Plan) -> dict[str, Any]:
     if plan.judge is not None:
         scoring = {"enabled": True, "judge": plan.judge, "comparison": options.comparison,
                    "judge_model": model_fingerprint(plan.settings.get(plan.judge))}
-    return {
+    params = {
         "configs": sorted({s.config for s in plan.subsets}),
         "splits": sorted({s.split for s in plan.subsets}),
         "modes": list(dict.fromkeys(g.mode for g in plan.groups)),
@@ -149,6 +164,9 @@ def run_params(plan: Plan) -> dict[str, Any]:
         "raw": {s.key: file_sha256(plan.store.data.file("raw", s)) for s in plan.subsets},
         "scoring": scoring,
     }
+    if options.accept_if_better:  # only when on, so runs made before the gate still resume
+        params["acceptance"] = {"retries": options.accept_retries}
+    return params
 
 
 def _list_work(plan: Plan) -> None:
@@ -159,6 +177,11 @@ def _list_work(plan: Plan) -> None:
         plan.ids[subset.key] = {e.id for e in entries}
         done = {record["id"]: record["outcome"] for result in plan.store.result_files(subset)
                 for _, _, record in iter_results(result) if record["id"] in plan.ids[subset.key]}
+        if plan.options.retry_failed:
+            retry = {i for i, outcome in done.items() if outcome in RETRYABLE}
+            if retry:
+                plan.retry[subset.key] = retry
+                done = {i: outcome for i, outcome in done.items() if i not in retry}
         plan.done.update(done)
         groups = assign((e.id for e in entries), plan.groups, plan.options.seed, subset.key)
         for entry in entries:

@@ -2,7 +2,8 @@
 
 Input: the canonical result files of a run. Output: ``summary.json`` (counts per outcome,
 per subset and per group, tokens, mean scores per mode, model and config when scoring was
-on) and ``failures.jsonl`` (every failed or rejected example with its codes and reason,
+on, and what ``--accept-if-better`` turned away and cost when it was on) and
+``failures.jsonl`` (every failed, rejected or not_improved example with its codes and reason,
 without rows), both written atomically; :func:`metrics_of` flattens a summary for MLflow.
 """
 
@@ -40,12 +41,53 @@ class _Means:
 
 def _score_pair(record: ResultRecord) -> tuple[float, float] | None:
     scores = record.scores
+    if record.outcome == Outcome.NOT_IMPROVED:  # its rewrite was turned away: not in the means
+        return None
     if not isinstance(scores, dict) or "aligned" not in scores or "baseline" not in scores:
         return None
     try:
         return float(scores["aligned"]["score"]), float(scores["baseline"]["score"])
     except (KeyError, TypeError, ValueError):
         return None
+
+
+class _Acceptance:
+    """What ``--accept-if-better`` cost and how many examples it turned away."""
+
+    def __init__(self) -> None:
+        self.rows = self.retried = self.accepted_after_retry = 0
+        self.outcomes: Counter = Counter()
+        self.extra: Counter = Counter()
+        self.judge: Counter = Counter()
+
+    def add(self, record: ResultRecord) -> None:
+        gate = record.acceptance or {}
+        self.rows += 1
+        self.outcomes[record.outcome] += 1
+        attempts = int(gate.get("attempts") or 0)
+        self.retried += attempts > 1
+        self.accepted_after_retry += attempts > 1 and bool(gate.get("accepted"))
+        for part, counter in (("extra", self.extra), ("judge", self.judge)):
+            counter.update({k: int(v) for k, v in (gate.get(part) or {}).items()})
+
+    def as_dict(self, tokens: Counter) -> dict[str, Any]:
+        """Counts, the share that ended not_improved, and the extra cost against the whole run's."""
+        def share(part: int, whole: int) -> float:
+            return round(part / whole, 4) if whole else 0.0
+
+        not_improved = self.outcomes[Outcome.NOT_IMPROVED.value]
+        return {
+            "rows": self.rows, "not_improved": not_improved,
+            "not_improved_share": share(not_improved, self.rows),
+            "retried": self.retried, "accepted_after_retry": self.accepted_after_retry,
+            "extra_task": {"calls": self.extra["calls"], "input": self.extra["input_tokens"],
+                           "output": self.extra["output_tokens"]},
+            "judge": {"calls": self.judge["calls"], "input": self.judge["input_tokens"],
+                      "output": self.judge["output_tokens"]},
+            # Task-model calls and output tokens spent on fresh samples, as a share of all.
+            "extra_task_call_share": share(self.extra["calls"], tokens["calls"]),
+            "extra_output_token_share": share(self.extra["output_tokens"], tokens["output_tokens"]),
+        }
 
 
 def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str]]
@@ -62,6 +104,7 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
     latency = 0.0
     means = {"mode": _Means(), "model": _Means(), "config": _Means(), "all": _Means()}
     failures: list[dict[str, Any]] = []
+    gate = _Acceptance()
     extra = 0
     for subset in subsets:
         counter = by_subset.setdefault(subset.key, Counter())
@@ -78,8 +121,10 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
                 for key in ("calls", "input_tokens", "output_tokens"):
                     tokens[key] += int(getattr(record, key) or 0)
                 latency += float(record.latency_s or 0.0)
-                if outcome in (Outcome.FAILED, Outcome.REJECTED):
+                if outcome in (Outcome.FAILED, Outcome.REJECTED, Outcome.NOT_IMPROVED):
                     failures.append(record.failure_view())
+                if record.acceptance is not None:
+                    gate.add(record)
                 pair = _score_pair(record)
                 if pair is not None:
                     means["all"].add("all", *pair)
@@ -100,6 +145,8 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
                    "output": tokens["output_tokens"]},
         "latency_s_mean": round(latency / done, 3) if done else 0.0,
     }
+    if gate.rows:
+        summary["acceptance"] = gate.as_dict(tokens)
     if means["all"].sums:
         summary["scores"] = {"all": means["all"].as_dict().get("all"),
                              **{f"by_{k}": means[k].as_dict() for k in ("mode", "model", "config")}}
@@ -128,6 +175,13 @@ def metrics_of(summary: dict[str, Any]) -> dict[str, float]:
         metrics["session_conversations"] = session["conversations"]
         metrics["session_failed"] = session["outcomes"].get("failed", 0)
         metrics["conversations_per_minute"] = session["conversations_per_minute"]
+    gate = summary.get("acceptance")
+    if gate:
+        metrics.update({"acceptance_not_improved_share": gate["not_improved_share"],
+                        "acceptance_retried": gate["retried"],
+                        "acceptance_extra_task_calls": gate["extra_task"]["calls"],
+                        "acceptance_extra_output_tokens": gate["extra_task"]["output"],
+                        "acceptance_judge_calls": gate["judge"]["calls"]})
     scores = summary.get("scores") or {}
     if scores.get("all"):
         metrics["score_aligned"] = scores["all"]["aligned"]

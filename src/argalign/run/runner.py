@@ -33,8 +33,9 @@ from argalign.errors import RunError
 from argalign.records import Outcome, ResultRecord
 from argalign.run.plan import Plan, RunOptions, WorkItem, check_manifest, plan_run
 from argalign.run.report import summarize, write_reports
-from argalign.run.store import ResultWriter, read_example
+from argalign.run.store import ResultWriter, read_example, take_out_results
 from argalign.run.throttle import Throttle, clear_histories, thread_lm
+from argalign.schema import Example
 
 __all__ = ["RunOptions", "run_batch"]
 
@@ -75,7 +76,6 @@ class _Batch:
             self.results.put(e)
 
     def _work(self, model: str) -> None:
-        from argalign.align import align_example
         from argalign.metrics import MutualPredictability
         from argalign.redact import scrub
 
@@ -102,9 +102,8 @@ class _Batch:
             except (OSError, ValueError) as e:  # the raw file changed under the run
                 record = _unreadable(item, model, program_id, e)
             else:
-                record = align_example(example, program, model=model, lm=lm,
-                                       adapter=handle.adapter, program_id=program_id,
-                                       judge=judge, judge_lm=judge_lm, judge_adapter=judge_adapter)
+                record = self._align(example, program, program_id, model, lm, judge, judge_lm,
+                                     judge_adapter)
             record.run, record.model_string = plan.store.name, model_string
             # An error message may quote a request; keys from the environment never go to disk.
             record.reason, record.retries = scrub(record.reason), scrub(record.retries)
@@ -119,6 +118,22 @@ class _Batch:
                         log.error("%s; finishing the conversations in flight", self.stopped)
                         self.stop.set()
             self.results.put(record)
+
+    def _align(self, example: Example, program: Any, program_id: str, model: str,
+               lm: Any, judge: Any, judge_lm: Any, judge_adapter: Any) -> ResultRecord:
+        """One example through align_example, or through the acceptance gate when it is on."""
+        from argalign.accept import Acceptance, align_accepted
+        from argalign.align import align_example
+
+        handle, options = self.handles[model], self.plan.options
+        if options.accept_if_better:
+            return align_accepted(example, program, acceptance=Acceptance(options.accept_retries),
+                                  scorer=judge, model=model, lm=lm, adapter=handle.adapter,
+                                  program_id=program_id, judge_lm=judge_lm,
+                                  judge_adapter=judge_adapter)
+        return align_example(example, program, model=model, lm=lm, adapter=handle.adapter,
+                             program_id=program_id, judge=judge, judge_lm=judge_lm,
+                             judge_adapter=judge_adapter)
 
 
 def _unreadable(item: WorkItem, model: str, program_id: str, error: Exception) -> ResultRecord:
@@ -160,7 +175,9 @@ def _execute(plan: Plan, handles: dict[str, Any]) -> Session:
                 bar.update(1)
                 counts = previous + session.outcomes
                 bar.set_postfix(aligned=counts["aligned"], failed=counts["failed"],
-                                rejected=counts["rejected"], refresh=False)
+                                rejected=counts["rejected"], **(
+                                    {"not_improved": counts["not_improved"]}
+                                    if plan.options.accept_if_better else {}), refresh=False)
         except KeyboardInterrupt:
             batch.stop.set()
             log.error("interrupted: conversations in flight are dropped and redone on resume")
@@ -183,6 +200,12 @@ def run_batch(options: RunOptions) -> dict[str, Any]:
 
     plan = plan_run(options)
     manifest = check_manifest(plan)
+    if plan.retry:
+        retried = sum(take_out_results(plan.store.result_files(subset), plan.retry[subset.key],
+                                       plan.store.retried_path)
+                      for subset in plan.subsets if subset.key in plan.retry)
+        log.info("--retry-failed: %d failed or not_improved results moved to %s, aligned again",
+                 retried, plan.store.retried_path)
     pending = sum(len(items) for items in plan.work.values())
     log.info("run %s: %d examples in %d subsets, %d already done, %d to align",
              plan.store.name, plan.total, len(plan.subsets), len(plan.done), pending)

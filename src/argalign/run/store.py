@@ -21,7 +21,15 @@ from typing import Any
 
 from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RunError
-from argalign.jsonl import Appender, iter_with_offsets, read_at, write_json_atomic
+from argalign.jsonl import (
+    Appender,
+    dumps,
+    iter_jsonl,
+    iter_with_offsets,
+    read_at,
+    write_json_atomic,
+    write_jsonl_atomic,
+)
 from argalign.records import OUTCOMES
 from argalign.schema import Example
 
@@ -104,6 +112,34 @@ def iter_results(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
             raise RunError(f"{path}:{lineno}: not a result record (it needs a string 'id' and an "
                            f"'outcome' of {', '.join(OUTCOMES)}); the file is corrupt")
         yield lineno, offset, record
+
+
+def take_out_results(paths: Iterable[Path], ids: set[str], archive: Path) -> int:
+    """Remove the results of ``ids`` from result files, keeping them in ``archive`` first.
+
+    For ``run --retry-failed``. The removed records are appended to ``archive`` (records it
+    already holds are not appended twice) and synced before any result file changes; each
+    result file is then rewritten atomically. A kill at any point leaves every record in a
+    result file, in the archive, or both, and a rerun finishes the job. Returns how many
+    records were taken out.
+    """
+    paths = list(paths)
+    taken = [record for path in paths for _, _, record in iter_results(path)
+             if record["id"] in ids]
+    if not taken:
+        return 0
+    kept = set()
+    if archive.is_file():
+        kept = {dumps(record) for _, record in iter_jsonl(archive, tolerate_torn=True)}
+    with Appender(archive) as out:
+        for record in taken:
+            if dumps(record) not in kept:
+                out.write(record)
+    for path in paths:
+        records = [record for _, _, record in iter_results(path)]
+        if any(record["id"] in ids for record in records):
+            write_jsonl_atomic(path, (r for r in records if r["id"] not in ids))
+    return len(taken)
 
 
 class ResultWriter:
