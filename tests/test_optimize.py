@@ -24,7 +24,7 @@ from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from argalign.tracking import EXPERIMENT_OPTIMIZE
 
 SECRETS = {"API_ENDPOINT_KEY": "sk-test-SECRET-abc123", "HF_TOKEN": "hf_SECRETtoken999"}
-SPEC = OptimizeSpec(mode="A", optimizer="bootstrap-rs", train=2, val=2, seed=0,
+SPEC = OptimizeSpec(mode="A", optimizer="bootstrap", train=2, val=2, seed=0,
                     comparison="lexical", configs=[CONFIGS[0]], candidates=1)
 PARAMS = ("mode", "task_model", "judge_model", "optimizer", "train", "val", "seed",
           "fingerprint", "budget_calls")
@@ -114,9 +114,9 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     assert first["requests"] == result["compile_calls"] + result["report_calls"] > 0
 
     program = Path(result["program_path"])
-    assert program == home / "programs" / f"A-bootstrap-rs-{fp}.json"
+    assert program == home / "programs" / f"A-bootstrap-{fp}.json"
     assert program.is_file()
-    meta = json.loads((home / "programs" / f"A-bootstrap-rs-{fp}.meta.json").read_text())
+    meta = json.loads((home / "programs" / f"A-bootstrap-{fp}.meta.json").read_text())
     assert (meta["fingerprint"], meta["mode"], meta["partial"]) == (fp, "A", False)
     assert set(meta["baseline"]) == set(meta["compiled"]) == set(COMPONENTS)
     # The models are fingerprinted as a run's are (model_fingerprint), output format included.
@@ -128,7 +128,7 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     assert run.info.status == "FINISHED"
     params = run.data.params
     assert {k: params[k] for k in PARAMS} == {
-        "mode": "A", "task_model": "task", "judge_model": "judge", "optimizer": "bootstrap-rs",
+        "mode": "A", "task_model": "task", "judge_model": "judge", "optimizer": "bootstrap",
         "train": "2", "val": "2", "seed": "0", "fingerprint": fp, "budget_calls": "None"}
     metrics = run.data.metrics
     assert set(METRICS) <= set(metrics)
@@ -144,7 +144,7 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"program", "valset_scores.json", "dataset_ids.json"} <= top
     files = {a.path for a in client.list_artifacts(run.info.run_id, "program")}
-    assert files == {f"program/A-bootstrap-rs-{fp}.json", f"program/A-bootstrap-rs-{fp}.meta.json"}
+    assert files == {f"program/A-bootstrap-{fp}.json", f"program/A-bootstrap-{fp}.meta.json"}
     scores = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/valset_scores.json")
     for when in ("baseline", "compiled"):
         rows = scores[when]
@@ -176,7 +176,7 @@ def test_a_second_identical_call_reuses_the_program_and_force_compiles_again(
     assert (again["fingerprint"], again["program_path"]) == (fp, first["result"]["program_path"])
     assert again["compiled"] == first["result"]["compiled"]
 
-    code = cli.main(["optimize", "--mode", "A", "--optimizer", "bootstrap-rs", "--train", "2",
+    code = cli.main(["optimize", "--mode", "A", "--optimizer", "bootstrap", "--train", "2",
                      "--val", "2", "--seed", "0", "--comparison", "lexical", "--candidates", "1",
                      "--configs", CONFIGS[0], "--settings", str(home / "settings.yaml")])
     assert code == 0
@@ -229,14 +229,14 @@ def test_compare_lists_runs_with_baseline_compiled_and_delta(first, capsys):
     assert {"run", "mode", "models", "optimizer", "baseline", "compiled", "delta",
             "lm_calls"} <= set(header)
     fp = first["result"]["fingerprint"]
-    assert any(f"A-bootstrap-rs-{fp}" in line for line in lines[2:])
+    assert any(f"A-bootstrap-{fp}" in line for line in lines[2:])
 
     assert cli.main(["compare", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    row = next(r for r in rows if r["run"] == f"A-bootstrap-rs-{fp}")
+    row = next(r for r in rows if r["run"] == f"A-bootstrap-{fp}")
     result = first["result"]
     assert (row["mode"], row["models"], row["judge"], row["optimizer"]) == (
-        "A", "task", "judge", "bootstrap-rs")
+        "A", "task", "judge", "bootstrap")
     assert row["baseline"] == pytest.approx(result["baseline"]["score"])
     assert row["compiled"] == pytest.approx(result["compiled"]["score"])
     assert row["delta"] == pytest.approx(row["compiled"] - row["baseline"])

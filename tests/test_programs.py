@@ -26,7 +26,7 @@ def save_program(mode: str, fp: str = "0123456789ab", *, with_meta: bool = True,
         "Rewrite the opening and closing, tuned.")
     if mode == "A":
         module.rewrite_request.demos = [dspy.Example(**DEMO)]
-    path = programs_dir() / f"{mode}-bootstrap-rs-{fp}.json"
+    path = programs_dir() / f"{mode}-bootstrap-{fp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     module.save(str(path))
     if with_meta:

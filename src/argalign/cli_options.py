@@ -43,7 +43,7 @@ class Registry:
 MODES = Registry("argalign.modules", "MODES")
 THINKING_SCOPES = Registry("argalign.modules", "THINKING_SCOPES")
 COMPARISONS = Registry("argalign.metrics", "COMPARISONS")
-OPTIMIZERS = Registry("argalign.optimize", "OPTIMIZERS")
+OPTIMIZERS = Registry("argalign.optimizers", "OPTIMIZERS")
 FORMATS = Registry("argalign.export", "CONVERTERS")
 
 

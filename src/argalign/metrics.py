@@ -379,9 +379,11 @@ def make_metric(judge_lm: dspy.BaseLM | None = None, comparison: str = DEFAULT_C
             result = score_aligned(gold.row, aligned, gold.mode, scorer)
         return dspy.Prediction(score=result.score, feedback=result.feedback,
                                forward=result.forward, backward=result.backward,
-                               coherence=result.coherence, gate=result.gate)
+                               coherence=result.coherence, gate=result.gate,
+                               codes=list(result.codes))
 
     metric.__name__ = f"mutual_predictability_{comparison}"
     metric.calls_per_turn = scorer.calls_per_turn  # type: ignore[attr-defined]
+    metric.scorer = scorer  # type: ignore[attr-defined]  # to score originals with the same judge
     return metric
 

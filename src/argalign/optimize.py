@@ -1,21 +1,24 @@
 """``argalign optimize``: compile a mode against the metric, save it by fingerprint, log it.
 
-Input: a mode, an optimizer (``bootstrap-rs``, ``mipro``, ``gepa``), task, judge and
-reflection models, train/val sizes drawn from the train and validation splits, a seed and a
-budget of LM calls. Output: ``programs/<mode>-<optimizer>-<fingerprint>.json`` (DSPy state)
-with ``.meta.json`` beside it, and an MLflow run in ``argalign-optimize`` with the baseline
-(zero-shot) and compiled scores on the same valset per component.
+Input: a mode, an optimizer (:data:`argalign.optimizers.OPTIMIZERS`: ``bootstrap``, ``mipro``,
+``gepa``), task, judge and reflection models, train/val sizes drawn from the train and
+validation splits, a seed and a budget of LM calls. Output:
+``programs/<mode>-<optimizer>-<fingerprint>.json`` (DSPy state) with ``.meta.json`` beside it,
+and an MLflow run in ``argalign-optimize`` with the zero-shot (baseline) and compiled scores
+on the same valset per component.
 
 The fingerprint hashes everything that determines the program; a second call with the same
 fingerprint loads the saved program and makes no LM call. The budget caps the LM calls of
-the compile step (task, judge and reflection); the two reporting evaluations are outside it.
-When the budget runs out the optimizer is stopped, and the best program known at that point
-is saved and marked ``partial``.
+the compile step (task, judge and reflection); the zero-shot program's valset evaluation is
+outside it. The program saved is the best candidate on the valset, or the zero-shot program
+when none scored above it; when the budget runs out the optimizer is stopped, and the best
+candidate found by then is saved and marked ``partial``. The compiled valset score is the
+score the winner was selected on, so it is optimistic: ``bench/optimize.py`` measures on a
+held-out test set.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import random
@@ -30,8 +33,10 @@ from dspy.utils.callback import BaseCallback
 
 from argalign import __version__
 from argalign.errors import ConfigError
+from argalign.evaluation import evaluate, summarize
 from argalign.jsonl import write_json_atomic
 from argalign.metrics import make_metric
+from argalign.optimizers import OPTIMIZERS, CandidateTracker, CompileJob, Optimizer
 from argalign.programs import fingerprint, load_program, meta_path, programs_dir
 
 if TYPE_CHECKING:
@@ -136,131 +141,6 @@ def load_examples(source: str | None, configs: list[str], split: str, n: int, se
     return examples
 
 
-# --- evaluation --------------------------------------------------------------------------
-
-def evaluate(program: dspy.Module, examples: list[dspy.Example], metric) -> list[dict[str, Any]]:
-    """Score a program on examples; a row per example with components and feedback."""
-    rows = []
-    for example in examples:
-        try:
-            prediction = program(row=example.row)
-        except Exception as e:  # noqa: BLE001 - a failed alignment scores 0 with its reason
-            prediction = dspy.Prediction(row=None, error=f"{type(e).__name__}: {e}")
-        result = metric(example, prediction)
-        log.info("evaluated %s (%d/%d): score %.3f, gate %s", example.id, len(rows) + 1,
-                 len(examples), float(result.score), result.gate)
-        rows.append({"id": example.id, "score": float(result.score),
-                     "forward": float(result.forward), "backward": float(result.backward),
-                     "gate": result.gate, "feedback": str(result.feedback),
-                     "error": getattr(prediction, "error", None)})
-    return rows
-
-
-def summarize(rows: list[dict[str, Any]]) -> dict[str, float]:
-    n = len(rows) or 1
-    return {
-        "score": sum(r["score"] for r in rows) / n,
-        "forward": sum(r["forward"] for r in rows) / n,
-        "backward": sum(r["backward"] for r in rows) / n,
-        "invariant_pass_rate": sum(r["gate"] == "pass" for r in rows) / n,
-    }
-
-
-# --- optimizers --------------------------------------------------------------------------
-
-@dataclass
-class CompileJob:
-    """What an optimizer works with. ``best`` holds the best program known so far (``program``,
-    its valset ``score`` and ``rows``), so that a budget stop can still save it."""
-
-    spec: OptimizeSpec
-    student: dspy.Module
-    trainset: list[dspy.Example]
-    valset: list[dspy.Example]
-    metric: Any
-    task_lm: dspy.BaseLM
-    reflection_lm: dspy.BaseLM
-    best: dict[str, Any]
-
-
-class Optimizer:
-    """One way to compile a program; a new optimizer is a subclass and a line in OPTIMIZERS."""
-
-    uses_reflection = False  # whether it needs a reflection model
-
-    def check(self) -> None:
-        """ConfigError before any LM call when the optimizer cannot run here."""
-
-    def compile(self, job: CompileJob) -> dspy.Module:
-        raise NotImplementedError
-
-
-class BootstrapRandomSearch(Optimizer):
-    """Random search over bootstrapped demo sets, written out so that each candidate's score
-    is known as soon as it is evaluated (DSPy's version keeps them to the end)."""
-
-    def compile(self, job: CompileJob) -> dspy.Module:
-        spec, best = job.spec, job.best
-        baseline_score = max(best["score"], 1e-6)
-        for k in range(spec.candidates):
-            shuffled = list(job.trainset)
-            random.Random(spec.seed * 1000 + k).shuffle(shuffled)
-            # A trace becomes a demo when it scores at least the zero-shot mean: the scale of
-            # the metric depends on the comparison (lexical scores run lower than ratings).
-            bootstrap = dspy.BootstrapFewShot(metric=job.metric, metric_threshold=baseline_score,
-                                              max_bootstrapped_demos=spec.max_demos,
-                                              max_labeled_demos=0, max_rounds=1)
-            candidate = bootstrap.compile(job.student.deepcopy(), trainset=shuffled)
-            if not any(p.demos for _, p in candidate.named_predictors()):
-                log.info("candidate %d: no trace reached %.3f; nothing to evaluate", k + 1,
-                         baseline_score)
-                continue
-            rows = evaluate(candidate, job.valset, job.metric)
-            score = summarize(rows)["score"]
-            log.info("candidate %d: val score %.3f", k + 1, score)
-            if score > best["score"]:
-                best.update(program=candidate, score=score, rows=rows)
-        return best["program"]
-
-
-class Mipro(Optimizer):
-    def check(self) -> None:
-        if importlib.util.find_spec("optuna") is None:
-            # Found out before any LM call or MLflow run, not deep inside MIPROv2.compile.
-            raise ConfigError("--optimizer mipro needs optuna: pip install 'dspy[optuna]'")
-
-    def compile(self, job: CompileJob) -> dspy.Module:
-        spec = job.spec
-        optimizer = dspy.MIPROv2(metric=job.metric, prompt_model=job.task_lm,
-                                 task_model=job.task_lm, auto=None, num_candidates=spec.candidates,
-                                 max_bootstrapped_demos=spec.max_demos, max_labeled_demos=0,
-                                 num_threads=1, seed=spec.seed, verbose=False)
-        compiled = optimizer.compile(job.student, trainset=job.trainset, valset=job.valset,
-                                     num_trials=spec.candidates * 2, minibatch=False)
-        job.best.update(program=compiled, rows=None)
-        return compiled
-
-
-class Gepa(Optimizer):
-    uses_reflection = True
-
-    def compile(self, job: CompileJob) -> dspy.Module:
-        spec, metric, valset = job.spec, job.metric, job.valset
-        # Per metric call: the alignment (2-3 LM calls) and the judge's readings of the row.
-        calls_per_eval = 3 + getattr(metric, "calls_per_turn", 0)
-        max_metric_calls = max(len(valset) + 1, (spec.budget_calls or 400) // calls_per_eval)
-        optimizer = dspy.GEPA(metric=metric, reflection_lm=job.reflection_lm,
-                              max_metric_calls=max_metric_calls, num_threads=1,
-                              seed=spec.seed, track_stats=False)
-        compiled = optimizer.compile(job.student, trainset=job.trainset, valset=valset)
-        job.best.update(program=compiled, rows=None)
-        return compiled
-
-
-OPTIMIZERS: dict[str, Optimizer] = {"bootstrap-rs": BootstrapRandomSearch(), "mipro": Mipro(),
-                                    "gepa": Gepa()}
-
-
 # --- the command, in stages ----------------------------------------------------------------
 
 @dataclass
@@ -344,21 +224,31 @@ def _report(plan: _Plan, handles: dict[str, Any], budget: CallBudget, metric,
 
 
 def _compile_within(plan: _Plan, handles: dict[str, Any], budget: CallBudget,
-                    best: dict[str, Any]) -> tuple[dspy.Module, bool]:
-    """Compile with every LM call counted against ``budget``; ``(program, partial)``. When the
-    budget runs out the best program known so far is returned, marked partial."""
+                    best: dict[str, Any]) -> tuple[dspy.Module, bool, dict[str, Any]]:
+    """Compile with every LM call counted against ``budget``; ``(program, partial, notes)``.
+
+    ``best`` starts at the zero-shot program and its valset score; a
+    :class:`~argalign.optimizers.CandidateTracker` replaces it whenever a candidate scores
+    higher on the valset. The program returned is ``best["program"]`` whether the optimizer
+    finished or the budget stopped it (``partial``).
+    """
     judge = handles[plan.judge]
     metric = make_metric(budgeted(judge.lm, budget), plan.spec.comparison, judge.adapter)
     task_lm = budgeted(handles[plan.model].lm, budget)
     job = CompileJob(plan.spec, plan.student.deepcopy(), plan.trainset, plan.valset, metric,
                      task_lm, budgeted(handles[plan.reflection].lm, budget), best)
+    tracker = CandidateTracker(plan.valset, best, calls=lambda: budget.used)
+    partial = False
     try:
-        with dspy.context(lm=task_lm, adapter=handles[plan.model].adapter):
-            return plan.optimizer.compile(job), False
+        with dspy.context(lm=task_lm, adapter=handles[plan.model].adapter,
+                          callbacks=[*dspy.settings.get("callbacks", []), tracker]):
+            plan.optimizer.compile(job)
     except BudgetExhausted:
-        log.warning("budget of %s LM calls reached: saving the best program so far "
+        partial = True
+        log.warning("budget of %s LM calls reached: saving the best program found so far "
                     "(marked partial)", plan.spec.budget_calls)
-        return best["program"], True
+    notes = {**job.notes, "candidates": tracker.history, "best_found_at": best.get("found_at")}
+    return best["program"], partial, notes
 
 
 def _save_and_log(plan: _Plan, compiled: dspy.Module, meta: dict[str, Any],
@@ -421,17 +311,16 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, A
         # with the same metric is not evaluated twice.
         best: dict[str, Any] = {"program": plan.student, "score": baseline["score"],
                                 "rows": baseline_rows}
-        compiled, partial = _compile_within(plan, handles, budget, best)
-        compiled_rows = best["rows"] if compiled is best["program"] else None
-        if compiled_rows is None:
-            compiled_rows = _report(plan, handles, report_budget, report_metric, compiled)
+        compiled, partial, notes = _compile_within(plan, handles, budget, best)
+        compiled_rows = best["rows"]
         after = summarize(compiled_rows)
         meta = {"fingerprint": plan.fingerprint, "mode": spec.mode, "partial": partial,
                 "determined_by": plan.determined_by, "baseline": baseline, "compiled": after,
                 "compile_calls": budget.used, "report_calls": report_budget.used,
                 "input_tokens": budget.input_tokens + report_budget.input_tokens,
                 "output_tokens": budget.output_tokens + report_budget.output_tokens,
-                "wall_s": round(time.monotonic() - started, 1), "spec": asdict(spec)}
+                "wall_s": round(time.monotonic() - started, 1), "spec": asdict(spec),
+                "zero_shot_kept": compiled is plan.student, "compile": notes}
         _save_and_log(plan, compiled, meta, {"baseline": baseline_rows, "compiled": compiled_rows})
     return {**meta, "program_path": str(plan.path), "reused": False}
 

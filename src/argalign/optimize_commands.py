@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("optimize", help="compile a mode's program against the metric")
     add_choice(p, "--mode", MODES, metavar="MODE", required=True)
-    add_choice(p, "--optimizer", OPTIMIZERS, metavar="NAME", default="bootstrap-rs")
+    add_choice(p, "--optimizer", OPTIMIZERS, metavar="NAME", default="bootstrap")
     p.add_argument("--model", default=None, help="task model (default: the config's default)")
     p.add_argument("--judge", default=None, help="judge model (default: the config's judge)")
     p.add_argument("--reflection-model", default=None, help="GEPA's reflection model")

@@ -61,6 +61,20 @@ def start_run(experiment: str, run_name: str, params: Mapping[str, Any],
         yield run
 
 
+@contextlib.contextmanager
+def child_run(run_name: str, params: Mapping[str, Any],
+              tags: Mapping[str, str] | None = None) -> Iterator[Any]:
+    """A run nested in the active one (one program of a benchmark); yields it."""
+    mlflow = _mlflow()
+    with mlflow.start_run(run_name=run_name, nested=True) as run:
+        flat = {k: _param_text(v) for k, v in scrub(dict(params)).items()}
+        if flat:
+            mlflow.log_params(flat)
+        if tags:
+            mlflow.set_tags(scrub(dict(tags)))
+        yield run
+
+
 def _param_text(value: Any) -> str:
     text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
     return text[:6000]

@@ -1,0 +1,302 @@
+"""Does prompt optimization improve alignment on held-out conversations? Zero-shot vs compiled.
+
+For each mode and optimizer, ``argalign optimize`` compiles the mode's program: the optimizer
+learns from the bundled sample's train split and selects on its validation split (programs are
+saved by fingerprint, so a rerun reuses them). Then the zero-shot program and every compiled
+program align the same held-out test set: a seeded draw from the sample's test split plus the
+six real rows (``ARGALIGN_REAL_ROWS`` or ``../shared/data/argunauts-real-6.jsonl``, read here
+and never copied). Each aligned row is scored by the metric (the gate, then the judge), and
+the original rows too.
+
+Reported per mode and program: the mean test score with its bootstrap 95% interval; per
+compiled program, the paired difference to zero-shot with its bootstrap 95% interval (the
+conversations are resampled, both programs' scores stay paired), and where the difference
+comes from: rows whose gate outcome changed (a rewrite rejected, failed or unchanged under
+one program and kept under the other scores 0 on one side) against rows both programs got
+through the gate. MLflow: one parent run per benchmark (experiment ``argalign-bench``), a
+child run per program with its per-example rows; the compile runs are in
+``argalign-optimize``. Results: ``bench/results/optimize.json``.
+
+    python bench/optimize.py --settings /work/notes/exp/settings-8081.yaml     # local Qwen
+    python bench/optimize.py --fake --train 3 --val 2 --test 4                  # simulated, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import dspy
+from _common import BENCH_DIR, FakeServerProcess, read_jsonl, table, write_results, write_settings
+
+from argalign.config import load_settings
+from argalign.evaluation import evaluate, summarize
+from argalign.lm import open_models
+from argalign.metrics import make_metric
+from argalign.optimize import CallBudget, OptimizeSpec, budgeted, run_optimize
+from argalign.prepare import CONFIGS, sample_dir
+from argalign.programs import load_program
+from argalign.schema import content_key, example_id
+from argalign.stats import difference_ci, mean_ci
+
+log = logging.getLogger("bench.optimize")
+EXPERIMENT = "argalign-bench"
+DEFAULT_REAL_ROWS = BENCH_DIR.parents[1] / "shared" / "data" / "argunauts-real-6.jsonl"
+
+
+# --- the test set ---------------------------------------------------------------------------------
+
+def test_rows(n_sample: int, real_rows: Path | None, seed: int) -> list[tuple[str, dict]]:
+    """``(id, row)``: a seeded draw of the sample's test split across configs, then the real rows."""
+    pool = []
+    for config in CONFIGS:
+        for index, row in enumerate(read_jsonl(sample_dir() / config / "test.jsonl")):
+            pool.append((example_id(row, config, "test", index), row))
+    chosen = sorted(random.Random(f"bench-optimize/{seed}").sample(pool, min(n_sample, len(pool))),
+                    key=lambda item: item[0])
+    if real_rows is not None:
+        for index, row in enumerate(read_jsonl(real_rows)):
+            chosen.append((f"real/{row.get('example_id', index)}", row))
+    return chosen
+
+
+def check_disjoint(test: list[tuple[str, dict]], *others: list[dspy.Example]) -> None:
+    """No test conversation is a training or validation conversation (by id or by content)."""
+    seen_ids = {e.id for group in others for e in group}
+    seen_keys = {content_key(e.row) for group in others for e in group}
+    clash = [i for i, row in test if i in seen_ids or content_key(row) in seen_keys]
+    if clash:
+        raise SystemExit(f"test rows overlap the train/validation rows: {clash}")
+
+
+# --- compiling --------------------------------------------------------------------------------------
+
+def compile_program(args: argparse.Namespace, mode: str, optimizer: str) -> dict[str, Any]:
+    spec = OptimizeSpec(mode=mode, optimizer=optimizer, model=args.model, judge=args.judge,
+                        reflection_model=args.reflection_model, train=args.train, val=args.val,
+                        seed=args.seed, budget_calls=args.budget_calls,
+                        comparison=args.comparison, source="sample", configs=list(CONFIGS),
+                        candidates=args.candidates, max_demos=args.max_demos, force=args.force)
+    started = time.monotonic()
+    result = run_optimize(spec, args.settings)
+    log.info("%s/%s: compiled in %.0f s (%s)", mode, optimizer, time.monotonic() - started,
+             "reused" if result["reused"] else f"{result['compile_calls']} LM calls")
+    return result
+
+
+# --- evaluating -------------------------------------------------------------------------------------
+
+def evaluate_program(name: str, program: dspy.Module, examples: list[dspy.Example], metric,
+                     task, counter: CallBudget) -> dict[str, Any]:
+    before = (counter.used, counter.output_tokens)
+    started = time.monotonic()
+    with dspy.context(lm=budgeted(task.lm, counter), adapter=task.adapter):
+        rows = evaluate(program, examples, metric, desc=name)
+    return {"rows": rows, "summary": summarize(rows), "wall_s": round(time.monotonic() - started, 1),
+            "lm_calls": counter.used - before[0],
+            "output_tokens": counter.output_tokens - before[1],
+            "outcomes": {o: sum(r["outcome"] == o for r in rows)
+                         for o in ("aligned", "unchanged", "failed", "rejected")},
+            "score_ci": mean_ci([r["score"] for r in rows]).as_dict()}
+
+
+def compare(zero: list[dict[str, Any]], compiled: list[dict[str, Any]]) -> dict[str, Any]:
+    """The paired difference compiled - zero-shot, and where it comes from."""
+    pairs = [(a["score"], b["score"]) for a, b in zip(zero, compiled)]
+    n = len(pairs)
+    passes = [(a["gate"] == "pass", b["gate"] == "pass") for a, b in zip(zero, compiled)]
+    both = [i for i, (x, y) in enumerate(passes) if x and y]
+    changed = [i for i, (x, y) in enumerate(passes) if x != y]
+    delta = [b - a for a, b in pairs]
+    out = {
+        "difference": difference_ci(pairs).as_dict(),
+        "wins": sum(d > 0 for d in delta), "losses": sum(d < 0 for d in delta),
+        "ties": sum(d == 0 for d in delta),
+        "gate": {"both_pass": len(both), "neither": sum(not x and not y for x, y in passes),
+                 "only_compiled_pass": sum(y and not x for x, y in passes),
+                 "only_zero_shot_pass": sum(x and not y for x, y in passes)},
+        # Shares of the mean difference: the two parts sum to it (rows failing both score 0).
+        "from_gate_changes": round(sum(delta[i] for i in changed) / n, 4),
+        "from_rows_both_pass": round(sum(delta[i] for i in both) / n, 4),
+    }
+    if len(both) >= 2:
+        out["both_pass_difference"] = difference_ci([pairs[i] for i in both]).as_dict()
+    return out
+
+
+def evidence(zero: list[dict[str, Any]], compiled: list[dict[str, Any]],
+             original: list[float]) -> list[dict[str, Any]]:
+    """Per example: both programs' outcome, score and codes, and the original's score."""
+    return [{"id": a["id"], "original": round(o, 4),
+             "zero_shot": {"outcome": a["outcome"], "score": round(a["score"], 4),
+                           "codes": a["codes"]},
+             "compiled": {"outcome": b["outcome"], "score": round(b["score"], 4),
+                          "codes": b["codes"]},
+             "difference": round(b["score"] - a["score"], 4)}
+            for a, b, o in zip(zero, compiled, original)]
+
+
+# --- the benchmark ----------------------------------------------------------------------------------
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from argalign import tracking
+    from argalign.optimize import load_examples
+
+    started = time.monotonic()
+    real = args.real_rows if args.real_rows and args.real_rows.is_file() else None
+    if args.real_rows and real is None:
+        log.warning("no real rows at %s: the test set is the sample's test split only",
+                    args.real_rows)
+    test = test_rows(args.test, real, args.seed)
+    settings = load_settings(args.settings)
+    model = args.model or settings.default_model
+    judge = args.judge or settings.default_judge
+    results: dict[str, Any] = {
+        "command": " ".join(sys.argv), "task_model": model, "judge_model": judge,
+        "task_model_string": settings.get(model).model, "comparison": args.comparison,
+        "train": args.train, "val": args.val, "seed": args.seed, "budget_calls": args.budget_calls,
+        "candidates": args.candidates, "max_demos": args.max_demos,
+        "test": {"n": len(test), "sample": args.test, "real": 0 if real is None else
+                 sum(1 for i, _ in test if i.startswith("real/")), "ids": [i for i, _ in test]},
+        "modes": {}}
+
+    compiled: dict[str, dict[str, Any]] = {}
+    for mode in args.modes:
+        train = load_examples("sample", list(CONFIGS), "train", args.train, args.seed, mode)
+        val = load_examples("sample", list(CONFIGS), "validation", args.val, args.seed, mode)
+        check_disjoint(test, train, val)
+        compiled[mode] = {opt: compile_program(args, mode, opt) for opt in args.optimizers}
+    compile_s = time.monotonic() - started
+
+    params = {"modes": args.modes, "optimizers": args.optimizers, "task_model": model,
+              "judge_model": judge, "comparison": args.comparison, "train": args.train,
+              "val": args.val, "test": len(test), "seed": args.seed,
+              "budget_calls": args.budget_calls}
+    with open_models(settings, [model, judge]) as handles, tracking.start_run(
+            EXPERIMENT, f"optimize-{'+'.join(args.modes)}-{'+'.join(args.optimizers)}", params,
+            {"argalign.bench": "optimize"}):
+        task, judge_handle = handles[model], handles[judge]
+        task_calls, judge_calls = CallBudget(None), CallBudget(None)
+        # One metric, so one judge and one reading cache: the originals' readings (and the
+        # response readings every rewrite shares) are made once.
+        metric = make_metric(budgeted(judge_handle.lm, judge_calls), args.comparison)
+        with dspy.context(lm=budgeted(judge_handle.lm, judge_calls)):
+            original = [metric.scorer.score(row).score for _, row in test]
+        for mode in args.modes:
+            examples = [dspy.Example(id=i, row=row, mode=mode).with_inputs("row")
+                        for i, row in test]
+            programs = {"zero-shot": load_program(mode)[0]}
+            programs.update({opt: load_program(mode, r["program_path"])[0]
+                             for opt, r in compiled[mode].items()})
+            entry: dict[str, Any] = {"programs": {}, "comparisons": {}, "compile": {}}
+            for name, program in programs.items():
+                with tracking.child_run(f"{mode}-{name}", {
+                        "mode": mode, "program": name,
+                        "program_path": compiled[mode].get(name, {}).get("program_path", "")}):
+                    measured = evaluate_program(f"{mode} {name}", program, examples, metric,
+                                                task, task_calls)
+                    measured["versus_original"] = difference_ci(
+                        list(zip(original, (r["score"] for r in measured["rows"])))).as_dict()
+                    tracking.log_metrics({
+                        **{f"test_{k}": v for k, v in measured["summary"].items()},
+                        "test_score_low": measured["score_ci"]["low"],
+                        "test_score_high": measured["score_ci"]["high"],
+                        **{f"n_{k}": v for k, v in measured["outcomes"].items()},
+                        "lm_calls": measured["lm_calls"], "wall_time_s": measured["wall_s"]})
+                    tracking.log_dict(measured["rows"], "test_rows.json")
+                entry["programs"][name] = measured
+            zero_rows = entry["programs"]["zero-shot"]["rows"]
+            for opt, result in compiled[mode].items():
+                rows = entry["programs"][opt]["rows"]
+                entry["comparisons"][opt] = {**compare(zero_rows, rows),
+                                             "evidence": evidence(zero_rows, rows, original)}
+                entry["compile"][opt] = {k: result.get(k) for k in (
+                    "program_path", "fingerprint", "reused", "partial", "baseline", "compiled",
+                    "compile_calls", "report_calls", "output_tokens", "wall_s", "zero_shot_kept",
+                    "compile")}
+            results["modes"][mode] = entry
+        results["original"] = {"scores": dict(zip((i for i, _ in test), original)),
+                               "mean": mean_ci(original).as_dict()}
+        results["usage"] = {"test_task_calls": task_calls.used, "judge_calls": judge_calls.used}
+        results["duration_s"] = {"compile": round(compile_s, 1),
+                                 "total": round(time.monotonic() - started, 1)}
+        tracking.log_metrics({f"{mode}_{opt}_difference": c["difference"]["mean"]
+                              for mode, e in results["modes"].items()
+                              for opt, c in e["comparisons"].items()})
+        tracking.log_dict(results, "results.json")
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    rows = []
+    for mode, entry in results["modes"].items():
+        for name, measured in entry["programs"].items():
+            ci = measured["score_ci"]
+            row = {"mode": mode, "program": name, "test score": ci["mean"],
+                   "95% CI": f"[{ci['low']:.3f}, {ci['high']:.3f}]",
+                   "pass": measured["summary"]["invariant_pass_rate"],
+                   "outcomes a/u/f/r": "/".join(str(measured["outcomes"][o]) for o in (
+                       "aligned", "unchanged", "failed", "rejected"))}
+            comparison = entry["comparisons"].get(name)
+            if comparison:
+                d = comparison["difference"]
+                row.update({"diff": d["mean"], "diff 95% CI": f"[{d['low']:.3f}, {d['high']:.3f}]",
+                            "w/l/t": f"{comparison['wins']}/{comparison['losses']}/"
+                                     f"{comparison['ties']}",
+                            "from gate": comparison["from_gate_changes"]})
+            rows.append(row)
+    return table(rows, ["mode", "program", "test score", "95% CI", "pass", "outcomes a/u/f/r",
+                        "diff", "diff 95% CI", "w/l/t", "from gate"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--settings", default=None, help="model settings YAML")
+    parser.add_argument("--model", default=None)
+    parser.add_argument("--judge", default=None)
+    parser.add_argument("--reflection-model", default=None)
+    parser.add_argument("--modes", nargs="+", default=["A", "B"])
+    parser.add_argument("--optimizers", nargs="+", default=["bootstrap"])
+    parser.add_argument("--train", type=int, default=6)
+    parser.add_argument("--val", type=int, default=6)
+    parser.add_argument("--test", type=int, default=14, help="rows of the sample's test split")
+    parser.add_argument("--real-rows", type=Path, default=Path(os.environ.get(
+        "ARGALIGN_REAL_ROWS") or DEFAULT_REAL_ROWS))
+    parser.add_argument("--budget-calls", type=int, default=None)
+    parser.add_argument("--candidates", type=int, default=2)
+    parser.add_argument("--max-demos", type=int, default=1)
+    parser.add_argument("--comparison", default="judge")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--force", action="store_true", help="compile again even if saved")
+    parser.add_argument("--fake", action="store_true", help="the simulated endpoint (a smoke run)")
+    parser.add_argument("--out", default="optimize", help="bench/results/<OUT>.json")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("dspy", "LiteLLM", "httpx", "mlflow", "optuna", "argalign.evaluation"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
+
+    if args.fake:
+        with FakeServerProcess("--output-words", "15") as server, \
+                tempfile.TemporaryDirectory() as tmp:
+            args.settings = str(write_settings(Path(tmp) / "fake.yaml", server.url))
+            results = run(args)
+    else:
+        results = run(args)
+    path = write_results(args.out, results)
+    sys.stdout.write(report(results) + "\n")
+    sys.stdout.write(f"{results['test']['n']} test conversations; {results['duration_s']}; "
+                     f"results in {path}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

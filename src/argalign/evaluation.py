@@ -1,0 +1,81 @@
+"""Score a program on examples: one row per example, the evidence an optimizer and a benchmark read.
+
+Input: a program, ``dspy.Example`` objects with ``id``, ``row`` (the original) and ``mode``, and
+a metric from :func:`argalign.metrics.make_metric`. Output: one row per example::
+
+    {"id", "outcome", "score", "forward", "backward", "coherence", "gate", "codes",
+     "feedback", "error"}
+
+``outcome`` is what the batch runner would record (``aligned``, ``unchanged``, ``failed``,
+``rejected``): a program that gives up on a row (:class:`~argalign.modules.AlignmentFailed`)
+scores 0 like a rewrite the gate turns away, and ``codes`` says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import dspy
+
+log = logging.getLogger(__name__)
+
+COMPONENTS = ("score", "forward", "backward", "invariant_pass_rate")
+
+
+def metric_row(example: dspy.Example, prediction: Any, result: Any,
+               error: BaseException | None = None) -> dict[str, Any]:
+    """One example's row from the program's prediction (or error) and the metric's result."""
+    from argalign.modules import AlignmentFailed, QualityRejected
+
+    gate = str(getattr(result, "gate", "error"))
+    codes = list(getattr(result, "codes", None) or [])
+    if isinstance(error, QualityRejected):
+        outcome, codes = "rejected", [error.code]
+    elif isinstance(error, AlignmentFailed):
+        outcome, codes = "failed", [error.code]
+    elif error is not None or getattr(prediction, "row", None) is None:
+        outcome = "failed"
+    else:
+        outcome = {"pass": "aligned", "unchanged": "unchanged"}.get(gate, "rejected")
+    coherence = getattr(result, "coherence", None)
+    return {"id": example.id, "outcome": outcome,
+            "score": float(getattr(result, "score", result) or 0.0),
+            "forward": float(getattr(result, "forward", 0.0) or 0.0),
+            "backward": float(getattr(result, "backward", 0.0) or 0.0),
+            "coherence": None if coherence is None else float(coherence),
+            "gate": gate, "codes": codes, "feedback": str(getattr(result, "feedback", "")),
+            "error": None if error is None else f"{type(error).__name__}: {error}"}
+
+
+def evaluate(program: dspy.Module, examples: Sequence[dspy.Example], metric: Callable,
+             *, desc: str | None = None) -> list[dict[str, Any]]:
+    """Score ``program`` on ``examples`` one by one; a progress bar when ``desc`` is given."""
+    from tqdm import tqdm
+
+    rows = []
+    for example in tqdm(examples, desc=desc, unit="conv", file=sys.stderr, leave=False,
+                        disable=desc is None, dynamic_ncols=True):
+        error = None
+        try:
+            prediction = program(row=example.row)
+        except Exception as e:  # noqa: BLE001 - a failed alignment scores 0 with its reason
+            error, prediction = e, dspy.Prediction(row=None)
+        result = metric(example, prediction)
+        rows.append(metric_row(example, prediction, result, error))
+        log.info("evaluated %s (%d/%d): score %.3f, %s", example.id, len(rows), len(examples),
+                 rows[-1]["score"], rows[-1]["outcome"])
+    return rows
+
+
+def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
+    """Means over the rows; ``invariant_pass_rate`` is the share the gate let through."""
+    n = len(rows) or 1
+    return {
+        "score": sum(r["score"] for r in rows) / n,
+        "forward": sum(r["forward"] for r in rows) / n,
+        "backward": sum(r["backward"] for r in rows) / n,
+        "invariant_pass_rate": sum(r["gate"] == "pass" for r in rows) / n,
+    }

@@ -1,0 +1,162 @@
+"""Optimizers keep the best candidate: through dspy.Evaluate, and when the call budget stops them.
+
+The budget stops run MIPROv2 and GEPA against the simulated endpoint, with a responder that
+makes a proposed instruction measurably better: an instruction that carries ``MARK`` makes the
+thinking's opening start from the request's own words, which the ``lexical`` comparison
+rewards. So a candidate that beats the zero-shot program exists, and the tests can check that
+the budget stop saves it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+import dspy
+import pytest
+
+from argalign.optimize import OptimizeSpec, run_optimize
+from argalign.optimizers import CandidateTracker, program_key
+from argalign.prepare import CONFIGS
+from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
+
+MARK = "Name the deliverable"
+SPEC = OptimizeSpec(mode="B", optimizer="mipro", train=3, val=2, seed=0, comparison="lexical",
+                    configs=[CONFIGS[0]], candidates=2, force=True)
+_REQUEST = re.compile(r"\[\[ ## request ## \]\]\n(.*?)\n\n\[\[ ## ", re.S)
+
+
+def improving(fields, messages):
+    """Proposes MARK as an instruction; under it, writes openings from the request's words."""
+    system = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "system")
+    values = default_responder(fields, messages, words=15)
+    proposal = f"{MARK} and start the opening from the words of the request."
+    if set(fields) == {"text"}:  # GEPA's reflection prompt: plain text, a fenced answer
+        return {"text": f"```\n{proposal}\n```"}
+    for name in values:
+        if "instruction" in name:  # MIPROv2's proposer
+            values[name] = proposal
+    if MARK in system and "opening" in values:
+        user = str([m for m in messages if m.get("role") == "user"][-1].get("content"))
+        found = _REQUEST.search(user)
+        words = (found.group(1) if found else "").split()[:25]
+        values["opening"] = "I read the request: " + " ".join(words)
+    return values
+
+
+def settings_for(path: Path, url: str) -> str:
+    model = {"model": "openai/fake", "api_base": url, "structured_output": "none", "cache": False,
+             "temperature": 0.0, "max_tokens": 512, "timeout_s": 10, "num_retries": 0}
+    path.write_text(json.dumps({"models": {"task": model}, "default_model": "task",
+                                "default_judge": "task"}), "utf-8")
+    return str(path)
+
+
+def instructions(program_path: str) -> list[str]:
+    state = json.loads(Path(program_path).read_text())
+    return [part["signature"]["instructions"] for part in state.values()
+            if isinstance(part, dict) and "signature" in part]
+
+
+@pytest.mark.parametrize("optimizer, mode, fault", [
+    pytest.param("mipro", "B", None, id="mipro"),
+    # Mode A with every prompt failing once: more LM calls per metric call than GEPA's own
+    # cap assumes, so the call budget, not GEPA, ends the compile.
+    pytest.param("gepa", "A", "malformed", id="gepa"),
+])
+def test_a_budget_stop_keeps_the_best_candidate_found_so_far(tmp_path, optimizer, mode, fault):
+    pytest.importorskip("optuna")
+    spec = dataclasses.replace(SPEC, optimizer=optimizer, mode=mode)
+
+    def compile_with(budget: int | None) -> dict:
+        # A fresh server each time: its faults hit the first attempt at each distinct prompt.
+        config = FakeConfig(output_words=15, fault=fault, fail_first_n=1 if fault else 0)
+        with FakeOpenAIServer(config, responder=improving) as server:
+            result = run_optimize(dataclasses.replace(spec, budget_calls=budget),
+                                  settings_for(tmp_path / "s.json", server.url))
+            assert server.stats.total == result["compile_calls"] + result["report_calls"]
+        return result
+
+    full = compile_with(None)
+    found = full["compile"]["best_found_at"]
+    assert full["partial"] is False and found is not None
+    assert found["lm_calls"] < full["compile_calls"]  # the best came before the end
+
+    budget = found["lm_calls"] + 2
+    stopped = compile_with(budget)
+    assert stopped["partial"] is True and stopped["compile_calls"] <= budget
+    assert stopped["zero_shot_kept"] is False
+    assert stopped["compiled"]["score"] == pytest.approx(found["score"], abs=1e-4)
+    assert stopped["compiled"]["score"] > stopped["baseline"]["score"]
+    assert any(MARK in text for text in instructions(stopped["program_path"]))
+    meta = json.loads(Path(stopped["program_path"]).with_suffix(".meta.json").read_text())
+    assert meta["partial"] is True and meta["compile"]["best_found_at"] == found
+
+
+def test_a_budget_spent_before_any_candidate_keeps_the_zero_shot_program(tmp_path):
+    pytest.importorskip("optuna")
+    with FakeOpenAIServer(FakeConfig(output_words=15), responder=improving) as server:
+        settings = settings_for(tmp_path / "s.json", server.url)
+        stopped = run_optimize(dataclasses.replace(SPEC, budget_calls=2), settings)
+    assert stopped["partial"] is True and stopped["zero_shot_kept"] is True
+    assert stopped["compiled"] == stopped["baseline"]
+    assert not any(MARK in text for text in instructions(stopped["program_path"]))
+
+
+# --- the tracker, through dspy.Evaluate --------------------------------------------------------
+
+class Echo(dspy.Module):
+    """No LM: returns the row with a marker; ``fail`` makes it raise."""
+
+    def __init__(self, marker: str = "", fail: bool = False):
+        super().__init__()
+        self.predict = dspy.Predict("row -> answer")
+        self.marker, self.fail = marker, fail
+
+    def forward(self, row):
+        if self.fail:
+            raise RuntimeError("stopped")
+        return dspy.Prediction(row={**row, "marker": self.marker})
+
+
+def metric(example, prediction, trace=None):
+    value = {"": 0.2, "good": 0.8, "bad": 0.1}[prediction.row["marker"]]
+    return dspy.Prediction(score=value, gate="pass", forward=value, backward=value,
+                           feedback="")
+
+
+def examples(ids):
+    return [dspy.Example(id=i, row={"k": i}, mode="B").with_inputs("row") for i in ids]
+
+
+def evaluate(program, devset):
+    evaluator = dspy.Evaluate(devset=devset, metric=metric, num_threads=1, failure_score=0.0,
+                              display_progress=False, max_errors=10, provide_traceback=False)
+    return evaluator(program)
+
+
+def test_the_tracker_keeps_only_better_programs_scored_on_the_whole_valset():
+    valset = examples(["v1", "v2"])
+    zero = Echo()
+    best = {"program": zero, "score": 0.2, "rows": []}
+    tracker = CandidateTracker(valset, best)
+    good = Echo("good")
+    good.predict.signature = good.predict.signature.with_instructions("better")
+    bad = Echo("bad")
+    bad.predict.signature = bad.predict.signature.with_instructions("worse")
+    with dspy.context(callbacks=[tracker]):
+        evaluate(zero, valset)  # the zero-shot program again: not a candidate
+        evaluate(good, examples(["t1", "t2"]))  # a training minibatch: not a candidate
+        assert best["program"] is zero and tracker.history == []
+        evaluate(bad, valset)
+        assert best["program"] is zero and [h["score"] for h in tracker.history] == [0.1]
+        evaluate(good, valset)
+        assert program_key(best["program"]) == program_key(good) and best["score"] == 0.8
+        assert [r["id"] for r in best["rows"]] == ["v1", "v2"]
+        assert all(r["outcome"] == "aligned" for r in best["rows"])
+        broken = Echo("good", fail=True)
+        broken.predict.signature = broken.predict.signature.with_instructions("broken")
+        evaluate(broken, valset)  # every example failed: scores 0, not better
+    assert best["score"] == 0.8 and [h["score"] for h in tracker.history] == [0.1, 0.8, 0.0]
