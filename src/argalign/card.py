@@ -1,6 +1,7 @@
 """The dataset card (``README.md``) of a published aligned dataset: YAML front matter and body.
 
-The front matter's ``configs:`` block names every data file, so each ``<config>-aligned``
+The body is the template ``data/card.md`` with its slots filled in; the front matter's
+``configs:`` block names every data file, so each ``<config>-aligned``
 config loads with ``load_dataset(repo, "<config>-aligned")``. The body says what changed and
 what did not, which modes, models and programs produced the rows, the metric before and after,
 and how many rows ended in each outcome.
@@ -10,6 +11,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from importlib import resources
+from string import Template
 from typing import Any
 
 import yaml
@@ -21,6 +24,11 @@ SCORE_COLUMNS = ("score_baseline", "score_aligned", "forward_baseline", "forward
                  "backward_baseline", "backward_aligned")
 LICENSE = "odc-by"
 OUTCOME_ORDER = ("aligned", "unchanged", "failed", "rejected", "not_improved", "missing")
+
+
+def _template() -> str:
+    """The card's text with ``${name}`` slots: ``data/card.md``, edited as Markdown."""
+    return (resources.files("argalign") / "data" / "card.md").read_text(encoding="utf-8")
 
 
 def config_name(config: str) -> str:
@@ -131,76 +139,13 @@ def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str =
     skipped_text = f"\nLeft out because no row was published: {', '.join(skipped)}.\n" if skipped else ""
     mix_text = ", ".join(f"Mode {mode} with `{model}`: {n}" for (mode, model), n in sorted(totals.items()))
 
-    body = f"""
-# {name}
-
-A re-aligned version of [{HUB_DATASET}](https://huggingface.co/datasets/{HUB_DATASET}), made
-with argalign: each conversation is rewritten so that the request and the answer are
-mutually predictable: a reader of the request can anticipate what the answer does, and a
-reader of the answer can reconstruct what was asked.
-
-## What was changed, and what was not
-
-- **Mode A** rewrites the user request around the verbatim source text, and the assistant's
-  thinking.
-- **Mode B** keeps the user request (at most a one-sentence clarification is added) and rewrites
-  the assistant's thinking.
-
-Every published row passed these invariants against its original:
-
-- no message added or removed; `role`, `name`, `tool_calls` and `tools` unchanged;
-- every assistant `content` (the final answers) byte-identical;
-- system and tool messages unchanged;
-- the source text in the user request kept verbatim;
-- only user `content` and assistant `thinking` may differ; text stays text, null stays null.
-
-Rows whose rewrite broke an invariant, failed, or came back unchanged are not published
-(counts below). Rows come from the {source} results of the run.
-
-## Configs
-
-One config per source config, with its splits:
-
-{configs_table}
-{skipped_text}
-## Modes, models and programs
-
-Mix: {mix_text or "–"}.
-
-{_table(["config", "mode", "model", "program (fingerprint)", "rows"], mix_rows)}
-
-## Scores before and after
-
-Mutual predictability (0–1): *forward*, a judge predicts the answer from the request;
-*backward*, a judge reconstructs the request from the answer; *score* is their mean. Means
-over the scored rows, original (baseline) → aligned.
-
-{_table(["config", "rows scored", "score", "forward", "backward"], score_rows)}
-
-## Outcomes
-
-Rows per outcome of the alignment run (`published` = rows in this dataset):
-
-{_table(["config", "split", *outcome_names, "published"], outcome_rows)}
-
-## Columns
-
-{chr(10).join(columns)}
-
-## How to load
-
-```python
-from datasets import load_dataset
-
-ds = load_dataset("{repo_id}", "{first}")
-print(ds["train"][0]["{messages_field}"])
-```
-
-## Source and license
-
-Derived from [{HUB_DATASET}](https://huggingface.co/datasets/{HUB_DATASET}) (configs
-{", ".join(f"`{s.config}`" for s in stats)}). Its source corpora are licensed under the Open Data
-Commons Attribution License (ODC-BY); this derivative is released under the same license.
-Please cite and attribute the source dataset.
-"""
-    return f"---\n{head}---\n{body}"
+    body = Template(_template()).substitute(
+        name=name, source_dataset=HUB_DATASET, source=source, configs_table=configs_table,
+        skipped_text=skipped_text, mix_text=mix_text or "–",
+        mix_table=_table(["config", "mode", "model", "program (fingerprint)", "rows"], mix_rows),
+        score_table=_table(["config", "rows scored", "score", "forward", "backward"], score_rows),
+        outcome_table=_table(["config", "split", *outcome_names, "published"], outcome_rows),
+        columns="\n".join(columns), repo_id=repo_id, first_config=first,
+        messages_field=messages_field,
+        source_configs=", ".join(f"`{s.config}`" for s in stats))
+    return f"---\n{head}---\n\n{body}"
