@@ -7,6 +7,7 @@ import functools
 import importlib.resources
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -238,3 +239,21 @@ def test_generator_reproduces_the_files_byte_for_byte(tmp_path):
     assert written == committed
     for path in written:
         assert (tmp_path / path).read_bytes() == (SAMPLE / path).read_bytes(), path
+
+
+def test_the_generator_takes_its_cases_from_the_data_file(tmp_path):
+    """The case texts live in scripts/sample_cases.yaml: an edited case changes the output."""
+    if not GENERATOR.is_file():
+        pytest.skip("scripts/make_sample.py is not shipped with an installed package")
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    shutil.copy(GENERATOR, scripts / GENERATOR.name)
+    cases = (GENERATOR.parent / "sample_cases.yaml").read_text("utf-8")
+    assert cases.count("slug: ") == 16 and "AAAC01 = (" not in GENERATOR.read_text("utf-8")
+    (scripts / "sample_cases.yaml").write_text(
+        cases.replace("title: Cocamide DEA", "title: Cocamide DEA (edited)", 1), "utf-8")
+    # The copy imports argalign from <copy>/src, which does not exist: the installed one is used.
+    subprocess.run([sys.executable, str(scripts / GENERATOR.name), "--out", str(tmp_path / "out")],
+                   check=True, capture_output=True)
+    written = (tmp_path / "out" / CONFIGS[0] / "train.jsonl").read_text("utf-8")
+    assert "Cocamide DEA (edited)" in written
