@@ -17,7 +17,6 @@ from argalign.config import (
 )
 from argalign.errors import ConfigError
 
-REPO_DEFAULT = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
 SECRET = "sk-test-0123456789-do-not-leak"
 
 MINIMAL = """\
@@ -58,8 +57,26 @@ def test_packaged_default_loads_with_both_local_models():
     assert settings.get().name == settings.default_model
 
 
-def test_repo_default_is_the_packaged_default():
-    assert REPO_DEFAULT.read_text() == default_config_text()
+def test_the_settings_command_prints_the_packaged_default(capsys, tmp_path):
+    from argalign.cli import main
+
+    assert main(["settings"]) == 0
+    printed = capsys.readouterr().out
+    assert printed == default_config_text()
+    (tmp_path / "mine.yaml").write_text(printed)
+    assert load_settings(tmp_path / "mine.yaml") == load_settings()
+
+
+@pytest.mark.parametrize(("local", "named"), [
+    ("{gguf: no-such-model}", "unknown bundled model 'no-such-model'; known: smollm2-135m"),
+    ("{gguf: smollm2-135m, server: vllm-local}", "unknown local server 'vllm-local'; known: llama.cpp"),
+])
+def test_a_local_model_names_a_registered_bundle_and_server(tmp_path, local, named):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"default_model: m\ndefault_judge: m\nmodels:\n  m:\n"
+                    f"    model: openai/m\n    local: {local}\n")
+    with pytest.raises(ConfigError, match=named):
+        load_settings(path)
 
 
 def test_minimal_file_gets_defaults(tmp_path):

@@ -259,3 +259,32 @@ def test_two_servers_at_once_and_all_stopped(smol):
         ports = {first.port, second.port}
         assert len(ports) == 2 and all(port_open(p) for p in ports)
     assert not any(port_open(p) for p in ports)
+
+
+def test_a_new_kind_of_local_server_is_one_class_and_one_registry_line(monkeypatch, fake_server):
+    """open_models starts the server a model's settings name, uses it, and stops it."""
+    events: list[str] = []
+
+    class Borrowed(local_llm.ModelServer):
+        """A "server" that lends the fake endpoint: what a vLLM or Ollama launcher would do."""
+
+        def start(self):
+            events.append(f"start {self.cfg.gguf} as {self.alias}")
+            return self
+
+        def stop(self):
+            events.append("stop")
+
+        @property
+        def base_url(self):
+            return fake_server.url.removesuffix("/v1")
+
+    monkeypatch.setitem(local_llm.SERVERS, "borrowed", Borrowed)
+    settings = Settings.model_validate({
+        "default_model": "m", "default_judge": "m",
+        "models": {"m": {"model": "openai/fake", "cache": False,
+                         "local": {"gguf": "smollm2-135m", "server": "borrowed"}}}})
+    with open_models(settings, ["m"]) as handles:
+        assert handles["m"].lm("Say something.")
+    assert events == ["start smollm2-135m as fake", "stop"]
+    assert fake_server.stats.total == 1

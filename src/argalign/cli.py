@@ -39,6 +39,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_FAILED if summary.rejected else EXIT_OK
 
 
+def cmd_settings(args: argparse.Namespace) -> int:
+    from argalign.config import default_config_text
+
+    sys.stdout.write(default_config_text())
+    return EXIT_OK
+
+
 def cmd_codes(args: argparse.Namespace) -> int:
     from argalign.codes import catalogue
 
@@ -93,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_validate)
 
     from argalign.codes import KINDS
+
+    p = sub.add_parser("settings", help="print the packaged model settings (YAML) to start your own")
+    p.set_defaults(func=cmd_settings)
 
     p = sub.add_parser("codes", help="every code a record, report or rejects file can hold")
     p.add_argument("--kind", choices=list(KINDS), default=None, help="only codes of this kind")

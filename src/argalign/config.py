@@ -3,8 +3,8 @@
 A YAML file has ``models`` (a mapping from a short name to a :class:`ModelConfig`),
 ``default_model`` and ``default_judge``. Secrets never appear in it: a remote model names the
 environment variable that holds its key (``api_key_env``), read only when a client is built.
-The packaged default is ``argalign/configs/default.yaml``; ``configs/default.yaml`` at the
-repository root is a byte-identical copy to start your own file from (a test keeps them equal).
+The packaged default is ``argalign/configs/default.yaml``; ``argalign settings > my.yaml``
+prints it, to start your own file from.
 """
 
 from __future__ import annotations
@@ -15,11 +15,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from argalign.errors import ConfigError
-
-BundledModel = Literal["smollm2-135m", "qwen2.5-coder-1.5b"]
 
 # Env names the original pipeline used; API_ENDPOINT_KEY is the usual ``api_key_env``.
 BASE_URL_ENV = "OPENAI_BASE_URL"
@@ -27,16 +33,30 @@ LOCAL_PROVIDER_PREFIX = "openai/"
 
 
 class LocalServerConfig(BaseModel):
-    """A bundled GGUF served in-process by llama.cpp (xllamacpp) on 127.0.0.1."""
+    """A bundled GGUF served on 127.0.0.1 by a local server (llama.cpp via xllamacpp)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gguf: BundledModel = Field(description="which bundled model file to serve")
+    gguf: str = Field(description="which bundled model file to serve (argalign.bundles.BUNDLES)")
+    server: str = Field("llama.cpp", description="which kind of local server (local_llm.SERVERS)")
     # llama.cpp splits n_ctx evenly between the n_parallel slots: one request sees n_ctx/n_parallel.
     n_ctx: int = Field(8192, gt=0)
     n_parallel: int = Field(1, ge=1)
     threads: int | None = Field(None, ge=1, description="CPU threads; None = all physical cores")
     port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")
+
+    @field_validator("gguf", "server")
+    @classmethod
+    def _registered(cls, name: str, info: ValidationInfo) -> str:
+        """``gguf`` names a bundle (argalign.bundles), ``server`` a kind of local server."""
+        from argalign.bundles import BUNDLES
+        from argalign.local_llm import SERVERS
+
+        registry, what = {"gguf": (BUNDLES, "bundled model"),
+                          "server": (SERVERS, "local server")}[info.field_name]
+        if name not in registry:
+            raise ValueError(f"unknown {what} {name!r}; known: {', '.join(registry)}")
+        return name
 
 
 class ModelConfig(BaseModel):

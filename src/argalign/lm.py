@@ -2,7 +2,7 @@
 
 Every model is reached through the OpenAI-compatible route ``openai/<id>`` (DSPy 3.4 sends it
 with its native lm15 engine, or LiteLLM when ``OPENAI_BASE_URL`` is set): a bundled model at a
-:class:`~argalign.local_llm.LocalServer` this module starts, a remote one (vLLM, OpenAI, ...) at
+:class:`~argalign.local_llm.ModelServer` this module starts, a remote one (vLLM, OpenAI, ...) at
 its ``api_base``. :func:`open_models` is the one entry point a run needs: it
 starts the local servers, yields ``{name: (lm, adapter)}`` and stops them at the end.
 """
@@ -18,7 +18,7 @@ import pydantic
 
 from argalign.config import ModelConfig, Settings, resolve_api_base, resolve_api_key
 from argalign.errors import ConfigError
-from argalign.local_llm import LocalServer
+from argalign.local_llm import SERVERS, ModelServer
 
 NO_KEY = "no-key"
 
@@ -107,7 +107,7 @@ def open_models(settings: Settings, names: Iterable[str]) -> Iterator[dict[str, 
     one); all are stopped when the block ends, also on error.
     """
     with ExitStack() as stack:
-        servers: dict[tuple[Any, str], LocalServer] = {}
+        servers: dict[tuple[Any, str], ModelServer] = {}
         handles: dict[str, Handle] = {}
         for name in dict.fromkeys(names):
             cfg = settings.get(name)
@@ -115,7 +115,8 @@ def open_models(settings: Settings, names: Iterable[str]) -> Iterator[dict[str, 
             if cfg.local is not None:
                 key = (cfg.local, cfg.alias)
                 if key not in servers:
-                    servers[key] = stack.enter_context(LocalServer(cfg.local, cfg.alias))
+                    server = SERVERS[cfg.local.server](cfg.local, cfg.alias)
+                    servers[key] = stack.enter_context(server)
                 api_base = servers[key].api_base
             handles[name] = Handle(build_lm(cfg, api_base), adapter_for(cfg))
         yield handles

