@@ -44,7 +44,13 @@ from argalign.config import load_settings
 from argalign.deliverables import asked
 from argalign.judge import Judge
 from argalign.lm import open_models, usage_from_history
-from argalign.metrics import COMPARISONS, MutualPredictability, score_aligned, turn_views
+from argalign.metrics import (
+    COMPARISONS,
+    JudgeComparison,
+    MutualPredictability,
+    score_aligned,
+    turn_views,
+)
 from argalign.schema import split_source
 from argalign.stats import bootstrap, paired_auc, win_rate
 from argalign.thinking import split_thinking
@@ -196,6 +202,51 @@ def summarise(pairs: list[tuple[float, float]]) -> dict[str, Any]:
             "mean_lower": round(sum(b for _, b in pairs) / len(pairs), 4)}
 
 
+class CreditJudge(JudgeComparison):
+    """A variant of the judge formula, measured here: a reading earns full credit for what the
+    response delivers and half for what its reasoning produces on the way (so a request that
+    names the method too is not penalised), and two readings agree by their overlap
+    (sum of minima) rather than by the probability that two draws coincide."""
+
+    def forward_value(self, p_request, task, what):
+        return _credit(p_request, task, what)
+
+    def backward_value(self, p_response, p_request):
+        return sum(min(p, p_request.get(k, 0.0)) for k, p in p_response.items())
+
+    def leads_value(self, p_thinking, task, what):
+        return _credit(p_thinking, task, what)
+
+    def follows_value(self, p_thinking, p_request):
+        return self.backward_value(p_thinking, p_request)
+
+
+def _credit(p: dict[str, float], task: str, what) -> float:
+    full = what.deliverables | {task}
+    return sum(q * (1.0 if k in full else 0.5 if k in what.everything else 0.0)
+               for k, q in p.items())
+
+
+# Judge variants: (formula, calibrated). All share one reading cache, so the readings are paid
+# for once; "judge" is the product's default.
+VARIANTS = {
+    "judge": (JudgeComparison, True),
+    "judge-uncalibrated": (JudgeComparison, False),
+    "judge-credit": (CreditJudge, True),
+    "judge-credit-uncalibrated": (CreditJudge, False),
+}
+
+
+def make_scorer(name: str, lm, shared: Judge | None) -> MutualPredictability:
+    if name not in VARIANTS:
+        return MutualPredictability(name)
+    kind, calibrated = VARIANTS[name]
+    judge = Judge(lm, calibrate=calibrated)
+    if shared is not None:  # the same raw readings (calibration is applied after the cache)
+        judge._cache, judge._lock = shared._cache, shared._lock
+    return MutualPredictability(kind(judge))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=30, help="pairs per check (at most)")
@@ -204,10 +255,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", default=None, help="model settings YAML")
     parser.add_argument("--api-base", default=None,
                         help="use an already running server for the judge model")
-    parser.add_argument("--comparisons", nargs="+", default=list(COMPARISONS),
-                        choices=list(COMPARISONS))
-    parser.add_argument("--no-calibration", action="store_true")
-    parser.add_argument("--repeat", type=int, default=10,
+    names = [*VARIANTS, *(c for c in COMPARISONS if c not in VARIANTS)]
+    parser.add_argument("--comparisons", nargs="+", default=names, choices=names)
+    parser.add_argument("--repeat", type=int, default=6,
                         help="conversations scored twice for repeatability")
     args = parser.parse_args(argv)
 
@@ -220,13 +270,12 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings(args.settings)
     name = args.model or settings.default_judge
     results: dict[str, Any] = {"judge_model": name, "pairs": {k: len(v) for k, v in pairs.items()},
-                               "calibration": not args.no_calibration, "real_rows": len(real),
-                               "comparisons": {}}
-    needs_lm = any(COMPARISONS[c].uses_lm for c in args.comparisons)
+                               "real_rows": len(real), "comparisons": {}}
+    needs_lm = any(c in VARIANTS for c in args.comparisons)
     with _judge_lm(settings, name, args.api_base, needs_lm) as lm:
+        shared = Judge(lm) if needs_lm else None
         for comparison in args.comparisons:
-            judge = Judge(lm, calibrate=not args.no_calibration)
-            scorer = MutualPredictability(comparison, judge)
+            scorer = make_scorer(comparison, lm, shared)
             start, first = time.monotonic(), len(lm.history) if lm is not None else 0
             total = sum(len(v) for v in pairs.values())
             with tqdm(total=total, desc=comparison, file=sys.stderr) as progress:
@@ -271,8 +320,7 @@ def _ci(d: dict) -> str:
 def repeatability(comparison: str, lm, rows: list[dict], args) -> dict[str, Any]:
     """The same conversations scored twice, each time by a fresh judge with an empty cache."""
     chosen = rows[: args.repeat]
-    first = MutualPredictability(comparison, Judge(lm, calibrate=not args.no_calibration))
-    second = MutualPredictability(comparison, Judge(lm, calibrate=not args.no_calibration))
+    first, second = make_scorer(comparison, lm, None), make_scorer(comparison, lm, None)
     diffs = [abs(first.score(r).score - second.score(r).score) for r in chosen]
     return {"n": len(chosen), "max_abs_diff": round(max(diffs), 5)}
 

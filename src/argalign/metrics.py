@@ -183,7 +183,11 @@ def _top(p: dict[str, float]) -> str:
 
 
 class JudgeComparison(Comparison):
-    """Readings by the judge model, scored from its token probabilities."""
+    """Readings by the judge model, scored from its token probabilities.
+
+    The four ``*_value`` methods are the formula (see the module docstring); a variant of the
+    comparison overrides them and keeps the readings.
+    """
 
     name = "judge"
     uses_lm = True
@@ -192,22 +196,35 @@ class JudgeComparison(Comparison):
     def __init__(self, judge: Judge | None = None):
         self.judge = judge or Judge()
 
+    def forward_value(self, p_request: dict[str, float], task: str, what: Delivered) -> float:
+        return p_request[task]
+
+    def backward_value(self, p_response: dict[str, float], p_request: dict[str, float]) -> float:
+        return _inner(p_response, p_request)
+
+    def leads_value(self, p_thinking: dict[str, float], task: str, what: Delivered) -> float:
+        return p_thinking[task]
+
+    def follows_value(self, p_thinking: dict[str, float], p_request: dict[str, float]) -> float:
+        return _inner(p_thinking, p_request)
+
     def parts(self, view: TurnView) -> Parts:
         p_request = self.judge.read("request", view.request)
         p_response = self.judge.read("response", view.response)
-        task = view.delivered.task or max(p_response, key=p_response.get)
-        forward = p_request[task]
-        backward = _inner(p_response, p_request)
+        what = view.delivered
+        task = what.task or max(p_response, key=p_response.get)
+        forward = self.forward_value(p_request, task, what)
+        backward = self.backward_value(p_response, p_request)
         coherence = None
         notes = [f"the response delivers {task}; a reader of the request expects "
-                 f"{_top(p_request)} (P({task}) = {forward:.2f}); a reader of the response "
-                 f"infers a request for {_top(p_response)}"]
+                 f"{_top(p_request)} (P({task}) = {p_request[task]:.2f}); a reader of the "
+                 f"response infers a request for {_top(p_response)}"]
         if view.thinkings:
             values = []
             for t in view.thinkings:
                 p_thinking = self.judge.read("thinking", t.frame)
-                values.append(t.plan_coverage * 0.5 * (p_thinking[task]
-                                                       + _inner(p_thinking, p_request)))
+                values.append(t.plan_coverage * 0.5 * (self.leads_value(p_thinking, task, what)
+                                                       + self.follows_value(p_thinking, p_request)))
                 notes.append(f"a reader of the thinking's opening and closing expects "
                              f"{_top(p_thinking)}; its plan lists {t.plan_coverage:.0%} of the "
                              f"steps its middle works through")
@@ -303,18 +320,22 @@ class MutualPredictability:
     """Scores conversations with one comparison (``judge``, ``structural`` or ``lexical``).
 
     Args:
-        comparison: a name in :data:`COMPARISONS`.
+        comparison: a name in :data:`COMPARISONS`, or a comparison object.
         judge: the :class:`~argalign.judge.Judge` of the ``judge`` comparison (default: one
             on ``dspy.settings.lm`` at call time, with calibration and a reading cache).
     """
 
-    def __init__(self, comparison: str = DEFAULT_COMPARISON, judge: Judge | None = None):
+    def __init__(self, comparison: str | Comparison = DEFAULT_COMPARISON,
+                 judge: Judge | None = None):
+        if isinstance(comparison, Comparison):
+            self.comparison, self._comparison = comparison.name, comparison
+            return
         if comparison not in COMPARISONS:
             raise ValueError(f"comparison must be one of {', '.join(COMPARISONS)}, "
                              f"not {comparison!r}")
         self.comparison = comparison
         kind = COMPARISONS[comparison]
-        self._comparison = kind(judge) if kind is JudgeComparison else kind()
+        self._comparison = kind(judge) if issubclass(kind, JudgeComparison) else kind()
 
     @property
     def calls_per_turn(self) -> int:
