@@ -65,8 +65,9 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
     from argalign.prepare import CONFIGS, HUB_DATASET, SPLITS
 
     p.add_argument("--source", default=HUB_DATASET,
-                   help="Hub dataset id, local dataset folder, JSONL file, or 'sample' "
-                        "(the bundled sample; also used when the Hub is unreachable)")
+                   help="Hub dataset id, local dataset folder, JSONL file, or 'sample' (the "
+                        "bundled sample; it also replaces the default Hub id, with a warning, when "
+                        "the Hub is unreachable; anything else that cannot be read is an error)")
     add_list(p, "--configs", default=CONFIGS, metavar="CONFIG", help="dataset configs")
     add_list(p, "--splits", default=SPLITS, metavar="SPLIT", help="splits")
     p.add_argument("-n", type=int, default=None, help="examples per (config, split); all if unset")
