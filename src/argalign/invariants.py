@@ -14,6 +14,7 @@ How far a user message may change is the mode's policy (``user_change`` of its c
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -207,23 +208,33 @@ def _check_user(
     return out
 
 
-def _visible(value: Any) -> Any:
-    """A string with Unicode compatibility normalization applied and every whitespace and
-    invisible format character removed; lists and dicts recursively; anything else as is."""
-    if isinstance(value, str):
-        text = unicodedata.normalize("NFKC", value)
-        return "".join(c for c in text if not c.isspace() and unicodedata.category(c) != "Cf")
-    if isinstance(value, list):
-        return [_visible(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _visible(v) for k, v in value.items()}
-    return value
+# Whitespace and the invisible format characters a rewrite may add or drop unseen: soft hyphen,
+# zero-width spaces and joiners, direction marks, word joiner, byte order mark.
+_INVISIBLE = re.compile("[\\s\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+                        "\ufeff\ufff9-\ufffb]+")
+
+
+def _visible(text: str) -> str:
+    """``text`` in Unicode compatibility normalization, without whitespace or invisible marks."""
+    return _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+
+
+def _same_visible(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, str):
+        return a == b or _visible(a) == _visible(b)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_visible(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same_visible(x, y) for x, y in zip(a, b))
+    return same_json(a, b)
 
 
 def is_unchanged(original: dict[str, Any], aligned: dict[str, Any]) -> bool:
     """True when the rewrite is the original up to whitespace, non-breaking spaces, invisible
     format characters (zero-width spaces) and Unicode normalization: not a success."""
-    return same_json(_visible(original.get("messages")), _visible(aligned.get("messages")))
+    return _same_visible(original.get("messages"), aligned.get("messages"))
 
 
 @dataclass(frozen=True)
