@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from argalign import codes
 from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps
+from argalign.invariants import Violation as Finding  # the same shape: code, message, detail
 from argalign.schema import parse_conversation, split_source
 from argalign.thinking import split_thinking
 
@@ -53,16 +53,6 @@ than then there here what which who whom whose when where why how all any each e
 only own same very just also more most other about above below under over again further once
 both few nor too out off per via shall may might must does did doing done one two three four
 five user assistant request answer text given following please""".split())  # noqa: SIM905
-
-
-@dataclass(frozen=True)
-class Finding:
-    code: str
-    message_index: int | None
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def content_words(text: str) -> set[str]:
@@ -174,6 +164,10 @@ def check_quality(original: dict[str, Any], aligned: dict[str, Any], mode: str) 
 
     Expects a row that passed the hard invariants (same messages, roles and answers).
     """
+    from argalign.invariants import UserChange, user_change_policy
+
+    # A mode that only appends to the request (Mode B) adds a clarification; any other rewrites it.
+    appends = user_change_policy(mode) is UserChange.APPEND
     conversation = parse_conversation(original, str(original.get("source_id", "row")))
     new_messages = aligned["messages"]
     system = conversation.system.content or "" if conversation.system else ""
@@ -185,7 +179,7 @@ def check_quality(original: dict[str, Any], aligned: dict[str, Any], mode: str) 
         response = _delivered(conversation, turn)
         answer = _final_answer(conversation, turn)
         if new_user != old_user:
-            if mode == "B" and new_user.startswith(old_user):
+            if appends and new_user.startswith(old_user):
                 out += check_clarification(new_user[len(old_user):].strip(),
                                            request=instructions(old_user), response=response,
                                            index=i)

@@ -53,11 +53,7 @@ def start_run(experiment: str, run_name: str, params: Mapping[str, Any],
     mlflow = _mlflow()
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name) as run:
-        flat = {k: _param_text(v) for k, v in scrub(dict(params)).items()}
-        if flat:
-            mlflow.log_params(flat)
-        if tags:
-            mlflow.set_tags(scrub(dict(tags)))
+        _describe(mlflow, params, tags)
         yield run
 
 
@@ -67,12 +63,17 @@ def child_run(run_name: str, params: Mapping[str, Any],
     """A run nested in the active one (one program of a benchmark); yields it."""
     mlflow = _mlflow()
     with mlflow.start_run(run_name=run_name, nested=True) as run:
-        flat = {k: _param_text(v) for k, v in scrub(dict(params)).items()}
-        if flat:
-            mlflow.log_params(flat)
-        if tags:
-            mlflow.set_tags(scrub(dict(tags)))
+        _describe(mlflow, params, tags)
         yield run
+
+
+def _describe(mlflow: Any, params: Mapping[str, Any], tags: Mapping[str, str] | None) -> None:
+    """The active run's params and tags, scrubbed."""
+    flat = {k: _param_text(v) for k, v in scrub(dict(params)).items()}
+    if flat:
+        mlflow.log_params(flat)
+    if tags:
+        mlflow.set_tags(scrub(dict(tags)))
 
 
 def _param_text(value: Any) -> str:

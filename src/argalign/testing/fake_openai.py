@@ -168,21 +168,23 @@ class FakeStats:
         with self._lock:
             return len(self._events) + self._in_flight
 
+    def _copy(self, name: str) -> Any:
+        """A copy of a counter or list, taken under the lock."""
+        with self._lock:
+            return copy.copy(getattr(self, name))
+
     @property
     def by_status(self) -> dict[int, int]:
-        with self._lock:
-            return dict(self._by_status)
+        return dict(self._copy("_by_status"))
 
     @property
     def by_fault(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._by_fault)
+        return dict(self._copy("_by_fault"))
 
     @property
     def attempts(self) -> dict[str, int]:
         """Attempts per prompt, keyed by ``content_key(messages)``."""
-        with self._lock:
-            return dict(self._attempts)
+        return dict(self._copy("_attempts"))
 
     @property
     def authorizations(self) -> dict[str, int]:
@@ -191,14 +193,12 @@ class FakeStats:
         Kept in memory only: ``snapshot()`` and ``/stats`` leave it out, as they may be written
         to disk.
         """
-        with self._lock:
-            return dict(self._authorizations)
+        return dict(self._copy("_authorizations"))
 
     @property
     def events(self) -> list[RequestEvent]:
         """Finished requests in completion order."""
-        with self._lock:
-            return list(self._events)
+        return list(self._copy("_events"))
 
     @property
     def in_flight(self) -> int:
