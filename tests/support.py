@@ -125,10 +125,10 @@ def complete_lines(run_dir: Path) -> int:
     return count
 
 
-def run_command(data: Path, settings: Path) -> list[str]:
+def run_command(data: Path, settings: Path, *extra: str) -> list[str]:
     """``argalign run`` as a subprocess command line (no MLflow, no progress bar, seed 5)."""
     return [sys.executable, "-m", "argalign.cli", "run", "--data", str(data), "--settings",
-            str(settings), "--no-track", "--no-progress", "--seed", "5"]
+            str(settings), "--no-track", "--no-progress", "--seed", "5", *extra]
 
 
 def kill_after(command: list[str], tmp_path: Path, run_dir: Path, at_least: int) -> None:

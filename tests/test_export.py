@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from argalign.cli import EXIT_OK, main
-from argalign.errors import RowError
+from argalign.errors import ConfigError, RowError
 from argalign.export import TOOL_RESPONSE_SEP, export, to_openai, to_sharegpt
 from argalign.jsonl import write_jsonl_atomic
 from argalign.prepare import CONFIGS, SPLITS, sample_dir
@@ -248,7 +248,7 @@ def test_openai_export_keeps_tool_calls_as_objects(real_rows_path, tmp_path):
     summary = export(real_rows_path, tmp_path / "out", "openai")
     rows = read_jsonl(tmp_path / "out" / real_rows_path.name)
     originals = read_jsonl(real_rows_path)
-    assert summary["rows"] == 6 and not (tmp_path / "out" / "dataset_info.json").exists()
+    assert summary["rows"] == 6
     for row, original in zip(rows, originals):
         assert row["tools"] == json.loads(original["messages"][0]["tools"])
         assert row["messages"][-1]["content"] == original["messages"][-1]["content"]
@@ -306,4 +306,107 @@ def test_a_lone_surrogate_rejects_its_row_not_the_file(tmp_path, sample_rows, fm
     (reject,) = read_jsonl(tmp_path / "out" / "rejects.jsonl")
     assert reject["codes"] == ["INVALID_TEXT"] and reject["where"] == "in.jsonl:2"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
-        ["in.jsonl", "rejects.jsonl", *(["dataset_info.json"] if fmt == "sharegpt" else [])])
+        ["in.jsonl", "rejects.jsonl", "dataset_info.json"])
+
+
+# --- through LLaMA-Factory's loader (tests/llamafactory.py) -----------------------------------
+
+def _eighteen(tmp_path: Path, real_rows_path: Path) -> tuple[Path, list[dict]]:
+    """The bundled sample's first row of every (config, split) and the six realistic rows, as a
+    cleaned folder (the 18 rows a first pipeline run and the shared data give)."""
+    rows = [read_jsonl(sample_dir() / c / f"{s}.jsonl")[0] for c in CONFIGS for s in SPLITS]
+    rows += read_jsonl(real_rows_path)
+    path = tmp_path / "cleaned" / "all" / "train.jsonl"
+    write_jsonl_atomic(path, rows)
+    return path.parent.parent, rows
+
+
+@pytest.mark.parametrize("thinking", ["keep", "drop"])
+def test_sharegpt_rows_load_unchanged_through_llamafactory(tmp_path, real_rows_path, thinking):
+    from llamafactory import load_folder
+
+    cleaned, rows = _eighteen(tmp_path, real_rows_path)
+    summary = export(cleaned, tmp_path / "out", "sharegpt", thinking=thinking)
+    assert (summary["rows"], summary["rejected"]) == (18, 0)
+    (loaded,) = load_folder(tmp_path / "out", tmp_path / "cache").values()
+    assert loaded.skipped == [] and len(loaded.rows) == 18
+    for row, original in zip(loaded.rows, rows):
+        messages = original["messages"]
+        assert row["system"] == messages[0]["content"]
+        answer = row["turns"][-1]["content"]
+        assert answer.endswith(messages[-1]["content"])  # the final answer, byte for byte
+        assert ("<think>" in answer) == (thinking == "keep" and bool(messages[-1]["thinking"]))
+        roles = [t["role"] for t in row["turns"]]
+        if any(m["tool_calls"] for m in messages):
+            assert roles == ["user", "function", "observation", "assistant"]
+            assert row["tools"] and json.loads(row["tools"])
+        else:
+            assert set(roles) == {"user", "assistant"}
+
+
+def test_openai_export_loads_through_llamafactory_with_its_dataset_info(tmp_path, real_rows_path):
+    from llamafactory import load_folder
+
+    cleaned, rows = _eighteen(tmp_path, real_rows_path)
+    export(cleaned, tmp_path / "out", "openai")
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
+    (entry,) = info.values()
+    assert entry["formatting"] == "openai"
+    assert entry["tags"]["observation_tag"] == "tool" and entry["tags"]["function_tag"] == "function_call"
+    (loaded,) = load_folder(tmp_path / "out", tmp_path / "cache").values()
+    assert loaded.skipped == [] and len(loaded.rows) == 18
+    tool_rows = [row for row, original in zip(loaded.rows, rows)
+                 if any(m["tool_calls"] for m in original["messages"])]
+    assert tool_rows
+    for row in tool_rows:
+        assert [t["role"] for t in row["turns"]] == ["user", "function", "observation", "assistant"]
+
+
+def test_the_openai_tags_of_llamafactorys_readme_lose_the_tool_row(tmp_path, real_rows_path):
+    from llamafactory import load_folder
+
+    cleaned, _ = _eighteen(tmp_path, real_rows_path)
+    export(cleaned, tmp_path / "out", "openai")
+    info_path = tmp_path / "out" / "dataset_info.json"
+    info = json.loads(info_path.read_text())
+    for entry in info.values():  # the tags LLaMA-Factory's README gives for this format
+        entry["tags"] = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+                         "assistant_tag": "assistant", "system_tag": "system"}
+    info_path.write_text(json.dumps(info))
+    with pytest.raises(KeyError, match="tool"):
+        load_folder(tmp_path / "out", tmp_path / "cache")
+
+
+# --- token lengths -------------------------------------------------------------------------
+
+def test_export_reports_the_longest_row_and_the_cutoff_it_needs(tmp_path, real_rows_path, caplog):
+    cleaned, rows = _eighteen(tmp_path, real_rows_path)
+    with caplog.at_level("INFO", logger="argalign.export"):
+        summary = export(cleaned, tmp_path / "out", "sharegpt")
+    tokens = summary["tokens"]
+    assert tokens["tokenizer"].startswith("cl100k_base") and tokens["rows"] == 18
+    tool_index = next(i for i, r in enumerate(rows) if any(m["tool_calls"] for m in r["messages"]))
+    longest = max(range(18), key=lambda i: len(json.dumps(rows[i])))
+    assert tokens["longest"]["where"] == f"all/train.jsonl:{longest + 1}"
+    assert tokens["cutoff_len"] >= tokens["longest"]["tokens"] * 1.15
+    assert tokens["cutoff_len"] % 1024 == 0
+    if len(json.dumps(rows[tool_index])) > 60_000:  # the real tool row: ~18k tokens
+        assert tokens["longest"]["tokens"] > 15_000 and tokens["over_default_cutoff"] >= 1
+    assert any("set cutoff_len >=" in r.getMessage() for r in caplog.records)
+
+
+def test_a_tokenizer_file_counts_exactly(tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    row = {"messages": [msg("system", "one two"), msg("user", "a b c"), msg("assistant", "d e f g")]}
+    write_jsonl_atomic(tmp_path / "in.jsonl", [row])
+    summary = export(tmp_path / "in.jsonl", tmp_path / "out", "sharegpt",
+                     tokenizer=tmp_path / "tokenizer.json")
+    # Words of the system prompt and the two turns, plus 10 for the template around each.
+    assert summary["tokens"]["longest"]["tokens"] == 2 + 3 + 4 + 10 * 3
+    assert summary["tokens"]["tokenizer"] == "tokenizer.json" and summary["tokens"]["cutoff_len"] == 1024
+    with pytest.raises(ConfigError, match="tokenizer"):
+        export(tmp_path / "in.jsonl", tmp_path / "out2", "sharegpt", tokenizer=tmp_path / "missing.json")

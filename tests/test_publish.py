@@ -187,7 +187,14 @@ def test_card_lists_every_config_with_scores_and_counts(cleaned, tmp_path):
         assert [f["split"] for f in files] == list(SPLITS)
         assert all((out / f["path"]).is_file() for f in files)
         assert f"`{name}`" in body
-    assert "0.400 → 0.800" in body and "0.300 → 0.700" in body and "0.500 → 0.900" in body
+    # Before/after over the published (aligned) rows, per config, mode and model; the rows
+    # set aside (the rejects files) are counted beside them.
+    assert "| group | aligned | failed | rejected | scored | before | after | after − before |" in body
+    assert ("| all rows | 120 | 12 | 12 | 120 | 0.400 [0.400, 0.400] | 0.800 [0.800, 0.800] "
+            "| +0.400 [+0.400, +0.400] |") in body
+    assert f"| config `{CONFIGS[0]}` | 30 | 3 | 3 | 30 | 0.400 [" in body
+    assert "| mode `A` | 60 | 0 | 0 | 60 |" in body and "| model `model-b` | 60 |" in body
+    assert "forward 0.300 → 0.700" in body and "backward 0.500 → 0.900" in body
     assert "zsA-0123abcd" in body and "zsB-0123abcd" in body and "model-a" in body
     assert "| aligned | unchanged | failed | rejected | missing | published |" in body  # summary.json
     n = counts[(CONFIGS[1], "test")]
@@ -448,3 +455,13 @@ def test_verify_reads_every_row_back(cleaned, tmp_path):
         verify_folder(out, summary["configs"], "conversations")
     with pytest.raises(RunError, match="does not load"):
         verify_folder(out, {"nope-aligned": {"train": 1}}, "messages")
+
+
+def test_card_of_an_unscored_run_says_so():
+    from argalign.card import ConfigStats, render_card
+    from argalign.scoreboard import Scoreboard
+
+    board = Scoreboard()
+    board.add(config="c", mode="A", model="m", outcome="aligned", scores=None)
+    body = render_card("o/n", [ConfigStats("c")], scores=board.as_dict())
+    assert "did not score them" in body and "| all rows |" not in body

@@ -111,7 +111,12 @@ def align_example(
 def score_pair(original: dict[str, Any], aligned: dict[str, Any] | None, mode: str,
                judge: MutualPredictability, judge_lm: dspy.BaseLM | None,
                adapter: dspy.Adapter | None) -> dict[str, Any]:
-    """Metric components of the original (baseline) and of the aligned row."""
+    """Metric components of the original (baseline) and of the aligned row, and what the
+    judge's calls cost (``usage``: calls and tokens, read from the judge LM's history, and
+    seconds).  ``latency_s`` of the record is the alignment's alone."""
+    history = getattr(judge_lm, "history", None)  # a scripted judge in a test may keep none
+    start = len(history) if history is not None else 0
+    started = time.monotonic()
     with dspy.context(trace=None, **({"lm": judge_lm} if judge_lm is not None else {}),
                       **({"adapter": adapter} if adapter is not None else {})):
         try:
@@ -119,4 +124,8 @@ def score_pair(original: dict[str, Any], aligned: dict[str, Any] | None, mode: s
             after = score_aligned(original, aligned, mode, judge).components()
         except Exception as e:  # noqa: BLE001 - a judge failure must not lose the row
             return {"error": f"{type(e).__name__}: {e}"}
-    return {"baseline": before, "aligned": after}
+    scores = {"baseline": before, "aligned": after}
+    if history is not None:
+        scores["usage"] = {**_usage(judge_lm, start),
+                           "seconds": round(time.monotonic() - started, 3)}
+    return scores

@@ -3,13 +3,15 @@
 The body is the template ``data/card.md`` with its slots filled in; the front matter's
 ``configs:`` block names every data file, so each ``<config>-aligned``
 config loads with ``load_dataset(repo, "<config>-aligned")``. The body says what changed and
-what did not, which modes, models and programs produced the rows, the metric before and after,
-and how many rows ended in each outcome.
+what did not, which modes, models and programs produced the rows, the metric before and after
+(:mod:`argalign.scoreboard`: per config, mode and model, with intervals), and how many rows
+ended in each outcome.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from string import Template
@@ -18,6 +20,7 @@ from typing import Any
 import yaml
 
 from argalign.prepare import HUB_DATASET
+from argalign.scoreboard import interval, rows, stored_estimate
 
 SUFFIX = "-aligned"
 SCORE_COLUMNS = ("score_baseline", "score_aligned", "forward_baseline", "forward_aligned",
@@ -61,7 +64,6 @@ class ConfigStats:
     rows: dict[str, int] = field(default_factory=dict)
     outcomes: dict[str, dict[str, int]] = field(default_factory=dict)
     mix: Counter = field(default_factory=Counter)
-    scores: dict[str, list[float]] = field(default_factory=lambda: {c: [] for c in SCORE_COLUMNS})
 
     @property
     def name(self) -> str:
@@ -71,9 +73,6 @@ class ConfigStats:
         self.rows[split] = self.rows.get(split, 0) + 1
         self.mix[(str(provenance.get("mode") or "?"), str(provenance.get("model") or "?"),
                   str(provenance.get("program") or "?"))] += 1
-        for column, value in flat_scores(provenance).items():
-            if value is not None:
-                self.scores[column].append(value)
 
 
 def front_matter(stats: list[ConfigStats], pretty_name: str) -> dict[str, Any]:
@@ -90,8 +89,26 @@ def front_matter(stats: list[ConfigStats], pretty_name: str) -> dict[str, Any]:
     }
 
 
-def _mean(values: list[float]) -> str:
-    return f"{sum(values) / len(values):.3f}" if values else "–"
+def score_table(table: Mapping[str, Any]) -> str:
+    """The before/after table (:meth:`Scoreboard.as_dict`): one line per group, the outcome
+    counts beside the means."""
+    groups = rows(table)
+    outcomes = [o for o in OUTCOME_ORDER if any(r.outcomes.get(o) for r in groups)]
+    names = {"config": "config", "mode": "mode", "model": "model"}
+    return _table(["group", *outcomes, "scored", "before", "after", "after − before"], [
+        ["all rows" if r.kind == "all" else f"{names[r.kind]} `{r.name}`",
+         *(r.outcomes.get(o, 0) for o in outcomes), r.scored, r.before, r.after, r.difference]
+        for r in groups])
+
+
+def parts_line(table: Mapping[str, Any]) -> str:
+    """The metric's parts over all scored rows, before → after (difference with its interval)."""
+    everything = table.get("all") or {}
+    parts = [f"{part} {everything[part]['before']['mean']:.3f} → "
+             f"{everything[part]['after']['mean']:.3f} "
+             f"({interval(stored_estimate(everything[part]['difference']), signed=True)})"
+             for part in ("forward", "backward", "coherence") if part in everything]
+    return ("Parts over all scored rows: " + "; ".join(parts) + ".") if parts else ""
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -102,8 +119,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str = "messages",
                 row_columns: list[str] | None = None, provenance_columns: list[str] | None = None,
-                source: str = "cleaned", skipped: list[str] | None = None) -> str:
-    """The whole README.md text."""
+                source: str = "cleaned", skipped: list[str] | None = None,
+                scores: Mapping[str, Any] | None = None) -> str:
+    """The whole README.md text; ``scores`` is the before/after table of the rows
+    (:meth:`argalign.scoreboard.Scoreboard.as_dict`)."""
     name = repo_id.rsplit("/", 1)[-1]
     head = yaml.safe_dump(front_matter(stats, name), sort_keys=False, allow_unicode=True)
     first = stats[0].name if stats else "<config>-aligned"
@@ -122,11 +141,10 @@ def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str =
     for s in stats:
         for (mode, model, _), n in s.mix.items():
             totals[(mode, model)] += n
-    score_rows = [[f"`{s.name}`", len(s.scores["score_aligned"]),
-                   f"{_mean(s.scores['score_baseline'])} → {_mean(s.scores['score_aligned'])}",
-                   f"{_mean(s.scores['forward_baseline'])} → {_mean(s.scores['forward_aligned'])}",
-                   f"{_mean(s.scores['backward_baseline'])} → {_mean(s.scores['backward_aligned'])}"]
-                  for s in stats]
+    if scores and (scores.get("all") or {}).get("scored"):
+        scores_text = score_table(scores) + ("\n\n" + parts_line(scores) if parts_line(scores) else "")
+    else:
+        scores_text = "The run that made these rows did not score them (`argalign run --no-score`)."
     columns = [f"- `{messages_field}`: list of messages, each a struct of six strings `content, name, "
                "role, thinking, tool_calls, tools` (null when absent) exactly as in the source: "
                "`tools` is a JSON string on the system message, `tool_calls` a JSON string on "
@@ -143,7 +161,7 @@ def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str =
         name=name, source_dataset=HUB_DATASET, source=source, configs_table=configs_table,
         skipped_text=skipped_text, mix_text=mix_text or "–",
         mix_table=_table(["config", "mode", "model", "program (fingerprint)", "rows"], mix_rows),
-        score_table=_table(["config", "rows scored", "score", "forward", "backward"], score_rows),
+        score_table=scores_text,
         outcome_table=_table(["config", "split", *outcome_names, "published"], outcome_rows),
         columns="\n".join(columns), repo_id=repo_id, first_config=first,
         messages_field=messages_field,

@@ -4,7 +4,9 @@ Input: a cleaned file (``<data>/cleaned/<config>/<split>.jsonl``, envelopes with
 plain rows with ``messages``) or a cleaned folder (every ``<config>/<split>.jsonl`` in it;
 ``*.rejects.jsonl`` skipped). Output in ``out``: one JSONL file per input file, at the same
 relative place (``<config>/<split>.jsonl``); ``rejects.jsonl`` with every row that could not be
-converted and why; for ShareGPT a ``dataset_info.json`` naming each file for LLaMA-Factory.
+converted and why; a ``dataset_info.json`` naming each file for LLaMA-Factory (``sharegpt`` or
+``openai`` formatting, with tags that load tool rows); and, in the summary, the token length of
+the longest row and the ``cutoff_len`` it needs (:mod:`argalign.tokens`).
 
 ShareGPT rules (LLaMA-Factory's ``SharegptDatasetConverter`` skips a row unless turn 0, 2, 4 ...
 is ``human``/``observation``, turn 1, 3, 5 ... is ``gpt``/``function_call``, and the count is even):
@@ -48,6 +50,18 @@ TOOL_RESPONSE_SEP = "\n</tool_response>\n<tool_response>\n"
 ODD_TAGS, EVEN_TAGS = ("human", "observation"), ("gpt", "function_call")
 SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
                  "observation_tag": "observation", "function_tag": "function_call"}
+# LLaMA-Factory's "openai" formatting: its README's tags lack the two tool roles, so a tool
+# result ("tool") is an unknown role (the row is dropped, or the load fails with KeyError).
+OPENAI_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
+               "assistant_tag": "assistant", "system_tag": "system", "observation_tag": "tool",
+               "function_tag": "function_call"}
+DATASET_INFO = {
+    "sharegpt": {"formatting": "sharegpt",
+                 "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
+                 "tags": SHAREGPT_TAGS},
+    "openai": {"formatting": "openai", "columns": {"messages": "messages", "tools": "tools"},
+               "tags": OPENAI_TAGS},
+}
 
 
 # --- reading cleaned files -----------------------------------------------------------------
@@ -186,11 +200,16 @@ def to_sharegpt(row: dict[str, Any], row_id: str, *, thinking: bool = True) -> d
     return {"conversations": conversations, "system": system, "tools": tools}
 
 
-def dataset_info(files: dict[str, str]) -> dict[str, Any]:
+def dataset_info(files: dict[str, str], formatting: str = "sharegpt") -> dict[str, Any]:
     """LLaMA-Factory's ``dataset_info.json`` entries: dataset name -> relative file name."""
-    return {name: {"file_name": file_name, "formatting": "sharegpt",
-                   "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
-                   "tags": dict(SHAREGPT_TAGS)} for name, file_name in files.items()}
+    entry = DATASET_INFO[formatting]
+    return {name: {"file_name": file_name, **entry} for name, file_name in files.items()}
+
+
+def sharegpt_texts(converted: dict[str, Any]) -> list[str]:
+    """What a trainer tokenizes of a ShareGPT row: system prompt, tools, each turn."""
+    return [converted["system"], converted["tools"],
+            *(turn["value"] for turn in converted["conversations"])]
 
 
 # --- OpenAI ----------------------------------------------------------------------------------
@@ -253,36 +272,60 @@ def to_openai(row: dict[str, Any], row_id: str, *, thinking: bool = True) -> dic
     return {"messages": messages, "tools": tools}
 
 
+def openai_texts(converted: dict[str, Any]) -> list[str]:
+    """What a trainer tokenizes of an OpenAI row: tools, then each message's text and calls."""
+    texts = [json.dumps(converted["tools"], ensure_ascii=False) if converted["tools"] else ""]
+    for message in converted["messages"]:
+        calls = message.get("tool_calls")
+        texts.append("\n".join(filter(None, [
+            message.get("reasoning_content"), message.get("content"),
+            json.dumps([c["function"] for c in calls], ensure_ascii=False) if calls else None])))
+    return texts
+
+
 # --- the command -------------------------------------------------------------------------
 
-def write_dataset_info(out: Path, written: dict[str, int]) -> dict[str, str]:
-    """ShareGPT's side file: ``dataset_info.json`` naming every written file for LLaMA-Factory."""
-    names = {"argalign-" + name.removesuffix(".jsonl").replace("/", "-"): name for name in written}
-    write_json_atomic(out / "dataset_info.json", dataset_info(names))
-    return {"dataset_info": str(out / "dataset_info.json")}
+def dataset_info_writer(formatting: str) -> Callable[[Path, dict[str, int]], dict[str, str]]:
+    """The side file of a LLaMA-Factory format: ``dataset_info.json`` naming every written file."""
+
+    def write(out: Path, written: dict[str, int]) -> dict[str, str]:
+        names = {"argalign-" + name.removesuffix(".jsonl").replace("/", "-"): name for name in written}
+        write_json_atomic(out / "dataset_info.json", dataset_info(names, formatting))
+        return {"dataset_info": str(out / "dataset_info.json")}
+
+    return write
 
 
 @dataclass(frozen=True)
 class Format:
-    """An export format: a row converter, and what it writes beside the files (if anything)."""
+    """An export format: a row converter, the texts a trainer tokenizes of a converted row, and
+    what it writes beside the files (if anything)."""
 
     convert: Callable[..., dict[str, Any]]
+    texts: Callable[[dict[str, Any]], list[str]]
     side_files: Callable[[Path, dict[str, int]], dict[str, str]] | None = None
 
 
 # A new export format is one converter and one line here.
-CONVERTERS: dict[str, Format] = {"sharegpt": Format(to_sharegpt, write_dataset_info),
-                                 "openai": Format(to_openai)}
+CONVERTERS: dict[str, Format] = {
+    "sharegpt": Format(to_sharegpt, sharegpt_texts, dataset_info_writer("sharegpt")),
+    "openai": Format(to_openai, openai_texts, dataset_info_writer("openai")),
+}
 FORMATS = tuple(CONVERTERS)
 
 
-def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep") -> dict[str, Any]:
-    """Convert every row of the cleaned input; returns a summary (files, rows, rejects)."""
+def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep",
+           tokenizer: str | Path | None = None) -> dict[str, Any]:
+    """Convert every row of the cleaned input; returns a summary (files, rows, rejects, and the
+    token length of the longest row with the ``cutoff_len`` it needs, see :mod:`argalign.tokens`)."""
+    from argalign.tokens import Lengths, load_tokenizer
+
     if fmt not in CONVERTERS:
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if thinking not in ("keep", "drop"):
         raise ConfigError(f"--thinking {thinking!r}: expected keep or drop")
     spec, keep, out = CONVERTERS[fmt], thinking == "keep", Path(out)
+    lengths = Lengths(load_tokenizer(tokenizer))
     inputs = cleaned_files(inp)
     refuse_overwrite([*(out / name for _, name in inputs), out / "rejects.jsonl",
                       out / "dataset_info.json"], [path for path, _ in inputs], "--out")
@@ -296,7 +339,10 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
                 try:
                     if isinstance(example, RowError):
                         raise example
-                    yield spec.convert(example.row, example.id, thinking=keep)
+                    converted = spec.convert(example.row, example.id, thinking=keep)
+                    lengths.add(f"{name}:{where.rsplit(':', 1)[-1]}", example.id,
+                                spec.texts(converted))
+                    yield converted
                 except (RowError, json.JSONDecodeError) as e:
                     error = e if isinstance(e, RowError) else RowError(where, "FIELD_NOT_JSON", str(e))
                     line = f"{name}:{where.rsplit(':', 1)[-1]}"
@@ -308,7 +354,9 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
                       "rejected": len(rejects) - before})
         log.info("%s: %d rows written, %d rejected", name, count, len(rejects) - before)
     summary: dict[str, Any] = {"format": fmt, "thinking": thinking, "out": str(out), "files": files,
-                               "rows": sum(written.values()), "rejected": len(rejects)}
+                               "rows": sum(written.values()), "rejected": len(rejects),
+                               "tokens": lengths.as_dict()}
+    log.info("%s", lengths.message())
     if rejects:
         summary["rejects"] = str(out / "rejects.jsonl")
         write_jsonl_atomic(out / "rejects.jsonl", rejects)

@@ -36,6 +36,7 @@ from argalign.jsonl import iter_jsonl
 from argalign.records import ResultRecord
 from argalign.redact import scrub
 from argalign.schema import MESSAGE_KEYS, parse_conversation
+from argalign.scoreboard import Scoreboard
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,10 @@ class _Record:
     where: str
 
 
-def _records(path: Path, from_merged: bool, outcomes: Counter | None = None) -> Iterator[_Record]:
-    """The published records of one file, streaming; ``outcomes`` counts merged outcomes."""
+def _records(path: Path, from_merged: bool, outcomes: Counter | None = None,
+             unpublished: list[dict[str, Any]] | None = None) -> Iterator[_Record]:
+    """The published records of one file, streaming; ``outcomes`` counts merged outcomes and
+    ``unpublished`` collects the merged records that are not published."""
     for lineno, rec in iter_jsonl(path):
         where = f"{path}:{lineno}"
         if not isinstance(rec, dict):
@@ -110,6 +113,8 @@ def _records(path: Path, from_merged: bool, outcomes: Counter | None = None) -> 
                 outcomes[str(rec.get("outcome"))] += 1
             if rec.get("outcome") == "aligned" and isinstance(rec.get("row"), dict):
                 yield _Record(rec["row"], ResultRecord.from_dict(rec).provenance(), where)
+            elif unpublished is not None:
+                unpublished.append({k: rec.get(k) for k in ("mode", "model", "outcome")})
         elif isinstance(rec.get("row"), dict):
             yield _Record(rec["row"], rec.get("provenance") or {}, where)
         else:
@@ -222,7 +227,8 @@ class Built:
 
 
 def _first_pass(data: DataDir, stage: str, config: str, splits: list[str],
-                summary: dict[str, Any], from_merged: bool) -> _Config:
+                summary: dict[str, Any], from_merged: bool, board: Scoreboard) -> _Config:
+    """Check and count one config's rows; add every example, published or not, to ``board``."""
     info = _Config(ConfigStats(config))
     for split in splits:
         path = data.file(stage, Subset(config, split))
@@ -231,10 +237,20 @@ def _first_pass(data: DataDir, stage: str, config: str, splits: list[str],
                            f"`argalign {'merge' if from_merged else 'clean'}` again")
         outcomes: Counter = Counter()
         published = 0
-        for record in _records(path, from_merged, outcomes):
+        unpublished: list[dict[str, Any]] = []
+        for record in _records(path, from_merged, outcomes, unpublished):
             info.scan(record)
             info.stats.add(split, record.provenance)
+            board.add(config=config, mode=record.provenance.get("mode"),
+                      model=record.provenance.get("model"), outcome="aligned",
+                      scores=record.provenance.get("scores"))
             published += 1
+        rejects = data.rejects(stage, Subset(config, split))
+        if not from_merged and rejects.is_file():
+            unpublished = [line for _, line in iter_jsonl(rejects) if isinstance(line, dict)]
+        for line in unpublished:
+            board.add(config=config, mode=line.get("mode"), model=line.get("model"),
+                      outcome=str(line.get("outcome")))
         if from_merged:
             info.stats.outcomes[split] = dict(outcomes)
         else:
@@ -265,13 +281,14 @@ def build_folder(data: str | Path, folder: Path, repo_id: str, configs: list[str
     subsets = [(s.config, s.split) for s in (Subset.of(key, data.marker(stage))
                                              for key in summary["subsets"])]
     stats, skipped, row_columns = [], [], []
+    board = Scoreboard()
     for config in configs:
         splits = [split for c, split in subsets if c == config]
         if not splits:
             log.warning("%s lists no split of %s: config left out", data.marker(stage), config)
             skipped.append(config_name(config))
             continue
-        info = _first_pass(data, stage, config, splits, summary, from_merged)
+        info = _first_pass(data, stage, config, splits, summary, from_merged, board)
         skipped += [f"{info.stats.name}/{s}" for s in splits if s not in info.splits]
         if not info.splits:
             log.warning("%s has no rows to publish: config left out", info.stats.name)
@@ -287,7 +304,8 @@ def build_folder(data: str | Path, folder: Path, repo_id: str, configs: list[str
         raise RunError(f"nothing to publish in {data.stage(stage)} for {', '.join(configs)}")
     card = render_card(repo_id, stats, messages_field=messages_field, row_columns=row_columns,
                        provenance_columns=list(PROVENANCE_TYPES) if with_provenance else None,
-                       source="merged" if from_merged else "cleaned", skipped=skipped)
+                       source="merged" if from_merged else "cleaned", skipped=skipped,
+                       scores=board.as_dict())
     (folder / "README.md").write_text(scrub(card), encoding="utf-8")
     return Built(folder, stats, skipped)
 

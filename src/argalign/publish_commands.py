@@ -20,7 +20,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from argalign.export import export
 
-    summary = export(args.inp, args.out, args.format, thinking=args.thinking)
+    summary = export(args.inp, args.out, args.format, thinking=args.thinking,
+                     tokenizer=args.tokenizer)
     emit(summary)
     return 0 if summary["rows"] else 1
 
@@ -56,4 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--thinking", choices=["keep", "drop"], default="keep",
                    help="keep thinking (<think> block / reasoning_content) or drop it (default %(default)s)")
+    p.add_argument("--tokenizer", metavar="FILE", default=None,
+                   help="tokenizer.json of the model to train, to count the longest row's tokens "
+                        "exactly (default: cl100k_base, an approximation)")
     p.set_defaults(func=cmd_export)

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 RESAMPLES = 2000
 LEVEL = 0.95
+# Above this many values a plain mean is resampled with numpy: the pure-Python loop takes
+# ~6 s per interval at 10,000 conversations, and a run summary holds dozens. Smaller samples,
+# and every other statistic (win rates, AUC), keep the pure-Python draws.
+FAST_ABOVE = 200
 
 
 @dataclass(frozen=True)
@@ -49,14 +53,33 @@ def bootstrap(values: Sequence, statistic: Callable[[Sequence], float] = mean, *
     point = statistic(values)
     if len(values) < 2:
         return Estimate(point, point, point, len(values))
-    rng = random.Random(seed)
     n = len(values)
+    if statistic is mean and n > FAST_ABOVE:
+        return _bootstrap_mean(values, resamples, level, seed)
+    rng = random.Random(seed)
     draws = sorted(statistic([values[rng.randrange(n)] for _ in range(n)])
                    for _ in range(resamples))
     tail = (1 - level) / 2
     low = draws[int(tail * (resamples - 1))]
     high = draws[int(round((1 - tail) * (resamples - 1)))]
     return Estimate(point, low, high, n)
+
+
+def _bootstrap_mean(values: list[float], resamples: int, level: float, seed: int) -> Estimate:
+    """:func:`bootstrap` of a plain mean, vectorised (resampled in chunks to bound memory)."""
+    import numpy as np
+
+    data = np.asarray(values, dtype=float)
+    n = len(data)
+    rng = np.random.default_rng(seed)
+    chunk = max(1, 2_000_000 // n)
+    draws = np.concatenate([data[rng.integers(0, n, size=(min(chunk, resamples - start), n))]
+                            .mean(axis=1) for start in range(0, resamples, chunk)])
+    draws.sort()
+    tail = (1 - level) / 2
+    low = float(draws[int(tail * (resamples - 1))])
+    high = float(draws[int(round((1 - tail) * (resamples - 1)))])
+    return Estimate(mean(values), low, high, n)
 
 
 def mean_ci(values: Sequence[float], **kwargs) -> Estimate:

@@ -33,6 +33,13 @@ def test_pipeline_debug_end_to_end(tmp_path, monkeypatch, capsys, fake_server, s
                      "--no-progress", *args]) == 0
     out = capsys.readouterr().out
     assert "total" in out and "cleaned" in out
+    # Scored by default: the before/after table follows, each mean with its interval.
+    assert "before and after" in out and "after - before" in out
+    assert any(line.startswith("all ") and line.count("[") == 3 for line in out.splitlines())
+    # The review report is written beside cleaned/ by default.
+    report = tmp_path / "data_debug" / "report.html"
+    assert f"review report: {Path('data_debug') / 'report.html'}" in out
+    assert report.is_file() and "argalign review report" in report.read_text("utf-8")
 
     data = tmp_path / "data_debug"
     assert not (tmp_path / "data").exists()  # everything under data_debug/
@@ -55,8 +62,10 @@ def test_pipeline_debug_end_to_end(tmp_path, monkeypatch, capsys, fake_server, s
     assert cleaned_summary["total"]["aligned"] == summary["outcomes"]["aligned"]
     assert cleaned_summary["total"]["aligned"] > 0
 
-    # Running it again resumes: nothing left to align, same outputs.
+    # Running it again resumes: nothing left to align, same outputs; --no-report writes none.
     calls = fake_server.stats.total
+    report.unlink()
     assert cli.main(["pipeline", "--debug", "--settings", str(settings), "--no-track",
-                     "--no-progress", *args]) == 0
+                     "--no-progress", "--no-report", *args]) == 0
     assert fake_server.stats.total == calls
+    assert not report.exists()

@@ -46,7 +46,8 @@ def _edit_raw(data):
     ({"thinking": "full"}, "thinking"),
     ({"modes": ("A", "B")}, "modes"),
     ({"models": ("other",)}, "models.other"),
-    ({"score": True, "comparison": "lexical"}, "scoring.enabled: false -> true"),
+    ({"score": False}, "scoring.enabled: true -> false"),
+    ({"comparison": "lexical"}, "scoring.comparison"),
     ("raw", f"raw.{CONFIG}/train"),
 ])
 def test_changed_parameter_is_refused_and_named(setup, fake_server, change, named):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from argalign import tracking
 from argalign.run.runner import run_batch
 from support import (
@@ -47,8 +49,15 @@ def test_parent_run_params_metrics_artifacts_and_no_secret(tmp_path, monkeypatch
     metrics = run["metrics"]
     assert metrics["n_aligned"] + metrics["n_failed"] == 4 and metrics["n_failed"] == 1
     assert metrics["input_tokens"] > 0 and metrics["conversations_per_minute"] > 0
-    assert {"score_aligned/mode_A", "score_aligned/model_fake",
-            f"score_aligned/config_{CONFIG}"} <= set(metrics)
+    # Before/after means over the aligned rows, each with its interval, overall and per group.
+    for suffix in ("", "/mode_A", "/model_fake", f"/config_{CONFIG}"):
+        for side in ("before", "after", "difference"):
+            low, mean, high = (metrics[f"score_{side}{end}{suffix}"] for end in ("_low", "", "_high"))
+            assert low <= mean <= high, (side, suffix)
+    assert metrics["n_scored"] == metrics["n_aligned"] == 3
+    assert metrics["n_failed/model_fake"] == 1 and metrics["n_aligned/model_fake"] == 3
+    assert metrics["score_difference"] == pytest.approx(metrics["score_after"] - metrics["score_before"],
+                                                        abs=1e-3)
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"])}
     assert {"summary.json", "manifest.json", "failures.jsonl"} <= artifacts
     assert run["tags"]["argalign.complete"] == "true"

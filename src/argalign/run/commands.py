@@ -1,4 +1,5 @@
-"""CLI subcommands ``run``, ``merge``, ``clean`` and ``pipeline``: parse, call one function.
+"""CLI subcommands ``run``, ``merge``, ``clean``, ``report`` and ``pipeline``: parse, call one
+function.
 
 ``argalign.cli`` calls :func:`register`; errors are argalign error types, which it maps to
 exit codes (a configuration error 2, a failed or refused run 1).
@@ -73,6 +74,13 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from argalign.review import build_report
+
+    emit(build_report(args.data, run_name=args.run_name, out=args.out))
+    return EXIT_OK
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from argalign.run.clean import table
     from argalign.run.pipeline import TABLE_COLUMNS, pipeline
@@ -94,9 +102,17 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     n = None if args.all else args.n
     result = pipeline(source=args.source, configs=args.configs, splits=args.splits, n=n,
                       seed=args.seed, data=args.out, run=_run_options(args, args.out),
-                      publish=publish)
+                      publish=publish, report=args.report)
     sys.stdout.write(f"run {result['run']['run']} in {args.out}\n"
                      + table(result["table"], TABLE_COLUMNS) + "\n")
+    scores = result["run"].get("scores")
+    if scores:
+        from argalign.scoreboard import text_table
+
+        sys.stdout.write("\nmutual predictability of the rows that ended aligned, before and after "
+                         "(95% intervals):\n" + text_table(scores) + "\n")
+    if result.get("report"):
+        sys.stdout.write(f"\nreview report: {result['report']['out']}\n")
     return EXIT_OK
 
 
@@ -108,7 +124,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--program", action="append", type=_mode_program, metavar="MODE=PATH",
                    help="a mode's compiled program: path or MLflow URI (repeatable)")
     add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks")
-    p.add_argument("--score", action="store_true", help="score each row (mutual predictability)")
+    p.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
+                   help="score the original and the aligned row of every example (mutual "
+                        "predictability; default on; --no-score saves the judge calls)")
     p.add_argument("--judge", default=None, help="judge model name (default: default_judge)")
     add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default="judge")
     p.add_argument("--accept-if-better", action="store_true",
@@ -157,6 +175,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "user message (default %(default)s)")
     p.set_defaults(func=cmd_clean)
 
+    p = sub.add_parser("report", help="one self-contained HTML page to review a run before publishing")
+    p.add_argument("--data", default="data", metavar="DIR")
+    p.add_argument("--run-name", "--run", dest="run_name", default=None,
+                   help="default: the only run in DATA/runs")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="default: DATA/report.html (beside cleaned/)")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("pipeline", help="prepare, run, merge and clean in one command")
     p.add_argument("--source", default=SAMPLE,
                    help="'sample' (bundled, default), Hub dataset id, dataset folder or JSONL file")
@@ -176,5 +202,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--publish-dry-run", default=None, metavar="DIR",
                    help="build and verify the Hub folder in DIR instead of uploading")
     p.add_argument("--public", action="store_true", help="publish publicly")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="do not write DATA/report.html (the review report)")
     _add_run_options(p)
     p.set_defaults(func=cmd_pipeline)

@@ -1,8 +1,9 @@
 """``argalign pipeline``: prepare, run, merge and clean in one command.
 
 Input: a source (the bundled sample by default, a Hub id, a dataset folder or a JSONL file).
-Output: everything under one data directory (see :mod:`argalign.run`), and a summary with one
-row per (config, split): examples, run outcomes, rows kept by clean and rows set aside.
+Output: everything under one data directory (see :mod:`argalign.run`), the review report
+``<data>/report.html`` beside ``cleaned/``, and a summary with one row per (config, split):
+examples, run outcomes, rows kept by clean and rows set aside.
 Running it again resumes the run (``prepare`` draws the same sample for the same seed).
 Publishing is left to a hook: pass ``publish``, a callable that receives the cleaned
 directory, once a publish step exists (``argalign.publish`` is not part of this package).
@@ -29,8 +30,11 @@ TABLE_COLUMNS = ("examples", "aligned", "unchanged", "failed", "rejected", "not_
 
 def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: int | None,
              seed: int, data: str | Path, run: RunOptions,
-             publish: Callable[[Path], Any] | None = None) -> dict[str, Any]:
-    """Run every stage; return ``{"prepare", "run", "merge", "clean", "table"}``."""
+             publish: Callable[[Path], Any] | None = None, report: bool = True) -> dict[str, Any]:
+    """Run every stage; return ``{"prepare", "run", "merge", "clean", "report", "table"}``.
+
+    ``report`` writes the review report (:mod:`argalign.review`) to ``<data>/report.html``.
+    """
     from argalign.prepare import prepare
 
     folder = DataDir(data)
@@ -41,6 +45,11 @@ def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: in
     ran = run_batch(options)
     merged = merge(folder.root, ran["run"])
     cleaned = clean(folder.root)
+    reported = None
+    if report:
+        from argalign.review import build_report
+
+        reported = build_report(folder.root, run_name=ran["run"])
     published = publish(folder.stage("cleaned")) if publish is not None else None
     table = {}
     for key, counts in cleaned["subsets"].items():
@@ -51,4 +60,5 @@ def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: in
                       "cleaned": counts["aligned"],
                       "set_aside": counts["rows_in"] - counts["aligned"] + counts["missing"]}
     return {"prepare": prepared.as_dict(), "run": ran, "merge": merged, "clean": cleaned,
-            "published": published, "table": table}
+            "published": published, "report": reported, "table": table}
+

@@ -51,7 +51,7 @@ class RunOptions:
     settings: str | None = None
     programs: Mapping[str, str] = field(default_factory=dict)  # mode -> path or MLflow URI
     thinking: str = "blocks"
-    score: bool = False
+    score: bool = True
     judge: str | None = None
     comparison: str = "judge"
     # --accept-if-better: keep a rewrite only if it scores no lower than the original, after

@@ -1,8 +1,9 @@
 """A run's summary, read back from its result files: counts, tokens, scores, failures.
 
 Input: the canonical result files of a run. Output: ``summary.json`` (counts per outcome,
-per subset and per group, tokens, mean scores per mode, model and config when scoring was
-on, and what ``--accept-if-better`` turned away and cost when it was on) and
+per subset and per group, tokens, and when scoring was on the before/after table of
+:mod:`argalign.scoreboard` (means over the aligned rows per config, mode and model, with
+intervals), and what ``--accept-if-better`` turned away and cost when it was on) and
 ``failures.jsonl`` (every failed, rejected or not_improved example with its codes and reason,
 without rows), both written atomically; :func:`metrics_of` flattens a summary for MLflow.
 """
@@ -18,37 +19,11 @@ from argalign.jsonl import write_json_atomic, write_jsonl_atomic
 from argalign.records import OUTCOMES, Outcome, ResultRecord
 from argalign.run.assign import safe_name
 from argalign.run.store import iter_results
+from argalign.scoreboard import ALL, KINDS, PARTS, Scoreboard
 
 
 def _counts(counter: Counter) -> dict[str, int]:
     return {outcome: counter[outcome] for outcome in OUTCOMES}
-
-
-class _Means:
-    def __init__(self) -> None:
-        self.sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
-
-    def add(self, key: str, aligned: float, baseline: float) -> None:
-        entry = self.sums[key]
-        entry[0] += aligned
-        entry[1] += baseline
-        entry[2] += 1
-
-    def as_dict(self) -> dict[str, dict[str, float]]:
-        return {key: {"aligned": round(a / n, 4), "baseline": round(b / n, 4), "n": int(n)}
-                for key, (a, b, n) in sorted(self.sums.items())}
-
-
-def _score_pair(record: ResultRecord) -> tuple[float, float] | None:
-    scores = record.scores
-    if record.outcome == Outcome.NOT_IMPROVED:  # its rewrite was turned away: not in the means
-        return None
-    if not isinstance(scores, dict) or "aligned" not in scores or "baseline" not in scores:
-        return None
-    try:
-        return float(scores["aligned"]["score"]), float(scores["baseline"]["score"])
-    except (KeyError, TypeError, ValueError):
-        return None
 
 
 class _Acceptance:
@@ -101,8 +76,9 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
     by_subset: dict[str, Counter] = {}
     by_group: dict[str, Counter] = defaultdict(Counter)
     tokens: Counter = Counter()
+    scoring: Counter = Counter()  # the judge's calls, tokens and seconds (both rows of each example)
     latency = 0.0
-    means = {"mode": _Means(), "model": _Means(), "config": _Means(), "all": _Means()}
+    board = Scoreboard()
     failures: list[dict[str, Any]] = []
     gate = _Acceptance()
     extra = 0
@@ -120,17 +96,20 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
                 by_group[path.stem][outcome] += 1
                 for key in ("calls", "input_tokens", "output_tokens"):
                     tokens[key] += int(getattr(record, key) or 0)
+                usage = record.scores.get("usage") if isinstance(record.scores, dict) else None
+                if isinstance(usage, dict):
+                    scoring["scored_examples"] += 1
+                    for key in ("calls", "input_tokens", "output_tokens"):
+                        scoring[key] += int(usage.get(key) or 0)
+                    scoring["seconds"] += float(usage.get("seconds") or 0.0)
                 latency += float(record.latency_s or 0.0)
                 if outcome in (Outcome.FAILED, Outcome.REJECTED, Outcome.NOT_IMPROVED):
                     failures.append(record.failure_view())
                 if record.acceptance is not None:
                     gate.add(record)
-                pair = _score_pair(record)
-                if pair is not None:
-                    means["all"].add("all", *pair)
-                    means["mode"].add(str(record.mode), *pair)
-                    means["model"].add(str(record.model), *pair)
-                    means["config"].add(subset.config, *pair)
+                # Means over aligned rows only: a not_improved rewrite was turned away.
+                board.add(config=subset.config, mode=record.mode, model=record.model,
+                          outcome=str(outcome), scores=record.scores)
     done = sum(outcomes.values())
     summary: dict[str, Any] = {
         "run": store.name,
@@ -147,9 +126,12 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
     }
     if gate.rows:
         summary["acceptance"] = gate.as_dict(tokens)
-    if means["all"].sums:
-        summary["scores"] = {"all": means["all"].as_dict().get("all"),
-                             **{f"by_{k}": means[k].as_dict() for k in ("mode", "model", "config")}}
+    if scoring:
+        summary["scoring"] = {"examples": scoring["scored_examples"], "calls": scoring["calls"],
+                              "input": scoring["input_tokens"], "output": scoring["output_tokens"],
+                              "seconds": round(scoring["seconds"], 3)}
+    if board.scored:
+        summary["scores"] = board.as_dict()
     return summary, failures
 
 
@@ -182,12 +164,28 @@ def metrics_of(summary: dict[str, Any]) -> dict[str, float]:
                         "acceptance_extra_task_calls": gate["extra_task"]["calls"],
                         "acceptance_extra_output_tokens": gate["extra_task"]["output"],
                         "acceptance_judge_calls": gate["judge"]["calls"]})
+    if summary.get("scoring"):
+        metrics.update({f"judge_{key}": summary["scoring"][key]
+                        for key in ("calls", "input", "output", "seconds")})
     scores = summary.get("scores") or {}
-    if scores.get("all"):
-        metrics["score_aligned"] = scores["all"]["aligned"]
-        metrics["score_baseline"] = scores["all"]["baseline"]
-    for kind in ("mode", "model", "config"):
-        for name, value in scores.get(f"by_{kind}", {}).items():
-            metrics[f"score_aligned/{kind}_{safe_name(name)}"] = value["aligned"]
-            metrics[f"score_baseline/{kind}_{safe_name(name)}"] = value["baseline"]
+    if scores:
+        metrics.update(_group_metrics(scores.get(ALL) or {}, "", PARTS))
+        for kind in KINDS:
+            for name, group in (scores.get(f"by_{kind}") or {}).items():
+                metrics.update(_group_metrics(group, f"/{kind}_{safe_name(name)}", ("score",)))
     return metrics
+
+
+def _group_metrics(group: dict[str, Any], suffix: str, parts: tuple[str, ...]) -> dict[str, float]:
+    """``score_before``, ``score_before_low``, ``score_before_high``, ... (after, difference
+    likewise) and ``n_<outcome>``, each name ending in ``suffix`` (``/mode_A``)."""
+    out: dict[str, float] = {}
+    if suffix:
+        out.update({f"n_{o}{suffix}": n for o, n in (group.get("outcomes") or {}).items()})
+    out[f"n_scored{suffix}"] = group.get("scored", 0)
+    for part in parts:
+        for side, estimate in (group.get(part) or {}).items():
+            out[f"{part}_{side}{suffix}"] = estimate["mean"]
+            out[f"{part}_{side}_low{suffix}"] = estimate["low"]
+            out[f"{part}_{side}_high{suffix}"] = estimate["high"]
+    return out

@@ -1,0 +1,49 @@
+"""``argalign report``: a run as one self-contained HTML page for review before publishing.
+
+Input: a data folder and a run. Output: ``report.html`` (by default beside ``cleaned/``) with
+the outcome counts, the before/after scores with their intervals and plots, the codes, the
+LM's cost, and every conversation side by side, original and aligned (see
+:mod:`argalign.review.page`). :func:`build_report` also returns the figures' names, so a
+caller can log the same figures to MLflow.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from argalign.datadir import DataDir
+
+log = logging.getLogger(__name__)
+
+REPORT_FILE = "report.html"
+
+
+def default_path(data: str | Path) -> Path:
+    """Where ``pipeline`` and ``report`` write it: ``<data>/report.html``, beside ``cleaned/``."""
+    return DataDir(data).root / REPORT_FILE
+
+
+def build_report(data: str | Path, *, run_name: str | None = None,
+                 out: str | Path | None = None) -> dict[str, Any]:
+    """Write the report of a run; returns ``{"out", "run", "examples", "bytes", "plots"}``."""
+    from argalign.files import atomic_write
+    from argalign.review import plots
+    from argalign.review.collect import collect
+    from argalign.review.page import render
+
+    view = collect(data, run_name)
+    figures = plots.score_figures(view.scores)
+    try:
+        uris = {name: plots.png_data_uri(figure) for name, figure in figures.items()}
+    finally:
+        plots.close(figures)
+    page = render(view, uris, data_dir=str(data))
+    path = Path(out) if out is not None else default_path(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_write(path, "w") as fh:
+        fh.write(page)
+    log.info("report of run %s (%d examples) written to %s", view.run, len(view.rows), path)
+    return {"out": str(path), "run": view.run, "examples": view.examples,
+            "bytes": len(page.encode("utf-8")), "plots": sorted(uris)}

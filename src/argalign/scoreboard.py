@@ -1,0 +1,193 @@
+"""Before/after tables: what scoring a run says, per config, mode and model, with intervals.
+
+Input: one entry per example (its config, mode, model, outcome and the ``scores`` a result
+record carries: ``{"baseline": components, "aligned": components}``). Output, per group (all
+rows, and each config, mode and model): the count of every outcome and, over the rows that
+ended ``aligned`` and were scored, the mean metric of the original (*before*) and of the
+aligned row (*after*) and their difference (*after - before*), each with a 95% bootstrap
+interval over conversations (:mod:`argalign.stats`).
+
+Only ``aligned`` rows enter the means: an unchanged, failed or rejected row has no rewrite to
+compare (the gated metric scores it 0), and mixing those zeros in would measure the failure
+rate, not the rewrites. Their counts stand beside the means instead.
+
+The run summary, its MLflow metrics, the dataset card and the HTML report all read this one
+table.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from argalign.records import OUTCOMES, Outcome
+from argalign.stats import Estimate, difference_ci, mean_ci
+
+KINDS = ("config", "mode", "model")
+# The metric and its parts; the parts are estimated for all rows only (an interval costs time).
+PARTS = ("score", "forward", "backward", "coherence")
+ALL = "all"
+
+
+def pair(scores: Any, part: str = "score") -> tuple[float, float] | None:
+    """``(before, after)`` of one part from a record's ``scores``, or None when either is absent."""
+    if not isinstance(scores, Mapping):
+        return None
+    values = []
+    for side in ("baseline", "aligned"):
+        components = scores.get(side)
+        value = components.get(part) if isinstance(components, Mapping) else None
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            return None
+        values.append(float(value))
+    return values[0], values[1]
+
+
+@dataclass
+class Comparison:
+    """Before, after and their difference over the same rows."""
+
+    before: Estimate
+    after: Estimate
+    difference: Estimate
+
+    def as_dict(self) -> dict[str, dict[str, float | int]]:
+        return {"before": self.before.as_dict(), "after": self.after.as_dict(),
+                "difference": self.difference.as_dict()}
+
+
+@dataclass
+class Group:
+    """One group's outcome counts and its scored aligned rows."""
+
+    outcomes: Counter = field(default_factory=Counter)
+    before: dict[str, array] = field(default_factory=dict)
+    after: dict[str, array] = field(default_factory=dict)
+
+    def add(self, outcome: str, scores: Any, parts: tuple[str, ...]) -> None:
+        self.outcomes[outcome] += 1
+        if outcome != Outcome.ALIGNED.value:
+            return
+        for part in parts:
+            found = pair(scores, part)
+            if found is not None:
+                self.before.setdefault(part, array("d")).append(found[0])
+                self.after.setdefault(part, array("d")).append(found[1])
+
+    @property
+    def scored(self) -> int:
+        return len(self.before.get("score", ()))
+
+    def compare(self, part: str = "score") -> Comparison | None:
+        before, after = self.before.get(part), self.after.get(part)
+        if not before:
+            return None
+        return Comparison(mean_ci(before), mean_ci(after), difference_ci(list(zip(before, after))))
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"outcomes": {o: self.outcomes[o] for o in _outcome_names(self.outcomes)},
+                               "scored": self.scored}
+        for part in self.before:
+            comparison = self.compare(part)
+            if comparison is not None:
+                out[part] = comparison.as_dict()
+        return out
+
+
+def _outcome_names(counts: Counter) -> list[str]:
+    return [*OUTCOMES, *sorted(set(counts) - set(OUTCOMES))]
+
+
+class Scoreboard:
+    """Collects examples; :meth:`as_dict` gives the table (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, dict[str, Group]] = {ALL: {ALL: Group()},
+                                                   **{kind: {} for kind in KINDS}}
+
+    def add(self, *, config: str | None, mode: str | None, model: str | None, outcome: str,
+            scores: Any = None) -> None:
+        self.groups[ALL][ALL].add(outcome, scores, PARTS)
+        for kind, name in (("config", config), ("mode", mode), ("model", model)):
+            if name:  # a missing row (no result) has no mode or model
+                self.groups[kind].setdefault(str(name), Group()).add(outcome, scores, ("score",))
+
+    def add_record(self, record: Mapping[str, Any], *, config: str | None = None) -> None:
+        """Add a result record (or a dict with its fields); ``config`` overrides the record's."""
+        self.add(config=config or record.get("config"), mode=record.get("mode"),
+                 model=record.get("model"), outcome=str(record.get("outcome")),
+                 scores=record.get("scores"))
+
+    @property
+    def scored(self) -> int:
+        return self.groups[ALL][ALL].scored
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"over": "aligned", "all": group, "by_config": {...}, "by_mode": ..., "by_model": ...}``."""
+        return {"over": Outcome.ALIGNED.value, ALL: self.groups[ALL][ALL].as_dict(),
+                **{f"by_{kind}": {name: group.as_dict()
+                                  for name, group in sorted(self.groups[kind].items())}
+                   for kind in KINDS}}
+
+    def rows(self) -> list[TableRow]:
+        return rows(self.as_dict())
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """A group as a table shows it: counts and formatted estimates ("–" when nothing scored)."""
+
+    kind: str
+    name: str
+    outcomes: dict[str, int]
+    scored: int
+    before: str
+    after: str
+    difference: str
+
+    @classmethod
+    def of(cls, kind: str, name: str, group: Mapping[str, Any]) -> TableRow:
+        """From a group of :meth:`Scoreboard.as_dict` (or of a summary.json that holds one)."""
+        score = group.get("score")
+        cells = (["–"] * 3 if not score else
+                 [interval(stored_estimate(score["before"])), interval(stored_estimate(score["after"])),
+                  interval(stored_estimate(score["difference"]), signed=True)])
+        return cls(kind, name, dict(group.get("outcomes") or {}), int(group.get("scored") or 0),
+                   *cells)
+
+
+def rows(table: Mapping[str, Any]) -> list[TableRow]:
+    """One display row per group of a stored table: all rows first, then configs, modes, models."""
+    out = [TableRow.of(ALL, ALL, table.get(ALL) or {})]
+    for kind in KINDS:
+        out += [TableRow.of(kind, name, group)
+                for name, group in sorted((table.get(f"by_{kind}") or {}).items())]
+    return out
+
+
+def stored_estimate(stored: Mapping[str, Any]) -> Estimate:
+    """An :class:`~argalign.stats.Estimate` back from its ``as_dict()``."""
+    return Estimate(stored["mean"], stored["low"], stored["high"], stored["n"])
+
+
+def interval(estimate: Estimate, *, signed: bool = False, digits: int = 3) -> str:
+    """``0.412 [0.356, 0.470]``; with ``signed``, ``+0.050 [+0.012, +0.090]``."""
+    sign = "+" if signed else ""
+    return (f"{estimate.value:{sign}.{digits}f} [{estimate.low:{sign}.{digits}f}, "
+            f"{estimate.high:{sign}.{digits}f}]")
+
+
+def text_table(table: Mapping[str, Any]) -> str:
+    """The table for a terminal: one line per group, counts and the three estimates."""
+    groups = rows(table)
+    outcomes = [o for o in OUTCOMES if any(r.outcomes.get(o) for r in groups)]
+    header = ["group", *outcomes, "scored", "before", "after", "after - before"]
+    lines = [[r.name if r.kind == ALL else f"{r.kind} {r.name}",
+              *(str(r.outcomes.get(o, 0)) for o in outcomes), str(r.scored), r.before, r.after,
+              r.difference] for r in groups]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
+                     for line in [header, *lines])
