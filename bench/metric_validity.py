@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import random
 import re
 import sys
@@ -46,6 +47,7 @@ from argalign.judge import Judge
 from argalign.lm import open_models, usage_from_history
 from argalign.metrics import (
     COMPARISONS,
+    HybridComparison,
     JudgeComparison,
     MutualPredictability,
     score_aligned,
@@ -178,7 +180,7 @@ def flip_verdict(row: dict) -> dict | None:
 def run_checks(scorer: MutualPredictability, pairs: dict, progress: tqdm) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for check, triples in pairs.items():
-        scored, raw = [], []
+        scored, raw, detail = [], [], []
         for original, higher, lower in triples:
             if check == "d":
                 hi = score_aligned(original, higher, "A", scorer)
@@ -187,8 +189,11 @@ def run_checks(scorer: MutualPredictability, pairs: dict, progress: tqdm) -> dic
                 raw.append((scorer.score(higher).score, scorer.score(lower).score))
             else:
                 scored.append((scorer.score(higher).score, scorer.score(lower).score))
+            detail.append({"id": str(original.get("source_id", original.get("example_id"))),
+                           "higher": round(scored[-1][0], 4), "lower": round(scored[-1][1], 4)})
             progress.update(1)
         out[check] = summarise(scored)
+        out[check]["pairs"] = detail
         if raw:
             out[check]["ungated"] = summarise(raw)
     return out
@@ -232,16 +237,21 @@ def _credit(p: dict[str, float], task: str, what) -> float:
 VARIANTS = {
     "judge": (JudgeComparison, True),
     "judge-uncalibrated": (JudgeComparison, False),
+    "hybrid": (HybridComparison, True),
+    "hybrid-uncalibrated": (HybridComparison, False),
     "judge-credit": (CreditJudge, True),
     "judge-credit-uncalibrated": (CreditJudge, False),
 }
+
+
+KEEP_ALL = 1 << 30  # readings kept in memory: every one of a run
 
 
 def make_scorer(name: str, lm, shared: Judge | None) -> MutualPredictability:
     if name not in VARIANTS:
         return MutualPredictability(name)
     kind, calibrated = VARIANTS[name]
-    judge = Judge(lm, calibrate=calibrated)
+    judge = Judge(lm, calibrate=calibrated, cache_size=KEEP_ALL)
     if shared is not None:  # the same raw readings (calibration is applied after the cache)
         judge._cache, judge._lock = shared._cache, shared._lock
     return MutualPredictability(kind(judge))
@@ -259,6 +269,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--comparisons", nargs="+", default=names, choices=names)
     parser.add_argument("--repeat", type=int, default=6,
                         help="conversations scored twice for repeatability")
+    parser.add_argument("--readings", default=None,
+                        help="JSON file of the judge's raw readings: loaded if it exists, saved "
+                             "at the end (readings at temperature 0 are deterministic, so a "
+                             "second run of other variants costs no LM call)")
     args = parser.parse_args(argv)
 
     rows = sample_rows()
@@ -273,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
                                "real_rows": len(real), "comparisons": {}}
     needs_lm = any(c in VARIANTS for c in args.comparisons)
     with _judge_lm(settings, name, args.api_base, needs_lm) as lm:
-        shared = Judge(lm) if needs_lm else None
+        shared = Judge(lm, cache_size=KEEP_ALL) if needs_lm else None
+        if shared is not None:
+            if args.readings and Path(args.readings).exists():
+                for key, probs, mass in json.loads(Path(args.readings).read_text("utf-8")):
+                    shared._cache[tuple(key)] = (tuple(probs), mass)
         for comparison in args.comparisons:
             scorer = make_scorer(comparison, lm, shared)
             start, first = time.monotonic(), len(lm.history) if lm is not None else 0
@@ -291,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
             figures["repeatability"] = repeatability(comparison, lm, rows, args)
             figures["yes_no"] = yes_no(scorer, real + rows)
             results["comparisons"][comparison] = figures
+        if shared is not None and args.readings:
+            Path(args.readings).write_text(json.dumps(
+                [[list(k), list(v[0]), v[1]] for k, v in shared._cache.items()]), "utf-8")
 
     header = ["comparison", "check", "n", "win rate [95% CI]", "AUC [95% CI]", "higher", "lower"]
     lines: list[list[Any]] = []

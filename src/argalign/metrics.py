@@ -276,8 +276,31 @@ class LexicalComparison(Comparison):
         return Parts(both, both, coherence, f"content-word F1 of request and response {both:.2f}")
 
 
+class HybridComparison(JudgeComparison):
+    """The judge's readings and the rules, each part the mean of the two.
+
+    The rules are exact where the dataset's templates leave marks (a step heading, an SMT-LIB
+    block) and blind to a request phrased in other words; the judge reads any phrasing but a
+    small judge's readings are spread and noisy. Where one of them cannot measure a part, the
+    other's value stands.
+    """
+
+    name = "hybrid"
+
+    def __init__(self, judge: Judge | None = None):
+        super().__init__(judge)
+        self.rules = StructuralComparison()
+
+    def parts(self, view: TurnView) -> Parts:
+        read, ruled = super().parts(view), self.rules.parts(view)
+        return Parts(_mean([read.forward, ruled.forward]), _mean([read.backward, ruled.backward]),
+                     _mean([read.coherence, ruled.coherence]),
+                     f"judge: {read.notes}; rules: {ruled.notes}")
+
+
 COMPARISONS: dict[str, type[Comparison]] = {
-    c.name: c for c in (JudgeComparison, StructuralComparison, LexicalComparison)
+    c.name: c for c in (JudgeComparison, HybridComparison, StructuralComparison,
+                        LexicalComparison)
 }
 DEFAULT_COMPARISON = "judge"
 
