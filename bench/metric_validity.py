@@ -288,10 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     needs_lm = any(c in VARIANTS for c in args.comparisons)
     with _judge_lm(settings, name, args.api_base, needs_lm) as lm:
         shared = Judge(lm, cache_size=KEEP_ALL) if needs_lm else None
-        if shared is not None:
-            if args.readings and Path(args.readings).exists():
-                for key, probs, mass in json.loads(Path(args.readings).read_text("utf-8")):
-                    shared._cache[tuple(key)] = (tuple(probs), mass)
+        if shared is not None and args.readings and Path(args.readings).exists():
+            for key, probs, mass in json.loads(Path(args.readings).read_text("utf-8")):
+                shared._cache[tuple(key)] = (tuple(probs), mass)
         for comparison in args.comparisons:
             scorer = make_scorer(comparison, lm, shared)
             start, first = time.monotonic(), len(lm.history) if lm is not None else 0

@@ -177,7 +177,7 @@ def test_the_judge_sees_the_source_text_only_as_a_placeholder():
 
 
 def test_unknown_comparison():
-    with pytest.raises(ValueError, match="judge, structural, lexical"):
+    with pytest.raises(ValueError, match="judge, hybrid, structural, lexical"):
         MutualPredictability("rating")
 
 

@@ -173,6 +173,20 @@ class Comparison:
         raise NotImplementedError
 
 
+def _coherence(view: TurnView, part: Callable[[ThinkingView], tuple[float, float, str]]
+               ) -> tuple[float | None, list[str]]:
+    """Mean over the turn's thinkings of plan(t) * (leads + follows) / 2, and a note each."""
+    if not view.thinkings:
+        return None, []
+    values, notes = [], []
+    for t in view.thinkings:
+        leads, follows, note = part(t)
+        values.append(t.plan_coverage * 0.5 * (leads + follows))
+        notes.append(f"{note}; its plan lists {t.plan_coverage:.0%} of the steps its middle "
+                     f"works through")
+    return sum(values) / len(values), notes
+
+
 def _inner(p: dict[str, float], q: dict[str, float]) -> float:
     return sum(p[k] * q.get(k, 0.0) for k in p)
 
@@ -215,20 +229,16 @@ class JudgeComparison(Comparison):
         task = what.task or max(p_response, key=p_response.get)
         forward = self.forward_value(p_request, task, what)
         backward = self.backward_value(p_response, p_request)
-        coherence = None
-        notes = [f"the response delivers {task}; a reader of the request expects "
-                 f"{_top(p_request)} (P({task}) = {p_request[task]:.2f}); a reader of the "
-                 f"response infers a request for {_top(p_response)}"]
-        if view.thinkings:
-            values = []
-            for t in view.thinkings:
-                p_thinking = self.judge.read("thinking", t.frame)
-                values.append(t.plan_coverage * 0.5 * (self.leads_value(p_thinking, task, what)
-                                                       + self.follows_value(p_thinking, p_request)))
-                notes.append(f"a reader of the thinking's opening and closing expects "
-                             f"{_top(p_thinking)}; its plan lists {t.plan_coverage:.0%} of the "
-                             f"steps its middle works through")
-            coherence = sum(values) / len(values)
+        def thinking(t: ThinkingView) -> tuple[float, float, str]:
+            p_thinking = self.judge.read("thinking", t.frame)
+            return (self.leads_value(p_thinking, task, what),
+                    self.follows_value(p_thinking, p_request),
+                    f"a reader of the thinking's opening and closing expects {_top(p_thinking)}")
+
+        coherence, notes = _coherence(view, thinking)
+        notes.insert(0, f"the response delivers {task}; a reader of the request expects "
+                        f"{_top(p_request)} (P({task}) = {p_request[task]:.2f}); a reader of the "
+                        f"response infers a request for {_top(p_response)}")
         return Parts(forward, backward, coherence, "; ".join(notes))
 
 
@@ -243,22 +253,19 @@ class StructuralComparison(Comparison):
         deliverables, everything = what.deliverables, what.everything
         forward = len(named & deliverables) / len(deliverables) if deliverables else None
         backward = len(named & everything) / len(named) if named else 0.0
-        notes = [f"the request names {sorted(named) or 'nothing'}; the response delivers "
-                 f"{sorted(deliverables) or 'nothing the rules recognise'}"]
-        coherence = None
-        if view.thinkings:
-            values = []
-            request_tasks = named & set(TASKS)
-            for t in view.thinkings:
-                frame = asked(t.frame)
-                frame_tasks = frame & set(TASKS)
-                leads = 1.0 if what.task and what.task in frame else 0.0
-                union = frame_tasks | request_tasks
-                follows = len(frame_tasks & request_tasks) / len(union) if union else 0.0
-                values.append(t.plan_coverage * 0.5 * (leads + follows))
-                notes.append(f"the thinking's frame names {sorted(frame_tasks) or 'no task'}; "
-                             f"its plan lists {t.plan_coverage:.0%} of the middle's steps")
-            coherence = sum(values) / len(values)
+        request_tasks = named & set(TASKS)
+
+        def thinking(t: ThinkingView) -> tuple[float, float, str]:
+            frame = asked(t.frame)
+            frame_tasks = frame & set(TASKS)
+            union = frame_tasks | request_tasks
+            return (1.0 if what.task and what.task in frame else 0.0,
+                    len(frame_tasks & request_tasks) / len(union) if union else 0.0,
+                    f"the thinking's frame names {sorted(frame_tasks) or 'no task'}")
+
+        coherence, notes = _coherence(view, thinking)
+        notes.insert(0, f"the request names {sorted(named) or 'nothing'}; the response delivers "
+                        f"{sorted(deliverables) or 'nothing the rules recognise'}")
         return Parts(forward, backward, coherence, "; ".join(notes))
 
 
@@ -269,10 +276,12 @@ class LexicalComparison(Comparison):
 
     def parts(self, view: TurnView) -> Parts:
         both = lexical_match(view.request, view.response)
-        coherence = None
-        if view.thinkings:
-            coherence = sum(t.plan_coverage * lexical_match(t.frame, view.request)
-                            for t in view.thinkings) / len(view.thinkings)
+
+        def thinking(t: ThinkingView) -> tuple[float, float, str]:
+            overlap = lexical_match(t.frame, view.request)
+            return overlap, overlap, f"frame and request overlap {overlap:.2f}"
+
+        coherence, _ = _coherence(view, thinking)
         return Parts(both, both, coherence, f"content-word F1 of request and response {both:.2f}")
 
 
