@@ -104,7 +104,8 @@ def run_of(fingerprint: str):
 def count_runs() -> int:
     client = MlflowClient()
     experiment = client.get_experiment_by_name(EXPERIMENT_OPTIMIZE)
-    return len(client.search_runs([experiment.experiment_id]))
+    return sum("mlflow.parentRunId" not in r.data.tags  # an optimization, not its evaluations
+               for r in client.search_runs([experiment.experiment_id]))
 
 
 def test_an_optimize_run_is_logged_with_its_program(first, home):
@@ -136,13 +137,34 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
         for c in COMPONENTS:
             assert metrics[f"{when}_{c}"] == pytest.approx(meta[when][c])
     assert metrics["lm_calls"] == first["requests"]
+    # Every mean with its 95% interval over the valset; the delta paired by example.
+    for name in ("baseline_score", "compiled_score", "delta_score"):
+        assert metrics[f"{name}_low"] <= metrics[name] <= metrics[f"{name}_high"], name
     assert metrics["input_tokens"] > 0 and metrics["output_tokens"] > 0
     assert metrics["wall_time_s"] > 0
     assert run.data.tags["partial"] == "False"
 
     client = MlflowClient()
     top = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"program", "valset_scores.json", "dataset_ids.json"} <= top
+    assert {"program", "valset_scores.json", "dataset_ids.json", "tables"} <= top
+    # The per-example tables, and one evaluation per program (a child run, the metric as the
+    # scorer, its feedback on each example's trace).
+    for when in ("baseline", "compiled"):
+        table = mlflow.load_table(f"tables/valset_{when}.json", run_ids=[run.info.run_id])
+        assert list(table["id"]) == meta["determined_by"]["val_ids"]
+        assert list(table["score"]) == pytest.approx(
+            [r["score"] for r in mlflow.artifacts.load_dict(
+                f"runs:/{run.info.run_id}/valset_scores.json")[when]])
+    children = client.search_runs([run.info.experiment_id],
+                                  filter_string=f"tags.mlflow.parentRunId = '{run.info.run_id}'")
+    assert sorted(c.info.run_name for c in children) == ["baseline on the valset",
+                                                         "compiled on the valset"]
+    for child in children:
+        assert child.data.metrics["mutual_predictability/mean"] == pytest.approx(
+            meta[child.info.run_name.split()[0]]["score"])
+        evaluated = mlflow.search_traces(run_id=child.info.run_id, return_type="list")
+        assert len(evaluated) == 2 and all(
+            any(a.name == "mutual_predictability" for a in t.info.assessments) for t in evaluated)
     files = {a.path for a in client.list_artifacts(run.info.run_id, "program")}
     assert files == {f"program/A-bootstrap-{fp}.json", f"program/A-bootstrap-{fp}.meta.json"}
     scores = mlflow.artifacts.load_dict(f"runs:/{run.info.run_id}/valset_scores.json")
@@ -240,10 +262,33 @@ def test_compare_lists_runs_with_baseline_compiled_and_delta(first, capsys):
     assert row["baseline"] == pytest.approx(result["baseline"]["score"])
     assert row["compiled"] == pytest.approx(result["compiled"]["score"])
     assert row["delta"] == pytest.approx(row["compiled"] - row["baseline"])
-    assert row["lm_calls"] == first["requests"]
+    for column in ("baseline", "compiled", "delta"):
+        assert row[f"{column}_low"] <= row[column] <= row[f"{column}_high"]
+    assert row["lm_calls"] == first["requests"] and row["self_judged"] is False
 
     assert cli.main(["compare", "--experiment", "no-such-experiment"]) == 0
     assert capsys.readouterr().out.strip() == "(no runs)"
+
+
+def test_compare_shows_intervals_and_warns_when_the_judge_is_the_task_model(first, capsys, caplog):
+    from argalign import tracking
+
+    params = {"mode": "B", "optimizer": "bootstrap", "task_model": "qwen", "judge_model": "qwen"}
+    with tracking.start_run(EXPERIMENT_OPTIMIZE, "self-judged", params):
+        tracking.log_metrics({"baseline_score": 0.2, "baseline_score_low": 0.1,
+                              "baseline_score_high": 0.3, "compiled_score": 0.4,
+                              "delta_score": 0.2, "delta_score_low": -0.05, "delta_score_high": 0.45})
+    with caplog.at_level("WARNING"):
+        assert cli.main(["compare"]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("self-judged"))
+    assert "0.200 [0.100, 0.300]" in line and "+0.200 [-0.050, +0.450]" in line
+    assert "0.400 " in line  # no interval logged: the mean alone
+    assert any("same model as task model and judge (self-judged)" in r.getMessage()
+               for r in caplog.records)
+    assert cli.main(["compare", "--json"]) == 0
+    rows = {r["run"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["self-judged"]["self_judged"] is True and rows["self-judged"]["compiled_low"] is None
 
 
 def test_no_secret_from_the_environment_reaches_the_store(first, home):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import dspy
@@ -129,3 +130,20 @@ def score_pair(original: dict[str, Any], aligned: dict[str, Any] | None, mode: s
         scores["usage"] = {**_usage(judge_lm, start),
                            "seconds": round(time.monotonic() - started, 3)}
     return scores
+
+
+def scores_of(comparison: str, judge_lm: dspy.BaseLM | None = None,
+              adapter: dspy.Adapter | None = None) -> Callable[[Mapping[str, Any], Mapping[str, Any]],
+                                                             dict[str, Any] | None]:
+    """``compute(inputs, outputs)`` for :func:`argalign.tracking.genai.scorer`: the scores of an
+    example given as ``inputs = {"row": original, "mode": mode}`` and ``outputs = {"row":
+    aligned}`` (None when the inputs do not hold both)."""
+    judge = MutualPredictability(comparison)
+
+    def compute(inputs: Mapping[str, Any], outputs: Mapping[str, Any]) -> dict[str, Any] | None:
+        original, mode = inputs.get("row"), inputs.get("mode")
+        if not isinstance(original, dict) or not isinstance(mode, str):
+            return None
+        return score_pair(original, outputs.get("row"), mode, judge, judge_lm, adapter)
+
+    return compute

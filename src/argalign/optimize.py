@@ -264,6 +264,7 @@ def _save_and_log(plan: _Plan, compiled: dspy.Module, meta: dict[str, Any],
         **{f"baseline_{k}": v for k, v in baseline.items()},
         **{f"compiled_{k}": v for k, v in after.items()},
         "delta_score": after["score"] - baseline["score"],
+        **_intervals(rows["baseline"], rows["compiled"]),
         "lm_calls": meta["compile_calls"] + meta["report_calls"],
         "compile_lm_calls": meta["compile_calls"],
         "input_tokens": meta["input_tokens"], "output_tokens": meta["output_tokens"],
@@ -271,9 +272,47 @@ def _save_and_log(plan: _Plan, compiled: dspy.Module, meta: dict[str, Any],
     tracking.log_file(path, "program")
     tracking.log_file(meta_path(path), "program")
     tracking.log_dict(rows, "valset_scores.json")
+    _log_evaluations(rows)
     tracking.log_dict({"train": plan.determined_by["train_ids"],
                        "val": plan.determined_by["val_ids"]}, "dataset_ids.json")
     tracking.set_tags({"partial": str(meta["partial"]), "program_path": str(path)})
+
+
+def _intervals(baseline: list[dict[str, Any]], compiled: list[dict[str, Any]]) -> dict[str, float]:
+    """95% bootstrap intervals over the valset: each program's mean score and the paired
+    difference (compiled - baseline, matched by example id)."""
+    from argalign.stats import difference_ci, mean_ci
+
+    out: dict[str, float] = {}
+    for name, rows in (("baseline", baseline), ("compiled", compiled)):
+        if rows:
+            estimate = mean_ci([r["score"] for r in rows])
+            out.update({f"{name}_score_low": estimate.low, f"{name}_score_high": estimate.high})
+    before = {r["id"]: r["score"] for r in baseline}
+    pairs = [(before[r["id"]], r["score"]) for r in compiled if r["id"] in before]
+    if pairs:
+        estimate = difference_ci(pairs)
+        out.update({"delta_score_low": estimate.low, "delta_score_high": estimate.high})
+    return out
+
+
+def _log_evaluations(rows: dict[str, list[dict[str, Any]]]) -> None:
+    """Each program's valset rows as an MLflow table and as an evaluation (a child run per
+    program, the metric as the scorer), so the UI's evaluation views show them per example."""
+    from argalign import tracking
+    from argalign.tracking import genai
+
+    for name, program_rows in rows.items():
+        tracking.log_table([{k: v for k, v in r.items() if k != "feedback"} for r in program_rows],
+                           f"tables/valset_{name}.json")
+    try:
+        for name, program_rows in rows.items():
+            with tracking.child_run(f"{name} on the valset", {"program": name}):
+                genai.evaluate_rows([{"inputs": {"id": r["id"]},
+                                      "outputs": {"outcome": r["outcome"], "scores": {"aligned": r}}}
+                                     for r in program_rows], genai.scorer())
+    except Exception as e:  # noqa: BLE001 - the program and its scores are saved already
+        log.warning("MLflow: the valset evaluations could not be logged: %s", e)
 
 
 def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, Any]:
@@ -325,19 +364,39 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, A
     return {**meta, "program_path": str(plan.path), "reused": False}
 
 
+def _self_judged(params: dict[str, str]) -> bool:
+    """Whether the judge is one of the task models (it then grades its own output)."""
+    judge = params.get("judge_model") or params.get("judge")
+    models = params.get("task_model") or ",".join(
+        m.split("=", 1)[0] for m in (params.get("models") or "").split(",") if m)
+    return bool(judge) and judge in models.split(",")
+
+
 def compare_table(experiment: str) -> list[dict[str, Any]]:
-    """Runs of an experiment as table rows (what one would open the MLflow UI for)."""
+    """Runs of an experiment as table rows (what one would open the MLflow UI for).
+
+    Optimization runs show the baseline and compiled means and their difference; batch runs
+    (``argalign-run``) the means before and after alignment and the difference. Each has its
+    95% interval (``<column>_low``, ``<column>_high``; None for a run logged without one);
+    ``self_judged`` marks a run whose judge is one of its task models.
+    """
     from argalign import tracking
 
     table = []
     for run in tracking.search_runs(experiment):
         p, m = run["params"], run["metrics"]
-        table.append({
-            "run": run["run_name"], "status": run["status"], "mode": p.get("mode") or p.get("modes"),
-            "models": p.get("task_model") or p.get("models"), "judge": p.get("judge_model"),
-            "optimizer": p.get("optimizer"), "baseline": m.get("baseline_score"),
-            "compiled": m.get("compiled_score"), "delta": m.get("delta_score"),
-            "lm_calls": m.get("lm_calls"), "output_tokens": m.get("output_tokens"),
-            "wall_s": m.get("wall_time_s"), "partial": run["tags"].get("partial"),
-        })
+        before, after, delta = (("score_before", "score_after", "score_difference")
+                                if "score_after" in m else
+                                ("baseline_score", "compiled_score", "delta_score"))
+        row = {"run": run["run_name"], "status": run["status"],
+               "mode": p.get("mode") or p.get("modes"),
+               "models": p.get("task_model") or p.get("models"),
+               "judge": p.get("judge_model") or p.get("judge"), "optimizer": p.get("optimizer")}
+        for column, metric in (("baseline", before), ("compiled", after), ("delta", delta)):
+            row.update({column: m.get(metric), f"{column}_low": m.get(f"{metric}_low"),
+                        f"{column}_high": m.get(f"{metric}_high")})
+        row.update({"lm_calls": m.get("lm_calls"), "output_tokens": m.get("output_tokens"),
+                    "wall_s": m.get("wall_time_s"), "partial": run["tags"].get("partial"),
+                    "self_judged": _self_judged(p)})
+        table.append(row)
     return table

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from typing import Any
 
@@ -16,6 +17,8 @@ from argalign.cli_options import (
     add_settings,
     emit,
 )
+
+log = logging.getLogger(__name__)
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
@@ -52,14 +55,31 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
+    """A compare row for the terminal: each mean with its interval in one cell."""
+    out = {k: v for k, v in row.items() if not k.endswith(("_low", "_high"))}
+    for column in ("baseline", "compiled", "delta"):
+        value, low, high = row.get(column), row.get(f"{column}_low"), row.get(f"{column}_high")
+        sign = "+" if column == "delta" else ""
+        if value is not None:
+            out[column] = f"{value:{sign}.3f}" + (f" [{low:{sign}.3f}, {high:{sign}.3f}]"
+                                                  if low is not None and high is not None else "")
+    return out
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from argalign.optimize import compare_table
 
     rows = compare_table(args.experiment)
+    same = [r["run"] for r in rows if r.get("self_judged")]
+    if same:
+        log.warning("%d run(s) used the same model as task model and judge (%s): the judge grades "
+                    "its own output, so their scores are likely biased upward; judge with another "
+                    "model (--judge)", len(same), ", ".join(same[:5]) + (" ..." if len(same) > 5 else ""))
     if args.json:
         emit(rows)
     else:
-        sys.stdout.write(format_table(rows) + "\n")
+        sys.stdout.write(format_table([with_intervals(r) for r in rows]) + "\n")
     return 0
 
 

@@ -119,7 +119,7 @@ def test_keys_reach_the_endpoint_and_nothing_else(tmp_path, real_rows_path, secr
     texts = [json.dumps(run.data.params), json.dumps(run.data.tags)]
     artifacts = Path(run.info.artifact_uri.removeprefix("file://"))
     assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {"summary.json", "failures.jsonl"}
-    texts += [p.read_text("utf-8") for p in artifacts.rglob("*") if p.is_file()]
+    texts += [p.read_bytes().decode("utf-8", "replace") for p in artifacts.rglob("*") if p.is_file()]
     assert not [s for s in SECRETS for text in texts if s in text]
     # Every byte of every file written: data, card, parquet, the MLflow database and artifacts.
     assert artifacts.is_relative_to(tmp_path)

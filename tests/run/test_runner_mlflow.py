@@ -58,9 +58,31 @@ def test_parent_run_params_metrics_artifacts_and_no_secret(tmp_path, monkeypatch
     assert metrics["n_failed/model_fake"] == 1 and metrics["n_aligned/model_fake"] == 3
     assert metrics["score_difference"] == pytest.approx(metrics["score_after"] - metrics["score_before"],
                                                         abs=1e-3)
-    artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(run["run_id"])}
-    assert {"summary.json", "manifest.json", "failures.jsonl"} <= artifacts
+    client = mlflow.MlflowClient()
+    artifacts = {a.path for a in client.list_artifacts(run["run_id"])}
+    assert {"summary.json", "manifest.json", "failures.jsonl", "tables", "plots"} <= artifacts
     assert run["tags"]["argalign.complete"] == "true"
+    # The per-row table, the figures, the input dataset and the sample as an evaluation dataset.
+    assert {a.path for a in client.list_artifacts(run["run_id"], "plots")} == {
+        "plots/scores_by_mode.png", "plots/scores_by_model.png"}
+    table = mlflow.load_table("tables/rows.json", run_ids=[run["run_id"]])
+    assert sorted(table["id"]) == sorted(r["source_id"] for r in rows)
+    assert set(table["outcome"]) == {"aligned", "failed"}
+    aligned = table[table["outcome"] == "aligned"]
+    assert aligned["score_after"].notna().all() and aligned["score_before"].notna().all()
+    inputs = {i.dataset.name: i for i in mlflow.get_run(run["run_id"]).inputs.dataset_inputs}
+    raw = inputs["data/raw"]
+    assert raw.dataset.source_type == "local" and raw.dataset.digest
+    assert inputs[f"{summary['run']} sample"].dataset.source_type == "mlflow_evaluation_dataset"
+    # Every example traced (4 < the default sample), with the metric's feedback on the scored.
+    traces = mlflow.search_traces(run_id=run["run_id"], return_type="list")
+    assert len(traces) == 4
+    feedback = {t.info.request_metadata.get("mlflow.sourceRun") for t in traces}
+    assert feedback == {run["run_id"]}
+    scored = [t for t in traces if any(a.name == "mutual_predictability" for a in t.info.assessments)]
+    assert len(scored) == 3  # the failed example has no scores
+    spans = traces[0].data.spans
+    assert spans[0].name.startswith("align ") and any(s.name.startswith("lm call") for s in spans)
 
     # A resume is a new batch, hence a new parent run.
     run_batch(options)

@@ -48,7 +48,7 @@ def _run_options(args: argparse.Namespace, data: str):
         max_errors=args.max_errors, seed=args.seed, run_name=args.run_name, force=args.force,
         configs=tuple(getattr(args, "configs", None) or ()),
         splits=tuple(getattr(args, "splits", None) or ()),
-        track=args.track, progress=args.progress,
+        track=args.track, progress=args.progress, trace_sample=args.trace_sample,
     )
 
 
@@ -145,6 +145,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="resume even though the parameters changed (finished results are kept)")
     p.add_argument("--no-track", dest="track", action="store_false", help="no MLflow run")
+    p.add_argument("--trace-sample", type=int, default=100, metavar="N",
+                   help="trace N examples in MLflow, drawn by a hash of seed and id (default "
+                        "%(default)s; 0: none); their scores are evaluated with mlflow.genai")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar")
 

@@ -68,6 +68,7 @@ class RunOptions:
     splits: tuple[str, ...] = ()
     track: bool = True
     progress: bool = True
+    trace_sample: int = 100  # examples traced in MLflow (a deterministic sample); 0 traces none
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ Input: the raw subsets ``<data>/raw/<config>/<split>.jsonl`` that ``prepare`` wr
 Output: one result record per example (see :func:`argalign.align.align_example`, plus
 ``run`` and ``model_string``) appended to
 ``<data>/runs/<run>/results/<config>/<split>/<mode>-<model>.jsonl``; ``manifest.json``,
-``summary.json`` and ``failures.jsonl`` beside them; one MLflow run per batch.
+``summary.json`` and ``failures.jsonl`` beside them; one MLflow run per batch, with traces of
+a sample of the examples (:mod:`argalign.run.tracked`).
 
 Each example goes to one (mode, model) group (:mod:`argalign.run.assign`). Each model gets
 ``concurrency`` worker threads, each with its own ``lm.copy()`` (so ``lm.history``, which the
@@ -24,8 +25,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +34,7 @@ from argalign.run.plan import Plan, RunOptions, WorkItem, check_manifest, plan_r
 from argalign.run.report import summarize, write_reports
 from argalign.run.store import ResultWriter, read_example, take_out_results
 from argalign.run.throttle import Throttle, clear_histories, thread_lm
+from argalign.run.tracked import Tracer, tracked
 from argalign.schema import Example
 
 __all__ = ["RunOptions", "run_batch"]
@@ -58,8 +58,9 @@ class Session:
 class _Batch:
     """Shared state of the worker threads."""
 
-    def __init__(self, plan: Plan, handles: dict[str, Any], writer: ResultWriter):
-        self.plan, self.handles, self.writer = plan, handles, writer
+    def __init__(self, plan: Plan, handles: dict[str, Any], writer: ResultWriter,
+                 tracer: Tracer | None = None):
+        self.plan, self.handles, self.writer, self.tracer = plan, handles, writer, tracer
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.results: queue.Queue = queue.Queue()
@@ -97,6 +98,7 @@ class _Batch:
             program = programs[item.group.mode]
             program_id = plan.programs[item.group.mode][1]
             clear_histories(lm, judge_lm, program, judge)
+            example = None
             try:
                 example = read_example(item.raw, item.entry.offset)
             except (OSError, ValueError) as e:  # the raw file changed under the run
@@ -108,6 +110,9 @@ class _Batch:
             # An error message may quote a request; keys from the environment never go to disk.
             record.reason, record.retries = scrub(record.reason), scrub(record.retries)
             self.writer.write(plan.store.result_path(item.subset, item.group.name), record.to_dict())
+            if self.tracer is not None:
+                self.tracer.observe(item, example.row if example is not None else None, record,
+                                    lm, judge_lm)
             with self.lock:  # counted here, so no worker takes another item past the limit
                 if record.outcome == Outcome.FAILED:
                     self.failed += 1
@@ -143,7 +148,7 @@ def _unreadable(item: WorkItem, model: str, program_id: str, error: Exception) -
         index=item.entry.index, mode=item.group.mode, model=model, program=program_id)
 
 
-def _execute(plan: Plan, handles: dict[str, Any]) -> Session:
+def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) -> Session:
     from tqdm import tqdm
 
     session = Session()
@@ -154,7 +159,7 @@ def _execute(plan: Plan, handles: dict[str, Any]) -> Session:
                unit="conv", file=sys.stderr, disable=not plan.options.progress,
                mininterval=0.5, dynamic_ncols=True)
     with ResultWriter() as writer:
-        batch = _Batch(plan, handles, writer)
+        batch = _Batch(plan, handles, writer, tracer)
         threads = [threading.Thread(target=batch.worker, args=(model,), daemon=True,
                                     name=f"align-{model}-{k}")
                    for model, items in plan.work.items()
@@ -209,14 +214,14 @@ def run_batch(options: RunOptions) -> dict[str, Any]:
     pending = sum(len(items) for items in plan.work.values())
     log.info("run %s: %d examples in %d subsets, %d already done, %d to align",
              plan.store.name, plan.total, len(plan.subsets), len(plan.done), pending)
-    with _tracked(plan, manifest) as tracker:
+    with tracked(plan, manifest) as tracking:
         session = Session()
         if pending:
             names = [m for m in plan.models if plan.work[m]]
             if plan.judge is not None:
                 names.append(plan.judge)
             with open_models(plan.settings, names) as handles:
-                session = _execute(plan, handles)
+                session = _execute(plan, handles, tracking.tracer)
         summary, failures = summarize(plan.store, plan.subsets, plan.ids)
         summary.update(session={"conversations": session.conversations,
                                 "outcomes": dict(session.outcomes),
@@ -226,7 +231,7 @@ def run_batch(options: RunOptions) -> dict[str, Any]:
                                 if session.elapsed_s else 0.0},
                        stopped=session.stopped)
         write_reports(plan.store, summary, failures)
-        tracker(summary)
+        tracking.finish(summary)
         if session.stopped:
             raise RunError(f"{session.stopped}: {summary['done']} of {summary['total']} results are "
                            f"kept in {plan.store.dir}/results; fix the cause and rerun the same "
@@ -234,38 +239,3 @@ def run_batch(options: RunOptions) -> dict[str, Any]:
     log.info("run %s: %s", plan.store.name, ", ".join(f"{k} {v}" for k, v in
                                                      summary["outcomes"].items()))
     return summary
-
-
-@contextmanager
-def _tracked(plan: Plan, manifest: dict[str, Any]) -> Iterator[Callable[[dict[str, Any]], None]]:
-    """An MLflow parent run around the batch (nothing with ``track=False``); yields its logger."""
-    if not plan.options.track:
-        yield lambda summary: None
-        return
-    from argalign import tracking
-    from argalign.run.report import metrics_of
-
-    options = plan.options
-    params = {
-        "run_name": plan.store.name, "data": str(options.data),
-        "configs": plan.params["configs"], "splits": plan.params["splits"],
-        "n": plan.total, "seed": options.seed, "modes": plan.params["modes"],
-        "models": [f"{name}={cfg['model']}" for name, cfg in plan.params["models"].items()],
-        **{f"program_{mode}": fp for mode, fp in plan.params["programs"].items()},
-        "thinking": options.thinking, "score": options.score,
-        "judge": plan.judge or "", "comparison": options.comparison if options.score else "",
-        "max_errors": options.max_errors if options.max_errors is not None else "",
-        "resumed_done": len(plan.done),
-    }
-    tags = {"argalign.command": "run", "argalign.fingerprint": manifest["fingerprint"]}
-
-    def log_summary(summary: dict[str, Any]) -> None:
-        tracking.log_metrics(metrics_of(summary))
-        tracking.set_tags({"argalign.complete": str(summary["done"] == summary["total"]).lower()})
-        tracking.log_dict(summary, "summary.json")
-        tracking.log_dict(manifest, "manifest.json")
-        if plan.store.failures_path.is_file():
-            tracking.log_file(plan.store.failures_path)
-
-    with tracking.start_run(tracking.EXPERIMENT_RUN, plan.store.name, params, tags):
-        yield log_summary

@@ -1,9 +1,10 @@
-"""The only module that imports mlflow.
+"""The only package that imports mlflow: runs, params, metrics, artifacts, tables, figures,
+datasets (here) and traces, the metric as a scorer and evaluations (:mod:`.genai`).
 
 Tracking defaults to MLflow 3's local SQLite store in the working directory
-(``sqlite:///mlflow.db``); ``MLFLOW_TRACKING_URI`` overrides. Every param, tag and text
-artifact passes through :func:`argalign.redact.scrub` first, so a secret from the environment never
-reaches the store.
+(``sqlite:///mlflow.db``); ``MLFLOW_TRACKING_URI`` overrides. Every param, tag, text artifact,
+table cell and trace field passes through :func:`argalign.redact.scrub` first, so a secret from
+the environment never reaches the store.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -108,6 +110,39 @@ def set_tags(tags: Mapping[str, str]) -> None:
     _mlflow().set_tags(scrub(dict(tags)))
 
 
+def log_table(rows: list[Mapping[str, Any]], artifact_file: str) -> None:
+    """Rows (dicts with the same keys) as an MLflow table: the UI shows it in its table views."""
+    if not rows:
+        return
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    data = {column: [scrub(row.get(column)) for row in rows] for column in columns}
+    _mlflow().log_table(data=data, artifact_file=artifact_file)
+
+
+def log_figure(figure: Any, artifact_file: str) -> None:
+    """A matplotlib figure as an image artifact of the active run."""
+    _mlflow().log_figure(figure, artifact_file)
+
+
+def log_dataset(rows: list[Mapping[str, Any]], *, name: str, source: str, context: str) -> str:
+    """Record a dataset as an input of the active run (a pandas-backed MLflow dataset: its
+    source, a digest of the rows and its schema); returns the digest."""
+    import pandas as pd
+
+    mlflow = _mlflow()
+    with warnings.catch_warnings():  # a local path fits two equivalent source classes
+        warnings.filterwarnings("ignore", message="The specified dataset source")
+        warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+        dataset = mlflow.data.from_pandas(pd.DataFrame(list(rows)), source=source, name=name)
+    mlflow.log_input(dataset, context=context)
+    return dataset.digest
+
+
+def active_run_id() -> str | None:
+    run = _mlflow().active_run()
+    return run.info.run_id if run is not None else None
+
+
 def enable_dspy_autolog() -> bool:
     """Record DSPy traces in the active experiment; False if this MLflow cannot."""
     try:
@@ -173,8 +208,9 @@ def open_store() -> None:
     _mlflow().tracking.MlflowClient().search_experiments(max_results=1)
 
 
-def search_runs(experiment: str) -> list[dict[str, Any]]:
-    """Runs of an experiment, newest first, as plain dicts (params, metrics, tags, info).
+def search_runs(experiment: str, *, nested: bool = False) -> list[dict[str, Any]]:
+    """Runs of an experiment, newest first, as plain dicts (params, metrics, tags, info);
+    runs nested in another (an evaluation of one program) only with ``nested``.
 
     Only reads: a SQLite store that does not exist yet is not created (no runs).
     """
@@ -198,4 +234,4 @@ def search_runs(experiment: str) -> list[dict[str, Any]]:
         "params": dict(r.data.params),
         "metrics": dict(r.data.metrics),
         "tags": {k: v for k, v in r.data.tags.items() if not k.startswith("mlflow.")},
-    } for r in runs]
+    } for r in runs if nested or "mlflow.parentRunId" not in r.data.tags]
