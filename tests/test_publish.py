@@ -98,6 +98,7 @@ def test_dry_run_folder_loads_every_config_and_split(cleaned, tmp_path, real_row
     summary = _dry(data, out)
     assert summary["dry_run"] and summary["private"] and summary["rows"] == sum(counts.values())
     expected = {f"{c}-aligned/{s}-00000-of-00001.parquet" for c, s in counts} | {"README.md", DRY_RUN_MARKER}
+    expected |= {"plots/scores_by_mode.png", "plots/scores_by_model.png"}  # the rows are scored
     assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == expected
     source = sample_rows(real_rows_path)
     for (config, split), n in counts.items():
@@ -125,7 +126,8 @@ def test_dry_run_rebuilds_its_own_folder(cleaned, tmp_path):
     _dry(data, out)
     summary = _dry(data, out, configs=[CONFIGS[0]])
     assert list(summary["configs"]) == [f"{CONFIGS[0]}-aligned"]
-    assert sorted(p.name for p in out.iterdir()) == [DRY_RUN_MARKER, "README.md", f"{CONFIGS[0]}-aligned"]
+    assert sorted(p.name for p in out.iterdir()) == [DRY_RUN_MARKER, "README.md", f"{CONFIGS[0]}-aligned",
+                                                     "plots"]
 
 
 def test_messages_field_renames_the_column(cleaned, tmp_path):
@@ -195,6 +197,11 @@ def test_card_lists_every_config_with_scores_and_counts(cleaned, tmp_path):
     assert f"| config `{CONFIGS[0]}` | 30 | 3 | 3 | 30 | 0.400 [" in body
     assert "| mode `A` | 60 | 0 | 0 | 60 |" in body and "| model `model-b` | 60 |" in body
     assert "forward 0.300 → 0.700" in body and "backward 0.500 → 0.900" in body
+    # The plots are uploaded with the data and linked from the card.
+    for kind in ("mode", "model"):
+        plot = out / "plots" / f"scores_by_{kind}.png"
+        assert plot.read_bytes()[:4] == b"\x89PNG"
+        assert f"![Scores before and after, by {kind}](plots/scores_by_{kind}.png)" in body
     assert "zsA-0123abcd" in body and "zsB-0123abcd" in body and "model-a" in body
     assert "| aligned | unchanged | failed | rejected | missing | published |" in body  # summary.json
     n = counts[(CONFIGS[1], "test")]
@@ -295,7 +302,8 @@ def test_upload_path_with_a_fake_api(cleaned):
     assert create == {"repo_id": "someone/argunauts-aligned", "repo_type": "dataset", "private": True,
                       "exist_ok": True}
     assert api.calls[1][1]["repo_type"] == "dataset"
-    assert "README.md" in api.uploaded and len(api.uploaded) == len(counts) + 1
+    assert "README.md" in api.uploaded and "plots/scores_by_mode.png" in api.uploaded
+    assert len(api.uploaded) == len(counts) + 3  # the parquet files, the card and two plots
     assert summary["commit_url"].endswith("/commit/abc") and not summary["dry_run"]
 
 
@@ -465,3 +473,4 @@ def test_card_of_an_unscored_run_says_so():
     board.add(config="c", mode="A", model="m", outcome="aligned", scores=None)
     body = render_card("o/n", [ConfigStats("c")], scores=board.as_dict())
     assert "did not score them" in body and "| all rows |" not in body
+    assert "![" not in body  # no plot to link

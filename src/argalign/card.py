@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 from string import Template
 from typing import Any
 
@@ -111,6 +112,14 @@ def parts_line(table: Mapping[str, Any]) -> str:
     return ("Parts over all scored rows: " + "; ".join(parts) + ".") if parts else ""
 
 
+def plot_links(paths: list[str]) -> str:
+    """Markdown images of the score plots uploaded with the data (nothing when there are none)."""
+    if not paths:
+        return ""
+    lines = [f"![Scores before and after, by {Path(p).stem.rsplit('_', 1)[-1]}]({p})" for p in paths]
+    return "Score distributions before and after:\n\n" + "\n\n".join(lines) + "\n"
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
@@ -120,9 +129,10 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str = "messages",
                 row_columns: list[str] | None = None, provenance_columns: list[str] | None = None,
                 source: str = "cleaned", skipped: list[str] | None = None,
-                scores: Mapping[str, Any] | None = None) -> str:
+                scores: Mapping[str, Any] | None = None, plots: list[str] | None = None) -> str:
     """The whole README.md text; ``scores`` is the before/after table of the rows
-    (:meth:`argalign.scoreboard.Scoreboard.as_dict`)."""
+    (:meth:`argalign.scoreboard.Scoreboard.as_dict`), ``plots`` the paths of its figures in
+    the repo."""
     name = repo_id.rsplit("/", 1)[-1]
     head = yaml.safe_dump(front_matter(stats, name), sort_keys=False, allow_unicode=True)
     first = stats[0].name if stats else "<config>-aligned"
@@ -161,7 +171,7 @@ def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str =
         name=name, source_dataset=HUB_DATASET, source=source, configs_table=configs_table,
         skipped_text=skipped_text, mix_text=mix_text or "–",
         mix_table=_table(["config", "mode", "model", "program (fingerprint)", "rows"], mix_rows),
-        score_table=scores_text,
+        score_table=scores_text, plots=plot_links(plots or []),
         outcome_table=_table(["config", "split", *outcome_names, "published"], outcome_rows),
         columns="\n".join(columns), repo_id=repo_id, first_config=first,
         messages_field=messages_field,

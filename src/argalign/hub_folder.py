@@ -5,7 +5,9 @@ and ``cleaned/summary.json``, which the clean step writes last: it is required, 
 subsets (every split, not only train/validation/test) and its counts must match the files. With
 ``from_merged``: ``<data>/merged/<config>/<split>.jsonl`` (result records; only outcome
 ``aligned`` is published) and ``merged/summary.json``.
-Output: ``<folder>/<config>-aligned/<split>-00000-of-00001.parquet`` and ``README.md``.
+Output: ``<folder>/<config>-aligned/<split>-00000-of-00001.parquet``, ``README.md`` and, when
+the rows were scored, ``plots/scores_by_mode.png`` and ``plots/scores_by_model.png`` (linked
+from the card).
 
 Rows are never held together. A first pass over a config checks every row, counts rows and
 outcomes, and finds the columns and their types; a second pass writes each split with a
@@ -41,6 +43,7 @@ from argalign.scoreboard import Scoreboard
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 64
+PLOTS_DIR = "plots"
 PROVENANCE_TYPES = {"mode": pa.string(), "model": pa.string(), "program": pa.string(),
                     **dict.fromkeys(SCORE_COLUMNS, pa.float64())}
 _ARROW = {"bool": pa.bool_(), "int": pa.int64(), "float": pa.float64(), "str": pa.string()}
@@ -305,9 +308,29 @@ def build_folder(data: str | Path, folder: Path, repo_id: str, configs: list[str
     card = render_card(repo_id, stats, messages_field=messages_field, row_columns=row_columns,
                        provenance_columns=list(PROVENANCE_TYPES) if with_provenance else None,
                        source="merged" if from_merged else "cleaned", skipped=skipped,
-                       scores=board.as_dict())
+                       scores=board.as_dict(), plots=_write_plots(board, folder))
     (folder / "README.md").write_text(scrub(card), encoding="utf-8")
     return Built(folder, stats, skipped)
+
+
+def _write_plots(board: Scoreboard, folder: Path) -> list[str]:
+    """The score distributions before and after, by mode and by model, as PNG files uploaded
+    with the data (``plots/``); their paths, for the card to link."""
+    if not board.scored:
+        return []
+    from argalign.review import plots
+
+    figures = plots.score_figures({(kind, name): pair for kind in ("mode", "model")
+                                   for name, pair in board.pairs(kind).items()})
+    written = []
+    try:
+        for name, figure in figures.items():
+            (folder / PLOTS_DIR).mkdir(parents=True, exist_ok=True)
+            figure.savefig(folder / PLOTS_DIR / name, format="png", dpi=96)
+            written.append(f"{PLOTS_DIR}/{name}")
+    finally:
+        plots.close(figures)
+    return written
 
 
 def _is_message_feature(feature: Any) -> bool:

@@ -135,6 +135,12 @@ class Scoreboard:
     def rows(self) -> list[TableRow]:
         return rows(self.as_dict())
 
+    def pairs(self, kind: str) -> dict[str, tuple[list[float], list[float]]]:
+        """``{name: (scores before, scores after)}`` of the scored aligned rows per mode or model
+        (what the plots draw)."""
+        return {name: (list(group.before.get("score", ())), list(group.after.get("score", ())))
+                for name, group in sorted(self.groups[kind].items()) if group.scored}
+
 
 @dataclass(frozen=True)
 class TableRow:
