@@ -15,7 +15,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from argalign.cli_options import COMPARISONS, MODES, THINKING_SCOPES, add_choice, add_settings, emit
+from argalign.cli_options import (
+    COMPARISONS,
+    DEFAULT_COMPARISON,
+    MODES,
+    THINKING_SCOPES,
+    add_choice,
+    add_settings,
+    emit,
+)
 from argalign.errors import RowError
 
 if TYPE_CHECKING:
@@ -92,7 +100,7 @@ def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | No
 
 
 def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
-               comparison: str = "judge", settings: str | Path | None = None,
+               comparison: str = DEFAULT_COMPARISON, settings: str | Path | None = None,
                original: str | Path | None = None, oracle: str | Path | None = None
                ) -> dict[str, Any]:
     """Score every row of ``input`` (rows, examples or result records) into ``out``.
@@ -239,7 +247,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in", dest="input", required=True)
     p.add_argument("--model", default=None, help="judge model (default: the settings' default_judge)")
     p.add_argument("--out", required=True)
-    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default="judge")
+    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default=DEFAULT_COMPARISON)
     p.add_argument("--original", default=None,
                    help="the file the rows were aligned from: score it too, by id, and report "
                         "the difference")

@@ -43,6 +43,8 @@ class Registry:
 MODES = Registry("argalign.modules", "MODES")
 THINKING_SCOPES = Registry("argalign.modules", "THINKING_SCOPES")
 COMPARISONS = Registry("argalign.metrics", "COMPARISONS")
+# The default metric comparison, here so that building the parser imports no metric code.
+DEFAULT_COMPARISON = "hybrid"
 OPTIMIZERS = Registry("argalign.optimizers", "OPTIMIZERS")
 FORMATS = Registry("argalign.export", "CONVERTERS")
 

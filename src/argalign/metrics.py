@@ -19,7 +19,7 @@ task labels after reading x (:mod:`argalign.judge`), ⟨P, Q⟩ = Σ_l P(l)·Q(l
 that two readings agree, and plan(t) the share of the middle's step headings that the
 thinking's opening lists:
 
-- ``judge`` (default): F = P_request(ℓ); B = ⟨P_response, P_request⟩;
+- ``judge``: F = P_request(ℓ); B = ⟨P_response, P_request⟩;
   C = plan(t) · ½ (P_thinking(ℓ) + ⟨P_thinking, P_request⟩).
 - ``structural`` (no LM): with R the labels the request names, D the response's main task and
   features, E = D plus the method its plan names: F = |R∩D| / |D|; B = |R∩E| / |R| (0 when R is
@@ -27,6 +27,10 @@ thinking's opening lists:
   the request name).
 - ``lexical`` (no LM, a baseline): F = B = content-word F1 of request and response view;
   C = plan(t) · content-word F1 of frame and request.
+- ``hybrid`` (the default): each part the mean of its ``judge`` and ``structural`` values
+  (where one of them cannot measure a part, the other's value stands). Measured on four
+  validity checks (``bench/metric_validity.py``, README), it is the only comparison that meets
+  every target: the rules are exact on the dataset's templates, the judge reads any phrasing.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import dspy
 
 from argalign.checks import CODES as QUALITY_CODES
 from argalign.checks import content_words
+from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps
 from argalign.invariants import Outcome, gate
 from argalign.judge import Judge
@@ -311,7 +316,6 @@ COMPARISONS: dict[str, type[Comparison]] = {
     c.name: c for c in (JudgeComparison, HybridComparison, StructuralComparison,
                         LexicalComparison)
 }
-DEFAULT_COMPARISON = "judge"
 
 
 def instructions_of(request_view: str) -> str:

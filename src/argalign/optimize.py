@@ -32,6 +32,7 @@ import dspy
 from dspy.utils.callback import BaseCallback
 
 from argalign import __version__
+from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.errors import ConfigError
 from argalign.evaluation import evaluate, summarize
 from argalign.jsonl import write_json_atomic
@@ -101,7 +102,7 @@ class OptimizeSpec:
     val: int = 8
     seed: int = 0
     budget_calls: int | None = None
-    comparison: str = "judge"
+    comparison: str = DEFAULT_COMPARISON
     thinking: str = "blocks"
     source: str | None = "sample"
     configs: list[str] = field(default_factory=list)

@@ -9,6 +9,7 @@ from typing import Any
 
 from argalign.cli_options import (
     COMPARISONS,
+    DEFAULT_COMPARISON,
     MODES,
     OPTIMIZERS,
     THINKING_SCOPES,
@@ -97,7 +98,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--budget-calls", type=int, default=None,
                    help="cap on LM calls of the compile (task, judge, reflection)")
-    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default="judge")
+    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default=DEFAULT_COMPARISON)
     add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks")
     p.add_argument("--source", default="sample", help="as for prepare (default: bundled sample)")
     add_list(p, "--configs", metavar="CONFIG", help="dataset configs to draw from (default: all)")

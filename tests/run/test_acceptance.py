@@ -35,7 +35,11 @@ def test_every_kept_rewrite_scores_no_lower_and_the_rest_end_not_improved(
             before, after = record["scores"]["baseline"], record["scores"]["aligned"]
             assert after["score"] < before["score"]
             assert gate["attempts"] == 2 and gate["extra"]["calls"] > 0
-            assert gate["judge"]["calls"] > 0
+            # The judge's readings are cached for the run, so a row whose texts were read
+            # before (the rows repeat) may cost no new call; across the rows they do.
+            assert gate["judge"]["calls"] >= 0
+    assert sum(r["acceptance"]["judge"]["calls"] for r in records.values()
+               if r["outcome"] == "not_improved") > 0
 
     n_not = sum(r["outcome"] == "not_improved" for r in records.values())
     gate = summary["acceptance"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from argalign.cli_options import (
     COMPARISONS,
+    DEFAULT_COMPARISON,
     MODES,
     THINKING_SCOPES,
     add_choice,
@@ -128,7 +129,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="score the original and the aligned row of every example (mutual "
                         "predictability; default on; --no-score saves the judge calls)")
     p.add_argument("--judge", default=None, help="judge model name (default: default_judge)")
-    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default="judge")
+    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default=DEFAULT_COMPARISON)
     p.add_argument("--accept-if-better", action="store_true",
                    help="keep a rewrite only if it scores no lower than the original; otherwise "
                         "sample again, and end the example not_improved (implies scoring)")

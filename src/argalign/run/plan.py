@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign import __version__
+from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.config import Settings, load_settings, model_fingerprint
 from argalign.datadir import DataDir, RunStore, Subset
 from argalign.errors import ConfigError, RunError
@@ -53,7 +54,7 @@ class RunOptions:
     thinking: str = "blocks"
     score: bool = True
     judge: str | None = None
-    comparison: str = "judge"
+    comparison: str = DEFAULT_COMPARISON
     # --accept-if-better: keep a rewrite only if it scores no lower than the original, after
     # up to accept_retries fresh samples (implies scoring).
     accept_if_better: bool = False
