@@ -41,6 +41,7 @@ from argalign.evaluation import evaluate, summarize
 from argalign.lm import open_models
 from argalign.metrics import make_metric
 from argalign.optimize import CallBudget, OptimizeSpec, budgeted, run_optimize
+from argalign.optimizers import program_key
 from argalign.prepare import CONFIGS, sample_dir
 from argalign.programs import load_program
 from argalign.schema import content_key, example_id
@@ -193,9 +194,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             examples = [dspy.Example(id=i, row=row, mode=mode).with_inputs("row")
                         for i, row in test]
             programs = {"zero-shot": load_program(mode)[0]}
-            programs.update({opt: load_program(mode, r["program_path"])[0]
-                             for opt, r in compiled[mode].items()})
-            entry: dict[str, Any] = {"programs": {}, "comparisons": {}, "compile": {}}
+            entry: dict[str, Any] = {"programs": {}, "comparisons": {}, "compile": {},
+                                     "zero_shot_kept": []}
+            for opt, result in compiled[mode].items():
+                program = load_program(mode, result["program_path"])[0]
+                if program_key(program) == program_key(programs["zero-shot"]):
+                    # No candidate beat zero-shot on the valset: the same program, nothing to
+                    # compare on the test set.
+                    entry["zero_shot_kept"].append(opt)
+                else:
+                    programs[opt] = program
             for name, program in programs.items():
                 with tracking.child_run(f"{mode}-{name}", {
                         "mode": mode, "program": name,
@@ -214,9 +222,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 entry["programs"][name] = measured
             zero_rows = entry["programs"]["zero-shot"]["rows"]
             for opt, result in compiled[mode].items():
-                rows = entry["programs"][opt]["rows"]
-                entry["comparisons"][opt] = {**compare(zero_rows, rows),
-                                             "evidence": evidence(zero_rows, rows, original)}
+                if opt in entry["programs"]:
+                    rows = entry["programs"][opt]["rows"]
+                    entry["comparisons"][opt] = {**compare(zero_rows, rows),
+                                                 "evidence": evidence(zero_rows, rows, original)}
                 entry["compile"][opt] = {k: result.get(k) for k in (
                     "program_path", "fingerprint", "reused", "partial", "baseline", "compiled",
                     "compile_calls", "report_calls", "output_tokens", "wall_s", "zero_shot_kept",
@@ -252,8 +261,46 @@ def report(results: dict[str, Any]) -> str:
                                      f"{comparison['ties']}",
                             "from gate": comparison["from_gate_changes"]})
             rows.append(row)
+        for name in entry.get("zero_shot_kept", []):
+            rows.append({"mode": mode, "program": f"{name} (= zero-shot)"})
     return table(rows, ["mode", "program", "test score", "95% CI", "pass", "outcomes a/u/f/r",
                         "diff", "diff 95% CI", "w/l/t", "from gate"])
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The README's tables: scores and differences, then the per-example evidence."""
+    lines = ["| mode | program | test score (95% CI) | aligned / unchanged / failed / rejected "
+             "| compiled − zero-shot (95% CI) | wins / losses / ties | from gate changes |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for mode, entry in results["modes"].items():
+        for name, measured in entry["programs"].items():
+            ci, o = measured["score_ci"], measured["outcomes"]
+            cells = [mode, name, f"{ci['mean']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]",
+                     f"{o['aligned']} / {o['unchanged']} / {o['failed']} / {o['rejected']}"]
+            c = entry["comparisons"].get(name)
+            if c:
+                d = c["difference"]
+                cells += [f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]",
+                          f"{c['wins']} / {c['losses']} / {c['ties']}",
+                          f"{c['from_gate_changes']:+.3f}"]
+            else:
+                cells += ["", "", ""]
+            lines.append("| " + " | ".join(cells) + " |")
+        for name in entry.get("zero_shot_kept", []):
+            lines.append(f"| {mode} | {name} | = zero-shot (no candidate beat it on the valset) "
+                         "| | | | |")
+    for mode, entry in results["modes"].items():
+        for name, c in entry["comparisons"].items():
+            lines += ["", f"Per example, mode {mode}, {name} vs zero-shot (score, outcome, codes):",
+                      "", "| example | original | zero-shot | compiled | difference |",
+                      "|---|---:|---|---|---:|"]
+            for e in c["evidence"]:
+                def side(x: dict[str, Any]) -> str:
+                    codes = f" {','.join(x['codes'])}" if x["codes"] else ""
+                    return f"{x['score']:.3f} {x['outcome']}{codes}"
+                lines.append(f"| {e['id']} | {e['original']:.3f} | {side(e['zero_shot'])} | "
+                             f"{side(e['compiled'])} | {e['difference']:+.3f} |")
+    return "\n".join(lines)
 
 
 def main() -> int:
@@ -279,7 +326,7 @@ def main() -> int:
     parser.add_argument("--out", default="optimize", help="bench/results/<OUT>.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("dspy", "LiteLLM", "httpx", "mlflow", "optuna", "argalign.evaluation"):
+    for noisy in ("dspy", "LiteLLM", "httpx", "mlflow", "optuna"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
@@ -292,6 +339,7 @@ def main() -> int:
     else:
         results = run(args)
     path = write_results(args.out, results)
+    path.with_suffix(".md").write_text(markdown(results) + "\n", "utf-8")
     sys.stdout.write(report(results) + "\n")
     sys.stdout.write(f"{results['test']['n']} test conversations; {results['duration_s']}; "
                      f"results in {path}\n")

@@ -160,3 +160,25 @@ def test_the_tracker_keeps_only_better_programs_scored_on_the_whole_valset():
         broken.predict.signature = broken.predict.signature.with_instructions("broken")
         evaluate(broken, valset)  # every example failed: scores 0, not better
     assert best["score"] == 0.8 and [h["score"] for h in tracker.history] == [0.1, 0.8, 0.0]
+
+
+def test_gepa_reflects_on_the_codes_of_conversations_the_program_gave_up_on(tmp_path):
+    """A 40-word clarification is too long for Mode B, so every attempt fails; the reflection
+    prompt still shows why (the module returns the failure instead of raising it)."""
+    reflections: list[str] = []
+
+    def respond(fields, messages):
+        values = default_responder(fields, messages, words=40)
+        proposal = [name for name in fields if "instruction" in name]
+        if proposal:  # DSPy's GEPA asks its reflection model through a signature
+            reflections.append("\n".join(str(m.get("content")) for m in messages))
+            values[proposal[0]] = "Keep the clarification under one short sentence."
+        return values
+
+    with FakeOpenAIServer(FakeConfig(), responder=respond) as server:
+        result = run_optimize(dataclasses.replace(SPEC, optimizer="gepa", budget_calls=60),
+                              settings_for(tmp_path / "s.json", server.url))
+    assert result["baseline"]["invariant_pass_rate"] == 0.0  # the module gave up on every row
+    assert reflections, "GEPA made no reflection call"
+    assert all("FIELD_TOO_LONG" in prompt for prompt in reflections)
+    assert "No aligned row was produced" in reflections[0]

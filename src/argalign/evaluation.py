@@ -32,7 +32,11 @@ def metric_row(example: dspy.Example, prediction: Any, result: Any,
 
     gate = str(getattr(result, "gate", "error"))
     codes = list(getattr(result, "codes", None) or [])
-    if isinstance(error, QualityRejected):
+    failure = getattr(prediction, "failure", None)
+    if failure and getattr(prediction, "row", None) is None:  # failures_as_predictions
+        outcome = "rejected" if getattr(prediction, "rejected", False) else "failed"
+        codes = list(getattr(prediction, "codes", None) or codes)
+    elif isinstance(error, QualityRejected):
         outcome, codes = "rejected", [error.code]
     elif isinstance(error, AlignmentFailed):
         outcome, codes = "failed", [error.code]

@@ -434,6 +434,12 @@ def make_metric(judge_lm: dspy.BaseLM | None = None, comparison: str = DEFAULT_C
         aligned = getattr(pred, "row", None)
         with dspy.context(trace=None):
             result = score_aligned(gold.row, aligned, gold.mode, scorer)
+        failure = getattr(pred, "failure", None)
+        if aligned is None and failure:
+            # The program gave up (its retries all failed): say why, so that GEPA's
+            # reflection sees the quality-check or LM code.
+            result.feedback = f"No aligned row was produced: every attempt failed ({failure})."
+            result.codes = list(getattr(pred, "codes", None) or result.codes)
         return dspy.Prediction(score=result.score, feedback=result.feedback,
                                forward=result.forward, backward=result.backward,
                                coherence=result.coherence, gate=result.gate,

@@ -172,6 +172,10 @@ class AlignConversation(dspy.Module):
     mode: ClassVar[str]
     user_change: ClassVar[UserChange]
     rewrite_thinking: dspy.Predict
+    # While an optimizer compiles, a conversation the program gives up on is a prediction
+    # (``row=None``, ``failure``, ``codes``) rather than an exception: DSPy drops a raising
+    # example from GEPA's reflection, and the reflection needs exactly those failures' codes.
+    failures_as_predictions: bool = False
 
     def __init__(self, thinking: str = "blocks", attempts: int = 3, retry_temperature: float = 0.9):
         super().__init__()
@@ -236,6 +240,16 @@ class AlignConversation(dspy.Module):
     # -- the program ----------------------------------------------------------------------
 
     def forward(self, row: dict[str, Any]) -> dspy.Prediction:
+        try:
+            return self._align_row(row)
+        except AlignmentFailed as e:
+            if not self.failures_as_predictions:
+                raise
+            return dspy.Prediction(row=None, failure=f"{e.code}: {e.reason}", codes=[e.code],
+                                   rejected=isinstance(e, QualityRejected), calls=e.attempts,
+                                   retries=[])
+
+    def _align_row(self, row: dict[str, Any]) -> dspy.Prediction:
         conversation = parse_conversation(row, str(row.get("source_id", "row")))
         new_row = copy.deepcopy(row)
         messages = new_row["messages"]

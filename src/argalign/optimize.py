@@ -221,7 +221,7 @@ def _report(plan: _Plan, handles: dict[str, Any], budget: CallBudget, metric,
     """A program's valset rows, with LM calls counted outside the compile budget."""
     task = handles[plan.model]
     with dspy.context(lm=budgeted(task.lm, budget), adapter=task.adapter):
-        return evaluate(program, plan.valset, metric)
+        return evaluate(program, plan.valset, metric, desc=f"{plan.spec.mode} valset")
 
 
 def _compile_within(plan: _Plan, handles: dict[str, Any], budget: CallBudget,
@@ -236,7 +236,9 @@ def _compile_within(plan: _Plan, handles: dict[str, Any], budget: CallBudget,
     judge = handles[plan.judge]
     metric = make_metric(budgeted(judge.lm, budget), plan.spec.comparison, judge.adapter)
     task_lm = budgeted(handles[plan.model].lm, budget)
-    job = CompileJob(plan.spec, plan.student.deepcopy(), plan.trainset, plan.valset, metric,
+    student = plan.student.deepcopy()
+    student.failures_as_predictions = True  # GEPA reflects on the codes of rows given up on
+    job = CompileJob(plan.spec, student, plan.trainset, plan.valset, metric,
                      task_lm, budgeted(handles[plan.reflection].lm, budget), best)
     tracker = CandidateTracker(plan.valset, best, calls=lambda: budget.used)
     partial = False

@@ -121,7 +121,7 @@ class Optimizer:
 def _evaluate_on_valset(program: dspy.Module, job: CompileJob) -> None:
     """A candidate's valset score, through ``dspy.Evaluate`` so that the tracker sees it."""
     evaluator = dspy.Evaluate(devset=job.valset, metric=job.metric, num_threads=1,
-                              display_progress=False, failure_score=0.0,
+                              display_progress=True, failure_score=0.0,
                               max_errors=len(job.valset) + 1, provide_traceback=False)
     evaluator(program)
 
