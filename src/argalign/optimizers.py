@@ -178,6 +178,14 @@ class Bootstrap(Optimizer):
         return out
 
 
+class _InstructionProposals(dspy.MIPROv2):
+    """MIPROv2 without its first step: it would align the training examples to show demos to
+    the proposer, which here sees only the current instruction and a tip."""
+
+    def _bootstrap_fewshot_examples(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 class Mipro(Optimizer):
     """MIPROv2's instruction proposals, each candidate scored on the whole valset."""
 
@@ -188,11 +196,13 @@ class Mipro(Optimizer):
 
     def compile(self, job: CompileJob) -> None:
         spec = job.spec
-        optimizer = dspy.MIPROv2(metric=job.metric, prompt_model=job.task_lm,
-                                 task_model=job.task_lm, auto=None, num_candidates=spec.candidates,
-                                 max_bootstrapped_demos=0, max_labeled_demos=0, num_threads=1,
-                                 max_errors=len(job.valset) + len(job.trainset) + 1,
-                                 seed=spec.seed, verbose=False, track_stats=False)
+        optimizer = _InstructionProposals(metric=job.metric, prompt_model=job.task_lm,
+                                          task_model=job.task_lm, auto=None,
+                                          num_candidates=spec.candidates,
+                                          max_bootstrapped_demos=0, max_labeled_demos=0,
+                                          num_threads=1,
+                                          max_errors=len(job.valset) + len(job.trainset) + 1,
+                                          seed=spec.seed, verbose=False, track_stats=False)
         # The proposer sees the current instruction and a prompting tip: a summary of the data or
         # of the program's source would not fit a small model's context beside it.
         optimizer.compile(job.student, trainset=job.trainset, valset=job.valset,
