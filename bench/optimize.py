@@ -24,6 +24,7 @@ child run per program with its per-example rows; the compile runs are in
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import random
@@ -36,14 +37,14 @@ from typing import Any
 import dspy
 from _common import BENCH_DIR, FakeServerProcess, read_jsonl, table, write_results, write_settings
 
-from argalign.config import load_settings
+from argalign.config import load_settings, model_fingerprint
 from argalign.evaluation import evaluate, summarize
 from argalign.lm import open_models
 from argalign.metrics import make_metric
 from argalign.optimize import CallBudget, OptimizeSpec, budgeted, run_optimize
 from argalign.optimizers import program_key
 from argalign.prepare import CONFIGS, sample_dir
-from argalign.programs import load_program
+from argalign.programs import fingerprint, load_program
 from argalign.schema import content_key, example_id
 from argalign.stats import difference_ci, mean_ci
 
@@ -144,6 +145,18 @@ def evidence(zero: list[dict[str, Any]], compiled: list[dict[str, Any]],
             for a, b, o in zip(zero, compiled, original)]
 
 
+def reused_zero_shot(path: Path | None, mode: str, key: str) -> dict[str, Any] | None:
+    """The zero-shot test evaluation of an earlier results file, if it measured the same thing."""
+    if path is None:
+        return None
+    entry = json.loads(path.read_text("utf-8"))["modes"].get(mode) or {}
+    if entry.get("zero_shot_key") != key:
+        raise SystemExit(f"{path}: its mode {mode} zero-shot evaluation was made with another "
+                         "program, models, metric or test set; leave out --zero-shot-from")
+    log.info("mode %s: zero-shot test rows reused from %s", mode, path)
+    return entry["programs"]["zero-shot"]
+
+
 # --- the benchmark ----------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -204,7 +217,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     entry["zero_shot_kept"].append(opt)
                 else:
                     programs[opt] = program
+            reuse_key = fingerprint({
+                "mode": mode, "zero_shot": program_key(programs["zero-shot"]),
+                "task_model": model_fingerprint(settings.get(model)),
+                "judge_model": model_fingerprint(settings.get(judge)),
+                "comparison": args.comparison, "test": [i for i, _ in test]})
+            entry["zero_shot_key"] = reuse_key
+            earlier = reused_zero_shot(args.zero_shot_from, mode, reuse_key)
             for name, program in programs.items():
+                if name == "zero-shot" and earlier is not None:
+                    # The same program on the same rows with the same models and metric.
+                    entry["programs"][name] = {**earlier, "reused_from": str(args.zero_shot_from)}
+                    continue
                 with tracking.child_run(f"{mode}-{name}", {
                         "mode": mode, "program": name,
                         "program_path": compiled[mode].get(name, {}).get("program_path", "")}):
@@ -322,6 +346,8 @@ def main() -> int:
     parser.add_argument("--comparison", default="judge")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="compile again even if saved")
+    parser.add_argument("--zero-shot-from", type=Path, default=None, metavar="RESULTS_JSON",
+                        help="reuse the zero-shot test rows of an earlier run of the same setup")
     parser.add_argument("--fake", action="store_true", help="the simulated endpoint (a smoke run)")
     parser.add_argument("--out", default="optimize", help="bench/results/<OUT>.json")
     args = parser.parse_args()
