@@ -182,3 +182,51 @@ def test_gepa_reflects_on_the_codes_of_conversations_the_program_gave_up_on(tmp_
     assert reflections, "GEPA made no reflection call"
     assert all("FIELD_TOO_LONG" in prompt for prompt in reflections)
     assert "No aligned row was produced" in reflections[0]
+
+
+# --- bootstrap: demos from the rewrites that gained most ------------------------------------------
+
+class OneCall(dspy.Module):
+    """One predictor call per example, then the row back with the example's key."""
+
+    def __init__(self):
+        super().__init__()
+        self.predict = dspy.Predict("request -> answer")
+
+    def forward(self, row):
+        self.predict(request=row["k"])
+        return dspy.Prediction(row={**row, "rewritten": True})
+
+
+class ByKey:
+    """Scores an original by its key (what it was before the rewrite)."""
+
+    originals = {"clear": 0.9, "vague": 0.1, "bad": 0.5}
+
+    def score(self, row):
+        value = self.originals[row["k"]]
+        return dspy.Prediction(score=value)
+
+
+def test_bootstrap_ranks_train_rewrites_by_their_gain_over_the_original():
+    from dspy.utils import DummyLM
+
+    from argalign.optimizers import Bootstrap, CompileJob
+
+    after = {"clear": 0.95, "vague": 0.8, "bad": 0.0}
+
+    def metric(example, prediction, trace=None, pred_name=None, pred_trace=None):
+        gate = "check" if example.row["k"] == "bad" else "pass"
+        return dspy.Prediction(score=after[example.row["k"]], gate=gate)
+
+    metric.scorer = ByKey()
+    train = [dspy.Example(id=k, row={"k": k}, mode="B").with_inputs("row")
+             for k in ("clear", "vague", "bad")]
+    job = CompileJob(SPEC, OneCall(), train, [], metric, None, None, {})
+    with dspy.context(lm=DummyLM([{"answer": f"answer {k}"} for k in ("c", "v", "b")])):
+        ranked = Bootstrap.rewrites(job)
+    # The vague request made explicit gained 0.7, the clear one 0.05; the rejected one is out.
+    assert [(i, round(g, 2), s) for (g, s), i, _ in ranked] == [("vague", 0.7, 0.8),
+                                                               ("clear", 0.05, 0.95)]
+    demo = ranked[0][2]["predict"]
+    assert (demo.request, demo.answer) == ("vague", "answer v")

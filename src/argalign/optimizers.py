@@ -130,15 +130,18 @@ class Bootstrap(Optimizer):
     """Few-shot demos from the best-scoring rewrites of the training examples.
 
     The zero-shot program aligns each training example once; every rewrite that passes the
-    gate is scored and its accepted LM calls (the last call of each predictor) make one demo
-    set. Candidate k takes the k-th best ``max_demos`` demo sets; each candidate is scored on
-    the valset.
+    gate is scored, and so is its original, and the rewrite's accepted LM calls (the last call
+    of each predictor) make one demo set. Rewrites rank by how much they raised the score over
+    the original (then by score): a vague request made explicit teaches more than a rewrite
+    of a request that was clear already. Candidate k takes the k-th best ``max_demos`` demo
+    sets; each candidate is scored on the valset.
     """
 
     def compile(self, job: CompileJob) -> None:
         spec = job.spec
         ranked = self.rewrites(job)
-        job.notes["train_rewrites"] = [{"id": i, "score": round(s, 4)} for s, i, _ in ranked]
+        job.notes["train_rewrites"] = [{"id": i, "gain": round(g, 4), "score": round(s, 4)}
+                                       for (g, s), i, _ in ranked]
         for k in range(spec.candidates):
             chosen = ranked[k * spec.max_demos:(k + 1) * spec.max_demos]
             if not chosen:
@@ -153,9 +156,12 @@ class Bootstrap(Optimizer):
             _evaluate_on_valset(candidate, job)
 
     @staticmethod
-    def rewrites(job: CompileJob) -> list[tuple[float, str, dict[str, dspy.Example]]]:
-        """(score, id, {predictor name: demo}) of each passing training rewrite, best first."""
+    def rewrites(job: CompileJob) -> list[tuple[tuple[float, float], str, dict[str, dspy.Example]]]:
+        """((gain, score), id, {predictor name: demo}) of each passing training rewrite, best
+        first; the gain is the score over the original's (0 when the metric cannot score an
+        original)."""
         names = {id(p): name for name, p in job.student.named_predictors()}
+        scorer = getattr(job.metric, "scorer", None)
         out = []
         for example in job.trainset:
             with dspy.context(trace=[]):
@@ -168,13 +174,18 @@ class Bootstrap(Optimizer):
             result = job.metric(example, prediction)
             if result.gate != "pass":
                 continue
+            before = 0.0
+            if scorer is not None:
+                with dspy.context(trace=None):
+                    before = scorer.score(example.row).score
             demos: dict[str, dspy.Example] = {}
             for predictor, inputs, outputs in trace:  # the last call of each is the accepted one
                 name = names.get(id(predictor))
                 if name is not None:
                     demos[name] = dspy.Example(augmented=True, **inputs, **outputs.toDict())
-            out.append((float(result.score), example.id, demos))
-        out.sort(key=lambda item: -item[0])
+            score = float(result.score)
+            out.append(((score - before, score), example.id, demos))
+        out.sort(key=lambda item: (-item[0][0], -item[0][1]))
         return out
 
 
