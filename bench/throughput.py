@@ -11,12 +11,17 @@ calls per conversation come from the result records and are checked against the 
     python bench/throughput.py --n 60 --concurrency 4 16 --latency 0.1   # quick
     python bench/throughput.py --concurrency 16 --profile                 # where worker time goes
 
-What limits it (measured with --profile and a per-call timer): each LM call costs the runner
-~4-7 ms of CPU, nearly all inside DSPy (adapter formatting and parsing, pydantic TypeAdapters,
-model-catalog lookups and a cost estimate per call, ~1 ms per catalog scan for a model name
-DSPy does not know); under the GIL that grows to ~10 ms between calls and ~9 ms inside each
-call at concurrency 16, plus one fsync per result line and the idle tail of the last
-conversations. At concurrency 64 the runner is CPU-bound (~270 calls/s at most).
+CPU per LM call is the process's CPU time (every thread, and worker processes) over the run
+divided by the calls the server counted, in a warm process (:func:`warm_up` imports what a run
+imports lazily before the clock starts; the first figure of a cold process also paid ~3 ms a
+call of imports). It hardly depends on the load of the machine, unlike conv/s.
+
+Where the time goes: ``py-spy record --gil -f raw -o prof.txt -- python bench/throughput.py
+--n 400 --concurrency 16`` then ``python bench/profile_split.py prof.txt`` (the worker threads'
+samples split into argalign, DSPy, its HTTP client, pydantic, JSON). Before issue 15 half of a
+call's CPU was two DSPy lookups recomputed per call (a model-catalog scan for a model name the
+catalog does not know, three times per call, and a pydantic TypeAdapter per input field), now
+memoized by :mod:`argalign.dspy_patches`.
 
 Writes bench/results/throughput.json.
 """
@@ -47,12 +52,24 @@ from _common import (
 )
 
 
+def warm_up() -> None:
+    """Import what a run imports lazily, so the CPU measured is the runner's, not the imports'."""
+    import tqdm  # noqa: F401
+
+    import argalign.accept  # noqa: F401
+    import argalign.align  # noqa: F401
+    import argalign.lm  # noqa: F401
+    import argalign.metrics  # noqa: F401
+    import argalign.redact  # noqa: F401
+    import argalign.run.runner  # noqa: F401
+
+
 def run_once(data: Path, settings: Path, name: str) -> dict[str, Any]:
     from argalign.run.runner import RunOptions, run_batch
 
     started = time.monotonic()
-    summary = run_batch(RunOptions(data=data, config=str(settings), track=False, progress=False,
-                                   run_name=name))
+    summary = run_batch(RunOptions(data=data, settings=str(settings), score=False, track=False,
+                                   progress=False, run_name=name))
     return {"summary": summary, "wall_s": time.monotonic() - started}
 
 
@@ -101,6 +118,11 @@ class StackSampler:
         return {"samples": self.samples, "leaf": share(self.leaf), "argalign": share(self.ours)}
 
 
+def cpu_seconds(after: os.times_result, before: os.times_result) -> float:
+    return sum(getattr(after, k) - getattr(before, k)
+               for k in ("user", "system", "children_user", "children_system"))
+
+
 def makespan(calls_in_order: list[int], workers: int, latency: float) -> float:
     """Elapsed time of a zero-overhead runner: each worker takes the next conversation."""
     free = [0.0] * workers
@@ -130,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="throughput", help="results file name (default %(default)s)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    warm_up()
 
     rows = []
     profiles = {}
@@ -142,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                                       num_retries=0, model=args.model_string)
             share = cpu_share()  # how disturbed the machine is right now
             calls_before = server.stats()["total"]
-            cpu_before = time.process_time()
+            cpu_before = os.times()
             sampler = StackSampler() if args.profile else None
             if sampler:
                 with sampler:
@@ -150,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
                 profiles[c] = sampler.report()
             else:
                 ran = run_once(data, settings, f"c{c}")
-            cpu_s = time.process_time() - cpu_before  # every thread of this process
+            # Every thread of this process, and worker processes once they are reaped.
+            cpu_s = cpu_seconds(os.times(), cpu_before)
             stats = server.stats()
             server_calls = stats["total"] - calls_before
             records = list(result_records(data / "runs" / f"c{c}"))

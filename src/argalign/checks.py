@@ -12,6 +12,7 @@ Each finding has a stable code (:data:`argalign.codes.QUALITY`) and the index of
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -71,8 +72,12 @@ def instructions(user_content: str | None) -> str:
 
 def leaked(text: str, original: str = "") -> list[str]:
     """Placeholders and template markers in ``text`` that ``original`` does not contain."""
-    return sorted({m.group(0) for m in _LEAKS.finditer(text)} - {
-        m.group(0) for m in _LEAKS.finditer(original)})
+    return sorted(_markers(text) - _markers(original))
+
+
+@functools.lru_cache(maxsize=1024)  # an original is checked against every attempt and again by the gate
+def _markers(text: str) -> frozenset[str]:
+    return frozenset(m.group(0) for m in _LEAKS.finditer(text))
 
 
 def _shingles(text: str, size: int = QUOTE_WORDS) -> set[tuple[str, ...]]:

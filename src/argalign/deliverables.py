@@ -17,6 +17,7 @@ Two kinds of label:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable
@@ -85,6 +86,11 @@ def asked(text: str | None) -> frozenset[str]:
     """Labels an instruction text names (a request without its source text, a step title)."""
     if not text:
         return frozenset()
+    return _asked(text)
+
+
+@functools.lru_cache(maxsize=4096)  # the same requests and step titles are asked about again
+def _asked(text: str) -> frozenset[str]:
     return frozenset(name for name, pattern in _ASKS.items() if pattern.search(text))
 
 

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import dspy
 import pydantic
 
+from argalign import dspy_patches
 from argalign.config import ModelConfig, Settings, resolve_api_base, resolve_api_key
 from argalign.errors import ConfigError
 from argalign.local_llm import SERVERS, ModelServer
@@ -72,6 +73,7 @@ def build_lm(model_cfg: ModelConfig, api_base_override: str | None = None) -> ds
     if model_cfg.local is not None and api_base_override is None:
         raise ConfigError(f"model {model_cfg.name!r} is local: start it with open_models() "
                           f"(or a LocalServer) and pass its api_base")
+    dspy_patches.install()  # DSPy's per-call catalog scans and TypeAdapters, computed once
     api_base = api_base_override or resolve_api_base(model_cfg)
     api_key = resolve_api_key(model_cfg)
     if api_key is None and api_base is not None:

@@ -26,6 +26,8 @@ def secret_values() -> list[str]:
 
 def scrub(value: Any) -> Any:
     """Replace every secret value inside strings, dicts and lists with ``[redacted]``."""
+    if not value:  # None, "", [], {}: nothing to look through (and no environment scan)
+        return value
     secrets = secret_values()
     if not secrets:
         return value

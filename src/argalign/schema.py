@@ -211,6 +211,14 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def _check_text(row_id: str, row: dict[str, Any]) -> None:
     """RowError if a string (or key) anywhere in the row holds a lone surrogate."""
+    # The common case in one pass of C code: every key and string of the row is in its JSON text
+    # (unescaped, as ensure_ascii=False writes it); only a hit walks the row to say where.
+    try:
+        if not _SURROGATE.search(json.dumps(row, ensure_ascii=False, default=str)):
+            return
+    except (TypeError, ValueError):  # not JSON-shaped (a key that is not a string): walk it
+        pass
+
     def where(value: Any, path: str) -> str | None:
         if isinstance(value, str):
             found = _SURROGATE.search(value)

@@ -33,7 +33,7 @@ from argalign.records import Outcome, ResultRecord
 from argalign.run.plan import Plan, RunOptions, WorkItem, check_manifest, plan_run
 from argalign.run.report import summarize, write_reports
 from argalign.run.store import ResultWriter, read_example, take_out_results
-from argalign.run.throttle import Throttle, clear_histories, thread_lm
+from argalign.run.throttle import Throttle, clear_histories, history_owners, thread_lm
 from argalign.run.tracked import Tracer, tracked
 from argalign.schema import Example
 
@@ -90,6 +90,7 @@ class _Batch:
             judge_lm = thread_lm(self.handles[plan.judge].lm, self.throttles[plan.judge])
             judge_adapter = self.handles[plan.judge].adapter
         model_string = plan.settings.get(model).model
+        owners = history_owners(lm, judge_lm, *programs.values(), judge)
         while not self.stop.is_set():
             with self.lock:
                 if not items:
@@ -97,7 +98,7 @@ class _Batch:
                 item = items.popleft()
             program = programs[item.group.mode]
             program_id = plan.programs[item.group.mode][1]
-            clear_histories(lm, judge_lm, program, judge)
+            clear_histories(owners)
             example = None
             try:
                 example = read_example(item.raw, item.entry.offset)

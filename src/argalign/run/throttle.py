@@ -48,15 +48,25 @@ def thread_lm(lm: dspy.BaseLM, throttle: Throttle) -> dspy.BaseLM:
     return copy
 
 
-def clear_histories(*objects: Any) -> None:
-    # DSPy keeps the last 10,000 calls per LM and per module; align_example counts tokens from
-    # the length of lm.history, which stops growing at that cap. One example at a time is enough.
+def history_owners(*objects: Any) -> list[Any]:
+    """``objects`` and, for DSPy modules, their sub-modules: whatever may keep a history.
+
+    Walking a program's sub-modules costs more than clearing them, so a worker does it once.
+    """
+    owners: list[Any] = []
     for obj in objects:
         if obj is None:
             continue
-        modules = [obj] + ([m for _, m in obj.named_sub_modules()]
-                           if isinstance(obj, dspy.Module) else [])
-        for module in modules:
-            history = getattr(module, "history", None)
-            if isinstance(history, list):
-                history.clear()
+        owners.append(obj)
+        if isinstance(obj, dspy.Module):
+            owners.extend(m for _, m in obj.named_sub_modules())
+    return owners
+
+
+def clear_histories(owners: list[Any]) -> None:
+    # DSPy keeps the last 10,000 calls per LM and per module; align_example counts tokens from
+    # the length of lm.history, which stops growing at that cap. One example at a time is enough.
+    for owner in owners:
+        history = getattr(owner, "history", None)
+        if isinstance(history, list):
+            history.clear()
