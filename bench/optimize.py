@@ -6,7 +6,9 @@ saved by fingerprint, so a rerun reuses them). Then the zero-shot program and ev
 program align the same held-out test set: a seeded draw from the sample's test split plus the
 six real rows (``ARGALIGN_REAL_ROWS`` or ``../shared/data/argunauts-real-6.jsonl``, read here
 and never copied). Each aligned row is scored by the metric (the gate, then the judge), and
-the original rows too.
+the original rows too. Every rewrite is kept next to its original in
+``bench/results/<out>.outputs.jsonl`` (one line per program and example; git-ignored, as the
+real rows are never copied into the project), for reading the rewrites side by side.
 
 Reported per mode and program: the mean test score with its bootstrap 95% interval; per
 compiled program, the paired difference to zero-shot with its bootstrap 95% interval (the
@@ -15,7 +17,9 @@ comes from: rows whose gate outcome changed (a rewrite rejected, failed or uncha
 one program and kept under the other scores 0 on one side) against rows both programs got
 through the gate. MLflow: one parent run per benchmark (experiment ``argalign-bench``), a
 child run per program with its per-example rows; the compile runs are in
-``argalign-optimize``. Results: ``bench/results/optimize.json``.
+``argalign-optimize``. Results: ``bench/results/optimize.json``, rewritten after each program's
+test evaluation (``"complete": false`` until the end), so a stopped benchmark keeps what it
+measured.
 
     python bench/optimize.py --settings /work/notes/exp/settings-8081.yaml     # local Qwen
     python bench/optimize.py --fake --train 3 --val 2 --test 4                  # simulated, seconds
@@ -35,8 +39,17 @@ from pathlib import Path
 from typing import Any
 
 import dspy
-from _common import BENCH_DIR, FakeServerProcess, read_jsonl, table, write_results, write_settings
+from _common import (
+    BENCH_DIR,
+    RESULTS_DIR,
+    FakeServerProcess,
+    read_jsonl,
+    table,
+    write_results,
+    write_settings,
+)
 
+from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.config import load_settings, model_fingerprint
 from argalign.evaluation import evaluate, summarize
 from argalign.lm import open_models
@@ -95,18 +108,37 @@ def compile_program(args: argparse.Namespace, mode: str, optimizer: str) -> dict
 
 # --- evaluating -------------------------------------------------------------------------------------
 
+class Outputs:
+    """``<out>.outputs.jsonl``: the originals, then each program's rewrites, one per line."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("", "utf-8")
+
+    def add(self, mode: str | None, program: str, rows: list[dict[str, Any]]) -> None:
+        with self.path.open("a", encoding="utf-8") as fh:
+            for r in rows:
+                fh.write(json.dumps({"mode": mode, "program": program, **r},
+                                    ensure_ascii=False) + "\n")
+
+
 def evaluate_program(name: str, program: dspy.Module, examples: list[dspy.Example], metric,
-                     task, counter: CallBudget) -> dict[str, Any]:
+                     task, counter: CallBudget) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The program's test measurement, and its per-example rows with the rewritten rows."""
     before = (counter.used, counter.output_tokens)
     started = time.monotonic()
     with dspy.context(lm=budgeted(task.lm, counter), adapter=task.adapter):
-        rows = evaluate(program, examples, metric, desc=name)
+        kept = evaluate(program, examples, metric, desc=name, keep_output=True)
+    rows = [{k: v for k, v in r.items() if k != "output"} for r in kept]
     return {"rows": rows, "summary": summarize(rows), "wall_s": round(time.monotonic() - started, 1),
             "lm_calls": counter.used - before[0],
             "output_tokens": counter.output_tokens - before[1],
             "outcomes": {o: sum(r["outcome"] == o for r in rows)
                          for o in ("aligned", "unchanged", "failed", "rejected")},
-            "score_ci": mean_ci([r["score"] for r in rows]).as_dict()}
+            "score_ci": mean_ci([r["score"] for r in rows]).as_dict()}, [
+        {"id": r["id"], "outcome": r["outcome"], "score": r["score"], "codes": r["codes"],
+         "row": r["output"]} for r in kept]
 
 
 def compare(zero: list[dict[str, Any]], compiled: list[dict[str, Any]]) -> dict[str, Any]:
@@ -160,6 +192,7 @@ def reused_zero_shot(path: Path | None, mode: str, key: str) -> dict[str, Any] |
 # --- the benchmark ----------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The benchmark; the results file is rewritten after each program's test evaluation."""
     from argalign import tracking
     from argalign.optimize import load_examples
 
@@ -179,7 +212,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "candidates": args.candidates, "max_demos": args.max_demos,
         "test": {"n": len(test), "sample": args.test, "real": 0 if real is None else
                  sum(1 for i, _ in test if i.startswith("real/")), "ids": [i for i, _ in test]},
-        "modes": {}}
+        "modes": {}, "complete": False}
+    outputs = Outputs(RESULTS_DIR / f"{args.out}.outputs.jsonl")
 
     compiled: dict[str, dict[str, Any]] = {}
     for mode in args.modes:
@@ -203,12 +237,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         metric = make_metric(budgeted(judge_handle.lm, judge_calls), args.comparison)
         with dspy.context(lm=budgeted(judge_handle.lm, judge_calls)):
             original = [metric.scorer.score(row).score for _, row in test]
+        results["original"] = {"scores": dict(zip((i for i, _ in test), original)),
+                               "mean": mean_ci(original).as_dict()}
+        outputs.add(None, "original", [{"id": i, "score": s, "row": row}
+                                       for (i, row), s in zip(test, original)])
         for mode in args.modes:
             examples = [dspy.Example(id=i, row=row, mode=mode).with_inputs("row")
                         for i, row in test]
             programs = {"zero-shot": load_program(mode)[0]}
             entry: dict[str, Any] = {"programs": {}, "comparisons": {}, "compile": {},
                                      "zero_shot_kept": []}
+            results["modes"][mode] = entry
             for opt, result in compiled[mode].items():
                 program = load_program(mode, result["program_path"])[0]
                 if program_key(program) == program_key(programs["zero-shot"]):
@@ -232,8 +271,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 with tracking.child_run(f"{mode}-{name}", {
                         "mode": mode, "program": name,
                         "program_path": compiled[mode].get(name, {}).get("program_path", "")}):
-                    measured = evaluate_program(f"{mode} {name}", program, examples, metric,
-                                                task, task_calls)
+                    measured, rewrites = evaluate_program(f"{mode} {name}", program, examples,
+                                                          metric, task, task_calls)
+                    outputs.add(mode, name, rewrites)
                     measured["versus_original"] = difference_ci(
                         list(zip(original, (r["score"] for r in measured["rows"])))).as_dict()
                     tracking.log_metrics({
@@ -244,6 +284,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         "lm_calls": measured["lm_calls"], "wall_time_s": measured["wall_s"]})
                     tracking.log_dict(measured["rows"], "test_rows.json")
                 entry["programs"][name] = measured
+                write_results(args.out, results)  # what is measured so far survives a stop
             zero_rows = entry["programs"]["zero-shot"]["rows"]
             for opt, result in compiled[mode].items():
                 if opt in entry["programs"]:
@@ -254,15 +295,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "program_path", "fingerprint", "reused", "partial", "baseline", "compiled",
                     "compile_calls", "report_calls", "output_tokens", "wall_s", "zero_shot_kept",
                     "compile")}
-            results["modes"][mode] = entry
-        results["original"] = {"scores": dict(zip((i for i, _ in test), original)),
-                               "mean": mean_ci(original).as_dict()}
         results["usage"] = {"test_task_calls": task_calls.used, "judge_calls": judge_calls.used}
         results["duration_s"] = {"compile": round(compile_s, 1),
                                  "total": round(time.monotonic() - started, 1)}
         tracking.log_metrics({f"{mode}_{opt}_difference": c["difference"]["mean"]
                               for mode, e in results["modes"].items()
                               for opt, c in e["comparisons"].items()})
+        results["complete"] = True
         tracking.log_dict(results, "results.json")
     return results
 
@@ -343,7 +382,7 @@ def main() -> int:
     parser.add_argument("--budget-calls", type=int, default=None)
     parser.add_argument("--candidates", type=int, default=2)
     parser.add_argument("--max-demos", type=int, default=1)
-    parser.add_argument("--comparison", default="judge")
+    parser.add_argument("--comparison", default=DEFAULT_COMPARISON)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="compile again even if saved")
     parser.add_argument("--zero-shot-from", type=Path, default=None, metavar="RESULTS_JSON",

@@ -66,6 +66,21 @@ def test_each_row_says_how_the_example_ended(examples):
     assert summary["score"] == pytest.approx(sum(r["score"] for r in rows) / 5)
 
 
+def test_rows_keep_the_rewrite_only_when_asked(examples):
+    program = Scripted({"s0": changed, "s1": lambda row: row, "s2": broken,
+                        "s3": QualityRejected("PLAN_DROPPED", "the plan is gone", 3),
+                        "s4": AlignmentFailed("PARSE_ERROR", "no JSON", 3)})
+    metric = make_metric(comparison="structural")
+    plain = evaluate(program, examples, metric)
+    kept = evaluate(program, examples, metric, keep_output=True)
+    assert all("output" not in r and r["seconds"] >= 0 for r in plain)
+    assert kept[0]["output"] == changed(examples[0].row)
+    assert kept[0]["output"] != examples[0].row
+    assert kept[3]["output"] is None and kept[4]["output"] is None  # gave up: no rewrite
+    assert [{k: v for k, v in r.items() if k not in ("output", "seconds")} for r in kept] == [
+        {k: v for k, v in r.items() if k != "seconds"} for r in plain]
+
+
 def test_a_plain_float_metric_gives_a_row_too():
     example = dspy.Example(id="x", row={}, mode="A").with_inputs("row")
     row = metric_row(example, dspy.Prediction(row={"messages": []}), 0.5)

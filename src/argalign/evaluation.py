@@ -6,6 +6,9 @@ a metric from :func:`argalign.metrics.make_metric`. Output: one row per example:
     {"id", "outcome", "score", "forward", "backward", "coherence", "gate", "codes",
      "feedback", "error"}
 
+``evaluate(..., keep_output=True)`` adds ``"output"``: the program's rewritten row (None when it
+gave up), so a benchmark can show rewrites next to their originals.
+
 ``outcome`` is what the batch runner would record (``aligned``, ``unchanged``, ``failed``,
 ``rejected``): a program that gives up on a row (:class:`~argalign.modules.AlignmentFailed`)
 scores 0 like a rewrite the gate turns away, and ``codes`` says why.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -55,22 +59,29 @@ def metric_row(example: dspy.Example, prediction: Any, result: Any,
 
 
 def evaluate(program: dspy.Module, examples: Sequence[dspy.Example], metric: Callable,
-             *, desc: str | None = None) -> list[dict[str, Any]]:
-    """Score ``program`` on ``examples`` one by one; a progress bar when ``desc`` is given."""
+             *, desc: str | None = None, keep_output: bool = False) -> list[dict[str, Any]]:
+    """Score ``program`` on ``examples`` one by one; a progress bar when ``desc`` is given.
+
+    Each row also has ``seconds`` (aligning and scoring that example) and, with
+    ``keep_output``, ``output`` (the rewritten row).
+    """
     from tqdm import tqdm
 
     rows = []
     for example in tqdm(examples, desc=desc, unit="conv", file=sys.stderr, leave=False,
                         disable=desc is None, dynamic_ncols=True):
-        error = None
+        error, started = None, time.monotonic()
         try:
             prediction = program(row=example.row)
         except Exception as e:  # noqa: BLE001 - a failed alignment scores 0 with its reason
             error, prediction = e, dspy.Prediction(row=None)
         result = metric(example, prediction)
         rows.append(metric_row(example, prediction, result, error))
-        log.info("evaluated %s (%d/%d): score %.3f, %s", example.id, len(rows), len(examples),
-                 rows[-1]["score"], rows[-1]["outcome"])
+        rows[-1]["seconds"] = round(time.monotonic() - started, 1)
+        if keep_output:
+            rows[-1]["output"] = getattr(prediction, "row", None)
+        log.info("evaluated %s (%d/%d): score %.3f, %s, %.0f s", example.id, len(rows),
+                 len(examples), rows[-1]["score"], rows[-1]["outcome"], rows[-1]["seconds"])
     return rows
 
 

@@ -94,7 +94,7 @@ def budgeted(lm: dspy.BaseLM, budget: CallBudget) -> dspy.BaseLM:
 @dataclass
 class OptimizeSpec:
     mode: str
-    optimizer: str = "bootstrap-rs"
+    optimizer: str = "bootstrap"
     model: str | None = None
     judge: str | None = None
     reflection_model: str | None = None
