@@ -138,7 +138,8 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
             assert metrics[f"{when}_{c}"] == pytest.approx(meta[when][c])
     assert metrics["lm_calls"] == first["requests"]
     # Every mean with its 95% interval over the valset; the delta paired by example.
-    for name in ("baseline_score", "compiled_score", "delta_score"):
+    for name in ("baseline_score", "compiled_score", "delta_score", "baseline_forward",
+                 "compiled_backward"):
         assert metrics[f"{name}_low"] <= metrics[name] <= metrics[f"{name}_high"], name
     assert metrics["input_tokens"] > 0 and metrics["output_tokens"] > 0
     assert metrics["wall_time_s"] > 0

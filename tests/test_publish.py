@@ -196,7 +196,8 @@ def test_card_lists_every_config_with_scores_and_counts(cleaned, tmp_path):
             "| +0.400 [+0.400, +0.400] |") in body
     assert f"| config `{CONFIGS[0]}` | 30 | 3 | 3 | 30 | 0.400 [" in body
     assert "| mode `A` | 60 | 0 | 0 | 60 |" in body and "| model `model-b` | 60 |" in body
-    assert "forward 0.300 → 0.700" in body and "backward 0.500 → 0.900" in body
+    assert "forward 0.300 [0.300, 0.300] → 0.700 [0.700, 0.700] (+0.400 [+0.400, +0.400])" in body
+    assert "backward 0.500 [0.500, 0.500] → 0.900 [0.900, 0.900]" in body
     # The plots are uploaded with the data and linked from the card.
     for kind in ("mode", "model"):
         plot = out / "plots" / f"scores_by_{kind}.png"

@@ -105,8 +105,8 @@ def score_table(table: Mapping[str, Any]) -> str:
 def parts_line(table: Mapping[str, Any]) -> str:
     """The metric's parts over all scored rows, before → after (difference with its interval)."""
     everything = table.get("all") or {}
-    parts = [f"{part} {everything[part]['before']['mean']:.3f} → "
-             f"{everything[part]['after']['mean']:.3f} "
+    parts = [f"{part} {interval(stored_estimate(everything[part]['before']))} → "
+             f"{interval(stored_estimate(everything[part]['after']))} "
              f"({interval(stored_estimate(everything[part]['difference']), signed=True)})"
              for part in ("forward", "backward", "coherence") if part in everything]
     return ("Parts over all scored rows: " + "; ".join(parts) + ".") if parts else ""

@@ -282,15 +282,15 @@ def _save_and_log(plan: _Plan, compiled: dspy.Module, meta: dict[str, Any],
 
 
 def _intervals(baseline: list[dict[str, Any]], compiled: list[dict[str, Any]]) -> dict[str, float]:
-    """95% bootstrap intervals over the valset: each program's mean score and the paired
-    difference (compiled - baseline, matched by example id)."""
+    """95% bootstrap intervals over the valset: each program's mean score, forward and backward,
+    and the paired difference of the scores (compiled - baseline, matched by example id)."""
     from argalign.stats import difference_ci, mean_ci
 
     out: dict[str, float] = {}
     for name, rows in (("baseline", baseline), ("compiled", compiled)):
-        if rows:
-            estimate = mean_ci([r["score"] for r in rows])
-            out.update({f"{name}_score_low": estimate.low, f"{name}_score_high": estimate.high})
+        for part in ("score", "forward", "backward") if rows else ():
+            estimate = mean_ci([r[part] for r in rows])
+            out.update({f"{name}_{part}_low": estimate.low, f"{name}_{part}_high": estimate.high})
     before = {r["id"]: r["score"] for r in baseline}
     pairs = [(before[r["id"]], r["score"]) for r in compiled if r["id"] in before]
     if pairs:

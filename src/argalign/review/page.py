@@ -75,7 +75,8 @@ def score_section(table_dict: Mapping[str, Any]) -> str:
     body = [["all rows" if g.kind == "all" else f"{g.kind} {g.name}",
              *(g.outcomes.get(o, 0) for o in names), g.scored, g.before, g.after, g.difference]
             for g in groups]
-    parts = [f"{p}: {everything[p]['before']['mean']:.3f} → {everything[p]['after']['mean']:.3f} "
+    parts = [f"{p}: {interval(stored_estimate(everything[p]['before']))} → "
+             f"{interval(stored_estimate(everything[p]['after']))} "
              f"({interval(stored_estimate(everything[p]['difference']), signed=True)})"
              for p in ("forward", "backward", "coherence") if p in everything]
     return ("<p>Mutual predictability of the original row (<em>before</em>) and the aligned row "
