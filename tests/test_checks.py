@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from argalign.checks import (
+    replans,
     CODES,
     check_clarification,
     check_quality,
@@ -90,7 +91,8 @@ def test_every_check_has_a_catalogued_code():
     assert set(CODES) == {"PLACEHOLDER_LEAKED", "PLAN_DROPPED", "DELIVERABLE_DROPPED",
                           "REQUEST_ASKS_UNDELIVERED", "REQUEST_QUOTES_ANSWER",
                           "REQUEST_COPIES_SYSTEM",
-                          "CLARIFICATION_REPEATS", "CLARIFICATION_CONTRADICTS"}
+                          "CLARIFICATION_REPEATS", "CLARIFICATION_CONTRADICTS",
+                          "CLOSING_REPLANS"}
 
 
 @pytest.mark.parametrize("marker", [
@@ -219,3 +221,42 @@ def test_the_editors_instructions_leaking_into_a_request_are_caught(phrase):
     bad = with_request(row, "Annotate the reasons and conjectures of the text and relate each "
                             f"to the reconstruction. {phrase}")
     assert codes(row, bad) == ["PLACEHOLDER_LEAKED"]
+
+
+# A yes/no question about a reconstruction; its thinking ends with the verdict ("No.").
+VERDICT = "sample/deepa2-aaac02-thinking/train/03"
+
+
+def with_closing(row: dict, closing: str) -> dict:
+    new = copy.deepcopy(row)
+    i = first(row, "assistant")
+    new["messages"][i]["thinking"] = split_thinking(row["messages"][i]["thinking"]).join(
+        closing=closing)
+    return new
+
+
+def test_a_closing_that_plans_again_is_caught():
+    row = sample(VERDICT)
+    i = first(row, "assistant")
+    assert split_thinking(row["messages"][i]["thinking"]).closing == "No."
+    # What Qwen2.5-1.5B wrote in place of the verdict in a pipeline run on the sample.
+    bad = with_closing(row, "In my second step, I will identify reasons and conjectures in the "
+                            "text. In my third step, I will answer the question.")
+    assert codes(row, bad) == ["CLOSING_REPLANS"]
+    assert gate(row, bad, "B").codes == ["CLOSING_REPLANS"]
+    # Looking back on a step and leading to the verdict is what a closing should do.
+    good = with_closing(row, "With Step 3 done, proposition (1) is nowhere in the text, so the "
+                             "answer is no.")
+    assert codes(row, good) == []
+
+
+def test_a_step_announced_in_the_original_closing_is_not_a_new_defect():
+    assert replans("Next step: I will check the text again.")
+    assert not replans("After the second step the answer is clear.")
+    row = sample(VERDICT)
+    i = first(row, "assistant")
+    planned = with_closing(row, "Next, I will write the answer in the third step.")
+    # The same closing is no finding against an original that already ended that way.
+    assert codes(planned, with_closing(planned, "Next, I will write the answer in the third "
+                                                "step. It is short.")) == []
+    assert codes(row, planned) == ["CLOSING_REPLANS"]

@@ -21,7 +21,7 @@ from argalign import codes
 from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps
 from argalign.invariants import Violation as Finding  # the same shape: code, message, detail
 from argalign.schema import parse_conversation, split_source
-from argalign.thinking import split_thinking
+from argalign.thinking import shorten, split_thinking
 
 CODES = codes.QUALITY
 
@@ -46,6 +46,11 @@ _LEAKS = re.compile(
     re.IGNORECASE,
 )
 
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
+_STEP_REF = re.compile(r"\bstep\s*\d+\b|\b(?:first|second|third|fourth|fifth|next|following|"
+                       r"remaining)\s+steps?\b", re.I)
+_FUTURE = re.compile(r"\b(?:will|shall|going to|let me|let's|I'll|I need to|I have to|"
+                     r"I must)\b", re.I)
 _WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
 _TOKEN = re.compile(r"\w+")
 _STOP = frozenset("""the and for that this with from are was were will would should could can
@@ -138,10 +143,25 @@ def check_opening(opening: str, *, original_thinking: str, index: int | None = N
     return out
 
 
+def replans(text: str) -> list[str]:
+    """Sentences of ``text`` that announce a step still to come ("In my second step, I will
+    ..."): in a closing, after the middle has done the steps, that is planning in the wrong
+    place. A look back ("With Step 3 done, ...") is no announcement."""
+    return [sentence.strip() for sentence in _SENTENCE.split(text)
+            if _STEP_REF.search(sentence) and _FUTURE.search(sentence)]
+
+
 def check_closing(closing: str, *, original_thinking: str, index: int | None = None
                   ) -> list[Finding]:
-    return [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the thinking")
-            for marker in leaked(closing, original_thinking)]
+    """A new closing (everything after the kept middle) against the original thinking."""
+    out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the thinking")
+           for marker in leaked(closing, original_thinking)]
+    announced = replans(closing)
+    if announced and not replans(split_thinking(original_thinking).closing):
+        out.append(Finding("CLOSING_REPLANS", index,
+                           f"the closing announces steps instead of leading to the answer: "
+                           f"{shorten(announced[0], 120)!r}"))
+    return out
 
 
 def check_clarification(clarification: str, *, request: str, response: Delivered,

@@ -65,7 +65,8 @@ class _RewriteThinking(dspy.Signature):
     )
     closing: str = dspy.OutputField(
         desc="The new closing, one to three sentences that lead from the last step to the "
-             "answer or the tool call."
+             "answer or the tool call. The steps are done by then: draw the result from them, "
+             "do not announce them again."
     )
 
 
