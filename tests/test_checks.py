@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from argalign.checks import (
-    replans,
     CODES,
     check_clarification,
     check_quality,
     copied_span,
     instructions,
     leaked,
+    replans,
 )
 from argalign.deliverables import delivered
 from argalign.invariants import Outcome, gate
