@@ -254,7 +254,6 @@ def test_a_step_announced_in_the_original_closing_is_not_a_new_defect():
     assert replans("Next step: I will check the text again.")
     assert not replans("After the second step the answer is clear.")
     row = sample(VERDICT)
-    i = first(row, "assistant")
     planned = with_closing(row, "Next, I will write the answer in the third step.")
     # The same closing is no finding against an original that already ended that way.
     assert codes(planned, with_closing(planned, "Next, I will write the answer in the third "
