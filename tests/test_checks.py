@@ -16,6 +16,7 @@ from argalign.checks import (
     check_quality,
     copied_span,
     instructions,
+    is_request,
     leaked,
     replans,
 )
@@ -92,7 +93,7 @@ def test_every_check_has_a_catalogued_code():
                           "REQUEST_ASKS_UNDELIVERED", "REQUEST_QUOTES_ANSWER",
                           "REQUEST_COPIES_SYSTEM",
                           "CLARIFICATION_REPEATS", "CLARIFICATION_CONTRADICTS",
-                          "CLOSING_REPLANS"}
+                          "CLOSING_REPLANS", "CLARIFICATION_NOT_A_REQUEST"}
 
 
 @pytest.mark.parametrize("marker", [
@@ -259,3 +260,29 @@ def test_a_step_announced_in_the_original_closing_is_not_a_new_defect():
     assert codes(planned, with_closing(planned, "Next, I will write the answer in the third "
                                                 "step. It is short.")) == []
     assert codes(row, planned) == ["CLOSING_REPLANS"]
+
+
+def test_a_clarification_that_asks_nothing_is_caught():
+    row = sample(ANNOTATION)
+    # What Qwen2.5-1.5B appended to a user's request in a pipeline run on the sample: a remark
+    # about the argument in nobody's voice, which the user would never have written.
+    bad = _clarified(row, "The argument does not provide any information about the emotional "
+                          "appeal of the premises.")
+    assert codes(row, bad, "B") == ["CLARIFICATION_NOT_A_REQUEST"]
+    assert gate(row, bad, "B").outcome is Outcome.REJECTED
+
+
+@pytest.mark.parametrize("text", [
+    "Number the spans in the order they appear.", "Please keep the labels short.",
+    "I'd like the premises numbered.", "Also list the inference rules you use.",
+    "The labels should be short.", "Spans must not overlap, make sure of that."])
+def test_a_clarification_in_the_users_voice_is_a_request(text):
+    assert is_request(text)
+
+
+@pytest.mark.parametrize("text", [
+    "The argument does not provide any information about Lena's emotional appeal.",
+    "The conclusion is drawn based solely on the information provided.",
+    "Codenames needs at least four players."])
+def test_a_statement_about_the_text_is_not_a_request(text):
+    assert not is_request(text)

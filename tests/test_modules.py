@@ -444,7 +444,7 @@ def test_a_request_that_retypes_the_source_is_retried():
 
 def test_a_clarification_stays_within_the_mode_b_bound():
     row = single_turn_row()
-    clarification = "x" * (MAX_CLARIFICATION_CHARS - 1) + "."
+    clarification = "Please " + "x" * (MAX_CLARIFICATION_CHARS - 8) + "."
     lm = ScriptedLM([{"opening": NEW_OPENING, "closing": NEW_CLOSING,
                       "clarification": clarification}])
     aligned = run("B", row, lm).row

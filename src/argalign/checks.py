@@ -51,6 +51,18 @@ _STEP_REF = re.compile(r"\bstep\s*\d+\b|\b(?:first|second|third|fourth|fifth|nex
                        r"remaining)\s+steps?\b", re.I)
 _FUTURE = re.compile(r"\b(?:will|shall|going to|let me|let's|I'll|I need to|I have to|"
                      r"I must)\b", re.I)
+# First words of a request in the imperative.
+_IMPERATIVES = frozenset((
+    "add", "also", "analyse", "analyze", "annotate", "answer", "apply", "assess", "be", "begin",
+    "bring", "check", "classify", "compare", "consider", "construct", "decide", "describe",
+    "determine", "do", "draw", "evaluate", "explain", "focus", "formalise", "formalize", "give",
+    "go", "identify", "include", "indicate", "judge", "keep", "label", "leave", "link", "list",
+    "make", "map", "mark", "name", "note", "number", "please", "point", "present", "provide",
+    "put", "quote", "rate", "reconstruct", "refer", "render", "report", "rewrite", "say",
+    "separate", "show", "spell", "start", "state", "structure", "summarise", "summarize", "take",
+    "tell", "test", "translate", "treat", "try", "turn", "use", "verify", "write"))
+_ASKING = re.compile(r"\b(?:you|your|please|I want|I'd like|I would like|I need|I expect|"
+                     r"I am asking|I'm asking|should|make sure)\b", re.I)
 _WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
 _TOKEN = re.compile(r"\w+")
 _STOP = frozenset("""the and for that this with from are was were will would should could can
@@ -164,6 +176,15 @@ def check_closing(closing: str, *, original_thinking: str, index: int | None = N
     return out
 
 
+def is_request(text: str) -> bool:
+    """Whether ``text`` asks the assistant for something: an imperative ("Number the
+    premises."), a polite or wanting form ("Please ...", "I'd like ..."), or words addressed to
+    the assistant ("you", "should"). A statement about the text ("The argument does not say
+    ...") is not a request, however true."""
+    first_word = (_TOKEN.findall(text.lower()) or [""])[0]
+    return first_word in _IMPERATIVES or bool(_ASKING.search(text))
+
+
 def check_clarification(clarification: str, *, request: str, response: Delivered,
                         index: int | None = None) -> list[Finding]:
     """Mode B: an appended clarification against the request it follows and the response."""
@@ -175,6 +196,9 @@ def check_clarification(clarification: str, *, request: str, response: Delivered
     if words and len(words & content_words(request)) / len(words) >= REPEAT_SHARE:
         out.append(Finding("CLARIFICATION_REPEATS", index,
                            "the clarification adds no word the request does not already have"))
+    if not is_request(clarification):
+        out.append(Finding("CLARIFICATION_NOT_A_REQUEST", index,
+                           f"the user does not ask anything here: {shorten(clarification, 120)!r}"))
     foreign = sorted((asked(clarification) & set(TASKS)) - response.everything - asked(request))
     if foreign:
         out.append(Finding("CLARIFICATION_CONTRADICTS", index,

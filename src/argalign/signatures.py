@@ -93,7 +93,8 @@ class RewriteThinkingForAnswer(_RewriteThinking):
     middle part or the answer, and never write placeholders or field names."""
 
     clarification: str = dspy.OutputField(
-        desc="At most one short sentence to append to the request, or an empty string."
+        desc="At most one short sentence that the user appends to the request, asking the "
+             "assistant for something, or an empty string. Not a remark about the text."
     )
 
 
