@@ -91,7 +91,7 @@ def test_a_clean_rewrite_passes_every_check():
 def test_every_check_has_a_catalogued_code():
     assert set(CODES) == {"PLACEHOLDER_LEAKED", "PLAN_DROPPED", "DELIVERABLE_DROPPED",
                           "REQUEST_ASKS_UNDELIVERED", "REQUEST_QUOTES_ANSWER",
-                          "REQUEST_COPIES_SYSTEM",
+                          "REQUEST_COPIES_SYSTEM", "REQUEST_QUOTES_THINKING",
                           "CLARIFICATION_REPEATS", "CLARIFICATION_CONTRADICTS",
                           "CLOSING_REPLANS", "CLARIFICATION_NOT_A_REQUEST"}
 
@@ -286,3 +286,23 @@ def test_a_clarification_in_the_users_voice_is_a_request(text):
     "Codenames needs at least four players."])
 def test_a_statement_about_the_text_is_not_a_request(text):
     assert not is_request(text)
+
+
+# An explicit request for a reconstruction with inference rules and a LaTeX formalization.
+FULL_TREATMENT = "sample/deepa2-aaac02-thinking/test/00"
+
+
+def test_a_request_that_copies_the_reasoning_is_caught():
+    row = sample(FULL_TREATMENT)
+    # What Qwen2.5-1.5B wrote in a pipeline run: it ends with the thinking's first sentence.
+    bad = with_request(row, "Reconstruct the argument in standard form with numbered premises "
+                            "and conclusions, name the inference rule of each step, and "
+                            "formalize every proposition in LaTeX. Let me plan this first; I "
+                            "am going to reconstruct the argument in Argdown and formalize every "
+                            "proposition.")
+    assert codes(row, bad) == ["REQUEST_QUOTES_THINKING"]
+    # Naming the plan's steps is asking for the method, not copying the reasoning.
+    good = with_request(row, "Identify the title and gist of the argument, reconstruct the "
+                             "argument in standard form with the inference rule of each step, "
+                             "and formalize premises and conclusions in LaTeX.")
+    assert codes(row, good) == []

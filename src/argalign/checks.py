@@ -46,6 +46,8 @@ _LEAKS = re.compile(
     re.IGNORECASE,
 )
 
+# A plan's step title, which a request may well repeat ("Reconstruct the argument ...").
+_STEP_LINE = re.compile(r"^.*\bStep \d+\s*[:.].*$", re.IGNORECASE | re.M)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STEP_REF = re.compile(r"\bstep\s*\d+\b|\b(?:first|second|third|fourth|fifth|next|following|"
                        r"remaining)\s+steps?\b", re.I)
@@ -114,8 +116,10 @@ def copied_span(text: str, reference: str, *, allowed: Iterable[str] = ()) -> st
 
 
 def check_request(request: str, *, original: str, answer: str, system: str, source: str,
-                  response: Delivered, index: int | None = None) -> list[Finding]:
-    """Mode A: a new request (instructions only) against the original one and the answer."""
+                  response: Delivered, thinking: str = "", index: int | None = None
+                  ) -> list[Finding]:
+    """Mode A: a new request (instructions only) against the original one, the answer and the
+    turn's thinking (the request may name the plan's steps, not copy the assistant's prose)."""
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the request")
            for marker in leaked(request, original)]
     named = asked(original) & response.everything
@@ -132,6 +136,11 @@ def check_request(request: str, *, original: str, answer: str, system: str, sour
     span = copied_span(request, answer, allowed=(source, original))
     if span:
         out.append(Finding("REQUEST_QUOTES_ANSWER", index, f"copies the answer: {span!r}"))
+    # A span the answer has too is reported once, as a quote of the answer.
+    span = copied_span(request, _STEP_LINE.sub("", thinking), allowed=(source, original, answer))
+    if span:
+        out.append(Finding("REQUEST_QUOTES_THINKING", index,
+                           f"copies the assistant's reasoning: {span!r}"))
     span = copied_span(request, system, allowed=(original,))
     if span:
         out.append(Finding("REQUEST_COPIES_SYSTEM", index, f"copies the system prompt: {span!r}"))
@@ -237,7 +246,8 @@ def check_quality(original: dict[str, Any], aligned: dict[str, Any], mode: str) 
                 request = (new_user.replace(source, "", 1) if source and source in new_user
                            else instructions(new_user))
                 out += check_request(request, original=instructions(old_user), answer=answer,
-                                     system=system, source=source, response=response, index=i)
+                                     system=system, source=source, response=response,
+                                     thinking=_thinking(conversation, turn), index=i)
         for j in turn.assistant_indices:
             old = conversation.messages[j].thinking
             new = new_messages[j].get("thinking")
@@ -250,6 +260,11 @@ def check_quality(original: dict[str, Any], aligned: dict[str, Any], mode: str) 
             out += check_opening(opening, original_thinking=old, index=j)
             out += check_closing(closing, original_thinking=old, index=j)
     return out
+
+
+def _thinking(conversation, turn) -> str:
+    """The turn's original reasoning, every assistant message of it."""
+    return "\n\n".join(conversation.messages[i].thinking or "" for i in turn.assistant_indices)
 
 
 def _final_answer(conversation, turn) -> str:

@@ -345,6 +345,8 @@ class ModeA(AlignConversation):
 
         answer = _final_content(conversation, turn)
         response = _delivered(conversation, turn)
+        thinking = "\n\n".join(conversation.messages[i].thinking or ""
+                               for i in turn.assistant_indices)
 
         def check(prediction: dspy.Prediction) -> str:
             text = _check_prose(prediction.request, "request", required=True,
@@ -355,7 +357,7 @@ class ModeA(AlignConversation):
             InvalidOutput.raise_for(check_request(
                 f"{text}\n{request.intro}", original=instructions(request.content),
                 answer=answer, system=system.content or "" if system else "",
-                source=request.source or "", response=response))
+                source=request.source or "", response=response, thinking=thinking))
             return text
 
         return self._call(

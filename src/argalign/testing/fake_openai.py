@@ -367,6 +367,10 @@ def default_responder(
         # checks pass) and adds a sentence: the original instructions, placeholders removed.
         kept = " ".join(_PLACEHOLDERS.sub(" ", original.group(1)).split())
         values["request"] = f"{kept} {values['request']}".strip()
+    if isinstance(values.get("clarification"), str) and values["clarification"]:
+        # A clarification is something the user asks for (CLARIFICATION_NOT_A_REQUEST).
+        text = values["clarification"]
+        values["clarification"] = f"Please {text[:1].lower()}{text[1:]}"
     return values
 
 
