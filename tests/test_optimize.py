@@ -179,6 +179,14 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
                    "val": meta["determined_by"]["val_ids"]}
     assert len(ids["train"]) == len(ids["val"]) == 2
     assert all("/train/" in i for i in ids["train"]) and all("/validation/" in i for i in ids["val"])
+    # The same draws as the run's input datasets (mlflow.log_input), one line per example.
+    inputs = {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset
+              for i in mlflow.get_run(run.info.run_id).inputs.dataset_inputs}
+    assert set(inputs) == {"training", "validation"}
+    for context, split in (("training", "train"), ("validation", "val")):
+        dataset = inputs[context]
+        assert dataset.source_type == "local" and dataset.digest
+        assert json.loads(dataset.profile)["num_rows"] == len(ids[split])
 
     # mlflow.dspy.autolog: the reporting evaluation leaves one trace per program call
     # (compile traces are off by default), tied to the run. The winning program's valset rows

@@ -19,6 +19,7 @@ held-out test set.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
@@ -278,7 +279,32 @@ def _save_and_log(plan: _Plan, compiled: dspy.Module, meta: dict[str, Any],
     _log_evaluations(rows)
     tracking.log_dict({"train": plan.determined_by["train_ids"],
                        "val": plan.determined_by["val_ids"]}, "dataset_ids.json")
+    _log_inputs(plan)
     tracking.set_tags({"partial": str(meta["partial"]), "program_path": str(path)})
+
+
+def _row_sha256(row: dict[str, Any]) -> str:
+    text = json.dumps(row, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _log_inputs(plan: _Plan) -> None:
+    """The train and validation examples as the run's input datasets (contexts ``training``
+    and ``validation``): one line per example, its id and the SHA-256 of its row, sourced from
+    where they were drawn, so the digest changes when the draw or a row does."""
+    from argalign import tracking
+    from argalign.sources import resolve_source
+
+    try:
+        found = resolve_source(plan.spec.source)
+        source = (f"https://huggingface.co/datasets/{found.location}" if found.kind == "hub"
+                  else found.location)
+        for context, split, examples in (("training", "train", plan.trainset),
+                                         ("validation", "validation", plan.valset)):
+            tracking.log_dataset([{"id": e.id, "sha256": _row_sha256(e.row)} for e in examples],
+                                 name=f"{found.label}/{split}", source=source, context=context)
+    except Exception as e:  # noqa: BLE001 - the program and its scores are saved already
+        log.warning("MLflow: the train and validation inputs could not be logged: %s", e)
 
 
 def _intervals(baseline: list[dict[str, Any]], compiled: list[dict[str, Any]]) -> dict[str, float]:
