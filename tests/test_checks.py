@@ -92,6 +92,7 @@ def test_every_check_has_a_catalogued_code():
     assert set(CODES) == {"PLACEHOLDER_LEAKED", "PLAN_DROPPED", "DELIVERABLE_DROPPED",
                           "REQUEST_ASKS_UNDELIVERED", "REQUEST_QUOTES_ANSWER",
                           "REQUEST_COPIES_SYSTEM", "REQUEST_QUOTES_THINKING",
+                          "REQUEST_IN_ASSISTANT_VOICE",
                           "CLARIFICATION_REPEATS", "CLARIFICATION_CONTRADICTS",
                           "CLOSING_REPLANS", "CLARIFICATION_NOT_A_REQUEST"}
 
@@ -300,9 +301,32 @@ def test_a_request_that_copies_the_reasoning_is_caught():
                             "formalize every proposition in LaTeX. Let me plan this first; I "
                             "am going to reconstruct the argument in Argdown and formalize every "
                             "proposition.")
-    assert codes(row, bad) == ["REQUEST_QUOTES_THINKING"]
+    assert codes(row, bad) == ["REQUEST_IN_ASSISTANT_VOICE", "REQUEST_QUOTES_THINKING"]
     # Naming the plan's steps is asking for the method, not copying the reasoning.
     good = with_request(row, "Identify the title and gist of the argument, reconstruct the "
                              "argument in standard form with the inference rule of each step, "
                              "and formalize premises and conclusions in LaTeX.")
     assert codes(row, good) == []
+
+
+# A fallacy question whose original request is "Your turn." and whose answer is SMT-LIB code.
+SMT_FOLLY = "sample/deepa2-folly-thinking/train/05"
+
+
+@pytest.mark.parametrize("planning", [
+    "Let me draw up a plan before I start.",  # seen in a pipeline run, after the instructions
+    "I will start by reconstructing the argument.", "The user wants a formal check."])
+def test_the_assistant_planning_inside_the_request_is_caught(planning):
+    row = sample(SMT_FOLLY)
+    asks = "Write an SMT-LIB program that checks every inference step of the argument."
+    assert codes(row, with_request(row, asks)) == []
+    assert codes(row, with_request(row, f"{asks} {planning}")) == ["REQUEST_IN_ASSISTANT_VOICE"]
+
+
+@pytest.mark.parametrize("users_words", [
+    "I will paste the text below.", "Let me know which inference fails.",
+    "I'd like you to check every inference step."])
+def test_a_user_speaking_in_the_first_person_is_no_finding(users_words):
+    row = sample(SMT_FOLLY)
+    asks = "Write an SMT-LIB program that checks every inference step of the argument."
+    assert codes(row, with_request(row, f"{asks} {users_words}")) == []

@@ -48,6 +48,12 @@ _LEAKS = re.compile(
 
 # A plan's step title, which a request may well repeat ("Reconstruct the argument ...").
 _STEP_LINE = re.compile(r"^.*\bStep \d+\s*[:.].*$", re.IGNORECASE | re.M)
+# The assistant planning its work, or talking about the user, inside what the user writes.
+_WORK = (r"(?:start|begin|first|plan|draw up|think|work|reconstruct|analy[sz]e|identify|"
+         r"formali[sz]e|annotate|check|answer|map|write|go through)")
+_ASSISTANT_VOICE = re.compile(
+    rf"\blet me {_WORK}\b|\bI(?:'ll| will| am going to|'m going to| need to) {_WORK}\b"
+    r"|\bmy plan\b|\bthe user (?:wants|asks|is asking|requests|needs)\b", re.IGNORECASE)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STEP_REF = re.compile(r"\bstep\s*\d+\b|\b(?:first|second|third|fourth|fifth|next|following|"
                        r"remaining)\s+steps?\b", re.I)
@@ -141,6 +147,10 @@ def check_request(request: str, *, original: str, answer: str, system: str, sour
     if span:
         out.append(Finding("REQUEST_QUOTES_THINKING", index,
                            f"copies the assistant's reasoning: {span!r}"))
+    voice = _ASSISTANT_VOICE.search(request)
+    if voice and not _ASSISTANT_VOICE.search(original):
+        out.append(Finding("REQUEST_IN_ASSISTANT_VOICE", index,
+                           f"the assistant plans in the request: {voice.group(0)!r}"))
     span = copied_span(request, system, allowed=(original,))
     if span:
         out.append(Finding("REQUEST_COPIES_SYSTEM", index, f"copies the system prompt: {span!r}"))
