@@ -17,9 +17,9 @@ comes from: rows whose gate outcome changed (a rewrite rejected, failed or uncha
 one program and kept under the other scores 0 on one side) against rows both programs got
 through the gate. MLflow: one parent run per benchmark (experiment ``argalign-bench``), a
 child run per program with its per-example rows; the compile runs are in
-``argalign-optimize``. Results: ``bench/results/optimize.json``, rewritten after each program's
-test evaluation (``"complete": false`` until the end), so a stopped benchmark keeps what it
-measured.
+``argalign-optimize``. The test set is measured example by example, every program in turn,
+and ``bench/results/optimize.json`` is rewritten after each example (``"complete": false``
+until the end; ``done`` per mode), so a benchmark stopped early keeps complete pairs.
 
     python bench/optimize.py --settings /work/notes/exp/settings-8081.yaml     # local Qwen
     python bench/optimize.py --fake --train 3 --val 2 --test 4                  # simulated, seconds
@@ -48,6 +48,7 @@ from _common import (
     write_results,
     write_settings,
 )
+from tqdm import tqdm
 
 from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.config import load_settings, model_fingerprint
@@ -123,22 +124,31 @@ class Outputs:
                                     ensure_ascii=False) + "\n")
 
 
-def evaluate_program(name: str, program: dspy.Module, examples: list[dspy.Example], metric,
-                     task, counter: CallBudget) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The program's test measurement, and its per-example rows with the rewritten rows."""
+def evaluate_one(program: dspy.Module, example: dspy.Example, metric, task,
+                 counter: CallBudget) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One example through one program: its metric row (with ``lm_calls`` and
+    ``output_tokens``) and the line for the outputs file."""
     before = (counter.used, counter.output_tokens)
-    started = time.monotonic()
     with dspy.context(lm=budgeted(task.lm, counter), adapter=task.adapter):
-        kept = evaluate(program, examples, metric, desc=name, keep_output=True)
-    rows = [{k: v for k, v in r.items() if k != "output"} for r in kept]
-    return {"rows": rows, "summary": summarize(rows), "wall_s": round(time.monotonic() - started, 1),
-            "lm_calls": counter.used - before[0],
-            "output_tokens": counter.output_tokens - before[1],
+        row = evaluate(program, [example], metric, keep_output=True)[0]
+    output = row.pop("output")
+    row.update(lm_calls=counter.used - before[0], output_tokens=counter.output_tokens - before[1])
+    return row, {"id": row["id"], "outcome": row["outcome"], "score": row["score"],
+                 "codes": row["codes"], "row": output}
+
+
+def measurement(rows: list[dict[str, Any]], original: list[float]) -> dict[str, Any]:
+    """A program's test figures over the rows measured so far (``original``: their originals'
+    scores, in the same order)."""
+    scores = [r["score"] for r in rows]
+    return {"n": len(rows), "rows": rows, "summary": summarize(rows),
+            "wall_s": round(sum(r["seconds"] for r in rows), 1),
+            "lm_calls": sum(r["lm_calls"] for r in rows),
+            "output_tokens": sum(r["output_tokens"] for r in rows),
             "outcomes": {o: sum(r["outcome"] == o for r in rows)
                          for o in ("aligned", "unchanged", "failed", "rejected")},
-            "score_ci": mean_ci([r["score"] for r in rows]).as_dict()}, [
-        {"id": r["id"], "outcome": r["outcome"], "score": r["score"], "codes": r["codes"],
-         "row": r["output"]} for r in kept]
+            "score_ci": mean_ci(scores).as_dict(),
+            "versus_original": difference_ci(list(zip(original, scores))).as_dict()}
 
 
 def compare(zero: list[dict[str, Any]], compiled: list[dict[str, Any]]) -> dict[str, Any]:
@@ -189,10 +199,29 @@ def reused_zero_shot(path: Path | None, mode: str, key: str) -> dict[str, Any] |
     return entry["programs"]["zero-shot"]
 
 
+def update_entry(entry: dict[str, Any], rows: dict[str, list[dict[str, Any]]],
+                 earlier: dict[str, Any] | None, original: dict[str, float],
+                 earlier_path: Path | None) -> None:
+    """A mode's programs and comparisons over the examples measured so far."""
+    if earlier is not None:
+        entry["programs"]["zero-shot"] = {**earlier, "reused_from": str(earlier_path)}
+    for name, program_rows in rows.items():
+        entry["programs"][name] = measurement(program_rows,
+                                              [original[r["id"]] for r in program_rows])
+    zero_rows = entry["programs"]["zero-shot"]["rows"]
+    for name, program_rows in rows.items():
+        if name != "zero-shot":
+            paired = zero_rows[:len(program_rows)]
+            entry["comparisons"][name] = {
+                **compare(paired, program_rows),
+                "evidence": evidence(paired, program_rows,
+                                     [original[r["id"]] for r in program_rows])}
+
+
 # --- the benchmark ----------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """The benchmark; the results file is rewritten after each program's test evaluation."""
+    """The benchmark; the results file is rewritten after each test example."""
     from argalign import tracking
     from argalign.optimize import load_examples
 
@@ -235,20 +264,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # One metric, so one judge and one reading cache: the originals' readings (and the
         # response readings every rewrite shares) are made once.
         metric = make_metric(budgeted(judge_handle.lm, judge_calls), args.comparison)
-        with dspy.context(lm=budgeted(judge_handle.lm, judge_calls)):
-            original = [metric.scorer.score(row).score for _, row in test]
-        results["original"] = {"scores": dict(zip((i for i, _ in test), original)),
-                               "mean": mean_ci(original).as_dict()}
-        outputs.add(None, "original", [{"id": i, "score": s, "row": row}
-                                       for (i, row), s in zip(test, original)])
+        original: dict[str, float] = {}  # the originals' scores, made as the examples come up
+
+        def score_original(example_id: str, row: dict[str, Any]) -> float:
+            if example_id not in original:
+                with dspy.context(lm=budgeted(judge_handle.lm, judge_calls)):
+                    original[example_id] = metric.scorer.score(row).score
+                outputs.add(None, "original", [{"id": example_id, "score": original[example_id],
+                                                "row": row}])
+                results["original"] = {"scores": original,
+                                       "mean": mean_ci(list(original.values())).as_dict()}
+            return original[example_id]
+
         for mode in args.modes:
             examples = [dspy.Example(id=i, row=row, mode=mode).with_inputs("row")
                         for i, row in test]
             programs = {"zero-shot": load_program(mode)[0]}
             entry: dict[str, Any] = {"programs": {}, "comparisons": {}, "compile": {},
-                                     "zero_shot_kept": []}
+                                     "zero_shot_kept": [], "done": 0}
             results["modes"][mode] = entry
             for opt, result in compiled[mode].items():
+                entry["compile"][opt] = {k: result.get(k) for k in (
+                    "program_path", "fingerprint", "reused", "partial", "baseline", "compiled",
+                    "compile_calls", "report_calls", "output_tokens", "wall_s", "zero_shot_kept",
+                    "compile")}
                 program = load_program(mode, result["program_path"])[0]
                 if program_key(program) == program_key(programs["zero-shot"]):
                     # No candidate beat zero-shot on the valset: the same program, nothing to
@@ -263,38 +302,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 "comparison": args.comparison, "test": [i for i, _ in test]})
             entry["zero_shot_key"] = reuse_key
             earlier = reused_zero_shot(args.zero_shot_from, mode, reuse_key)
-            for name, program in programs.items():
-                if name == "zero-shot" and earlier is not None:
-                    # The same program on the same rows with the same models and metric.
-                    entry["programs"][name] = {**earlier, "reused_from": str(args.zero_shot_from)}
-                    continue
+            measured = [name for name in programs if not (name == "zero-shot" and earlier)]
+            rows: dict[str, list[dict[str, Any]]] = {name: [] for name in measured}
+            # Example by example, every program in turn: a benchmark stopped early still has
+            # complete pairs, and the results file says how many (``done``).
+            bar = tqdm(examples, desc=f"mode {mode} test", unit="conv", file=sys.stderr,
+                       dynamic_ncols=True)
+            for example in bar:
+                score_original(example.id, example.row)
+                for name in measured:
+                    row, output = evaluate_one(programs[name], example, metric, task, task_calls)
+                    rows[name].append(row)
+                    outputs.add(mode, name, [output])
+                entry["done"] += 1
+                update_entry(entry, rows, earlier, original, args.zero_shot_from)
+                bar.set_postfix({n: f"{c['difference']['mean']:+.3f}"
+                                 for n, c in entry["comparisons"].items()})
+                write_results(args.out, results)  # what is measured so far survives a stop
+            for name in measured:
                 with tracking.child_run(f"{mode}-{name}", {
                         "mode": mode, "program": name,
                         "program_path": compiled[mode].get(name, {}).get("program_path", "")}):
-                    measured, rewrites = evaluate_program(f"{mode} {name}", program, examples,
-                                                          metric, task, task_calls)
-                    outputs.add(mode, name, rewrites)
-                    measured["versus_original"] = difference_ci(
-                        list(zip(original, (r["score"] for r in measured["rows"])))).as_dict()
+                    m = entry["programs"][name]
                     tracking.log_metrics({
-                        **{f"test_{k}": v for k, v in measured["summary"].items()},
-                        "test_score_low": measured["score_ci"]["low"],
-                        "test_score_high": measured["score_ci"]["high"],
-                        **{f"n_{k}": v for k, v in measured["outcomes"].items()},
-                        "lm_calls": measured["lm_calls"], "wall_time_s": measured["wall_s"]})
-                    tracking.log_dict(measured["rows"], "test_rows.json")
-                entry["programs"][name] = measured
-                write_results(args.out, results)  # what is measured so far survives a stop
-            zero_rows = entry["programs"]["zero-shot"]["rows"]
-            for opt, result in compiled[mode].items():
-                if opt in entry["programs"]:
-                    rows = entry["programs"][opt]["rows"]
-                    entry["comparisons"][opt] = {**compare(zero_rows, rows),
-                                                 "evidence": evidence(zero_rows, rows, original)}
-                entry["compile"][opt] = {k: result.get(k) for k in (
-                    "program_path", "fingerprint", "reused", "partial", "baseline", "compiled",
-                    "compile_calls", "report_calls", "output_tokens", "wall_s", "zero_shot_kept",
-                    "compile")}
+                        **{f"test_{k}": v for k, v in m["summary"].items()},
+                        "test_score_low": m["score_ci"]["low"],
+                        "test_score_high": m["score_ci"]["high"],
+                        **{f"n_{k}": v for k, v in m["outcomes"].items()},
+                        "lm_calls": m["lm_calls"], "wall_time_s": m["wall_s"]})
+                    tracking.log_dict(m["rows"], "test_rows.json")
         results["usage"] = {"test_task_calls": task_calls.used, "judge_calls": judge_calls.used}
         results["duration_s"] = {"compile": round(compile_s, 1),
                                  "total": round(time.monotonic() - started, 1)}

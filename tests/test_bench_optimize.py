@@ -61,3 +61,33 @@ def test_the_test_set_is_the_sample_test_split_and_the_real_rows_and_never_train
     other = [dspy.Example(id=i, row=r) for i, r in bench.test_rows(40, None, seed=0)
              if i not in ids]
     bench.check_disjoint(test, other)  # the rest of the test split: no overlap
+
+
+def test_a_stopped_benchmark_keeps_complete_pairs(bench):
+    measured = {"zero-shot": [], "bootstrap": []}
+    original = {"a": 0.4, "b": 0.5, "c": 0.2}
+    entry = {"programs": {}, "comparisons": {}}
+    cost = {"seconds": 2.0, "lm_calls": 3, "output_tokens": 10, "forward": 0.5, "backward": 0.5}
+    for i, (zero, compiled) in zip("abc", [(0.5, 0.7), (0.6, 0.0), (0.3, 0.3)]):
+        measured["zero-shot"].append({**row(i, zero), **cost})
+        measured["bootstrap"].append({**row(i, compiled, "pass" if compiled else "check"), **cost})
+        bench.update_entry(entry, measured, None, original, None)
+        if i == "b":  # stopped here: two complete pairs
+            assert entry["programs"]["bootstrap"]["n"] == 2
+            assert entry["comparisons"]["bootstrap"]["difference"]["mean"] == pytest.approx(
+                (0.2 - 0.6) / 2, abs=1e-4)
+    m = entry["programs"]["bootstrap"]
+    assert (m["n"], m["lm_calls"], m["wall_s"], m["outcomes"]["rejected"]) == (3, 9, 6.0, 1)
+    assert m["versus_original"]["mean"] == pytest.approx((0.3 - 0.5 + 0.1) / 3, abs=1e-4)
+    c = entry["comparisons"]["bootstrap"]
+    assert (c["wins"], c["losses"], c["ties"]) == (1, 1, 1)
+    assert [e["original"] for e in c["evidence"]] == [0.4, 0.5, 0.2]
+    # A zero-shot evaluation reused from an earlier run pairs with the rows measured so far.
+    earlier = bench.measurement([{**row(i, s), **cost} for i, s in zip("abc", (0.5, 0.6, 0.3))],
+                                [0.4, 0.5, 0.2])
+    again = {"programs": {}, "comparisons": {}}
+    bench.update_entry(again, {"bootstrap": measured["bootstrap"][:1]}, earlier, original,
+                       Path("old.json"))
+    assert list(again["programs"]) == ["zero-shot", "bootstrap"]
+    assert again["comparisons"]["bootstrap"]["difference"]["n"] == 1
+    assert again["programs"]["zero-shot"]["reused_from"] == "old.json"
