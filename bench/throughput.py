@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import collections
 import heapq
+import itertools
 import logging
 import os
 import statistics
@@ -64,12 +65,14 @@ def warm_up() -> None:
     import argalign.run.runner  # noqa: F401
 
 
-def run_once(data: Path, settings: Path, name: str) -> dict[str, Any]:
+def run_once(data: Path, settings: Path, name: str, workers: int = 1) -> dict[str, Any]:
     from argalign.run.runner import RunOptions, run_batch
 
     started = time.monotonic()
+    # workers only when asked for, so the script also measures code from before --workers
+    more = {"workers": workers} if workers != 1 else {}
     summary = run_batch(RunOptions(data=data, settings=str(settings), score=False, track=False,
-                                   progress=False, run_name=name))
+                                   progress=False, run_name=name, **more))
     return {"summary": summary, "wall_s": time.monotonic() - started}
 
 
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n", type=int, default=200, help="conversations per run (default %(default)s)")
     p.add_argument("--latency", type=float, default=0.2, help="seconds per LM call (default %(default)s)")
     p.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 16, 64])
+    p.add_argument("--workers", type=int, nargs="+", default=[1],
+                   help="worker processes (run --workers), each value at each concurrency")
     p.add_argument("--output-words", type=int, default=12,
                    help="words per fake output field (a Mode B clarification must stay under 200 characters)")
     p.add_argument("--model-string", default="openai/fake",
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             FakeServerProcess("--latency", str(args.latency), "--output-words",
                               str(args.output_words)) as server:
         data = prepare_data(Path(tmp) / "data", args.n)
-        for c in args.concurrency:
+        for workers, c in itertools.product(args.workers, args.concurrency):
             settings = write_settings(Path(tmp) / f"settings-c{c}.yaml", server.url, concurrency=c,
                                       num_retries=0, model=args.model_string)
             share = cpu_share()  # how disturbed the machine is right now
@@ -169,15 +174,15 @@ def main(argv: list[str] | None = None) -> int:
             sampler = StackSampler() if args.profile else None
             if sampler:
                 with sampler:
-                    ran = run_once(data, settings, f"c{c}")
+                    ran = run_once(data, settings, f"w{workers}-c{c}", workers)
                 profiles[c] = sampler.report()
             else:
-                ran = run_once(data, settings, f"c{c}")
+                ran = run_once(data, settings, f"w{workers}-c{c}", workers)
             # Every thread of this process, and worker processes once they are reaped.
             cpu_s = cpu_seconds(os.times(), cpu_before)
             stats = server.stats()
             server_calls = stats["total"] - calls_before
-            records = list(result_records(data / "runs" / f"c{c}"))
+            records = list(result_records(data / "runs" / f"w{workers}-c{c}"))
             per_mode: dict[str, list[int]] = collections.defaultdict(list)
             for record in records:
                 per_mode[record["mode"]].append(int(record["calls"]))
@@ -193,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             in_order = [int(r["calls"]) for r in sorted(records, key=lambda r: r["index"])]
             ideal_tail = conversations / makespan(in_order, c, args.latency)
             rows.append({
-                "concurrency": c, "conversations": conversations,
+                "workers": workers, "concurrency": c, "conversations": conversations,
                 "outcomes": ran["summary"]["outcomes"],
                 "calls_per_conv": round(calls_per_conv, 3),
                 "calls_per_conv_by_mode": {m: round(statistics.mean(v), 3)
@@ -204,22 +209,28 @@ def main(argv: list[str] | None = None) -> int:
                 "elapsed_s": round(elapsed, 3), "wall_s_with_plan": round(ran["wall_s"], 3),
                 "conv_per_s": round(measured, 3), "ideal_conv_per_s": round(ideal, 3),
                 "ratio": round(measured / ideal, 3),
+                # Worker processes first import DSPy and build their programs (once per run).
+                "startup_s": session.get("workers_startup_s"),
+                "ratio_after_startup": round(
+                    conversations / (elapsed - (session.get("workers_startup_s") or 0)) / ideal, 3),
                 # The runner's CPU per LM call: at 1 / cpu_ms_per_call calls a second it is CPU-bound.
                 "cpu_ms_per_call": round(1000 * cpu_s / max(server_calls, 1), 2),
                 "cpu_share_before": share, "loadavg_1m": round(os.getloadavg()[0], 2),
                 "ideal_with_tail_conv_per_s": round(ideal_tail, 3),
                 "ratio_with_tail": round(measured / ideal_tail, 3),
             })
-            print(f"concurrency {c}: {measured:.2f} conv/s, ideal {ideal:.2f}, "
+            print(f"workers {workers}, concurrency {c}: {measured:.2f} conv/s, ideal {ideal:.2f}, "
                   f"ratio {measured / ideal:.3f}", file=sys.stderr, flush=True)
 
     view = [{**r, "A": r["calls_per_conv_by_mode"].get("A"), "B": r["calls_per_conv_by_mode"].get("B")}
             for r in rows]
     print(f"N={args.n}, latency {args.latency * 1000:.0f} ms per call, modes A+B mixed, "
           f"model string {args.model_string}")
-    print(table(view, ["concurrency", "conversations", "A", "B", "calls_per_conv", "server_calls",
-                       "max_in_flight", "cpu_share_before", "cpu_ms_per_call", "elapsed_s", "conv_per_s",
-                       "ideal_conv_per_s", "ratio", "ideal_with_tail_conv_per_s", "ratio_with_tail"]))
+    print(table(view, ["workers", "concurrency", "conversations", "A", "B", "calls_per_conv",
+                       "server_calls", "max_in_flight", "cpu_share_before", "loadavg_1m",
+                       "cpu_ms_per_call", "elapsed_s", "conv_per_s", "ideal_conv_per_s", "ratio",
+                       "startup_s", "ratio_after_startup", "ideal_with_tail_conv_per_s",
+                       "ratio_with_tail"]))
     print("ideal = concurrency / (latency x calls per conversation); ideal_with_tail = the same work "
           "list on `concurrency` workers with zero overhead (the last conversations leave workers idle); "
           "cpu_share_before = CPU a busy loop got per wall second just before the run (1.0 = an idle core)")

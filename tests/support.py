@@ -148,6 +148,25 @@ def kill_after(command: list[str], tmp_path: Path, run_dir: Path, at_least: int)
         proc.wait(timeout=10)
 
 
+def no_worker_left(tmp_path: Path, wait_s: float = 5.0) -> bool:
+    """True once no worker process of a run started with ``subprocess_env(tmp_path)`` is alive
+    (they end when their run's process is killed; found by that environment, in /proc)."""
+    marker = f"DSPY_CACHEDIR={tmp_path / 'dspy-cache'}".encode()
+    deadline = time.monotonic() + wait_s
+    while True:
+        left = []
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                if b"spawn_main" in (proc / "cmdline").read_bytes() and \
+                        marker in (proc / "environ").read_bytes().split(b"\0"):
+                    left.append(proc.name)
+            except OSError:  # gone meanwhile, or not ours
+                continue
+        if not left or time.monotonic() > deadline:
+            return not left
+        time.sleep(0.1)
+
+
 def subprocess_env(tmp_path: Path) -> dict[str, str]:
     """The environment of an ``argalign`` subprocess: this one's, with a private DSPy cache."""
     return {**os.environ, "DSPY_CACHEDIR": str(tmp_path / "dspy-cache"), "PYTHONUNBUFFERED": "1"}

@@ -24,6 +24,7 @@ from support import (
     CONFIG,
     kill_after,
     make_rows,
+    no_worker_left,
     read_rows,
     results,
     run_command,
@@ -92,15 +93,17 @@ def data(tmp_path, real_rows_path) -> Path:
                                          (CONFIG, "validation"): unique_rows(real[2:], 2, "fv")})
 
 
-@pytest.mark.parametrize("fault", ["429", "500", "hang", "malformed", "truncated", "length", "tamper"])
-def test_each_fault_once_per_prompt_is_recovered(tmp_path, data, fake_server, fault):
+@pytest.mark.parametrize("fault, workers", [
+    *((fault, 1) for fault in ("429", "500", "hang", "malformed", "truncated", "length", "tamper")),
+    ("429", 2), ("malformed", 2), ("truncated", 2)])
+def test_each_fault_once_per_prompt_is_recovered(tmp_path, data, fake_server, fault, workers):
     fake_server.configure(fault=fault, fail_first_n=1, retry_after_s=RETRY_AFTER, hang_s=5)
     # A hang outlasts the client timeout; everything else answers at once.
     settings = _settings(tmp_path, fake_server.url, timeout_s=1 if fault == "hang" else 5)
 
     # Scoring off: the fault counts are per alignment prompt (the judge's calls are the same
     # prompt from every worker, which the server would count as retries).
-    summary = run_batch(run_options(data, settings, score=False))
+    summary = run_batch(run_options(data, settings, score=False, workers=workers))
 
     assert summary["done"] == summary["total"] == 8
     records = assert_complete_and_valid(data, "run-AB-fake-s0")
@@ -128,7 +131,8 @@ def test_each_fault_once_per_prompt_is_recovered(tmp_path, data, fake_server, fa
         assert tampered, "the tampered fields were accepted as text (allowed: thinking, user content)"
 
 
-def test_mixed_random_faults_soak(tmp_path, real_rows_path, fake_server):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_mixed_random_faults_soak(tmp_path, real_rows_path, fake_server, workers):
     real = read_rows(real_rows_path)
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): unique_rows(real, 12, "soak")})
     fake_server.configure(seed=1234, deterministic_faults=True, retry_after_s=0.2, hang_s=4,
@@ -136,7 +140,7 @@ def test_mixed_random_faults_soak(tmp_path, real_rows_path, fake_server):
                           rate_truncated=0.08, rate_length=0.06, rate_tamper=0.06)
     settings = _settings(tmp_path, fake_server.url, timeout_s=1, num_retries=3)
 
-    summary = run_batch(run_options(data, settings, score=False))
+    summary = run_batch(run_options(data, settings, score=False, workers=workers))
 
     assert summary["done"] == summary["total"] == 12
     records = assert_complete_and_valid(data, "run-AB-fake-s0")
@@ -149,7 +153,8 @@ def test_mixed_random_faults_soak(tmp_path, real_rows_path, fake_server):
     assert sorted(failures) == sorted(r["id"] for r in records if r["outcome"] in ("failed", "rejected"))
 
 
-def test_sigkill_during_heavy_faults_resumes(tmp_path, real_rows_path, fake_server):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_during_heavy_faults_resumes(tmp_path, real_rows_path, fake_server, workers):
     real = read_rows(real_rows_path)
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): unique_rows(real, 8, "k"),
                                          (CONFIG, "validation"): unique_rows(real, 6, "kv")})
@@ -159,11 +164,13 @@ def test_sigkill_during_heavy_faults_resumes(tmp_path, real_rows_path, fake_serv
     settings = _settings(tmp_path, fake_server.url, concurrency=2, num_retries=3)
     run_dir = data / "runs" / "run-AB-fake-s5"
 
-    kill_after(run_command(data, settings, "--no-score"), tmp_path, run_dir, 3)
+    extra = ("--no-score", "--workers", str(workers))
+    kill_after(run_command(data, settings, *extra), tmp_path, run_dir, 3)
+    assert no_worker_left(tmp_path), "a worker process outlived the killed run"
     partial = results(run_dir)
     assert 3 <= len(partial) < 14 and len({r["id"] for r in partial}) == len(partial)
 
-    finished = subprocess.run(run_command(data, settings, "--no-score"), cwd=tmp_path,
+    finished = subprocess.run(run_command(data, settings, *extra), cwd=tmp_path,
                               env=subprocess_env(tmp_path), capture_output=True, text=True,
                               timeout=60)
     assert finished.returncode == 0, finished.stderr[-3000:]

@@ -16,6 +16,7 @@ from support import (
     comparable,
     kill_after,
     make_rows,
+    no_worker_left,
     read_rows,
     results,
     run_command,
@@ -35,24 +36,28 @@ def dataset(tmp_path, real_rows_path) -> Path:
     })
 
 
-def test_sigkill_then_resume_equals_uninterrupted(tmp_path, dataset, fake_server):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigkill_then_resume_equals_uninterrupted(tmp_path, dataset, fake_server, workers):
     fake_server.configure(latency_s=0.1)
     settings = write_settings(tmp_path / "settings.yaml", fake_server.url, concurrency=2)
     killed, clean = tmp_path / "killed", tmp_path / "clean"
     shutil.copytree(dataset, killed)
     shutil.copytree(dataset, clean)
+    extra = ("--workers", str(workers))
 
     run_dir = killed / "runs" / "run-AB-fake-s5"
     # Killed twice: early in the first process, again midway through the restarted one.
     for at_least in (3, 9):
-        kill_after(run_command(killed, settings), tmp_path, run_dir, at_least)
+        kill_after(run_command(killed, settings, *extra), tmp_path, run_dir, at_least)
         assert (run_dir / "manifest.json").is_file()
+        assert no_worker_left(tmp_path), "a worker process outlived the killed run"
     partial = results(run_dir)
     assert 9 <= len(partial) < 16, "the second kill must land mid-run"
     assert len({r["id"] for r in partial}) == len(partial)
 
-    restarted = subprocess.run(run_command(killed, settings), cwd=tmp_path, env=subprocess_env(tmp_path),
-                               capture_output=True, text=True, timeout=60)
+    restarted = subprocess.run(run_command(killed, settings, *extra), cwd=tmp_path,
+                               env=subprocess_env(tmp_path), capture_output=True, text=True,
+                               timeout=60)
     assert restarted.returncode == 0, restarted.stderr[-3000:]
     summary = json.loads(restarted.stdout)
     assert summary["done"] == summary["total"] == 16

@@ -8,6 +8,7 @@ exit codes (a configuration error 2, a failed or refused run 1).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def _run_options(args: argparse.Namespace, data: str):
         configs=tuple(getattr(args, "configs", None) or ()),
         splits=tuple(getattr(args, "splits", None) or ()),
         track=args.track, progress=args.progress, trace_sample=args.trace_sample,
+        workers=args.workers or os.cpu_count() or 1,
     )
 
 
@@ -151,6 +153,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                         "%(default)s; 0: none); their scores are evaluated with mlflow.genai")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="worker processes sharing the run's LM threads (default %(default)s; 0: one "
+                        "per core); concurrency, rpm and --max-errors stay limits of the whole run. "
+                        "Worth it when the endpoint serves far more requests than one process can "
+                        "send (~400 calls/s per process); a local model on the same cores needs none")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

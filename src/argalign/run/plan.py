@@ -70,6 +70,9 @@ class RunOptions:
     track: bool = True
     progress: bool = True
     trace_sample: int = 100  # examples traced in MLflow (a deterministic sample); 0 traces none
+    # Worker processes (--workers): 1 runs every LM thread in this process; more spread the
+    # runner's CPU over cores, with the limits and --max-errors still global.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,9 @@ def plan_run(options: RunOptions) -> Plan:
         raise ConfigError("--max-errors must be >= 0")
     if options.accept_retries < 0:
         raise ConfigError("--accept-retries must be >= 0")
+    if options.workers < 1:
+        raise ConfigError(f"--workers must be >= 1 (0 on the command line: one per core), got "
+                          f"{options.workers}")
     settings = load_settings(options.settings)
     models = list(dict.fromkeys(options.models)) or [settings.default_model]
     for name in models:

@@ -15,6 +15,12 @@ Transient HTTP errors are retried by DSPy itself (``num_retries``, honouring ``R
 what still fails becomes a ``failed`` record. Failed examples count towards ``max_errors``;
 past it, workers take no new example, those in flight are finished and written, and the run
 ends with :class:`~argalign.errors.RunError`. A restart skips every id with a complete line.
+
+With ``workers > 1`` (``--workers``) the threads run in worker processes
+(:mod:`argalign.run.processes`) and this process writes the results, draws the progress bar
+and holds the MLflow run; the limits and ``max_errors`` stay global. A script that calls
+:func:`run_batch` with workers needs the ``if __name__ == "__main__":`` guard (they start with
+``spawn``).
 """
 
 from __future__ import annotations
@@ -29,13 +35,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argalign.errors import RunError
-from argalign.records import Outcome, ResultRecord
-from argalign.run.plan import Plan, RunOptions, WorkItem, check_manifest, plan_run
+from argalign.records import Outcome
+from argalign.run.aligner import Aligner
+from argalign.run.plan import Plan, RunOptions, check_manifest, plan_run
 from argalign.run.report import summarize, write_reports
-from argalign.run.store import ResultWriter, read_example, take_out_results
-from argalign.run.throttle import Throttle, clear_histories, history_owners, thread_lm
+from argalign.run.store import ResultWriter, take_out_results
+from argalign.run.throttle import Throttle
 from argalign.run.tracked import Tracer, tracked
-from argalign.schema import Example
 
 __all__ = ["RunOptions", "run_batch"]
 
@@ -49,6 +55,7 @@ class Session:
     outcomes: Counter = field(default_factory=Counter)
     elapsed_s: float = 0.0
     stopped: str | None = None
+    startup_s: float | None = None  # worker processes: until all were ready (in elapsed_s)
 
     @property
     def conversations(self) -> int:
@@ -56,7 +63,7 @@ class Session:
 
 
 class _Batch:
-    """Shared state of the worker threads."""
+    """The batch in this process: worker threads that take items, align, write and count."""
 
     def __init__(self, plan: Plan, handles: dict[str, Any], writer: ResultWriter,
                  tracer: Tracer | None = None):
@@ -68,6 +75,20 @@ class _Batch:
         self.stopped: str | None = None
         self.throttles = {name: Throttle(plan.settings.get(name).concurrency,
                                          plan.settings.get(name).rpm) for name in handles}
+        self.threads = [threading.Thread(target=self.worker, args=(model,), daemon=True,
+                                         name=f"align-{model}-{k}")
+                        for model, items in plan.work.items()
+                        for k in range(min(plan.settings.get(model).concurrency, len(items)))]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self.threads)
+
+    def interrupt(self) -> None:
+        self.stop.set()
 
     def worker(self, model: str) -> None:
         try:
@@ -77,76 +98,35 @@ class _Batch:
             self.results.put(e)
 
     def _work(self, model: str) -> None:
-        from argalign.metrics import MutualPredictability
-        from argalign.redact import scrub
-
         plan, items = self.plan, self.plan.work[model]
-        handle = self.handles[model]
-        lm = thread_lm(handle.lm, self.throttles[model])
-        programs = {mode: module.deepcopy() for mode, (module, _) in plan.programs.items()}
-        judge = judge_lm = judge_adapter = None
-        if plan.judge is not None:
-            judge = MutualPredictability(plan.options.comparison)
-            judge_lm = thread_lm(self.handles[plan.judge].lm, self.throttles[plan.judge])
-            judge_adapter = self.handles[plan.judge].adapter
-        model_string = plan.settings.get(model).model
-        owners = history_owners(lm, judge_lm, *programs.values(), judge)
+        judge = plan.judge
+        aligner = Aligner(options=plan.options, run_name=plan.store.name, model=model,
+                          model_string=plan.settings.get(model).model, handle=self.handles[model],
+                          throttle=self.throttles[model], programs=plan.programs,
+                          judge_handle=self.handles[judge] if judge else None,
+                          judge_throttle=self.throttles[judge] if judge else None)
         while not self.stop.is_set():
             with self.lock:
                 if not items:
                     return
                 item = items.popleft()
-            program = programs[item.group.mode]
-            program_id = plan.programs[item.group.mode][1]
-            clear_histories(owners)
-            example = None
-            try:
-                example = read_example(item.raw, item.entry.offset)
-            except (OSError, ValueError) as e:  # the raw file changed under the run
-                record = _unreadable(item, model, program_id, e)
-            else:
-                record = self._align(example, program, program_id, model, lm, judge, judge_lm,
-                                     judge_adapter)
-            record.run, record.model_string = plan.store.name, model_string
-            # An error message may quote a request; keys from the environment never go to disk.
-            record.reason, record.retries = scrub(record.reason), scrub(record.retries)
+            original, record = aligner.align(item)
             self.writer.write(plan.store.result_path(item.subset, item.group.name), record.to_dict())
             if self.tracer is not None:
-                self.tracer.observe(item, example.row if example is not None else None, record,
-                                    lm, judge_lm)
+                self.tracer.observe(item, original, record, aligner.lm, aligner.judge_lm)
             with self.lock:  # counted here, so no worker takes another item past the limit
                 if record.outcome == Outcome.FAILED:
                     self.failed += 1
                     limit = plan.options.max_errors
                     if limit is not None and self.failed > limit and not self.stopped:
-                        self.stopped = (f"stopped after {self.failed} failed examples "
-                                        f"(--max-errors {limit})")
+                        self.stopped = stop_reason(self.failed, limit)
                         log.error("%s; finishing the conversations in flight", self.stopped)
                         self.stop.set()
             self.results.put(record)
 
-    def _align(self, example: Example, program: Any, program_id: str, model: str,
-               lm: Any, judge: Any, judge_lm: Any, judge_adapter: Any) -> ResultRecord:
-        """One example through align_example, or through the acceptance gate when it is on."""
-        from argalign.accept import Acceptance, align_accepted
-        from argalign.align import align_example
 
-        handle, options = self.handles[model], self.plan.options
-        if options.accept_if_better:
-            return align_accepted(example, program, acceptance=Acceptance(options.accept_retries),
-                                  scorer=judge, model=model, lm=lm, adapter=handle.adapter,
-                                  program_id=program_id, judge_lm=judge_lm,
-                                  judge_adapter=judge_adapter)
-        return align_example(example, program, model=model, lm=lm, adapter=handle.adapter,
-                             program_id=program_id, judge=judge, judge_lm=judge_lm,
-                             judge_adapter=judge_adapter)
-
-
-def _unreadable(item: WorkItem, model: str, program_id: str, error: Exception) -> ResultRecord:
-    return ResultRecord.failure(
-        code="RAW_UNREADABLE", reason=f"cannot read the raw example: {type(error).__name__}: {error}",
-        id=item.entry.id, config=item.subset.config, split=item.subset.split,
-        index=item.entry.index, mode=item.group.mode, model=model, program=program_id)
+def stop_reason(failed: int, limit: int) -> str:
+    return f"stopped after {failed} failed examples (--max-errors {limit})"
 
 
 def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) -> Session:
@@ -156,20 +136,20 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
     pending = sum(len(items) for items in plan.work.values())
     started = time.monotonic()
     previous = Counter(plan.done.values())
-    bar = tqdm(total=plan.total, initial=plan.total - pending, desc=plan.store.name,
-               unit="conv", file=sys.stderr, disable=not plan.options.progress,
-               mininterval=0.5, dynamic_ncols=True)
     with ResultWriter() as writer:
-        batch = _Batch(plan, handles, writer, tracer)
-        threads = [threading.Thread(target=batch.worker, args=(model,), daemon=True,
-                                    name=f"align-{model}-{k}")
-                   for model, items in plan.work.items()
-                   for k in range(min(plan.settings.get(model).concurrency, len(items)))]
-        for thread in threads:
-            thread.start()
+        if plan.options.workers > 1:
+            from argalign.run.processes import ProcessBatch
+
+            batch: Any = ProcessBatch(plan, handles, writer, tracer)
+        else:
+            batch = _Batch(plan, handles, writer, tracer)
+        batch.start()  # before the bar: worker processes start without its monitor thread
+        bar = tqdm(total=plan.total, initial=plan.total - pending, desc=plan.store.name,
+                   unit="conv", file=sys.stderr, disable=not plan.options.progress,
+                   mininterval=0.5, dynamic_ncols=True)
         error: BaseException | None = None
         try:
-            while any(t.is_alive() for t in threads) or not batch.results.empty():
+            while batch.running() or not batch.results.empty():
                 try:
                     message = batch.results.get(timeout=0.2)
                 except queue.Empty:
@@ -185,14 +165,17 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
                                     {"not_improved": counts["not_improved"]}
                                     if plan.options.accept_if_better else {}), refresh=False)
         except KeyboardInterrupt:
-            batch.stop.set()
+            batch.interrupt()
             log.error("interrupted: conversations in flight are dropped and redone on resume")
             raise
         finally:
             bar.close()
             session.elapsed_s = time.monotonic() - started
             session.stopped = batch.stopped
+            session.startup_s = getattr(batch, "startup_s", None)
     if error is not None:
+        if isinstance(error, RunError):
+            raise error
         raise RunError(f"the run stopped on an unexpected error: {type(error).__name__}: {error}") \
             from error
     return session
@@ -229,7 +212,10 @@ def run_batch(options: RunOptions) -> dict[str, Any]:
                                 "elapsed_s": round(session.elapsed_s, 3),
                                 "conversations_per_minute": round(
                                     60 * session.conversations / session.elapsed_s, 3)
-                                if session.elapsed_s else 0.0},
+                                if session.elapsed_s else 0.0,
+                                "workers": options.workers,
+                                **({"workers_startup_s": session.startup_s}
+                                   if session.startup_s is not None else {})},
                        stopped=session.stopped)
         write_reports(plan.store, summary, failures)
         tracking.finish(summary)

@@ -64,27 +64,44 @@ class Tracer:
     def observe(self, item: WorkItem, original: dict[str, Any] | None, record: ResultRecord,
                 lm: Any, judge_lm: Any) -> None:
         """Trace one finished example if it is in the sample (from its LMs' histories)."""
-        if record.id not in self.ids:
-            return
+        if record.id in self.ids:
+            self.log(item, trace_payload(original, record, lm, judge_lm))
+
+    def log(self, item: WorkItem, payload: dict[str, Any]) -> None:
+        """Log a :func:`trace_payload` (made where the LMs are: a thread or a worker process)."""
         from argalign.tracking.genai import log_alignment_trace
 
-        calls = [(f"lm call {k + 1}", entry) for k, entry in enumerate(getattr(lm, "history", None) or [])]
-        if judge_lm is not None and judge_lm is not lm:
-            calls += [(f"judge reading {k + 1}", entry)
-                      for k, entry in enumerate(getattr(judge_lm, "history", None) or [])]
-        inputs = {"id": record.id, "config": record.config, "split": record.split,
-                  "mode": record.mode, "model": record.model, "program": record.program,
-                  "request": first_user_text(original)}
-        outputs = {"outcome": record.outcome, "codes": record.codes, "reason": record.reason,
-                   "request": first_user_text(record.row), "scores": record.scores}
-        seconds = record.latency_s + float(((record.scores or {}).get("usage") or {}).get("seconds") or 0)
         trace_id = log_alignment_trace(experiment_id=self.experiment_id, run_id=self.run_id,
-                                       inputs=inputs, outputs=outputs, seconds=seconds, calls=calls)
+                                       inputs=payload["inputs"], outputs=payload["outputs"],
+                                       seconds=payload["seconds"], calls=payload["calls"])
+        original = payload["original"]
         with self._lock:
             self.traces += trace_id is not None
             if original is not None:
-                self.sample.append({"inputs": {"id": record.id, "config": item.subset.config,
+                self.sample.append({"inputs": {"id": payload["inputs"]["id"],
+                                               "config": item.subset.config,
                                                "split": item.subset.split, "row": original}})
+
+
+# What a trace span reads of a DSPy history entry (the entry itself holds unpicklable objects).
+_SPAN_KEYS = ("messages", "prompt", "outputs", "usage", "model")
+
+
+def trace_payload(original: dict[str, Any] | None, record: ResultRecord, lm: Any,
+                  judge_lm: Any) -> dict[str, Any]:
+    """Everything a trace of one example needs, as plain data (it may cross processes)."""
+    calls = [(f"lm call {k + 1}", entry) for k, entry in enumerate(getattr(lm, "history", None) or [])]
+    if judge_lm is not None and judge_lm is not lm:
+        calls += [(f"judge reading {k + 1}", entry)
+                  for k, entry in enumerate(getattr(judge_lm, "history", None) or [])]
+    inputs = {"id": record.id, "config": record.config, "split": record.split,
+              "mode": record.mode, "model": record.model, "program": record.program,
+              "request": first_user_text(original)}
+    outputs = {"outcome": record.outcome, "codes": record.codes, "reason": record.reason,
+               "request": first_user_text(record.row), "scores": record.scores}
+    seconds = record.latency_s + float(((record.scores or {}).get("usage") or {}).get("seconds") or 0)
+    return {"inputs": inputs, "outputs": outputs, "seconds": seconds, "original": original,
+            "calls": [(name, {key: entry.get(key) for key in _SPAN_KEYS}) for name, entry in calls]}
 
 
 def table_rows(plan: Plan) -> list[dict[str, Any]]:
@@ -146,6 +163,7 @@ def _log_outputs(plan: Plan, tracer: Tracer | None) -> None:
         return
     from argalign.tracking import genai
 
+    genai.flush_traces()  # traces are exported asynchronously: all of them are in the run now
     if tracer.sample:
         genai.log_sample(f"{plan.store.name} sample", tracer.sample,
                          {"argalign.run": plan.store.name})
