@@ -15,11 +15,16 @@ compiled program, the paired difference to zero-shot with its bootstrap 95% inte
 conversations are resampled, both programs' scores stay paired), and where the difference
 comes from: rows whose gate outcome changed (a rewrite rejected, failed or unchanged under
 one program and kept under the other scores 0 on one side) against rows both programs got
-through the gate. MLflow: one parent run per benchmark (experiment ``argalign-bench``), a
-child run per program with its per-example rows; the compile runs are in
-``argalign-optimize``. The test set is measured example by example, every program in turn,
-and ``bench/results/optimize.json`` is rewritten after each example (``"complete": false``
-until the end; ``done`` per mode), so a benchmark stopped early keeps complete pairs.
+through the gate. The raw score counts an ``unchanged`` row as 0 (an unchanged output is no
+success), so a program that changes more rows can win on it with rewrites worse than their
+originals; hence also the *gain over the original* (the kept rewrite's score minus the
+original's, 0 when the original stays) per program and its paired difference.
+``--render RESULTS_JSON`` computes every figure again from a results file's rows.
+MLflow: one parent run per benchmark (experiment ``argalign-bench``), a child run per program
+with its per-example rows; the compile runs are in ``argalign-optimize``. The test set is
+measured example by example, every program in turn, and ``bench/results/optimize.json`` is
+rewritten after each example (``"complete": false`` until the end; ``done`` per mode), so a
+benchmark stopped early keeps complete pairs.
 
     python bench/optimize.py --settings /work/notes/exp/settings-8081.yaml     # local Qwen
     python bench/optimize.py --fake --train 3 --val 2 --test 4                  # simulated, seconds
@@ -137,11 +142,19 @@ def evaluate_one(program: dspy.Module, example: dspy.Example, metric, task,
                  "codes": row["codes"], "row": output}
 
 
+def gains(rows: list[dict[str, Any]], original: list[float]) -> list[float]:
+    """What each example gains over its original: the rewrite's score minus the original's when
+    the rewrite is kept (``aligned``); 0 otherwise, as the original is then what remains. So an
+    unchanged row neither wins nor loses, and a kept rewrite that scores lower loses."""
+    return [r["score"] - o if r["outcome"] == "aligned" else 0.0 for r, o in zip(rows, original)]
+
+
 def measurement(rows: list[dict[str, Any]], original: list[float]) -> dict[str, Any]:
     """A program's test figures over the rows measured so far (``original``: their originals'
     scores, in the same order)."""
     scores = [r["score"] for r in rows]
     return {"n": len(rows), "rows": rows, "summary": summarize(rows),
+            "gain_ci": mean_ci(gains(rows, original)).as_dict(),
             "wall_s": round(sum(r["seconds"] for r in rows), 1),
             "lm_calls": sum(r["lm_calls"] for r in rows),
             "output_tokens": sum(r["output_tokens"] for r in rows),
@@ -151,8 +164,10 @@ def measurement(rows: list[dict[str, Any]], original: list[float]) -> dict[str, 
             "versus_original": difference_ci(list(zip(original, scores))).as_dict()}
 
 
-def compare(zero: list[dict[str, Any]], compiled: list[dict[str, Any]]) -> dict[str, Any]:
-    """The paired difference compiled - zero-shot, and where it comes from."""
+def compare(zero: list[dict[str, Any]], compiled: list[dict[str, Any]],
+            original: list[float] | None = None) -> dict[str, Any]:
+    """The paired difference compiled - zero-shot, and where it comes from; with the originals'
+    scores also the paired difference of the gains over the original (:func:`gains`)."""
     pairs = [(a["score"], b["score"]) for a, b in zip(zero, compiled)]
     n = len(pairs)
     passes = [(a["gate"] == "pass", b["gate"] == "pass") for a, b in zip(zero, compiled)]
@@ -172,6 +187,12 @@ def compare(zero: list[dict[str, Any]], compiled: list[dict[str, Any]]) -> dict[
     }
     if len(both) >= 2:
         out["both_pass_difference"] = difference_ci([pairs[i] for i in both]).as_dict()
+    if original is not None:
+        gained = list(zip(gains(zero, original), gains(compiled, original)))
+        out["gain_difference"] = difference_ci(gained).as_dict()
+        out["gain_wins_losses_ties"] = [sum(b > a for a, b in gained),
+                                        sum(b < a for a, b in gained),
+                                        sum(b == a for a, b in gained)]
     return out
 
 
@@ -212,10 +233,9 @@ def update_entry(entry: dict[str, Any], rows: dict[str, list[dict[str, Any]]],
     for name, program_rows in rows.items():
         if name != "zero-shot":
             paired = zero_rows[:len(program_rows)]
-            entry["comparisons"][name] = {
-                **compare(paired, program_rows),
-                "evidence": evidence(paired, program_rows,
-                                     [original[r["id"]] for r in program_rows])}
+            before = [original[r["id"]] for r in program_rows]
+            entry["comparisons"][name] = {**compare(paired, program_rows, before),
+                                          "evidence": evidence(paired, program_rows, before)}
 
 
 # --- the benchmark ----------------------------------------------------------------------------------
@@ -366,28 +386,54 @@ def report(results: dict[str, Any]) -> str:
                         "diff", "diff 95% CI", "w/l/t", "from gate"])
 
 
+def _signed(ci: dict[str, Any]) -> str:
+    return f"{ci['mean']:+.3f} [{ci['low']:+.3f}, {ci['high']:+.3f}]"
+
+
+def rendered(results: dict[str, Any]) -> dict[str, Any]:
+    """The results with every figure computed again from the saved per-example rows (for a
+    results file written by an earlier version of this script, or stopped early); no LM call."""
+    original = results["original"]["scores"]
+    for entry in results["modes"].values():
+        rows = {name: m["rows"] for name, m in entry["programs"].items()
+                if not m.get("reused_from")}
+        earlier = entry["programs"].get("zero-shot") if "zero-shot" not in rows else None
+        n = min(len(r) for r in rows.values())
+        entry["done"] = n
+        update_entry(entry, {name: r[:n] for name, r in rows.items()}, earlier, original,
+                     Path(earlier["reused_from"]) if earlier else None)
+    return results
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The README's tables: scores and differences, then the per-example evidence."""
-    lines = ["| mode | program | test score (95% CI) | aligned / unchanged / failed / rejected "
-             "| compiled − zero-shot (95% CI) | wins / losses / ties | from gate changes |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    lines = ["| mode | program | n | test score (95% CI) | aligned / unchanged / failed / rejected "
+             "| compiled − zero-shot (95% CI) | wins / losses / ties | from gate changes "
+             "| gain over the original (95% CI) | compiled − zero-shot in gain (95% CI) "
+             "| gain wins / losses / ties |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for mode, entry in results["modes"].items():
         for name, measured in entry["programs"].items():
             ci, o = measured["score_ci"], measured["outcomes"]
-            cells = [mode, name, f"{ci['mean']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]",
+            cells = [mode, name, str(ci["n"]), f"{ci['mean']:.3f} [{ci['low']:.3f}, {ci['high']:.3f}]",
                      f"{o['aligned']} / {o['unchanged']} / {o['failed']} / {o['rejected']}"]
             c = entry["comparisons"].get(name)
             if c:
                 d = c["difference"]
-                cells += [f"{d['mean']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]",
-                          f"{c['wins']} / {c['losses']} / {c['ties']}",
+                cells += [_signed(d), f"{c['wins']} / {c['losses']} / {c['ties']}",
                           f"{c['from_gate_changes']:+.3f}"]
             else:
                 cells += ["", "", ""]
+            cells.append(_signed(measured["gain_ci"]) if "gain_ci" in measured else "")
+            if c and "gain_difference" in c:
+                cells += [_signed(c["gain_difference"]),
+                          " / ".join(map(str, c["gain_wins_losses_ties"]))]
+            else:
+                cells += ["", ""]
             lines.append("| " + " | ".join(cells) + " |")
         for name in entry.get("zero_shot_kept", []):
-            lines.append(f"| {mode} | {name} | = zero-shot (no candidate beat it on the valset) "
-                         "| | | | |")
+            lines.append(f"| {mode} | {name} | | = zero-shot (no candidate beat it on the valset) "
+                         "| | | | | | | |")
     for mode, entry in results["modes"].items():
         for name, c in entry["comparisons"].items():
             lines += ["", f"Per example, mode {mode}, {name} vs zero-shot (score, outcome, codes):",
@@ -424,6 +470,9 @@ def main() -> int:
     parser.add_argument("--zero-shot-from", type=Path, default=None, metavar="RESULTS_JSON",
                         help="reuse the zero-shot test rows of an earlier run of the same setup")
     parser.add_argument("--fake", action="store_true", help="the simulated endpoint (a smoke run)")
+    parser.add_argument("--render", type=Path, default=None, metavar="RESULTS_JSON",
+                        help="no benchmark: compute the figures and tables of a results file again "
+                             "from its per-example rows (writes RESULTS_JSON's .md next to it)")
     parser.add_argument("--out", default="optimize", help="bench/results/<OUT>.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -432,6 +481,15 @@ def main() -> int:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
 
+    if args.render is not None:
+        results = rendered(json.loads(args.render.read_text("utf-8")))
+        path = args.render.with_name(args.render.stem + ".rendered.json")
+        path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        args.render.with_suffix(".md").write_text(markdown(results) + "\n", "utf-8")
+        sys.stdout.write(report(results) + "\n")
+        sys.stdout.write(f"complete: {results.get('complete')}; done: "
+                         f"{ {m: e.get('done') for m, e in results['modes'].items()} }; {path}\n")
+        return 0
     if args.fake:
         with FakeServerProcess("--output-words", "15") as server, \
                 tempfile.TemporaryDirectory() as tmp:

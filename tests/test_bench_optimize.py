@@ -48,6 +48,17 @@ def test_the_difference_is_split_into_gate_changes_and_rows_both_kept(bench):
     assert rows[1]["difference"] == 0.8
 
 
+def test_an_unchanged_row_gains_nothing_and_a_worse_kept_rewrite_loses(bench):
+    zero = [{**row("a", 0.0), "outcome": "unchanged", "gate": "unchanged"}, row("b", 0.6)]
+    compiled = [row("a", 0.15), row("b", 0.55)]
+    assert bench.gains(zero, [0.16, 0.5]) == [0.0, pytest.approx(0.1)]
+    assert bench.gains(compiled, [0.16, 0.5]) == [pytest.approx(-0.01), pytest.approx(0.05)]
+    out = bench.compare(zero, compiled, [0.16, 0.5])
+    assert out["difference"]["mean"] > 0  # the raw scores favour the compiled program
+    assert out["gain_difference"]["mean"] == pytest.approx((-0.01 - 0.05) / 2, abs=1e-4)
+    assert out["gain_wins_losses_ties"] == [0, 2, 0]
+
+
 def test_the_test_set_is_the_sample_test_split_and_the_real_rows_and_never_training(
         bench, real_rows_path):
     test = bench.test_rows(14, real_rows_path, seed=0)
@@ -81,6 +92,11 @@ def test_a_stopped_benchmark_keeps_complete_pairs(bench):
     assert m["versus_original"]["mean"] == pytest.approx((0.3 - 0.5 + 0.1) / 3, abs=1e-4)
     c = entry["comparisons"]["bootstrap"]
     assert (c["wins"], c["losses"], c["ties"]) == (1, 1, 1)
+    # Gains over the original: a kept rewrite scoring below its original loses; a rejected one
+    # leaves the original (gain 0). Zero-shot gains 0.1, 0.1, 0.1; compiled 0.3, 0, 0.1.
+    assert m["gain_ci"]["mean"] == pytest.approx(0.4 / 3, abs=1e-4)
+    assert c["gain_difference"]["mean"] == pytest.approx((0.2 - 0.1 + 0) / 3, abs=1e-4)
+    assert c["gain_wins_losses_ties"] == [1, 1, 1]
     assert [e["original"] for e in c["evidence"]] == [0.4, 0.5, 0.2]
     # A zero-shot evaluation reused from an earlier run pairs with the rows measured so far.
     earlier = bench.measurement([{**row(i, s), **cost} for i, s in zip("abc", (0.5, 0.6, 0.3))],
