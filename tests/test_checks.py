@@ -18,6 +18,7 @@ from argalign.checks import (
     instructions,
     is_request,
     leaked,
+    questions,
     replans,
 )
 from argalign.deliverables import delivered
@@ -330,3 +331,50 @@ def test_a_user_speaking_in_the_first_person_is_no_finding(users_words):
     row = sample(SMT_FOLLY)
     asks = "Write an SMT-LIB program that checks every inference step of the argument."
     assert codes(row, with_request(row, f"{asks} {users_words}")) == []
+
+
+def test_the_question_of_the_original_request_may_be_asked_in_other_framing():
+    row = sample(VERDICT)
+    original = first(row, "user")
+    assert "answer this question: 'Is proposition (1) explicitly mentioned in the text?'" in \
+        row["messages"][original]["content"]
+    # A retry in a pipeline run: "the question: ..." differs from the original's "this question:"
+    # by one word, and the thinking quotes the same question; that is asking, not copying.
+    asks = with_request(row, "Reconstruct the argument in standard form with numbered "
+                             "propositions, then answer the question: is proposition (1) "
+                             "explicitly mentioned in the text? Answer yes or no.")
+    assert "REQUEST_QUOTES_THINKING" not in codes(row, asks)
+
+
+# A yes/no question in quotes after a vague instruction.
+IMPLICIT_PREMISE = "sample/deepa2-aaac03-thinking/validation/02"
+
+
+def test_a_question_the_new_request_no_longer_asks_is_caught():
+    row = sample(IMPLICIT_PREMISE)
+    # What Qwen2.5-1.5B wrote in a pipeline run: the question about the implicit premise is gone.
+    bad = with_request(row, "Can you please explain why Grandma won't be coming to stay with us "
+                            "this year? Please provide the reconstruction of the argument in "
+                            "standard form.")
+    found = check_quality(row, bad, "A")
+    assert [f.code for f in found] == ["DELIVERABLE_DROPPED"]
+    assert "Does the reconstruction need a premise the text leaves implicit?" in found[0].detail
+    good = with_request(row, "Reconstruct the argument in standard form, then answer: does the "
+                             "reconstruction need a premise that the text leaves implicit?")
+    assert codes(row, good) == []
+
+
+def test_a_vague_question_to_the_assistant_may_go():
+    assert questions("Can you take care of this one?") == []
+    assert questions("Is (1) an intermediate conclusion? Answer briefly.") == [
+        "Is (1) an intermediate conclusion?"]
+
+
+@pytest.mark.parametrize("echo", [
+    "I will respond with a JSON object in the following order of fields: `opening`, then "
+    "`closing`, then `clarification`.",
+    "The assistant's private reasoning explains that the tone is aligned with the request."])
+def test_the_prompts_own_words_echoed_into_a_thinking_are_a_leak(echo):
+    # Both seen in closings written by Qwen2.5-1.5B in a pipeline run on the sample.
+    row = sample(VERDICT)
+    assert codes(row, with_closing(row, f"So the answer is no. {echo}")) == ["PLACEHOLDER_LEAKED"]

@@ -27,6 +27,12 @@ CODES = codes.QUALITY
 
 # A copied span of this many words (not in the source text or the original request) is a quote.
 QUOTE_WORDS = 10
+# Share of a question's content words a rewritten request must keep to still ask it.
+KEEP_SHARE = 0.8
+# "Can you take care of this one?" asks the assistant, not a question about the argument.
+_ASKS_ASSISTANT = re.compile(r"(?:can|could|would|will) you\b", re.IGNORECASE)
+_QUESTION = re.compile(r"[^.?!:\n'\"‘“]*\?")
+
 # Share of a clarification's content words already in the request above which it repeats it.
 REPEAT_SHARE = 0.8
 
@@ -42,7 +48,11 @@ _LEAKS = re.compile(
     # The rewrite instructions talking through: what the editor was told, not what a user asks.
     r"|\bin the user'?s voice\b|\b(?:the|this) (?:fixed|final) answer\b|\bthe (?:new|original|"
     r"rewritten) request\b|\bwithout (?:restating |repeating )?the source text\b"
-    r"|\bthe source text is appended\b",
+    r"|\bthe source text is appended\b"
+    # DSPy's adapter instructions and our signatures' wording, echoed into a message.
+    r"|\border of fields\b|\bJSON object\b|\boutput fields?\b"
+    r"|`(?:request|opening|closing|clarification|plan|preamble|answer|middle_outline)`"
+    r"|\bthe assistant'?s (?:private )?reasoning\b",
     re.IGNORECASE,
 )
 
@@ -112,13 +122,27 @@ def _shingles(text: str, size: int = QUOTE_WORDS) -> set[tuple[str, ...]]:
 
 def copied_span(text: str, reference: str, *, allowed: Iterable[str] = ()) -> str | None:
     """A run of :data:`QUOTE_WORDS` words of ``reference`` that ``text`` repeats, unless one of
-    ``allowed`` has it too (the source text, the original request)."""
+    ``allowed`` has it too (the source text, the original request), or all of it but one word at
+    either end ("the question: is proposition (1) ..." where the original says "this question")."""
     common = _shingles(text) & _shingles(reference)
     for other in allowed:
         if not common:
             break
-        common -= _shingles(other)
+        near = _shingles(other, QUOTE_WORDS - 1)
+        common = {c for c in common - _shingles(other) if c[1:] not in near and c[:-1] not in near}
     return " ".join(min(common)) if common else None
+
+
+def questions(text: str) -> list[str]:
+    """The questions an instruction text asks ("... answer this question: 'Is (1) explicitly
+    mentioned in the text?'"), each from its last sentence boundary or quote to its "?"."""
+    return [q.strip() for q in _QUESTION.findall(text)
+            if len(content_words(q)) >= 2 and not _ASKS_ASSISTANT.match(q.strip())]
+
+
+def _kept(question: str, request: str) -> bool:
+    words = content_words(question)
+    return len(words & content_words(request)) >= KEEP_SHARE * len(words)
 
 
 def check_request(request: str, *, original: str, answer: str, system: str, source: str,
@@ -130,6 +154,8 @@ def check_request(request: str, *, original: str, answer: str, system: str, sour
            for marker in leaked(request, original)]
     named = asked(original) & response.everything
     dropped = sorted(named - asked(request))
+    dropped += [f"the question {question!r}" for question in questions(original)
+                if not _kept(question, request)]
     if dropped:
         out.append(Finding("DELIVERABLE_DROPPED", index,
                            f"the original request named {', '.join(dropped)}, which the response "
