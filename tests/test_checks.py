@@ -53,12 +53,16 @@ def with_request(row: dict, instructions_text: str) -> dict:
     return new
 
 
-def with_preamble(row: dict, preamble: str) -> dict:
+def with_thinking(row: dict, **parts: str) -> dict:
+    """The first thinking with a new preamble or closing (``ThinkingParts.join``'s keywords)."""
     new = copy.deepcopy(row)
     i = first(row, "assistant")
-    new["messages"][i]["thinking"] = split_thinking(row["messages"][i]["thinking"]).join(
-        preamble=preamble)
+    new["messages"][i]["thinking"] = split_thinking(row["messages"][i]["thinking"]).join(**parts)
     return new
+
+
+def with_preamble(row: dict, preamble: str) -> dict:
+    return with_thinking(row, preamble=preamble)
 
 
 def codes(original: dict, aligned: dict, mode: str = "A") -> list[str]:
@@ -231,11 +235,7 @@ VERDICT = "sample/deepa2-aaac02-thinking/train/03"
 
 
 def with_closing(row: dict, closing: str) -> dict:
-    new = copy.deepcopy(row)
-    i = first(row, "assistant")
-    new["messages"][i]["thinking"] = split_thinking(row["messages"][i]["thinking"]).join(
-        closing=closing)
-    return new
+    return with_thinking(row, closing=closing)
 
 
 def test_a_closing_that_plans_again_is_caught():
