@@ -99,7 +99,8 @@ def test_every_check_has_a_catalogued_code():
                           "REQUEST_COPIES_SYSTEM", "REQUEST_QUOTES_THINKING",
                           "REQUEST_IN_ASSISTANT_VOICE",
                           "CLARIFICATION_REPEATS", "CLARIFICATION_CONTRADICTS",
-                          "CLOSING_REPLANS", "CLARIFICATION_NOT_A_REQUEST"}
+                          "CLOSING_REPLANS", "CLARIFICATION_NOT_A_REQUEST", "FRAME_HAS_MARKUP",
+                          "TEXT_HAS_CONTROL_CHARS"}
 
 
 @pytest.mark.parametrize("marker", [
@@ -378,3 +379,31 @@ def test_the_prompts_own_words_echoed_into_a_thinking_are_a_leak(echo):
     # Both seen in closings written by Qwen2.5-1.5B in a pipeline run on the sample.
     row = sample(VERDICT)
     assert codes(row, with_closing(row, f"So the answer is no. {echo}")) == ["PLACEHOLDER_LEAKED"]
+
+
+# A reconstruction whose thinking opens with prose and a two-step plan.
+TWO_STEPS = "sample/deepa2-aaac02-thinking/validation/05"
+
+
+def test_a_frame_that_copies_the_middles_outline_is_caught():
+    row = sample(TWO_STEPS)
+    # What Qwen2.5-1.5B wrote as the opening's prose in a fresh-clone pipeline run: the outline
+    # of the middle it was shown, with its fences left open, before the kept plan.
+    bad = with_preamble(row, "A plan first. The aim is to reconstruct the argument in standard "
+                             "form.\n\n## Step 1: Identify the title and gist of the argument\n"
+                             "```argdown\n## Step 2: Reconstruct the argument in standard form\n"
+                             "```argdown")
+    assert codes(row, bad) == ["FRAME_HAS_MARKUP"]
+    assert codes(row, with_preamble(row, "A plan first: title and gist, then the premises.")) == []
+
+
+def test_a_latex_backslash_read_as_a_json_escape_is_caught():
+    row = sample(FORMALIZATION)
+    asks = ("Reconstruct the argument in Argdown, name the inference rule of each step, and "
+            "attach a LaTeX formalization to every proposition as inline YAML data, with "
+            "quantifiers such as \\forall.")
+    assert codes(row, with_request(row, asks)) == []
+    # json.loads('"\\forall"') is a backslash and "forall"; '"\forall"' is a form feed.
+    broken = with_request(row, asks.replace("\\forall", "\forall"))
+    assert "\x0c" in broken["messages"][1]["content"]
+    assert codes(row, broken) == ["TEXT_HAS_CONTROL_CHARS"]

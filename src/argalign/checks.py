@@ -64,6 +64,8 @@ _WORK = (r"(?:start|begin|first|plan|draw up|think|work|reconstruct|analy[sz]e|i
 _ASSISTANT_VOICE = re.compile(
     rf"\blet me {_WORK}\b|\bI(?:'ll| will| am going to|'m going to| need to) {_WORK}\b"
     r"|\bmy plan\b|\bthe user (?:wants|asks|is asking|requests|needs)\b", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_MARKUP = re.compile(r"^(?:#{1,6} .*|```.*)$", re.M)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STEP_REF = re.compile(r"\bstep\s*\d+\b|\b(?:first|second|third|fourth|fifth|next|following|"
                        r"remaining)\s+steps?\b", re.I)
@@ -152,6 +154,7 @@ def check_request(request: str, *, original: str, answer: str, system: str, sour
     turn's thinking (the request may name the plan's steps, not copy the assistant's prose)."""
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the request")
            for marker in leaked(request, original)]
+    out += _written(request, original, "request", index)
     named = asked(original) & response.everything
     dropped = sorted(named - asked(request))
     dropped += [f"the question {question!r}" for question in questions(original)
@@ -183,12 +186,38 @@ def check_request(request: str, *, original: str, answer: str, system: str, sour
     return out
 
 
+def control_characters(text: str) -> list[str]:
+    """Control characters other than newline and tab, as escapes: a LaTeX ``\\forall`` that
+    came back through JSON as a form feed and "orall"."""
+    return sorted({repr(c) for c in _CONTROL.findall(text)})
+
+
+def _written(text: str, original: str, where: str, index: int | None) -> list[Finding]:
+    """What any text the LM wrote must not have: control characters it did not find there."""
+    found = [c for c in control_characters(text) if c not in control_characters(original)]
+    return [Finding("TEXT_HAS_CONTROL_CHARS", index,
+                    f"{', '.join(found)} in the {where} (a backslash sequence read as JSON?)")
+            ] if found else []
+
+
+def _markup(frame: str, original_frame: str, where: str, index: int | None) -> list[Finding]:
+    """A thinking's frame is prose: headings or code fences in it that the original frame did
+    not have are a copy of the middle's outline, or a fence left open."""
+    new = _MARKUP.findall(frame)
+    if new and len(new) > len(_MARKUP.findall(original_frame)):
+        return [Finding("FRAME_HAS_MARKUP", index,
+                        f"the {where} has {len(new)} heading or fence line(s), first {new[0]!r}")]
+    return []
+
+
 def check_opening(opening: str, *, original_thinking: str, index: int | None = None
                   ) -> list[Finding]:
     """A new opening (everything before the kept middle) against the original thinking."""
     parts = split_thinking(original_thinking)
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the thinking")
            for marker in leaked(opening, original_thinking)]
+    out += _written(opening, original_thinking, "thinking", index)
+    out += _markup(opening, parts.opening, "opening", index)
     planned = plan_steps(parts.plan)
     if planned:
         kept = set(plan_steps(opening))
@@ -213,6 +242,8 @@ def check_closing(closing: str, *, original_thinking: str, index: int | None = N
     """A new closing (everything after the kept middle) against the original thinking."""
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the thinking")
            for marker in leaked(closing, original_thinking)]
+    out += _written(closing, original_thinking, "thinking", index)
+    out += _markup(closing, split_thinking(original_thinking).closing, "closing", index)
     announced = replans(closing)
     if announced and not replans(split_thinking(original_thinking).closing):
         out.append(Finding("CLOSING_REPLANS", index,
@@ -237,6 +268,7 @@ def check_clarification(clarification: str, *, request: str, response: Delivered
         return []
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the clarification")
            for marker in leaked(clarification)]
+    out += _written(clarification, request, "clarification", index)
     words = content_words(clarification)
     if words and len(words & content_words(request)) / len(words) >= REPEAT_SHARE:
         out.append(Finding("CLARIFICATION_REPEATS", index,
