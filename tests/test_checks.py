@@ -367,6 +367,7 @@ def test_a_question_the_new_request_no_longer_asks_is_caught():
 
 def test_a_vague_question_to_the_assistant_may_go():
     assert questions("Can you take care of this one?") == []
+    assert questions("Thanks. So, can you take care of this one?") == []
     assert questions("Is (1) an intermediate conclusion? Answer briefly.") == [
         "Is (1) an intermediate conclusion?"]
 

@@ -31,7 +31,7 @@ def _rethought(row: dict) -> dict:
     row = copy.deepcopy(row)
     for message in row["messages"]:
         if message["role"] == "assistant" and message["thinking"]:
-            message["thinking"] = "Shorter: " + message["thinking"][: len(message["thinking"]) // 2]
+            message["thinking"] = "I re-read the request first. " + message["thinking"]
     return row
 
 

@@ -391,7 +391,8 @@ def test_a_legitimate_mode_a_rewrite_has_no_violations(real_rows, row_index):
     # quality checks reject it.
     verdict = gate(original, aligned, "A")
     assert verdict.outcome is Outcome.REJECTED
-    assert set(verdict.codes) <= {"PLAN_DROPPED", "DELIVERABLE_DROPPED", "REQUEST_ASKS_UNDELIVERED"}
+    assert set(verdict.codes) <= {"PLAN_DROPPED", "DELIVERABLE_DROPPED",
+                                 "REQUEST_ASKS_UNDELIVERED", "FRAME_HAS_MARKUP"}
 
 
 @pytest.mark.parametrize("row_index", range(6))

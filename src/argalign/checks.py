@@ -30,7 +30,7 @@ QUOTE_WORDS = 10
 # Share of a question's content words a rewritten request must keep to still ask it.
 KEEP_SHARE = 0.8
 # "Can you take care of this one?" asks the assistant, not a question about the argument.
-_ASKS_ASSISTANT = re.compile(r"(?:can|could|would|will) you\b", re.IGNORECASE)
+_ASKS_ASSISTANT = re.compile(r"\b(?:can|could|would|will) you\b", re.IGNORECASE)
 _QUESTION = re.compile(r"[^.?!:\n'\"‘“]*\?")
 
 # Share of a clarification's content words already in the request above which it repeats it.
@@ -139,7 +139,7 @@ def questions(text: str) -> list[str]:
     """The questions an instruction text asks ("... answer this question: 'Is (1) explicitly
     mentioned in the text?'"), each from its last sentence boundary or quote to its "?"."""
     return [q.strip() for q in _QUESTION.findall(text)
-            if len(content_words(q)) >= 2 and not _ASKS_ASSISTANT.match(q.strip())]
+            if len(content_words(q)) >= 2 and not _ASKS_ASSISTANT.search(q)]
 
 
 def _kept(question: str, request: str) -> bool:
