@@ -194,7 +194,7 @@ def control_characters(text: str) -> list[str]:
 
 def _written(text: str, original: str, where: str, index: int | None) -> list[Finding]:
     """What any text the LM wrote must not have: control characters it did not find there."""
-    found = [c for c in control_characters(text) if c not in control_characters(original)]
+    found = sorted(set(control_characters(text)) - set(control_characters(original)))
     return [Finding("TEXT_HAS_CONTROL_CHARS", index,
                     f"{', '.join(found)} in the {where} (a backslash sequence read as JSON?)")
             ] if found else []
@@ -242,10 +242,11 @@ def check_closing(closing: str, *, original_thinking: str, index: int | None = N
     """A new closing (everything after the kept middle) against the original thinking."""
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the thinking")
            for marker in leaked(closing, original_thinking)]
+    original_closing = split_thinking(original_thinking).closing
     out += _written(closing, original_thinking, "thinking", index)
-    out += _markup(closing, split_thinking(original_thinking).closing, "closing", index)
+    out += _markup(closing, original_closing, "closing", index)
     announced = replans(closing)
-    if announced and not replans(split_thinking(original_thinking).closing):
+    if announced and not replans(original_closing):
         out.append(Finding("CLOSING_REPLANS", index,
                            f"the closing announces steps instead of leading to the answer: "
                            f"{shorten(announced[0], 120)!r}"))
@@ -315,7 +316,7 @@ def check_quality(original: dict[str, Any], aligned: dict[str, Any], mode: str) 
                            else instructions(new_user))
                 out += check_request(request, original=instructions(old_user), answer=answer,
                                      system=system, source=source, response=response,
-                                     thinking=_thinking(conversation, turn), index=i)
+                                     thinking=turn_thinking(conversation, turn), index=i)
         for j in turn.assistant_indices:
             old = conversation.messages[j].thinking
             new = new_messages[j].get("thinking")
@@ -330,7 +331,7 @@ def check_quality(original: dict[str, Any], aligned: dict[str, Any], mode: str) 
     return out
 
 
-def _thinking(conversation, turn) -> str:
+def turn_thinking(conversation, turn) -> str:
     """The turn's original reasoning, every assistant message of it."""
     return "\n\n".join(conversation.messages[i].thinking or "" for i in turn.assistant_indices)
 

@@ -34,6 +34,7 @@ from argalign.checks import (
     check_opening,
     check_request,
     instructions,
+    turn_thinking,
 )
 from argalign.deliverables import Delivered, delivered, describe
 from argalign.errors import ArgalignError, RowError
@@ -345,8 +346,7 @@ class ModeA(AlignConversation):
 
         answer = _final_content(conversation, turn)
         response = _delivered(conversation, turn)
-        thinking = "\n\n".join(conversation.messages[i].thinking or ""
-                               for i in turn.assistant_indices)
+        thinking = turn_thinking(conversation, turn)
 
         def check(prediction: dspy.Prediction) -> str:
             text = _check_prose(prediction.request, "request", required=True,
