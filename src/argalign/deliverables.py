@@ -43,6 +43,23 @@ FEATURES: dict[str, str] = {
 }
 LABELS: tuple[str, ...] = (*TASKS, *FEATURES)
 
+# Methods a plan can carry out on its way to the answer, with the words a request uses for them.
+# The *major* ones set the level of detail: a request that leaves one of them unexpected
+# under-asks (the dataset's flaw: "Is (4) explicitly mentioned?" answered through a
+# reconstruction, a formalization and a map).
+METHODS: dict[str, str] = {
+    "reconstruction": "reconstruct the argument in standard form (numbered premises and "
+                      "conclusions in Argdown)",
+    "formalization": "formalize its premises and conclusions in logic",
+    "argument_map": "map the argument (an informal argument map or inference graph)",
+    "annotation": "annotate the source text (which passages are reasons, which are conjectures)",
+    "smt": "write SMT-LIB code that checks its inferences",
+    "gist": "state the argument's title and gist",
+    "paraphrase": "paraphrase the essential source text",
+}
+MAJOR_METHODS: frozenset[str] = frozenset(
+    ("reconstruction", "formalization", "argument_map", "annotation", "smt"))
+
 # Words in an instruction (a request, a step heading, a thinking's prose) that name a label.
 _ASKS: dict[str, re.Pattern[str]] = {
     name: re.compile(pattern, re.IGNORECASE)
@@ -125,6 +142,17 @@ class Delivered:
         """Deliverables and method: what a request may name and still be answered."""
         return self.deliverables | self.method
 
+    @property
+    def major_methods(self) -> frozenset[str]:
+        """The major methods the plan carries out beyond the deliverables (its level of
+        detail): what a request must make expectable besides the answer."""
+        return (self.method & MAJOR_METHODS) - self.deliverables
+
+    @property
+    def expectable(self) -> frozenset[str]:
+        """Deliverables and major methods: what a well-aligned request names."""
+        return self.deliverables | self.major_methods
+
 
 def answer_task(answer: str, tool_calls: str | None = None, last_step: str = "") -> str | None:
     """The main task label of an answer, read from its markup (and the plan's last step)."""
@@ -198,6 +226,11 @@ def _tool_names(tool_calls: str) -> str:
                         for c in calls if isinstance(c, dict))
     except (json.JSONDecodeError, AttributeError):
         return ""
+
+
+def method_words(what: Delivered) -> list[str]:
+    """The plan's major methods in words, in the order of :data:`METHODS`."""
+    return [METHODS[m] for m in METHODS if m in what.major_methods]
 
 
 def describe(what: Delivered) -> str:
