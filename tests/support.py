@@ -22,9 +22,8 @@ import pytest
 
 from argalign.deliverables import TASKS
 from argalign.jsonl import iter_jsonl
-from argalign.judge import LETTERS
+from argalign.judge import LETTERS, METHOD_OPTIONS, READINGS
 from argalign.schema import Example
-from argalign.signatures import ReadRequest, ReadResponse, ReadThinking
 from argalign.testing.fake_openai import default_responder
 
 CONFIG = "deepa2-aaac01-thinking"
@@ -177,9 +176,11 @@ def subprocess_env(tmp_path: Path) -> dict[str, str]:
 LABELS = list(TASKS)
 
 
-def logprobs_output(probs: dict[str, float], junk: float = 0.0) -> dict:
+def logprobs_output(probs: dict[str, float], junk: float = 0.0,
+                    labels: list[str] | None = None) -> dict:
     """An LM output as DSPy returns it with ``logprobs=True``: letter tokens with logprobs."""
-    top = [{"token": f" {LETTERS[LABELS.index(k)]}" if i % 2 else LETTERS[LABELS.index(k)],
+    labels = labels or LABELS
+    top = [{"token": f" {LETTERS[labels.index(k)]}" if i % 2 else LETTERS[labels.index(k)],
             "logprob": math.log(p)} for i, (k, p) in enumerate(probs.items()) if p > 0]
     if junk:
         top.append({"token": "The", "logprob": math.log(junk)})
@@ -187,21 +188,24 @@ def logprobs_output(probs: dict[str, float], junk: float = 0.0) -> dict:
 
 
 class ScriptedJudgeLM:
-    """A judge LM: ``answer(kind, text)`` gives the distribution for each reading."""
+    """A judge LM: ``answer(kind, text)`` gives the distribution for each task reading, and
+    ``method(text)`` for each method reading (default: the same for every text)."""
 
     model = "scripted-judge"
 
-    def __init__(self, answer):
+    def __init__(self, answer, method=None):
         self.answer = answer
+        self.method = method or (lambda text: {k: 1 / len(METHOD_OPTIONS) for k in METHOD_OPTIONS})
         self.prompts: list[str] = []
         self.kwargs: list[dict] = []
 
     def __call__(self, prompt: str, **kwargs):
         self.prompts.append(prompt)
         self.kwargs.append(kwargs)
-        kind = next(k for k, s in (("request", ReadRequest), ("response", ReadResponse),
-                                   ("thinking", ReadThinking)) if prompt.startswith(s.instructions))
+        kind = next(k for k, (s, _) in READINGS.items() if prompt.startswith(s.instructions))
         text = prompt.split("<<<\n", 1)[1].split("\n>>>", 1)[0]
+        if kind == "method":
+            return [logprobs_output(self.method(text), labels=list(METHOD_OPTIONS))]
         return [logprobs_output(self.answer(kind, text))]
 
 

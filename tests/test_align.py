@@ -222,8 +222,9 @@ def test_a_judge_scores_baseline_and_aligned(separate_judge_lm):
         assert part["score"] == pytest.approx(
             (part["forward"] + part["backward"] + part["coherence"]) / 3, abs=1e-4)
     if separate_judge_lm:
-        # Readings of both rows: 2 requests, 1 shared response, 2 thinkings, 3 empty priors.
-        assert len(judge_lm.prompts) == 8
+        # Readings of both rows: 2 requests and their 2 method readings, 1 shared response,
+        # 2 thinkings, 4 empty priors.
+        assert len(judge_lm.prompts) == 11
     again = align(sample_example(), "A", rewriting_lm(), **options)
     def readings(found: dict) -> dict:
         return {k: v for k, v in found.items() if k != "usage"}  # usage holds wall-clock seconds

@@ -101,7 +101,7 @@ def test_readings_are_cached_and_a_rescore_is_identical():
     row = by_id(SMT_ROW)
     first = scorer.score(row)
     calls = len(lm.prompts)
-    assert calls == 6  # request, response and thinking readings, and the three empty-text priors
+    assert calls == 8  # request, method, response and thinking readings, and their empty-text priors
     again = scorer.score(copy.deepcopy(row))
     assert len(lm.prompts) == calls and again.score == first.score
 
@@ -110,16 +110,26 @@ def test_readings_are_cached_and_a_rescore_is_identical():
 
 def test_the_judge_comparison_follows_its_formula():
     p_request, p_response, p_thinking = peaked("smt", 0.7), peaked("smt", 0.9), peaked("smt", 0.6)
+    p_method = {"none": 0.3, "gist": 0.1, "argument_map": 0.1, "reconstruction": 0.2,
+                "formalization": 0.2, "annotation": 0.05, "smt": 0.05}
     readings = {"request": p_request, "response": p_response, "thinking": p_thinking}
-    lm = ScriptedJudgeLM(lambda kind, text: readings[kind])
-    result = MutualPredictability("judge", Judge(lm, calibrate=False)).score(by_id(SMT_ROW))
+    lm = ScriptedJudgeLM(lambda kind, text: readings[kind], method=lambda text: p_method)
+    row = by_id(SMT_ROW)
+    what = turn_views(row)[0].delivered
+    assert what.task == "smt" and what.major_methods  # the plan goes beyond the SMT code
+    result = MutualPredictability("judge", Judge(lm, calibrate=False)).score(row)
+    expected = {"smt"} | (what.expectable & set(LABELS))
+    delivered = sum(p_request[k] for k in expected)
+    method = sum(p_method[k] for k in what.major_methods)
     inner = sum(p_response[k] * p_request[k] for k in LABELS)
     agree = sum(p_thinking[k] * p_request[k] for k in LABELS)
-    assert result.forward == pytest.approx(0.7)
+    leads = sum(p_thinking[k] for k in expected)
+    forward = 0.5 * delivered + 0.5 * method
+    assert result.forward == pytest.approx(forward)
     assert result.backward == pytest.approx(inner)
-    assert result.coherence == pytest.approx(0.5 * (0.6 + agree))  # the plan covers the middle
-    assert result.score == pytest.approx((0.7 + inner + 0.5 * (0.6 + agree)) / 3)
-    assert "smt" in result.feedback and "forward 0.70" in result.feedback
+    assert result.coherence == pytest.approx(0.5 * (leads + agree))  # the plan covers the middle
+    assert result.score == pytest.approx((forward + inner + 0.5 * (leads + agree)) / 3)
+    assert "smt" in result.feedback and f"forward {forward:.2f}" in result.feedback
 
 
 def with_instructions(row: dict, text: str) -> dict:
@@ -229,7 +239,7 @@ def test_the_metric_takes_gepas_five_arguments_and_its_own_judge_lm():
     assert isinstance(result, dspy.Prediction) and 0 < result.score <= 1
     assert result.gate == "pass" and "forward" in result.feedback
     assert lm.prompts  # the judge read with the LM it was given, not dspy.settings.lm
-    assert metric.calls_per_turn == 3
+    assert metric.calls_per_turn == 4
     assert metric(gold, dspy.Prediction(row=None)).score == 0.0
 
 

@@ -348,3 +348,34 @@ def _delivered(conversation, turn) -> Delivered:
     return delivered(_final_answer(conversation, turn),
                      [m.tool_calls for m in messages if m.tool_calls],
                      [m.thinking for m in messages if m.thinking])
+
+
+# --- the assistant's own sentences --------------------------------------------------------------
+# A thinking's prose is the assistant's voice. Sentences that copy the request, give orders in the
+# user's voice, or write a tool call as text are not: the metric leaves them out of a thinking's
+# frame, so that echoing the request or its label words raises no part of a score.
+ECHO_SHARE = 0.8
+ECHO_MIN_WORDS = 5
+_TOOL_TEXT = re.compile(r"\btool[ _-]?call\b|<tool_call>|\b[a-z][a-z0-9_]*\(\s*\{", re.I)
+_USER_VOICE = re.compile(r"\bI want you to\b|\byou should\b|\byour task\b|\bplease\b", re.I)
+
+
+def is_own_sentence(sentence: str, request_words: set[str]) -> bool:
+    """Whether a sentence of a thinking's prose is the assistant's own (see above)."""
+    first = _TOKEN.findall(sentence[:40].lower())
+    if first and first[0] in _IMPERATIVES:
+        return False
+    if _TOOL_TEXT.search(sentence) or _USER_VOICE.search(sentence):
+        return False
+    words = content_words(sentence)
+    return not (len(words) >= ECHO_MIN_WORDS
+                and len(words & request_words) >= ECHO_SHARE * len(words))
+
+
+def own_sentences(prose: str, request: str) -> str:
+    """The sentences of a thinking's prose that are the assistant's own, joined by spaces."""
+    if not prose:
+        return ""
+    request_words = content_words(request)
+    return " ".join(s.strip() for s in _SENTENCE.split(prose)
+                    if s.strip() and is_own_sentence(s.strip(), request_words))

@@ -1,7 +1,8 @@
 """The judge's multiple-choice readings, scored from token probabilities, not from samples.
 
 A reading shows the judge one text (a request, a response, a thinking's frame) and asks which
-of the task labels of :data:`argalign.deliverables.TASKS` it points to. The judge answers with
+of the task labels of :data:`argalign.deliverables.TASKS` it points to, or (the method
+reading of a request) how much analysis it calls for (:data:`METHOD_OPTIONS`). The judge answers with
 one token; its ``top_logprobs`` give a probability for every option letter. So a reading is a
 distribution, not a sampled guess: at temperature 0 the same text gets the same distribution,
 and a small model's uncertainty shows as spread instead of as noise.
@@ -27,7 +28,7 @@ import dspy
 
 from argalign.deliverables import TASKS
 from argalign.errors import ArgalignError
-from argalign.signatures import ReadRequest, ReadResponse, ReadThinking
+from argalign.signatures import ReadMethod, ReadRequest, ReadResponse, ReadThinking
 
 LETTERS = string.ascii_uppercase
 TOP_LOGPROBS = 20
@@ -35,10 +36,26 @@ EMPTY_TEXT = "(empty)"
 # Below this share of probability on option letters, the judge did not answer the question.
 MIN_LETTER_MASS = 0.5
 
-READINGS: dict[str, type[dspy.Signature]] = {
-    "request": ReadRequest,
-    "response": ReadResponse,
-    "thinking": ReadThinking,
+# The options of the method reading: how far the assistant will go before it answers. The
+# keys are the method labels of argalign.deliverables.METHODS, joined with "none" (it answers
+# directly) and with gist and paraphrase as one light option.
+METHOD_OPTIONS: dict[str, str] = {
+    "none": "no analysis beyond the answer itself: it answers directly",
+    "gist": "a short gist or paraphrase of the text",
+    "argument_map": "an informal argument map or inference graph",
+    "reconstruction": "the argument reconstructed as numbered premises and conclusions",
+    "formalization": "logical formalizations of the premises and conclusions",
+    "annotation": "the text annotated with its reasons and conjectures",
+    "smt": "SMT-LIB code that checks the inferences",
+}
+
+# kind -> (fixed prompt, options). Request, response and thinking readings choose a task label;
+# the method reading chooses how much analysis the request calls for.
+READINGS: dict[str, tuple[type[dspy.Signature], dict[str, str]]] = {
+    "request": (ReadRequest, TASKS),
+    "response": (ReadResponse, TASKS),
+    "thinking": (ReadThinking, TASKS),
+    "method": (ReadMethod, METHOD_OPTIONS),
 }
 
 
@@ -93,7 +110,7 @@ def letter_distribution(output: Any, n: int) -> tuple[list[float], float]:
 
 
 class Judge:
-    """Multiple-choice readings over the task labels, from one LM's token probabilities.
+    """Multiple-choice readings over fixed options, from one LM's token probabilities.
 
     Args:
         lm: the judge model; ``None`` uses ``dspy.settings.lm`` at call time.
@@ -105,7 +122,6 @@ class Judge:
                  cache_size: int = 4096):
         self.lm = lm
         self.calibrate = calibrate
-        self.labels = tuple(TASKS)
         self.cache_size = cache_size
         self._cache: OrderedDict[tuple[str, str], tuple[tuple[float, ...], float]] = OrderedDict()
         self._lock = threading.Lock()
@@ -117,7 +133,7 @@ class Judge:
             raise JudgeError("no judge model: pass one or configure dspy.settings.lm")
         return lm
 
-    def _ask(self, prompt: str) -> tuple[tuple[float, ...], float]:
+    def _ask(self, prompt: str, n: int) -> tuple[tuple[float, ...], float]:
         lm = self._lm()
         key = (str(getattr(lm, "model", "")), prompt)
         with self._lock:
@@ -132,7 +148,7 @@ class Judge:
             _FILTER.active.on = False
         with self._lock:
             self.calls += 1
-        probs, mass = letter_distribution(outputs[0] if outputs else None, len(self.labels))
+        probs, mass = letter_distribution(outputs[0] if outputs else None, n)
         value = (tuple(probs), mass)
         if self.cache_size:
             with self._lock:
@@ -142,16 +158,16 @@ class Judge:
         return value
 
     def read(self, kind: str, text: str) -> dict[str, float]:
-        """P(label | text) for a ``request``, ``response`` or ``thinking`` reading."""
-        signature = READINGS[kind]
-        options = {label: TASKS[label] for label in self.labels}
-        probs, mass = self._ask(render(signature, text, options))
+        """P(option | text) for a reading of :data:`READINGS` (``request``, ``response``,
+        ``thinking``: over the task labels; ``method``: over :data:`METHOD_OPTIONS`)."""
+        signature, options = READINGS[kind]
+        probs, mass = self._ask(render(signature, text, options), len(options))
         if mass < MIN_LETTER_MASS:
             raise JudgeError(f"the judge put only {mass:.0%} of its probability on the option "
                              f"letters of a {kind} reading; it does not follow the format")
         if self.calibrate:
-            prior, _ = self._ask(render(signature, "", options))
+            prior, _ = self._ask(render(signature, "", options), len(options))
             probs = tuple(p / max(q, 1e-6) for p, q in zip(probs, prior))
             total = sum(probs)
             probs = tuple(p / total for p in probs)
-        return dict(zip(self.labels, probs))
+        return dict(zip(options, probs))

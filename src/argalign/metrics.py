@@ -42,11 +42,11 @@ from typing import Any, ClassVar
 import dspy
 
 from argalign.checks import CODES as QUALITY_CODES
-from argalign.checks import content_words
+from argalign.checks import content_words, own_sentences
 from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps
 from argalign.invariants import Outcome, gate
-from argalign.judge import Judge
+from argalign.judge import METHOD_OPTIONS, Judge
 from argalign.schema import Conversation, Turn, parse_conversation, split_source
 from argalign.thinking import shorten, split_thinking
 
@@ -71,11 +71,18 @@ def lexical_match(prediction: str, actual: str) -> float:
 
 @dataclass(frozen=True)
 class ThinkingView:
-    """One thinking: its frame (opening and closing, middle left out) and its steps."""
+    """One thinking: its frame (opening and closing, middle left out), its steps, and its
+    prose (the frame without the step list).
+
+    Sentences of the prose that are not the assistant's own (the request copied, the user's
+    imperatives, a tool call written as text: :func:`argalign.checks.own_sentences`) are left
+    out of both, so that echoing the request or its label words raises no part.
+    """
 
     frame: str
     planned: tuple[str, ...]
     headed: tuple[str, ...]
+    prose: str = ""
 
     @property
     def plan_coverage(self) -> float:
@@ -134,15 +141,18 @@ def _turn_view(conversation: Conversation, turn: Turn) -> TurnView:
         lines.append("Its answer:\n" + shorten(answer, ANSWER_CHARS))
     request = visible_request(conversation.messages[turn.user_index].content)
     return TurnView(request, "\n\n".join(lines), what,
-                    tuple(_thinking_view(t) for t in thoughts))
+                    tuple(_thinking_view(t, instructions_of(request)) for t in thoughts))
 
 
-def _thinking_view(thinking: str) -> ThinkingView:
+def _thinking_view(thinking: str, request: str) -> ThinkingView:
     parts = split_thinking(thinking)
-    frame = shorten(parts.opening, 1500)
-    if parts.closing:
-        frame += "\n[...]\n" + shorten(parts.closing, 500)
-    return ThinkingView(frame, tuple(plan_steps(parts.opening)), tuple(plan_steps(parts.middle)))
+    preamble = own_sentences(parts.preamble, request)
+    closing = own_sentences(parts.closing, request)
+    frame = shorten("\n".join(p for p in (preamble, parts.plan) if p), 1500)
+    if closing:
+        frame += "\n[...]\n" + shorten(closing, 500)
+    return ThinkingView(frame, tuple(plan_steps(parts.opening)), tuple(plan_steps(parts.middle)),
+                        "\n".join(p for p in (preamble, closing) if p))
 
 
 def _norm(step: str) -> str:
@@ -196,6 +206,16 @@ def _inner(p: dict[str, float], q: dict[str, float]) -> float:
     return sum(p[k] * q.get(k, 0.0) for k in p)
 
 
+def _mass(p: dict[str, float], labels: set[str] | frozenset[str]) -> float:
+    return sum(v for k, v in p.items() if k in labels)
+
+
+def method_target(what: Delivered) -> frozenset[str]:
+    """The options of the method reading that fit a response: its plan's major methods, or,
+    for a plan without one, no analysis or a light one."""
+    return what.major_methods & set(METHOD_OPTIONS) or frozenset(("none", "gist"))
+
+
 def _top(p: dict[str, float]) -> str:
     label = max(p, key=p.get)
     return f"{label} {p[label]:.2f}"
@@ -210,29 +230,35 @@ class JudgeComparison(Comparison):
 
     name = "judge"
     uses_lm = True
-    calls_per_turn = 3
+    calls_per_turn = 4
 
     def __init__(self, judge: Judge | None = None):
         self.judge = judge or Judge()
 
-    def forward_value(self, p_request: dict[str, float], task: str, what: Delivered) -> float:
-        return p_request[task]
+    def forward_value(self, p_request: dict[str, float], task: str, what: Delivered,
+                      p_method: dict[str, float] | None = None) -> float:
+        """½ P_request(what the response delivers) + ½ P_method(how far its plan goes)."""
+        delivered_part = _mass(p_request, {task} | (what.expectable & set(TASKS)))
+        if p_method is None:
+            return delivered_part
+        return 0.5 * delivered_part + 0.5 * _mass(p_method, method_target(what))
 
     def backward_value(self, p_response: dict[str, float], p_request: dict[str, float]) -> float:
         return _inner(p_response, p_request)
 
     def leads_value(self, p_thinking: dict[str, float], task: str, what: Delivered) -> float:
-        return p_thinking[task]
+        return _mass(p_thinking, {task} | (what.expectable & set(TASKS)))
 
     def follows_value(self, p_thinking: dict[str, float], p_request: dict[str, float]) -> float:
         return _inner(p_thinking, p_request)
 
     def parts(self, view: TurnView) -> Parts:
         p_request = self.judge.read("request", view.request)
+        p_method = self.judge.read("method", view.request)
         p_response = self.judge.read("response", view.response)
         what = view.delivered
         task = what.task or max(p_response, key=p_response.get)
-        forward = self.forward_value(p_request, task, what)
+        forward = self.forward_value(p_request, task, what, p_method)
         backward = self.backward_value(p_response, p_request)
         def thinking(t: ThinkingView) -> tuple[float, float, str]:
             p_thinking = self.judge.read("thinking", t.frame)
@@ -241,9 +267,12 @@ class JudgeComparison(Comparison):
                     f"a reader of the thinking's opening and closing expects {_top(p_thinking)}")
 
         coherence, notes = _coherence(view, thinking)
+        target = method_target(what)
         notes.insert(0, f"the response delivers {task}; a reader of the request expects "
-                        f"{_top(p_request)} (P({task}) = {p_request[task]:.2f}); a reader of the "
-                        f"response infers a request for {_top(p_response)}")
+                        f"{_top(p_request)} (P({task}) = {p_request[task]:.2f}) and as the "
+                        f"deepest analysis {_top(p_method)} (P({'/'.join(sorted(target))}) = "
+                        f"{_mass(p_method, target):.2f}); a reader of the response infers a "
+                        f"request for {_top(p_response)}")
         return Parts(forward, backward, coherence, "; ".join(notes))
 
 
@@ -255,22 +284,25 @@ class StructuralComparison(Comparison):
     def parts(self, view: TurnView) -> Parts:
         named = asked(instructions_of(view.request))
         what = view.delivered
-        deliverables, everything = what.deliverables, what.everything
-        forward = len(named & deliverables) / len(deliverables) if deliverables else None
+        expectable, everything = what.expectable, what.everything
+        forward = len(named & expectable) / len(expectable) if expectable else None
         backward = len(named & everything) / len(named) if named else 0.0
-        request_tasks = named & set(TASKS)
 
         def thinking(t: ThinkingView) -> tuple[float, float, str]:
-            frame = asked(t.frame)
-            frame_tasks = frame & set(TASKS)
-            union = frame_tasks | request_tasks
-            return (1.0 if what.task and what.task in frame else 0.0,
-                    len(frame_tasks & request_tasks) / len(union) if union else 0.0,
-                    f"the thinking's frame names {sorted(frame_tasks) or 'no task'}")
+            prose = asked(t.prose)
+            connects = len(prose & expectable) / len(expectable) if expectable else 0.0
+            return (1.0 if what.task and what.task in asked(t.frame) else 0.0, connects,
+                    f"the thinking's own prose names {sorted(prose & expectable) or 'nothing'} "
+                    f"of {sorted(expectable)}")
 
         coherence, notes = _coherence(view, thinking)
+        missing = sorted(expectable - named)
         notes.insert(0, f"the request names {sorted(named) or 'nothing'}; the response delivers "
-                        f"{sorted(deliverables) or 'nothing the rules recognise'}")
+                        f"{sorted(what.deliverables) or 'nothing the rules recognise'} by way of "
+                        f"{sorted(what.major_methods) or 'no major method'}"
+                        + (f"; a reader of the request cannot expect {missing}" if missing else "")
+                        + (f"; the request asks for {sorted(named - everything)}, which the "
+                           f"response does not do" if named - everything else ""))
         return Parts(forward, backward, coherence, "; ".join(notes))
 
 

@@ -134,6 +134,15 @@ class ReadResponse(dspy.Signature):
     choice: str = dspy.OutputField(desc="The letter of the most likely option")
 
 
+class ReadMethod(dspy.Signature):
+    """A user sent the request below to an assistant that analyses arguments. The text the
+    user wants analysed is replaced by a placeholder. From the request alone, predict the most
+    elaborate analysis the assistant will carry out on its way to the answer."""
+
+    request: str = dspy.InputField(desc="The user's request")
+    choice: str = dspy.OutputField(desc="The letter of the most likely option")
+
+
 class ReadThinking(dspy.Signature):
     """Below are the opening and the closing of an assistant's private reasoning about an
     argument; its middle part is left out. From them alone, predict what the assistant is
