@@ -26,12 +26,16 @@ PROVENANCE = ("id", "source_id", "config", "split", "index", "mode", "model", "p
               "reason", "codes", "attempts", "retries", "calls", "input_tokens", "output_tokens",
               "latency_s", "row")
 
-ASKS_REQUEST = "fields: `request`."
+ASKS_REQUEST = "fields: `method_request`, then `task_request`."
 ASKS_THINKING_A = "fields: `opening`, then `closing`."
 ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
 # The sample row asks whether proposition (4) is explicit: a rewrite must keep the question.
 NEW_REQUEST = ("Reconstruct the argument in Argdown standard form, then answer in one word: is "
                "proposition (4) explicitly mentioned in the text?")
+
+# The analysis its plan carries out on the way, which the new request asks for first.
+METHOD_REQUEST = "First reconstruct the argument and annotate its reasons and conjectures."
+NEW_OPENING = "Here is a new opening: whether (4) is explicit takes a reconstruction."
 
 INSTRUCTION = "Reconstruct the argument in Argdown."
 SOURCE = ("Every member of the chess club plays in the Sunday league. Anna is a member of the "
@@ -69,10 +73,10 @@ def example(row: Any, id: str = "ex") -> Example:
 
 def rewriting_lm() -> DummyLM:
     return DummyLM({
-        ASKS_THINKING_B: {"opening": "Here is a new opening.", "closing": "Here is a new closing.",
+        ASKS_THINKING_B: {"opening": NEW_OPENING, "closing": "Here is a new closing.",
                           "clarification": ""},
-        ASKS_THINKING_A: {"opening": "Here is a new opening.", "closing": "Here is a new closing."},
-        ASKS_REQUEST: {"request": NEW_REQUEST},
+        ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": "Here is a new closing."},
+        ASKS_REQUEST: {"method_request": METHOD_REQUEST, "task_request": NEW_REQUEST},
     }, adapter=dspy.JSONAdapter())
 
 
@@ -101,8 +105,9 @@ def test_aligned_with_provenance(mode):
 
 def test_tokens_are_counted_from_the_endpoint():
     def answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
-        return {name: "" if name == "clarification" else NEW_REQUEST if name == "request"
-                else f"A new {name}." for name in fields}
+        values = {"clarification": "", "method_request": METHOD_REQUEST,
+                  "task_request": NEW_REQUEST, "opening": NEW_OPENING}
+        return {name: values.get(name, f"A new {name}.") for name in fields}
 
     with FakeOpenAIServer(responder=answers) as server:
         lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False)
@@ -118,7 +123,7 @@ def test_a_rewrite_identical_to_the_original_is_unchanged(mode):
     lm = DummyLM({
         ASKS_THINKING_B: {"opening": OPENING, "closing": CLOSING, "clarification": ""},
         ASKS_THINKING_A: {"opening": OPENING, "closing": CLOSING},
-        ASKS_REQUEST: {"request": INSTRUCTION},
+        ASKS_REQUEST: {"method_request": "", "task_request": INSTRUCTION},
     }, adapter=dspy.JSONAdapter())
     record = align(example(row), mode, lm)
     assert record.outcome == "unchanged"

@@ -12,13 +12,22 @@ from pathlib import Path
 import dspy
 import pytest
 
-from argalign.deliverables import TASKS
-from argalign.judge import EMPTY_TEXT, LETTERS, Judge, JudgeError, letter_distribution
+from argalign.checks import own_sentences
+from argalign.deliverables import TASKS, asked, method_words
+from argalign.judge import (
+    EMPTY_TEXT,
+    LETTERS,
+    METHOD_OPTIONS,
+    Judge,
+    JudgeError,
+    letter_distribution,
+)
 from argalign.metrics import (
     COMPARISONS,
     SOURCE_PLACEHOLDER,
     MutualPredictability,
     content_words,
+    instructions_of,
     lexical_match,
     make_metric,
     score_aligned,
@@ -261,3 +270,139 @@ def test_content_words():
         "asks", "reconstruct", "argdown", "premises", "x-ray"}
     assert re.fullmatch(r"[a-z-]+", " ".join(sorted(content_words("Hello, World!"))).replace(
         " ", "-"))
+
+
+# --- the method and the level of detail -----------------------------------------------------------
+
+def _planned_rows(rows: list[dict]) -> list[dict]:
+    """Rows whose first turn's plan carries out a major method beyond what the answer is."""
+    return [r for r in rows if split_source(next(m for m in r["messages"]
+                                                 if m["role"] == "user")["content"] or "")
+            and turn_views(r)[0].delivered.major_methods]
+
+
+def _naming_methods(row: dict) -> dict:
+    """The row with a first sentence asking, in words, for the analysis its plan carries out."""
+    new = copy.deepcopy(row)
+    user = next(m for m in new["messages"] if m["role"] == "user")
+    words = method_words(turn_views(row)[0].delivered)
+    user["content"] = f"First {', then '.join(words)}.\n{user['content']}"
+    return new
+
+
+def _method_reader(text: str) -> dict[str, float]:
+    """A scripted method reading: a request that asks to reconstruct expects a reconstruction;
+    one that does not, a direct answer."""
+    peak = "reconstruction" if "reconstruct" in text.lower() else "none"
+    return {k: 0.7 if k == peak else 0.3 / 6 for k in METHOD_OPTIONS}
+
+
+def test_naming_the_plans_method_raises_forward_never_lowers_it(real_rows):
+    rows = _planned_rows(real_rows + sample_rows())
+    assert len(rows) >= 10
+    judge = Judge(ScriptedJudgeLM(lambda kind, text: UNIFORM, method=_method_reader))
+    for comparison in (MutualPredictability("structural"),
+                       MutualPredictability("judge", judge), MutualPredictability("hybrid", judge)):
+        for row in rows:
+            bare, named = comparison.score(row), comparison.score(_naming_methods(row))
+            assert named.forward >= bare.forward, (comparison.comparison, row.get("source_id"))
+    # The rules see every method named: where the request left one unexpected, forward rises.
+    scorer = MutualPredictability("structural")
+    under = [r for r in rows if _unexpected(r)]
+    assert under
+    assert all(scorer.score(_naming_methods(r)).forward > scorer.score(r).forward for r in under)
+
+
+def _unexpected(row: dict) -> frozenset[str]:
+    view = turn_views(row)[0]
+    return view.delivered.major_methods - asked(instructions_of(view.request))
+
+
+def test_a_bare_question_over_a_long_plan_leaves_the_plan_unexpected(real_rows):
+    row = by_id(VERDICT_ROW)
+    what = turn_views(row)[0].delivered
+    assert what.task == "verdict" and what.major_methods
+    result = MutualPredictability("structural").score(row)
+    named = MutualPredictability("structural").score(_naming_methods(row))
+    assert result.forward == pytest.approx(1 / len(what.expectable))
+    assert named.forward == pytest.approx(1.0)
+    assert "cannot expect" in result.feedback and "cannot expect" not in named.feedback
+
+
+def test_a_request_asking_for_more_than_the_response_does_scores_lower_backward():
+    row = by_id(VERDICT_ROW)
+    more = with_instructions(row, "Answer whether proposition (4) is explicitly mentioned in the "
+                                  "text? Also write SMT-LIB code and name the fallacy.")
+    plain = with_instructions(row, "Answer whether proposition (4) is explicitly mentioned in "
+                                   "the text?")
+    scorer = MutualPredictability("structural")
+    assert scorer.score(more).backward < scorer.score(plain).backward
+
+
+def _with_preamble(row: dict, preamble: str, closing: str | None = None) -> dict:
+    new = copy.deepcopy(row)
+    message = next(m for m in new["messages"] if m.get("thinking"))
+    message["thinking"] = split_thinking(message["thinking"]).join(preamble=preamble,
+                                                                  closing=closing)
+    return new
+
+
+GENERIC = "This requires a complex analysis. Let me draw up a plan."
+
+
+def _fitting(row: dict) -> str:
+    words = method_words(turn_views(row)[0].delivered)
+    return (f"Settling this takes more than a glance at the text, so I will {words[0]}"
+            + (f" and {words[1]}" if len(words) > 1 else "") + " before I answer.")
+
+
+def test_an_opening_that_ties_the_request_to_the_method_beats_a_generic_one(real_rows):
+    scorer = MutualPredictability("structural")
+    for row in _planned_rows(real_rows + sample_rows()):
+        fitting = scorer.score(_with_preamble(row, _fitting(row)))
+        generic = scorer.score(_with_preamble(row, GENERIC))
+        assert fitting.coherence > generic.coherence, row.get("source_id")
+
+
+@pytest.mark.parametrize("echo", [
+    "request",  # the user's request copied into the thinking
+    "imperative",  # the user's imperatives, label words and all
+    "tool",  # a tool call written as text
+])
+def test_echoes_in_a_thinking_raise_no_part(echo, real_rows):
+    judge = Judge(ScriptedJudgeLM(lambda kind, text: peaked("reconstruction")
+                                  if "reconstruct" in text.lower() else UNIFORM,
+                                  method=_method_reader))
+    for row in _planned_rows(real_rows + sample_rows()):
+        request = instructions_of(turn_views(row)[0].request)
+        words = method_words(turn_views(row)[0].delivered)
+        added = {"request": request,
+                 "imperative": f"Please {words[0]}. Consider tone, persuasion and complexity. "
+                               f"Reconstruct, formalize and map it.",
+                 "tool": 'Tool call: reconstruct_argument({"formalize": true, "map": true})'}[echo]
+        original = split_thinking(next(m["thinking"] for m in row["messages"]
+                                       if m.get("thinking"))).preamble
+        echoed = _with_preamble(row, f"{added}\n{original}")
+        for name in ("structural", "hybrid"):
+            scorer = MutualPredictability(name, judge)
+            before, after = scorer.score(row), scorer.score(echoed)
+            for part in ("forward", "backward", "coherence"):
+                assert getattr(after, part) <= getattr(before, part) + 1e-9, (name, part, echo)
+
+
+@pytest.mark.parametrize(("sentence", "own"), [
+    ("Let me draw up a plan.", True),
+    ("I need to reconstruct the argument before I can tell whether (4) is explicit.", True),
+    ("Please provide a detailed explanation of the argument.", False),
+    ("Consider tone, persuasion, and complexity.", False),
+    ("I want you to assess the rhetorical style of all propositions.", False),
+    ('Tool call: rhetorical_analysis({"propositions": [1, 2]})', False),
+])
+def test_own_sentences_keep_the_assistants_voice_only(sentence, own):
+    assert (own_sentences(sentence, "Assess the tone of the premises.") == sentence) is own
+
+
+def test_a_sentence_copied_from_the_request_is_not_the_assistants_own():
+    request = "Is the proposition (4) explicitly mentioned in the original presentation?"
+    assert own_sentences(request, request) == ""
+    assert own_sentences("I will answer it after a reconstruction.", request)

@@ -26,10 +26,10 @@ from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from argalign.thinking import split_thinking
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
-ALLOWED_OUTPUTS = {"request", "opening", "closing", "clarification"}
+ALLOWED_OUTPUTS = {"method_request", "task_request", "opening", "closing", "clarification"}
 
 # The JSONAdapter ends each prompt with the output fields it wants, in order.
-ASKS_REQUEST = "fields: `request`."
+ASKS_REQUEST = "fields: `method_request`, then `task_request`."
 ASKS_THINKING_A = "fields: `opening`, then `closing`."
 ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
 
@@ -38,6 +38,17 @@ ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
 # does not do, so the quality checks pass; the checks have their own tests below.
 REQUEST_PREFIX = "Please do exactly this: "
 _ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
+
+
+_METHODS = re.compile(r"\[\[ ## methods ## \]\]\n(.*?)(?=\n\n|\Z)", re.S)
+
+
+def ask_methods(prompt: str) -> str:
+    """A method sentence that asks for every method the prompt lists (empty for 'none')."""
+    found = _METHODS.search(prompt)
+    lines = [] if found is None or found.group(1).strip() == "none" else \
+        [line.strip() for line in found.group(1).splitlines() if line.strip()]
+    return f"First {'; '.join(lines)}." if lines else ""
 
 
 def echo_request(prompt: str) -> str:
@@ -74,6 +85,11 @@ class ScriptedLM(DummyLM):
         if isinstance(values, str):
             return values
         values = {k: v(self._prompt) if callable(v) else v for k, v in values.items()}
+        if "request" in values:
+            # A scripted request is the second part (what the answer delivers); the first part
+            # asks for the plan's analysis in the words the prompt gives.
+            values = {"method_request": ask_methods(self._prompt),
+                      "task_request": values.pop("request"), **values}
         return super()._format_answer_fields(values)
 
 
@@ -176,7 +192,7 @@ def assert_aligned(original: dict, aligned: dict, mode: str) -> None:
         old = original["messages"][turn.user_index]["content"]
         new = aligned["messages"][turn.user_index]["content"]
         if mode == "A":
-            assert new != old and new.startswith(REQUEST_PREFIX)
+            assert new != old and REQUEST_PREFIX in new
         elif any(original["messages"][i]["thinking"] for i in turn.assistant_indices):
             assert new == f"{old}\n\n{CLARIFICATION}"
         else:
@@ -219,7 +235,8 @@ def test_multi_turn_rows_get_every_request_rewritten():
     assert all(aligned["messages"][i]["content"] != row["messages"][i]["content"] for i in users)
     # The second request has no source text: it is replaced as a whole.
     second = row["messages"][users[1]]["content"]
-    assert aligned["messages"][users[1]]["content"] == REQUEST_PREFIX + " ".join(second.split())
+    assert aligned["messages"][users[1]]["content"].endswith(
+        REQUEST_PREFIX + " ".join(second.split()))
 
 
 @pytest.mark.parametrize("mode", ["A", "B"])
@@ -289,7 +306,7 @@ def test_a_new_mode_is_one_class_and_one_registry_line(monkeypatch, capsys):
     monkeypatch.setitem(MODES, "C", ModeC)
     row = single_turn_row()
     aligned = run("C", row, rewriting_lm()).row
-    assert aligned["messages"][1]["content"].startswith(REQUEST_PREFIX)
+    assert REQUEST_PREFIX in aligned["messages"][1]["content"]
     # Mode A's rewrite is within Mode A's policy and breaks Mode C's.
     assert gate(row, aligned, "A", max_user_change=10).outcome == "aligned"
     assert gate(row, aligned, "C", max_user_change=10).codes == ["USER_CONTENT_EDITED"]
@@ -335,7 +352,7 @@ def test_the_lm_never_re_emits_source_or_middle(mode, real_data_path):
     for _, predictor in program.named_predictors():
         assert set(predictor.signature.output_fields) <= ALLOWED_OUTPUTS
     # What comes back is a few short fields, not the conversation.
-    assert all(len(entry["outputs"][0]) < 500 for entry in lm.history)
+    assert all(len(entry["outputs"][0]) < 1000 for entry in lm.history)
 
 
 # --- bad LM outputs ----------------------------------------------------------------------------
@@ -348,7 +365,7 @@ def test_the_lm_never_re_emits_source_or_middle(mode, real_data_path):
         ("", "PARSE_ERROR"),
         ("[1, 2, 3]", "PARSE_ERROR"),
         ('{"answer": "yes"}', "PARSE_ERROR"),
-        ('{"request": ', "EMPTY_FIELD"),  # json_repair reads it as an empty request
+        ('{"method_request": "", "task_request": ', "EMPTY_FIELD"),  # json_repair: empty
     ],
 )
 def test_garbage_fails_after_every_attempt(garbage, code, attempts):
@@ -465,8 +482,8 @@ def test_only_one_clarification_per_turn():
 
 def fixed_answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
     prompt = str(messages[-1].get("content", ""))
-    values = {"request": echo_request(prompt), "opening": NEW_OPENING, "closing": NEW_CLOSING,
-              "clarification": CLARIFICATION}
+    values = {"method_request": ask_methods(prompt), "task_request": echo_request(prompt),
+              "opening": NEW_OPENING, "closing": NEW_CLOSING, "clarification": CLARIFICATION}
     return {name: values[name] for name in fields}
 
 
@@ -586,8 +603,8 @@ def test_mode_a_keeps_a_text_that_has_no_intro_line():
     row = _with_user_message(f"Instruction: What do you make of this?\n\n{ISSUE_TEXT}")
     lm = rewriting_lm()
     aligned = run("A", row, lm).row
-    assert aligned["messages"][1]["content"] == \
-        f"{REQUEST_PREFIX}Instruction: What do you make of this?\n\n{ISSUE_TEXT}"
+    assert aligned["messages"][1]["content"].endswith(
+        f"{REQUEST_PREFIX}Instruction: What do you make of this?\n\n{ISSUE_TEXT}")
     assert check_row(row, aligned, "A") == []
     request_prompt = next(p for p in prompts(lm) if ASKS_REQUEST in p)
     assert f"Instruction: What do you make of this?\n\n[SOURCE TEXT: {len(ISSUE_TEXT)} characters]" \

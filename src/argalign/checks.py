@@ -358,6 +358,7 @@ ECHO_SHARE = 0.8
 ECHO_MIN_WORDS = 5
 _TOOL_TEXT = re.compile(r"\btool[ _-]?call\b|<tool_call>|\b[a-z][a-z0-9_]*\(\s*\{", re.I)
 _USER_VOICE = re.compile(r"\bI want you to\b|\byou should\b|\byour task\b|\bplease\b", re.I)
+_FIRST_PERSON = re.compile(r"\b(?:I|me|my|I'm|I'll|let's)\b")
 
 
 def is_own_sentence(sentence: str, request_words: set[str]) -> bool:
@@ -367,9 +368,11 @@ def is_own_sentence(sentence: str, request_words: set[str]) -> bool:
         return False
     if _TOOL_TEXT.search(sentence) or _USER_VOICE.search(sentence):
         return False
+    # A restatement in the assistant's own voice ("I need to reconstruct ...") is its own; the
+    # request's words in nobody's voice are a copy.
     words = content_words(sentence)
-    return not (len(words) >= ECHO_MIN_WORDS
-                and len(words & request_words) >= ECHO_SHARE * len(words))
+    return bool(_FIRST_PERSON.search(sentence)) or not (
+        len(words) >= ECHO_MIN_WORDS and len(words & request_words) >= ECHO_SHARE * len(words))
 
 
 def own_sentences(prose: str, request: str) -> str:
@@ -379,3 +382,15 @@ def own_sentences(prose: str, request: str) -> str:
     request_words = content_words(request)
     return " ".join(s.strip() for s in _SENTENCE.split(prose)
                     if s.strip() and is_own_sentence(s.strip(), request_words))
+
+
+def check_method_named(opening: str, *, response: Delivered, request: str,
+                       index: int | None = None) -> list[Finding]:
+    """A first reply's new opening prose names none of the major methods its plan carries out:
+    it does not say why this request calls for this plan (``OPENING_SKIPS_METHOD``)."""
+    methods = response.major_methods
+    if not methods or asked(own_sentences(opening, request)) & methods:
+        return []
+    return [Finding("OPENING_SKIPS_METHOD", index,
+                    "the opening names none of the analysis its plan carries out ("
+                    + ", ".join(sorted(methods)) + ")")]

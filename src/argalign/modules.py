@@ -31,12 +31,13 @@ from argalign.checks import (
     Finding,
     check_clarification,
     check_closing,
+    check_method_named,
     check_opening,
     check_request,
     instructions,
     turn_thinking,
 )
-from argalign.deliverables import Delivered, delivered, describe
+from argalign.deliverables import Delivered, delivered, describe, method_words
 from argalign.errors import ArgalignError, RowError
 from argalign.invariants import CLARIFICATION_SEPARATOR, DEFAULT_MAX_USER_CHANGE, UserChange
 from argalign.redact import scrub
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 THINKING_SCOPES = ("blocks", "full")
 MAX_REQUEST_CHARS = 2000
+MAX_METHOD_REQUEST_CHARS = 600
 MAX_CLARIFICATION_CHARS = DEFAULT_MAX_USER_CHANGE  # the invariant's bound
 MAX_PROSE_CHARS = 4000
 MIN_WORDS = 3
@@ -94,6 +96,7 @@ class ThinkingContext:
     parts: ThinkingParts
     request: str
     response: Delivered
+    first: bool = True  # the turn's first reply (not a thinking after tool results)
 
 
 @dataclass
@@ -205,8 +208,11 @@ class AlignConversation(dspy.Module):
         closing = _check_prose(prediction.closing, "closing", required=False)
         new_opening = context.parts.join(preamble=opening).split(context.parts.middle)[0] \
             if context.parts.middle else context.parts.join(preamble=opening)
-        InvalidOutput.raise_for(check_opening(new_opening, original_thinking=context.original)
-                                + check_closing(closing, original_thinking=context.original))
+        InvalidOutput.raise_for(
+            check_opening(new_opening, original_thinking=context.original)
+            + check_closing(closing, original_thinking=context.original)
+            + (check_method_named(opening, response=context.response, request=context.request)
+               if context.first else []))
         return opening, closing, ""
 
     # -- LM calls with retries ------------------------------------------------------------
@@ -272,8 +278,7 @@ class AlignConversation(dspy.Module):
                 first = not any(conversation.messages[j].role == "tool"
                                 for j in turn.reply_indices if j < i)
                 new_thinking, clarification = self._align_thinking(
-                    conversation, turn, i, seen, "first reply" if first else
-                    "after tool results", calls)
+                    conversation, turn, i, seen, first, calls)
                 messages[i]["thinking"] = new_thinking
                 edits.append({"message_index": i, "field": "thinking"})
                 if clarification and not clarified:
@@ -287,8 +292,9 @@ class AlignConversation(dspy.Module):
                                retries=calls.failures)
 
     def _align_thinking(self, conversation: Conversation, turn: Turn, index: int, request: str,
-                        position: str, calls: CallLog) -> tuple[str, str]:
+                        first: bool, calls: CallLog) -> tuple[str, str]:
         thinking = conversation.messages[index].thinking or ""
+        position = "first reply" if first else "after tool results"
         answer = shorten(_what_follows(conversation, turn, index), 1200)
         if self.thinking_scope == "full":
             def check_full(prediction: dspy.Prediction) -> str:
@@ -304,7 +310,8 @@ class AlignConversation(dspy.Module):
             return new, ""
 
         parts: ThinkingParts = split_thinking(thinking)
-        context = ThinkingContext(thinking, parts, request, _delivered(conversation, turn))
+        response = _delivered(conversation, turn)
+        context = ThinkingContext(thinking, parts, request, response, first)
         opening, closing, clarification = self._call(
             self.rewrite_thinking, lambda p: self.check_thinking(p, context), calls,
             request=shorten(request, 1500),
@@ -314,6 +321,7 @@ class AlignConversation(dspy.Module):
             middle_outline=parts.outline(),
             original_closing=shorten(parts.closing, 800),
             answer=answer,
+            methods=_methods(response),
         )
         # The plan stays byte for byte: the LM wrote only the prose before it.
         return parts.join(preamble=opening,
@@ -349,8 +357,13 @@ class ModeA(AlignConversation):
         thinking = turn_thinking(conversation, turn)
 
         def check(prediction: dspy.Prediction) -> str:
-            text = _check_prose(prediction.request, "request", required=True,
+            method = _check_prose(prediction.method_request, "method_request",
+                                  required=bool(response.major_methods),
+                                  limit=MAX_METHOD_REQUEST_CHARS)
+            task = _check_prose(prediction.task_request, "task_request", required=True,
                                 limit=MAX_REQUEST_CHARS)
+            # The analysis first, then what the answer delivers: one request in two parts.
+            text = f"{method}\n{task}".strip()
             if request.source is not None and request.source[:200] in text:
                 raise InvalidOutput("SOURCE_RETYPED", "the request repeats the source text")
             # The intro line before the source text is kept, so it counts as asked.
@@ -370,6 +383,7 @@ class ModeA(AlignConversation):
             tool_calls=tool_calls,
             plan=_plan(conversation, turn),
             delivers=describe(response),
+            methods=_methods(response),
         )
 
 
@@ -405,6 +419,11 @@ def make_mode(mode: str, *, thinking: str = "blocks", attempts: int = 3,
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     return MODES[mode](thinking=thinking, attempts=attempts, retry_temperature=retry_temperature)
+
+
+def _methods(response: Delivered) -> str:
+    """The plan's major methods, a line each, as the rewrite prompts show them."""
+    return "\n".join(method_words(response)) or "none"
 
 
 def _final_content(conversation: Conversation, turn) -> str:

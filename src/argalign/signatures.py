@@ -11,17 +11,17 @@ import dspy
 
 
 class RewriteRequest(dspy.Signature):
-    """Mode A. You edit a training conversation in which a user's request is vaguer than the
-    assistant's answer. Write a new request, in the user's voice, that asks for exactly what
-    the fixed answer delivers: the task, the method (for example an Argdown reconstruction,
-    a formalization, an annotation, SMT-LIB code, a yes/no verdict), the output format, the
-    level of detail and any tool the assistant calls. Keep every method, format, question and
-    tool that the original request names and the answer uses. A reader of the new request
-    alone should be able to predict the answer's approach, and a reader of the answer alone
-    should be able to reconstruct the request. Do not solve the task, do not quote the answer,
-    do not repeat the system prompt, and do not restate the source text or write a placeholder
-    for it: the source text is appended after your request unchanged. Write one or two short
-    paragraphs of plain instructions."""
+    """Mode A. You edit a training conversation in which the user's request is vaguer than the
+    assistant's work: the assistant carries out an elaborate analysis (its plan) before it
+    answers, and the request gives no reason to expect it. Write the new request, in the
+    user's voice, in two short parts. First ask for the analysis listed under `methods`, in
+    your own natural words (one sentence, not a numbered list), so that a reader of the request
+    expects the plan and its level of detail. Then ask for what the answer delivers (see
+    `delivers`), keeping word for word any question of the original request and every format
+    or tool it names. Ask for nothing the assistant does not do. Do not solve the task, do not
+    quote the answer or the reasoning, do not repeat the system prompt, do not refer to earlier
+    requests that do not exist, and do not restate the source text: it is appended after your
+    request unchanged."""
 
     system_prompt: str = dspy.InputField(desc="The system message of the conversation, if any.")
     history: str = dspy.InputField(desc="Earlier turns, shortened; empty for a first turn.")
@@ -33,12 +33,19 @@ class RewriteRequest(dspy.Signature):
     tool_calls: str = dspy.InputField(desc="Tools the assistant calls in this turn, or 'none'.")
     plan: str = dspy.InputField(desc="How the assistant's reasoning is organised: its steps.")
     delivers: str = dspy.InputField(
-        desc="What the answer delivers (read from its markup) and what the reasoning produces "
-             "on the way: the new request asks for what it mainly and also delivers, may name "
-             "the rest as the method, and asks for nothing else."
+        desc="What the answer delivers (read from its markup): the second part asks for it."
     )
-    request: str = dspy.OutputField(
-        desc="The new request: instructions only, without the source text."
+    methods: str = dspy.InputField(
+        desc="The analysis the plan carries out on the way, one item a line: the first part "
+             "asks for all of it. 'none' if the plan carries out no analysis of its own."
+    )
+    method_request: str = dspy.OutputField(
+        desc="One sentence asking for the analysis under `methods`, in natural words; empty "
+             "if `methods` is 'none'."
+    )
+    task_request: str = dspy.OutputField(
+        desc="One to three sentences asking for what the answer delivers, keeping the "
+             "original request's question word for word. Instructions only."
     )
 
 
@@ -58,15 +65,21 @@ class _RewriteThinking(dspy.Signature):
     middle_outline: str = dspy.InputField(desc="The headings and blocks of the kept middle part.")
     original_closing: str = dspy.InputField(desc="The current closing of the reasoning.")
     answer: str = dspy.InputField(desc="What the assistant answers or calls next, shortened.")
+    methods: str = dspy.InputField(
+        desc="The analysis the plan carries out, one item a line, or 'none'."
+    )
     opening: str = dspy.OutputField(
-        desc="The new opening prose, one to four sentences in the first person: what the request "
-             "asks for and how I will go about it. The plan follows it unchanged, so end where "
-             "the plan can start, and do not list the steps yourself unless the plan is empty."
+        desc="The new opening prose, one to four sentences in my own first-person voice: what "
+             "the request asks for, which analysis from `methods` I will carry out, and why that "
+             "analysis is what answering this request takes. Never copy the request or give "
+             "orders. The plan follows unchanged, so end where the plan can start, and do not "
+             "list the steps yourself unless the plan is empty."
     )
     closing: str = dspy.OutputField(
         desc="The new closing, one to three sentences that lead from the last step to the "
-             "answer or the tool call. The steps are done by then: draw the result from them, "
-             "do not announce them again."
+             "answer or the tool call. The steps are done by then: draw the result from them "
+             "(state the verdict if the original closing did), do not announce them again, and "
+             "refer only to what the reasoning contains."
     )
 
 
@@ -74,27 +87,30 @@ class RewriteThinkingForRequest(_RewriteThinking):
     """Mode A. The user's request was rewritten to match the assistant's answer; now make the
     assistant's private reasoning follow from that request. You write only the opening prose
     and the closing of the reasoning; its plan (the step list) and its middle part (steps,
-    Argdown and code blocks) stay as they are. The opening, in the first person, restates what
-    the request asks for and says how the plan serves it. The closing connects the last step
-    to the final answer or tool call. Be concrete and brief; never contradict the plan, the
-    middle part or the answer, and never write placeholders or field names."""
+    Argdown and code blocks) stay as they are. The opening, in the assistant's own first-person
+    voice, says what the request asks for and how the analysis of the plan serves it. The
+    closing connects the last step to the final answer or tool call. Be concrete and brief;
+    never contradict the plan, the middle part or the answer, never write a tool call, and
+    never write placeholders or field names."""
 
 
 class RewriteThinkingForAnswer(_RewriteThinking):
-    """Mode B. The user's request stays as it is, although the assistant's answer goes well
-    beyond what it literally asks. Make the assistant's private reasoning explain, in the
-    first person, why this rich answer is the right response to this request: how the
-    assistant reads the request and which method it chooses and why. You write only the
-    opening prose and the closing; the plan (the step list) and the middle part (steps,
-    Argdown and code blocks) stay as they are. If a single short sentence added to the
-    request would remove a real ambiguity, give it as the clarification; it must add
-    something the request does not already say and must not ask for anything the answer
-    does not do. Otherwise leave the clarification empty. Never contradict the plan, the
-    middle part or the answer, and never write placeholders or field names."""
+    """Mode B. The user's request stays as it is, although the assistant's work goes well
+    beyond what it literally asks. Make the assistant's private reasoning explain, in its own
+    first-person voice, why this request calls for this plan: what settling the request
+    takes, and so which analysis (from `methods`) it carries out. For example, whether a
+    proposition is explicit in a text can only be judged against a reconstruction of the
+    argument. You write only the opening prose and the closing; the plan (the step list) and
+    the middle part (steps, Argdown and code blocks) stay as they are. If the request does not
+    ask for the analysis, give one short sentence the user appends to it that asks for that
+    analysis, as the clarification; it must add something the request does not already say and
+    ask for nothing the assistant does not do. Otherwise leave it empty. Never copy the
+    request, never contradict the plan, the middle part or the answer, never write a tool call,
+    and never write placeholders or field names."""
 
     clarification: str = dspy.OutputField(
-        desc="At most one short sentence that the user appends to the request, asking the "
-             "assistant for something, or an empty string. Not a remark about the text."
+        desc="At most one short sentence that the user appends to the request, asking for the "
+             "analysis of the plan, or an empty string. Not a remark about the text."
     )
 
 

@@ -362,11 +362,23 @@ def default_responder(
     seed = _text(last_user.get("content"))
     values = {name: _value(t, f"{seed}\x00{name}", words) for name, t in fields.items()}
     original = _ORIGINAL_REQUEST.search(seed)
-    if "request" in values and original:
+    if original:
         # A well-behaved rewrite keeps what the original request asks for (so the quality
         # checks pass) and adds a sentence: the original instructions, placeholders removed.
         kept = " ".join(_PLACEHOLDERS.sub(" ", original.group(1)).split())
-        values["request"] = f"{kept} {values['request']}".strip()
+        for name in ("request", "task_request"):
+            if name in values:
+                values[name] = f"{kept} {values[name]}".strip()
+    methods = _METHODS.search(seed)
+    methods = [] if methods is None or methods.group(1).strip() == "none" else \
+        [line.strip() for line in methods.group(1).splitlines() if line.strip()]
+    if "method_request" in values:
+        # It asks for the plan's analysis, in the words it was given.
+        values["method_request"] = f"Please {'; '.join(methods)}." if methods else ""
+    if isinstance(values.get("opening"), str) and methods:
+        # A well-behaved opening says which analysis the request calls for.
+        values["opening"] = f"I will {methods[0]}, since the request calls for it. " \
+                            f"{values['opening']}"
     if isinstance(values.get("clarification"), str) and values["clarification"]:
         # A clarification is something the user asks for (CLARIFICATION_NOT_A_REQUEST).
         text = values["clarification"]
@@ -374,6 +386,7 @@ def default_responder(
     return values
 
 
+_METHODS = re.compile(r"\[\[ ## methods ## \]\]\n(.*?)(?=\n\n|\Z)", re.S)
 _ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
 _PLACEHOLDERS = re.compile(r"\[SOURCE TEXT: \d+ characters\]|\[\.\.\. \d+ characters omitted \.\.\.\]")
 
