@@ -12,7 +12,16 @@ For every pair, one side should score higher than the other:
     thinking (prose and plan) taken from a row of another task;
 (d) honest vs quoting: the explicit request of (b), and the same request followed by a span
     copied from the answer, scored as Mode A rewrites of the original (the quality check must
-    flag the quote; the ungated scores are reported too).
+    flag the quote; the ungated scores are reported too);
+(e) method named vs not: a request (the row's own, or another row's of the same task) with a
+    sentence asking for the analysis its response's plan carries out, in words, and the same
+    request without it (response kept);
+(f) fitting vs generic opening: the first thinking with an opening that says why the request
+    calls for the plan's analysis, and with a generic one ("This requires a complex analysis.
+    Let me draw up a plan."), plan and the rest kept;
+(g) original vs echo: the conversation as it is, and with the request copied, the user's
+    imperatives (label words and all) or a tool call written as text added to its first
+    thinking's opening, scored as Mode B rewrites (gated; the ungated scores are reported too).
 
 Rows: the bundled sample (every config and split) and the six real rows in ../shared/data/
 (used when present). Per check and comparison: win rate (ties count half) and AUC, with
@@ -42,7 +51,7 @@ from tqdm import tqdm
 
 from argalign.checks import instructions
 from argalign.config import load_settings
-from argalign.deliverables import asked
+from argalign.deliverables import asked, method_words
 from argalign.judge import Judge
 from argalign.lm import open_models, usage_from_history
 from argalign.metrics import (
@@ -50,6 +59,7 @@ from argalign.metrics import (
     HybridComparison,
     JudgeComparison,
     MutualPredictability,
+    instructions_of,
     score_aligned,
     turn_views,
 )
@@ -62,7 +72,21 @@ CHECKS = {
     "b": "explicit vs vague request",
     "c": "fitting vs foreign thinking opening",
     "d": "honest vs answer-quoting request (gated)",
+    "e": "request naming the plan's method vs without",
+    "f": "opening tying request to method vs generic",
+    "g": "original vs thinking echoing request/labels/tool call (gated)",
 }
+# Ways a request asks for a plan's analysis, and ways an opening ties it to the request: several
+# phrasings, so that the check does not measure one template.
+ASK_METHOD = ["First {methods}.", "Before you answer, {methods}.",
+              "Work through a full analysis: {methods}.", "Please {methods}; then do what follows."]
+TIE_METHOD = ["To settle what is asked I cannot just read the text: I need to {methods} first.",
+              "What the request asks turns on the argument's structure, so I will {methods}.",
+              "I can only answer this reliably after I {methods}; the plan below does that."]
+GENERIC = ["This requires a complex analysis. Let me draw up a plan.",
+           "Let's break this down into smaller steps:",
+           "Hm, this requires a complex argumentative analysis. Better to set up a plan before "
+           "I start."]
 VAGUE = ["What do you make of this text:", "Have a look at this:", "Thoughts on the following?",
          "Here is something for you:"]
 
@@ -130,6 +154,52 @@ def quoting(row: dict, words: int = 30) -> str | None:
     return None
 
 
+def _joined(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def unexpected(row: dict) -> frozenset[str]:
+    """Major methods of the first turn's plan that its request leaves unexpected."""
+    view = turn_views(row)[0]
+    return view.delivered.major_methods - asked(instructions_of(view.request))
+
+
+def with_method_sentence(row: dict, template: str) -> dict:
+    """``row`` with a first sentence asking for the analysis its plan carries out."""
+    new = copy.deepcopy(row)
+    user = new["messages"][user_index(row)]
+    sentence = template.format(methods=_joined(method_words(turn_views(row)[0].delivered)))
+    user["content"] = f"{sentence}\n{user['content']}"
+    return new
+
+
+def with_preamble(row: dict, preamble: str) -> dict | None:
+    """``row`` with the prose before the plan of its first thinking replaced."""
+    new = copy.deepcopy(row)
+    i = next((k for k, m in enumerate(row["messages"]) if m.get("thinking")), None)
+    if i is None:
+        return None
+    parts = split_thinking(row["messages"][i]["thinking"])
+    if not parts.plan:
+        return None
+    new["messages"][i]["thinking"] = parts.join(preamble=preamble)
+    return new
+
+
+def echo_variants(row: dict) -> list[dict]:
+    """The row with its first thinking's opening echoing the request, its imperatives and
+    label words, or a tool call written as text."""
+    view = turn_views(row)[0]
+    i = next(k for k, m in enumerate(row["messages"]) if m.get("thinking"))
+    preamble = split_thinking(row["messages"][i]["thinking"]).preamble
+    words = method_words(view.delivered)
+    added = [instructions_of(view.request).strip(),
+             f"Please {words[0]}. Consider tone, persuasion and complexity. Reconstruct, "
+             f"formalize and map the argument.",
+             'Tool call: analyse_argument({"reconstruct": true, "formalize": true})']
+    return [v for v in (with_preamble(row, f"{a}\n{preamble}") for a in added) if v is not None]
+
+
 def build_pairs(rows: list[dict], n: int, seed: int) -> dict[str, list[tuple[dict, dict, dict]]]:
     """Per check, up to ``n`` (original, higher, lower) triples, drawn with a fixed seed."""
     rng = random.Random(seed)
@@ -160,6 +230,26 @@ def build_pairs(rows: list[dict], n: int, seed: int) -> dict[str, list[tuple[dic
         foreign = with_opening(row, rng.choice(others))
         if foreign is not None:
             pairs["c"].append((row, row, foreign))
+    planned = [r for r in usable if turn_views(r)[0].delivered.major_methods]
+    for row in rng.sample(planned, len(planned)):
+        # The row's own request, then requests of other rows of its task, wherever they
+        # leave a method of the plan unexpected.
+        donors = [row] + rng.sample([d for d in by_task.get(task_of(row), []) if d is not row],
+                                    min(2, len(by_task.get(task_of(row), [])) - (row in
+                                        by_task.get(task_of(row), []))))
+        for donor in donors:
+            bare = row if donor is row else with_instructions(row, lead_instructions(donor))
+            if unexpected(bare):
+                pairs["e"].append((row, with_method_sentence(bare, rng.choice(ASK_METHOD)), bare))
+        words = _joined(method_words(turn_views(row)[0].delivered))
+        fitting = with_preamble(row, rng.choice(TIE_METHOD).format(methods=words))
+        generic = with_preamble(row, rng.choice(GENERIC))
+        if fitting is not None and generic is not None:
+            pairs["f"].append((row, fitting, generic))
+        for echoed in echo_variants(row):
+            pairs["g"].append((row, row, echoed))
+    for key in ("e", "g"):  # interleave the kinds, so that a cut at n keeps each of them
+        rng.shuffle(pairs[key])
     return {k: v[:n] for k, v in pairs.items()}
 
 
@@ -186,6 +276,10 @@ def run_checks(scorer: MutualPredictability, pairs: dict, progress: tqdm) -> dic
                 hi = score_aligned(original, higher, "A", scorer)
                 lo = score_aligned(original, lower, "A", scorer)
                 scored.append((hi.score, lo.score))
+                raw.append((scorer.score(higher).score, scorer.score(lower).score))
+            elif check == "g":  # the original as it stands, the echo as a Mode B rewrite
+                lo = score_aligned(original, lower, "B", scorer)
+                scored.append((scorer.score(higher).score, lo.score))
                 raw.append((scorer.score(higher).score, scorer.score(lower).score))
             else:
                 scored.append((scorer.score(higher).score, scorer.score(lower).score))
@@ -267,6 +361,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="use an already running server for the judge model")
     names = [*VARIANTS, *(c for c in COMPARISONS if c not in VARIANTS)]
     parser.add_argument("--comparisons", nargs="+", default=names, choices=names)
+    parser.add_argument("--checks", nargs="+", default=list(CHECKS), choices=list(CHECKS),
+                        help="which checks to run (default: all)")
     parser.add_argument("--repeat", type=int, default=6,
                         help="conversations scored twice for repeatability")
     parser.add_argument("--readings", default=None,
@@ -277,7 +373,8 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = sample_rows()
     real = read_jsonl(REAL_ROWS) if REAL_ROWS.exists() else []
-    pairs = build_pairs(real + rows, args.pairs, args.seed)
+    pairs = {k: v for k, v in build_pairs(real + rows, args.pairs, args.seed).items()
+             if k in args.checks}
     print(f"rows: {len(rows)} sample + {len(real)} real; pairs: "
           + ", ".join(f"({k}) {len(v)}" for k, v in pairs.items()), file=sys.stderr)
 
@@ -315,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     header = ["comparison", "check", "n", "win rate [95% CI]", "AUC [95% CI]", "higher", "lower"]
     lines: list[list[Any]] = []
     for comparison, figures in results["comparisons"].items():
-        for check in CHECKS:
+        for check in pairs:
             f = figures[check]
             lines.append([comparison, f"({check}) {CHECKS[check]}", f["n"], _ci(f["win_rate"]),
                           _ci(f["auc"]), f["mean_higher"], f["mean_lower"]])
