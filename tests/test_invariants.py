@@ -387,12 +387,13 @@ def test_a_legitimate_mode_a_rewrite_has_no_violations(real_rows, row_index):
     assert not is_unchanged(original, aligned)
     # Within the invariants, and still worse than the original: the reversed thinking lost its
     # plan, and the new request no longer asks for what the answer does (or, on the sample rows
-    # a clone without ../shared uses, asks for a map the answer does not give). The gate's
-    # quality checks reject it.
+    # a clone without ../shared uses, asks for a map the answer does not give) nor for the
+    # methods the plan carries out. The gate's quality checks reject it.
     verdict = gate(original, aligned, "A")
     assert verdict.outcome is Outcome.REJECTED
     assert set(verdict.codes) <= {"PLAN_DROPPED", "DELIVERABLE_DROPPED",
-                                 "REQUEST_ASKS_UNDELIVERED", "FRAME_HAS_MARKUP"}
+                                 "REQUEST_ASKS_UNDELIVERED", "FRAME_HAS_MARKUP",
+                                 "METHOD_UNEXPECTED", "CLOSING_DROPS_VERDICT"}
 
 
 @pytest.mark.parametrize("row_index", range(6))

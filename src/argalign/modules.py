@@ -34,7 +34,9 @@ from argalign.checks import (
     check_opening,
     check_request,
     instructions,
+    new_frame,
     turn_thinking,
+    what_follows,
 )
 from argalign.deliverables import Delivered, delivered, describe
 from argalign.errors import ArgalignError, RowError
@@ -94,6 +96,8 @@ class ThinkingContext:
     parts: ThinkingParts
     request: str
     response: Delivered
+    source: str = ""  # the user message's source text
+    answer: str = ""  # what follows the thinking
 
 
 @dataclass
@@ -205,8 +209,11 @@ class AlignConversation(dspy.Module):
         closing = _check_prose(prediction.closing, "closing", required=False)
         new_opening = context.parts.join(preamble=opening).split(context.parts.middle)[0] \
             if context.parts.middle else context.parts.join(preamble=opening)
-        InvalidOutput.raise_for(check_opening(new_opening, original_thinking=context.original)
-                                + check_closing(closing, original_thinking=context.original))
+        asks = instructions(context.request)
+        InvalidOutput.raise_for(
+            check_opening(new_opening, original_thinking=context.original, request=asks)
+            + check_closing(closing, original_thinking=context.original, request=asks,
+                            source=context.source, answer=context.answer))
         return opening, closing, ""
 
     # -- LM calls with retries ------------------------------------------------------------
@@ -290,13 +297,19 @@ class AlignConversation(dspy.Module):
                         position: str, calls: CallLog) -> tuple[str, str]:
         thinking = conversation.messages[index].thinking or ""
         answer = shorten(_what_follows(conversation, turn, index), 1200)
+        source = Request.of(conversation.messages[turn.user_index].content or "").source or ""
+        follows = what_follows(conversation, turn, index)
         if self.thinking_scope == "full":
+            asks = instructions(request)
+
             def check_full(prediction: dspy.Prediction) -> str:
                 new = _check_prose(prediction.new_thinking, "new_thinking", required=True,
                                    limit=max(MAX_PROSE_CHARS, 2 * len(thinking)))
-                InvalidOutput.raise_for(check_opening(split_thinking(new).opening,
-                                                      original_thinking=thinking)
-                                        + check_closing(new, original_thinking=thinking))
+                opening, closing = new_frame(thinking, new)
+                InvalidOutput.raise_for(
+                    check_opening(opening, original_thinking=thinking, request=asks)
+                    + check_closing(closing, original_thinking=thinking, request=asks,
+                                    source=source, answer=follows))
                 return new
 
             new = self._call(self.rewrite_whole, check_full, calls, request=shorten(request, 1500),
@@ -304,7 +317,8 @@ class AlignConversation(dspy.Module):
             return new, ""
 
         parts: ThinkingParts = split_thinking(thinking)
-        context = ThinkingContext(thinking, parts, request, _delivered(conversation, turn))
+        context = ThinkingContext(thinking, parts, request, _delivered(conversation, turn),
+                                  source, follows)
         opening, closing, clarification = self._call(
             self.rewrite_thinking, lambda p: self.check_thinking(p, context), calls,
             request=shorten(request, 1500),
@@ -357,7 +371,8 @@ class ModeA(AlignConversation):
             InvalidOutput.raise_for(check_request(
                 f"{text}\n{request.intro}", original=instructions(request.content),
                 answer=answer, system=system.content or "" if system else "",
-                source=request.source or "", response=response, thinking=thinking))
+                source=request.source or "", response=response, thinking=thinking,
+                first_turn=not history))
             return text
 
         return self._call(

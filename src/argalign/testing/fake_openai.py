@@ -366,7 +366,12 @@ def default_responder(
         # A well-behaved rewrite keeps what the original request asks for (so the quality
         # checks pass) and adds a sentence: the original instructions, placeholders removed.
         kept = " ".join(_PLACEHOLDERS.sub(" ", original.group(1)).split())
-        values["request"] = f"{kept} {values['request']}".strip()
+        # It also names the plan's steps, so the methods the answer rests on are expected
+        # (METHOD_UNEXPECTED).
+        plan = _PLAN.search(seed)
+        steps = _STEP_TITLE.findall(plan.group(1)) if plan else []
+        named = f" Work through these steps: {'; '.join(dict.fromkeys(steps))}." if steps else ""
+        values["request"] = f"{kept}{named} {values['request']}".strip()
     if isinstance(values.get("clarification"), str) and values["clarification"]:
         # A clarification is something the user asks for (CLARIFICATION_NOT_A_REQUEST).
         text = values["clarification"]
@@ -375,6 +380,8 @@ def default_responder(
 
 
 _ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
+_PLAN = re.compile(r"\[\[ ## plan ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
+_STEP_TITLE = re.compile(r"Step \d+\s*[:.]\s*([^\n]+?)\s*$", re.M)
 _PLACEHOLDERS = re.compile(r"\[SOURCE TEXT: \d+ characters\]|\[\.\.\. \d+ characters omitted \.\.\.\]")
 
 
