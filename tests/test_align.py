@@ -30,8 +30,9 @@ ASKS_REQUEST = "fields: `request`."
 ASKS_THINKING_A = "fields: `opening`, then `closing`."
 ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
 # The sample row asks whether proposition (4) is explicit: a rewrite must keep the question.
-NEW_REQUEST = ("Reconstruct the argument in Argdown standard form, then answer in one word: is "
-               "proposition (4) explicitly mentioned in the text?")
+NEW_REQUEST = ("Reconstruct the argument in Argdown standard form and annotate its reasons and "
+               "conjectures in the text, then answer in one word: is proposition (4) explicitly "
+               "mentioned in the text?")
 
 INSTRUCTION = "Reconstruct the argument in Argdown."
 SOURCE = ("Every member of the chess club plays in the Sunday league. Anna is a member of the "
@@ -69,9 +70,10 @@ def example(row: Any, id: str = "ex") -> Example:
 
 def rewriting_lm() -> DummyLM:
     return DummyLM({
-        ASKS_THINKING_B: {"opening": "Here is a new opening.", "closing": "Here is a new closing.",
+        ASKS_THINKING_B: {"opening": "Here is a new opening.",
+                          "closing": "Here is a new closing: yes.",
                           "clarification": ""},
-        ASKS_THINKING_A: {"opening": "Here is a new opening.", "closing": "Here is a new closing."},
+        ASKS_THINKING_A: {"opening": "Here is a new opening.", "closing": "Here is a new closing: yes."},
         ASKS_REQUEST: {"request": NEW_REQUEST},
     }, adapter=dspy.JSONAdapter())
 
@@ -102,7 +104,7 @@ def test_aligned_with_provenance(mode):
 def test_tokens_are_counted_from_the_endpoint():
     def answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
         return {name: "" if name == "clarification" else NEW_REQUEST if name == "request"
-                else f"A new {name}." for name in fields}
+                else f"A new {name}: yes." for name in fields}
 
     with FakeOpenAIServer(responder=answers) as server:
         lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False)
@@ -127,8 +129,17 @@ def test_a_rewrite_identical_to_the_original_is_unchanged(mode):
     assert record.calls == (2 if mode == "A" else 1)
 
 
-def test_one_changed_word_is_aligned_not_unchanged():
+def test_one_dropped_word_is_unchanged_with_the_reason():
+    # "That reconstruction is my answer." -> "That is my answer.": a trivial edit, no alignment.
     lm = DummyLM({ASKS_THINKING_B: {"opening": OPENING, "closing": "That is my answer.",
+                                    "clarification": ""}}, adapter=dspy.JSONAdapter())
+    record = align(example(fixed_point_row()), "B", lm)
+    assert record.outcome == "unchanged" and "trivial" in record.reason
+
+
+def test_a_new_closing_is_aligned():
+    lm = DummyLM({ASKS_THINKING_B: {"opening": OPENING, "closing": "With the premises numbered and "
+                                    "the inference drawn, the Argdown block is my whole answer.",
                                     "clarification": ""}}, adapter=dspy.JSONAdapter())
     assert align(example(fixed_point_row()), "B", lm).outcome == "aligned"
 

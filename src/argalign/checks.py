@@ -567,7 +567,8 @@ def trivial_request(old: str, new: str) -> bool:
 
 def trivial_thinking(old: str, new: str) -> bool:
     """Whether a rewritten thinking kept its middle and its frame (preamble and closing) only
-    dropped a sentence or swapped a word (:func:`nearly_same`), naming no label that the old frame did not name."""
+    dropped a sentence or swapped a word (:func:`nearly_same`), naming no label that the old
+    frame did not name."""
     old_parts = split_thinking(old)
     if old_parts.middle and old_parts.middle not in new:
         return False  # the kept part changed: more than the frame

@@ -368,10 +368,7 @@ def default_responder(
         kept = " ".join(_PLACEHOLDERS.sub(" ", original.group(1)).split())
         # It also names the plan's steps, so the methods the answer rests on are expected
         # (METHOD_UNEXPECTED).
-        plan = _PLAN.search(seed)
-        steps = _STEP_TITLE.findall(plan.group(1)) if plan else []
-        named = f" Work through these steps: {'; '.join(dict.fromkeys(steps))}." if steps else ""
-        values["request"] = f"{kept}{named} {values['request']}".strip()
+        values["request"] = f"{kept}{_named_methods(seed)} {values['request']}".strip()
     if isinstance(values.get("clarification"), str) and values["clarification"]:
         # A clarification is something the user asks for (CLARIFICATION_NOT_A_REQUEST).
         text = values["clarification"]
@@ -379,8 +376,21 @@ def default_responder(
     return values
 
 
+def _named_methods(prompt: str) -> str:
+    """The methods the prompt's plan and description name, in words (a shortened plan may miss
+    a step), so the rewritten request makes them expectable."""
+    from argalign.deliverables import METHODS, asked, step_labels
+
+    plan, delivers = _PLAN.search(prompt), _DELIVERS.search(prompt)
+    labels = step_labels(_STEP_TITLE.findall(plan.group(1)) if plan else []) | asked(
+        delivers.group(1) if delivers else "")
+    words = [METHODS[m] for m in METHODS if m in labels]
+    return f" On the way, {'; '.join(words)}." if words else ""
+
+
 _ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
 _PLAN = re.compile(r"\[\[ ## plan ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
+_DELIVERS = re.compile(r"On the way, its reasoning produces: ([^\n]*)")
 _STEP_TITLE = re.compile(r"Step \d+\s*[:.]\s*([^\n]+?)\s*$", re.M)
 _PLACEHOLDERS = re.compile(r"\[SOURCE TEXT: \d+ characters\]|\[\.\.\. \d+ characters omitted \.\.\.\]")
 
