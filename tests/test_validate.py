@@ -18,11 +18,16 @@ def _examples(rows: list[dict]) -> list[dict]:
             for i, row in enumerate(rows)]
 
 
+REWORDED = ("I weigh each premise against the source text before I commit"
+            " to any step, so that nothing in the outcome rests on a guess.")
+
+
 def _rethought(row: dict) -> dict:
     row = copy.deepcopy(row)
     for message in row["messages"]:
         if message["role"] == "assistant" and message["thinking"]:
-            message["thinking"] = message["thinking"] + "\nChecked again."
+            # A real new sentence: "Checked again." alone would be a trivial edit (unchanged).
+            message["thinking"] = f"{REWORDED} {message['thinking']}"
     return row
 
 
