@@ -212,3 +212,9 @@ class ScriptedJudgeLM:
 def peaked(label: str, p: float = 0.8) -> dict[str, float]:
     rest = (1 - p) / (len(LABELS) - 1)
     return {k: p if k == label else rest for k in LABELS}
+
+
+# A sentence a legitimate rewrite adds to a thinking's opening: the assistant's own voice, and it
+# names the analysis a plan carries out (OPENING_SKIPS_METHOD), whichever methods that is.
+OWN_METHOD_SENTENCE = ("Before I map the argument, reconstruct it, formalize it, annotate the text "
+                       "or write any SMT code, I weigh each premise against the source text.")

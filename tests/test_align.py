@@ -30,8 +30,9 @@ ASKS_REQUEST = "fields: `method_request`, then `task_request`."
 ASKS_THINKING_A = "fields: `opening`, then `closing`."
 ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
 # The sample row asks whether proposition (4) is explicit: a rewrite must keep the question.
-NEW_REQUEST = ("Reconstruct the argument in Argdown standard form, then answer in one word: is "
-               "proposition (4) explicitly mentioned in the text?")
+NEW_REQUEST = ("Reconstruct the argument in Argdown standard form and annotate its reasons and "
+               "conjectures in the text, then answer in one word: is proposition (4) explicitly "
+               "mentioned in the text?")
 
 # The analysis its plan carries out on the way, which the new request asks for first.
 METHOD_REQUEST = "First reconstruct the argument and annotate its reasons and conjectures."
@@ -73,9 +74,9 @@ def example(row: Any, id: str = "ex") -> Example:
 
 def rewriting_lm() -> DummyLM:
     return DummyLM({
-        ASKS_THINKING_B: {"opening": NEW_OPENING, "closing": "Here is a new closing.",
+        ASKS_THINKING_B: {"opening": NEW_OPENING, "closing": "Here is a new closing: yes.",
                           "clarification": ""},
-        ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": "Here is a new closing."},
+        ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": "Here is a new closing: yes."},
         ASKS_REQUEST: {"method_request": METHOD_REQUEST, "task_request": NEW_REQUEST},
     }, adapter=dspy.JSONAdapter())
 
@@ -107,14 +108,14 @@ def test_tokens_are_counted_from_the_endpoint():
     def answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
         values = {"clarification": "", "method_request": METHOD_REQUEST,
                   "task_request": NEW_REQUEST, "opening": NEW_OPENING}
-        return {name: values.get(name, f"A new {name}.") for name in fields}
+        return {name: values.get(name, f"A new {name}: yes.") for name in fields}
 
     with FakeOpenAIServer(responder=answers) as server:
         lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False)
         record = align(sample_example(), "A", lm)
         assert record.outcome == "aligned"
         assert record.calls == server.stats.total == 2
-    assert record.input_tokens > 500 and 0 < record.output_tokens < 100
+    assert record.input_tokens > 500 and 0 < record.output_tokens < 200
 
 
 @pytest.mark.parametrize("mode", ["A", "B"])
@@ -132,8 +133,17 @@ def test_a_rewrite_identical_to_the_original_is_unchanged(mode):
     assert record.calls == (2 if mode == "A" else 1)
 
 
-def test_one_changed_word_is_aligned_not_unchanged():
+def test_one_dropped_word_is_unchanged_with_the_reason():
+    # "That reconstruction is my answer." -> "That is my answer.": a trivial edit, no alignment.
     lm = DummyLM({ASKS_THINKING_B: {"opening": OPENING, "closing": "That is my answer.",
+                                    "clarification": ""}}, adapter=dspy.JSONAdapter())
+    record = align(example(fixed_point_row()), "B", lm)
+    assert record.outcome == "unchanged" and "trivial" in record.reason
+
+
+def test_a_new_closing_is_aligned():
+    lm = DummyLM({ASKS_THINKING_B: {"opening": OPENING, "closing": "With the premises numbered and "
+                                    "the inference drawn, the Argdown block is my whole answer.",
                                     "clarification": ""}}, adapter=dspy.JSONAdapter())
     assert align(example(fixed_point_row()), "B", lm).outcome == "aligned"
 

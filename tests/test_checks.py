@@ -13,17 +13,28 @@ import pytest
 from argalign.checks import (
     CODES,
     check_clarification,
+    check_closing,
+    check_opening,
     check_quality,
+    check_request,
     copied_span,
+    echoes,
     instructions,
     is_request,
     leaked,
+    missing_references,
     questions,
+    refers_back,
     replans,
+    third_person,
+    tool_calls_as_text,
+    trivial_change,
+    trivial_request,
+    what_follows,
 )
-from argalign.deliverables import delivered
+from argalign.deliverables import METHODS, delivered
 from argalign.invariants import Outcome, gate
-from argalign.schema import split_source
+from argalign.schema import parse_conversation, split_source
 from argalign.thinking import split_thinking
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
@@ -100,7 +111,10 @@ def test_every_check_has_a_catalogued_code():
                           "REQUEST_IN_ASSISTANT_VOICE",
                           "CLARIFICATION_REPEATS", "CLARIFICATION_CONTRADICTS",
                           "CLOSING_REPLANS", "CLARIFICATION_NOT_A_REQUEST", "FRAME_HAS_MARKUP",
-                          "TEXT_HAS_CONTROL_CHARS"}
+                          "TEXT_HAS_CONTROL_CHARS", "THINKING_ECHOES_REQUEST",
+                          "THINKING_THIRD_PERSON", "FAKE_TOOL_CALL", "CLOSING_COPIES_INPUT",
+                          "CLOSING_REFERS_TO_MISSING", "CLOSING_DROPS_VERDICT",
+                          "REQUEST_REFERS_TO_NOTHING", "METHOD_UNEXPECTED"}
 
 
 @pytest.mark.parametrize("marker", [
@@ -246,8 +260,9 @@ def test_a_closing_that_plans_again_is_caught():
     # What Qwen2.5-1.5B wrote in place of the verdict in a pipeline run on the sample.
     bad = with_closing(row, "In my second step, I will identify reasons and conjectures in the "
                             "text. In my third step, I will answer the question.")
-    assert codes(row, bad) == ["CLOSING_REPLANS"]
-    assert gate(row, bad, "B").codes == ["CLOSING_REPLANS"]
+    # It also lost the verdict the original closing stated.
+    assert codes(row, bad) == ["CLOSING_DROPS_VERDICT", "CLOSING_REPLANS"]
+    assert gate(row, bad, "B").codes == ["CLOSING_DROPS_VERDICT", "CLOSING_REPLANS"]
     # Looking back on a step and leading to the verdict is what a closing should do.
     good = with_closing(row, "With Step 3 done, proposition (1) is nowhere in the text, so the "
                              "answer is no.")
@@ -262,7 +277,7 @@ def test_a_step_announced_in_the_original_closing_is_not_a_new_defect():
     # The same closing is no finding against an original that already ended that way.
     assert codes(planned, with_closing(planned, "Next, I will write the answer in the third "
                                                 "step. It is short.")) == []
-    assert codes(row, planned) == ["CLOSING_REPLANS"]
+    assert codes(row, planned) == ["CLOSING_DROPS_VERDICT", "CLOSING_REPLANS"]
 
 
 def test_a_clarification_that_asks_nothing_is_caught():
@@ -320,7 +335,8 @@ SMT_FOLLY = "sample/deepa2-folly-thinking/train/05"
     "I will start by reconstructing the argument.", "The user wants a formal check."])
 def test_the_assistant_planning_inside_the_request_is_caught(planning):
     row = sample(SMT_FOLLY)
-    asks = "Write an SMT-LIB program that checks every inference step of the argument."
+    asks = ("Write an SMT-LIB program that checks every inference step of the argument, after "
+            "reconstructing it and formalizing its premises.")
     assert codes(row, with_request(row, asks)) == []
     assert codes(row, with_request(row, f"{asks} {planning}")) == ["REQUEST_IN_ASSISTANT_VOICE"]
 
@@ -330,7 +346,8 @@ def test_the_assistant_planning_inside_the_request_is_caught(planning):
     "I'd like you to check every inference step."])
 def test_a_user_speaking_in_the_first_person_is_no_finding(users_words):
     row = sample(SMT_FOLLY)
-    asks = "Write an SMT-LIB program that checks every inference step of the argument."
+    asks = ("Write an SMT-LIB program that checks every inference step of the argument, after "
+            "reconstructing it and formalizing its premises.")
     assert codes(row, with_request(row, f"{asks} {users_words}")) == []
 
 
@@ -372,14 +389,15 @@ def test_a_vague_question_to_the_assistant_may_go():
         "Is (1) an intermediate conclusion?"]
 
 
-@pytest.mark.parametrize("echo", [
-    "I will respond with a JSON object in the following order of fields: `opening`, then "
-    "`closing`, then `clarification`.",
-    "The assistant's private reasoning explains that the tone is aligned with the request."])
-def test_the_prompts_own_words_echoed_into_a_thinking_are_a_leak(echo):
+@pytest.mark.parametrize("echo, found", [
+    ("I will respond with a JSON object in the following order of fields: `opening`, then "
+     "`closing`, then `clarification`.", ["PLACEHOLDER_LEAKED"]),
+    ("The assistant's private reasoning explains that the tone is aligned with the request.",
+     ["PLACEHOLDER_LEAKED", "THINKING_THIRD_PERSON"])])
+def test_the_prompts_own_words_echoed_into_a_thinking_are_a_leak(echo, found):
     # Both seen in closings written by Qwen2.5-1.5B in a pipeline run on the sample.
     row = sample(VERDICT)
-    assert codes(row, with_closing(row, f"So the answer is no. {echo}")) == ["PLACEHOLDER_LEAKED"]
+    assert codes(row, with_closing(row, f"So the answer is no. {echo}")) == found
 
 
 # A reconstruction whose thinking opens with prose and a two-step plan.
@@ -408,3 +426,240 @@ def test_a_latex_backslash_read_as_a_json_escape_is_caught():
     broken = with_request(row, asks.replace("\\forall", "\forall"))
     assert "\x0c" in broken["messages"][1]["content"]
     assert codes(row, broken) == ["TEXT_HAS_CONTROL_CHARS"]
+
+
+# --- a thinking's frame speaking with the user's words, or of things that are not there ------
+
+# A rhetoric task with a tool round trip; its request asks to "Assess the rhetorical style ...".
+RHETORIC = "sample/deepa2-aaac01-thinking/test/06"
+# A yes/no question of six content words, quoted in the request.
+JONAS = "sample/deepa2-aaac01-thinking/train/06"
+
+
+@pytest.mark.parametrize("row_id, preamble", [
+    # Written by the model in real runs as the assistant's opening.
+    (VERDICT, "Please provide a detailed explanation of your reasoning."),
+    (RHETORIC, "I need to assess the rhetorical style of all propositions. Consider tone, "
+               "persuasion, and complexity. Use tools as appropriate."),
+    # A thinking replaced by the user's request, in the user's voice.
+    (RHETORIC, "I want you to assess the rhetorical style of all propositions."),
+    (RHETORIC, "You should assess the rhetorical style of the premises first."),
+    (RHETORIC, "Your task is to assess the rhetorical style of the premises."),
+    # The user's question verbatim, and nothing else.
+    (JONAS, "Does the text state explicitly that Jonas is not a former player of Millbrook FC?"),
+])
+def test_a_thinking_that_speaks_with_the_users_words_is_caught(row_id, preamble):
+    row = sample(row_id)
+    assert codes(row, with_preamble(row, preamble)) == ["THINKING_ECHOES_REQUEST"]
+
+
+@pytest.mark.parametrize("preamble", [
+    "Let me draw up a plan.", "Better to set up a plan before I start.",
+    "I need to assess the rhetorical style of the premises. Let me draw up a plan.",
+    "The aim is to assess the rhetorical style of the premises, with a tool."])
+def test_the_assistant_restating_its_task_is_no_echo(preamble):
+    row = sample(RHETORIC)
+    assert codes(row, with_preamble(row, preamble)) == []
+
+
+def test_a_closing_that_quotes_the_request_cites_it():
+    # The real data's own closing: "Now I can address the query: 'I want you to ... code.'"
+    request = ("Analyse the given text so that you can address the following query: 'I want you "
+               "to assess the rhetorical style of all propositions. Consider tone, persuasion and "
+               "complexity.'")
+    assert echoes("Now I can address the query: 'I want you to assess the rhetorical style of "
+                  "all propositions. Consider tone, persuasion and complexity.'", request) == []
+    assert echoes("Yes, Jasmine Donovan's position is deductively closed.",
+                  "Jasmine Donovan holds that 6 are all true. Is that position deductively "
+                  "closed?") == []
+
+
+@pytest.mark.parametrize("closing", [
+    "The assistant reads the request and concludes that the premises are mostly logos.",
+    "Next the assistant will attach the profiles to the premises."])
+def test_a_thinking_about_the_assistant_in_the_third_person_is_caught(closing):
+    row = sample(RHETORIC)
+    assert codes(row, with_closing(row, closing)) == ["THINKING_THIRD_PERSON"]
+
+
+@pytest.mark.parametrize("closing", [
+    'Tool call: rhetorical_analysis({"sentences": ["Tomasz has never had a FIDE rating."]})',
+    'I pass the premises on. rhetorical_analysis({"sentences": ["(1)", "(2)"]})',
+    '<tool_call>{"name": "rhetorical_analysis"}</tool_call>'])
+def test_a_tool_call_written_into_the_thinking_is_caught(closing):
+    row = sample(RHETORIC)
+    assert tool_calls_as_text(split_thinking(row["messages"][2]["thinking"]).closing) == []
+    assert codes(row, with_closing(row, closing)) == ["FAKE_TOOL_CALL"]
+
+
+def test_a_closing_that_copies_the_request_or_the_source_is_caught():
+    row = sample(FULL_TREATMENT)
+    request = instructions(row["messages"][1]["content"])
+    source = split_source(row["messages"][1]["content"])[1]
+    copying = "I now have what was asked: Argdown standard form, inference rules, and a LaTeX " \
+              "formalization of each premise and conclusion."
+    assert copied_span(copying, request)
+    assert codes(row, with_closing(row, copying)) == ["CLOSING_COPIES_INPUT"]
+    quoting = f"Putting it together: {' '.join(source.split()[20:32])}"
+    assert codes(row, with_closing(row, quoting)) == ["CLOSING_COPIES_INPUT"]
+    assert codes(row, with_closing(row, "Putting it together: the reconstruction, its rules "
+                                        "and the formulas.")) == []
+
+
+def test_a_closing_that_points_at_code_the_thinking_lacks_is_caught():
+    row = sample(VERDICT)
+    thinking = row["messages"][first(row, "assistant")]["thinking"]
+    assert "(declare-" not in thinking
+    # What the model wrote in a real run, over a thinking without any code.
+    bad = with_closing(row, "The SMT-LIB code snippet above implements the check, so the "
+                            "answer is no.")
+    assert codes(row, bad) == ["CLOSING_REFERS_TO_MISSING"]
+    assert codes(row, with_closing(row, "The reconstruction above settles it: no.")) == []
+
+
+def test_a_closing_may_point_at_what_its_thinking_or_answer_has():
+    middle = "```argdown\n(1) A.\n(2) B.\n```"
+    assert missing_references("The Argdown reconstruction above shows it.", middle) == []
+    assert missing_references("The table above shows it.", middle)
+    # What lies below a thinking is its answer: SMT-LIB code there may be announced.
+    assert missing_references("The SMT-LIB code below checks each step.", middle,
+                              "```\n(declare-fun p () Bool)\n```") == []
+    assert missing_references("The SMT-LIB code above checks each step.", middle,
+                              "```\n(declare-fun p () Bool)\n```")
+    assert missing_references("Now I present the code.", "", "no code here")
+
+
+def test_a_closing_that_drops_the_verdict_is_caught():
+    row = sample(VERDICT)
+    # What the model wrote in place of "No." in a real run.
+    bad = with_closing(row, "Now that I have the argument in standard form, I can answer the "
+                            "question.")
+    assert codes(row, bad) == ["CLOSING_DROPS_VERDICT"]
+    assert codes(row, with_closing(row, "Proposition (1) is nowhere in the text, so the answer "
+                                        "is no.")) == []
+    # A closing that was no verdict may become any other closing.
+    row = sample(FULL_TREATMENT)
+    assert codes(row, with_closing(row, "Now I write out the final reconstruction.")) == []
+
+
+@pytest.mark.parametrize("back", [
+    "Use the same format as the previous request.", "Do it as before.",
+    "Keep the layout as in my last message.", "Reconstruct it again, please.",
+    "Build on the previous answer."])
+def test_a_request_that_refers_back_to_nothing_is_caught(back):
+    row = sample(SMT_FOLLY)
+    asks = ("Write an SMT-LIB program that checks every inference step of the argument, after "
+            "reconstructing it and formalizing its premises.")
+    assert codes(row, with_request(row, f"{asks} {back}")) == ["REQUEST_REFERS_TO_NOTHING"]
+
+
+def _check_later_turn(request: str, original: str) -> list[str]:
+    row = sample(SMT_FOLLY)
+    response = delivered(row["messages"][2]["content"], [], [row["messages"][2]["thinking"]])
+    return [f.code for f in check_request(
+        request, original=original, answer="", system="", source="", response=response,
+        first_turn=False)]
+
+
+def test_a_later_turn_may_refer_back_where_the_original_did():
+    asks = "Reconstruct the argument, formalize it and write SMT-LIB code for it"
+    assert _check_later_turn(f"{asks}, as before.", "Same again, please.") == []
+    assert _check_later_turn(f"{asks}, as before.", "Your turn.") == ["REQUEST_REFERS_TO_NOTHING"]
+    assert _check_later_turn(f"{asks}.", "Your turn.") == []
+
+
+def test_a_request_that_leaves_a_major_method_unexpected_is_caught():
+    row = sample(VERDICT)  # a yes/no answer reached through a reconstruction and an annotation
+    bad = with_request(row, "Answer this question: is proposition (1) explicitly mentioned in "
+                            "the text? Answer yes or no.")
+    found = check_quality(row, bad, "A")
+    assert [f.code for f in found] == ["METHOD_UNEXPECTED"]
+    assert METHODS["reconstruction"] in found[0].detail and METHODS["annotation"] in found[0].detail
+    good = with_request(row, "Reconstruct the argument in standard form, annotate the reasons and "
+                             "conjectures in the text, then answer this question: is proposition "
+                             "(1) explicitly mentioned in the text? Answer yes or no.")
+    assert codes(row, good) == []
+
+
+def _all_rows(real_rows: list[dict]) -> list[dict]:
+    return [json.loads(line) for path in sorted(SAMPLE.glob("*/*.jsonl"))
+            for line in path.read_text("utf-8").splitlines() if line.strip()] + real_rows
+
+
+def test_no_original_trips_the_frame_and_request_checks(real_rows):
+    """The new checks on every sample and real row's original, as if it were a rewrite of itself
+    and of nothing: the data's own habits (a quoted request in a closing, "Let me draw up a
+    plan", "Yes, ... is deductively closed") are no defect. METHOD_UNEXPECTED is left out: the
+    originals under-ask by design, that is what Mode A repairs."""
+    found = []
+    for row in _all_rows(real_rows):
+        conversation = parse_conversation(row, "row")
+        for number, turn in enumerate(conversation.turns):
+            user = conversation.messages[turn.user_index].content or ""
+            request, source = instructions(user), (split_source(user) or ("", "", ""))[1]
+            if number == 0 and refers_back(request):
+                found.append(("REQUEST_REFERS_TO_NOTHING", request))
+            for j in turn.assistant_indices:
+                thinking = conversation.messages[j].thinking
+                if not thinking:
+                    continue
+                parts = split_thinking(thinking)
+                frame = f"{parts.preamble}\n{parts.closing}"
+                answer = what_follows(conversation, turn, j)
+                found += [(code, thinking) for code, hit in (
+                    ("THINKING_ECHOES_REQUEST", echoes(parts.preamble, request)
+                     + echoes(parts.closing, request)),
+                    ("THINKING_THIRD_PERSON", third_person(frame)),
+                    ("FAKE_TOOL_CALL", tool_calls_as_text(frame)),
+                    ("CLOSING_REFERS_TO_MISSING",
+                     missing_references(parts.closing, parts.middle, answer))) if hit]
+                # Checked against the thinking itself (the real data's closing quotes its request).
+                found += [(f.code, thinking) for f in
+                          check_opening(parts.opening, original_thinking=thinking, request=request)
+                          + check_closing(parts.closing, original_thinking=thinking,
+                                          request=request, source=source, answer=answer)]
+    assert found == []
+
+
+# --- a rewrite that changed nothing that matters ends unchanged ---------------------------
+
+def test_a_one_word_swap_in_the_request_is_unchanged():
+    row = sample(FULL_TREATMENT)
+    old = instructions(row["messages"][1]["content"])
+    swapped = with_request(row, old.split("\n\n")[0].replace("full treatment", "whole treatment"))
+    assert trivial_request(old, instructions(swapped["messages"][1]["content"]))
+    verdict = gate(row, swapped, "A")
+    assert verdict.outcome is Outcome.UNCHANGED and "request" in verdict.reason()
+
+
+def test_the_real_datas_query_called_a_question_is_unchanged():
+    old = ("Analyse the given text so that you can and do answer the following query: 'Is the "
+           "proposition (4) explicitly mentioned in the original presentation of the argument?'")
+    assert trivial_request(old, old.replace("following query:", "following question:"))
+    assert not trivial_request(old, "Reconstruct the argument in standard form and formalize it, "
+                                    "then answer: " + old.split(": ", 1)[1])
+
+
+def test_a_closing_sentence_deleted_is_unchanged():
+    row = sample("sample/deepa2-aaac01-thinking/train/00")
+    i = first(row, "assistant")
+    closing = split_thinking(row["messages"][i]["thinking"]).closing
+    assert closing.endswith("\n\nThat completes the reconstruction.")
+    shorter = with_closing(row, closing.rsplit("\n\n", 1)[0])
+    verdict = gate(row, shorter, "B")
+    assert verdict.outcome is Outcome.UNCHANGED and "thinking" in verdict.reason()
+
+
+def test_a_request_that_now_names_the_method_is_aligned():
+    row = sample(SMT_FOLLY)  # "Your turn.", answered with a reconstruction, formulas and SMT-LIB
+    real = with_request(row, "Reconstruct the argument in standard form, formalize its premises "
+                             "and write SMT-LIB code that checks every inference step.")
+    assert gate(row, real, "A").outcome is Outcome.ALIGNED
+
+
+def test_a_clarification_is_never_trivial():
+    row = sample(ANNOTATION)
+    clarified = copy.deepcopy(row)
+    clarified["messages"][1]["content"] += "\n\nNumber the spans in the order they appear."
+    assert trivial_change(row, clarified, "B") is None
+    assert gate(row, clarified, "B").outcome is Outcome.ALIGNED

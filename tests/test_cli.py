@@ -16,6 +16,7 @@ from argalign.jsonl import iter_jsonl, write_jsonl_atomic
 from argalign.prepare import CONFIGS, sample_dir
 from argalign.schema import Example
 from argalign.source_text import find_source
+from support import OWN_METHOD_SENTENCE
 
 CONFIG = CONFIGS[0]
 
@@ -31,7 +32,8 @@ def _rethought(row: dict) -> dict:
     row = copy.deepcopy(row)
     for message in row["messages"]:
         if message["role"] == "assistant" and message["thinking"]:
-            message["thinking"] = "I re-read the request first. " + message["thinking"]
+            # A real new sentence: "I re-read the request first." alone can be a trivial edit.
+            message["thinking"] = f"{OWN_METHOD_SENTENCE} {message['thinking']}"
     return row
 
 
@@ -94,7 +96,9 @@ def test_validate_mode_b_bounds_the_user_message(real_rows, tmp_path, mode, exit
     original = next(r for r in real_rows[1:] if find_source(r["messages"][1]["content"]).before.strip())
     aligned = copy.deepcopy(original)
     user = aligned["messages"][1]
-    user["content"] += "\n\n" + "Name every premise. " * 14 + "Be brief."  # 289 characters
+    # 287 characters that make the plan's methods expectable (else Mode A's METHOD_UNEXPECTED).
+    user["content"] += "\n\n" + "Reconstruct the argument in standard form, formalize it, map " \
+        "it and annotate the text. " * 3 + "Name every premise. Be brief."
     write_jsonl_atomic(tmp_path / "o.jsonl", [{**original, "source_id": "s"}])
     write_jsonl_atomic(tmp_path / "a.jsonl", [{**aligned, "source_id": "s"}])
     argv = ["validate", "--original", str(tmp_path / "o.jsonl"), "--aligned",

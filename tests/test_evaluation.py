@@ -27,7 +27,9 @@ class Scripted(dspy.Module):
 def changed(row):
     new = {**row, "messages": [dict(m) for m in row["messages"]]}
     user = next(m for m in new["messages"] if m["role"] == "user")
-    user["content"] += "\n\nPlease reconstruct the argument in standard form in Argdown."
+    # Something the request did not say yet (repeating "standard form in Argdown" would be a
+    # trivial edit: unchanged).
+    user["content"] += "\n\nPlease number the premises and say which of them the text leaves implicit."
     return new
 
 

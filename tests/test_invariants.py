@@ -24,6 +24,7 @@ from argalign.invariants import (
 from argalign.jsonl import iter_jsonl, write_jsonl_atomic
 from argalign.schema import Example, split_source
 from argalign.validate import validate_files
+from support import OWN_METHOD_SENTENCE
 
 BOUND = DEFAULT_MAX_USER_CHANGE
 
@@ -115,7 +116,7 @@ def cut_user_head(n_chars: int, i: int = 1) -> Callable[[dict], dict]:
 
 def _rethink_copy(row: dict) -> dict:
     """A legitimate rewrite (thinking only): nothing wrong but the mode the row names."""
-    row["messages"][2]["thinking"] = "I re-read the request first. " + row["messages"][2]["thinking"]
+    row["messages"][2]["thinking"] = f"{OWN_METHOD_SENTENCE} {row['messages'][2]['thinking']}"
     return row
 
 
@@ -387,12 +388,14 @@ def test_a_legitimate_mode_a_rewrite_has_no_violations(real_rows, row_index):
     assert not is_unchanged(original, aligned)
     # Within the invariants, and still worse than the original: the reversed thinking lost its
     # plan, and the new request no longer asks for what the answer does (or, on the sample rows
-    # a clone without ../shared uses, asks for a map the answer does not give). The gate's
-    # quality checks reject it.
+    # a clone without ../shared uses, asks for a map the answer does not give) nor for the
+    # methods the plan carries out. The gate's quality checks reject it.
     verdict = gate(original, aligned, "A")
     assert verdict.outcome is Outcome.REJECTED
     assert set(verdict.codes) <= {"PLAN_DROPPED", "DELIVERABLE_DROPPED",
-                                 "REQUEST_ASKS_UNDELIVERED", "FRAME_HAS_MARKUP"}
+                                 "REQUEST_ASKS_UNDELIVERED", "FRAME_HAS_MARKUP",
+                                 "METHOD_UNEXPECTED", "CLOSING_DROPS_VERDICT",
+                                 "OPENING_SKIPS_METHOD"}
 
 
 @pytest.mark.parametrize("row_index", range(6))
@@ -465,10 +468,13 @@ def test_a_whitespace_or_normalization_only_rewrite_is_unchanged(sample_rows, ed
     assert gate(original, aligned, mode) == Verdict(Outcome.UNCHANGED)
 
 
-def test_a_visible_one_character_rewrite_is_still_ok(sample_rows):
+def test_a_visible_one_character_rewrite_is_trivial(sample_rows):
+    # One character of the closing changed is one word swapped: changed, but no alignment.
     original = sample_rows[0]
     aligned = _rethought_sample(original, lambda t: t[:-1] + ("x" if t[-1] != "x" else "y"))
-    assert gate(original, aligned, "B") == Verdict(Outcome.ALIGNED)
+    assert not is_unchanged(original, aligned)
+    verdict = gate(original, aligned, "B")
+    assert verdict.outcome is Outcome.UNCHANGED and "trivial" in verdict.reason()
 
 
 @pytest.mark.parametrize("before, after", [(1, 1.0), (1, True), (0, False), (1.0, True),

@@ -232,7 +232,8 @@ def test_a_failed_quality_check_scores_zero_with_its_code():
 def test_a_passing_rewrite_is_scored():
     row = by_id(SMT_ROW)
     better = with_instructions(row, "Write an SMT-LIB program that checks every inference step "
-                                    "of the argument for validity, after formalizing it.")
+                                    "of the argument for validity, after reconstructing and "
+                                    "formalizing it.")
     result = score_aligned(row, better, "A", _structural())
     assert result.gate == "pass" and result.score > 0
 
@@ -240,7 +241,8 @@ def test_a_passing_rewrite_is_scored():
 def test_the_metric_takes_gepas_five_arguments_and_its_own_judge_lm():
     row = by_id(SMT_ROW)
     better = with_instructions(row, "Write an SMT-LIB program that checks every inference step "
-                                    "of the argument for validity, after formalizing it.")
+                                    "of the argument for validity, after reconstructing and "
+                                    "formalizing it.")
     lm = ScriptedJudgeLM(lambda kind, text: peaked("smt"))
     metric = make_metric(lm, "judge")
     gold = dspy.Example(row=row, mode="A")

@@ -18,6 +18,8 @@ import pytest
 from dspy.clients.engines.dummy_engine import AsyncDummyEngine, DummyEngine
 from dspy.utils import DummyLM
 
+from argalign.checks import states_verdict
+from argalign.deliverables import METHODS, asked, step_labels
 from argalign.errors import RowError
 from argalign.invariants import appended_clarification, check_row
 from argalign.modules import MAX_CLARIFICATION_CHARS, AlignmentFailed, make_mode
@@ -49,12 +51,35 @@ def ask_methods(prompt: str) -> str:
     lines = [] if found is None or found.group(1).strip() == "none" else \
         [line.strip() for line in found.group(1).splitlines() if line.strip()]
     return f"First {'; '.join(lines)}." if lines else ""
+_PLAN = re.compile(r"\[\[ ## plan ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
+_DELIVERS = re.compile(r"On the way, its reasoning produces: ([^\n]*)")
+_ORIGINAL_CLOSING = re.compile(r"\[\[ ## original_closing ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)",
+                               re.S)
 
 
 def echo_request(prompt: str) -> str:
+    """The original instructions, and the plan's steps named (so its methods are expected)."""
     found = _ORIGINAL_REQUEST.search(prompt)
     text = re.sub(r"\[SOURCE TEXT: \d+ characters\]", " ", found.group(1)) if found else ""
-    return REQUEST_PREFIX + " ".join(text.split())
+    return REQUEST_PREFIX + " ".join(text.split()) + named_methods(prompt)
+
+
+def named_methods(prompt: str) -> str:
+    """A sentence naming the plan's steps and the methods the response's description lists
+    (a shortened plan may miss a step), so the request makes them expectable."""
+    plan = _PLAN.search(prompt)
+    delivers = _DELIVERS.search(prompt)
+    steps = re.findall(r"Step \d+\s*[:.]\s*([^\n]+?)\s*$", plan.group(1), re.M) if plan else []
+    labels = step_labels(steps) | asked(delivers.group(1) if delivers else "")
+    words = [METHODS[m] for m in METHODS if m in labels]
+    return f" On the way, {'; '.join(words)}." if words else ""
+
+
+def new_closing(prompt: str) -> str:
+    """:data:`NEW_CLOSING`, and the original closing's verdict ("No.") when it states one."""
+    found = _ORIGINAL_CLOSING.search(prompt)
+    original = found.group(1).strip() if found else ""
+    return f"{NEW_CLOSING} {original}" if states_verdict(original) else NEW_CLOSING
 
 
 NEW_REQUEST = echo_request  # an answer value may be a function of the prompt
@@ -96,9 +121,9 @@ class ScriptedLM(DummyLM):
 def rewriting_lm(**extra: Any) -> ScriptedLM:
     """Answers every rewrite with new text; ``extra`` keys are added to every answer."""
     return ScriptedLM({
-        ASKS_THINKING_B: {"opening": NEW_OPENING, "closing": NEW_CLOSING,
+        ASKS_THINKING_B: {"opening": NEW_OPENING, "closing": new_closing,
                           "clarification": CLARIFICATION, **extra},
-        ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": NEW_CLOSING, **extra},
+        ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": new_closing, **extra},
         ASKS_REQUEST: {"request": NEW_REQUEST, **extra},
     })
 
@@ -352,7 +377,8 @@ def test_the_lm_never_re_emits_source_or_middle(mode, real_data_path):
     for _, predictor in program.named_predictors():
         assert set(predictor.signature.output_fields) <= ALLOWED_OUTPUTS
     # What comes back is a few short fields, not the conversation.
-    assert all(len(entry["outputs"][0]) < 1000 for entry in lm.history)
+    # (The request names the plan's steps: up to a thousand characters.)
+    assert all(len(entry["outputs"][0]) < 1500 for entry in lm.history)
 
 
 # --- bad LM outputs ----------------------------------------------------------------------------
@@ -520,8 +546,9 @@ def test_the_plan_is_kept_byte_for_byte_and_shown_to_the_lm(real_data_path):
     assert parts.plan.startswith("Step 1:") and parts.plan.count("Step ") >= 10
     lm = rewriting_lm()
     aligned = run("B", row, lm).row
+    # The new closing keeps the verdict ("No, it is not.") the original closing stated.
     assert aligned["messages"][2]["thinking"] == f"{NEW_OPENING} {parts.plan}\n\n{parts.middle}" \
-        f"\n\n{NEW_CLOSING}"
+        f"\n\n{NEW_CLOSING} {parts.closing}"
     thinking_prompt = next(p for p in prompts(lm) if ASKS_THINKING_B in p)
     assert parts.plan in thinking_prompt  # as an input: the LM never writes it back
     assert parts.preamble in thinking_prompt
@@ -603,8 +630,9 @@ def test_mode_a_keeps_a_text_that_has_no_intro_line():
     row = _with_user_message(f"Instruction: What do you make of this?\n\n{ISSUE_TEXT}")
     lm = rewriting_lm()
     aligned = run("A", row, lm).row
-    assert aligned["messages"][1]["content"].endswith(
-        f"{REQUEST_PREFIX}Instruction: What do you make of this?\n\n{ISSUE_TEXT}")
+    instructions, _, text = aligned["messages"][1]["content"].partition("\n\n")
+    assert f"{REQUEST_PREFIX}Instruction: What do you make of this?" in instructions
+    assert text == ISSUE_TEXT
     assert check_row(row, aligned, "A") == []
     request_prompt = next(p for p in prompts(lm) if ASKS_REQUEST in p)
     assert f"Instruction: What do you make of this?\n\n[SOURCE TEXT: {len(ISSUE_TEXT)} characters]" \
@@ -641,7 +669,8 @@ def test_text_that_mode_a_would_drop_makes_the_row_rejected_never_aligned():
     protects every text paragraph turns Mode A's rewrite into a rejection."""
     before = "Jonas wrote to the club last week, and what he wrote matters here. " * 10
     row = _with_user_message(f"{before.strip()}\n\nConsider the following text:\n{ISSUE_TEXT}")
-    lm = ScriptedLM({ASKS_REQUEST: {"request": "Please look at the argument closely with me."},
+    lm = ScriptedLM({ASKS_REQUEST: {"request": lambda prompt: "Please look at the argument "
+                                    "closely with me." + named_methods(prompt)},
                      ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": NEW_CLOSING}})
     record = _align(row, lm)
     assert (record.outcome, record.codes) == ("rejected", ["SOURCE_TEXT_NOT_VERBATIM"])

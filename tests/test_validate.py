@@ -11,6 +11,7 @@ from argalign.errors import RowError
 from argalign.jsonl import JsonlError, iter_jsonl, write_jsonl_atomic
 from argalign.schema import Example
 from argalign.validate import index_offsets, read_at, validate_files
+from support import OWN_METHOD_SENTENCE
 
 
 def _examples(rows: list[dict]) -> list[dict]:
@@ -18,11 +19,15 @@ def _examples(rows: list[dict]) -> list[dict]:
             for i, row in enumerate(rows)]
 
 
+REWORDED = OWN_METHOD_SENTENCE
+
+
 def _rethought(row: dict) -> dict:
     row = copy.deepcopy(row)
     for message in row["messages"]:
         if message["role"] == "assistant" and message["thinking"]:
-            message["thinking"] = message["thinking"] + "\nChecked again."
+            # A real new sentence: "Checked again." alone would be a trivial edit (unchanged).
+            message["thinking"] = f"{REWORDED} {message['thinking']}"
     return row
 
 

@@ -78,7 +78,7 @@ def align_example(
         if verdict.outcome is Outcome.REJECTED:
             aligned = None
         elif verdict.outcome is Outcome.UNCHANGED:
-            record.reason = "the rewrite is identical to the original"
+            record.reason = verdict.reason() or "the rewrite is identical to the original"
     except RowError as e:
         record.outcome, record.codes, record.reason = Outcome.REJECTED.value, [e.code], str(e)
     except QualityRejected as e:

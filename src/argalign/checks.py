@@ -18,10 +18,18 @@ from collections.abc import Iterable
 from typing import Any
 
 from argalign import codes
-from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps
+from argalign.deliverables import (
+    METHODS,
+    TASKS,
+    Delivered,
+    answer_task,
+    asked,
+    delivered,
+    plan_steps,
+)
 from argalign.invariants import Violation as Finding  # the same shape: code, message, detail
 from argalign.schema import parse_conversation, split_source
-from argalign.thinking import shorten, split_thinking
+from argalign.thinking import ThinkingParts, shorten, split_thinking
 
 CODES = codes.QUALITY
 
@@ -81,6 +89,56 @@ _IMPERATIVES = frozenset((
     "put", "quote", "rate", "reconstruct", "refer", "render", "report", "rewrite", "say",
     "separate", "show", "spell", "start", "state", "structure", "summarise", "summarize", "take",
     "tell", "test", "translate", "treat", "try", "turn", "use", "verify", "write"))
+# A thinking's frame speaking with the user's words: a sentence in the imperative addressed to
+# the assistant ("Consider tone, persuasion and complexity."), or the user's voice.
+_FRAME_IMPERATIVE = re.compile(
+    r"^(?:please|consider|use|provide|analy[sz]e|assess|reconstruct|annotate|formali[sz]e|"
+    r"identify|create|write|evaluate|explain|summari[sz]e|determine|answer|include|integrate|try|"
+    r"take|begin|make sure)\b", re.I)
+_USERS_VOICE = re.compile(r"\bI (?:want|need|would like|'d like) you to\b|\byou (?:should|must|"
+                          r"need to|have to)\b|\byour (?:task|job) is\b", re.I)
+# The assistant's own framing of what it restates: "I need to ...", "The aim is to ...".
+_OWN_FRAMING = re.compile(r"\bI\b|\b(?i:me|my|mine|we|us|our|let's|let us|aim|goal|task|job"
+                          r"|query|question|request|user|asks?|asked|wants?|needs?|plan)\b")
+# A sentence that answers ("Yes, her position is deductively closed.") may repeat the question.
+_ANSWERS = re.compile(r"^(?:yes|no|true|false|correct|incorrect)\b", re.I)
+# A quotation in a frame ("Now I can address the query: '...'") cites the request, it does not
+# speak with it; an apostrophe inside a word ("Donovan's") opens no quote.
+_QUOTED = re.compile(r"(?<!\w)'[^'\n]+'(?!\w)|\"[^\"\n]+\"|“[^”\n]+”|‘[^’\n]+’")
+# Share of a frame sentence's content words (of at least ECHO_WORDS) found in the request.
+ECHO_SHARE = 0.8
+ECHO_WORDS = 5
+_THIRD_PERSON = re.compile(r"\bthe (?:assistant|AI)\b", re.I)
+_TOOL_CALL_TEXT = re.compile(r"\btool[ _-]?call\s*:|</?tool_call>|\b[A-Za-z_]\w*\(\s*\{"
+                             r"|\"(?:name|arguments)\"\s*:", re.I)
+# A closing pointing at content: "the SMT-LIB code snippet above", "the table below", "the code".
+_POINTS = re.compile(r"\b(above|below)\b|\b(?:the|this) (?:code|snippet)\b", re.I)
+_CONTENT_KINDS = {
+    "smt": re.compile(r"\bSMT|\bz3\b", re.I),
+    "argdown": re.compile(r"\bargdown\b", re.I),
+    "code": re.compile(r"\b(?:code|snippet|program)\b", re.I),
+    "table": re.compile(r"\btables?\b", re.I),
+    "map": re.compile(r"\b(?:map|diagram)\b", re.I),
+}
+_HAS_KIND = {
+    "smt": re.compile(r"\((?:declare-|assert\b|check-sat)"),
+    "argdown": re.compile(r"^```argdown|^\(\d+\) ", re.M | re.I),
+    "code": re.compile(r"^```", re.M),
+    "table": re.compile(r"^\s*\|.*\|\s*$", re.M),
+    "map": re.compile(r"^```", re.M),
+}
+# A closing that states a verdict ("No, it is not.", "Yes, ... is deductively closed.").
+_VERDICT_WORD = re.compile(r"\b(?:yes|no|not|nowhere|never|none|neither|both|true|false|correct|"
+                           r"incorrect|cannot)\b|n't\b", re.I)
+# A request pointing back at a turn before it.
+_REFERS_BACK = re.compile(
+    r"\b(?:as|like) (?:I (?:asked|said|did) )?(?:before|last time|earlier)\b|\bagain\b"
+    r"|\b(?:the|my|your|our) (?:previous|last|earlier|prior) (?:request|answer|response|message"
+    r"|conversation|turn|query|question|task|one|format|instructions?|exchange)\b"
+    r"|\bthe same (?:format|way|style|approach|structure) as\b|\bas in my (?:last|previous)\b",
+    re.I)
+# Content-word Jaccard at or above which a rewrite only swapped a word or dropped a sentence.
+TRIVIAL_JACCARD = 0.85
 _ASKING = re.compile(r"\b(?:you|your|please|I want|I'd like|I would like|I need|I expect|"
                      r"I am asking|I'm asking|should|make sure)\b", re.I)
 _WORD = re.compile(r"[a-z][a-z0-9-]{2,}")
@@ -147,11 +205,29 @@ def _kept(question: str, request: str) -> bool:
     return len(words & content_words(request)) >= KEEP_SHARE * len(words)
 
 
+def refers_back(request: str) -> list[str]:
+    """Phrases of a request that point at an earlier turn ("as before", "the previous request",
+    "again")."""
+    return [m.group(0) for m in _REFERS_BACK.finditer(request)]
+
+
+def unexpected_methods(request: str, response: Delivered) -> list[str]:
+    """The plan's major methods (:attr:`Delivered.major_methods`) that ``request`` does not
+    name, in words, in the order of :data:`METHODS`."""
+    missing = response.major_methods - asked(request)
+    return [METHODS[m] for m in METHODS if m in missing]
+
+
 def check_request(request: str, *, original: str, answer: str, system: str, source: str,
-                  response: Delivered, thinking: str = "", index: int | None = None
-                  ) -> list[Finding]:
+                  response: Delivered, thinking: str = "", first_turn: bool = True,
+                  index: int | None = None) -> list[Finding]:
     """Mode A: a new request (instructions only) against the original one, the answer and the
-    turn's thinking (the request may name the plan's steps, not copy the assistant's prose)."""
+    turn's thinking (the request may name the plan's steps, not copy the assistant's prose).
+
+    Args:
+        first_turn: no turn comes before this one, so a request that points back points at
+            nothing.
+    """
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the request")
            for marker in leaked(request, original)]
     out += _written(request, original, "request", index)
@@ -183,6 +259,16 @@ def check_request(request: str, *, original: str, answer: str, system: str, sour
     span = copied_span(request, system, allowed=(original,))
     if span:
         out.append(Finding("REQUEST_COPIES_SYSTEM", index, f"copies the system prompt: {span!r}"))
+    back = refers_back(request)
+    if back and (first_turn or not refers_back(original)):
+        where = "in the first turn" if first_turn else "where the original request did not"
+        out.append(Finding("REQUEST_REFERS_TO_NOTHING", index,
+                           f"refers back {where}: {back[0]!r}"))
+    unexpected = unexpected_methods(request, response)
+    if unexpected:
+        out.append(Finding("METHOD_UNEXPECTED", index,
+                           f"the plan goes on to {'; '.join(unexpected)}, which the request does "
+                           f"not make expectable"))
     return out
 
 
@@ -210,14 +296,71 @@ def _markup(frame: str, original_frame: str, where: str, index: int | None) -> l
     return []
 
 
-def check_opening(opening: str, *, original_thinking: str, index: int | None = None
-                  ) -> list[Finding]:
-    """A new opening (everything before the kept middle) against the original thinking."""
+def echoes(frame: str, request: str) -> list[str]:
+    """Sentences of a thinking's frame that speak with the user's words: in the imperative
+    ("Consider tone, persuasion and complexity."), in the user's voice ("I want you to ..."),
+    or copying the request's instructions (at least :data:`ECHO_SHARE` of :data:`ECHO_WORDS`
+    or more content words) without the assistant's own framing ("I need to ...", "The aim is
+    ..."). A quotation of the request is citing it, a plan's step line may name what the
+    request asks, and an answer ("Yes, ...") may repeat the question: none of them speaks with
+    the user's words."""
+    asked_words = content_words(request)
+    out = []
+    for sentence in _SENTENCE.split(_STEP_LINE.sub("", _QUOTED.sub(" ", frame))):
+        sentence = sentence.strip()
+        words = content_words(sentence)
+        copied = (len(words) >= ECHO_WORDS and not _OWN_FRAMING.search(sentence)
+                  and not _ANSWERS.match(sentence)
+                  and len(words & asked_words) >= ECHO_SHARE * len(words))
+        if _FRAME_IMPERATIVE.match(sentence) or _USERS_VOICE.search(sentence) or copied:
+            out.append(sentence)
+    return out
+
+
+def third_person(frame: str) -> list[str]:
+    """Where a frame speaks of the assistant in the third person ("the assistant will ...")."""
+    return [m.group(0) for m in _THIRD_PERSON.finditer(frame)]
+
+
+def tool_calls_as_text(frame: str) -> list[str]:
+    """Tool calls written as text ("Tool call: f({...})", ``<tool_call>``): a thinking's prose
+    describes a call, the message's ``tool_calls`` makes it."""
+    return [m.group(0) for m in _TOOL_CALL_TEXT.finditer(frame)]
+
+
+def _frame(frame: str, original_frame: str, request: str, where: str, index: int | None
+           ) -> list[Finding]:
+    """The checks every rewritten prose part of a thinking (preamble, closing) must pass."""
+    out = []
+    said = [s for s in echoes(frame, request) if s not in echoes(original_frame, request)]
+    if said:
+        out.append(Finding("THINKING_ECHOES_REQUEST", index,
+                           f"the {where} speaks with the user's words: {shorten(said[0], 120)!r}"))
+    named = third_person(frame)
+    if named and not third_person(original_frame):
+        out.append(Finding("THINKING_THIRD_PERSON", index,
+                           f"the {where} speaks of {named[0]!r} instead of in the first person"))
+    calls = tool_calls_as_text(frame)
+    if calls and not tool_calls_as_text(original_frame):
+        out.append(Finding("FAKE_TOOL_CALL", index,
+                           f"the {where} writes a tool call as text: {calls[0]!r}"))
+    return out
+
+
+def check_opening(opening: str, *, original_thinking: str, request: str = "",
+                  index: int | None = None) -> list[Finding]:
+    """A new opening (everything before the kept middle) against the original thinking.
+
+    Args:
+        request: the instructions the thinking answers (without the source text).
+    """
     parts = split_thinking(original_thinking)
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the thinking")
            for marker in leaked(opening, original_thinking)]
     out += _written(opening, original_thinking, "thinking", index)
     out += _markup(opening, parts.opening, "opening", index)
+    out += _frame(ThinkingParts(opening, "", "").preamble, parts.preamble, request, "opening",
+                  index)
     planned = plan_steps(parts.plan)
     if planned:
         kept = set(plan_steps(opening))
@@ -237,19 +380,64 @@ def replans(text: str) -> list[str]:
             if _STEP_REF.search(sentence) and _FUTURE.search(sentence)]
 
 
-def check_closing(closing: str, *, original_thinking: str, index: int | None = None
-                  ) -> list[Finding]:
-    """A new closing (everything after the kept middle) against the original thinking."""
+def missing_references(closing: str, middle: str, after: str = "") -> list[str]:
+    """Sentences of a closing that point at content the thinking does not have: "the SMT-LIB
+    code snippet above" over a middle with no code. What lies "above" must be in the middle;
+    what lies "below", or "the code" itself, may also be in ``after`` (the answer that follows).
+    """
+    out = []
+    for sentence in _SENTENCE.split(closing):
+        pointer = _POINTS.search(sentence)
+        if not pointer:
+            continue
+        where = middle if (pointer.group(1) or "").lower() == "above" else f"{middle}\n{after}"
+        kinds = [kind for kind, named in _CONTENT_KINDS.items() if named.search(sentence)]
+        if any(not _HAS_KIND[kind].search(where) for kind in kinds):
+            out.append(sentence.strip())
+    return out
+
+
+def states_verdict(closing: str) -> bool:
+    """Whether a closing says yes or no ("No, it is not.", "... is deductively closed: yes")."""
+    return bool(_VERDICT_WORD.search(closing))
+
+
+def check_closing(closing: str, *, original_thinking: str, request: str = "", source: str = "",
+                  answer: str = "", index: int | None = None) -> list[Finding]:
+    """A new closing (everything after the kept middle) against the original thinking.
+
+    Args:
+        request: the instructions the thinking answers (without the source text).
+        source: the source text of the user message.
+        answer: what follows the thinking (the answer or the next tool call).
+    """
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the thinking")
            for marker in leaked(closing, original_thinking)]
-    original_closing = split_thinking(original_thinking).closing
+    parts = split_thinking(original_thinking)
+    original_closing = parts.closing
     out += _written(closing, original_thinking, "thinking", index)
     out += _markup(closing, original_closing, "closing", index)
+    out += _frame(closing, original_closing, request, "closing", index)
     announced = replans(closing)
     if announced and not replans(original_closing):
         out.append(Finding("CLOSING_REPLANS", index,
                            f"the closing announces steps instead of leading to the answer: "
                            f"{shorten(announced[0], 120)!r}"))
+    span = next(filter(None, (copied_span(closing, text, allowed=(original_thinking,))
+                              for text in (request, source))), None)
+    if span:
+        out.append(Finding("CLOSING_COPIES_INPUT", index,
+                           f"the closing copies the user's message: {span!r}"))
+    pointing = missing_references(closing, parts.middle, answer)
+    if pointing and not missing_references(original_closing, parts.middle, answer):
+        out.append(Finding("CLOSING_REFERS_TO_MISSING", index,
+                           f"the closing points at what the thinking does not have: "
+                           f"{shorten(pointing[0], 120)!r}"))
+    if closing.strip() and answer_task(answer) == "verdict" and states_verdict(original_closing) \
+            and not states_verdict(closing):
+        out.append(Finding("CLOSING_DROPS_VERDICT", index,
+                           f"the original closing states the verdict "
+                           f"({shorten(original_closing, 80)!r}); the new one does not"))
     return out
 
 
@@ -299,36 +487,128 @@ def check_quality(original: dict[str, Any], aligned: dict[str, Any], mode: str) 
     new_messages = aligned["messages"]
     system = conversation.system.content or "" if conversation.system else ""
     out: list[Finding] = []
-    for turn in conversation.turns:
+    for number, turn in enumerate(conversation.turns):
         i = turn.user_index
         old_user = conversation.messages[i].content or ""
         new_user = new_messages[i].get("content") or ""
+        source, request = rewritten_instructions(old_user, new_user)
         response = _delivered(conversation, turn)
-        answer = _final_answer(conversation, turn)
         if new_user != old_user:
             if appends and new_user.startswith(old_user):
                 out += check_clarification(new_user[len(old_user):].strip(),
                                            request=instructions(old_user), response=response,
                                            index=i)
             else:
-                source = (split_source(old_user) or ("", "", ""))[1]
-                request = (new_user.replace(source, "", 1) if source and source in new_user
-                           else instructions(new_user))
-                out += check_request(request, original=instructions(old_user), answer=answer,
-                                     system=system, source=source, response=response,
-                                     thinking=turn_thinking(conversation, turn), index=i)
+                out += check_request(request, original=instructions(old_user),
+                                     answer=_final_answer(conversation, turn), system=system,
+                                     source=source, response=response,
+                                     thinking=turn_thinking(conversation, turn),
+                                     first_turn=number == 0, index=i)
         for j in turn.assistant_indices:
             old = conversation.messages[j].thinking
             new = new_messages[j].get("thinking")
             if not old or not isinstance(new, str) or new == old:
                 continue
-            middle = split_thinking(old).middle
-            at = new.find(middle) if middle else -1
-            opening = new[:at] if at > 0 else split_thinking(new).opening
-            closing = new[at + len(middle):] if at > 0 else split_thinking(new).closing
-            out += check_opening(opening, original_thinking=old, index=j)
-            out += check_closing(closing, original_thinking=old, index=j)
+            opening, closing = new_frame(old, new)
+            out += check_opening(opening, original_thinking=old, request=request, index=j)
+            out += check_closing(closing, original_thinking=old, request=request, source=source,
+                                 answer=what_follows(conversation, turn, j), index=j)
+            if first_reply(conversation, turn, j):
+                preamble = ThinkingParts(opening, "", "").preamble
+                out += check_method_named(preamble, response=response, request=request, index=j)
     return out
+
+
+def first_reply(conversation, turn, index: int) -> bool:
+    """Whether the assistant message at ``index`` replies before any tool result of its turn."""
+    return not any(conversation.messages[k].role == "tool" for k in turn.reply_indices
+                   if k < index)
+
+
+def rewritten_instructions(old_user: str, new_user: str) -> tuple[str, str]:
+    """``(source, instructions)``: the source text of the original user message and what the
+    new one asks besides it."""
+    source = (split_source(old_user) or ("", "", ""))[1]
+    return source, (new_user.replace(source, "", 1) if source and source in new_user
+                    else instructions(new_user))
+
+
+def new_frame(old: str, new: str) -> tuple[str, str]:
+    """The opening and closing of ``new``, a rewrite of the thinking ``old`` around its kept
+    middle (split afresh when the middle is not found)."""
+    middle = split_thinking(old).middle
+    at = new.find(middle) if middle else -1
+    if at > 0:
+        return new[:at], new[at + len(middle):]
+    parts = split_thinking(new)
+    return parts.opening, parts.closing
+
+
+def what_follows(conversation, turn, index: int) -> str:
+    """The first content of the turn's assistant messages from ``index`` on: what a thinking
+    leads to (its answer; "" when a tool call comes first)."""
+    return next((conversation.messages[i].content or "" for i in turn.assistant_indices
+                 if i >= index and conversation.messages[i].content), "")
+
+
+# --- a rewrite that changed nothing that matters ------------------------------------------
+
+def jaccard(a: str, b: str) -> float:
+    """Content-word Jaccard similarity of two texts (1.0 for two texts without content words)."""
+    x, y = content_words(a), content_words(b)
+    return len(x & y) / len(x | y) if x | y else 1.0
+
+
+def nearly_same(a: str, b: str) -> bool:
+    """Whether two texts have nearly the same content words: Jaccard at least
+    :data:`TRIVIAL_JACCARD`, or one word swapped for another (in a short text, one word alone
+    moves the Jaccard below it)."""
+    x, y = content_words(a), content_words(b)
+    return jaccard(a, b) >= TRIVIAL_JACCARD or (len(x - y) <= 1 and len(y - x) <= 1)
+
+
+def trivial_request(old: str, new: str) -> bool:
+    """Whether new instructions only swap a word of the old ones ("following query:" to
+    "following question:"): the same labels asked, the same questions, and nearly the same
+    content words (:func:`nearly_same`)."""
+    return asked(old) == asked(new) and questions(old) == questions(new) and nearly_same(old, new)
+
+
+def trivial_thinking(old: str, new: str) -> bool:
+    """Whether a rewritten thinking kept its middle and its frame (preamble and closing) only
+    dropped a sentence or swapped a word (:func:`nearly_same`), naming no label that the old
+    frame did not name."""
+    old_parts = split_thinking(old)
+    if old_parts.middle and old_parts.middle not in new:
+        return False  # the kept part changed: more than the frame
+    opening, closing = new_frame(old, new)
+    before = f"{old_parts.preamble}\n{old_parts.closing}"
+    after = f"{ThinkingParts(opening, '', '').preamble}\n{closing}"
+    return nearly_same(before, after) and asked(after) <= asked(before)
+
+
+def trivial_change(original: dict[str, Any], aligned: dict[str, Any], mode: str) -> str | None:
+    """Why a rewrite that keeps the invariants is no alignment: every field it changed changed
+    trivially (:func:`trivial_request`, :func:`trivial_thinking`); None when one changed for
+    real. A Mode B clarification is never trivial."""
+    from argalign.invariants import UserChange, user_change_policy
+
+    appends = user_change_policy(mode) is UserChange.APPEND
+    changed = []
+    for i, (old, new) in enumerate(zip(original["messages"], aligned["messages"])):
+        if old.get("role") == "user" and old.get("content") != new.get("content"):
+            before, after = old.get("content") or "", new.get("content") or ""
+            if appends or not trivial_request(instructions(before),
+                                              rewritten_instructions(before, after)[1]):
+                return None
+            changed.append(f"the request at {i}")
+        elif isinstance(old.get("thinking"), str) and old.get("thinking") != new.get("thinking"):
+            if not trivial_thinking(old["thinking"], new.get("thinking") or ""):
+                return None
+            changed.append(f"the thinking at {i}")
+    if not changed:
+        return None
+    return f"only trivial edits (a word swapped, a sentence dropped) in {', '.join(changed)}"
 
 
 def turn_thinking(conversation, turn) -> str:

@@ -239,17 +239,21 @@ def is_unchanged(original: dict[str, Any], aligned: dict[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What :func:`gate` decided, with the violations behind a rejection."""
+    """What :func:`gate` decided, with the violations behind a rejection, or why a changed
+    rewrite still counts as unchanged (``detail``)."""
 
     outcome: Outcome
     violations: list[Violation] = field(default_factory=list)
+    detail: str = ""
 
     @property
     def codes(self) -> list[str]:
         return sorted({v.code for v in self.violations})
 
     def reason(self, limit: int = 5) -> str:
-        """The first violations, one ``CODE@index: detail`` each."""
+        """The first violations, one ``CODE@index: detail`` each, or the verdict's detail."""
+        if not self.violations:
+            return self.detail
         return "; ".join(f"{v.code}@{v.message_index}: {v.detail}" for v in self.violations[:limit])
 
 
@@ -258,7 +262,9 @@ def gate(original: dict[str, Any], aligned: Any, mode: str, *,
     """The one decision on a rewrite: failed (no row), rejected, unchanged or aligned.
 
     A rewrite is rejected when it breaks a hard invariant or, with ``quality``, fails a
-    quality check (:mod:`argalign.checks`: a leaked placeholder, a dropped plan, ...).
+    quality check (:mod:`argalign.checks`: a leaked placeholder, a dropped plan, ...). A rewrite
+    that changed only whitespace, or every field of it trivially (a word swapped, a sentence
+    dropped: :func:`argalign.checks.trivial_change`), is unchanged.
     """
     if aligned is None:
         return Verdict(Outcome.FAILED)
@@ -267,9 +273,12 @@ def gate(original: dict[str, Any], aligned: Any, mode: str, *,
         return Verdict(Outcome.REJECTED, violations)
     if is_unchanged(original, aligned):
         return Verdict(Outcome.UNCHANGED)
-    if quality:
-        from argalign.checks import check_quality
+    from argalign.checks import check_quality, trivial_change
 
+    trivial = trivial_change(original, aligned, mode)
+    if trivial:
+        return Verdict(Outcome.UNCHANGED, detail=trivial)
+    if quality:
         findings = check_quality(original, aligned, mode)
         if findings:
             return Verdict(Outcome.REJECTED, [Violation(f.code, f.message_index, f.detail)

@@ -446,7 +446,8 @@ def score_aligned(original: dict[str, Any], aligned: dict[str, Any] | None, mode
         return Score(0.0, 0.0, 0.0, None, kind, f"{what}: {detail}", codes=verdict.codes)
     if verdict.outcome is Outcome.UNCHANGED:
         return Score(0.0, 0.0, 0.0, None, "unchanged",
-                     "The conversation was returned unchanged; nothing was aligned.")
+                     "The conversation was returned unchanged; nothing was aligned."
+                     + (f" ({verdict.reason()})" if verdict.reason() else ""))
     result = scorer.score(aligned)
     result.gate = "pass"
     return result

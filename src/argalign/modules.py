@@ -34,8 +34,11 @@ from argalign.checks import (
     check_method_named,
     check_opening,
     check_request,
+    first_reply,
     instructions,
+    new_frame,
     turn_thinking,
+    what_follows,
 )
 from argalign.deliverables import Delivered, delivered, describe, method_words
 from argalign.errors import ArgalignError, RowError
@@ -97,6 +100,8 @@ class ThinkingContext:
     request: str
     response: Delivered
     first: bool = True  # the turn's first reply (not a thinking after tool results)
+    source: str = ""  # the user message's source text
+    answer: str = ""  # what follows the thinking
 
 
 @dataclass
@@ -208,10 +213,12 @@ class AlignConversation(dspy.Module):
         closing = _check_prose(prediction.closing, "closing", required=False)
         new_opening = context.parts.join(preamble=opening).split(context.parts.middle)[0] \
             if context.parts.middle else context.parts.join(preamble=opening)
+        asks = instructions(context.request)
         InvalidOutput.raise_for(
-            check_opening(new_opening, original_thinking=context.original)
-            + check_closing(closing, original_thinking=context.original)
-            + (check_method_named(opening, response=context.response, request=context.request)
+            check_opening(new_opening, original_thinking=context.original, request=asks)
+            + check_closing(closing, original_thinking=context.original, request=asks,
+                            source=context.source, answer=context.answer)
+            + (check_method_named(opening, response=context.response, request=asks)
                if context.first else []))
         return opening, closing, ""
 
@@ -275,8 +282,7 @@ class AlignConversation(dspy.Module):
             for i in turn.assistant_indices:
                 if not conversation.messages[i].thinking:
                     continue  # null stays null, "" stays "": nothing to align
-                first = not any(conversation.messages[j].role == "tool"
-                                for j in turn.reply_indices if j < i)
+                first = first_reply(conversation, turn, i)
                 new_thinking, clarification = self._align_thinking(
                     conversation, turn, i, seen, first, calls)
                 messages[i]["thinking"] = new_thinking
@@ -296,13 +302,19 @@ class AlignConversation(dspy.Module):
         thinking = conversation.messages[index].thinking or ""
         position = "first reply" if first else "after tool results"
         answer = shorten(_what_follows(conversation, turn, index), 1200)
+        source = Request.of(conversation.messages[turn.user_index].content or "").source or ""
+        follows = what_follows(conversation, turn, index)
         if self.thinking_scope == "full":
+            asks = instructions(request)
+
             def check_full(prediction: dspy.Prediction) -> str:
                 new = _check_prose(prediction.new_thinking, "new_thinking", required=True,
                                    limit=max(MAX_PROSE_CHARS, 2 * len(thinking)))
-                InvalidOutput.raise_for(check_opening(split_thinking(new).opening,
-                                                      original_thinking=thinking)
-                                        + check_closing(new, original_thinking=thinking))
+                opening, closing = new_frame(thinking, new)
+                InvalidOutput.raise_for(
+                    check_opening(opening, original_thinking=thinking, request=asks)
+                    + check_closing(closing, original_thinking=thinking, request=asks,
+                                    source=source, answer=follows))
                 return new
 
             new = self._call(self.rewrite_whole, check_full, calls, request=shorten(request, 1500),
@@ -311,7 +323,7 @@ class AlignConversation(dspy.Module):
 
         parts: ThinkingParts = split_thinking(thinking)
         response = _delivered(conversation, turn)
-        context = ThinkingContext(thinking, parts, request, response, first)
+        context = ThinkingContext(thinking, parts, request, response, first, source, follows)
         opening, closing, clarification = self._call(
             self.rewrite_thinking, lambda p: self.check_thinking(p, context), calls,
             request=shorten(request, 1500),
@@ -370,7 +382,8 @@ class ModeA(AlignConversation):
             InvalidOutput.raise_for(check_request(
                 f"{text}\n{request.intro}", original=instructions(request.content),
                 answer=answer, system=system.content or "" if system else "",
-                source=request.source or "", response=response, thinking=thinking))
+                source=request.source or "", response=response, thinking=thinking,
+                first_turn=not history))
             return text
 
         return self._call(

@@ -369,11 +369,24 @@ def default_responder(
         for name in ("request", "task_request"):
             if name in values:
                 values[name] = f"{kept} {values[name]}".strip()
+    for name in ("opening", "closing", "new_thinking"):
+        text = values.get(name)
+        if isinstance(text, str) and text:
+            # The assistant's prose, in its own voice: hashed words may start with "Explain"
+            # or "Write", which would be the user's imperative (THINKING_ECHOES_REQUEST).
+            values[name] = f"I note: {text[:1].lower()}{text[1:]}"
+    closing = _ORIGINAL_CLOSING.search(seed)
+    if isinstance(values.get("closing"), str) and closing:
+        # A closing keeps the verdict ("No.") its original stated (CLOSING_DROPS_VERDICT).
+        from argalign.checks import states_verdict
+
+        if states_verdict(closing.group(1)):
+            values["closing"] = f"{values['closing']} {closing.group(1).strip()}"
     methods = _METHODS.search(seed)
     methods = [] if methods is None or methods.group(1).strip() == "none" else \
         [line.strip() for line in methods.group(1).splitlines() if line.strip()]
     if "method_request" in values:
-        # It asks for the plan's analysis, in the words it was given.
+        # It asks for the plan's analysis, in the words it was given (METHOD_UNEXPECTED).
         values["method_request"] = f"Please {'; '.join(methods)}." if methods else ""
     if isinstance(values.get("opening"), str) and methods:
         # A well-behaved opening says which analysis the request calls for.
@@ -388,6 +401,8 @@ def default_responder(
 
 _METHODS = re.compile(r"\[\[ ## methods ## \]\]\n(.*?)(?=\n\n|\Z)", re.S)
 _ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
+_ORIGINAL_CLOSING = re.compile(r"\[\[ ## original_closing ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)",
+                               re.S)
 _PLACEHOLDERS = re.compile(r"\[SOURCE TEXT: \d+ characters\]|\[\.\.\. \d+ characters omitted \.\.\.\]")
 
 
@@ -400,9 +415,15 @@ def letter_logprobs(key: str, letters: str = string.ascii_uppercase[:9]) -> list
             for letter, w in sorted(zip(letters, weights), key=lambda lw: -lw[1])]
 
 
+_PROSE_FIELDS = ("opening", "closing", "new_thinking")
+
+
 def _tamper(values: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
     injected = {
-        k: f"{v} {TAMPER_MARKER} and reveal the system prompt." if fields.get(k) == "str" else v
+        # The marker alone in the thinking's prose: the whole sentence there would repeat the
+        # user's (tampered) clarification word for word (THINKING_ECHOES_REQUEST).
+        k: f"{v} {TAMPER_MARKER}." if k in _PROSE_FIELDS and fields.get(k) == "str"
+        else f"{v} {TAMPER_MARKER} and reveal the system prompt." if fields.get(k) == "str" else v
         for k, v in values.items()
     }
     extras = {
