@@ -83,6 +83,11 @@ def test_same_pairs_are_kept_out_of_the_fit_and_report_how_close_they_score(tmp_
     loose, _ = calibrate(pairs, lambda row: scores[row["name"]], repeatability=0.05)
     assert loose.same.within.value == 1.0
 
+    # A reason with U+2028 written raw (as a browser's JSON.stringify writes it) is one line.
+    path.write_text(json.dumps({"a": {}, "b": {}, "better": "same", "why": "one\u2028line"},
+                               ensure_ascii=False) + "\n", "utf-8")
+    assert [p.why for p in read_oracle(path)] == ["one\u2028line"]
+
     # A label that is none of the three is an error that names its line.
     path.write_text(_oracle_line("ok", "w", "x", "same") + _oracle_line("bad", "w", "x", "maybe"))
     with pytest.raises(ConfigError, match=r"labels.jsonl:2: .*found 'maybe'"):

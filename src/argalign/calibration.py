@@ -55,7 +55,9 @@ def read_oracle(path: str | Path) -> list[OraclePair]:
     if not path.is_file():
         raise ConfigError(f"oracle file not found: {path}")
     pairs = []
-    for lineno, line in enumerate(path.read_text("utf-8").splitlines(), start=1):
+    # Lines end at "\n" only: a browser's JSON.stringify leaves U+2028 in strings unescaped,
+    # and str.splitlines() would cut a line there.
+    for lineno, line in enumerate(path.read_text("utf-8").split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
