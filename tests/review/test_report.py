@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import html
 import json
 import re
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from argalign.calibration import read_oracle
 from argalign.cli import main
 from argalign.review import build_report
 from argalign.run.runner import run_batch
@@ -188,3 +190,137 @@ def test_the_report_in_chromium(ran, tmp_path):
     shot = tmp_path / "report.png"
     _browse(url, tmp_path, "--window-size=1400,1800", f"--screenshot={shot}")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+# --- labelling --------------------------------------------------------------------------------
+
+def _result_rows(data: Path) -> dict[str, dict]:
+    """Aligned rows by id, as the run's result files hold them."""
+    found = {}
+    for path in (data / "runs").rglob("results/**/*.jsonl"):
+        for line in path.read_text("utf-8").splitlines():
+            record = json.loads(line)
+            if record.get("row") is not None:
+                found[record["id"]] = record["row"]
+    return found
+
+
+def _raw_rows(data: Path) -> dict[str, dict]:
+    return {record["id"]: record["row"] for path in (data / "raw").rglob("*.jsonl")
+            for record in map(json.loads, path.read_text("utf-8").splitlines())}
+
+
+def test_the_page_embeds_both_rows_of_each_conversation_to_label(ran):
+    data, _ = ran
+    page = Path(build_report(data)["out"]).read_text("utf-8")
+    rows = _rows_block(page)
+    aligned, raw = _result_rows(data), _raw_rows(data)
+    labelled = [r for r in rows if "pair" in r]
+    assert {r["id"] for r in labelled} == set(aligned) and len(labelled) == 5
+    for row in labelled:
+        assert row["pair"] == {"aligned": aligned[row["id"]], "original": raw[row["id"]]}
+    assert "pair" not in next(r for r in rows if r["outcome"] == "failed")
+    hostile = next(r for r in labelled if r["id"].endswith("/01"))
+    assert any(HOSTILE in m["content"] for m in hostile["pair"]["original"]["messages"])
+    # Escaped all the same: still one data block, no markup from the rows.
+    assert page.count("<script") == 2 and "<img src=x" not in page
+    assert f'data-labels="{data.resolve()}#' in page and 'data-labels-file="labels-run-' in page
+
+
+def _labels_like_the_page(choices: list[tuple[dict, str, str]]) -> str:
+    """The JSONL "Download labels" writes for (page row, label, reason), without a browser."""
+    return "".join(json.dumps({"id": r["id"], "a": r["pair"]["aligned"], "b": r["pair"]["original"],
+                               "better": better, "by": "curator", "why": why}) + "\n"
+                   for r, better, why in choices)
+
+
+def test_score_reads_the_labels_as_an_oracle(ran, tmp_path, capsys):
+    data, _ = ran
+    rows = [r for r in _rows_block(Path(build_report(data)["out"]).read_text("utf-8")) if "pair" in r]
+    choices = [(rows[0], "a", "clearer request"), (rows[1], "b", "lost the plan"),
+               (rows[2], "same", "")]
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(_labels_like_the_page(choices), "utf-8")
+    raw = next((data / "raw").rglob("train.jsonl"))
+    out = tmp_path / "scores.jsonl"
+    assert main(["score", "--in", str(raw), "--oracle", str(labels), "--comparison", "structural",
+                 "--out", str(out)]) == 0
+    oracle = json.loads(capsys.readouterr().out)["oracle"]
+    assert oracle["pairs"] == 3
+    assert oracle["better_worse"]["pairs"] == 2 and oracle["same"]["pairs"] == 1
+    per_pair = [json.loads(line) for line in Path(f"{out}.oracle.jsonl").read_text().splitlines()]
+    assert [(p["id"], p["better"]) for p in per_pair] == [(r["id"], b) for r, b, _ in choices]
+
+
+# The test's own script, run after the page's: label two rows as a curator would, download, and
+# put the downloaded file's text, and the link's file name, into the page.
+CURATOR = """
+(function () {
+  var bars = document.querySelectorAll("#rows .labelling");
+  function choose(bar, name) { bar.querySelector(".choice." + name).click(); }
+  choose(bars[0], "same");
+  choose(bars[0], "better");  // changed her mind
+  var why = bars[1].querySelector(".why");
+  why.value = REASON;
+  why.dispatchEvent(new Event("input"));
+  choose(bars[1], "worse");
+  var out = document.createElement("pre");
+  out.id = "downloaded";
+  var create = URL.createObjectURL;
+  URL.createObjectURL = function (blob) {
+    blob.text().then(function (text) { out.textContent = text; document.body.appendChild(out); });
+    return create.call(URL, blob);
+  };
+  // Headless Chromium would wait on the download itself: note the file's name instead.
+  HTMLAnchorElement.prototype.click = function () {
+    out.setAttribute("data-file", this.download);
+    out.setAttribute("data-blob", String(this.href.indexOf("blob:") === 0));
+  };
+  document.getElementById("download-labels").click();
+})();
+"""
+REASON = 'drops the plan </script><img src=x onerror="alert(1)"> "quoted"'
+
+
+def _with_script(page: str, script: str) -> str:
+    """``page`` with one more script at its end, allowed by its hash in the page's policy."""
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    page = page.replace("script-src 'sha256-", f"script-src 'sha256-{digest}' 'sha256-", 1)
+    return page.replace("</body>", f"<script>{script}</script>\n</body>", 1)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)")
+def test_labelling_in_chromium_downloads_an_oracle_file(ran, tmp_path, capsys):
+    data, _ = ran
+    page = Path(build_report(data)["out"])
+    rows = [r for r in _rows_block(page.read_text("utf-8")) if "pair" in r]
+    # The curator's copy of the page: the same key in storage; the same profile is reused below.
+    curator = page.with_name("curated.html")
+    script = CURATOR.replace("REASON", json.dumps(REASON).replace("</", "<\\/"))
+    curator.write_text(_with_script(page.read_text("utf-8"), script), "utf-8")
+
+    dump = _browse(curator.resolve().as_uri(), tmp_path, "--dump-dom").stdout
+    found = re.search(r'<pre id="downloaded" data-file="(.*?)" data-blob="true">(.*?)</pre>',
+                      dump, re.S)
+    assert found is not None, dump[-2000:]
+    assert re.fullmatch(r"labels-run-.*\.jsonl", found.group(1))
+    labels = tmp_path / found.group(1)
+    labels.write_text(html.unescape(found.group(2)), "utf-8")
+    pairs = read_oracle(labels)
+    assert [(p.id, p.better, p.by, p.why) for p in pairs] == [
+        (rows[0]["id"], "a", "curator", ""), (rows[1]["id"], "b", "curator", REASON)]
+    assert [(p.a, p.b) for p in pairs] == [(r["pair"]["aligned"], r["pair"]["original"])
+                                           for r in rows[:2]]
+
+    # A reload keeps the choices (localStorage under the report's key and the example id).
+    again = _browse(page.resolve().as_uri(), tmp_path, "--dump-dom").stdout
+    assert re.search(r'<span id="labels-count">2 labelled</span>', again)
+    pressed = re.findall(r'<button class="choice (\w+)" type="button" aria-pressed="true">', again)
+    assert pressed == ["better", "worse"]
+
+    out = tmp_path / "scores.jsonl"
+    raw = next((data / "raw").rglob("train.jsonl"))
+    assert main(["score", "--in", str(raw), "--oracle", str(labels), "--comparison", "structural",
+                 "--out", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["oracle"]["better_worse"]["pairs"] == 2

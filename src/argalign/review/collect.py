@@ -2,8 +2,9 @@
 
 Input: a data folder and a run (``runs/<run>/results`` and the raw subsets it aligned).
 Output: a :class:`RunView`: one compact row per example for the page (kept as JSON text, so a
-large run is not held twice) (provenance, outcome,
-codes, scores, cost and the diff parts of :mod:`argalign.review.diff`), the before/after table
+large run is not held twice) (provenance, outcome, codes, scores, cost, the diff parts of
+:mod:`argalign.review.diff`, and, when there is an aligned row, both rows whole for the
+curator's labels), the before/after table
 (:mod:`argalign.scoreboard`), outcome counts per (config, split), code counts, the LM's and the
 judge's calls, tokens and time, and the scores the plots draw. Originals are read from the raw
 files by offset, one at a time. Ids without a result are counted as ``missing``.
@@ -97,6 +98,8 @@ def page_row(record: ResultRecord, original: dict[str, Any] | None) -> dict[str,
             row["u"]["js"] = usage.get("seconds")
     if original is not None:
         row["msgs"] = conversation_parts(original, record.row)
+        if record.row is not None:  # both rows whole: what a label downloaded from the page holds
+            row["pair"] = {"aligned": record.row, "original": original}
     return row
 
 
