@@ -14,8 +14,10 @@ hash).
 
 Labelling: each conversation with an aligned row has buttons better / same / worse (the
 aligned row against its original) and a reason; the script keeps them in the browser's
-localStorage under the report's key (the data folder and the run) and the example id, and
-"Download labels" writes them as an oracle file (:mod:`argalign.calibration`).
+localStorage under the report's key (the data folder and the run) and the example, and
+"Download labels" writes them as an oracle file (:mod:`argalign.calibration`). Both rows of
+each such conversation travel in a second JSON block, escaped the same way, which the script
+parses only when labels are downloaded (it is as large as the rows block).
 """
 
 from __future__ import annotations
@@ -149,6 +151,7 @@ def render(view: RunView, plots: Mapping[str, str], *, data_dir: str,
                        f"{generated} by argalign {__version__}"),
         "summary": summary,
         "rows": "[" + ",".join(view.rows) + "]",
+        "pairs": "[" + ",".join(view.pairs) + "]",
         "labelskey": _esc(labels_key or f"{data_dir}#{view.run}"),
         "labelsfile": _esc(f"labels-{view.run}.jsonl"),
     }

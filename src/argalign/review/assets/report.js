@@ -172,7 +172,7 @@
     box.appendChild(el("div", "facts", facts.join(" · ")));
     if (row.reason) box.appendChild(el("div", "reason", row.reason));
     if (row.retries && row.retries.length) box.appendChild(el("div", "facts", "retries: " + row.retries.join("; ")));
-    if (row.pair) box.appendChild(labelBar(row));
+    if (labellable(row)) box.appendChild(labelBar(row));
     (row.msgs || []).forEach(function (m) {
       var message = el("div", "message");
       message.appendChild(el("div", "role", m.role));
@@ -209,14 +209,39 @@
     countLabels();
   }
 
+  function labellable(row) { return typeof row.pair === "number"; }
+
   function labelled() {
-    return rows.filter(function (row) { return row.pair && loadLabel(row).better; });
+    return rows.filter(function (row) { return labellable(row) && loadLabel(row).better; });
   }
 
   function countLabels() {
     var n = labelled().length;
     $("labels-count").textContent = n + " labelled";
     $("download-labels").disabled = n === 0;
+  }
+
+  // Both rows of a conversation (#pairs-data, parsed on the first download): the original, and
+  // the aligned row whole or as edits of the original's text fields (argalign.review.collect).
+  var pairs = null;
+  function rowsOf(row) {
+    if (!pairs) pairs = JSON.parse($("pairs-data").textContent);
+    var pair = pairs[row.pair], aligned = pair.aligned;
+    if (!aligned) {
+      aligned = Object.assign({}, pair.original);
+      aligned.messages = pair.original.messages.map(function (m, i) {
+        var out = Object.assign({}, m), edits = pair.edits[i];
+        Object.keys(edits).forEach(function (k) { out[k] = applyEdit(m[k], edits[k]); });
+        return out;
+      });
+    }
+    return { aligned: aligned, original: pair.original };
+  }
+
+  // Pieces [i, j] are lines i to j of the original text (each with its newline), others new text.
+  function applyEdit(text, pieces) {
+    var lines = text.split(/(?<=\n)/);
+    return pieces.map(function (p) { return typeof p === "string" ? p : lines.slice(p[0], p[1]).join(""); }).join("");
   }
 
   function labelBar(row) {
@@ -250,8 +275,8 @@
 
   function labelsJsonl() {
     return labelled().map(function (row) {
-      var label = loadLabel(row);
-      return JSON.stringify({ id: row.id, a: row.pair.aligned, b: row.pair.original, better: label.better,
+      var label = loadLabel(row), both = rowsOf(row);
+      return JSON.stringify({ id: row.id, a: both.aligned, b: both.original, better: label.better,
                               by: "curator", why: label.why || "" }) + "\n";
     }).join("");
   }
