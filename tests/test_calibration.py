@@ -147,3 +147,11 @@ def test_score_with_original_and_oracle(tmp_path, capsys):
     assert all(0.5 < line["p_better"] <= 1 for line in lines)
     per_pair = Path(str(out) + ".oracle.jsonl").read_text().splitlines()
     assert len(per_pair) == len(pairs)
+
+
+def test_score_refuses_a_negative_repeatability(tmp_path, caplog):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps(read_oracle(ORACLE)[0].a) + "\n")
+    assert main(["score", "--in", str(rows), "--oracle", str(ORACLE), "--comparison", "structural",
+                 "--repeatability", "-0.1", "--out", str(tmp_path / "s.jsonl")]) != 0
+    assert "--repeatability must be" in caplog.text

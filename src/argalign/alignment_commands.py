@@ -120,6 +120,7 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
     from tqdm import tqdm
 
     from argalign.config import load_settings
+    from argalign.errors import ConfigError
     from argalign.jsonl import write_jsonl_atomic
     from argalign.lm import open_models
     from argalign.metrics import COMPARISONS, MutualPredictability, score_row
@@ -137,6 +138,8 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
         from argalign.calibration import read_oracle
 
         pairs_to_check = read_oracle(oracle)  # read first: a bad file fails before any LM call
+    if repeatability is not None and not repeatability >= 0:
+        raise ConfigError(f"--repeatability must be a score difference >= 0, not {repeatability}")
     lines: list[dict[str, Any]] = []
     parts: dict[str, list[float]] = {"score": [], "forward": [], "backward": [], "coherence": []}
     before_after: list[tuple[float, float]] = []

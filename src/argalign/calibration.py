@@ -173,14 +173,18 @@ class Calibration:
         """One line for a person: agreement on the better/worse pairs, scores of the same ones."""
         parts = []
         if self.fitted:
-            parts.append(f"agreement on the {self.pairs} better/worse pairs {self.agreement} "
+            parts.append(f"agreement on the {_pairs(self.pairs, 'better/worse')} {self.agreement} "
                          f"(log loss {self.log_loss:.3f}, chance 0.693)")
         if self.same:
             s = self.same
-            parts.append(f"on the {s.difference.n} same pairs: mean |difference| "
+            parts.append(f"on the {_pairs(s.difference.n, 'same')}: mean |difference| "
                          f"{s.abs_difference}, mean difference {s.difference}, "
                          f"{s.within.value:.0%} below {s.threshold:g}")
         return "; ".join(parts)
+
+
+def _pairs(n: int, kind: str) -> str:
+    return f"{n} {kind} pair{'' if n == 1 else 's'}"
 
 
 def calibrate(pairs: Sequence[OraclePair], score: Callable[[dict[str, Any]], float], *,
