@@ -101,16 +101,18 @@ def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | No
 
 def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
                comparison: str = DEFAULT_COMPARISON, settings: str | Path | None = None,
-               original: str | Path | None = None, oracle: str | Path | None = None
-               ) -> dict[str, Any]:
+               original: str | Path | None = None, oracle: str | Path | None = None,
+               repeatability: float | None = None) -> dict[str, Any]:
     """Score every row of ``input`` (rows, examples or result records) into ``out``.
 
     Returns the means, each with its 95% bootstrap interval over conversations. With
     ``original`` (the file the rows were aligned from), each row is also scored as it was, by
     id, and the summary has the difference (aligned - original) with its interval. With
     ``oracle`` (pairs labelled by a person or a stronger judge), the comparison is calibrated
-    against the labels (:mod:`argalign.calibration`): its agreement with them, and, per row
-    with an original, the calibrated probability that the oracle prefers the aligned row.
+    against the labels (:mod:`argalign.calibration`): its agreement with the better/worse
+    pairs, how it scores the pairs labelled ``same`` (|difference| below ``repeatability``,
+    default :data:`~argalign.calibration.REPEATABILITY`), and, per row with an original, the
+    calibrated probability that the oracle prefers the aligned row.
     """
     import contextlib
 
@@ -118,6 +120,7 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
     from tqdm import tqdm
 
     from argalign.config import load_settings
+    from argalign.errors import ConfigError
     from argalign.jsonl import write_jsonl_atomic
     from argalign.lm import open_models
     from argalign.metrics import COMPARISONS, MutualPredictability, score_row
@@ -135,6 +138,8 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
         from argalign.calibration import read_oracle
 
         pairs_to_check = read_oracle(oracle)  # read first: a bad file fails before any LM call
+    if repeatability is not None and not repeatability >= 0:
+        raise ConfigError(f"--repeatability must be a score difference >= 0, not {repeatability}")
     lines: list[dict[str, Any]] = []
     parts: dict[str, list[float]] = {"score": [], "forward": [], "backward": [], "coherence": []}
     before_after: list[tuple[float, float]] = []
@@ -150,12 +155,14 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
 
         calibration = None
         if pairs_to_check is not None:
-            from argalign.calibration import calibrate
+            from argalign.calibration import REPEATABILITY, calibrate
 
             calibration, oracle_lines = calibrate(
                 tqdm(pairs_to_check, desc="oracle", unit="pair", file=sys.stderr, disable=None),
-                lambda row: score(row).score)
+                lambda row: score(row).score,
+                repeatability=REPEATABILITY if repeatability is None else repeatability)
             write_jsonl_atomic(Path(str(out) + ".oracle.jsonl"), oracle_lines)
+            log.info("oracle %s: %s", oracle, calibration.describe())
         for example, record in tqdm(rows, desc="score", unit="conv", file=sys.stderr,
                                     disable=None):
             if isinstance(example, RowError):
@@ -178,7 +185,7 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
                         baseline = score(originals[example.id]).score
                         line["baseline_score"] = round(baseline, 4)
                         before_after.append((baseline, result.score))
-                        if calibration is not None:
+                        if calibration is not None and calibration.fitted:
                             line["p_better"] = round(
                                 calibration.p_better(result.score - baseline), 4)
                 except Exception as e:  # noqa: BLE001 - one row's judge failure is recorded
@@ -226,7 +233,8 @@ def cmd_align(args: argparse.Namespace) -> int:
 def cmd_score(args: argparse.Namespace) -> int:
     emit(score_file(input=args.input, out=args.out, model=args.model,
                     comparison=args.comparison, settings=args.settings,
-                    original=args.original, oracle=args.oracle))
+                    original=args.original, oracle=args.oracle,
+                    repeatability=args.repeatability))
     return 0
 
 
@@ -253,6 +261,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "the difference")
     p.add_argument("--oracle", default=None,
                    help="pairs labelled 'which is better aligned' (JSONL): report the "
-                        "comparison's agreement and calibrate it (see argalign.calibration)")
+                        "comparison's agreement and calibrate it (see argalign.calibration); "
+                        "lines labelled 'same' report how it scores equals")
+    p.add_argument("--repeatability", type=float, default=None, metavar="D",
+                   help="with --oracle: a |score difference| below D reads as 'scored the "
+                        "same' (default 0.01)")
     add_settings(p)
     p.set_defaults(func=cmd_score)

@@ -2,7 +2,8 @@
 
 Input: a data folder and a run. Output: ``report.html`` (by default beside ``cleaned/``) with
 the outcome counts, the before/after scores with their intervals and plots, the codes, the
-LM's cost, and every conversation side by side, original and aligned (see
+LM's cost, and every conversation side by side, original and aligned, with buttons to label
+the rewrite better, same or worse and download the labels as an oracle file (see
 :mod:`argalign.review.page`). :func:`build_report` also returns the figures' names, so a
 caller can log the same figures to MLflow.
 """
@@ -39,7 +40,8 @@ def build_report(data: str | Path, *, run_name: str | None = None,
         uris = {name: plots.png_data_uri(figure) for name, figure in figures.items()}
     finally:
         plots.close(figures)
-    page = render(view, uris, data_dir=str(data))
+    page = render(view, uris, data_dir=str(data),
+                  labels_key=f"{Path(data).resolve()}#{view.run}")
     path = Path(out) if out is not None else default_path(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "w") as fh:

@@ -2,8 +2,9 @@
 
 Input: a data folder and a run (``runs/<run>/results`` and the raw subsets it aligned).
 Output: a :class:`RunView`: one compact row per example for the page (kept as JSON text, so a
-large run is not held twice) (provenance, outcome,
-codes, scores, cost and the diff parts of :mod:`argalign.review.diff`), the before/after table
+large run is not held twice) (provenance, outcome, codes, scores, cost, the diff parts of
+:mod:`argalign.review.diff`) and, for each example with an aligned row, both rows for the
+curator's labels (:func:`label_pair`); the before/after table
 (:mod:`argalign.scoreboard`), outcome counts per (config, split), code counts, the LM's and the
 judge's calls, tokens and time, and the scores the plots draw. Originals are read from the raw
 files by offset, one at a time. Ids without a result are counted as ``missing``.
@@ -11,7 +12,9 @@ files by offset, one at a time. Ids without a result are counted as ``missing``.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +57,7 @@ class Usage:
 class RunView:
     run: str
     rows: list[str] = field(default_factory=list)  # page rows, each as script-safe JSON
+    pairs: list[str] = field(default_factory=list)  # label_pair()s, by the rows' "pair" index
     board: Scoreboard = field(default_factory=Scoreboard)
     subsets: dict[str, Counter] = field(default_factory=dict)  # "config/split" -> outcomes
     codes: Counter = field(default_factory=Counter)
@@ -100,6 +104,36 @@ def page_row(record: ResultRecord, original: dict[str, Any] | None) -> dict[str,
     return row
 
 
+LINE_END = re.compile(r"(?<=\n)")  # split after each newline, keeping it (as the page's script)
+
+
+def line_edit(before: str, after: str) -> list[str | list[int]]:
+    """``after`` as pieces: ``[i, j]`` for lines i to j of ``before`` (each with its newline), or
+    new text. Joined in order they give ``after`` back."""
+    old, new = LINE_END.split(before), LINE_END.split(after)
+    ops = difflib.SequenceMatcher(None, old, new).get_opcodes()
+    pieces = [[i1, i2] if tag == "equal" else "".join(new[j1:j2]) for tag, i1, i2, j1, j2 in ops]
+    return [piece for piece in pieces if piece != ""]
+
+
+def label_pair(original: dict[str, Any], aligned: dict[str, Any]) -> dict[str, Any]:
+    """Both rows of a conversation, for a curator's label: the original whole, and the aligned
+    row as ``edits`` (per message, the text fields it changed, each as a :func:`line_edit`) when
+    only text changed, else whole (``aligned``). A rewrite keeps most of a row (the source text,
+    the middle of a thinking, the answer), so the page holds little more than the original."""
+    before, after = original.get("messages"), aligned.get("messages")
+    rest = {k: v for k, v in original.items() if k != "messages"}
+    if not (isinstance(before, list) and isinstance(after, list) and len(before) == len(after)
+            and rest == {k: v for k, v in aligned.items() if k != "messages"}
+            and all(isinstance(b, dict) and isinstance(a, dict) and b.keys() == a.keys()
+                    and all(b[k] == v or isinstance(b[k], str) and isinstance(v, str)
+                            for k, v in a.items())
+                    for b, a in zip(before, after))):
+        return {"original": original, "aligned": aligned}
+    return {"original": original, "edits": [{k: line_edit(b[k], v) for k, v in a.items() if b[k] != v}
+                                            for b, a in zip(before, after)]}
+
+
 def script_json(value: Any) -> str:
     """JSON that is safe inside a ``<script>`` element whatever its strings hold: ``<``, ``>``
     and ``&`` are written as ``\\u003c`` ... (so no ``</script>`` can end the block)."""
@@ -142,4 +176,8 @@ def _add(view: RunView, record: ResultRecord, original: dict[str, Any]) -> None:
         for kind, name in (("mode", record.mode), ("model", record.model)):
             view.scores[(kind, name)][0].append(found[0])
             view.scores[(kind, name)][1].append(found[1])
-    view.rows.append(script_json(page_row(record, original)))
+    row = page_row(record, original)
+    if record.row is not None:
+        row["pair"] = len(view.pairs)
+        view.pairs.append(script_json(label_pair(original, record.row)))
+    view.rows.append(script_json(row))

@@ -11,6 +11,13 @@ with ``<``, ``>`` and ``&`` written as ``\\u003c`` ... (so no ``</script>`` can 
 and the script only ever puts row text into the page as text nodes, never as HTML. A
 Content-Security-Policy allows no network access and runs only the page's own script (by its
 hash).
+
+Labelling: each conversation with an aligned row has buttons better / same / worse (the
+aligned row against its original) and a reason; the script keeps them in the browser's
+localStorage under the report's key (the data folder and the run) and the example, and
+"Download labels" writes them as an oracle file (:mod:`argalign.calibration`). Both rows of
+each such conversation travel in a second JSON block, escaped the same way, which the script
+parses only when labels are downloaded (it is as large as the rows block).
 """
 
 from __future__ import annotations
@@ -117,8 +124,13 @@ def content_security_policy(script: str) -> str:
             f"script-src 'sha256-{digest}'")
 
 
-def render(view: RunView, plots: Mapping[str, str], *, data_dir: str) -> str:
-    """The whole page; ``plots`` maps a file name to its PNG data URI."""
+def render(view: RunView, plots: Mapping[str, str], *, data_dir: str,
+           labels_key: str | None = None) -> str:
+    """The whole page; ``plots`` maps a file name to its PNG data URI.
+
+    ``labels_key`` names the report in the browser's storage of labels (default: ``data_dir``
+    and the run), so two reports keep their labels apart and a rebuilt one finds them again.
+    """
     table_dict = view.board.as_dict()
     plot_html = "".join(f'<figure><img alt="{_esc(name)}" src="{uri}"><figcaption>{_esc(name)}'
                         f"</figcaption></figure>" for name, uri in plots.items()) or \
@@ -139,6 +151,9 @@ def render(view: RunView, plots: Mapping[str, str], *, data_dir: str) -> str:
                        f"{generated} by argalign {__version__}"),
         "summary": summary,
         "rows": "[" + ",".join(view.rows) + "]",
+        "pairs": "[" + ",".join(view.pairs) + "]",
+        "labelskey": _esc(labels_key or f"{data_dir}#{view.run}"),
+        "labelsfile": _esc(f"labels-{view.run}.jsonl"),
     }
     # One pass over the template: text put in is never searched for markers again.
     return re.sub(r"\{\{([a-z]+)\}\}", lambda m: values[m.group(1)], _asset("report.html"))

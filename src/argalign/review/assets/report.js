@@ -172,6 +172,7 @@
     box.appendChild(el("div", "facts", facts.join(" · ")));
     if (row.reason) box.appendChild(el("div", "reason", row.reason));
     if (row.retries && row.retries.length) box.appendChild(el("div", "facts", "retries: " + row.retries.join("; ")));
+    if (labellable(row)) box.appendChild(labelBar(row));
     (row.msgs || []).forEach(function (m) {
       var message = el("div", "message");
       message.appendChild(el("div", "role", m.role));
@@ -179,6 +180,115 @@
       box.appendChild(message);
     });
     return box;
+  }
+
+  // --- labels: the curator's reading of each rewrite, kept in localStorage ----------------
+  // Stored per report and example (config/split and id: a source id may recur in another split)
+  // as {"better": "a" | "b" | "same", "why": text}; the download is an oracle file
+  // (argalign.calibration): "a" is the aligned row, "b" the original.
+  var CHOICES = { better: "a", same: "same", worse: "b" };
+  var section = $("conversations");
+  var prefix = "argalign-labels|" + section.getAttribute("data-labels") + "|";
+  var memory = Object.create(null);  // what was set here, also when localStorage is unavailable
+
+  function key(row) { return prefix + row.config + "/" + row.split + "|" + row.id; }
+
+  function loadLabel(row) {
+    var k = key(row);
+    if (k in memory) return memory[k];
+    try { return JSON.parse(window.localStorage.getItem(k)) || {}; } catch (e) { return {}; }
+  }
+
+  function saveLabel(row, label) {
+    var k = key(row);
+    memory[k] = label;
+    try {
+      if (label.better || label.why) window.localStorage.setItem(k, JSON.stringify(label));
+      else window.localStorage.removeItem(k);
+    } catch (e) { /* kept in memory until the page is closed */ }
+    countLabels();
+  }
+
+  function labellable(row) { return typeof row.pair === "number"; }
+
+  function labelled() {
+    return rows.filter(function (row) { return labellable(row) && loadLabel(row).better; });
+  }
+
+  function countLabels() {
+    var n = labelled().length;
+    $("labels-count").textContent = n + " labelled";
+    $("download-labels").disabled = n === 0;
+  }
+
+  // Both rows of a conversation (#pairs-data, parsed on the first download): the original, and
+  // the aligned row whole or as edits of the original's text fields (argalign.review.collect).
+  var pairs = null;
+  function rowsOf(row) {
+    if (!pairs) pairs = JSON.parse($("pairs-data").textContent);
+    var pair = pairs[row.pair], aligned = pair.aligned;
+    if (!aligned) {
+      aligned = Object.assign({}, pair.original);
+      aligned.messages = pair.original.messages.map(function (m, i) {
+        var out = Object.assign({}, m), edits = pair.edits[i];
+        Object.keys(edits).forEach(function (k) { out[k] = applyEdit(m[k], edits[k]); });
+        return out;
+      });
+    }
+    return { aligned: aligned, original: pair.original };
+  }
+
+  // Pieces [i, j] are lines i to j of the original text (each with its newline), others new text.
+  function applyEdit(text, pieces) {
+    var lines = text.split(/(?<=\n)/);
+    return pieces.map(function (p) { return typeof p === "string" ? p : lines.slice(p[0], p[1]).join(""); }).join("");
+  }
+
+  function labelBar(row) {
+    var bar = el("div", "labelling");
+    bar.appendChild(el("span", "label", "the aligned row is"));
+    var buttons = Object.keys(CHOICES).map(function (name) {
+      var button = el("button", "choice " + name, name);
+      button.type = "button";
+      button.setAttribute("aria-pressed", String(loadLabel(row).better === CHOICES[name]));
+      button.addEventListener("click", function () {
+        var label = loadLabel(row);
+        label.better = label.better === CHOICES[name] ? undefined : CHOICES[name];  // again: unset
+        buttons.forEach(function (b) { b.setAttribute("aria-pressed", String(b === button && !!label.better)); });
+        saveLabel(row, label);
+      });
+      bar.appendChild(button);
+      return button;
+    });
+    var why = el("input", "why");
+    why.type = "text";
+    why.placeholder = "reason (one line)";
+    why.value = loadLabel(row).why || "";
+    why.addEventListener("input", function () {
+      var label = loadLabel(row);
+      label.why = why.value.replace(/\s+/g, " ");
+      saveLabel(row, label);
+    });
+    bar.appendChild(why);
+    return bar;
+  }
+
+  function labelsJsonl() {
+    return labelled().map(function (row) {
+      var label = loadLabel(row), both = rowsOf(row);
+      return JSON.stringify({ id: row.id, a: both.aligned, b: both.original, better: label.better,
+                              by: "curator", why: label.why || "" }) + "\n";
+    }).join("");
+  }
+
+  var download = null;
+  function downloadLabels() {
+    if (download) URL.revokeObjectURL(download);
+    download = URL.createObjectURL(new Blob([labelsJsonl()], { type: "application/x-ndjson" }));
+    var link = document.createElement("a");
+    link.href = download;
+    link.download = section.getAttribute("data-labels-file");
+    link.click();
   }
 
   // --- pages -----------------------------------------------------------------------------
@@ -211,6 +321,8 @@
   $("prev2").addEventListener("click", function () { turn(-1); });
   $("next").addEventListener("click", function () { turn(1); });
   $("next2").addEventListener("click", function () { turn(1); });
+  $("download-labels").addEventListener("click", downloadLabels);
+  countLabels();
   var page = restore();
   apply();
   state.page = page;
