@@ -4,8 +4,9 @@ Input: :class:`RunOptions` and the raw subsets. Output: a :class:`Plan` (no LM i
 nothing is written) and, with :func:`check_manifest`, ``runs/<run>/manifest.json``. The
 fingerprint holds what shapes the results: configs, splits, modes, models (model string,
 temperature, max_tokens, structured output), program fingerprints, thinking scope, seed, a
-SHA-256 of each raw file and the scoring settings. Endpoints, keys and throughput settings
-are left out, so moving to another server or changing ``concurrency`` resumes the same run.
+SHA-256 of each raw file, the scoring settings and the acceptance gate's (retries and margin;
+none when it is off). Endpoints, keys and throughput settings are left out, so moving to
+another server or changing ``concurrency`` resumes the same run.
 """
 
 from __future__ import annotations
