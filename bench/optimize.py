@@ -18,7 +18,11 @@ one program and kept under the other scores 0 on one side) against rows both pro
 through the gate. The raw score counts an ``unchanged`` row as 0 (an unchanged output is no
 success), so a program that changes more rows can win on it with rewrites worse than their
 originals; hence also the *gain over the original* (the kept rewrite's score minus the
-original's, 0 when the original stays) per program and its paired difference.
+original's, 0 when the original stays) per program and its paired difference. This gain is
+the benchmark's own figure, not the before/after table's: ``run``, its MLflow metrics and
+``mlflow.genai.evaluate`` average after - before over the rows that ended ``aligned`` only
+(:func:`argalign.scoreboard.counted`); here an example whose original stays counts as 0, so
+that two programs are compared on the same examples (a pair needs both).
 ``--render RESULTS_JSON`` computes every figure again from a results file's rows.
 MLflow: one parent run per benchmark (experiment ``argalign-bench``), a child run per program
 with its per-example rows; the compile runs are in ``argalign-optimize``. The test set is
@@ -145,7 +149,8 @@ def evaluate_one(program: dspy.Module, example: dspy.Example, metric, task,
 def gains(rows: list[dict[str, Any]], original: list[float]) -> list[float]:
     """What each example gains over its original: the rewrite's score minus the original's when
     the rewrite is kept (``aligned``); 0 otherwise, as the original is then what remains. So an
-    unchanged row neither wins nor loses, and a kept rewrite that scores lower loses."""
+    unchanged row neither wins nor loses, and a kept rewrite that scores lower loses. (Not the
+    run's mean gain, which leaves the rows not aligned out: see the module docstring.)"""
     return [r["score"] - o if r["outcome"] == "aligned" else 0.0 for r, o in zip(rows, original)]
 
 

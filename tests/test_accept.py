@@ -1,11 +1,17 @@
-"""The acceptance gate: a rewrite is kept only if it scores no lower than the original."""
+"""The acceptance gate: a rewrite is kept only if it scores a margin above the original."""
 
 from __future__ import annotations
 
 import dspy
 import pytest
 
-from argalign.accept import FRESH_TEMPERATURE, Acceptance, align_accepted, fresh_lm
+from argalign.accept import (
+    DEFAULT_MARGIN,
+    FRESH_TEMPERATURE,
+    Acceptance,
+    align_accepted,
+    fresh_lm,
+)
 from argalign.config import load_settings
 from argalign.lm import adapter_for, build_lm
 from argalign.metrics import Score
@@ -61,19 +67,49 @@ def row(real_rows):
     return {**real_rows[1], "source_id": "r1"}  # one user turn, one thinking
 
 
-def accepted(row, task, scorer, retries=2, mode="B"):
+def accepted(row, task, scorer, retries=2, mode="B", margin=DEFAULT_MARGIN):
     lm, adapter, _ = task
-    return align_accepted(example(row), make_mode(mode), acceptance=Acceptance(retries),
+    return align_accepted(example(row), make_mode(mode), acceptance=Acceptance(retries, margin),
                           scorer=scorer, model="fake", lm=lm, adapter=adapter)
 
 
-def test_a_rewrite_that_scores_no_lower_is_kept_at_once(row, task):
-    record = accepted(row, task, ScriptedScorer(0.5, [0.5]))
+def test_the_default_margin_is_well_above_the_metrics_repeatability():
+    # The same conversation scored twice with hybrid differed by at most 0.0007.
+    assert Acceptance().margin == DEFAULT_MARGIN == 0.01
+
+
+def test_a_rewrite_better_by_the_margin_is_kept_at_once(row, task):
+    record = accepted(row, task, ScriptedScorer(0.5, [0.52]))
     assert record.outcome == "aligned" and record.row is not None
     gate = record.acceptance
-    assert (gate["attempts"], gate["accepted"], gate["scores"]) == (1, True, [0.5])
+    assert (gate["attempts"], gate["accepted"], gate["scores"]) == (1, True, [0.52])
+    assert gate["margin"] == DEFAULT_MARGIN
     assert gate["extra"] == {"calls": 0, "input_tokens": 0, "output_tokens": 0}
-    assert record.scores["baseline"]["score"] == record.scores["aligned"]["score"] == 0.5
+    assert record.scores["aligned"]["score"] == 0.52
+
+
+def test_a_rewrite_better_by_less_than_the_margin_ends_not_improved(row, task):
+    record = accepted(row, task, ScriptedScorer(0.5, [0.505] * 3))
+    assert record.outcome == "not_improved" and record.row is None
+    assert record.acceptance["attempts"] == 3 and record.acceptance["accepted"] is False
+    assert "0.500 + 0.01" in record.reason and "0.505" in record.reason
+
+
+@pytest.mark.parametrize(("before", "after", "margin", "kept"), [
+    (0.5, 0.5, 0.0, True),  # margin 0: the old rule, no lower is enough
+    (0.5, 0.505, 0.0, True),
+    (0.5, 0.505, 0.01, False),
+    (0.5, 0.51, 0.01, True),  # exactly the margin, whatever the float error
+    (0.02, 0.03, 0.01, True),
+    (0.5, 0.499, 0.0, False),
+])
+def test_keeps_compares_the_gain_with_the_margin(before, after, margin, kept):
+    assert Acceptance(margin=margin).keeps(before, after) is kept
+
+
+def test_margin_zero_keeps_a_small_gain(row, task):
+    record = accepted(row, task, ScriptedScorer(0.5, [0.505]), margin=0.0)
+    assert record.outcome == "aligned" and record.acceptance["scores"] == [0.505]
 
 
 def test_a_lower_rewrite_is_sampled_again_and_the_better_one_kept(row, task):
@@ -130,6 +166,8 @@ def test_a_fresh_sample_copies_the_lm_with_a_new_rollout_above_temperature_zero(
     assert fresh_lm(warm, 1).kwargs["temperature"] == 0.7
 
 
-def test_negative_retries_are_refused():
+def test_negative_retries_or_margin_are_refused():
     with pytest.raises(ValueError):
         Acceptance(-1)
+    with pytest.raises(ValueError):
+        Acceptance(margin=-0.01)

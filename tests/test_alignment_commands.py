@@ -55,7 +55,7 @@ def test_score_file_means_and_skips_rows_without_a_row(tmp_path, real_rows_path,
     out = tmp_path / "scores.jsonl"
 
     assert main(["score", "--in", str(source), "--out", str(out), "--comparison", "lexical",
-                 "--settings", str(settings)]) == 0
+                 "--settings", str(settings), "--no-track"]) == 0
 
     lines = _lines(out)
     assert [line["status"] for line in lines] == ["scored", "scored", "skipped"]

@@ -134,7 +134,7 @@ def test_score_with_original_and_oracle(tmp_path, capsys):
     aligned.write_text("".join(json.dumps({**p.b, "source_id": p.id}) + "\n" for p in explicit))
     out = tmp_path / "scores.jsonl"
     assert main(["score", "--in", str(aligned), "--original", str(original), "--oracle",
-                 str(ORACLE), "--comparison", "structural", "--out", str(out)]) == 0
+                 str(ORACLE), "--comparison", "structural", "--out", str(out), "--no-track"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["paired"] == len(explicit)
     assert summary["difference"]["mean"] > 0 and summary["difference"]["low"] > 0

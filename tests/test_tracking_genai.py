@@ -94,3 +94,36 @@ def test_the_sample_is_an_evaluation_dataset_merged_on_resume(sample_rows, mlflo
     assert sorted(r["id"] for r in stored["inputs"]) == ["r0", "r1", "r2"]
     inputs = mlflow.get_run(run.info.run_id).inputs.dataset_inputs
     assert [i.dataset.name for i in inputs] == ["run-x sample"]
+
+
+def test_the_logged_gain_is_the_scoreboards_mean_over_aligned_rows(mlflow_store):
+    """One number for one thing: ``mlflow.genai.evaluate``'s mean gain leaves the unchanged and
+    not_improved rows out, as the before/after table does (they are not zeros)."""
+    from argalign.scoreboard import Scoreboard
+
+    examples = [("a1", "aligned", 0.40, 0.50), ("a2", "aligned", 0.30, 0.32),
+                ("u1", "unchanged", 0.50, 0.0), ("n1", "not_improved", 0.60, 0.55)]
+    board = Scoreboard()
+    with tracking.start_run("genai-test", "run", {}) as run:
+        for name, outcome, before, after in examples:
+            scores = {"baseline": {"score": before},
+                      "aligned": {"score": after, "gate": "pass" if outcome != "unchanged"
+                                  else "unchanged"}}
+            board.add(config="c", mode="A", model="m", outcome=outcome, scores=scores)
+            genai.log_alignment_trace(
+                experiment_id=run.info.experiment_id, run_id=run.info.run_id,
+                inputs={"id": name, "mode": "A"}, outputs={"outcome": outcome, "scores": scores},
+                seconds=1.0, calls=[])
+        means = genai.evaluate_traces(run.info.run_id, genai.scorer())
+    table = board.as_dict()["all"]["score"]
+    logged = mlflow.get_run(run.info.run_id).data.metrics
+    assert table["difference"]["mean"] == pytest.approx(0.06)
+    for name, side in (("gain", "difference"), ("before", "before")):
+        assert logged[f"mutual_predictability_{name}/mean"] == pytest.approx(
+            table[side]["mean"], abs=1e-4) == means[f"mutual_predictability_{name}/mean"]
+    assert logged["mutual_predictability/mean"] == pytest.approx(table["after"]["mean"], abs=1e-4)
+    traces = {t.data.spans[0].inputs["id"]: t
+              for t in mlflow.search_traces(run_id=run.info.run_id, return_type="list")}
+    unchanged = _feedback(traces["u1"], "mutual_predictability")
+    assert unchanged.value is None and "unchanged: not in the means" in unchanged.rationale
+    assert not [a for a in traces["u1"].info.assessments if a.name.endswith("_gain")]

@@ -1,24 +1,27 @@
-"""The acceptance gate of ``run --accept-if-better``: keep a rewrite only if it scores no lower.
+"""The acceptance gate of ``run`` and ``pipeline`` (on by default): keep a rewrite only if it
+scores better than the original by a margin.
 
 Input: an example, a program, the task LM and a scorer (the metric's judge). Output: the
 :class:`~argalign.records.ResultRecord` of :func:`~argalign.align.align_example`, with
 ``scores`` (original and rewrite) and ``acceptance``:
 
-    {"attempts": int, "accepted": bool, "baseline": float, "scores": [float | None per attempt],
+    {"attempts": int, "accepted": bool, "baseline": float, "margin": float,
+     "scores": [float | None per attempt],
      "task": {"calls", "input_tokens", "output_tokens"}   # every attempt
      "extra": {"calls", "input_tokens", "output_tokens"}  # attempts after the first
      "judge": {"calls", "input_tokens", "output_tokens"}} # scoring the original and the rewrites
 
 The original is scored once (:func:`~argalign.metrics.score_row`); a rewrite that ends
 ``aligned`` is scored through the gate (:func:`~argalign.metrics.score_aligned`). The first
-rewrite whose score is not lower than the original's is kept. Otherwise the program runs again
-on a fresh sample (the task LM copied with a new rollout id, at a temperature above 0), up to
-``retries`` more times. When none is at least as good, the example ends ``not_improved`` with
-the original's score and the best rewrite's score and no row: it never counts as a success and
-``clean`` never keeps it. A first attempt that ends ``failed``, ``rejected`` or ``unchanged``
-keeps that outcome (the program has its own retries for those); a later attempt that ends so
-simply does not improve. When the judge cannot score, the example ends ``failed``
-(``JUDGE_FAILED``), so ``run --retry-failed`` takes it up again.
+rewrite with ``score_after >= score_before + margin`` is kept (``--accept-margin``, default
+:data:`DEFAULT_MARGIN`). Otherwise the program runs again on a fresh sample (the task LM copied
+with a new rollout id, at a temperature above 0), up to ``retries`` more times. When none is
+better by the margin, the example ends ``not_improved`` with the original's score and the best
+rewrite's score and no row: it never counts as a success and ``clean`` never keeps it. A first
+attempt that ends ``failed``, ``rejected`` or ``unchanged`` keeps that outcome (the program has
+its own retries for those); a later attempt that ends so simply does not improve. When the
+judge cannot score, the example ends ``failed`` (``JUDGE_FAILED``), so ``run --retry-failed``
+takes it up again.
 """
 
 from __future__ import annotations
@@ -27,10 +30,12 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Any
 
 import dspy
 
 from argalign.align import align_example
+from argalign.cli_options import DEFAULT_ACCEPT_MARGIN
 from argalign.metrics import MutualPredictability, Score, score_aligned, score_row
 from argalign.modules import AlignConversation
 from argalign.records import Outcome, ResultRecord
@@ -41,17 +46,28 @@ log = logging.getLogger(__name__)
 USAGE_KEYS = ("calls", "input_tokens", "output_tokens")
 # A fresh sample needs a temperature above 0; used when the task model's own is 0.
 FRESH_TEMPERATURE = 0.9
+# How much better a rewrite must score to be kept (see argalign.cli_options).
+DEFAULT_MARGIN = DEFAULT_ACCEPT_MARGIN
+# Float slack in ``after - before >= margin``: 0.03 - 0.02 is 0.009999999999999998.
+_EPSILON = 1e-9
 
 
 @dataclass(frozen=True)
 class Acceptance:
-    """``--accept-if-better``: ``retries`` fresh samples after a first rewrite that scores lower."""
+    """The gate: ``retries`` fresh samples after a first rewrite not better by ``margin``."""
 
     retries: int = 2
+    margin: float = DEFAULT_MARGIN
 
     def __post_init__(self) -> None:
         if self.retries < 0:
             raise ValueError("the acceptance gate's retries must be >= 0")
+        if not self.margin >= 0:
+            raise ValueError("the acceptance gate's margin must be >= 0")
+
+    def keeps(self, before: float, after: float) -> bool:
+        """Whether a rewrite scoring ``after`` beats its original's ``before`` by the margin."""
+        return after - before >= self.margin - _EPSILON
 
 
 def fresh_lm(lm: dspy.BaseLM, attempt: int) -> dspy.BaseLM:
@@ -71,19 +87,27 @@ class _Scorer:
                  adapter: dspy.Adapter | None):
         self.scorer, self.lm, self.adapter = scorer, lm, adapter
         self.usage: Counter = Counter()
+        self.seconds = 0.0
 
     def __call__(self, fn, *args) -> Score:
         from argalign.lm import usage_from_history
 
         lm = self.lm if self.lm is not None else dspy.settings.lm
         start = len(lm.history) if lm is not None else 0
+        started = time.monotonic()
         try:
             with dspy.context(trace=None, **({"lm": self.lm} if self.lm is not None else {}),
                               **({"adapter": self.adapter} if self.adapter is not None else {})):
                 return fn(*args, self.scorer)
         finally:
+            self.seconds += time.monotonic() - started
             if lm is not None:
                 self.usage.update(usage_from_history(lm, start))
+
+    def cost(self) -> dict[str, Any]:
+        """``scores["usage"]`` as :func:`~argalign.align.score_pair` writes it: every reading
+        of the gate (the original and each rewrite), so the run's ``scoring`` counts them."""
+        return {**_plain(self.usage), "seconds": round(self.seconds, 3)}
 
 
 def align_accepted(example: Example, program: AlignConversation, *, acceptance: Acceptance,
@@ -122,35 +146,37 @@ def align_accepted(example: Example, program: AlignConversation, *, acceptance: 
                              codes=["JUDGE_FAILED"], reason=scrub(
                                  f"the acceptance gate could not score: {type(e).__name__}: {e}"))
             return _finish(record, started, attempt + 1, False, baseline, scores, task, extra,
-                           score.usage)
+                           score.usage, acceptance.margin)
         scores.append(round(after.score, 4))
         if best is None or after.score > best[0].score:
             best = (after, record)
-        if after.score >= baseline.score:
+        if acceptance.keeps(baseline.score, after.score):
             break
-        log.info("%s: rewrite %d scored %.3f, below the original's %.3f", example.id,
-                 attempt + 1, after.score, baseline.score)
+        log.info("%s: rewrite %d scored %.3f, not better than the original's %.3f by %.3f",
+                 example.id, attempt + 1, after.score, baseline.score, acceptance.margin)
     assert best is not None and baseline is not None  # attempt 0 was aligned and scored
     after, kept = best
-    accepted = after.score >= baseline.score
+    accepted = acceptance.keeps(baseline.score, after.score)
     if not accepted:
         kept = replace(kept, row=None, outcome=Outcome.NOT_IMPROVED.value, codes=["NOT_IMPROVED"],
                        reason=f"no rewrite scored at least the original's {baseline.score:.3f} "
-                              f"in {len(scores)} attempts (best {after.score:.3f})")
-    kept.scores = {"baseline": baseline.components(), "aligned": after.components()}
+                              f"+ {acceptance.margin:g} in {len(scores)} attempts "
+                              f"(best {after.score:.3f})")
+    kept.scores = {"baseline": baseline.components(), "aligned": after.components(),
+                   "usage": score.cost()}
     return _finish(kept, started, len(scores), accepted, baseline, scores, task, extra,
-                   score.usage)
+                   score.usage, acceptance.margin)
 
 
 def _finish(record: ResultRecord, started: float, attempts: int, accepted: bool,
             baseline: Score | None, scores: list[float | None], task: Counter, extra: Counter,
-            judge: Counter) -> ResultRecord:
+            judge: Counter, margin: float) -> ResultRecord:
     # The record's cost and latency are the whole example's: every attempt and the scoring.
     record.calls, record.input_tokens, record.output_tokens = (task[k] for k in USAGE_KEYS)
     record.latency_s = round(time.monotonic() - started, 3)
     record.acceptance = {
         "attempts": attempts, "accepted": accepted,
-        "baseline": round(baseline.score, 4) if baseline is not None else None,
+        "baseline": round(baseline.score, 4) if baseline is not None else None, "margin": margin,
         "scores": scores, "task": _plain(task), "extra": _plain(extra), "judge": _plain(judge)}
     return record
 

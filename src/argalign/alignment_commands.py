@@ -1,7 +1,8 @@
 """``argalign align`` and ``argalign score``: one file in, one file out, every row accounted for.
 
 ``align`` writes a result record per input example (see :mod:`argalign.align`); ``score``
-writes the metric components per row and prints their mean.
+writes the metric components per row, prints their mean and logs both to MLflow (experiment
+``argalign-score``; nothing with ``--no-track``).
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | No
 def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
                comparison: str = DEFAULT_COMPARISON, settings: str | Path | None = None,
                original: str | Path | None = None, oracle: str | Path | None = None,
-               repeatability: float | None = None) -> dict[str, Any]:
+               repeatability: float | None = None, progress: bool = True,
+               track: bool = True) -> dict[str, Any]:
     """Score every row of ``input`` (rows, examples or result records) into ``out``.
 
     Returns the means, each with its 95% bootstrap interval over conversations. With
@@ -113,6 +115,11 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
     pairs, how it scores the pairs labelled ``same`` (|difference| below ``repeatability``,
     default :data:`~argalign.calibration.REPEATABILITY`), and, per row with an original, the
     calibrated probability that the oracle prefers the aligned row.
+
+    The difference, like every before/after mean, is over the rows that ended ``aligned``
+    (:func:`argalign.scoreboard.counted`; a plain row without an outcome counts): a result
+    record that ended ``unchanged`` is scored but not paired, and counted as ``not_aligned``.
+    With ``track``, the summary goes to an MLflow run (:mod:`argalign.tracking.scores`).
     """
     import contextlib
 
@@ -124,8 +131,14 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
     from argalign.jsonl import write_jsonl_atomic
     from argalign.lm import open_models
     from argalign.metrics import COMPARISONS, MutualPredictability, score_row
+    from argalign.records import Outcome
+    from argalign.scoreboard import counted
     from argalign.stats import difference_ci, mean_ci
 
+    if track:  # a wrong MLFLOW_TRACKING_URI is a configuration error, found before any LM call
+        from argalign.tracking import tracking_uri
+
+        tracking_uri()
     loaded = load_settings(settings)
     model = model or loaded.default_judge
     judge = MutualPredictability(comparison)
@@ -143,6 +156,7 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
     lines: list[dict[str, Any]] = []
     parts: dict[str, list[float]] = {"score": [], "forward": [], "backward": [], "coherence": []}
     before_after: list[tuple[float, float]] = []
+    not_aligned = 0  # rows with an original that did not end aligned: not in the difference
     # Rule-based comparisons need no model: no server is started for them.
     models = open_models(loaded, [model]) if uses_lm else contextlib.nullcontext({})
     with models as handles:
@@ -158,13 +172,14 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
             from argalign.calibration import REPEATABILITY, calibrate
 
             calibration, oracle_lines = calibrate(
-                tqdm(pairs_to_check, desc="oracle", unit="pair", file=sys.stderr, disable=None),
+                tqdm(pairs_to_check, desc="oracle", unit="pair", file=sys.stderr,
+                     disable=not progress, dynamic_ncols=True),
                 lambda row: score(row).score,
                 repeatability=REPEATABILITY if repeatability is None else repeatability)
             write_jsonl_atomic(Path(str(out) + ".oracle.jsonl"), oracle_lines)
             log.info("oracle %s: %s", oracle, calibration.describe())
         for example, record in tqdm(rows, desc="score", unit="conv", file=sys.stderr,
-                                    disable=None):
+                                    disable=not progress, dynamic_ncols=True):
             if isinstance(example, RowError):
                 lines.append({"id": example.row_id, "judge": judge_name, "comparison": comparison,
                               "status": "failed", "reason": str(example)})
@@ -181,7 +196,10 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
                         value = getattr(result, key)
                         if value is not None:
                             values.append(value)
-                    if example.id in originals:
+                    if example.id in originals and not counted((record or {}).get(
+                            "outcome", Outcome.ALIGNED.value)):
+                        not_aligned += 1
+                    elif example.id in originals:
                         baseline = score(originals[example.id]).score
                         line["baseline_score"] = round(baseline, 4)
                         before_after.append((baseline, result.score))
@@ -197,7 +215,7 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
         "comparison": comparison, "judge": judge_name,
         "mean": {k: mean_ci(v).as_dict() if v else None for k, v in parts.items()}}
     if original is not None:
-        summary["paired"] = len(before_after)
+        summary["paired"], summary["not_aligned"] = len(before_after), not_aligned
         if before_after:
             summary["baseline"] = mean_ci([b for b, _ in before_after]).as_dict()
             summary["difference"] = difference_ci(before_after).as_dict()
@@ -206,6 +224,10 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
         with_p = [line["p_better"] for line in lines if "p_better" in line]
         if with_p:
             summary["p_better"] = mean_ci(with_p).as_dict()
+    if track:
+        from argalign.tracking.scores import log_scores
+
+        log_scores(summary, input=input, out=out, original=original, oracle=oracle)
     return summary
 
 
@@ -234,7 +256,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     emit(score_file(input=args.input, out=args.out, model=args.model,
                     comparison=args.comparison, settings=args.settings,
                     original=args.original, oracle=args.oracle,
-                    repeatability=args.repeatability))
+                    repeatability=args.repeatability, progress=args.progress,
+                    track=args.track))
     return 0
 
 
@@ -267,4 +290,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --oracle: a |score difference| below D reads as 'scored the "
                         "same' (default 0.01)")
     add_settings(p)
+    p.add_argument("--no-progress", dest="progress", action="store_false",
+                   help="no progress bar")
+    p.add_argument("--no-track", dest="track", action="store_false",
+                   help="no MLflow run (default: params, the means with their intervals and the "
+                        "scores file in experiment argalign-score, at MLFLOW_TRACKING_URI)")
     p.set_defaults(func=cmd_score)

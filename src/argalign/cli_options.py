@@ -45,6 +45,12 @@ THINKING_SCOPES = Registry("argalign.modules", "THINKING_SCOPES")
 COMPARISONS = Registry("argalign.metrics", "COMPARISONS")
 # The default metric comparison, here so that building the parser imports no metric code.
 DEFAULT_COMPARISON = "hybrid"
+# The acceptance gate's margin (``run``/``pipeline --accept-margin``): how much better than its
+# original a rewrite must score to be kept. The metric's repeatability: the same conversation
+# scored twice differed by at most 0.0007 with ``hybrid``; 0.01 is well above it, so a kept
+# rewrite is better by more than the judge's noise. Here, not in argalign.accept, so that
+# building the parser imports no DSPy.
+DEFAULT_ACCEPT_MARGIN = 0.01
 OPTIMIZERS = Registry("argalign.optimizers", "OPTIMIZERS")
 FORMATS = Registry("argalign.export", "CONVERTERS")
 

@@ -86,7 +86,14 @@ def evaluate(program: dspy.Module, examples: Sequence[dspy.Example], metric: Cal
 
 
 def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Means over the rows; ``invariant_pass_rate`` is the share the gate let through."""
+    """A program's score: means over every row; ``invariant_pass_rate`` is the share the gate
+    let through.
+
+    Every row counts and a row the gate turns away scores 0: this is what an optimizer
+    maximises (a program that gives up more often scores lower). It is not the before/after
+    table's mean, which is over the rows that ended ``aligned`` only
+    (:func:`argalign.scoreboard.counted`).
+    """
     n = len(rows) or 1
     return {
         "score": sum(r["score"] for r in rows) / n,

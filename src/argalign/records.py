@@ -21,7 +21,7 @@ class Outcome(str, Enum):
     UNCHANGED = "unchanged"  # identical to the original: not a success
     FAILED = "failed"  # no aligned row was produced
     REJECTED = "rejected"  # malformed input, or the rewrite broke an invariant
-    # --accept-if-better: every rewrite scored lower than the original (not a success)
+    # the acceptance gate (on by default): no rewrite scored --accept-margin above the original
     NOT_IMPROVED = "not_improved"
 
 
@@ -34,7 +34,7 @@ class ResultRecord:
 
     ``row`` is the aligned row for ``aligned`` and ``unchanged``, else None. ``scores`` (when
     the run scored) holds the metric components of the original (``baseline``) and of the
-    aligned row. ``acceptance`` (with ``--accept-if-better``) holds the gate's attempts, their
+    aligned row. ``acceptance`` (when the acceptance gate ran) holds the gate's attempts, their
     scores and what they cost (:mod:`argalign.accept`). ``run`` and ``model_string`` are set
     by the batch runner.
     """

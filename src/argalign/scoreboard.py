@@ -7,19 +7,24 @@ ended ``aligned`` and were scored, the mean metric of the original (*before*) an
 aligned row (*after*) and their difference (*after - before*), each with a 95% bootstrap
 interval over conversations (:mod:`argalign.stats`).
 
-Only ``aligned`` rows enter the means: an unchanged, failed or rejected row has no rewrite to
-compare (the gated metric scores it 0), and mixing those zeros in would measure the failure
-rate, not the rewrites. Their counts stand beside the means instead.
-
-The run summary, its MLflow metrics, the dataset card and the HTML report all read this one
-table.
+Only ``aligned`` rows enter the means (:func:`counted`): an unchanged, failed, rejected or
+not_improved row has no rewrite kept to compare (the gated metric scores it 0), and mixing
+those zeros in would measure the failure rate, not the rewrites. Their counts stand beside the
+means instead. This is the one definition of a mean score before/after and of the gain
+(after - before) wherever argalign reports one: the run summary, its MLflow metrics, the
+scorer that ``mlflow.genai.evaluate`` aggregates (:mod:`argalign.tracking.genai`), the dataset
+card and the HTML report all follow it (:func:`counted`, :func:`compare`). Two other figures
+are different things with their own names: a program's *score* (:func:`argalign.evaluation.summarize`,
+what an optimizer maximises, every row counted and a row the gate turns away scoring 0) and
+the benchmark's *gain over the original* (``bench/optimize.py``, 0 where the original stays,
+so that two programs are compared on the same rows).
 """
 
 from __future__ import annotations
 
 from array import array
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +35,11 @@ KINDS = ("config", "mode", "model")
 # The metric and its parts; the parts are estimated for all rows only (an interval costs time).
 PARTS = ("score", "forward", "backward", "coherence")
 ALL = "all"
+
+
+def counted(outcome: Any) -> bool:
+    """Whether a row enters the means before/after and the gain: it ended ``aligned``."""
+    return str(outcome) == Outcome.ALIGNED.value
 
 
 def pair(scores: Any, part: str = "score") -> tuple[float, float] | None:
@@ -59,6 +69,22 @@ class Comparison:
                 "difference": self.difference.as_dict()}
 
 
+def compare(pairs: Sequence[tuple[float, float]]) -> Comparison | None:
+    """Means before and after and the mean gain (after - before), each with its interval, over
+    the ``(before, after)`` pairs of the rows that count (:func:`counted`); None without any."""
+    if not pairs:
+        return None
+    return Comparison(mean_ci([b for b, _ in pairs]), mean_ci([a for _, a in pairs]),
+                      difference_ci(pairs))
+
+
+def counted_pairs(entries: Iterable[tuple[Any, Any]], part: str = "score"
+                  ) -> list[tuple[float, float]]:
+    """``(before, after)`` of each ``(outcome, scores)`` entry that counts and has both scores."""
+    return [found for outcome, scores in entries
+            if counted(outcome) and (found := pair(scores, part)) is not None]
+
+
 @dataclass
 class Group:
     """One group's outcome counts and its scored aligned rows."""
@@ -69,7 +95,7 @@ class Group:
 
     def add(self, outcome: str, scores: Any, parts: tuple[str, ...]) -> None:
         self.outcomes[outcome] += 1
-        if outcome != Outcome.ALIGNED.value:
+        if not counted(outcome):
             return
         for part in parts:
             found = pair(scores, part)
@@ -82,10 +108,7 @@ class Group:
         return len(self.before.get("score", ()))
 
     def compare(self, part: str = "score") -> Comparison | None:
-        before, after = self.before.get(part), self.after.get(part)
-        if not before:
-            return None
-        return Comparison(mean_ci(before), mean_ci(after), difference_ci(list(zip(before, after))))
+        return compare(list(zip(self.before.get(part, ()), self.after.get(part, ()))))
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"outcomes": {o: self.outcomes[o] for o in _outcome_names(self.outcomes)},

@@ -254,7 +254,7 @@ def test_hostile_rows_are_data_not_code_nor_paths(tmp_path, real_rows_path):
         ran = subprocess.run(
             [sys.executable, "-m", "argalign.cli", "pipeline", "--source", str(source), "--configs", CONFIG,
              "--splits", "train", "--all", "--data", "data", "--settings", str(settings), "--no-track",
-             "--no-progress", "--publish-dry-run", "data/hub"],
+             "--no-progress", "--no-accept", "--publish-dry-run", "data/hub"],
             cwd=work, env=dict(os.environ), capture_output=True, text=True, timeout=120)
         assert ran.returncode == 0, ran.stderr[-3000:]
 

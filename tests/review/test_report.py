@@ -44,7 +44,7 @@ def ran(tmp_path, sample_rows, fake_server):
     rows[3] = {**mark_failing(rows[3]), "source_id": rows[3]["source_id"]}
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): rows, (CONFIG, "test"): rows[:1]})
     settings = write_settings(tmp_path / "s.yaml", fake_server.url)
-    summary = run_batch(run_options(data, settings))
+    summary = run_batch(run_options(data, settings, accept_if_better=False))  # every outcome shown
     return data, summary
 
 

@@ -59,6 +59,10 @@ def test_pipeline_debug_end_to_end(tmp_path, monkeypatch, capsys, fake_server, s
         counts = cleaned_summary["subsets"][f"{config}/train"]
         assert counts["aligned"] == kept and counts["rows_in"] == 5
     assert summary["done"] == summary["total"] == 5 * len(configs)
+    # The acceptance gate is on by default, with its margin; the summary says what it cost.
+    assert summary["acceptance"]["margin"] == 0.01 and summary["acceptance"]["rows"] > 0
+    manifest = json.loads((runs[0] / "manifest.json").read_text())
+    assert manifest["params"]["acceptance"] == {"retries": 2, "margin": 0.01}
     assert cleaned_summary["total"]["aligned"] == summary["outcomes"]["aligned"]
     assert cleaned_summary["total"]["aligned"] > 0
 

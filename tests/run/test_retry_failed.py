@@ -55,7 +55,7 @@ def test_only_failed_examples_are_aligned_again(tmp_path, real_rows_path):
     respond, state = switchable()
     with FakeOpenAIServer(FakeConfig(), responder=respond) as server:
         settings = write_settings(tmp_path / "s.yaml", server.url)
-        options = run_options(data, settings, run_name="r")
+        options = run_options(data, settings, run_name="r", accept_if_better=False)
         first = run_batch(options)
         assert first["outcomes"]["failed"] == 2
         before = lines_of(run_dir)
@@ -66,7 +66,8 @@ def test_only_failed_examples_are_aligned_again(tmp_path, real_rows_path):
         assert server.stats.total == calls
 
         state["broken"] = False  # the cause is fixed
-        again = run_batch(run_options(data, settings, run_name="r", retry_failed=True))
+        again = run_batch(run_options(data, settings, run_name="r", retry_failed=True,
+                                       accept_if_better=False))
         assert server.stats.total > calls
 
     assert again["done"] == again["total"] == 6

@@ -33,7 +33,7 @@ def test_failing_and_malformed_samples_are_recorded(tmp_path, real_rows_path, fa
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): rows})
     settings = write_settings(tmp_path / "s.yaml", fake_server.url)
 
-    summary = run_batch(run_options(data, settings))
+    summary = run_batch(run_options(data, settings, accept_if_better=False))
     assert summary["done"] == summary["total"] == 7
     records = {r["id"]: r for r in results(data / "runs" / "run-AB-fake-s0")}
     assert sorted(records) == sorted(r["source_id"] for r in rows)  # each id exactly once

@@ -35,7 +35,8 @@ def test_parent_run_params_metrics_artifacts_and_no_secret(tmp_path, monkeypatch
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): rows})
     # The key is really used: it goes to the endpoint as the bearer token.
     settings = write_settings(tmp_path / "s.yaml", fake_server.url, api_key_env="API_ENDPOINT_KEY")
-    options = run_options(data, settings, track=True, score=True, comparison="lexical")
+    options = run_options(data, settings, track=True, score=True, comparison="lexical",
+                          accept_if_better=False)
     summary = run_batch(options)
     assert summary["done"] == 4
 
@@ -46,6 +47,7 @@ def test_parent_run_params_metrics_artifacts_and_no_secret(tmp_path, monkeypatch
     assert params["seed"] == "0" and params["modes"] == "A,B"
     assert params["models"] == "fake=openai/fake"
     assert params["program_A"].startswith("zsA-") and params["program_B"].startswith("zsB-")
+    assert params["accept_if_better"] == "False" and params["accept_margin"] == ""
     metrics = run["metrics"]
     assert metrics["n_aligned"] + metrics["n_failed"] == 4 and metrics["n_failed"] == 1
     assert metrics["input_tokens"] > 0 and metrics["conversations_per_minute"] > 0

@@ -17,7 +17,8 @@ def _data(tmp_path, sample_rows):
 def test_run_scores_both_rows_by_default_with_the_judge(tmp_path, sample_rows, fake_server):
     data = _data(tmp_path, sample_rows)
     settings = write_settings(tmp_path / "s.yaml", fake_server.url)
-    summary = run_batch(run_options(data, settings))  # no score option: the default
+    # No score option: the default; the gate off, so that unchanged rows are scored too.
+    summary = run_batch(run_options(data, settings, accept_if_better=False))
     records = results(data / "runs" / summary["run"])
     kept = [r for r in records if r["outcome"] in ("aligned", "unchanged")]
     assert kept and len(kept) < len(records)

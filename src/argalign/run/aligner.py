@@ -62,8 +62,9 @@ class Aligner:
         from argalign.align import align_example
 
         options = self.options
-        if options.accept_if_better:
-            return align_accepted(example, program, acceptance=Acceptance(options.accept_retries),
+        if options.gate:
+            acceptance = Acceptance(options.accept_retries, options.accept_margin)
+            return align_accepted(example, program, acceptance=acceptance,
                                   scorer=self.judge, model=self.model, lm=self.lm,
                                   adapter=self.adapter, program_id=program_id,
                                   judge_lm=self.judge_lm, judge_adapter=self.judge_adapter)

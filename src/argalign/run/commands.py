@@ -14,6 +14,7 @@ from pathlib import Path
 
 from argalign.cli_options import (
     COMPARISONS,
+    DEFAULT_ACCEPT_MARGIN,
     DEFAULT_COMPARISON,
     MODES,
     THINKING_SCOPES,
@@ -41,11 +42,16 @@ def _run_options(args: argparse.Namespace, data: str):
     programs = dict(args.program or [])
     if len(programs) < len(args.program or []):
         raise ConfigError("--program names the same mode twice")
+    accept = args.accept_if_better
+    if accept and not args.score:  # asked for by name: the gate cannot run without the scores
+        raise ConfigError("--accept-if-better needs the scores: drop --no-score, or pass "
+                          "--no-accept to keep every rewrite that passes the checks")
     return RunOptions(
         data=Path(data), modes=tuple(args.modes or ()), models=tuple(args.models or ()),
         settings=args.settings, programs=programs,
         thinking=args.thinking, score=args.score, judge=args.judge, comparison=args.comparison,
-        accept_if_better=args.accept_if_better, accept_retries=args.accept_retries,
+        accept_if_better=accept is not False, accept_retries=args.accept_retries,
+        accept_margin=args.accept_margin,
         retry_failed=args.retry_failed,
         max_errors=args.max_errors, seed=args.seed, run_name=args.run_name, force=args.force,
         configs=tuple(getattr(args, "configs", None) or ()),
@@ -129,14 +135,25 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks")
     p.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
                    help="score the original and the aligned row of every example (mutual "
-                        "predictability; default on; --no-score saves the judge calls)")
+                        "predictability; default on; --no-score saves the judge calls and turns "
+                        "the acceptance gate off)")
     p.add_argument("--judge", default=None, help="judge model name (default: default_judge)")
     add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default=DEFAULT_COMPARISON)
-    p.add_argument("--accept-if-better", action="store_true",
-                   help="keep a rewrite only if it scores no lower than the original; otherwise "
-                        "sample again, and end the example not_improved (implies scoring)")
+    # None: not given, on unless --no-score; True (given by name) with --no-score is refused.
+    p.add_argument("--accept-if-better", action=argparse.BooleanOptionalAction, default=None,
+                   help="the acceptance gate, on by default: keep a rewrite only if it scores "
+                        "at least --accept-margin above the original; otherwise sample again, "
+                        "and end the example not_improved. Off with --no-score (it needs the "
+                        "scores); --no-accept-if-better or --no-accept keeps every rewrite that "
+                        "passes the checks")
+    p.add_argument("--no-accept", dest="accept_if_better", action="store_false",
+                   help="the acceptance gate off (same as --no-accept-if-better)")
+    p.add_argument("--accept-margin", type=float, default=DEFAULT_ACCEPT_MARGIN, metavar="X",
+                   help="how much higher than the original a rewrite must score to be kept "
+                        "(default %(default)s, well above the metric's repeatability of 0.0007)")
     p.add_argument("--accept-retries", type=int, default=2, metavar="N",
-                   help="fresh samples after a rewrite that scores lower (default %(default)s)")
+                   help="fresh samples after a rewrite that is not better by the margin "
+                        "(default %(default)s)")
     p.add_argument("--retry-failed", action="store_true",
                    help="resume, aligning the failed and not_improved examples again and keeping "
                         "every other result")

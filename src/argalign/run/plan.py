@@ -4,8 +4,9 @@ Input: :class:`RunOptions` and the raw subsets. Output: a :class:`Plan` (no LM i
 nothing is written) and, with :func:`check_manifest`, ``runs/<run>/manifest.json``. The
 fingerprint holds what shapes the results: configs, splits, modes, models (model string,
 temperature, max_tokens, structured output), program fingerprints, thinking scope, seed, a
-SHA-256 of each raw file and the scoring settings. Endpoints, keys and throughput settings
-are left out, so moving to another server or changing ``concurrency`` resumes the same run.
+SHA-256 of each raw file, the scoring settings and the acceptance gate's (retries and margin;
+none when it is off). Endpoints, keys and throughput settings are left out, so moving to
+another server or changing ``concurrency`` resumes the same run.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign import __version__
-from argalign.cli_options import DEFAULT_COMPARISON
+from argalign.cli_options import DEFAULT_ACCEPT_MARGIN, DEFAULT_COMPARISON
 from argalign.config import Settings, load_settings, model_fingerprint
 from argalign.datadir import DataDir, RunStore, Subset
 from argalign.errors import ConfigError, RunError
@@ -55,10 +56,12 @@ class RunOptions:
     score: bool = True
     judge: str | None = None
     comparison: str = DEFAULT_COMPARISON
-    # --accept-if-better: keep a rewrite only if it scores no lower than the original, after
-    # up to accept_retries fresh samples (implies scoring).
-    accept_if_better: bool = False
+    # The acceptance gate (on by default; --no-accept): keep a rewrite only if it scores at
+    # least accept_margin above the original, after up to accept_retries fresh samples. It
+    # needs the scores, so score=False turns it off (see :attr:`gate`).
+    accept_if_better: bool = True
     accept_retries: int = 2
+    accept_margin: float = DEFAULT_ACCEPT_MARGIN
     # --retry-failed: realign the failed and not_improved examples, keep every other result.
     retry_failed: bool = False
     max_errors: int | None = None
@@ -73,6 +76,11 @@ class RunOptions:
     # Worker processes (--workers): 1 runs every LM thread in this process; more spread the
     # runner's CPU over cores, with the limits and --max-errors still global.
     workers: int = 1
+
+    @property
+    def gate(self) -> bool:
+        """Whether the acceptance gate runs: asked for, and the run scores."""
+        return self.accept_if_better and self.score
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,8 @@ def plan_run(options: RunOptions) -> Plan:
         raise ConfigError("--max-errors must be >= 0")
     if options.accept_retries < 0:
         raise ConfigError("--accept-retries must be >= 0")
+    if not options.accept_margin >= 0:
+        raise ConfigError(f"--accept-margin must be >= 0, got {options.accept_margin}")
     if options.workers < 1:
         raise ConfigError(f"--workers must be >= 1 (0 on the command line: one per core), got "
                           f"{options.workers}")
@@ -138,8 +148,10 @@ def plan_run(options: RunOptions) -> Plan:
     models = list(dict.fromkeys(options.models)) or [settings.default_model]
     for name in models:
         settings.get(name)
-    scoring = options.score or options.accept_if_better
-    judge = (options.judge or settings.default_judge) if scoring else None
+    if options.accept_if_better and not options.score:
+        log.info("--no-score: the acceptance gate is off (it needs the scores); every rewrite "
+                 "that passes the checks is kept")
+    judge = (options.judge or settings.default_judge) if options.score else None
     if judge is not None:
         settings.get(judge)
     data = DataDir(options.data)
@@ -172,8 +184,17 @@ def run_params(plan: Plan) -> dict[str, Any]:
         "raw": {s.key: file_sha256(plan.store.data.file("raw", s)) for s in plan.subsets},
         "scoring": scoring,
     }
-    if options.accept_if_better:  # only when on, so runs made before the gate still resume
-        params["acceptance"] = {"retries": options.accept_retries}
+    if options.gate:  # only when on, so runs made without the gate still resume with --no-accept
+        params["acceptance"] = {"retries": options.accept_retries, "margin": options.accept_margin}
+    return params
+
+
+def _as_today(params: dict[str, Any]) -> dict[str, Any]:
+    """A manifest's params as this version writes them: a gate recorded before the margin
+    existed kept a rewrite scoring no lower, i.e. margin 0."""
+    gate = params.get("acceptance")
+    if isinstance(gate, dict) and "margin" not in gate:
+        return {**params, "acceptance": {**gate, "margin": 0.0}}
     return params
 
 
@@ -212,11 +233,16 @@ def check_manifest(plan: Plan) -> dict[str, Any]:
                     "argalign_version": __version__, "fingerprint": fingerprint(params),
                     "params": params, "forced": []}
     else:
-        diffs = differences(old.get("params", {}), params)
+        diffs = differences(_as_today(old.get("params", {})), params)
         if diffs and not plan.options.force:
+            hint = ""
+            if any(d.startswith("acceptance") for d in diffs):
+                hint = ("\nThe acceptance gate is on by default (--accept-margin "
+                        f"{DEFAULT_ACCEPT_MARGIN}): pass --no-accept to resume a run started "
+                        "without it, or --accept-margin 0 for one started with the old gate.")
             raise RunError(
                 f"run {store.name!r} in {store.dir} was started with other parameters:\n  "
-                + "\n  ".join(diffs)
+                + "\n  ".join(diffs) + hint
                 + "\nPass --force to resume it anyway (finished results are kept), or "
                   "--run-name NAME to start a new run.")
         manifest = {**old, "updated": now, "params": params, "fingerprint": fingerprint(params)}

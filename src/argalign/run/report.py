@@ -3,7 +3,7 @@
 Input: the canonical result files of a run. Output: ``summary.json`` (counts per outcome,
 per subset and per group, tokens, and when scoring was on the before/after table of
 :mod:`argalign.scoreboard` (means over the aligned rows per config, mode and model, with
-intervals), and what ``--accept-if-better`` turned away and cost when it was on) and
+intervals), and what the acceptance gate turned away and cost when it was on) and
 ``failures.jsonl`` (every failed, rejected or not_improved example with its codes and reason,
 without rows), both written atomically; :func:`metrics_of` flattens a summary for MLflow.
 """
@@ -27,7 +27,7 @@ def _counts(counter: Counter) -> dict[str, int]:
 
 
 class _Acceptance:
-    """What ``--accept-if-better`` cost and how many examples it turned away."""
+    """What the acceptance gate cost and how many examples it turned away."""
 
     def __init__(self) -> None:
         self.rows = self.retried = self.accepted_after_retry = 0
@@ -65,12 +65,14 @@ class _Acceptance:
         }
 
 
-def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str]]
+def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str]],
+              acceptance: dict[str, Any] | None = None
               ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The summary of the run's results for the raw ids (``{subset key: ids}``), and failures.
 
     Results for ids no longer in the raw subset (a forced resume on other data) are counted
-    as ``extra`` only.
+    as ``extra`` only. ``acceptance`` (the gate's settings, ``{"retries", "margin"}``, when it
+    is on) puts ``acceptance`` in the summary even before any example went through the gate.
     """
     outcomes: Counter = Counter()
     by_subset: dict[str, Counter] = {}
@@ -124,8 +126,8 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
                    "output": tokens["output_tokens"]},
         "latency_s_mean": round(latency / done, 3) if done else 0.0,
     }
-    if gate.rows:
-        summary["acceptance"] = gate.as_dict(tokens)
+    if gate.rows or acceptance:
+        summary["acceptance"] = {**(acceptance or {}), **gate.as_dict(tokens)}
     if scoring:
         summary["scoring"] = {"examples": scoring["scored_examples"], "calls": scoring["calls"],
                               "input": scoring["input_tokens"], "output": scoring["output_tokens"],

@@ -163,7 +163,7 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
                 bar.set_postfix(aligned=counts["aligned"], failed=counts["failed"],
                                 rejected=counts["rejected"], **(
                                     {"not_improved": counts["not_improved"]}
-                                    if plan.options.accept_if_better else {}), refresh=False)
+                                    if plan.options.gate else {}), refresh=False)
         except KeyboardInterrupt:
             batch.interrupt()
             log.error("interrupted: conversations in flight are dropped and redone on resume")
@@ -206,7 +206,8 @@ def run_batch(options: RunOptions) -> dict[str, Any]:
                 names.append(plan.judge)
             with open_models(plan.settings, names) as handles:
                 session = _execute(plan, handles, tracking.tracer)
-        summary, failures = summarize(plan.store, plan.subsets, plan.ids)
+        summary, failures = summarize(plan.store, plan.subsets, plan.ids,
+                                      acceptance=plan.params.get("acceptance"))
         summary.update(session={"conversations": session.conversations,
                                 "outcomes": dict(session.outcomes),
                                 "elapsed_s": round(session.elapsed_s, 3),

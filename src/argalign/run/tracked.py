@@ -216,6 +216,9 @@ def tracked(plan: Plan, manifest: dict[str, Any]) -> Iterator[Tracking]:
         **{f"program_{mode}": fp for mode, fp in plan.params["programs"].items()},
         "thinking": options.thinking, "score": options.score,
         "judge": plan.judge or "", "comparison": options.comparison if options.score else "",
+        "accept_if_better": options.gate,
+        "accept_margin": options.accept_margin if options.gate else "",
+        "accept_retries": options.accept_retries if options.gate else "",
         "max_errors": options.max_errors if options.max_errors is not None else "",
         "resumed_done": len(plan.done), "trace_sample": options.trace_sample,
     }

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 EXPERIMENT_OPTIMIZE = "argalign-optimize"
 EXPERIMENT_RUN = "argalign-run"
+EXPERIMENT_SCORE = "argalign-score"
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` or the default; ConfigError unless a SQLite store or a server."""

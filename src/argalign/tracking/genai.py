@@ -7,9 +7,16 @@ argalign's work.
   and scores, and one child span per LM call (the aligning model's and the judge's), built
   from the LMs' histories. Every field is scrubbed of secrets and capped in length.
 - :func:`scorer` is the metric as an ``mlflow.genai`` scorer: three feedbacks per example
-  (the aligned row's score, the original's, and the gain). It reports the scores argalign's
-  metric computed for the example (in the trace's outputs, or a row's ``outputs``), and computes
-  them with the ``compute`` callable when they are missing.
+  that ended ``aligned`` (the aligned row's score, the original's, and the gain). It reports
+  the scores argalign's metric computed for the example (in the trace's outputs, or a row's
+  ``outputs``), and computes them with the ``compute`` callable when they are missing. An
+  example scored before and after that did not end ``aligned`` gets one feedback without a
+  value (its scores in the rationale), so the means ``mlflow.genai.evaluate`` logs
+  (``mutual_predictability_gain/mean``, ``_before/mean``, ``/mean``) are over the aligned rows,
+  as every before/after mean is (:func:`argalign.scoreboard.counted`). An example with no
+  original's score (``optimize``'s valset rows) has a program's score only, reported as it is
+  (a row the gate turned away scores 0: what the optimizer maximises,
+  :func:`argalign.evaluation.summarize`).
 - :func:`evaluate_traces` and :func:`evaluate_rows` run ``mlflow.genai.evaluate`` with that
   scorer over a run's traces or over rows, attaching the feedbacks to each trace.
 - :func:`log_sample` stores examples as an MLflow evaluation dataset and records it as an
@@ -107,8 +114,20 @@ def flush_traces() -> None:
 
 # --- the metric as a scorer ------------------------------------------------------------------
 
-def _feedbacks(scores: Mapping[str, Any]) -> list[Any]:
+def _outcome(outputs: Any, scores: Mapping[str, Any]) -> str:
+    """The example's outcome; for a row scored here, what the runner would record (the gate's
+    ``pass`` is ``aligned``, as in :func:`argalign.evaluation.metric_row`)."""
+    outcome = outputs.get("outcome") if isinstance(outputs, Mapping) else None
+    if outcome is None:
+        gate = (scores.get("aligned") or {}).get("gate")
+        outcome = "aligned" if gate == "pass" else gate
+    return str(outcome)
+
+
+def _feedbacks(scores: Mapping[str, Any], outcome: str = "aligned") -> list[Any]:
     from mlflow.entities import Feedback
+
+    from argalign.scoreboard import counted
 
     before, after = scores.get("baseline") or {}, scores.get("aligned") or {}
     parts = ", ".join(f"{part} {before.get(part, 0):.2f} -> {after.get(part, 0):.2f}"
@@ -116,6 +135,12 @@ def _feedbacks(scores: Mapping[str, Any]) -> list[Any]:
     gate = after.get("gate", "?")
     codes = ", ".join(after.get("codes") or [])
     rationale = after.get("feedback") or f"gate {gate}{f' ({codes})' if codes else ''}; {parts}"
+    if "score" in before and not counted(outcome):  # out of the means, as in the before/after table
+        seen = ", ".join(f"{side} {found['score']:.3f}" for side, found in
+                         (("before", before), ("after", after)) if "score" in found)
+        return [Feedback(name=SCORER, value=None, rationale=(
+            f"{outcome}: not in the means, which are over the rows that ended aligned"
+            f"{f' ({seen})' if seen else ''}; {rationale}"))]
     out = [Feedback(name=SCORER, value=float(after.get("score", 0.0)), rationale=str(rationale))]
     if "score" in before:
         out += [Feedback(name=f"{SCORER}_before", value=float(before["score"]),
@@ -142,7 +167,7 @@ def scorer(compute: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str
             scores = compute(inputs or {}, outputs or {})
         if not isinstance(scores, Mapping) or "aligned" not in scores:
             return None
-        return _feedbacks(scores)
+        return _feedbacks(scores, _outcome(outputs, scores))
 
     return make(name=SCORER)(mutual_predictability)
 
