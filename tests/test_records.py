@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
-from argalign.errors import RowError
+import pytest
+
+from argalign.errors import RowError, RunError
 from argalign.records import OUTCOMES, Outcome, Reject, ResultRecord
 
 
@@ -48,3 +51,33 @@ def test_every_reject_has_the_same_keys():
     assert prepared.keys() == cleaned.keys()
     assert (prepared["codes"], prepared["message_index"], prepared["reason"], prepared["outcome"]) \
         == (["MISSING_KEY"], 2, "message lacks key(s) thinking", "rejected")
+
+
+@pytest.mark.parametrize("line, problem", [
+    (42, "a number, not a result record"),
+    ([1, 2], "a list, not a result record"),
+    ("str", "a string, not a result record"),
+    (None, "null, not a result record"),
+    ({}, "'id' must be a string"),
+    ({"id": 3, "outcome": "failed"}, "'id' must be a string"),
+    ({"id": "x"}, "'outcome' must be one of"),
+    ({"id": "x", "outcome": "weird"}, "'outcome' must be one of aligned, unchanged"),
+    ({"id": "x", "outcome": "aligned", "row": None}, "an 'aligned' record needs its row"),
+    ({"id": "x", "outcome": "unchanged"}, "an 'unchanged' record needs its row"),
+    ({"id": "x", "outcome": "failed", "row": [1]}, "'row' must be an object or null, got a list"),
+    ({"id": "x", "outcome": "failed", "codes": "LM_ERROR"}, "'codes' must be a list of strings"),
+    ({"id": "x", "outcome": "failed", "codes": [1]}, "'codes' must be a list of strings"),
+    ({"id": "x", "outcome": "failed", "reason": 3}, "'reason' must be a string, got a number"),
+])
+def test_a_corrupt_record_is_named_with_its_file_and_line(line, problem):
+    with pytest.raises(RunError, match=re.escape(f"f.jsonl:4: {problem}")):
+        ResultRecord.read(line, where="f.jsonl:4")
+
+
+def test_a_good_record_reads_back():
+    line = {"id": "x", "outcome": "aligned", "row": {"messages": []}, "mode": None, "codes": [],
+            "someday": 1}
+    assert ResultRecord.read(line, where="f.jsonl:1") == ResultRecord(id="x", outcome="aligned",
+                                                                     row={"messages": []}, mode=None)
+    failed = {"id": "y", "outcome": "failed", "row": None, "codes": ["LM_ERROR"], "reason": "x"}
+    assert ResultRecord.read(failed, where="f.jsonl:2").codes == ["LM_ERROR"]

@@ -6,10 +6,17 @@ config loads with ``load_dataset(repo, "<config>-aligned")``. The body says what
 what did not, which modes, models and programs produced the rows, the metric before and after
 (:mod:`argalign.scoreboard`: per config, mode and model, with intervals), and how many rows
 ended in each outcome.
+
+Every value that comes from the data (config, split, mode, model and program names, outcome
+and column names) goes through :func:`text` or :func:`code` on its way into the Markdown, and
+into the code block as a Python string literal (:func:`py_string`): a name cannot break a
+table, nor add a heading, a link or HTML.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +35,35 @@ SCORE_COLUMNS = ("score_baseline", "score_aligned", "forward_baseline", "forward
                  "backward_baseline", "backward_aligned")
 LICENSE = "odc-by"
 OUTCOME_ORDER = ("aligned", "unchanged", "failed", "rejected", "not_improved", "missing")
+
+
+# Characters Markdown reads as syntax inside a line (a table cell, a list item, a sentence).
+_MARKDOWN = re.compile(r"([\\`*_\[\]()#|~])")
+_HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+# Line breaks of every kind and the other control characters: each becomes a space.
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+# A name made of these is shown as code as it is: none of them means anything in a code span.
+_PLAIN_NAME = re.compile(r"[\w.:/@+=$,-]+")
+
+
+def text(value: Any) -> str:
+    """``value`` as inline Markdown text that reads as written: Markdown syntax escaped with
+    a backslash, ``& < >`` as HTML entities, line breaks and control characters as spaces."""
+    out = _BREAKS.sub(" ", str(value))
+    out = "".join(_HTML.get(c, c) for c in out)
+    return _MARKDOWN.sub(r"\\\1", out)
+
+
+def code(value: Any) -> str:
+    """A name as inline code when it is plain (letters, digits, ``. : / @ + = $ , -``), else
+    as escaped :func:`text` (a code span cannot hold an escaped ``|`` or an entity)."""
+    value = str(value)
+    return f"`{value}`" if _PLAIN_NAME.fullmatch(value) else text(value)
+
+
+def py_string(value: Any) -> str:
+    """A Python string literal for a fenced code block: one line, and no backtick to end the fence."""
+    return json.dumps(str(value)).replace("`", "\\u0060")
 
 
 def _template() -> str:
@@ -96,8 +132,8 @@ def score_table(table: Mapping[str, Any]) -> str:
     groups = rows(table)
     outcomes = [o for o in OUTCOME_ORDER if any(r.outcomes.get(o) for r in groups)]
     names = {"config": "config", "mode": "mode", "model": "model"}
-    return _table(["group", *outcomes, "scored", "before", "after", "after − before"], [
-        ["all rows" if r.kind == "all" else f"{names[r.kind]} `{r.name}`",
+    return _table(["group", *map(text, outcomes), "scored", "before", "after", "after − before"], [
+        ["all rows" if r.kind == "all" else f"{names[r.kind]} {code(r.name)}",
          *(r.outcomes.get(o, 0) for o in outcomes), r.scored, r.before, r.after, r.difference]
         for r in groups])
 
@@ -116,7 +152,8 @@ def plot_links(paths: list[str]) -> str:
     """Markdown images of the score plots uploaded with the data (nothing when there are none)."""
     if not paths:
         return ""
-    lines = [f"![Scores before and after, by {Path(p).stem.rsplit('_', 1)[-1]}]({p})" for p in paths]
+    lines = [f"![Scores before and after, by {text(Path(p).stem.rsplit('_', 1)[-1])}]({p})"
+             for p in paths]
     return "Score distributions before and after:\n\n" + "\n\n".join(lines) + "\n"
 
 
@@ -135,17 +172,18 @@ def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str =
     the repo."""
     name = repo_id.rsplit("/", 1)[-1]
     head = yaml.safe_dump(front_matter(stats, name), sort_keys=False, allow_unicode=True)
-    first = stats[0].name if stats else "<config>-aligned"
+    first = stats[0].name if stats else "<config>-aligned"  # in the code block
     seen = {o for s in stats for per in s.outcomes.values() for o in per}
     outcome_names = [o for o in OUTCOME_ORDER if o in seen] + sorted(seen - set(OUTCOME_ORDER))
     split_names = list(dict.fromkeys(split for s in stats for split in s.rows))
 
-    configs_table = _table(["config", "source config", *split_names, "rows"], [
-        [f"`{s.name}`", f"`{s.config}`", *(s.rows.get(sp, 0) for sp in split_names), sum(s.rows.values())]
+    configs_table = _table(["config", "source config", *map(text, split_names), "rows"], [
+        [code(s.name), code(s.config), *(s.rows.get(sp, 0) for sp in split_names), sum(s.rows.values())]
         for s in stats])
-    outcome_rows = [[f"`{s.name}`", split, *(per.get(o, 0) for o in outcome_names), s.rows.get(split, 0)]
+    outcome_rows = [[code(s.name), text(split), *(per.get(o, 0) for o in outcome_names),
+                     s.rows.get(split, 0)]
                     for s in stats for split, per in s.outcomes.items()]
-    mix_rows = [[f"`{s.name}`", mode, f"`{model}`", f"`{program}`", n]
+    mix_rows = [[code(s.name), text(mode), code(model), code(program), n]
                 for s in stats for (mode, model, program), n in sorted(s.mix.items())]
     totals: Counter = Counter()
     for s in stats:
@@ -155,25 +193,27 @@ def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str =
         scores_text = score_table(scores) + ("\n\n" + parts_line(scores) if parts_line(scores) else "")
     else:
         scores_text = "The run that made these rows did not score them (`argalign run --no-score`)."
-    columns = [f"- `{messages_field}`: list of messages, each a struct of six strings `content, name, "
+    columns = [f"- {code(messages_field)}: list of messages, each a struct of six strings `content, name, "
                "role, thinking, tool_calls, tools` (null when absent) exactly as in the source: "
                "`tools` is a JSON string on the system message, `tool_calls` a JSON string on "
                "assistant messages, tool results are `role: tool` messages with `name`."]
-    columns += [f"- `{c}`: kept from the source row." for c in row_columns or []]
+    columns += [f"- {code(c)}: kept from the source row." for c in row_columns or []]
     if provenance_columns:
         columns.append("- provenance: " + ", ".join(f"`{c}`" for c in provenance_columns) +
                        " (mode, model, program fingerprint; metric of the original (`_baseline`) "
                        "and of the aligned row (`_aligned`), null when not scored).")
-    skipped_text = f"\nLeft out because no row was published: {', '.join(skipped)}.\n" if skipped else ""
-    mix_text = ", ".join(f"Mode {mode} with `{model}`: {n}" for (mode, model), n in sorted(totals.items()))
+    skipped_text = (f"\nLeft out because no row was published: {', '.join(map(text, skipped))}.\n"
+                    if skipped else "")
+    mix_text = ", ".join(f"Mode {text(mode)} with {code(model)}: {n}"
+                         for (mode, model), n in sorted(totals.items()))
 
     body = Template(_template()).substitute(
-        name=name, source_dataset=HUB_DATASET, source=source, configs_table=configs_table,
+        name=text(name), source_dataset=HUB_DATASET, source=source, configs_table=configs_table,
         skipped_text=skipped_text, mix_text=mix_text or "–",
         mix_table=_table(["config", "mode", "model", "program (fingerprint)", "rows"], mix_rows),
         score_table=scores_text, plots=plot_links(plots or []),
-        outcome_table=_table(["config", "split", *outcome_names, "published"], outcome_rows),
-        columns="\n".join(columns), repo_id=repo_id, first_config=first,
-        messages_field=messages_field,
-        source_configs=", ".join(f"`{s.config}`" for s in stats))
+        outcome_table=_table(["config", "split", *map(text, outcome_names), "published"], outcome_rows),
+        columns="\n".join(columns), repo_id=py_string(repo_id), first_config=py_string(first),
+        messages_field=py_string(messages_field),
+        source_configs=", ".join(code(s.config) for s in stats))
     return f"---\n{head}---\n\n{body}"

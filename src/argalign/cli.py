@@ -142,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
     _apply_debug(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from argalign.redact import scrub_log_records
+
+    scrub_log_records()  # every library's log, not only ours
     if not args.verbose:
         for noisy in ("httpx", "LiteLLM", "litellm", "datasets", "urllib3", "mlflow", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

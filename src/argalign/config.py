@@ -10,6 +10,7 @@ prints it, to start your own file from.
 from __future__ import annotations
 
 import os
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +31,8 @@ from argalign.errors import ConfigError
 # Env names the original pipeline used; API_ENDPOINT_KEY is the usual ``api_key_env``.
 BASE_URL_ENV = "OPENAI_BASE_URL"
 LOCAL_PROVIDER_PREFIX = "openai/"
+# A model's short name is part of file names, run names and the dataset card.
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,99}")
 
 
 class LocalServerConfig(BaseModel):
@@ -79,6 +82,15 @@ class ModelConfig(BaseModel):
     cache: bool = False
     structured_output: Literal["none", "json_schema"] = "none"
     local: LocalServerConfig | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        if name and not MODEL_NAME.fullmatch(name):
+            raise ValueError("a model name is letters, digits and . _ : @ + - (at most 100, "
+                             "starting with a letter or digit): it names files and goes into "
+                             f"the dataset card; got {name!r}")
+        return name
 
     @model_validator(mode="after")
     def _check_local(self) -> ModelConfig:
@@ -175,7 +187,9 @@ def load_settings(path: str | Path | None = None) -> Settings:
 def _describe(error: ValidationError) -> str:
     lines = []
     for item in error.errors(include_url=False, include_input=False):
-        loc = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        # A key with a line break in it is quoted, so the message stays one line per problem.
+        loc = ".".join(str(part) if str(part).isprintable() else repr(part)
+                       for part in item["loc"]) or "(top level)"
         if item["type"] == "extra_forbidden":
             lines.append(f"  {loc}: unknown key")
         elif item["type"] == "missing":

@@ -1,7 +1,8 @@
 """Records that cross modules: how an example ended, and why a row was set aside.
 
 :class:`ResultRecord` is written by ``align`` and ``run`` (one per example) and read by
-``merge``, ``clean``, the run report and ``publish``. :class:`Reject` is the one shape of every
+``merge``, ``clean``, the run report and ``publish``, each line through
+:meth:`ResultRecord.read`, the one check of its shape. :class:`Reject` is the one shape of every
 rejects file (``prepare``, ``clean``, ``export``). Codes are those of :mod:`argalign.codes`.
 """
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar
 
-from argalign.errors import RowError
+from argalign.errors import RowError, RunError
 
 
 class Outcome(str, Enum):
@@ -26,6 +27,14 @@ class Outcome(str, Enum):
 
 
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, for a message: ``a number``, ``a list``, ``null``."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "a boolean"
+    return {int: "a number", float: "a number", str: "a string", list: "a list"}.get(
+        type(value), f"a {type(value).__name__}")
 
 
 @dataclass
@@ -78,6 +87,42 @@ class ResultRecord:
                 **where: Any) -> ResultRecord:
         """A record without a row: ``failed`` (the LM or the run) or ``rejected`` (the input)."""
         return cls(outcome=outcome.value, codes=[code], reason=reason, **where)
+
+    @staticmethod
+    def problem(record: Any) -> str | None:
+        """Why a line read back from a result or merged file is no result record (None: it is)."""
+        if not isinstance(record, dict):
+            return f"{_json_kind(record)}, not a result record"
+        if not isinstance(record.get("id"), str):
+            return f"'id' must be a string, got {record.get('id')!r}"
+        outcome, row = record.get("outcome"), record.get("row")
+        if outcome not in OUTCOMES:
+            return f"'outcome' must be one of {', '.join(OUTCOMES)}, got {outcome!r}"
+        if outcome in (Outcome.ALIGNED.value, Outcome.UNCHANGED.value) and not isinstance(row, dict):
+            return f"an {outcome!r} record needs its row (an object), got {row!r}"[:200]
+        if row is not None and not isinstance(row, dict):
+            return f"'row' must be an object or null, got {_json_kind(row)}"
+        codes = record.get("codes")
+        if codes is not None and not (isinstance(codes, list)
+                                      and all(isinstance(c, str) for c in codes)):
+            return f"'codes' must be a list of strings, got {codes!r}"[:200]
+        reason = record.get("reason")
+        if reason is not None and not isinstance(reason, str):
+            return f"'reason' must be a string, got {_json_kind(reason)}"
+        return None
+
+    @classmethod
+    def check(cls, record: Any, *, where: str) -> dict[str, Any]:
+        """The line itself if it is a result record, else RunError naming ``where`` (``file:line``)."""
+        problem = cls.problem(record)
+        if problem is not None:
+            raise RunError(f"{where}: {problem}; the file is corrupt")
+        return record
+
+    @classmethod
+    def read(cls, record: Any, *, where: str) -> ResultRecord:
+        """A record read back from a file, checked first (:meth:`check`)."""
+        return cls.from_dict(cls.check(record, where=where))
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> ResultRecord:

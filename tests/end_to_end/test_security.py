@@ -283,3 +283,48 @@ def test_hostile_rows_are_data_not_code_nor_paths(tmp_path, real_rows_path):
         assert "<class 'int'>" not in text
     card = (work / "data" / "hub" / "README.md").read_text()
     assert "<class" not in card
+
+
+URL_PASSWORD = "SECRETPASS-7c1e9a"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound and closed again: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_password_in_an_endpoint_url_is_written_nowhere(tmp_path, real_rows_path, mlflow_store):
+    """``http://user:PASS@host`` in api_base, and the endpoint is down: every failure quotes
+    the URL, and the password reaches no file, no MLflow record and no line of the -v log."""
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path), 3, "url")})
+    conf = tmp_path / "conf"  # the settings file itself holds the password
+    conf.mkdir()
+    settings = write_settings(conf / "settings.yaml",
+                              f"http://user:{URL_PASSWORD}@127.0.0.1:{_closed_port()}/v1",
+                              num_retries=0, concurrency=1, timeout_s=5)
+
+    ran = _argalign("run", "--data", str(data), "--settings", str(settings), "--no-progress",
+                    "--max-errors", "10", cwd=tmp_path)
+
+    assert ran.returncode == 0, ran.stderr[-3000:]  # failures within --max-errors
+    assert "Traceback" not in ran.stderr and "DEBUG" in ran.stderr
+    records = results(data / "runs" / "run-AB-fake-s0")
+    assert len(records) == 3 and {r["outcome"] for r in records} == {"failed"}
+    assert all("***@127.0.0.1" in r["reason"] for r in records), records[0]["reason"]
+    for stream in (ran.stdout, ran.stderr):
+        assert URL_PASSWORD not in stream
+    assert (data / "runs" / "run-AB-fake-s0" / "failures.jsonl").is_file()
+    written = [p for p in tmp_path.rglob("*") if p.is_file() and not p.is_relative_to(conf)]
+    assert mlflow_store in written
+    assert [p for p in written if URL_PASSWORD.encode() in p.read_bytes()] == []
+
+
+def test_a_password_in_the_tracking_uri_is_not_printed(tmp_path, monkeypatch, caplog):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"postgresql://u:{URL_PASSWORD}@db.example/mlflow")
+    assert cli.main(["compare"]) == cli.EXIT_CONFIG
+    assert "MLFLOW_TRACKING_URI='postgresql://***@db.example/mlflow'" in caplog.text
+    assert URL_PASSWORD not in caplog.text

@@ -104,6 +104,27 @@ def test_a_corrupt_merged_or_raw_line_is_an_error_in_clean(finished):
         clean(finished)
 
 
+@pytest.mark.parametrize("corrupt", [
+    "42", "[1, 2]", '"str"', "null", "{}",
+    {"outcome": "weird"},             # an outcome that does not exist
+    {"row": None},                    # 'aligned' without its row
+    {"id": 7},                        # an id that is not a string
+    {"codes": "ROLE_CHANGED"},        # codes that are not a list of strings
+])
+def test_a_corrupt_merged_record_is_an_error_naming_file_and_line(finished, corrupt):
+    merge(finished)
+    merged = finished / "merged" / CONFIG / "train.jsonl"
+    lines = merged.read_text().splitlines()
+    second = json.loads(lines[1])
+    assert second["outcome"] == "aligned"
+    bad = corrupt if isinstance(corrupt, str) else json.dumps({**second, **corrupt})
+    merged.write_text("".join(line + "\n" for line in [lines[0], bad, *lines[2:]]))
+    with pytest.raises(RunError, match=r"merged/deepa2-aaac01-thinking/train\.jsonl:2: .*corrupt"):
+        clean(finished)
+    assert not (finished / "cleaned" / "summary.json").exists()
+    assert cli.main(["clean", "--data", str(finished)]) == cli.EXIT_FAILED
+
+
 def test_duplicate_id_is_an_error_naming_id_and_files(finished):
     a, b = _result_file(finished, "train", "A"), _result_file(finished, "train", "B")
     line = a.read_text().splitlines()[0]

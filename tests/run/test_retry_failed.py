@@ -87,8 +87,9 @@ def test_only_failed_examples_are_aligned_again(tmp_path, real_rows_path):
 
 
 def _result(row_id: str, outcome: str) -> dict:
+    kept = outcome in ("aligned", "unchanged")  # a record of these carries its row
     return {"id": row_id, "outcome": outcome, "mode": "A", "model": "fake", "codes": [],
-            "reason": "", "row": None}
+            "reason": "", "row": {"messages": []} if kept else None}
 
 
 def test_the_plan_takes_up_failed_and_not_improved_only(tmp_path, real_rows_path, fake_server):

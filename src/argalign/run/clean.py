@@ -8,9 +8,11 @@ Output: ``<data>/cleaned/<config>/<split>.jsonl`` with one envelope per kept row
 not_improved in the run, failing the checker here, or missing) as a :class:`~argalign.records.Reject`; and
 ``<data>/cleaned/summary.json``. A row is kept only if its outcome is ``aligned`` and
 :func:`argalign.invariants.gate` finds it changed and within every invariant, so a row
-edited by hand after the run is caught here. ``merged/summary.json`` (merge's completion
-marker) is required; ``cleaned/summary.json`` is this step's: removed first, written last, and
-required by publish. A clean that keeps no row at all is an error (after writing the rejects).
+edited by hand after the run is caught here; a line that is no result record
+(:meth:`~argalign.records.ResultRecord.check`) is an error naming the file and line.
+``merged/summary.json`` (merge's completion marker) is required; ``cleaned/summary.json`` is
+this step's: removed first, written last, and required by publish. A clean that keeps no row
+at all is an error (after writing the rejects).
 """
 
 from __future__ import annotations
@@ -63,9 +65,9 @@ def clean_subset(data: DataDir, subset: Subset, max_user_change: int = DEFAULT_M
     seen: set[str] = set()
 
     def kept() -> Iterator[dict[str, Any]]:
-        for _, line in iter_jsonl(merged):
+        for lineno, line in iter_jsonl(merged):
             counts["rows_in"] += 1
-            record = ResultRecord.from_dict(line)
+            record = ResultRecord.read(line, where=f"{merged}:{lineno}")
             row_id, outcome = record.id, record.outcome
             if row_id in seen or row_id not in raw:
                 code = "ID_DUPLICATE" if row_id in seen else "ID_EXTRA"
@@ -76,7 +78,7 @@ def clean_subset(data: DataDir, subset: Subset, max_user_change: int = DEFAULT_M
             if outcome != "aligned":
                 rejects.append(_reject(record, str(outcome), list(record.codes or []),
                                        str(record.reason or ""), "run"))
-                counts[outcome if outcome in COLUMNS else "rejected"] += 1
+                counts[outcome] += 1  # one of OUTCOMES: read() checked it
                 continue
             original = read_example(source, raw[row_id].offset).row
             verdict = gate(original, record.row, str(record.mode), max_user_change=max_user_change)

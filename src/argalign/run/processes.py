@@ -229,6 +229,9 @@ def worker_main(setup: WorkerSetup, number: int, tasks: dict[str, Any], inbox: A
     _exit_with_parent()
     logging.basicConfig(level=setup.log_level,
                         format=f"%(asctime)s %(levelname)s %(name)s[worker {number}]: %(message)s")
+    from argalign.redact import scrub_log_records
+
+    scrub_log_records()  # as the CLI does
     if setup.log_level > logging.DEBUG:  # as the CLI does
         for noisy in ("httpx", "LiteLLM", "litellm", "urllib3", "mlflow"):
             logging.getLogger(noisy).setLevel(logging.WARNING)

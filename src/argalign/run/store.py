@@ -30,7 +30,7 @@ from argalign.jsonl import (
     write_json_atomic,
     write_jsonl_atomic,
 )
-from argalign.records import OUTCOMES
+from argalign.records import ResultRecord
 from argalign.schema import Example
 
 log = logging.getLogger(__name__)
@@ -100,18 +100,11 @@ def read_example(path: Path, offset: int) -> Example:
 
 # --- result files ---------------------------------------------------------------------------
 
-def is_result(record: Any) -> bool:
-    return isinstance(record, dict) and isinstance(record.get("id"), str) and \
-        record.get("outcome") in OUTCOMES
-
-
 def iter_results(path: Path) -> Iterator[tuple[int, int, dict[str, Any]]]:
-    """``(line number, offset, record)`` of each complete result in a result file."""
+    """``(line number, offset, record)`` of each complete result in a result file; a line that
+    is no result record (:meth:`ResultRecord.check`) is an error naming the file and line."""
     for lineno, offset, record in iter_lines(path):
-        if not is_result(record):
-            raise RunError(f"{path}:{lineno}: not a result record (it needs a string 'id' and an "
-                           f"'outcome' of {', '.join(OUTCOMES)}); the file is corrupt")
-        yield lineno, offset, record
+        yield lineno, offset, ResultRecord.check(record, where=f"{path}:{lineno}")
 
 
 def take_out_results(paths: Iterable[Path], ids: set[str], archive: Path) -> int:

@@ -31,7 +31,7 @@ def tracking_uri() -> str:
     """``MLFLOW_TRACKING_URI`` or the default; ConfigError unless a SQLite store or a server."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
     if not uri.startswith(("sqlite:///", "http://", "https://")):
-        raise ConfigError(f"MLFLOW_TRACKING_URI={uri!r}: argalign logs to MLflow's SQLite store "
+        raise ConfigError(f"MLFLOW_TRACKING_URI={scrub(uri)!r}: argalign logs to MLflow's SQLite store "
                           "(sqlite:///path/mlflow.db, the default is sqlite:///mlflow.db) or to a "
                           "tracking server (http://host:port)")
     return uri
