@@ -39,7 +39,7 @@ from argalign.records import Outcome
 from argalign.run.aligner import Aligner
 from argalign.run.plan import Plan, RunOptions, check_manifest, plan_run
 from argalign.run.report import summarize, write_reports
-from argalign.run.store import ResultWriter, take_out_results
+from argalign.run.store import ResultWriter, take_out_results, write_manifest
 from argalign.run.throttle import Throttle
 from argalign.run.tracked import Tracer, tracked
 
@@ -189,16 +189,18 @@ def run_batch(options: RunOptions) -> dict[str, Any]:
 
     plan = plan_run(options)
     manifest = check_manifest(plan)
-    if plan.retry:
-        retried = sum(take_out_results(plan.store.result_files(subset), plan.retry[subset.key],
-                                       plan.store.retried_path)
-                      for subset in plan.subsets if subset.key in plan.retry)
-        log.info("--retry-failed: %d failed or not_improved results moved to %s, aligned again",
-                 retried, plan.store.retried_path)
     pending = sum(len(items) for items in plan.work.values())
     log.info("run %s: %d examples in %d subsets, %d already done, %d to align",
              plan.store.name, plan.total, len(plan.subsets), len(plan.done), pending)
     with tracked(plan, manifest) as tracking:
+        # Everything is checked and the MLflow run is open: only now is anything written.
+        write_manifest(plan.store.manifest_path, manifest)
+        if plan.retry:
+            retried = sum(take_out_results(plan.store.result_files(subset), plan.retry[subset.key],
+                                           plan.store.retried_path)
+                          for subset in plan.subsets if subset.key in plan.retry)
+            log.info("--retry-failed: %d failed or not_improved results moved to %s, aligned "
+                     "again", retried, plan.store.retried_path)
         session = Session()
         if pending:
             names = [m for m in plan.models if plan.work[m]]
