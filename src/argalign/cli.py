@@ -152,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
         log.error("configuration error: %s", e)
         return EXIT_CONFIG
     except OSError as e:  # a path that is missing, a file where a folder must be, no permission
+        from argalign.files import WRITE_ERRNOS
+
+        if e.errno in WRITE_ERRNOS:  # a full disk: the step failed, the configuration is fine
+            log.error("could not write: %s", _os_error(e))
+            return EXIT_FAILED
         log.error("configuration error: %s", _os_error(e))
         return EXIT_CONFIG
     except ArgalignError as e:

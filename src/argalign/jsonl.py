@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign.errors import ArgalignError, ConfigError
-from argalign.files import atomic_write
+from argalign.files import atomic_write, naming
 
 log = logging.getLogger(__name__)
 
@@ -164,14 +164,16 @@ class Appender:
             self._fh.write("\n")
 
     def write(self, record: Any) -> None:
-        self._fh.write(dumps(record) + "\n")
-        self._fh.flush()
+        with naming(self.path):
+            self._fh.write(dumps(record) + "\n")
+            self._fh.flush()
         if self._fsync:
             self.sync()
 
     def sync(self) -> None:
         """Wait until every line written so far is on disk."""
-        os.fsync(self._fh.fileno())
+        with naming(self.path):
+            os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         self._fh.close()

@@ -271,3 +271,16 @@ def test_a_clean_that_keeps_nothing_is_an_error(tmp_path, sample_rows):
         clean(data)
     assert cli.main(["clean", "--data", str(data)]) == cli.EXIT_FAILED
     assert len(_read(data / "cleaned" / CONFIG / "train.rejects.jsonl")) == 2
+
+
+def test_a_full_disk_is_a_failed_step_naming_the_file(finished, monkeypatch, caplog):
+    import errno
+
+    def disk_full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("argalign.files.os.fsync", disk_full)
+    with caplog.at_level("ERROR", logger="argalign"):
+        assert cli.main(["merge", "--data", str(finished)]) == 1
+    assert "No space left on device" in caplog.text and "configuration" not in caplog.text
+    assert str(finished / "merged" / CONFIG) in caplog.text  # the file it could not write

@@ -102,3 +102,28 @@ def test_requests_per_minute_limit(tmp_path, real_rows_path, fake_server):
     assert (starts[-1] - starts[0]) / (len(starts) - 1) >= 0.045
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     assert min(gaps) >= 0.01
+
+
+def test_a_full_disk_stops_the_run_naming_the_results_file(tmp_path, real_rows_path, fake_server,
+                                                          monkeypatch, caplog):
+    import errno
+    import os
+
+    from argalign import cli
+
+    fsync = os.fsync
+
+    def disk_full(fd):  # full once the results are written (the manifest went through)
+        if "/results/" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        fsync(fd)
+
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): _rows(real_rows_path, 2)})
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url)
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with caplog.at_level("ERROR", logger="argalign"):
+        assert cli.main(["run", "--data", str(data), "--settings", str(settings), "--no-track",
+                         "--no-progress", "--modes", "A"]) == 1
+    assert "No space left on device" in caplog.text and "configuration" not in caplog.text
+    assert str(data / "runs" / "run-A-fake-s0" / "results" / CONFIG / "train" / "A-fake.jsonl") \
+        in caplog.text

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argalign.errors import RunError
+from argalign.files import WRITE_ERRNOS
 from argalign.records import Outcome
 from argalign.run.aligner import Aligner
 from argalign.run.plan import Plan, RunOptions, check_manifest, plan_run
@@ -174,8 +175,9 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
             session.stopped = batch.stopped
             session.startup_s = getattr(batch, "startup_s", None)
     if error is not None:
-        if isinstance(error, RunError):
-            raise error
+        if isinstance(error, RunError) or (isinstance(error, OSError)
+                                           and error.errno in WRITE_ERRNOS):
+            raise error  # a full disk names its file (the CLI: exit 1)
         raise RunError(f"the run stopped on an unexpected error: {type(error).__name__}: {error}") \
             from error
     return session
