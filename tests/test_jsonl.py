@@ -158,3 +158,14 @@ def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch, wr
     with pytest.raises(OSError) as caught:
         write(path)
     assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+
+
+def test_an_appender_never_writes_through_a_symbolic_link(tmp_path):
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text('{"a": 1}\n{"torn": ')
+    link = tmp_path / "results.jsonl"
+    link.symlink_to(outside)
+    with pytest.raises(OSError) as caught:
+        Appender(link)
+    assert caught.value.filename == str(link)
+    assert outside.read_text() == '{"a": 1}\n{"torn": '  # not even its torn tail cut off

@@ -18,6 +18,7 @@ Every command that touches the folder asks a :class:`DataDir` for these paths.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,8 +120,17 @@ class RunStore:
         return self.results_dir(subset) / f"{group_name}.jsonl"
 
     def result_files(self, subset: Subset) -> list[Path]:
-        """The runner's result files of a subset; temporary and other files are left out."""
+        """The runner's result files of a subset; temporary and other files are left out.
+
+        A result file that is a symbolic link is refused (RunError): results are appended in
+        place, so a link would make the run write outside the data folder.
+        """
         directory = self.results_dir(subset)
         if not directory.is_dir():
             return []
-        return sorted(p for p in directory.iterdir() if p.is_file() and _RESULT_FILE.match(p.name))
+        found = sorted(p for p in directory.iterdir() if _RESULT_FILE.match(p.name))
+        for path in found:
+            if path.is_symlink():
+                raise RunError(f"{path} is a symbolic link (to {os.readlink(path)}); a run only "
+                               "appends to its own files: replace it with the file itself")
+        return [p for p in found if p.is_file()]

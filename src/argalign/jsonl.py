@@ -156,10 +156,12 @@ class Appender:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
+        # Never through a symbolic link (ELOOP): appends land in this file, not where a link points.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        self._fh = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         needs_newline = False
-        if self.path.exists() and self.path.stat().st_size:
+        if os.fstat(fd).st_size:
             needs_newline = _repair_tail(self.path)
-        self._fh = self.path.open("a", encoding="utf-8")
         if needs_newline:
             self._fh.write("\n")
 

@@ -127,3 +127,27 @@ def test_a_full_disk_stops_the_run_naming_the_results_file(tmp_path, real_rows_p
     assert "No space left on device" in caplog.text and "configuration" not in caplog.text
     assert str(data / "runs" / "run-A-fake-s0" / "results" / CONFIG / "train" / "A-fake.jsonl") \
         in caplog.text
+
+
+@pytest.mark.parametrize("target", ["existing", "dangling"])
+def test_a_symlinked_results_file_is_refused(tmp_path, real_rows_path, fake_server, caplog, target):
+    from argalign import cli
+
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): _rows(real_rows_path, 4)})
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url, concurrency=1)
+    args = ["run", "--data", str(data), "--settings", str(settings), "--no-track", "--no-progress",
+            "--modes", "A"]
+    results_file = data / "runs" / "run-A-fake-s0" / "results" / CONFIG / "train" / "A-fake.jsonl"
+    outside = tmp_path / "outside.jsonl"
+    if target == "existing":
+        assert cli.main(args) == 0
+        outside.write_bytes(b"")  # the run would align every example again, into this file
+        results_file.unlink()
+    else:
+        results_file.parent.mkdir(parents=True)
+    results_file.symlink_to(outside)
+    before = outside.read_bytes() if outside.exists() else None
+    with caplog.at_level("ERROR", logger="argalign"):
+        assert cli.main(args) in (1, 2)
+    assert str(results_file) in caplog.text and "symbolic link" in caplog.text
+    assert (outside.read_bytes() if outside.exists() else None) == before
