@@ -309,6 +309,29 @@ def test_a_lone_surrogate_rejects_its_row_not_the_file(tmp_path, sample_rows, fm
         ["in.jsonl", "rejects.jsonl", "dataset_info.json"])
 
 
+@pytest.mark.parametrize("fmt", ["sharegpt", "openai"])
+def test_an_export_with_every_row_rejected_writes_only_the_rejects(tmp_path, fmt):
+    source = tmp_path / "train.jsonl"
+    write_jsonl_atomic(source, [{"messages": []}, ["not", "a", "row"]])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "dataset_info.json").write_text("{}")  # an earlier export's: it would name no file
+    assert main(["export", "--format", fmt, "--in", str(source), "--out", str(out)]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["rejects.jsonl"]
+    assert len(read_jsonl(out / "rejects.jsonl")) == 2
+
+
+def test_a_file_with_every_row_rejected_is_left_out_of_the_export(tmp_path, sample_rows):
+    folder = tmp_path / "rows"
+    write_jsonl_atomic(folder / CONFIGS[0] / "train.jsonl", sample_rows[:2])
+    write_jsonl_atomic(folder / CONFIGS[0] / "test.jsonl", [{"messages": []}])
+    summary = export(folder, tmp_path / "out", "sharegpt")
+    assert summary["rows"] == 2 and summary["rejected"] == 1
+    assert not (tmp_path / "out" / CONFIGS[0] / "test.jsonl").exists()
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
+    assert [entry["file_name"] for entry in info.values()] == [f"{CONFIGS[0]}/train.jsonl"]
+
+
 # --- through LLaMA-Factory's loader (tests/llamafactory.py) -----------------------------------
 
 def _eighteen(tmp_path: Path, real_rows_path: Path) -> tuple[Path, list[dict]]:

@@ -3,7 +3,8 @@
 Input: a cleaned file (``<data>/cleaned/<config>/<split>.jsonl``, envelopes with a ``row``, or
 plain rows with ``messages``) or a cleaned folder (every ``<config>/<split>.jsonl`` in it;
 ``*.rejects.jsonl`` skipped). Output in ``out``: one JSONL file per input file, at the same
-relative place (``<config>/<split>.jsonl``); ``rejects.jsonl`` with every row that could not be
+relative place (``<config>/<split>.jsonl``; none for a file whose every row is rejected, and no
+``dataset_info.json`` when no row is exported at all); ``rejects.jsonl`` with every row that could not be
 converted and why; a ``dataset_info.json`` naming each file for LLaMA-Factory (``sharegpt`` or
 ``openai`` formatting, with tags that load tool rows); and, in the summary, the token length of
 the longest row and the ``cutoff_len`` it needs (:mod:`argalign.tokens`).
@@ -286,9 +287,14 @@ def openai_texts(converted: dict[str, Any]) -> list[str]:
 # --- the command -------------------------------------------------------------------------
 
 def dataset_info_writer(formatting: str) -> Callable[[Path, dict[str, int]], dict[str, str]]:
-    """The side file of a LLaMA-Factory format: ``dataset_info.json`` naming every written file."""
+    """The side file of a LLaMA-Factory format: ``dataset_info.json`` naming every written file
+    (none when no file was written: an earlier export's is removed, it would name files that
+    are not there)."""
 
     def write(out: Path, written: dict[str, int]) -> dict[str, str]:
+        if not written:
+            (out / "dataset_info.json").unlink(missing_ok=True)
+            return {}
         names = {"argalign-" + name.removesuffix(".jsonl").replace("/", "-"): name for name in written}
         write_json_atomic(out / "dataset_info.json", dataset_info(names, formatting))
         return {"dataset_info": str(out / "dataset_info.json")}
@@ -348,9 +354,10 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
                     line = f"{name}:{where.rsplit(':', 1)[-1]}"
                     rejects.append(Reject.from_error(error, stage="export", where=line).to_dict())
 
-        count = write_jsonl_atomic(out / name, rows())
-        written[name] = count
-        files.append({"in": str(path), "out": str(out / name), "rows": count,
+        count = write_jsonl_atomic(out / name, rows(), empty=False)
+        if count:
+            written[name] = count
+        files.append({"in": str(path), "out": str(out / name) if count else None, "rows": count,
                       "rejected": len(rejects) - before})
         log.info("%s: %d rows written, %d rejected", name, count, len(rejects) - before)
     summary: dict[str, Any] = {"format": fmt, "thinking": thinking, "out": str(out), "files": files,

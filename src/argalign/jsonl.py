@@ -98,13 +98,26 @@ def dumps(record: Any) -> str:
     return text
 
 
-def write_jsonl_atomic(path: str | Path, records: Iterable[Any]) -> int:
-    """Write all records to a temp file beside ``path`` and move it into place. Returns count."""
+class _Nothing(Exception):
+    """Raised inside an atomic write to drop it (:func:`write_jsonl_atomic` with no record)."""
+
+
+def write_jsonl_atomic(path: str | Path, records: Iterable[Any], *, empty: bool = True) -> int:
+    """Write all records to a temp file beside ``path`` and move it into place. Returns count.
+
+    ``empty=False``: without a record nothing is written, and a ``path`` left by an earlier
+    write is removed (an empty file would pass for an output).
+    """
     count = 0
-    with atomic_write(path) as fh:
-        for record in records:
-            fh.write(dumps(record) + "\n")
-            count += 1
+    try:
+        with atomic_write(path) as fh:
+            for record in records:
+                fh.write(dumps(record) + "\n")
+                count += 1
+            if not count and not empty:
+                raise _Nothing
+    except _Nothing:
+        Path(path).unlink(missing_ok=True)
     return count
 
 
