@@ -11,7 +11,7 @@ import pytest
 from argalign.cli import EXIT_OK, main
 from argalign.errors import ConfigError, RowError
 from argalign.export import TOOL_RESPONSE_SEP, export, to_openai, to_sharegpt
-from argalign.jsonl import write_jsonl_atomic
+from argalign.jsonl import write_json_atomic, write_jsonl_atomic
 from argalign.prepare import CONFIGS, SPLITS, sample_dir
 from argalign.schema import parse_conversation
 
@@ -178,7 +178,15 @@ def _cleaned(data: Path, real_rows_path: Path) -> int:
             {"id": f"{config}/{split}/{i}", "config": config, "split": split, "index": i, "row": row,
              "provenance": {"mode": "A", "model": "m", "program": "p", "outcome": "aligned"}}
             for i, row in enumerate(rows)])
+    _finish_clean(data / "cleaned")
     return total
+
+
+def _finish_clean(cleaned: Path) -> None:
+    """The clean step's summary.json, written last, naming every file with its row count."""
+    write_json_atomic(cleaned / "summary.json", {"subsets": {
+        f"{p.parent.name}/{p.stem}": {"aligned": len(read_jsonl(p))}
+        for p in sorted(cleaned.glob("*/*.jsonl"))}})
 
 
 def _is_row(row: dict, row_id: str) -> bool:
@@ -341,6 +349,7 @@ def _eighteen(tmp_path: Path, real_rows_path: Path) -> tuple[Path, list[dict]]:
     rows += read_jsonl(real_rows_path)
     path = tmp_path / "cleaned" / "all" / "train.jsonl"
     write_jsonl_atomic(path, rows)
+    _finish_clean(path.parent.parent)
     return path.parent.parent, rows
 
 

@@ -18,6 +18,7 @@ Every command that touches the folder asks a :class:`DataDir` for these paths.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -85,6 +86,44 @@ class DataDir:
         found = sorted(self.stage(stage).glob("*/*.jsonl"))
         return [(Subset(p.parent.name, p.stem), p) for p in found
                 if not p.name.startswith(".") and not p.name.endswith(REJECTS_SUFFIX)]
+
+    def finished(self, stage: str, step: str) -> dict[str, Any]:
+        """The summary ``step`` writes last into ``stage`` (merge: merged, clean: cleaned).
+
+        RunError naming the file when it is missing, not JSON or lists no subsets: the step did
+        not finish, and what it left must not be read (publish, export).
+        """
+        path = self.marker(stage)
+        again = f"run `argalign {step} --data {self.root}` again"
+        if not path.is_file():
+            raise RunError(f"{path} is missing: the {step} step did not finish; {again}")
+        try:
+            summary = json.loads(path.read_text("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunError(f"{path} is not valid JSON: {again}") from e
+        if not isinstance(summary, dict) or not isinstance(summary.get("subsets"), dict):
+            raise RunError(f"{path} has no 'subsets': {again}")
+        return summary
+
+    def listed(self, stage: str, summary: dict[str, Any]) -> list[tuple[Subset, Path]]:
+        """The subsets a :meth:`finished` summary lists, with their files (RunError if one is gone)."""
+        found = []
+        for key in summary["subsets"]:
+            subset = Subset.of(key, self.marker(stage))
+            path = self.file(stage, subset)
+            if not path.is_file():
+                raise RunError(f"{path} is missing although {self.marker(stage)} lists it: run "
+                               f"`argalign {'merge' if stage == 'merged' else 'clean'}` again")
+            found.append((subset, path))
+        return found
+
+    def check_kept(self, subset: Subset, summary: dict[str, Any], rows: int) -> None:
+        """RunError unless the cleaned file of ``subset`` holds the rows the summary says it kept."""
+        kept = (summary["subsets"].get(subset.key) or {}).get("aligned")
+        if kept != rows:
+            raise RunError(f"{self.file('cleaned', subset)} holds {rows} rows but "
+                           f"{self.marker('cleaned')} says {kept} were kept: the clean step did not "
+                           f"finish; run `argalign clean --data {self.root}` again")
 
     @property
     def runs(self) -> Path:
