@@ -12,6 +12,7 @@ One folder (``--data``, default ``data``) holds every stage's output::
     merged/summary.json                                    written last: merge finished
     cleaned/<config>/<split>.jsonl, <split>.rejects.jsonl  clean
     cleaned/summary.json                                   written last: clean finished
+    .argalign.lock                                         while a command changes the folder
 
 Every command that touches the folder asks a :class:`DataDir` for these paths.
 """

@@ -36,6 +36,7 @@ from typing import Any
 
 from argalign.errors import RunError
 from argalign.files import WRITE_ERRNOS
+from argalign.lock import locked
 from argalign.records import Outcome
 from argalign.run.aligner import Aligner
 from argalign.run.plan import Plan, RunOptions, check_manifest, plan_run
@@ -186,7 +187,16 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
 # --- the command ------------------------------------------------------------------------------
 
 def run_batch(options: RunOptions) -> dict[str, Any]:
-    """Run (or resume) a batch; return its summary. RunError if it stopped on --max-errors."""
+    """Run (or resume) a batch; return its summary. RunError if it stopped on --max-errors.
+
+    The data folder is locked for the whole batch (:mod:`argalign.lock`): a second run on it
+    is refused, so no example is aligned twice.
+    """
+    with locked(options.data, "run"):
+        return _run_batch(options)
+
+
+def _run_batch(options: RunOptions) -> dict[str, Any]:
     from argalign.lm import open_models
 
     plan = plan_run(options)
