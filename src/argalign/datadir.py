@@ -8,6 +8,7 @@ One folder (``--data``, default ``data``) holds every stage's output::
     runs/<run>/results/<config>/<split>/<group>.jsonl      one result record per line
     runs/<run>/summary.json, failures.jsonl                written at the end of a batch
     runs/<run>/retried.jsonl                               results that --retry-failed redid
+    runs/<run>/mlflow.json                                 the id of the run's last MLflow run
     merged/<config>/<split>.jsonl                          merge (raw order)
     merged/summary.json                                    written last: merge finished
     cleaned/<config>/<split>.jsonl, <split>.rejects.jsonl  clean
@@ -152,6 +153,8 @@ class RunStore:
         self.failures_path = self.dir / "failures.jsonl"
         # Results that `run --retry-failed` took out of the result files to align again.
         self.retried_path = self.dir / "retried.jsonl"
+        # The id of the run's last MLflow run: a resume ends it if it was left RUNNING, links to it.
+        self.mlflow_path = self.dir / "mlflow.json"
 
     def results_dir(self, subset: Subset) -> Path:
         return self.dir / "results" / subset.config / subset.split

@@ -56,7 +56,25 @@ def start_run(experiment: str, run_name: str, params: Mapping[str, Any],
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name) as run:
         _describe(mlflow, params, tags)
-        yield run
+        try:
+            yield run
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stopped, not failed (else FAILED)
+            mlflow.end_run("KILLED")
+            raise
+
+
+def end_stale_run(run_id: str) -> str | None:
+    """Mark a run that a dead process left ``RUNNING`` as ``KILLED``; return the status it had
+    (None when the store does not hold it, e.g. after a change of ``MLFLOW_TRACKING_URI``)."""
+    client = _mlflow().tracking.MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except Exception as e:  # noqa: BLE001 - MlflowException: not in this store
+        log.debug("no MLflow run %s in this store: %s", run_id, e)
+        return None
+    if run.info.status == "RUNNING":
+        client.set_terminated(run_id, "KILLED")
+    return run.info.status
 
 
 @contextlib.contextmanager
