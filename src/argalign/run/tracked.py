@@ -243,11 +243,11 @@ def tracked(plan: Plan, manifest: dict[str, Any]) -> Iterator[Tracking]:
     previous = _previous_run(plan)
     if previous is not None:
         # The data folder is locked (argalign.lock): a run of it still RUNNING has no process.
-        status = tracking.end_stale_run(previous)
-        if status == "RUNNING":
-            log.warning("MLflow run %s of %s was left RUNNING by a process that is gone: marked "
-                        "KILLED", previous, plan.store.name)
-        if status is not None:
+        ended = tracking.end_stale_run(previous)
+        if ended:
+            log.warning("MLflow run %s of %s was left running by a process that is gone: marked "
+                        "killed", previous, plan.store.name)
+        if ended is not None:
             tags["argalign.resumed_from"] = previous
     with tracking.start_run(tracking.EXPERIMENT_RUN, plan.store.name, params, tags) as run:
         write_json_atomic(plan.store.mlflow_path, {"run_id": run.info.run_id,
