@@ -11,7 +11,7 @@ import pytest
 from argalign.cli import EXIT_OK, main
 from argalign.errors import ConfigError, RowError
 from argalign.export import TOOL_RESPONSE_SEP, export, to_openai, to_sharegpt
-from argalign.jsonl import write_jsonl_atomic
+from argalign.jsonl import write_json_atomic, write_jsonl_atomic
 from argalign.prepare import CONFIGS, SPLITS, sample_dir
 from argalign.schema import parse_conversation
 
@@ -178,7 +178,15 @@ def _cleaned(data: Path, real_rows_path: Path) -> int:
             {"id": f"{config}/{split}/{i}", "config": config, "split": split, "index": i, "row": row,
              "provenance": {"mode": "A", "model": "m", "program": "p", "outcome": "aligned"}}
             for i, row in enumerate(rows)])
+    _finish_clean(data / "cleaned")
     return total
+
+
+def _finish_clean(cleaned: Path) -> None:
+    """The clean step's summary.json, written last, naming every file with its row count."""
+    write_json_atomic(cleaned / "summary.json", {"subsets": {
+        f"{p.parent.name}/{p.stem}": {"aligned": len(read_jsonl(p))}
+        for p in sorted(cleaned.glob("*/*.jsonl"))}})
 
 
 def _is_row(row: dict, row_id: str) -> bool:
@@ -309,6 +317,29 @@ def test_a_lone_surrogate_rejects_its_row_not_the_file(tmp_path, sample_rows, fm
         ["in.jsonl", "rejects.jsonl", "dataset_info.json"])
 
 
+@pytest.mark.parametrize("fmt", ["sharegpt", "openai"])
+def test_an_export_with_every_row_rejected_writes_only_the_rejects(tmp_path, fmt):
+    source = tmp_path / "train.jsonl"
+    write_jsonl_atomic(source, [{"messages": []}, ["not", "a", "row"]])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "dataset_info.json").write_text("{}")  # an earlier export's: it would name no file
+    assert main(["export", "--format", fmt, "--in", str(source), "--out", str(out)]) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["rejects.jsonl"]
+    assert len(read_jsonl(out / "rejects.jsonl")) == 2
+
+
+def test_a_file_with_every_row_rejected_is_left_out_of_the_export(tmp_path, sample_rows):
+    folder = tmp_path / "rows"
+    write_jsonl_atomic(folder / CONFIGS[0] / "train.jsonl", sample_rows[:2])
+    write_jsonl_atomic(folder / CONFIGS[0] / "test.jsonl", [{"messages": []}])
+    summary = export(folder, tmp_path / "out", "sharegpt")
+    assert summary["rows"] == 2 and summary["rejected"] == 1
+    assert not (tmp_path / "out" / CONFIGS[0] / "test.jsonl").exists()
+    info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
+    assert [entry["file_name"] for entry in info.values()] == [f"{CONFIGS[0]}/train.jsonl"]
+
+
 # --- through LLaMA-Factory's loader (tests/llamafactory.py) -----------------------------------
 
 def _eighteen(tmp_path: Path, real_rows_path: Path) -> tuple[Path, list[dict]]:
@@ -318,6 +349,7 @@ def _eighteen(tmp_path: Path, real_rows_path: Path) -> tuple[Path, list[dict]]:
     rows += read_jsonl(real_rows_path)
     path = tmp_path / "cleaned" / "all" / "train.jsonl"
     write_jsonl_atomic(path, rows)
+    _finish_clean(path.parent.parent)
     return path.parent.parent, rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
@@ -139,3 +140,32 @@ def test_write_json_atomic(tmp_path):
         write_json_atomic(path, {"bad": object()})
     assert json.loads(path.read_text("utf-8")) == {"n": 5, "name": "ü"}
     assert _files(path.parent) == ["manifest.json"]
+
+
+def _disk_full(*args):
+    raise OSError(errno.ENOSPC, "No space left on device")  # as the kernel says it: no file
+
+
+@pytest.mark.parametrize("write", [
+    lambda path: write_jsonl_atomic(path, [{"a": 1}]),
+    lambda path: write_json_atomic(path, {"a": 1}),
+    lambda path: Appender(path).write({"a": 1}),
+])
+def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch, write):
+    monkeypatch.setattr("argalign.files.os.fsync", _disk_full)
+    monkeypatch.setattr("argalign.jsonl.os.fsync", _disk_full)
+    path = tmp_path / "out.jsonl"
+    with pytest.raises(OSError) as caught:
+        write(path)
+    assert caught.value.errno == errno.ENOSPC and caught.value.filename == str(path)
+
+
+def test_an_appender_never_writes_through_a_symbolic_link(tmp_path):
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text('{"a": 1}\n{"torn": ')
+    link = tmp_path / "results.jsonl"
+    link.symlink_to(outside)
+    with pytest.raises(OSError) as caught:
+        Appender(link)
+    assert caught.value.filename == str(link)
+    assert outside.read_text() == '{"a": 1}\n{"torn": '  # not even its torn tail cut off

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Callable
 
 from argalign.cli_options import MODES, add_choice, add_list, emit
-from argalign.errors import ArgalignError, ConfigError
+from argalign.errors import ArgalignError, ConfigError, Terminated
 
 log = logging.getLogger("argalign")
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process SIGTERM ended
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -149,17 +151,26 @@ def main(argv: list[str] | None = None) -> int:
         for noisy in ("httpx", "LiteLLM", "litellm", "datasets", "urllib3", "mlflow", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
     func: Callable[[argparse.Namespace], int] = args.func
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return func(args)
     except ConfigError as e:
         log.error("configuration error: %s", e)
         return EXIT_CONFIG
     except OSError as e:  # a path that is missing, a file where a folder must be, no permission
+        from argalign.files import WRITE_ERRNOS
+
+        if e.errno in WRITE_ERRNOS:  # a full disk: the step failed, the configuration is fine
+            log.error("could not write: %s", _os_error(e))
+            return EXIT_FAILED
         log.error("configuration error: %s", _os_error(e))
         return EXIT_CONFIG
     except ArgalignError as e:
         log.error("%s", e)
         return EXIT_FAILED
+    except Terminated:
+        log.error("terminated (SIGTERM)")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         log.error("interrupted")
         return 130
@@ -170,6 +181,13 @@ def main(argv: list[str] | None = None) -> int:
                   "" if args.verbose else " (run with -v for the details)")
         log.debug("traceback", exc_info=True)
         return EXIT_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (``kill``, a container stopping) is handled as Ctrl-C: cleanly, in the main thread."""
+    raise Terminated()
 
 
 def _os_error(error: OSError) -> str:

@@ -8,16 +8,20 @@ One folder (``--data``, default ``data``) holds every stage's output::
     runs/<run>/results/<config>/<split>/<group>.jsonl      one result record per line
     runs/<run>/summary.json, failures.jsonl                written at the end of a batch
     runs/<run>/retried.jsonl                               results that --retry-failed redid
+    runs/<run>/mlflow.json                                 the id of the run's last MLflow run
     merged/<config>/<split>.jsonl                          merge (raw order)
     merged/summary.json                                    written last: merge finished
     cleaned/<config>/<split>.jsonl, <split>.rejects.jsonl  clean
     cleaned/summary.json                                   written last: clean finished
+    .argalign.lock                                         while a command changes the folder
 
 Every command that touches the folder asks a :class:`DataDir` for these paths.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +89,44 @@ class DataDir:
         return [(Subset(p.parent.name, p.stem), p) for p in found
                 if not p.name.startswith(".") and not p.name.endswith(REJECTS_SUFFIX)]
 
+    def finished(self, stage: str, step: str) -> dict[str, Any]:
+        """The summary ``step`` writes last into ``stage`` (merge: merged, clean: cleaned).
+
+        RunError naming the file when it is missing, not JSON or lists no subsets: the step did
+        not finish, and what it left must not be read (publish, export).
+        """
+        path = self.marker(stage)
+        again = f"run `argalign {step} --data {self.root}` again"
+        if not path.is_file():
+            raise RunError(f"{path} is missing: the {step} step did not finish; {again}")
+        try:
+            summary = json.loads(path.read_text("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise RunError(f"{path} is not valid JSON: {again}") from e
+        if not isinstance(summary, dict) or not isinstance(summary.get("subsets"), dict):
+            raise RunError(f"{path} has no 'subsets': {again}")
+        return summary
+
+    def listed(self, stage: str, summary: dict[str, Any]) -> list[tuple[Subset, Path]]:
+        """The subsets a :meth:`finished` summary lists, with their files (RunError if one is gone)."""
+        found = []
+        for key in summary["subsets"]:
+            subset = Subset.of(key, self.marker(stage))
+            path = self.file(stage, subset)
+            if not path.is_file():
+                raise RunError(f"{path} is missing although {self.marker(stage)} lists it: run "
+                               f"`argalign {'merge' if stage == 'merged' else 'clean'}` again")
+            found.append((subset, path))
+        return found
+
+    def check_kept(self, subset: Subset, summary: dict[str, Any], rows: int) -> None:
+        """RunError unless the cleaned file of ``subset`` holds the rows the summary says it kept."""
+        kept = (summary["subsets"].get(subset.key) or {}).get("aligned")
+        if kept != rows:
+            raise RunError(f"{self.file('cleaned', subset)} holds {rows} rows but "
+                           f"{self.marker('cleaned')} says {kept} were kept: the clean step did not "
+                           f"finish; run `argalign clean --data {self.root}` again")
+
     @property
     def runs(self) -> Path:
         return self.root / "runs"
@@ -111,6 +153,8 @@ class RunStore:
         self.failures_path = self.dir / "failures.jsonl"
         # Results that `run --retry-failed` took out of the result files to align again.
         self.retried_path = self.dir / "retried.jsonl"
+        # The id of the run's last MLflow run: a resume ends it if it was left RUNNING, links to it.
+        self.mlflow_path = self.dir / "mlflow.json"
 
     def results_dir(self, subset: Subset) -> Path:
         return self.dir / "results" / subset.config / subset.split
@@ -119,8 +163,17 @@ class RunStore:
         return self.results_dir(subset) / f"{group_name}.jsonl"
 
     def result_files(self, subset: Subset) -> list[Path]:
-        """The runner's result files of a subset; temporary and other files are left out."""
+        """The runner's result files of a subset; temporary and other files are left out.
+
+        A result file that is a symbolic link is refused (RunError): results are appended in
+        place, so a link would make the run write outside the data folder.
+        """
         directory = self.results_dir(subset)
         if not directory.is_dir():
             return []
-        return sorted(p for p in directory.iterdir() if p.is_file() and _RESULT_FILE.match(p.name))
+        found = sorted(p for p in directory.iterdir() if _RESULT_FILE.match(p.name))
+        for path in found:
+            if path.is_symlink():
+                raise RunError(f"{path} is a symbolic link (to {os.readlink(path)}); a run only "
+                               "appends to its own files: replace it with the file itself")
+        return [p for p in found if p.is_file()]

@@ -25,3 +25,8 @@ class RowError(ArgalignError):
 
 class RunError(ArgalignError):
     """A run could not go on (refused resume, too many errors, a dead endpoint)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread by the CLI's handler and handled as Ctrl-C is (the
+    run's conversations in flight dropped, its MLflow run ended KILLED, its lock released)."""

@@ -3,7 +3,8 @@
 Input: a cleaned file (``<data>/cleaned/<config>/<split>.jsonl``, envelopes with a ``row``, or
 plain rows with ``messages``) or a cleaned folder (every ``<config>/<split>.jsonl`` in it;
 ``*.rejects.jsonl`` skipped). Output in ``out``: one JSONL file per input file, at the same
-relative place (``<config>/<split>.jsonl``); ``rejects.jsonl`` with every row that could not be
+relative place (``<config>/<split>.jsonl``; none for a file whose every row is rejected, and no
+``dataset_info.json`` when no row is exported at all); ``rejects.jsonl`` with every row that could not be
 converted and why; a ``dataset_info.json`` naming each file for LLaMA-Factory (``sharegpt`` or
 ``openai`` formatting, with tags that load tool rows); and, in the summary, the token length of
 the longest row and the ``cutoff_len`` it needs (:mod:`argalign.tokens`).
@@ -37,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from argalign.datadir import REJECTS_SUFFIX, DataDir
+from argalign.datadir import REJECTS_SUFFIX, DataDir, Subset
 from argalign.errors import ConfigError, RowError
 from argalign.jsonl import iter_jsonl, refuse_overwrite, write_json_atomic, write_jsonl_atomic
 from argalign.records import Reject
@@ -81,6 +82,40 @@ def cleaned_files(path: str | Path) -> list[tuple[Path, str]]:
     if not files:
         raise ConfigError(f"--in {path}: no <config>/<split>.jsonl files in it")
     return [(p, p.relative_to(path).as_posix()) for p in files]
+
+
+def finished_clean(inputs: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
+    """The inputs a finished clean step vouches for, checked as publish checks them.
+
+    Files in a ``cleaned`` folder need its ``summary.json`` (RunError when it is missing, or
+    when a file holds another number of rows than it says were kept: the clean did not finish);
+    a file it does not list, left by an earlier clean, is left out with a warning. Files
+    elsewhere are plain rows and pass as they are.
+    """
+    kept: list[tuple[Path, str]] = []
+    summaries: dict[Path, tuple[DataDir, dict[str, Any]]] = {}
+    for path, name in inputs:
+        if path.parent.parent.name != "cleaned":
+            kept.append((path, name))
+            continue
+        root = path.parent.parent.parent
+        if root not in summaries:
+            data = DataDir(root)
+            summary = data.finished("cleaned", "clean")
+            data.listed("cleaned", summary)  # every file it lists is there
+            summaries[root] = data, summary
+        data, summary = summaries[root]
+        subset = Subset(path.parent.name, path.name.removesuffix(".jsonl"))
+        if subset.key not in summary["subsets"]:
+            log.warning("%s is not in %s (an earlier clean left it): not exported", path,
+                        data.marker("cleaned"))
+            continue
+        with path.open("rb") as fh:
+            data.check_kept(subset, summary, sum(1 for line in fh if line.strip()))
+        kept.append((path, name))
+    if not kept:
+        raise ConfigError("--in: no file of the last clean step to export")
+    return kept
 
 
 def iter_examples(path: Path) -> Iterator[tuple[str, Example | RowError]]:
@@ -286,9 +321,14 @@ def openai_texts(converted: dict[str, Any]) -> list[str]:
 # --- the command -------------------------------------------------------------------------
 
 def dataset_info_writer(formatting: str) -> Callable[[Path, dict[str, int]], dict[str, str]]:
-    """The side file of a LLaMA-Factory format: ``dataset_info.json`` naming every written file."""
+    """The side file of a LLaMA-Factory format: ``dataset_info.json`` naming every written file
+    (none when no file was written: an earlier export's is removed, it would name files that
+    are not there)."""
 
     def write(out: Path, written: dict[str, int]) -> dict[str, str]:
+        if not written:
+            (out / "dataset_info.json").unlink(missing_ok=True)
+            return {}
         names = {"argalign-" + name.removesuffix(".jsonl").replace("/", "-"): name for name in written}
         write_json_atomic(out / "dataset_info.json", dataset_info(names, formatting))
         return {"dataset_info": str(out / "dataset_info.json")}
@@ -329,6 +369,7 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
     inputs = cleaned_files(inp)
     refuse_overwrite([*(out / name for _, name in inputs), out / "rejects.jsonl",
                       out / "dataset_info.json"], [path for path, _ in inputs], "--out")
+    inputs = finished_clean(inputs)
     rejects: list[dict[str, Any]] = []
     files, written = [], {}
     for path, name in inputs:
@@ -348,9 +389,10 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
                     line = f"{name}:{where.rsplit(':', 1)[-1]}"
                     rejects.append(Reject.from_error(error, stage="export", where=line).to_dict())
 
-        count = write_jsonl_atomic(out / name, rows())
-        written[name] = count
-        files.append({"in": str(path), "out": str(out / name), "rows": count,
+        count = write_jsonl_atomic(out / name, rows(), empty=False)
+        if count:
+            written[name] = count
+        files.append({"in": str(path), "out": str(out / name) if count else None, "rows": count,
                       "rejected": len(rejects) - before})
         log.info("%s: %d rows written, %d rejected", name, count, len(rejects) - before)
     summary: dict[str, Any] = {"format": fmt, "thinking": thinking, "out": str(out), "files": files,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import tempfile
@@ -21,6 +22,22 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+# A write the disk refused (full, over quota, file too large): the data step failed, not the
+# configuration. The kernel's error names no file; :func:`naming` adds it.
+WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
+@contextmanager
+def naming(path: str | Path) -> Iterator[None]:
+    """Re-raise a refused write (:data:`WRITE_ERRNOS`) inside the block with ``path`` as its file."""
+    try:
+        yield
+    except OSError as e:
+        if e.filename is None and e.errno in WRITE_ERRNOS:
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(path)) from e
+        raise
+
+
 @contextmanager
 def atomic_write(path: str | Path, mode: str = "w", *, fsync: bool = True) -> Iterator[IO]:
     """Write to a temporary file beside ``path`` and move it into place when the block ends.
@@ -32,7 +49,7 @@ def atomic_write(path: str | Path, mode: str = "w", *, fsync: bool = True) -> It
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
+        with naming(path), os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
             fh.flush()
             if fsync:

@@ -124,20 +124,6 @@ def _records(path: Path, from_merged: bool, outcomes: Counter | None = None,
             raise RunError(f"{where}: not a cleaned envelope with a 'row'")
 
 
-def _summary(data: DataDir, stage: str, step: str) -> dict[str, Any]:
-    path = data.marker(stage)
-    if not path.is_file():
-        raise RunError(f"{path} is missing: the {step} step did not finish; run `argalign {step}` "
-                       "again before publishing")
-    try:
-        summary = json.loads(path.read_text("utf-8"))
-    except json.JSONDecodeError as e:
-        raise RunError(f"{path} is not valid JSON: run `argalign {step}` again") from e
-    if not isinstance(summary, dict) or not isinstance(summary.get("subsets"), dict):
-        raise RunError(f"{path} has no 'subsets': run `argalign {step}` again")
-    return summary
-
-
 @dataclass
 class _Config:
     """What the first pass learnt about one config."""
@@ -235,9 +221,6 @@ def _first_pass(data: DataDir, stage: str, config: str, splits: list[str],
     info = _Config(ConfigStats(config))
     for split in splits:
         path = data.file(stage, Subset(config, split))
-        if not path.is_file():
-            raise RunError(f"{path} is missing although {data.marker(stage)} lists it: run "
-                           f"`argalign {'merge' if from_merged else 'clean'}` again")
         outcomes: Counter = Counter()
         published = 0
         unpublished: list[dict[str, Any]] = []
@@ -260,10 +243,7 @@ def _first_pass(data: DataDir, stage: str, config: str, splits: list[str],
             counts = summary["subsets"][f"{config}/{split}"]
             info.stats.outcomes[split] = {k: v for k, v in counts.items()
                                           if type(v) is int and k not in _NOT_OUTCOMES}
-            if counts.get("aligned") != published:
-                raise RunError(f"{path} holds {published} rows but {data.marker(stage)} says "
-                               f"{counts.get('aligned')} were kept: the clean step did not finish; "
-                               "run `argalign clean` again")
+            data.check_kept(Subset(config, split), summary, published)
         if published:
             info.splits[split] = path
         else:
@@ -280,9 +260,8 @@ def build_folder(data: str | Path, folder: Path, repo_id: str, configs: list[str
     if not data.stage(stage).is_dir():
         raise ConfigError(f"{data.stage(stage)} does not exist: run the batch and its {step} step "
                           "first")
-    summary = _summary(data, stage, step)
-    subsets = [(s.config, s.split) for s in (Subset.of(key, data.marker(stage))
-                                             for key in summary["subsets"])]
+    summary = data.finished(stage, step)
+    subsets = [(s.config, s.split) for s, _ in data.listed(stage, summary)]
     stats, skipped, row_columns = [], [], []
     board = Scoreboard()
     for config in configs:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign.errors import ArgalignError, ConfigError
-from argalign.files import atomic_write
+from argalign.files import atomic_write, naming
 
 log = logging.getLogger(__name__)
 
@@ -98,13 +98,26 @@ def dumps(record: Any) -> str:
     return text
 
 
-def write_jsonl_atomic(path: str | Path, records: Iterable[Any]) -> int:
-    """Write all records to a temp file beside ``path`` and move it into place. Returns count."""
+class _Nothing(Exception):
+    """Raised inside an atomic write to drop it (:func:`write_jsonl_atomic` with no record)."""
+
+
+def write_jsonl_atomic(path: str | Path, records: Iterable[Any], *, empty: bool = True) -> int:
+    """Write all records to a temp file beside ``path`` and move it into place. Returns count.
+
+    ``empty=False``: without a record nothing is written, and a ``path`` left by an earlier
+    write is removed (an empty file would pass for an output).
+    """
     count = 0
-    with atomic_write(path) as fh:
-        for record in records:
-            fh.write(dumps(record) + "\n")
-            count += 1
+    try:
+        with atomic_write(path) as fh:
+            for record in records:
+                fh.write(dumps(record) + "\n")
+                count += 1
+            if not count and not empty:
+                raise _Nothing
+    except _Nothing:
+        Path(path).unlink(missing_ok=True)
     return count
 
 
@@ -156,22 +169,26 @@ class Appender:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._fsync = fsync
+        # Never through a symbolic link (ELOOP): appends land in this file, not where a link points.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        self._fh = open(fd, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
         needs_newline = False
-        if self.path.exists() and self.path.stat().st_size:
+        if os.fstat(fd).st_size:
             needs_newline = _repair_tail(self.path)
-        self._fh = self.path.open("a", encoding="utf-8")
         if needs_newline:
             self._fh.write("\n")
 
     def write(self, record: Any) -> None:
-        self._fh.write(dumps(record) + "\n")
-        self._fh.flush()
+        with naming(self.path):
+            self._fh.write(dumps(record) + "\n")
+            self._fh.flush()
         if self._fsync:
             self.sync()
 
     def sync(self) -> None:
         """Wait until every line written so far is on disk."""
-        os.fsync(self._fh.fileno())
+        with naming(self.path):
+            os.fsync(self._fh.fileno())
 
     def close(self) -> None:
         self._fh.close()

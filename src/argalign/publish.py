@@ -24,6 +24,7 @@ from typing import Any
 
 from argalign.errors import ConfigError, RunError
 from argalign.hub_folder import PROVENANCE_TYPES, build_folder, verify_folder  # noqa: F401 - re-exported
+from argalign.lock import locked
 from argalign.redact import scrub
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,19 @@ def _dry_run_dir(path: str | Path) -> Path:
 def publish(data: str | Path, *, org: str, repo_name: str, configs: list[str], public: bool = False,
             messages_field: str = "messages", with_provenance: bool = False, from_merged: bool = False,
             dry_run: str | Path | None = None, api: Any = None) -> dict[str, Any]:
-    """Build, verify and (unless ``dry_run``) upload; returns a summary. ``api``: an HfApi-like."""
+    """Build, verify and (unless ``dry_run``) upload; returns a summary. ``api``: an HfApi-like.
+
+    The data folder is locked meanwhile (:mod:`argalign.lock`): no clean rewrites it under us.
+    """
+    with locked(data, "publish"):
+        return _publish(data, org=org, repo_name=repo_name, configs=configs, public=public,
+                        messages_field=messages_field, with_provenance=with_provenance,
+                        from_merged=from_merged, dry_run=dry_run, api=api)
+
+
+def _publish(data: str | Path, *, org: str, repo_name: str, configs: list[str], public: bool,
+             messages_field: str, with_provenance: bool, from_merged: bool,
+             dry_run: str | Path | None, api: Any) -> dict[str, Any]:
     if not (_NAME.match(org) and _NAME.match(repo_name)):
         raise ConfigError(f"{org}/{repo_name} is not a valid Hub repo id")
     if not _FIELD.match(messages_field):

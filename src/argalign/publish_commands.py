@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from argalign.cli_options import FORMATS, add_choice, add_list, emit
 
@@ -23,7 +24,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     summary = export(args.inp, args.out, args.format, thinking=args.thinking,
                      tokenizer=args.tokenizer)
     emit(summary)
-    return 0 if summary["rows"] else 1
+    if not summary["rows"]:
+        logging.getLogger("argalign").error("export: no row exported, all %d rejected (see %s)",
+                                            summary["rejected"], summary.get("rejects"))
+        return 1
+    return 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -293,3 +293,51 @@ def test_a_clean_that_keeps_nothing_is_an_error(tmp_path, sample_rows):
         clean(data)
     assert cli.main(["clean", "--data", str(data)]) == cli.EXIT_FAILED
     assert len(_read(data / "cleaned" / CONFIG / "train.rejects.jsonl")) == 2
+
+
+def test_a_full_disk_is_a_failed_step_naming_the_file(finished, monkeypatch, caplog):
+    import errno
+
+    def disk_full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("argalign.files.os.fsync", disk_full)
+    with caplog.at_level("ERROR", logger="argalign"):
+        assert cli.main(["merge", "--data", str(finished)]) == 1
+    assert "No space left on device" in caplog.text and "configuration" not in caplog.text
+    assert str(finished / "merged" / CONFIG) in caplog.text  # the file it could not write
+
+
+@pytest.mark.parametrize("inp", ["data", "cleaned", "file"])
+def test_export_refuses_an_interrupted_or_partial_clean_as_publish_does(finished, caplog, inp):
+    merge(finished)
+    clean(finished)
+    cleaned = finished / "cleaned"
+    source = {"data": finished, "cleaned": cleaned, "file": cleaned / CONFIG / "train.jsonl"}[inp]
+    out = finished.parent / "export"
+    args = ["export", "--format", "sharegpt", "--in", str(source), "--out", str(out)]
+    assert cli.main(args) == cli.EXIT_OK  # a finished clean exports
+    # a clean that died after rewriting the train file: one row short of what its summary says
+    path = cleaned / CONFIG / "train.jsonl"
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[1:]))
+    shutil.rmtree(out)
+    with caplog.at_level("ERROR", logger="argalign"):
+        assert cli.main(args) == cli.EXIT_FAILED
+    assert f"{path} holds" in caplog.text and not out.exists()
+    # a clean that died before writing its summary
+    (cleaned / "summary.json").unlink()
+    with caplog.at_level("ERROR", logger="argalign"):
+        assert cli.main(args) == cli.EXIT_FAILED
+    assert "clean step did not finish" in caplog.text and not out.exists()
+
+
+def test_export_leaves_out_a_file_the_last_clean_did_not_write(finished):
+    from argalign.export import export
+
+    merge(finished)
+    clean(finished)
+    stale = finished / "cleaned" / "old-config" / "train.jsonl"
+    shutil.copytree(finished / "cleaned" / CONFIG, stale.parent)
+    summary = export(finished, finished.parent / "export", "sharegpt")
+    assert [f["in"] for f in summary["files"]] == [
+        str(finished / "cleaned" / CONFIG / f"{split}.jsonl") for split in ("test", "train")]

@@ -107,3 +107,31 @@ def test_program_option_takes_mode_equals_path(setup, tmp_path, capsys):
     assert cli.main([*base, "--program", f"A={saved}"]) == 0
     manifest = json.loads((data / "runs" / "with-program" / "manifest.json").read_text())
     assert manifest["params"]["programs"]["A"].startswith("file-")
+
+
+def test_model_names_that_share_a_file_name_are_refused(tmp_path, real_rows_path, fake_server,
+                                                        caplog):
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
+                                                                      2, "c")})
+    settings = write_settings(tmp_path / "settings.yaml", fake_server.url,
+                              models={"x/y": {}, "x_y": {"model": "openai/other"}})
+    args = ["run", "--data", str(data), "--settings", str(settings), "--no-track", "--no-progress",
+            "--modes", "A", "--models", "x/y", "x_y"]
+    with caplog.at_level(logging.ERROR, logger="argalign"):
+        assert cli.main(args) == 2
+    assert "'x/y' and 'x_y'" in caplog.text and "A-x_y.jsonl" in caplog.text
+    assert not (data / "runs").exists() and fake_server.stats.total == 0
+    assert cli.main([*args[:-1], "--run-name", "one"]) == 0  # each alone is fine
+
+
+def test_a_run_refused_at_start_writes_no_manifest(setup, monkeypatch, caplog):
+    data, settings = setup
+    base = ["run", "--data", str(data), "--settings", str(settings), "--no-progress",
+            "--run-name", "refused"]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "file:///tmp/mlruns")
+    with caplog.at_level(logging.ERROR, logger="argalign"):
+        assert cli.main([*base, "--modes", "A"]) == 2
+    assert "MLFLOW_TRACKING_URI" in caplog.text
+    assert not (data / "runs" / "refused").exists()
+    # so the next run of that name with other flags is a new run, not "other parameters"
+    assert cli.main([*base, "--modes", "B", "--no-track"]) == 0

@@ -102,3 +102,106 @@ def test_requests_per_minute_limit(tmp_path, real_rows_path, fake_server):
     assert (starts[-1] - starts[0]) / (len(starts) - 1) >= 0.045
     gaps = [b - a for a, b in zip(starts, starts[1:])]
     assert min(gaps) >= 0.01
+
+
+def test_a_full_disk_stops_the_run_naming_the_results_file(tmp_path, real_rows_path, fake_server,
+                                                          monkeypatch, caplog):
+    import errno
+    import os
+
+    from argalign import cli
+
+    fsync = os.fsync
+
+    def disk_full(fd):  # full once the results are written (the manifest went through)
+        if "/results/" in os.readlink(f"/proc/self/fd/{fd}"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        fsync(fd)
+
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): _rows(real_rows_path, 2)})
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url)
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with caplog.at_level("ERROR", logger="argalign"):
+        assert cli.main(["run", "--data", str(data), "--settings", str(settings), "--no-track",
+                         "--no-progress", "--modes", "A"]) == 1
+    assert "No space left on device" in caplog.text and "configuration" not in caplog.text
+    assert str(data / "runs" / "run-A-fake-s0" / "results" / CONFIG / "train" / "A-fake.jsonl") \
+        in caplog.text
+
+
+@pytest.mark.parametrize("target", ["existing", "dangling"])
+def test_a_symlinked_results_file_is_refused(tmp_path, real_rows_path, fake_server, caplog, target):
+    from argalign import cli
+
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): _rows(real_rows_path, 4)})
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url, concurrency=1)
+    args = ["run", "--data", str(data), "--settings", str(settings), "--no-track", "--no-progress",
+            "--modes", "A"]
+    results_file = data / "runs" / "run-A-fake-s0" / "results" / CONFIG / "train" / "A-fake.jsonl"
+    outside = tmp_path / "outside.jsonl"
+    if target == "existing":
+        assert cli.main(args) == 0
+        outside.write_bytes(b"")  # the run would align every example again, into this file
+        results_file.unlink()
+    else:
+        results_file.parent.mkdir(parents=True)
+    results_file.symlink_to(outside)
+    before = outside.read_bytes() if outside.exists() else None
+    with caplog.at_level("ERROR", logger="argalign"):
+        assert cli.main(args) in (1, 2)
+    assert str(results_file) in caplog.text and "symbolic link" in caplog.text
+    assert (outside.read_bytes() if outside.exists() else None) == before
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("endpoint", ["down", "wrong key"])
+def test_a_dead_endpoint_or_a_wrong_key_stops_the_run_early(tmp_path, real_rows_path, fake_server,
+                                                             secrets, caplog, endpoint):
+    import json
+
+    from argalign import cli
+    from support import KEY
+
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): _rows(real_rows_path, 12)})
+    url = f"http://127.0.0.1:{_closed_port()}/v1" if endpoint == "down" else fake_server.url
+    fake_server.configure(fault="401", fail_first_n=1000)
+    settings = write_settings(tmp_path / "s.yaml", url, concurrency=1,
+                              api_key_env="API_ENDPOINT_KEY")
+    args = ["run", "--data", str(data), "--settings", str(settings), "--no-track", "--no-progress",
+            "--modes", "A"]
+    with caplog.at_level("ERROR", logger="argalign"):
+        assert cli.main(args) == 1
+    run_dir = data / "runs" / "run-A-fake-s0"
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert "the first 5 examples all failed the same way" in summary["stopped"]
+    assert summary["stopped"] in caplog.text
+    assert ("Connection refused" if endpoint == "down" else "Incorrect API key") in caplog.text
+    assert KEY not in caplog.text and KEY not in (run_dir / "summary.json").read_text()
+    records = results(run_dir)  # the first 5, and the one in flight when they were counted
+    assert len(records) in (5, 6) and {r["outcome"] for r in records} == {"failed"}
+    assert (summary["done"], summary["total"]) == (len(records), 12)  # the others stay to do
+    # the endpoint is back: the same command resumes with the 7 not tried
+    fake_server.configure(fault=None)
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url, concurrency=1,
+                              api_key_env="API_ENDPOINT_KEY")
+    assert cli.main(args) == 0  # endpoints and keys are not run parameters
+    assert len(results(run_dir)) == 12
+
+
+def test_a_batch_whose_every_example_failed_exits_1(tmp_path, real_rows_path, fake_server, caplog):
+    from argalign import cli
+
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): _rows(real_rows_path, 3, (0, 1, 2))})
+    settings = write_settings(tmp_path / "s.yaml", fake_server.url)
+    with caplog.at_level("ERROR", logger="argalign"):
+        assert cli.main(["run", "--data", str(data), "--settings", str(settings), "--no-track",
+                         "--no-progress", "--modes", "A"]) == 1
+    assert "no example was aligned: all 3 examples of this batch failed" in caplog.text
+    assert len(results(data / "runs" / "run-A-fake-s0")) == 3  # recorded, as always

@@ -27,6 +27,7 @@ from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RunError
 from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, gate
 from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
+from argalign.lock import locked
 from argalign.records import Reject, ResultRecord
 from argalign.run.merge import read_merged_summary
 from argalign.run.store import index_raw, read_example
@@ -108,7 +109,11 @@ def clean_subset(data: DataDir, subset: Subset, max_user_change: int = DEFAULT_M
 
 def clean(data: str | Path, *, max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> dict[str, Any]:
     """Clean every merged subset; write and return the summary."""
-    data = DataDir(data)
+    with locked(data, "clean"):
+        return _clean(DataDir(data), max_user_change)
+
+
+def _clean(data: DataDir, max_user_change: int) -> dict[str, Any]:
     subsets = merged_subsets(data)
     if not subsets:
         raise ConfigError(f"nothing merged in {data.stage('merged')}: run `argalign merge` first")

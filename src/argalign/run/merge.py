@@ -20,6 +20,7 @@ from typing import Any
 from argalign.datadir import DataDir, RunStore, Subset
 from argalign.errors import ConfigError, RunError
 from argalign.jsonl import write_json_atomic, write_jsonl_atomic
+from argalign.lock import locked
 from argalign.run.store import index_raw, iter_results, read_at, read_manifest
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,11 @@ def merge_subset(store: RunStore, subset: Subset, *, allow_missing: bool = False
 def merge(data: str | Path, run_name: str | None = None, *, allow_missing: bool = False
           ) -> dict[str, Any]:
     """Merge every subset of a run; return ``{"run", "subsets": {key: counts}}``."""
-    data = DataDir(data)
+    with locked(data, "merge"):
+        return _merge(DataDir(data), run_name, allow_missing=allow_missing)
+
+
+def _merge(data: DataDir, run_name: str | None, *, allow_missing: bool) -> dict[str, Any]:
     store = find_run(data, run_name)
     subsets = run_subsets(store)
     if not subsets:

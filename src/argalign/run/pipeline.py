@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign.datadir import DataDir
+from argalign.lock import locked
 from argalign.run.clean import clean
 from argalign.run.merge import merge
 from argalign.run.runner import RunOptions, run_batch
@@ -38,8 +39,20 @@ def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: in
     from argalign.prepare import prepare
 
     folder = DataDir(data)
-    log.info("pipeline: prepare %s -> %s", source or "sample", folder.stage("raw"))
-    prepared = prepare(source=source, configs=configs, splits=splits, n=n, seed=seed, out=folder.root)
+    # The data folder's lock for the whole pipeline (each step takes it again: re-entrant); a
+    # folder that prepare makes is locked from when it exists.
+    with locked(folder.root, "pipeline"):
+        log.info("pipeline: prepare %s -> %s", source or "sample", folder.stage("raw"))
+        prepared = prepare(source=source, configs=configs, splits=splits, n=n, seed=seed,
+                           out=folder.root)
+        with locked(folder.root, "pipeline"):
+            return _steps(folder, prepared.as_dict(), configs=configs, splits=splits, seed=seed,
+                          run=run, publish=publish, report=report)
+
+
+def _steps(folder: DataDir, prepared: dict[str, Any], *, configs: list[str], splits: list[str],
+           seed: int, run: RunOptions, publish: Callable[[Path], Any] | None,
+           report: bool) -> dict[str, Any]:
     options = dataclasses.replace(run, data=folder.root, seed=seed, configs=tuple(configs),
                                   splits=tuple(splits))
     ran = run_batch(options)
@@ -59,6 +72,6 @@ def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: in
                                                          "rejected", "not_improved")},
                       "cleaned": counts["aligned"],
                       "set_aside": counts["rows_in"] - counts["aligned"] + counts["missing"]}
-    return {"prepare": prepared.as_dict(), "run": ran, "merge": merged, "clean": cleaned,
+    return {"prepare": prepared, "run": ran, "merge": merged, "clean": cleaned,
             "published": published, "report": reported, "table": table}
 

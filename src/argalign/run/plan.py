@@ -1,7 +1,7 @@
 """What a run will do: options checked, programs loaded, the parameter fingerprint, the work left.
 
 Input: :class:`RunOptions` and the raw subsets. Output: a :class:`Plan` (no LM is called and
-nothing is written) and, with :func:`check_manifest`, ``runs/<run>/manifest.json``. The
+nothing is written) and, with :func:`check_manifest`, the ``runs/<run>/manifest.json`` to write. The
 fingerprint holds what shapes the results: configs, splits, modes, models (model string,
 temperature, max_tokens, structured output), program fingerprints, thinking scope, seed, a
 SHA-256 of each raw file, the scoring settings and the acceptance gate's (retries and margin;
@@ -34,7 +34,6 @@ from argalign.run.store import (
     iter_results,
     raw_subsets,
     read_manifest,
-    write_manifest,
 )
 
 log = logging.getLogger(__name__)
@@ -148,12 +147,17 @@ def plan_run(options: RunOptions) -> Plan:
     models = list(dict.fromkeys(options.models)) or [settings.default_model]
     for name in models:
         settings.get(name)
+    _refuse_shared_file_names(modes, models)
     if options.accept_if_better and not options.score:
         log.info("--no-score: the acceptance gate is off (it needs the scores); every rewrite "
                  "that passes the checks is kept")
     judge = (options.judge or settings.default_judge) if options.score else None
     if judge is not None:
         settings.get(judge)
+    if options.track:
+        from argalign.tracking import tracking_uri
+
+        tracking_uri()  # a bad MLFLOW_TRACKING_URI is refused before anything is written
     data = DataDir(options.data)
     subsets = raw_subsets(data, options.configs or None, options.splits or None)
     programs = {mode: load_program(mode, options.programs.get(mode), thinking=options.thinking)
@@ -164,6 +168,22 @@ def plan_run(options: RunOptions) -> Plan:
     plan.params = run_params(plan)
     _list_work(plan)
     return plan
+
+
+def _refuse_shared_file_names(modes: list[str], models: list[str]) -> None:
+    """ConfigError for two models whose results would share a file (``x/y`` and ``x_y``).
+
+    Names are compared case-folded too: on a case-insensitive file system ``M`` and ``m`` meet.
+    """
+    seen: dict[str, str] = {}
+    for model in models:
+        key = safe_name(model).casefold()
+        if key in seen:
+            name = Group(modes[0], model).name
+            raise ConfigError(f"models {seen[key]!r} and {model!r} would write the same result "
+                              f"files ({name}.jsonl ...): run them under other names, or in "
+                              "separate runs (--run-name)")
+        seen[key] = model
 
 
 def run_params(plan: Plan) -> dict[str, Any]:
@@ -220,7 +240,11 @@ def _list_work(plan: Plan) -> None:
 
 
 def check_manifest(plan: Plan) -> dict[str, Any]:
-    """Write the manifest; refuse (RunError) to resume with other parameters unless forced."""
+    """The manifest to write; refuse (RunError) to resume with other parameters unless forced.
+
+    Nothing is written here: the runner writes it (:func:`~argalign.run.store.write_manifest`)
+    once everything else has been checked, so a run refused at start leaves no manifest.
+    """
     from argalign.programs import fingerprint
 
     store, params = plan.store, plan.params
@@ -250,5 +274,4 @@ def check_manifest(plan: Plan) -> dict[str, Any]:
             log.warning("--force: resuming %s with changed parameters: %s", store.name,
                         "; ".join(diffs))
             manifest["forced"] = [*old.get("forced", []), {"at": now, "differences": diffs}]
-    write_manifest(store.manifest_path, manifest)
     return manifest

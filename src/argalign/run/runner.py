@@ -35,11 +35,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argalign.errors import RunError
-from argalign.records import Outcome
+from argalign.files import WRITE_ERRNOS
+from argalign.lock import locked
+from argalign.records import Outcome, ResultRecord
 from argalign.run.aligner import Aligner
 from argalign.run.plan import Plan, RunOptions, check_manifest, plan_run
 from argalign.run.report import summarize, write_reports
-from argalign.run.store import ResultWriter, take_out_results
+from argalign.run.store import ResultWriter, take_out_results, write_manifest
 from argalign.run.throttle import Throttle
 from argalign.run.tracked import Tracer, tracked
 
@@ -129,6 +131,26 @@ def stop_reason(failed: int, limit: int) -> str:
     return f"stopped after {failed} failed examples (--max-errors {limit})"
 
 
+# The first examples of a batch that, all failing the same way at the endpoint, stop it: the
+# endpoint is down or refuses the key, and every further call would fail (and may cost) alike.
+EARLY_STOP = 5
+ENDPOINT_CODES = frozenset({"LM_ERROR", "TIMEOUT", "RATE_LIMITED"})
+
+
+def endpoint_down(first: list[ResultRecord]) -> str | None:
+    """Why the batch stops early, when the first examples all failed alike at the endpoint."""
+    from argalign.redact import scrub
+
+    ways = {(tuple(r.codes or ()), r.reason) for r in first}
+    if not first or any(r.outcome != Outcome.FAILED for r in first) or len(ways) > 1:
+        return None
+    (codes, reason), = ways
+    if not set(codes) <= ENDPOINT_CODES:
+        return None
+    return (f"stopped early: the first {len(first)} examples all failed the same way, so the "
+            f"endpoint is down or refuses the key ({' '.join(scrub(reason or '').split())})")
+
+
 def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) -> Session:
     from tqdm import tqdm
 
@@ -136,6 +158,8 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
     pending = sum(len(items) for items in plan.work.values())
     started = time.monotonic()
     previous = Counter(plan.done.values())
+    first: list[ResultRecord] = []  # this batch's first EARLY_STOP results
+    early: str | None = None
     with ResultWriter() as writer:
         if plan.options.workers > 1:
             from argalign.run.processes import ProcessBatch
@@ -158,6 +182,13 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
                     error = error or message
                     continue
                 session.outcomes[message.outcome] += 1
+                if len(first) < min(EARLY_STOP, pending):
+                    first.append(message)
+                    early = early or (endpoint_down(first)
+                                      if len(first) == min(EARLY_STOP, pending) else None)
+                    if early:
+                        log.error("%s; finishing the conversations in flight", early)
+                        batch.stop.set()  # the examples not tried stay to do
                 bar.update(1)
                 counts = previous + session.outcomes
                 bar.set_postfix(aligned=counts["aligned"], failed=counts["failed"],
@@ -171,11 +202,12 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
         finally:
             bar.close()
             session.elapsed_s = time.monotonic() - started
-            session.stopped = batch.stopped
+            session.stopped = early or batch.stopped
             session.startup_s = getattr(batch, "startup_s", None)
     if error is not None:
-        if isinstance(error, RunError):
-            raise error
+        if isinstance(error, RunError) or (isinstance(error, OSError)
+                                           and error.errno in WRITE_ERRNOS):
+            raise error  # a full disk names its file (the CLI: exit 1)
         raise RunError(f"the run stopped on an unexpected error: {type(error).__name__}: {error}") \
             from error
     return session
@@ -184,21 +216,32 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
 # --- the command ------------------------------------------------------------------------------
 
 def run_batch(options: RunOptions) -> dict[str, Any]:
-    """Run (or resume) a batch; return its summary. RunError if it stopped on --max-errors."""
+    """Run (or resume) a batch; return its summary. RunError if it stopped on --max-errors.
+
+    The data folder is locked for the whole batch (:mod:`argalign.lock`): a second run on it
+    is refused, so no example is aligned twice.
+    """
+    with locked(options.data, "run"):
+        return _run_batch(options)
+
+
+def _run_batch(options: RunOptions) -> dict[str, Any]:
     from argalign.lm import open_models
 
     plan = plan_run(options)
     manifest = check_manifest(plan)
-    if plan.retry:
-        retried = sum(take_out_results(plan.store.result_files(subset), plan.retry[subset.key],
-                                       plan.store.retried_path)
-                      for subset in plan.subsets if subset.key in plan.retry)
-        log.info("--retry-failed: %d failed or not_improved results moved to %s, aligned again",
-                 retried, plan.store.retried_path)
     pending = sum(len(items) for items in plan.work.values())
     log.info("run %s: %d examples in %d subsets, %d already done, %d to align",
              plan.store.name, plan.total, len(plan.subsets), len(plan.done), pending)
     with tracked(plan, manifest) as tracking:
+        # Everything is checked and the MLflow run is open: only now is anything written.
+        write_manifest(plan.store.manifest_path, manifest)
+        if plan.retry:
+            retried = sum(take_out_results(plan.store.result_files(subset), plan.retry[subset.key],
+                                           plan.store.retried_path)
+                          for subset in plan.subsets if subset.key in plan.retry)
+            log.info("--retry-failed: %d failed or not_improved results moved to %s, aligned "
+                     "again", retried, plan.store.retried_path)
         session = Session()
         if pending:
             names = [m for m in plan.models if plan.work[m]]
@@ -224,6 +267,11 @@ def run_batch(options: RunOptions) -> dict[str, Any]:
             raise RunError(f"{session.stopped}: {summary['done']} of {summary['total']} results are "
                            f"kept in {plan.store.dir}/results; fix the cause and rerun the same "
                            f"command to resume")
+        failed = session.outcomes.get(Outcome.FAILED.value, 0)
+        if failed and failed == session.conversations:
+            raise RunError(f"no example was aligned: all {failed} examples of this batch failed "
+                           f"(reasons in {plan.store.failures_path}); fix the cause and rerun with "
+                           "--retry-failed")
     log.info("run %s: %s", plan.store.name, ", ".join(f"{k} {v}" for k, v in
                                                      summary["outcomes"].items()))
     return summary

@@ -13,17 +13,24 @@ Input: the plan and, from the workers, each finished example. Output, in the run
 - a trace per sampled example (``--trace-sample N``: N ids drawn by a hash of the seed and the
   id, so a resumed run traces the same ones), those examples as an evaluation dataset, and, when
   the run scored, ``mlflow.genai.evaluate`` over the traces with the metric as a scorer.
+
+Each batch is one MLflow run; its id is kept in ``runs/<run>/mlflow.json``. The next batch of
+the same run (a resume) is tagged ``argalign.resumed_from`` with it, and if a process killed
+with ``kill -9`` left that run ``RUNNING``, it is marked ``KILLED`` first. Ctrl-C and SIGTERM
+end the run ``KILLED`` (:func:`argalign.tracking.start_run`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from argalign.jsonl import write_json_atomic
 from argalign.records import ResultRecord
 from argalign.run.plan import Plan, WorkItem
 from argalign.run.store import iter_results
@@ -199,6 +206,19 @@ class _Untracked(Tracking):
         pass
 
 
+def _previous_run(plan: Plan) -> str | None:
+    """The MLflow run id the last batch of this run wrote (``runs/<run>/mlflow.json``)."""
+    path = plan.store.mlflow_path
+    try:
+        found = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+    except (OSError, ValueError) as e:
+        log.warning("%s cannot be read (%s): the new MLflow run is not linked to the last one",
+                    path, e)
+        return None
+    run_id = found.get("run_id") if isinstance(found, dict) else None
+    return run_id if isinstance(run_id, str) and run_id else None
+
+
 @contextmanager
 def tracked(plan: Plan, manifest: dict[str, Any]) -> Iterator[Tracking]:
     """An MLflow run around the batch (nothing with ``track=False``)."""
@@ -223,7 +243,18 @@ def tracked(plan: Plan, manifest: dict[str, Any]) -> Iterator[Tracking]:
         "resumed_done": len(plan.done), "trace_sample": options.trace_sample,
     }
     tags = {"argalign.command": "run", "argalign.fingerprint": manifest["fingerprint"]}
+    previous = _previous_run(plan)
+    if previous is not None:
+        # The data folder is locked (argalign.lock): a run of it still RUNNING has no process.
+        ended = tracking.end_stale_run(previous)
+        if ended:
+            log.warning("MLflow run %s of %s was left running by a process that is gone: marked "
+                        "killed", previous, plan.store.name)
+        if ended is not None:
+            tags["argalign.resumed_from"] = previous
     with tracking.start_run(tracking.EXPERIMENT_RUN, plan.store.name, params, tags) as run:
+        write_json_atomic(plan.store.mlflow_path, {"run_id": run.info.run_id,
+                                                   "experiment_id": run.info.experiment_id})
         tracer = (Tracer(plan, run.info.experiment_id, run.info.run_id)
                   if options.trace_sample > 0 else None)
         yield Tracking(plan, manifest, tracer)

@@ -49,7 +49,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-FAULTS = ("429", "500", "hang", "malformed", "truncated", "length", "tamper")
+FAULTS = ("429", "500", "hang", "malformed", "truncated", "length", "tamper", "401")
 TAMPER_MARKER = "IGNORE PREVIOUS INSTRUCTIONS"
 MALFORMED_TEXT = "Sorry, I will not use the requested format today; here is some prose instead."
 
@@ -84,7 +84,8 @@ class FakeConfig:
     ``malformed`` answers 200 with prose no adapter can parse; ``truncated`` answers the first
     half of the content with ``finish_reason="length"``; ``length`` answers the full content with
     ``finish_reason="length"``; ``tamper`` answers valid content plus extra keys (``content``,
-    ``assistant_content``, ``messages``, ``role``) and ``TAMPER_MARKER`` appended to str fields.
+    ``assistant_content``, ``messages``, ``role``) and ``TAMPER_MARKER`` appended to str fields;
+    ``401`` refuses the key as OpenAI does, quoting the key it was sent.
     """
 
     latency_s: float = 0.0
@@ -100,6 +101,7 @@ class FakeConfig:
     rate_truncated: float = 0.0
     rate_length: float = 0.0
     rate_tamper: float = 0.0
+    rate_401: float = 0.0
     retry_after_s: float = 1.0
     hang_s: float = 30.0
 
@@ -649,7 +651,12 @@ class FakeOpenAIServer:
         self.stats._saw(handler.headers.get("Authorization"))
         attempt = self.stats._begin(key)
         fault = self._choose_fault(cfg, key, attempt)
-        status, headers, payload = self._respond(cfg, body, key, attempt, fault)
+        if fault == "401":  # a wrong key: OpenAI's answer, which quotes the key it was sent
+            sent = (handler.headers.get("Authorization") or "").removeprefix("Bearer ")
+            status, headers, payload = 401, {}, _error(
+                f"Incorrect API key provided: {sent}", "invalid_request_error", "invalid_api_key")
+        else:
+            status, headers, payload = self._respond(cfg, body, key, attempt, fault)
         # Recorded before the answer is written, so a client that has its answer sees it counted.
         self.stats._end(RequestEvent(key, attempt, start, time.monotonic(), status, fault))
         if status == 0:  # released by stop(): drop the connection without an answer

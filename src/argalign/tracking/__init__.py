@@ -57,7 +57,30 @@ def start_run(experiment: str, run_name: str, params: Mapping[str, Any],
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name) as run:
         _describe(mlflow, params, tags)
-        yield run
+        try:
+            yield run
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: stopped, not failed (else FAILED)
+            from mlflow.entities import RunStatus
+
+            mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+            raise
+
+
+def end_stale_run(run_id: str) -> bool | None:
+    """Mark a run that a dead process left running as killed; True if it did, False for a run
+    that had ended, None when the store does not hold it (``MLFLOW_TRACKING_URI`` changed)."""
+    from mlflow.entities import RunStatus
+
+    client = _mlflow().tracking.MlflowClient()
+    try:
+        run = client.get_run(run_id)
+    except Exception as e:  # noqa: BLE001 - MlflowException: not in this store
+        log.debug("no MLflow run %s in this store: %s", run_id, e)
+        return None
+    if run.info.status != RunStatus.to_string(RunStatus.RUNNING):
+        return False
+    client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+    return True
 
 
 @contextlib.contextmanager
