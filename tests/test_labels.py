@@ -1,0 +1,55 @@
+"""Labelled rewrites as line patches: the original's kept lines are referred to, never copied."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from argalign.errors import ConfigError
+from argalign.labels import apply_patch, labelled_pairs, make_patch
+from argalign.schema import split_source
+from argalign.thinking import split_thinking
+
+
+def _rewritten(row: dict) -> dict:
+    new = copy.deepcopy(row)
+    user = next(m for m in new["messages"] if m["role"] == "user")
+    _, source, _ = split_source(user["content"])
+    user["content"] = f"Reconstruct the argument, then answer the question.\n\n{source}"
+    message = next(m for m in new["messages"] if m.get("thinking"))
+    message["thinking"] = split_thinking(message["thinking"]).join(
+        preamble="I reconstruct first: the question turns on it.", closing="So: no.")
+    return new
+
+
+def test_a_patch_rebuilds_the_rewrite_and_holds_only_new_lines(real_rows):
+    for row in real_rows:
+        aligned = _rewritten(row)
+        patch = make_patch(row, aligned)
+        assert apply_patch(row, patch) == aligned
+        stored = json.dumps(patch)
+        _, source, _ = split_source(next(m for m in row["messages"]
+                                         if m["role"] == "user")["content"])
+        middle = split_thinking(next(m["thinking"] for m in row["messages"]
+                                     if m.get("thinking"))).middle
+        assert source.split("\n")[0] not in stored  # the text is referred to, not copied
+        assert len(stored) < len(middle) / 4
+
+
+def test_labelled_pairs_are_oracle_lines_and_missing_originals_are_named(real_rows, tmp_path):
+    row = real_rows[0]
+    lines = [{"id": "r0-A", "origin": "real", "original_id": "0", "mode": "A",
+              "patch": make_patch(row, _rewritten(row)), "label": "better", "why": "asks"},
+             {"id": "s9-B", "origin": "sample", "original_id": "nowhere", "mode": "B",
+              "patch": [], "label": "same", "why": "-"}]
+    path = tmp_path / "labels.jsonl"
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines), "utf-8")
+    pairs, missing = labelled_pairs(path, {("real", "0"): row})
+    assert missing == ["s9-B"]
+    assert pairs[0]["better"] == "a" and pairs[0]["b"] == row
+    assert pairs[0]["a"] == _rewritten(row)
+    path.write_text(json.dumps({**lines[0], "label": "fine"}) + "\n", "utf-8")
+    with pytest.raises(ConfigError, match="labels.jsonl:1: label"):
+        labelled_pairs(path, {("real", "0"): row})
