@@ -12,6 +12,7 @@ import pytest
 
 from argalign.checks import (
     CODES,
+    check_method_named,
     check_clarification,
     check_closing,
     check_opening,
@@ -32,7 +33,7 @@ from argalign.checks import (
     trivial_request,
     what_follows,
 )
-from argalign.deliverables import METHODS, delivered
+from argalign.deliverables import METHODS, delivered, requested
 from argalign.invariants import Outcome, gate
 from argalign.schema import parse_conversation, split_source
 from argalign.thinking import split_thinking
@@ -76,8 +77,14 @@ def with_preamble(row: dict, preamble: str) -> dict:
     return with_thinking(row, preamble=preamble)
 
 
+def quality(original: dict, aligned: dict, mode: str = "A") -> list:
+    """The gate's findings, less OPENING_SKIPS_METHOD: the openings these tests write are about
+    other defects and name no method (that check has its own tests below)."""
+    return [f for f in check_quality(original, aligned, mode) if f.code != "OPENING_SKIPS_METHOD"]
+
+
 def codes(original: dict, aligned: dict, mode: str = "A") -> list[str]:
-    return sorted({f.code for f in check_quality(original, aligned, mode)})
+    return sorted({f.code for f in quality(original, aligned, mode)})
 
 
 # An annotation task whose request also asks for the reconstruction the spans refer to.
@@ -114,7 +121,8 @@ def test_every_check_has_a_catalogued_code():
                           "TEXT_HAS_CONTROL_CHARS", "THINKING_ECHOES_REQUEST",
                           "THINKING_THIRD_PERSON", "FAKE_TOOL_CALL", "CLOSING_COPIES_INPUT",
                           "CLOSING_REFERS_TO_MISSING", "CLOSING_DROPS_VERDICT",
-                          "REQUEST_REFERS_TO_NOTHING", "METHOD_UNEXPECTED"}
+                          "REQUEST_REFERS_TO_NOTHING", "METHOD_UNEXPECTED",
+                          "OPENING_SKIPS_METHOD"}
 
 
 @pytest.mark.parametrize("marker", [
@@ -158,7 +166,7 @@ def test_a_dropped_plan_is_caught():
 def test_a_dropped_method_is_caught_in_mode_a():
     row = formalization_row()
     bad = with_request(row, "Reconstruct the argument in Argdown standard form.")
-    found = check_quality(row, bad, "A")
+    found = quality(row, bad, "A")
     assert [f.code for f in found] == ["DELIVERABLE_DROPPED"]
     assert "formalization" in found[0].detail and "inference_rules" in found[0].detail
 
@@ -215,7 +223,7 @@ def test_a_clarification_that_repeats_the_request_is_caught():
 def test_a_clarification_that_asks_for_something_else_is_caught():
     row = sample(ANNOTATION)
     bad = _clarified(row, "Just give me SMT-LIB code, please.")
-    found = check_quality(row, bad, "B")
+    found = quality(row, bad, "B")
     assert [f.code for f in found] == ["CLARIFICATION_CONTRADICTS"]
     assert "smt" in found[0].detail
 
@@ -231,7 +239,7 @@ def test_a_request_for_something_the_answer_does_not_do_is_caught():
     row = sample(ANNOTATION)
     bad = with_request(row, "Annotate the reasons and conjectures of the text, relate each to "
                             "the reconstruction, and formalize every premise in LaTeX.")
-    found = check_quality(row, bad, "A")
+    found = quality(row, bad, "A")
     assert [f.code for f in found] == ["REQUEST_ASKS_UNDELIVERED"]
     assert "formalization" in found[0].detail
 
@@ -374,7 +382,7 @@ def test_a_question_the_new_request_no_longer_asks_is_caught():
     bad = with_request(row, "Can you please explain why Grandma won't be coming to stay with us "
                             "this year? Please provide the reconstruction of the argument in "
                             "standard form.")
-    found = check_quality(row, bad, "A")
+    found = quality(row, bad, "A")
     assert [f.code for f in found] == ["DELIVERABLE_DROPPED"]
     assert "Does the reconstruction need a premise the text leaves implicit?" in found[0].detail
     good = with_request(row, "Reconstruct the argument in standard form, then answer: does the "
@@ -572,7 +580,7 @@ def test_a_request_that_leaves_a_major_method_unexpected_is_caught():
     row = sample(VERDICT)  # a yes/no answer reached through a reconstruction and an annotation
     bad = with_request(row, "Answer this question: is proposition (1) explicitly mentioned in "
                             "the text? Answer yes or no.")
-    found = check_quality(row, bad, "A")
+    found = quality(row, bad, "A")
     assert [f.code for f in found] == ["METHOD_UNEXPECTED"]
     assert METHODS["reconstruction"] in found[0].detail and METHODS["annotation"] in found[0].detail
     good = with_request(row, "Reconstruct the argument in standard form, annotate the reasons and "
@@ -663,3 +671,77 @@ def test_a_clarification_is_never_trivial():
     clarified["messages"][1]["content"] += "\n\nNumber the spans in the order they appear."
     assert trivial_change(row, clarified, "B") is None
     assert gate(row, clarified, "B").outcome is Outcome.ALIGNED
+
+
+# --- words that refer back, and answers that deliver more than one task ---------------------------
+
+TONE_THEN_ARGDOWN = ("The premises are phrased in a scientific tone; their appeal is mostly to "
+                     "logos.\n\n```argdown\n(1) Every member of the club plays in the league.\n"
+                     "(2) Anna is a member of the club.\n-----\n(3) Anna plays in the league.\n```")
+
+
+def test_an_answer_that_also_delivers_a_reconstruction_makes_it_askable():
+    # A tone check answered with the tone result and then the reconstruction in Argdown: the
+    # reconstruction is delivered too, so a request that asks for both asks for nothing more.
+    response = delivered(TONE_THEN_ARGDOWN, [], ["I check the tone, then write the argument."])
+    assert "reconstruction" in response.deliverables
+    findings = check_request(
+        "Reconstruct the argument in Argdown and check the tone of its premises.",
+        original="Check the tone of the premises.", answer=TONE_THEN_ARGDOWN, system="",
+        source="", response=response)
+    assert "REQUEST_ASKS_UNDELIVERED" not in [f.code for f in findings]
+
+
+def test_a_follow_up_that_refers_back_to_the_reconstruction_asks_no_new_task():
+    response = delivered("Yes.", [], ["I look at the inference from (1) and (2) to (3)."])
+    request = "Is the argument you reconstructed valid? Answer yes or no."
+    assert "reconstruction" not in requested(request)
+    findings = check_request(request, original="Is it valid?", answer="Yes.", system="",
+                             source="", response=response, first_turn=False)
+    assert "REQUEST_ASKS_UNDELIVERED" not in [f.code for f in findings]
+    # A request that asks for the reconstruction anew still asks for it.
+    assert "reconstruction" in requested("Reconstruct the argument, then say if it is valid.")
+
+
+@pytest.mark.parametrize("text", ["your reconstruction", "the previously reconstructed argument",
+                                  "the argument you have formalized", "the map above"])
+def test_back_references_are_no_asks(text):
+    assert not requested(f"Look at {text} once more.") & {"reconstruction", "formalization",
+                                                          "argument_map"}
+
+
+# --- an opening that says why the request calls for the plan ---------------------------------------
+
+def _with_preamble(row: dict, preamble: str) -> dict:
+    new = copy.deepcopy(row)
+    message = next(m for m in new["messages"] if m.get("thinking"))
+    message["thinking"] = split_thinking(message["thinking"]).join(preamble=preamble)
+    return new
+
+
+def test_an_opening_that_names_none_of_the_plans_methods_is_caught(real_rows):
+    rows = [r for r in real_rows if delivered_of(r).major_methods]
+    assert rows
+    for row in rows:
+        generic = _with_preamble(row, "This requires a complex analysis. Let me draw up a plan.")
+        assert "OPENING_SKIPS_METHOD" in [f.code for f in check_quality(row, generic, "B")]
+        words = METHODS[sorted(delivered_of(row).major_methods)[0]]
+        fitting = _with_preamble(row, f"Whether this holds turns on the argument's structure, so "
+                                      f"I will {words} first.")
+        assert "OPENING_SKIPS_METHOD" not in [f.code for f in check_quality(row, fitting, "B")]
+
+
+def test_an_opening_that_copies_the_method_from_the_request_names_no_method():
+    response = delivered("No.", [], ["Step 1: Reconstruct the argument in standard form\n"
+                                     "## Step 1: Reconstruct the argument in standard form\n"])
+    request = "Reconstruct the argument in standard form, then answer."
+    assert check_method_named("Reconstruct the argument in standard form.", response=response,
+                              request=request)
+    assert not check_method_named("I will reconstruct the argument in standard form first.",
+                                  response=response, request=request)
+
+
+def delivered_of(row: dict):
+    from argalign.metrics import turn_views
+
+    return turn_views(row)[0].delivered

@@ -19,6 +19,7 @@ from typing import Any
 
 from argalign import codes
 from argalign.deliverables import (
+    MAJOR_METHODS,
     METHODS,
     TASKS,
     Delivered,
@@ -26,6 +27,7 @@ from argalign.deliverables import (
     asked,
     delivered,
     plan_steps,
+    requested,
 )
 from argalign.invariants import Violation as Finding  # the same shape: code, message, detail
 from argalign.schema import parse_conversation, split_source
@@ -214,7 +216,7 @@ def refers_back(request: str) -> list[str]:
 def unexpected_methods(request: str, response: Delivered) -> list[str]:
     """The plan's major methods (:attr:`Delivered.major_methods`) that ``request`` does not
     name, in words, in the order of :data:`METHODS`."""
-    missing = response.major_methods - asked(request)
+    missing = response.major_methods - requested(request)
     return [METHODS[m] for m in METHODS if m in missing]
 
 
@@ -231,15 +233,15 @@ def check_request(request: str, *, original: str, answer: str, system: str, sour
     out = [Finding("PLACEHOLDER_LEAKED", index, f"{marker!r} in the request")
            for marker in leaked(request, original)]
     out += _written(request, original, "request", index)
-    named = asked(original) & response.everything
-    dropped = sorted(named - asked(request))
+    named = requested(original) & response.everything
+    dropped = sorted(named - requested(request))
     dropped += [f"the question {question!r}" for question in questions(original)
                 if not _kept(question, request)]
     if dropped:
         out.append(Finding("DELIVERABLE_DROPPED", index,
                            f"the original request named {', '.join(dropped)}, which the response "
                            f"uses; the new one does not"))
-    foreign = sorted((asked(request) & set(TASKS)) - response.everything - asked(original))
+    foreign = sorted((requested(request) & set(TASKS)) - response.everything - requested(original))
     if foreign:
         out.append(Finding("REQUEST_ASKS_UNDELIVERED", index,
                            f"the request asks for {', '.join(foreign)}, which the answer does "
@@ -513,8 +515,8 @@ def check_quality(original: dict[str, Any], aligned: dict[str, Any], mode: str) 
             out += check_opening(opening, original_thinking=old, request=request, index=j)
             out += check_closing(closing, original_thinking=old, request=request, source=source,
                                  answer=what_follows(conversation, turn, j), index=j)
-            if first_reply(conversation, turn, j):
-                preamble = ThinkingParts(opening, "", "").preamble
+            preamble = ThinkingParts(opening, "", "").preamble
+            if first_reply(conversation, turn, j) and preamble != split_thinking(old).preamble:
                 out += check_method_named(preamble, response=response, request=request, index=j)
     return out
 
@@ -668,8 +670,8 @@ def check_method_named(opening: str, *, response: Delivered, request: str,
                        index: int | None = None) -> list[Finding]:
     """A first reply's new opening prose names none of the major methods its plan carries out:
     it does not say why this request calls for this plan (``OPENING_SKIPS_METHOD``)."""
-    methods = response.major_methods
-    if not methods or asked(own_sentences(opening, request)) & methods:
+    methods = response.method & MAJOR_METHODS  # every major method its plan carries out
+    if not response.major_methods or asked(own_sentences(opening, request)) & methods:
         return []
     return [Finding("OPENING_SKIPS_METHOD", index,
                     "the opening names none of the analysis its plan carries out ("

@@ -111,6 +111,22 @@ def _asked(text: str) -> frozenset[str]:
     return frozenset(name for name, pattern in _ASKS.items() if pattern.search(text))
 
 
+# Words that refer back to work already done ("the argument you reconstructed", "your
+# reconstruction", "the previously reconstructed argument") name a label without asking for it.
+_BACK_REFERENCE = re.compile(
+    r"\b(?:you(?:'ve| have)?|previously|earlier|already|above)\s+(?:\w+\s+){0,2}?"
+    r"(?:reconstructed|formali[sz]ed|mapped|annotated)\b"
+    r"|\b(?:your|the previous|the earlier|the above)\s+(?:\w+\s+){0,2}?"
+    r"(?:reconstruction|formali[sz]ation|map|annotation)\b", re.IGNORECASE)
+
+
+def requested(text: str | None) -> frozenset[str]:
+    """Labels a request asks for: what it names, less what it only refers back to."""
+    if not text:
+        return frozenset()
+    return asked(_BACK_REFERENCE.sub(" ", text))
+
+
 def plan_steps(text: str | None) -> list[str]:
     """Titles of the steps a text lists or heads (``Step 2: Formalize ...``), in order."""
     return [m.group(1).rstrip(".") for m in _STEP.finditer(text or "")]
@@ -188,7 +204,19 @@ def answer_task(answer: str, tool_calls: str | None = None, last_step: str = "")
 
 
 def answer_features(answer: str, tool_calls: str | None = None) -> frozenset[str]:
+    """Further properties of an answer, and every task its markup delivers besides its main
+    one (a tone profile followed by an Argdown reconstruction delivers both)."""
     out: set[str] = set()
+    fences = _FENCE.findall(answer)
+    code = "\n".join(body for _, body in fences)
+    if fences and _NUMBERED.search(code):
+        out.add("reconstruction")
+    if fences and _MAP_ARROW.search(code) and not _NUMBERED.search(code):
+        out.add("argument_map")
+    if _SPAN.search(answer):
+        out.add("annotation")
+    if _SMT.search(code):
+        out.add("smt")
     if tool_calls:
         out.add("tool")
     if _INLINE_DATA.search(answer):

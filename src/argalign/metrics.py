@@ -44,7 +44,7 @@ import dspy
 from argalign.checks import CODES as QUALITY_CODES
 from argalign.checks import content_words, own_sentences
 from argalign.cli_options import DEFAULT_COMPARISON
-from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps
+from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps, requested
 from argalign.invariants import Outcome, gate
 from argalign.judge import METHOD_OPTIONS, Judge
 from argalign.schema import Conversation, Turn, parse_conversation, split_source
@@ -282,7 +282,7 @@ class StructuralComparison(Comparison):
     name = "structural"
 
     def parts(self, view: TurnView) -> Parts:
-        named = asked(instructions_of(view.request))
+        named = requested(instructions_of(view.request))
         what = view.delivered
         expectable, everything = what.expectable, what.everything
         forward = len(named & expectable) / len(expectable) if expectable else None
