@@ -12,9 +12,9 @@ import pytest
 
 from argalign.checks import (
     CODES,
-    check_method_named,
     check_clarification,
     check_closing,
+    check_method_named,
     check_opening,
     check_quality,
     check_request,
