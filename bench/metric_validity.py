@@ -222,9 +222,12 @@ def build_pairs(rows: list[dict], n: int, seed: int) -> dict[str, list[tuple[dic
         pairs["b"].append((row, good, vague))
         span = quoting(row)
         if span is not None:
-            quote = with_instructions(row, lead_instructions(rng.choice(same)).rstrip()
+            # An honest Mode A request names the plan's methods too (METHOD_UNEXPECTED would
+            # otherwise reject it); the quoting one is the same request with the quote added.
+            honest = with_method_sentence(good, ASK_METHOD[0]) if unexpected(good) else good
+            quote = with_instructions(row, lead_instructions(honest).rstrip()
                                       + " Your answer should read: " + span + "\n")
-            pairs["d"].append((row, good, quote))
+            pairs["d"].append((row, honest, quote))
     for row in rng.sample(usable, len(usable)):
         others = [d for d in usable if task_of(d) != task_of(row)]
         foreign = with_opening(row, rng.choice(others))
