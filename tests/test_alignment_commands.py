@@ -91,3 +91,35 @@ def test_align_and_validate_refuse_an_empty_input(tmp_path, content):
     assert main(["align", "--mode", "A", "--in", str(empty), "--out", str(tmp_path / "o.jsonl")]) == 2
     assert not (tmp_path / "o.jsonl").exists()
     assert main(["validate", "--original", str(empty), "--aligned", str(empty), "--mode", "A"]) == 2
+
+
+# --- a row whose 'messages' is no list (#21 item 7); nothing scored is a failure (item 16) ---
+
+def test_align_and_score_reject_a_row_whose_messages_is_no_list_and_go_on(
+        tmp_path, real_rows_path, fake_server):
+    good = real_rows_path.read_text("utf-8").splitlines()[:2]
+    source = tmp_path / "in.jsonl"
+    source.write_text("\n".join([good[0], json.dumps({"messages": 5}), good[1]]) + "\n", "utf-8")
+    settings = write_settings(tmp_path / "settings.json", fake_server.url)
+
+    assert main(["align", "--mode", "B", "--in", str(source), "--out", str(tmp_path / "a.jsonl"),
+                 "--settings", str(settings)]) in (0, 1)
+    records = _lines(tmp_path / "a.jsonl")
+    assert [(r["id"], r["outcome"], r["codes"]) for r in records][1] == \
+        ("line 2", "rejected", ["NO_MESSAGES"])
+    assert [r["id"] for r in records] == ["example_id=0", "line 2", "example_id=1"]
+
+    assert main(["score", "--in", str(source), "--out", str(tmp_path / "s.jsonl"),
+                 "--comparison", "lexical"]) == 0
+    lines = _lines(tmp_path / "s.jsonl")
+    assert [line["status"] for line in lines] == ["scored", "failed", "scored"]
+    assert "NO_MESSAGES" in lines[1]["reason"]
+
+
+def test_score_that_scores_nothing_exits_1(tmp_path, caplog):
+    source = tmp_path / "in.jsonl"
+    source.write_text('{not json\n{"no": "messages"}\n{"id": "r", "row": null}\n', "utf-8")
+    out = tmp_path / "s.jsonl"
+    assert main(["score", "--in", str(source), "--out", str(out), "--comparison", "lexical"]) == 1
+    assert [line["status"] for line in _lines(out)] == ["failed", "failed", "skipped"]
+    assert "no row was scored" in caplog.text

@@ -316,14 +316,15 @@ def test_a_tracking_uri_that_is_not_sqlite_is_one_line(monkeypatch, caplog, caps
     _one_clear_line(caplog, capsys, "MLFLOW_TRACKING_URI", "sqlite:///")
 
 
-def test_compare_creates_no_store(tmp_path, monkeypatch, capsys):
+def test_compare_with_no_store_is_exit_2_and_creates_none(tmp_path, monkeypatch, caplog, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI")
-    assert main(["compare"]) == EXIT_OK
+    assert main(["compare"]) == EXIT_CONFIG
+    _one_clear_line(caplog, capsys, "no MLflow store", "mlflow.db")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/sub/dir/m.db")
-    assert main(["compare", "--json"]) == EXIT_OK
+    assert main(["compare", "--json"]) == EXIT_CONFIG
+    _one_clear_line(caplog, capsys, "no MLflow store", "m.db")
     assert list(tmp_path.iterdir()) == []
-    assert json.loads(capsys.readouterr().out.split("\n", 1)[1]) == []
 
 
 def test_an_unexpected_error_is_one_line_with_its_type(tmp_path, sample_rows, caplog, capsys, monkeypatch):

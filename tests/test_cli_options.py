@@ -60,3 +60,48 @@ def test_help_imports_no_dspy_mlflow_or_datasets():
                           check=True)
     assert "prepare" in done.stdout and "codes" in done.stdout  # the help was printed
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --- numeric options: a value out of range is a usage error naming the option (#21 item 19) ---
+
+NUMERIC_OPTIONS = [
+    (["prepare"], "-n", ["0", "-1"]),
+    (["prepare"], "--seed", ["-1"]),
+    (["validate", "--original", "o", "--aligned", "a", "--mode", "A"], "--max-user-change", ["-1"]),
+    (["clean"], "--max-user-change", ["-5"]),
+    (["run"], "--trace-sample", ["-5"]),
+    (["run"], "--workers", ["-1"]),
+    (["run"], "--accept-retries", ["-1"]),
+    (["run"], "--max-errors", ["-1"]),
+    (["run"], "--seed", ["-3"]),
+    (["pipeline"], "-n", ["0", "-2"]),
+    (["pipeline"], "--trace-sample", ["-1"]),
+    (["optimize", "--mode", "A"], "--train", ["0"]),
+    (["optimize", "--mode", "A"], "--val", ["0"]),
+    (["optimize", "--mode", "A"], "--budget-calls", ["0"]),
+    (["optimize", "--mode", "A"], "--candidates", ["0"]),
+    (["optimize", "--mode", "A"], "--max-demos", ["-1"]),
+    (["optimize", "--mode", "A"], "--seed", ["-1"]),
+]
+
+
+@pytest.mark.parametrize(("command", "flag", "values"), NUMERIC_OPTIONS)
+def test_a_numeric_option_out_of_range_is_exit_2_naming_it(command, flag, values, capsys):
+    # The parser alone: a regression must not go on to run the command.
+    for value in [*values, "x", "1.5"]:
+        with pytest.raises(SystemExit) as info:
+            build_parser().parse_args([*command, flag, value])
+        assert info.value.code == 2  # main() returns it as the exit code
+        err = capsys.readouterr().err
+        assert f"argument {flag}" in err and value in err, err
+
+
+@pytest.mark.parametrize(("command", "flag", "value", "dest", "expected"), [
+    (["run"], "--trace-sample", "0", "trace_sample", 0),
+    (["run"], "--workers", "0", "workers", 0),
+    (["run"], "--max-errors", "0", "max_errors", 0),
+    (["prepare"], "-n", "1", "n", 1),
+    (["optimize", "--mode", "A"], "--max-demos", "0", "max_demos", 0),
+])
+def test_the_edge_of_a_numeric_range_is_accepted(command, flag, value, dest, expected):
+    assert getattr(build_parser().parse_args([*command, flag, value]), dest) == expected

@@ -169,3 +169,44 @@ def test_an_appender_never_writes_through_a_symbolic_link(tmp_path):
         Appender(link)
     assert caught.value.filename == str(link)
     assert outside.read_text() == '{"a": 1}\n{"torn": '  # not even its torn tail cut off
+
+
+# --- an error of the temporary file names the file asked for (#21 item 20) ----------------
+
+def _denied_for(name: str):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", name)
+    return denied
+
+
+@pytest.mark.parametrize("step", ["mkstemp", "replace"])
+def test_a_failed_atomic_write_names_the_target_not_its_temp_file(tmp_path, monkeypatch, step):
+    import os
+    import tempfile
+
+    target = tmp_path / "a.jsonl"
+    temp = str(tmp_path / ".a.jsonl.w1zb_flp.tmp")
+    if step == "mkstemp":
+        monkeypatch.setattr(tempfile, "mkstemp", _denied_for(temp))
+    else:
+        real = os.replace
+        monkeypatch.setattr(os, "replace", lambda src, dst: _denied_for(src)() if dst == target
+                            else real(src, dst))
+    with pytest.raises(PermissionError) as info:
+        write_jsonl_atomic(target, [{"a": 1}])
+    assert info.value.filename == str(target)
+    assert [p.name for p in tmp_path.iterdir()] == []
+
+
+def test_the_cli_names_the_report_it_could_not_write(tmp_path, sample_rows, monkeypatch, caplog):
+    import tempfile
+
+    from argalign.cli import EXIT_CONFIG, main
+
+    original = tmp_path / "o.jsonl"
+    write_jsonl_atomic(original, sample_rows[:2])
+    monkeypatch.setattr(tempfile, "mkstemp", _denied_for(str(tmp_path / ".r.jsonl.x1y2.tmp")))
+    assert main(["validate", "--original", str(original), "--aligned", str(original), "--mode", "B",
+                 "--report", str(tmp_path / "r.jsonl")]) == EXIT_CONFIG
+    assert f"Permission denied: {tmp_path / 'r.jsonl'}" in caplog.text
+    assert ".tmp" not in caplog.text

@@ -571,7 +571,7 @@ def test_a_json_array_is_refused_with_the_fix(sample_rows, tmp_path):
     (["--splits", ".."], "--splits '..'"), (["--configs", ""], "--configs is empty"),
 ])
 def test_bad_arguments_are_one_clear_line_and_write_nothing(sample_rows, tmp_path, argv, match,
-                                                            monkeypatch, caplog):
+                                                            monkeypatch, caplog, capsys):
     from argalign.cli import EXIT_CONFIG, main
 
     monkeypatch.chdir(tmp_path)
@@ -583,7 +583,7 @@ def test_bad_arguments_are_one_clear_line_and_write_nothing(sample_rows, tmp_pat
         else:
             args += [flag, value]
     assert main(args) == EXIT_CONFIG
-    assert match in caplog.text
+    assert match in caplog.text + capsys.readouterr().err  # -n: refused by the parser
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["src.jsonl"]
 
 

@@ -131,12 +131,52 @@ def test_a_bad_original_line_names_the_line(real_rows, tmp_path):
     assert info.value.lineno == 3
 
 
-def test_an_aligned_line_that_is_not_a_row_is_an_error(real_rows, tmp_path):
+def test_an_aligned_line_that_is_not_a_row_is_rejected_by_its_line(real_rows, tmp_path):
     write_jsonl_atomic(tmp_path / "o.jsonl", _examples(real_rows[:1]))
     write_jsonl_atomic(tmp_path / "a.jsonl", [{"text": "no row here"}])
-    with pytest.raises(RowError) as info:
-        validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A")
-    assert (info.value.code, info.value.row_id) == ("NOT_A_ROW", "a.jsonl:1")
+    summary = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A")
+    assert [(r["id"], r["codes"]) for r in summary.report] == [
+        ("a.jsonl:1", ["NOT_A_ROW"]), ("cfg/train/0", ["ID_MISSING"])]
+
+
+# --- a row whose 'messages' is no list; a malformed original (#21 items 7, 15) -------------
+
+@pytest.mark.parametrize("side", ["original", "aligned"])
+def test_a_row_whose_messages_is_no_list_is_rejected_and_the_others_are_checked(
+        sample_rows, tmp_path, side):
+    rows = _plain(sample_rows[:2])
+    files = {"original": tmp_path / "o.jsonl", "aligned": tmp_path / "a.jsonl"}
+    for name, path in files.items():
+        bad = [{"messages": 5}] if name == side else []
+        write_jsonl_atomic(path, [rows[0], *bad, _rethought(rows[1]) if name == "aligned" else rows[1]])
+
+    summary = validate_files(files["original"], files["aligned"], "A")
+
+    name = files[side].name
+    assert (f"{name}:2", "rejected", ["NO_MESSAGES"]) in [
+        (r["id"], r["outcome"], r["codes"]) for r in summary.report]
+    assert summary.as_dict()["outcomes"] == {"unchanged": 1, "aligned": 1, "rejected": 1}
+
+
+def _broken(row: dict, key: str, value: object) -> dict:
+    row = copy.deepcopy(row)
+    next(m for m in row["messages"] if m["role"] == "assistant")[key] = value
+    return row
+
+
+@pytest.mark.parametrize(("key", "value", "code"), [("thinking", 5, "BAD_VALUE"),
+                                                    ("role", 5, "UNKNOWN_ROLE")])
+def test_a_malformed_original_row_is_rejected_as_malformed(sample_rows, tmp_path, key, value, code):
+    original = [sample_rows[0], _broken(sample_rows[1], key, value)]
+    write_jsonl_atomic(tmp_path / "o.jsonl", original)
+    for aligned in (original, [sample_rows[0], _broken(_rethought(sample_rows[1]), key, value)]):
+        write_jsonl_atomic(tmp_path / "a.jsonl", aligned)
+        summary = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A")
+        report = {r["id"]: r for r in summary.report}
+        bad = report[sample_rows[1]["source_id"]]
+        assert (bad["outcome"], bad["codes"]) == ("rejected", [code])
+        assert "the original row is malformed" in bad["violations"][0]["detail"]
+        assert report[sample_rows[0]["source_id"]]["outcome"] == "unchanged"
 
 
 @pytest.mark.parametrize("target", ["original", "aligned"])

@@ -33,15 +33,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def _read_examples(path: str | Path) -> Iterator[tuple[Example | RowError, dict[str, Any] | None]]:
+def _check_input(path: str | Path, flag: str) -> Path:
+    """``path`` if it is a regular file holding JSON Lines (no JSON array); ConfigError if not."""
+    from argalign.files import regular_file
+    from argalign.jsonl import refuse_json_array
+
+    path = regular_file(path, flag)
+    refuse_json_array(path, flag)
+    return path
+
+
+def _read_examples(path: str | Path, flag: str = "--in"
+                   ) -> Iterator[tuple[Example | RowError, dict[str, Any] | None]]:
     """Yield ``(example, record)`` per non-blank line, in order. A line that is not JSON, or not
     a row, yields its RowError instead of an example, so that it ends ``rejected`` with its code."""
-    from argalign.errors import ConfigError
     from argalign.schema import PlainRowIds
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"input file not found: {path}")
+    path = _check_input(path, flag)
     ids = PlainRowIds()
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
@@ -68,11 +76,13 @@ def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | No
     from argalign.align import align_example
     from argalign.config import load_settings
     from argalign.errors import ConfigError
-    from argalign.jsonl import write_jsonl_atomic
+    from argalign.jsonl import refuse_overwrite, write_jsonl_atomic
     from argalign.lm import open_models
     from argalign.programs import load_program
     from argalign.records import Outcome, ResultRecord
 
+    _check_input(input, "--in")
+    refuse_overwrite([out], [input, settings, _program_file(program)], "--out", data_trees=True)
     loaded = load_settings(settings)
     model = model or loaded.default_model
     module, program_id = load_program(mode, program, thinking=thinking)
@@ -128,13 +138,20 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
 
     from argalign.config import load_settings
     from argalign.errors import ConfigError
-    from argalign.jsonl import write_jsonl_atomic
+    from argalign.jsonl import refuse_overwrite, write_jsonl_atomic
     from argalign.lm import open_models
     from argalign.metrics import COMPARISONS, MutualPredictability, score_row
     from argalign.records import Outcome
     from argalign.scoreboard import counted
     from argalign.stats import difference_ci, mean_ci
 
+    _check_input(input, "--in")
+    if original is not None:
+        _check_input(original, "--original")
+    if oracle is not None:
+        _check_input(oracle, "--oracle")
+    outputs = [out, *([Path(str(out) + ".oracle.jsonl")] if oracle is not None else [])]
+    refuse_overwrite(outputs, [input, original, oracle, settings], "--out", data_trees=True)
     if track:  # a wrong MLFLOW_TRACKING_URI is a configuration error, found before any LM call
         from argalign.tracking import tracking_uri
 
@@ -234,11 +251,19 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
 def _originals(path: str | Path) -> dict[str, dict[str, Any]]:
     """The rows of an original file by example id (a bad line there is an error)."""
     out: dict[str, dict[str, Any]] = {}
-    for example, _ in _read_examples(path):
+    for example, _ in _read_examples(path, "--original"):
         if isinstance(example, RowError):
             raise example
         out[example.id] = example.row
     return out
+
+
+def _program_file(program: str | None) -> str | None:
+    """The compiled program's file, if ``--program`` names one (not an MLflow URI)."""
+    if not program or "://" in program or program.startswith(("runs:/", "models:/",
+                                                               "mlflow-artifacts:/")):
+        return None
+    return program
 
 
 def cmd_align(args: argparse.Namespace) -> int:
@@ -253,11 +278,16 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    emit(score_file(input=args.input, out=args.out, model=args.model,
-                    comparison=args.comparison, settings=args.settings,
-                    original=args.original, oracle=args.oracle,
-                    repeatability=args.repeatability, progress=args.progress,
-                    track=args.track))
+    summary = score_file(input=args.input, out=args.out, model=args.model,
+                         comparison=args.comparison, settings=args.settings,
+                         original=args.original, oracle=args.oracle,
+                         repeatability=args.repeatability, progress=args.progress,
+                         track=args.track)
+    emit(summary)
+    if not summary["scored"]:  # as for align: nothing usable came out
+        log.error("no row was scored (%d rows); every line's reason is in %s", summary["rows"],
+                  args.out)
+        return 1
     return 0
 
 

@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from argalign.cli_options import MODES, add_choice, add_list, emit
+from argalign.cli_options import MODES, NON_NEGATIVE, POSITIVE, add_choice, add_list, emit
 from argalign.errors import ArgalignError, ConfigError, Terminated
 
 log = logging.getLogger("argalign")
@@ -72,8 +72,8 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
                         "the Hub is unreachable; anything else that cannot be read is an error)")
     add_list(p, "--configs", default=CONFIGS, metavar="CONFIG", help="dataset configs")
     add_list(p, "--splits", default=SPLITS, metavar="SPLIT", help="splits")
-    p.add_argument("-n", type=int, default=None, help="examples per (config, split); all if unset")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-n", type=POSITIVE, default=None, help="examples per (config, split); all if unset")
+    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
     p.add_argument("--out", default="data")
     p.add_argument("--debug", action="store_true",
                    help="5 examples, train split only, everything under data_debug/")
@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aligned", required=True)
     add_choice(p, "--mode", MODES, metavar="MODE", required=True)
     p.add_argument("--report", default=None, help="write a JSONL report line per example")
-    p.add_argument("--max-user-change", type=int, default=DEFAULT_MAX_USER_CHANGE,
+    p.add_argument("--max-user-change", type=NON_NEGATIVE, default=DEFAULT_MAX_USER_CHANGE,
                    help="Mode B: longest clarification (characters) that may follow the unchanged "
                         "user message (default %(default)s)")
     p.set_defaults(func=cmd_validate)

@@ -12,7 +12,7 @@ import argparse
 import importlib
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 
@@ -85,6 +85,25 @@ def add_list(parser: argparse.ArgumentParser, flag: str, *, default: Sequence[st
     parser.add_argument(flag, nargs="+", action=_ListAction, const=choices, metavar=metavar,
                         default=list(default) if default is not None else None,
                         help=f"{help}{' ' if help else ''}(space- or comma-separated)")
+
+
+def count(minimum: int) -> Callable[[str], int]:
+    """An ``argparse`` type: a whole number of at least ``minimum`` (0 or 1, as is meaningful)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {text}")
+        return value
+
+    parse.__name__ = f"count >= {minimum}"
+    return parse
+
+
+# The numeric option types: every count, limit and seed of every command is one of these.
+NON_NEGATIVE, POSITIVE = count(0), count(1)
 
 
 def add_settings(parser: argparse.ArgumentParser) -> None:

@@ -31,6 +31,8 @@ from argalign.errors import ConfigError, RunError
 
 REJECTS_SUFFIX = ".rejects.jsonl"
 STAGES = ("raw", "merged", "cleaned")
+# Every tree of the folder that its own steps write: no other output may go into one.
+TREES = (*STAGES, "runs")
 # <group>.jsonl as Group.name writes it (<mode>-<model>); temporary files start with a dot.
 _RESULT_FILE = re.compile(r"^[A-Za-z]+-[A-Za-z0-9._-]+\.jsonl$")
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+
+from argalign.errors import ConfigError
 
 
 def _umask() -> int:
@@ -47,7 +50,10 @@ def atomic_write(path: str | Path, mode: str = "w", *, fsync: bool = True) -> It
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        raise _naming(e, path) from e
     try:
         with naming(path), os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:
             yield fh
@@ -56,9 +62,38 @@ def atomic_write(path: str | Path, mode: str = "w", *, fsync: bool = True) -> It
                 os.fsync(fh.fileno())
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and tmp in (e.filename, e.filename2):
+            raise _naming(e, path) from e
         raise
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """The same error about ``path``: the user asked for it, not for the temporary file beside it."""
+    return type(error)(error.errno, error.strerror or str(error), str(path))
+
+
+def regular_file(path: str | Path, flag: str) -> Path:
+    """``path`` if it is a regular file (symlinks followed); ConfigError otherwise.
+
+    Checked before the file is opened: a FIFO would block the open and ``/dev/zero`` never ends.
+
+    Args:
+        flag: the option that names the file, for the message (``--in``).
+    """
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise ConfigError(f"{flag} {path}: no such file") from None
+    except OSError as e:
+        raise ConfigError(f"{flag} {path}: cannot read it: {e.strerror or e}") from e
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else \
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file"
+        raise ConfigError(f"{flag} {path}: not a regular file ({what}); give a JSON Lines file")
+    return path
 
 
 def file_sha256(path: str | Path) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from argalign.datadir import TREES
 from argalign.errors import ArgalignError, ConfigError
 from argalign.files import atomic_write, naming
 
@@ -63,22 +64,55 @@ def iter_with_offsets(path: str | Path, *, tolerate_torn: bool = False
 
 def _same_path(a: Path, b: Path) -> bool:
     if a.exists() and b.exists():
-        return os.path.samefile(a, b)
+        return os.path.samefile(a, b)  # the same inode: a symlink or a hard link too
     return a.resolve() == b.resolve()
 
 
-def refuse_overwrite(outputs: Iterable[str | Path], inputs: Iterable[str | Path], flag: str) -> None:
+def _data_tree(output: Path, data: Path | None) -> Path | None:
+    """The tree of ``data`` (or of any data folder prepare made) that ``output`` lies in."""
+    output = output.resolve()
+    roots = [data.resolve()] if data is not None else []
+    # A folder with raw/manifest.json is a data folder, wherever it is.
+    roots += [p for p in output.parents if (p / "raw" / "manifest.json").is_file()]
+    for root in roots:
+        for tree in TREES:
+            if output.is_relative_to(root / tree):
+                return root / tree
+    return None
+
+
+def refuse_overwrite(outputs: Iterable[str | Path], inputs: Iterable[str | Path | None], flag: str,
+                     *, data_trees: bool = False, data: str | Path | None = None) -> None:
     """ConfigError if writing one of ``outputs`` would replace one of ``inputs`` (checked first).
 
     Args:
+        inputs: the files the command reads; None (an option not given) is left out.
         flag: the option that names the outputs, for the message (``--report``).
+        data_trees: refuse an output inside the raw, runs, merged or cleaned tree of ``data``
+            or of any data folder (one with ``raw/manifest.json``): only the steps write there.
     """
-    inputs = [Path(p) for p in inputs]
+    inputs = [Path(p) for p in inputs if p is not None]
     for output in map(Path, outputs):
         for inp in inputs:
             if _same_path(output, inp):
                 raise ConfigError(f"{flag}: writing {output} would overwrite the input {inp}; "
                                   "choose another output")
+        tree = _data_tree(output, Path(data) if data is not None else None) if data_trees else None
+        if tree is not None:
+            raise ConfigError(f"{flag}: {output} lies in the data folder's {tree.name}/ tree, which "
+                              "only its own steps write; choose an output outside it")
+
+
+def refuse_json_array(path: str | Path, flag: str) -> None:
+    """ConfigError if ``path`` holds a JSON array rather than JSON Lines, with the command that
+    converts it into a new file (never into itself: ``jq ... x > x`` empties x first)."""
+    path = Path(path)
+    with path.open("rb") as fh:
+        head = fh.read(4096).lstrip()
+    if head.startswith(b"["):
+        fixed = path.stem + ".jsonl" if path.suffix != ".jsonl" else path.stem + ".lines.jsonl"
+        raise ConfigError(f"{flag} {path} holds a JSON array, not JSON Lines (one object per "
+                          f"line); convert it into a new file, e.g. jq -c '.[]' {path.name} > {fixed}")
 
 
 def read_at(path: str | Path, offset: int) -> Any:

@@ -407,10 +407,15 @@ def compare_table(experiment: str) -> list[dict[str, Any]]:
     Optimization runs show the baseline and compiled means and their difference; batch runs
     (``argalign-run``) the means before and after alignment and the difference. Each has its
     95% interval (``<column>_low``, ``<column>_high``; None for a run logged without one);
-    ``self_judged`` marks a run whose judge is one of its task models.
+    ``self_judged`` marks a run whose judge is one of its task models. A SQLite store that
+    does not exist yet is a ConfigError (nothing was logged there), and is not created.
     """
     from argalign import tracking
 
+    database = tracking.sqlite_path(tracking.tracking_uri())
+    if database is not None and not database.is_file():  # never create one just to read it
+        raise ConfigError(f"no MLflow store at {database}: nothing to compare yet (optimize and "
+                          "run log there; MLFLOW_TRACKING_URI names another store)")
     table = []
     for run in tracking.search_runs(experiment):
         p, m = run["params"], run["metrics"]

@@ -11,7 +11,9 @@ from argalign.cli_options import (
     COMPARISONS,
     DEFAULT_COMPARISON,
     MODES,
+    NON_NEGATIVE,
     OPTIMIZERS,
+    POSITIVE,
     THINKING_SCOPES,
     add_choice,
     add_list,
@@ -93,17 +95,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="task model (default: the config's default)")
     p.add_argument("--judge", default=None, help="judge model (default: the config's judge)")
     p.add_argument("--reflection-model", default=None, help="GEPA's reflection model")
-    p.add_argument("--train", type=int, default=8)
-    p.add_argument("--val", type=int, default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--budget-calls", type=int, default=None,
+    p.add_argument("--train", type=POSITIVE, default=8)
+    p.add_argument("--val", type=POSITIVE, default=8)
+    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
+    p.add_argument("--budget-calls", type=POSITIVE, default=None,
                    help="cap on LM calls of the compile (task, judge, reflection)")
     add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default=DEFAULT_COMPARISON)
     add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks")
     p.add_argument("--source", default="sample", help="as for prepare (default: bundled sample)")
     add_list(p, "--configs", metavar="CONFIG", help="dataset configs to draw from (default: all)")
-    p.add_argument("--candidates", type=int, default=3, help="candidate programs / instructions")
-    p.add_argument("--max-demos", type=int, default=1)
+    p.add_argument("--candidates", type=POSITIVE, default=3, help="candidate programs / instructions")
+    p.add_argument("--max-demos", type=NON_NEGATIVE, default=1)
     add_settings(p)
     p.add_argument("--force", action="store_true", help="compile again even if saved")
     p.set_defaults(func=cmd_optimize)

@@ -103,6 +103,9 @@ class Example:
                 row=record["row"],
             )
         if "messages" in record:
+            if not isinstance(record["messages"], list):
+                raise RowError(where or "?", "NO_MESSAGES", "the row's 'messages' is a "
+                               f"{type(record['messages']).__name__}, not a list")
             tail = where.rsplit(":", 1)[-1] if where else ""
             index = int(tail) if tail.isdigit() else -1
             row_id = example_id(record, "", "", index) if has_id(record) else content_key(record)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign.errors import ConfigError, RowError
+from argalign.jsonl import refuse_json_array
 
 log = logging.getLogger(__name__)
 
@@ -203,17 +204,9 @@ def data_files(folder: Path, config: str, split: str) -> list[Path]:
 
 # --- reading -------------------------------------------------------------------------------
 
-def _refuse_json_array(path: Path) -> None:
-    with path.open("rb") as fh:
-        head = fh.read(4096).lstrip()
-    if head.startswith(b"["):
-        raise ConfigError(f"{path} holds a JSON array, not JSON Lines (one object per line); "
-                          f"convert it, e.g. jq -c '.[]' {path.name} > {path.stem}.jsonl")
-
-
 def _json_lines(path: Path) -> Iterator[Any]:
     """Each non-blank line's JSON value, or a :class:`BadLine` in its place."""
-    _refuse_json_array(path)
+    refuse_json_array(path, "--source")
     with path.open("rb") as fh:
         for lineno, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -277,7 +270,7 @@ def count_rows(source: Source, config: str, split: str) -> int:
 
             total += pq.ParquetFile(path).metadata.num_rows
         else:
-            _refuse_json_array(path)
+            refuse_json_array(path, "--source")
             with path.open("rb") as fh:
                 total += sum(1 for line in fh if line.strip())
     return total

@@ -18,9 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from argalign.errors import ConfigError, RowError
+from argalign.files import regular_file
 from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, Violation, gate
-from argalign.jsonl import iter_jsonl, iter_with_offsets, read_at, refuse_overwrite, write_jsonl_atomic
-from argalign.schema import Example, PlainRowIds
+from argalign.jsonl import (
+    iter_jsonl,
+    iter_with_offsets,
+    read_at,
+    refuse_json_array,
+    refuse_overwrite,
+    write_jsonl_atomic,
+)
+from argalign.schema import Example, PlainRowIds, parse_conversation
 
 
 @dataclass
@@ -38,15 +46,23 @@ class ValidateSummary:
                 "codes": dict(self.codes)}
 
 
-def index_offsets(path: Path) -> dict[str, int]:
+def index_offsets(path: Path, *, not_rows: list[RowError] | None = None) -> dict[str, int]:
     """Map each example id in a JSONL file to the byte offset of its line.
 
     Ids as :class:`~argalign.schema.PlainRowIds` gives them; an id that occurs twice is a
-    RowError naming both lines (one of the two would otherwise go unchecked).
+    RowError naming both lines (one of the two would otherwise go unchecked). A line that is
+    no row (``NOT_A_ROW``, ``NO_MESSAGES``) is a RowError too, or, with ``not_rows``, is added
+    there (its id is ``file:line``) and the other lines are read on.
     """
     ids, offsets, lines = PlainRowIds(), {}, {}
     for lineno, offset, record in iter_with_offsets(path):
-        row_id = ids.example(record, f"{path.name}:{lineno}").id
+        try:
+            row_id = ids.example(record, f"{path.name}:{lineno}").id
+        except RowError as e:
+            if not_rows is None:
+                raise
+            not_rows.append(e)
+            continue
         if row_id in offsets:
             raise RowError(row_id, "ID_DUPLICATE", f"{path}: lines {lines[row_id]} and {lineno} "
                            "have the same id; ids must be unique to match rows")
@@ -57,13 +73,17 @@ def index_offsets(path: Path) -> dict[str, int]:
 def validate_files(original_path: str | Path, aligned_path: str | Path, mode: str, *,
                    report_path: str | Path | None = None,
                    max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> ValidateSummary:
-    original_path, aligned_path = Path(original_path), Path(aligned_path)
+    original_path = regular_file(original_path, "--original")
+    aligned_path = regular_file(aligned_path, "--aligned")
+    refuse_json_array(original_path, "--original")
+    refuse_json_array(aligned_path, "--aligned")
     if report_path is not None:
         if Path(report_path).is_dir():
             raise ConfigError(f"--report {report_path} is a folder; give a file name")
         refuse_overwrite([report_path], [original_path, aligned_path], "--report")
-    offsets = index_offsets(original_path)
-    if not offsets:
+    bad_originals: list[RowError] = []
+    offsets = index_offsets(original_path, not_rows=bad_originals)
+    if not offsets and not bad_originals:
         raise ConfigError(f"--original {original_path} has no rows: nothing to validate against")
     summary = ValidateSummary()
     seen: set[str] = set()
@@ -79,9 +99,16 @@ def validate_files(original_path: str | Path, aligned_path: str | Path, mode: st
             **({"reason": reason} if reason else {}),
         })
 
+    for error in bad_originals:  # no aligned row can match a line that is no row
+        add(error.row_id, Outcome.REJECTED,
+            [Violation(error.code, error.message_index, f"--original: {error.problem}")])
     ids = PlainRowIds()
     for lineno, record in iter_jsonl(aligned_path):
-        example = ids.example(record, f"{aligned_path.name}:{lineno}")
+        try:
+            example = ids.example(record, f"{aligned_path.name}:{lineno}")
+        except RowError as e:  # reported; the other lines are checked on
+            add(e.row_id, Outcome.REJECTED, [Violation(e.code, e.message_index, e.problem)])
+            continue
         if example.id in seen:
             add(example.id, Outcome.REJECTED, [Violation("ID_DUPLICATE", None, f"line {lineno}")])
             continue
@@ -90,6 +117,12 @@ def validate_files(original_path: str | Path, aligned_path: str | Path, mode: st
             add(example.id, Outcome.REJECTED, [Violation("ID_EXTRA", None, f"line {lineno}")])
             continue
         original = Example.from_record(read_at(original_path, offsets[example.id])).row
+        try:  # a malformed original cannot say what a rewrite must keep
+            parse_conversation(original, example.id)
+        except RowError as e:
+            add(example.id, Outcome.REJECTED, [Violation(
+                e.code, e.message_index, f"the original row is malformed: {e.problem}")])
+            continue
         verdict = gate(original, example.row, mode, max_user_change=max_user_change)
         add(example.id, verdict.outcome, verdict.violations, str(record.get("reason") or ""))
 

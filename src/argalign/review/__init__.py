@@ -30,10 +30,14 @@ def build_report(data: str | Path, *, run_name: str | None = None,
                  out: str | Path | None = None) -> dict[str, Any]:
     """Write the report of a run; returns ``{"out", "run", "examples", "bytes", "plots"}``."""
     from argalign.files import atomic_write
+    from argalign.jsonl import refuse_overwrite
     from argalign.review import plots
     from argalign.review.collect import collect
     from argalign.review.page import render
 
+    path = Path(out) if out is not None else default_path(data)
+    # The report reads the raw and result files: it may not replace one, nor write among them.
+    refuse_overwrite([path], [], "--out", data_trees=True, data=data)
     view = collect(data, run_name)
     figures = plots.score_figures(view.scores)
     try:
@@ -42,7 +46,6 @@ def build_report(data: str | Path, *, run_name: str | None = None,
         plots.close(figures)
     page = render(view, uris, data_dir=str(data),
                   labels_key=f"{Path(data).resolve()}#{view.run}")
-    path = Path(out) if out is not None else default_path(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "w") as fh:
         fh.write(page)

@@ -17,6 +17,8 @@ from argalign.cli_options import (
     DEFAULT_ACCEPT_MARGIN,
     DEFAULT_COMPARISON,
     MODES,
+    NON_NEGATIVE,
+    POSITIVE,
     THINKING_SCOPES,
     add_choice,
     add_list,
@@ -151,26 +153,26 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accept-margin", type=float, default=DEFAULT_ACCEPT_MARGIN, metavar="X",
                    help="how much higher than the original a rewrite must score to be kept "
                         "(default %(default)s, well above the metric's repeatability of 0.0007)")
-    p.add_argument("--accept-retries", type=int, default=2, metavar="N",
+    p.add_argument("--accept-retries", type=NON_NEGATIVE, default=2, metavar="N",
                    help="fresh samples after a rewrite that is not better by the margin "
                         "(default %(default)s)")
     p.add_argument("--retry-failed", action="store_true",
                    help="resume, aligning the failed and not_improved examples again and keeping "
                         "every other result")
-    p.add_argument("--max-errors", type=int, default=None,
+    p.add_argument("--max-errors", type=NON_NEGATIVE, default=None,
                    help="stop cleanly after more than N failed examples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
     p.add_argument("--run-name", default=None,
                    help="default: run-<modes>-<models>-s<seed>")
     p.add_argument("--force", action="store_true",
                    help="resume even though the parameters changed (finished results are kept)")
     p.add_argument("--no-track", dest="track", action="store_false", help="no MLflow run")
-    p.add_argument("--trace-sample", type=int, default=100, metavar="N",
+    p.add_argument("--trace-sample", type=NON_NEGATIVE, default=100, metavar="N",
                    help="trace N examples in MLflow, drawn by a hash of seed and id (default "
                         "%(default)s; 0: none); their scores are evaluated with mlflow.genai")
     p.add_argument("--no-progress", dest="progress", action="store_false",
                    help="no progress bar")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    p.add_argument("--workers", type=NON_NEGATIVE, default=1, metavar="N",
                    help="worker processes sharing the run's LM threads (default %(default)s; 0: one "
                         "per core); concurrency, rpm and --max-errors stay limits of the whole run. "
                         "Worth it when the endpoint serves far more requests than one process can "
@@ -198,7 +200,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("clean", help="keep aligned rows that pass the checker: DATA/cleaned")
     p.add_argument("--data", default="data")
-    p.add_argument("--max-user-change", type=int, default=DEFAULT_MAX_USER_CHANGE,
+    p.add_argument("--max-user-change", type=NON_NEGATIVE, default=DEFAULT_MAX_USER_CHANGE,
                    help="Mode B: longest clarification (characters) that may follow the unchanged "
                         "user message (default %(default)s)")
     p.set_defaults(func=cmd_clean)
@@ -218,7 +220,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_list(p, "--splits", default=SPLITS, metavar="SPLIT", help="splits")
     # A first run on the local model should end in minutes, not hours: one example per
     # (config, split) unless asked for more.
-    p.add_argument("-n", type=int, default=1,
+    p.add_argument("-n", type=POSITIVE, default=1,
                    help="examples per (config, split) (default %(default)s; --all for every row)")
     p.add_argument("--all", action="store_true", help="every row of every (config, split)")
     p.add_argument("--data", "--out", dest="out", default="data", metavar="DIR",
