@@ -51,7 +51,7 @@ from tqdm import tqdm
 
 from argalign.checks import instructions
 from argalign.config import load_settings
-from argalign.deliverables import asked, method_words
+from argalign.deliverables import asked, method_words, requested
 from argalign.judge import Judge
 from argalign.lm import open_models, usage_from_history
 from argalign.metrics import (
@@ -161,7 +161,7 @@ def _joined(words: list[str]) -> str:
 def unexpected(row: dict) -> frozenset[str]:
     """Major methods of the first turn's plan that its request leaves unexpected."""
     view = turn_views(row)[0]
-    return view.delivered.major_methods - asked(instructions_of(view.request))
+    return view.delivered.major_methods - requested(instructions_of(view.request))
 
 
 def with_method_sentence(row: dict, template: str) -> dict:
