@@ -26,7 +26,7 @@ PROVENANCE = ("id", "source_id", "config", "split", "index", "mode", "model", "p
               "reason", "codes", "attempts", "retries", "calls", "input_tokens", "output_tokens",
               "latency_s", "row")
 
-ASKS_REQUEST = "fields: `method_request`, then `task_request`."
+ASKS_REQUEST = "fields: `request`."
 ASKS_THINKING_A = "fields: `opening`, then `closing`."
 ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
 # The sample row asks whether proposition (4) is explicit: a rewrite must keep the question.
@@ -34,8 +34,6 @@ NEW_REQUEST = ("Reconstruct the argument in Argdown standard form and annotate i
                "conjectures in the text, then answer in one word: is proposition (4) explicitly "
                "mentioned in the text?")
 
-# The analysis its plan carries out on the way, which the new request asks for first.
-METHOD_REQUEST = "First reconstruct the argument and annotate its reasons and conjectures."
 NEW_OPENING = "Here is a new opening: whether (4) is explicit takes a reconstruction."
 
 INSTRUCTION = "Reconstruct the argument in Argdown."
@@ -77,7 +75,7 @@ def rewriting_lm() -> DummyLM:
         ASKS_THINKING_B: {"opening": NEW_OPENING, "closing": "Here is a new closing: yes.",
                           "clarification": ""},
         ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": "Here is a new closing: yes."},
-        ASKS_REQUEST: {"method_request": METHOD_REQUEST, "task_request": NEW_REQUEST},
+        ASKS_REQUEST: {"request": NEW_REQUEST},
     }, adapter=dspy.JSONAdapter())
 
 
@@ -106,8 +104,7 @@ def test_aligned_with_provenance(mode):
 
 def test_tokens_are_counted_from_the_endpoint():
     def answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
-        values = {"clarification": "", "method_request": METHOD_REQUEST,
-                  "task_request": NEW_REQUEST, "opening": NEW_OPENING}
+        values = {"clarification": "", "request": NEW_REQUEST, "opening": NEW_OPENING}
         return {name: values.get(name, f"A new {name}: yes.") for name in fields}
 
     with FakeOpenAIServer(responder=answers) as server:
@@ -124,7 +121,7 @@ def test_a_rewrite_identical_to_the_original_is_unchanged(mode):
     lm = DummyLM({
         ASKS_THINKING_B: {"opening": OPENING, "closing": CLOSING, "clarification": ""},
         ASKS_THINKING_A: {"opening": OPENING, "closing": CLOSING},
-        ASKS_REQUEST: {"method_request": "", "task_request": INSTRUCTION},
+        ASKS_REQUEST: {"request": INSTRUCTION},
     }, adapter=dspy.JSONAdapter())
     record = align(example(row), mode, lm)
     assert record.outcome == "unchanged"

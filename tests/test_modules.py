@@ -19,19 +19,28 @@ from dspy.clients.engines.dummy_engine import AsyncDummyEngine, DummyEngine
 from dspy.utils import DummyLM
 
 from argalign.checks import states_verdict
-from argalign.deliverables import METHODS, asked, step_labels
+from argalign.deliverables import (
+    ASK_METHOD,
+    METHODS,
+    Delivered,
+    ask_for_methods,
+    asked,
+    requested,
+    step_labels,
+)
 from argalign.errors import RowError
 from argalign.invariants import appended_clarification, check_row
+from argalign.metrics import instructions_of, turn_views
 from argalign.modules import MAX_CLARIFICATION_CHARS, AlignmentFailed, make_mode
 from argalign.schema import parse_conversation, split_source
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from argalign.thinking import split_thinking
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
-ALLOWED_OUTPUTS = {"method_request", "task_request", "opening", "closing", "clarification"}
+ALLOWED_OUTPUTS = {"request", "opening", "closing", "clarification"}
 
 # The JSONAdapter ends each prompt with the output fields it wants, in order.
-ASKS_REQUEST = "fields: `method_request`, then `task_request`."
+ASKS_REQUEST = "fields: `request`."
 ASKS_THINKING_A = "fields: `opening`, then `closing`."
 ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
 
@@ -42,15 +51,6 @@ REQUEST_PREFIX = "Please do exactly this: "
 _ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
 
 
-_METHODS = re.compile(r"\[\[ ## methods ## \]\]\n(.*?)(?=\n\n|\Z)", re.S)
-
-
-def ask_methods(prompt: str) -> str:
-    """A method sentence that asks for every method the prompt lists (empty for 'none')."""
-    found = _METHODS.search(prompt)
-    lines = [] if found is None or found.group(1).strip() == "none" else \
-        [line.strip() for line in found.group(1).splitlines() if line.strip()]
-    return f"First {'; '.join(lines)}." if lines else ""
 _PLAN = re.compile(r"\[\[ ## plan ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
 _DELIVERS = re.compile(r"On the way, its reasoning produces: ([^\n]*)")
 _ORIGINAL_CLOSING = re.compile(r"\[\[ ## original_closing ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)",
@@ -110,11 +110,6 @@ class ScriptedLM(DummyLM):
         if isinstance(values, str):
             return values
         values = {k: v(self._prompt) if callable(v) else v for k, v in values.items()}
-        if "request" in values:
-            # A scripted request is the second part (what the answer delivers); the first part
-            # asks for the plan's analysis in the words the prompt gives.
-            values = {"method_request": ask_methods(self._prompt),
-                      "task_request": values.pop("request"), **values}
         return super()._format_answer_fields(values)
 
 
@@ -391,7 +386,7 @@ def test_the_lm_never_re_emits_source_or_middle(mode, real_data_path):
         ("", "PARSE_ERROR"),
         ("[1, 2, 3]", "PARSE_ERROR"),
         ('{"answer": "yes"}', "PARSE_ERROR"),
-        ('{"method_request": "", "task_request": ', "EMPTY_FIELD"),  # json_repair: empty
+        ('{"request": ', "EMPTY_FIELD"),  # json_repair reads it as an empty request
     ],
 )
 def test_garbage_fails_after_every_attempt(garbage, code, attempts):
@@ -508,8 +503,8 @@ def test_only_one_clarification_per_turn():
 
 def fixed_answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
     prompt = str(messages[-1].get("content", ""))
-    values = {"method_request": ask_methods(prompt), "task_request": echo_request(prompt),
-              "opening": NEW_OPENING, "closing": NEW_CLOSING, "clarification": CLARIFICATION}
+    values = {"request": echo_request(prompt), "opening": NEW_OPENING, "closing": NEW_CLOSING,
+              "clarification": CLARIFICATION}
     return {name: values[name] for name in fields}
 
 
@@ -675,3 +670,22 @@ def test_text_that_mode_a_would_drop_makes_the_row_rejected_never_aligned():
     record = _align(row, lm)
     assert (record.outcome, record.codes) == ("rejected", ["SOURCE_TEXT_NOT_VERBATIM"])
     assert record.row is None
+
+
+def test_mode_a_asks_for_every_major_method_of_the_plan(real_rows):
+    # The LM answers with the bare original question; the sentence before it is ours.
+    for row in real_rows:
+        view = turn_views(row)[0]
+        prediction = run("A", row, rewriting_lm())
+        new = turn_views(prediction.row)[0]
+        assert view.delivered.major_methods <= requested(instructions_of(new.request)), \
+            row.get("example_id")
+
+
+def test_the_method_sentence_is_read_as_its_methods_and_stable_per_conversation():
+    for methods in (["reconstruction"], ["formalization", "argument_map"], list(ASK_METHOD)):
+        what = Delivered("verdict", frozenset(), frozenset(methods))
+        sentence = ask_for_methods(what, "row-1/1")
+        assert requested(sentence) >= set(methods)
+        assert sentence == ask_for_methods(what, "row-1/1")
+    assert ask_for_methods(Delivered("verdict", frozenset(), frozenset()), "x") == ""

@@ -61,8 +61,13 @@ _LEAKS = re.compile(
     r"|\bthe source text is appended\b"
     # DSPy's adapter instructions and our signatures' wording, echoed into a message.
     r"|\border of fields\b|\bJSON object\b|\boutput fields?\b"
-    r"|`(?:request|opening|closing|clarification|plan|preamble|answer|middle_outline)`"
-    r"|\bthe assistant'?s (?:private )?reasoning\b",
+    r"|`(?:request|opening|closing|clarification|plan|preamble|answer|middle_outline|methods"
+    r"|delivers)`"
+    r"|\bthe assistant'?s (?:private )?reasoning\b"
+    # Words of the method-aware signatures, echoed by Qwen2.5-1.5B into a request or thinking.
+    r"|\bin (?:your|my) own natural words\b|\bwhat the answer delivers\b"
+    r"|\bthe (?:`?methods`?|delivers) (?:section|field|list)\b|\bthe analysis (?:under|listed"
+    r" under|in) `?methods`?",
     re.IGNORECASE,
 )
 

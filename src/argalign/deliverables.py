@@ -18,6 +18,7 @@ Two kinds of label:
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 from collections.abc import Iterable
@@ -254,6 +255,30 @@ def _tool_names(tool_calls: str) -> str:
                         for c in calls if isinstance(c, dict))
     except (json.JSONDecodeError, AttributeError):
         return ""
+
+
+# How a request asks for a method, in the user's words (each phrase is one that `asked` reads),
+# and the sentences Mode A puts them in, chosen per conversation so the data is not one template.
+ASK_METHOD: dict[str, str] = {
+    "reconstruction": "reconstruct the argument in standard form",
+    "formalization": "formalize its premises and conclusions",
+    "argument_map": "sketch an informal argument map of it",
+    "annotation": "annotate the reasons and conjectures in the text",
+    "smt": "write SMT-LIB code that checks its inferences",
+}
+ASK_METHOD_SENTENCES = ("Before you answer, {methods}.", "Work through the argument first: {methods}.",
+                        "Please {methods}, and then turn to the following.")
+
+
+def ask_for_methods(what: Delivered, key: str) -> str:
+    """A sentence asking for the plan's major methods (empty without one); ``key`` (the
+    conversation's id) picks the phrasing, the same every time."""
+    phrases = [ASK_METHOD[m] for m in METHODS if m in what.major_methods]
+    if not phrases:
+        return ""
+    joined = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]
+    pick = int(hashlib.sha256(key.encode()).hexdigest(), 16) % len(ASK_METHOD_SENTENCES)
+    return ASK_METHOD_SENTENCES[pick].format(methods=joined)
 
 
 def method_words(what: Delivered) -> list[str]:

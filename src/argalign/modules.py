@@ -40,7 +40,7 @@ from argalign.checks import (
     turn_thinking,
     what_follows,
 )
-from argalign.deliverables import Delivered, delivered, describe, method_words
+from argalign.deliverables import Delivered, ask_for_methods, delivered, describe, method_words
 from argalign.errors import ArgalignError, RowError
 from argalign.invariants import CLARIFICATION_SEPARATOR, DEFAULT_MAX_USER_CHANGE, UserChange
 from argalign.redact import scrub
@@ -58,7 +58,6 @@ log = logging.getLogger(__name__)
 
 THINKING_SCOPES = ("blocks", "full")
 MAX_REQUEST_CHARS = 2000
-MAX_METHOD_REQUEST_CHARS = 600
 MAX_CLARIFICATION_CHARS = DEFAULT_MAX_USER_CHANGE  # the invariant's bound
 MAX_PROSE_CHARS = 4000
 MIN_WORDS = 3
@@ -368,14 +367,13 @@ class ModeA(AlignConversation):
         response = _delivered(conversation, turn)
         thinking = turn_thinking(conversation, turn)
 
+        # The plan's analysis is asked for by a sentence of ours; the LM writes the rest.
+        ask = ask_for_methods(response, f"{conversation.row_id}/{turn.user_index}")
+
         def check(prediction: dspy.Prediction) -> str:
-            method = _check_prose(prediction.method_request, "method_request",
-                                  required=bool(response.major_methods),
-                                  limit=MAX_METHOD_REQUEST_CHARS)
-            task = _check_prose(prediction.task_request, "task_request", required=True,
+            text = _check_prose(prediction.request, "request", required=True,
                                 limit=MAX_REQUEST_CHARS)
-            # The analysis first, then what the answer delivers: one request in two parts.
-            text = f"{method}\n{task}".strip()
+            text = f"{ask}\n{text}".strip()
             if request.source is not None and request.source[:200] in text:
                 raise InvalidOutput("SOURCE_RETYPED", "the request repeats the source text")
             # The intro line before the source text is kept, so it counts as asked.

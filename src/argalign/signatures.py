@@ -12,16 +12,14 @@ import dspy
 
 class RewriteRequest(dspy.Signature):
     """Mode A. You edit a training conversation in which the user's request is vaguer than the
-    assistant's work: the assistant carries out an elaborate analysis (its plan) before it
-    answers, and the request gives no reason to expect it. Write the new request, in the
-    user's voice, in two short parts. First ask for the analysis listed under `methods`, in
-    your own natural words (one sentence, not a numbered list), so that a reader of the request
-    expects the plan and its level of detail. Then ask for what the answer delivers (see
-    `delivers`), keeping word for word any question of the original request and every format
-    or tool it names. Ask for nothing the assistant does not do. Do not solve the task, do not
-    quote the answer or the reasoning, do not repeat the system prompt, do not refer to earlier
-    requests that do not exist, and do not restate the source text: it is appended after your
-    request unchanged."""
+    assistant's work: the assistant carries out an elaborate analysis before it answers. A
+    sentence that asks for that analysis (listed under `methods`) is already placed before
+    your text. Write the rest of the new request, in the user's voice: ask for what the answer
+    delivers (see `delivers`), keeping word for word any question of the original request and
+    every format or tool it names. Ask for nothing the assistant does not do. Do not repeat the
+    analysis, do not solve the task, do not quote the answer or the reasoning, do not repeat
+    the system prompt, do not refer to earlier requests that do not exist, and do not restate
+    the source text: it is appended after the request unchanged."""
 
     system_prompt: str = dspy.InputField(desc="The system message of the conversation, if any.")
     history: str = dspy.InputField(desc="Earlier turns, shortened; empty for a first turn.")
@@ -32,20 +30,13 @@ class RewriteRequest(dspy.Signature):
     answer: str = dspy.InputField(desc="The assistant's final answer in this turn, shortened.")
     tool_calls: str = dspy.InputField(desc="Tools the assistant calls in this turn, or 'none'.")
     plan: str = dspy.InputField(desc="How the assistant's reasoning is organised: its steps.")
-    delivers: str = dspy.InputField(
-        desc="What the answer delivers (read from its markup): the second part asks for it."
-    )
+    delivers: str = dspy.InputField(desc="What the answer delivers (read from its markup).")
     methods: str = dspy.InputField(
-        desc="The analysis the plan carries out on the way, one item a line: the first part "
-             "asks for all of it. 'none' if the plan carries out no analysis of its own."
+        desc="The analysis the plan carries out, which the sentence before yours asks for."
     )
-    method_request: str = dspy.OutputField(
-        desc="One sentence asking for the analysis under `methods`, in natural words; empty "
-             "if `methods` is 'none'."
-    )
-    task_request: str = dspy.OutputField(
-        desc="One to three sentences asking for what the answer delivers, keeping the "
-             "original request's question word for word. Instructions only."
+    request: str = dspy.OutputField(
+        desc="One to three sentences asking for what the answer delivers, keeping the original "
+             "request's question word for word. Instructions only, without the source text."
     )
 
 

@@ -368,9 +368,8 @@ def default_responder(
         # A well-behaved rewrite keeps what the original request asks for (so the quality
         # checks pass) and adds a sentence: the original instructions, placeholders removed.
         kept = " ".join(_PLACEHOLDERS.sub(" ", original.group(1)).split())
-        for name in ("request", "task_request"):
-            if name in values:
-                values[name] = f"{kept} {values[name]}".strip()
+        if "request" in values:
+            values["request"] = f"{kept} {values['request']}".strip()
     for name in ("opening", "closing", "new_thinking"):
         text = values.get(name)
         if isinstance(text, str) and text:
@@ -387,9 +386,6 @@ def default_responder(
     methods = _METHODS.search(seed)
     methods = [] if methods is None or methods.group(1).strip() == "none" else \
         [line.strip() for line in methods.group(1).splitlines() if line.strip()]
-    if "method_request" in values:
-        # It asks for the plan's analysis, in the words it was given (METHOD_UNEXPECTED).
-        values["method_request"] = f"Please {'; '.join(methods)}." if methods else ""
     if isinstance(values.get("opening"), str) and methods:
         # A well-behaved opening says which analysis the request calls for.
         values["opening"] = f"I will {methods[0]}, since the request calls for it. " \
