@@ -25,24 +25,33 @@ from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_r
 MARK = "Name the deliverable"
 SPEC = OptimizeSpec(mode="B", optimizer="mipro", train=3, val=2, seed=0, comparison="lexical",
                     configs=[CONFIGS[0]], candidates=2, force=True)
-_REQUEST = re.compile(r"\[\[ ## request ## \]\]\n(.*?)\n\n\[\[ ## ", re.S)
+_MAINLY = re.compile(r"Mainly: ([^\n]*?)\.?\n")
+_METHODS = re.compile(r"\[\[ ## methods ## \]\]\n(.*?)(?=\n\n|\Z)", re.S)
 
 
 def improving(fields, messages):
     """Proposes MARK as an instruction; under it, writes openings from the request's words."""
     system = "\n".join(str(m.get("content")) for m in messages if m.get("role") == "system")
     values = default_responder(fields, messages, words=15)
-    proposal = f"{MARK} and start the opening from the words of the request."
+    proposal = f"{MARK} and name in the opening every analysis the plan carries out."
     if set(fields) == {"text"}:  # GEPA's reflection prompt: plain text, a fenced answer
         return {"text": f"```\n{proposal}\n```"}
     for name in values:
         if "instruction" in name:  # MIPROv2's proposer
             values[name] = proposal
     if MARK in system and "opening" in values:
+        # Every method of the plan and what the answer mainly is, where the zero-shot opening
+        # names the first method only: the metric's coherence rises.
         user = str([m for m in messages if m.get("role") == "user"][-1].get("content"))
-        found = _REQUEST.search(user)
-        words = (found.group(1) if found else "").split()[:25]
-        values["opening"] = "I read the request: " + " ".join(words)
+        found = _METHODS.search(user)
+        methods = [m.strip() for m in (found.group(1) if found else "").splitlines() if m.strip()]
+        mainly = _MAINLY.search(user)
+        values["opening"] = ("I will " + "; ".join([m for m in methods if m != "none"]
+                                                   + ([mainly.group(1)] if mainly else []))
+                             + ", since the request calls for all of it.")
+        if "clarification" in values and methods and methods != ["none"]:
+            # Mode B: the request is made to ask for the plan's first method (forward rises).
+            values["clarification"] = f"Please {methods[0].split(' (')[0]} first."
     return values
 
 

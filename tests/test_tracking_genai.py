@@ -12,6 +12,7 @@ from argalign import tracking
 from argalign.align import score_pair, scores_of
 from argalign.metrics import MutualPredictability
 from argalign.tracking import genai
+from support import OWN_METHOD_SENTENCE
 
 SECRET = "sk-test-GENAI-0123456789"
 
@@ -20,6 +21,8 @@ def _aligned(row: dict) -> dict:
     aligned = copy.deepcopy(row)
     user = next(m for m in aligned["messages"] if m["role"] == "user")
     user["content"] = "Reconstruct the argument in Argdown, with a title and gist.\n" + user["content"]
+    thinking = next(m for m in aligned["messages"] if m.get("thinking"))
+    thinking["thinking"] = f"{OWN_METHOD_SENTENCE} {thinking['thinking']}"  # not a trivial edit
     return aligned
 
 

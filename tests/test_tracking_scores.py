@@ -55,7 +55,7 @@ def test_score_logs_params_metrics_and_the_scores_file(files, tmp_path, mlflow_s
     for name, found in (("score_mean", summary["mean"]["score"]),
                         ("score_before", summary["baseline"]),
                         ("score_difference", summary["difference"]),
-                        ("oracle_agreement", summary["oracle"]["agreement"])):
+                        ("oracle_agreement", summary["oracle"]["better_worse"]["agreement"])):
         assert (metrics[f"{name}_low"], metrics[name], metrics[f"{name}_high"]) == pytest.approx(
             (found["low"], found["mean"], found["high"])), name
     assert metrics["n_paired"] == n - 1 and metrics["n_not_aligned"] == 1

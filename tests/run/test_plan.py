@@ -114,12 +114,13 @@ def test_model_names_that_share_a_file_name_are_refused(tmp_path, real_rows_path
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
                                                                       2, "c")})
     settings = write_settings(tmp_path / "settings.yaml", fake_server.url,
-                              models={"x/y": {}, "x_y": {"model": "openai/other"}})
+                              models={"x:y": {}, "x_y": {"model": "openai/other"}})
+    # (A name with "/" is refused by the settings themselves; ":" is allowed and sanitized.)
     args = ["run", "--data", str(data), "--settings", str(settings), "--no-track", "--no-progress",
-            "--modes", "A", "--models", "x/y", "x_y"]
+            "--modes", "A", "--models", "x:y", "x_y"]
     with caplog.at_level(logging.ERROR, logger="argalign"):
         assert cli.main(args) == 2
-    assert "'x/y' and 'x_y'" in caplog.text and "A-x_y.jsonl" in caplog.text
+    assert "'x:y' and 'x_y'" in caplog.text and "A-x_y.jsonl" in caplog.text
     assert not (data / "runs").exists() and fake_server.stats.total == 0
     assert cli.main([*args[:-1], "--run-name", "one"]) == 0  # each alone is fine
 
