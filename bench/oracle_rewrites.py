@@ -26,7 +26,7 @@ from typing import Any
 from _common import REAL_ROWS, read_jsonl, sample_rows
 
 from argalign.labels import LABELS, labelled_pairs, make_patch
-from argalign.metrics import MutualPredictability, turn_views
+from argalign.metrics import MutualPredictability, score_aligned, turn_views
 from argalign.stats import bootstrap, win_rate
 from argalign.thinking import split_thinking
 
@@ -130,21 +130,31 @@ def score(args: argparse.Namespace) -> None:
     if args.comparison is None:
         return
     scorer = MutualPredictability(args.comparison)
+    for gated in (True, False):
+        _agreement(scorer, pairs, gated, f"{args.comparison}{'' if gated else ', ungated'}")
+
+
+def _agreement(scorer: MutualPredictability, pairs: list[dict[str, Any]], gated: bool,
+               name: str) -> None:
+    """The rewrite scored as the product scores it (gated by the invariants and the checks),
+    or as it stands; the original as it stands."""
     judged, same = [], []
     for p in pairs:
-        d = scorer.score(p["a"]).score - scorer.score(p["b"]).score
+        after = (score_aligned(p["b"], p["a"], p["mode"], scorer) if gated
+                 else scorer.score(p["a"]))
+        d = after.score - scorer.score(p["b"]).score
         if p["better"] == "same":
             same.append(d)
         else:  # as (labelled better side, other side)
             judged.append((d, 0.0) if p["better"] == "a" else (0.0, d))
     if judged:
-        print(f"{args.comparison}: agreement on {len(judged)} better/worse labels "
+        print(f"{name}: agreement on {len(judged)} better/worse labels "
               f"{bootstrap(judged, win_rate)}")
     if same:
         mean_abs = bootstrap([abs(d) for d in same], lambda xs: sum(xs) / len(xs))
         mean = bootstrap(same, lambda xs: sum(xs) / len(xs))
         within = sum(abs(d) < 0.01 for d in same) / len(same)
-        print(f"{args.comparison}: {len(same)} 'same' labels: mean difference {mean}, mean "
+        print(f"{name}: {len(same)} 'same' labels: mean difference {mean}, mean "
               f"|difference| {mean_abs}, {within:.0%} within 0.01")
 
 

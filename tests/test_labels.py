@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,17 @@ def test_labelled_pairs_are_oracle_lines_and_missing_originals_are_named(real_ro
     path.write_text(json.dumps({**lines[0], "label": "fine"}) + "\n", "utf-8")
     with pytest.raises(ConfigError, match="labels.jsonl:1: label"):
         labelled_pairs(path, {("real", "0"): row})
+
+
+def test_the_bundled_labelled_rewrites_apply_to_their_originals(real_data_path):
+    import importlib.resources
+
+    from support import read_rows
+
+    path = Path(str(importlib.resources.files("argalign") / "data" / "oracle" / "rewrites.jsonl"))
+    originals = {("real", str(r["example_id"])): r for r in read_rows(real_data_path)}
+    pairs, missing = labelled_pairs(path, originals)
+    assert pairs and not missing
+    for pair in pairs:
+        assert pair["a"] != pair["b"] and pair["why"]
+        assert len(pair["a"]["messages"]) == len(pair["b"]["messages"])
