@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from argalign.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
+from argalign.deliverables import ask_for_methods
 from argalign.jsonl import iter_jsonl, write_jsonl_atomic
+from argalign.metrics import turn_views
 from argalign.prepare import CONFIGS, sample_dir
 from argalign.schema import Example
 from argalign.source_text import find_source
@@ -96,9 +98,13 @@ def test_validate_mode_b_bounds_the_user_message(real_rows, tmp_path, mode, exit
     original = next(r for r in real_rows[1:] if find_source(r["messages"][1]["content"]).before.strip())
     aligned = copy.deepcopy(original)
     user = aligned["messages"][1]
-    # 287 characters that make the plan's methods expectable (else Mode A's METHOD_UNEXPECTED).
-    user["content"] += "\n\n" + "Reconstruct the argument in standard form, formalize it, map " \
-        "it and annotate the text. " * 3 + "Name every premise. Be brief."
+    # Over the default bound of 200 characters and under 300; it asks for the plan's methods
+    # (else Mode A's METHOD_UNEXPECTED) and for nothing the response does not do.
+    added = ask_for_methods(turn_views(original)[0].delivered, "s") or "Be brief."
+    while len(added) <= 200:
+        added += " Name every premise."
+    assert len(added) <= 300
+    user["content"] += "\n\n" + added
     write_jsonl_atomic(tmp_path / "o.jsonl", [{**original, "source_id": "s"}])
     write_jsonl_atomic(tmp_path / "a.jsonl", [{**aligned, "source_id": "s"}])
     argv = ["validate", "--original", str(tmp_path / "o.jsonl"), "--aligned",

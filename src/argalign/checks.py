@@ -95,7 +95,7 @@ _IMPERATIVES = frozenset((
     "make", "map", "mark", "name", "note", "number", "please", "point", "present", "provide",
     "put", "quote", "rate", "reconstruct", "refer", "render", "report", "rewrite", "say",
     "separate", "show", "spell", "start", "state", "structure", "summarise", "summarize", "take",
-    "tell", "test", "translate", "treat", "try", "turn", "use", "verify", "write"))
+    "tell", "test", "translate", "treat", "try", "turn", "use", "verify", "work", "write"))
 # A thinking's frame speaking with the user's words: a sentence in the imperative addressed to
 # the assistant ("Consider tone, persuasion and complexity."), or the user's voice.
 _FRAME_IMPERATIVE = re.compile(
