@@ -310,7 +310,7 @@ class CreditJudge(JudgeComparison):
     names the method too is not penalised), and two readings agree by their overlap
     (sum of minima) rather than by the probability that two draws coincide."""
 
-    def forward_value(self, p_request, task, what):
+    def forward_value(self, p_request, task, what, p_method=None):
         return _credit(p_request, task, what)
 
     def backward_value(self, p_response, p_request):

@@ -343,10 +343,13 @@ SMT_FOLLY = "sample/deepa2-folly-thinking/train/05"
     "I will start by reconstructing the argument.", "The user wants a formal check."])
 def test_the_assistant_planning_inside_the_request_is_caught(planning):
     row = sample(SMT_FOLLY)
-    asks = ("Write an SMT-LIB program that checks every inference step of the argument, after "
+    assert codes(row, with_request(row, SMT_ASKS)) == []
+    assert codes(row, with_request(row, f"{SMT_ASKS} {planning}")) == ["REQUEST_IN_ASSISTANT_VOICE"]
+
+
+# An explicit request for the SMT row: its task and the methods its plan carries out.
+SMT_ASKS = ("Write an SMT-LIB program that checks every inference step of the argument, after "
             "reconstructing it and formalizing its premises.")
-    assert codes(row, with_request(row, asks)) == []
-    assert codes(row, with_request(row, f"{asks} {planning}")) == ["REQUEST_IN_ASSISTANT_VOICE"]
 
 
 @pytest.mark.parametrize("users_words", [
@@ -354,9 +357,7 @@ def test_the_assistant_planning_inside_the_request_is_caught(planning):
     "I'd like you to check every inference step."])
 def test_a_user_speaking_in_the_first_person_is_no_finding(users_words):
     row = sample(SMT_FOLLY)
-    asks = ("Write an SMT-LIB program that checks every inference step of the argument, after "
-            "reconstructing it and formalizing its premises.")
-    assert codes(row, with_request(row, f"{asks} {users_words}")) == []
+    assert codes(row, with_request(row, f"{SMT_ASKS} {users_words}")) == []
 
 
 def test_the_question_of_the_original_request_may_be_asked_in_other_framing():
@@ -556,9 +557,7 @@ def test_a_closing_that_drops_the_verdict_is_caught():
     "Build on the previous answer."])
 def test_a_request_that_refers_back_to_nothing_is_caught(back):
     row = sample(SMT_FOLLY)
-    asks = ("Write an SMT-LIB program that checks every inference step of the argument, after "
-            "reconstructing it and formalizing its premises.")
-    assert codes(row, with_request(row, f"{asks} {back}")) == ["REQUEST_REFERS_TO_NOTHING"]
+    assert codes(row, with_request(row, f"{SMT_ASKS} {back}")) == ["REQUEST_REFERS_TO_NOTHING"]
 
 
 def _check_later_turn(request: str, original: str) -> list[str]:
