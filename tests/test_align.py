@@ -27,8 +27,8 @@ PROVENANCE = ("id", "source_id", "config", "split", "index", "mode", "model", "p
               "latency_s", "row")
 
 ASKS_REQUEST = "fields: `request`."
-ASKS_THINKING_A = "fields: `opening`, then `closing`."
-ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
+ASKS_THINKING_A = "fields: `opening`."
+ASKS_THINKING_B = "fields: `opening`, then `clarification`."
 # The sample row asks whether proposition (4) is explicit: a rewrite must keep the question.
 NEW_REQUEST = ("Reconstruct the argument in Argdown standard form and annotate its reasons and "
                "conjectures in the text, then answer in one word: is proposition (4) explicitly "
@@ -72,9 +72,8 @@ def example(row: Any, id: str = "ex") -> Example:
 
 def rewriting_lm() -> DummyLM:
     return DummyLM({
-        ASKS_THINKING_B: {"opening": NEW_OPENING, "closing": "Here is a new closing: yes.",
-                          "clarification": ""},
-        ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": "Here is a new closing: yes."},
+        ASKS_THINKING_B: {"opening": NEW_OPENING, "clarification": ""},
+        ASKS_THINKING_A: {"opening": NEW_OPENING},
         ASKS_REQUEST: {"request": NEW_REQUEST},
     }, adapter=dspy.JSONAdapter())
 
@@ -95,7 +94,11 @@ def test_aligned_with_provenance(mode):
         ex.id, ex.id, "deepa2-aaac01-thinking", "train", 2)
     assert (record.mode, record.model, record.program) == (mode, "dummy", "zs-test")
     assert record.codes == [] and record.reason == "" and record.retries == []
-    assert record.attempts == record.calls == len(lm.history) == (2 if mode == "A" else 1)
+    # One call, the thinking's: the sample row's request already asks for the verdict, so Mode A
+    # keeps it after a sentence of its own asking for the plan's methods.
+    assert record.attempts == record.calls == len(lm.history) == 1
+    user = record.row["messages"][1]["content"]
+    assert (user == ex.row["messages"][1]["content"]) == (mode == "B")
     assert record.latency_s >= 0
     assert check_row(ex.row, record.row, mode) == []
     assert record.row != ex.row
@@ -111,7 +114,7 @@ def test_tokens_are_counted_from_the_endpoint():
         lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False)
         record = align(sample_example(), "A", lm)
         assert record.outcome == "aligned"
-        assert record.calls == server.stats.total == 2
+        assert record.calls == server.stats.total == 1
     assert record.input_tokens > 500 and 0 < record.output_tokens < 200
 
 
@@ -119,30 +122,36 @@ def test_tokens_are_counted_from_the_endpoint():
 def test_a_rewrite_identical_to_the_original_is_unchanged(mode):
     row = fixed_point_row()
     lm = DummyLM({
-        ASKS_THINKING_B: {"opening": OPENING, "closing": CLOSING, "clarification": ""},
-        ASKS_THINKING_A: {"opening": OPENING, "closing": CLOSING},
+        ASKS_THINKING_B: {"opening": OPENING, "clarification": ""},
+        ASKS_THINKING_A: {"opening": OPENING},
         ASKS_REQUEST: {"request": INSTRUCTION},
     }, adapter=dspy.JSONAdapter())
     record = align(example(row), mode, lm)
     assert record.outcome == "unchanged"
     assert "identical" in record.reason
     assert record.row == row
-    assert record.calls == (2 if mode == "A" else 1)
+    # The request asks for the reconstruction its answer is: Mode A keeps it and asks only for
+    # the opening.
+    assert record.calls == 1
 
 
-def test_one_dropped_word_is_unchanged_with_the_reason():
-    # "That reconstruction is my answer." -> "That is my answer.": a trivial edit, no alignment.
-    lm = DummyLM({ASKS_THINKING_B: {"opening": OPENING, "closing": "That is my answer.",
+def test_an_opening_given_back_with_a_word_dropped_is_unchanged():
+    # "... in standard form." -> "... in form.": nothing new to put before the opening.
+    lm = DummyLM({ASKS_THINKING_B: {"opening": OPENING.replace("standard ", ""),
                                     "clarification": ""}}, adapter=dspy.JSONAdapter())
     record = align(example(fixed_point_row()), "B", lm)
-    assert record.outcome == "unchanged" and "trivial" in record.reason
+    assert record.outcome == "unchanged" and record.row == fixed_point_row()
 
 
-def test_a_new_closing_is_aligned():
-    lm = DummyLM({ASKS_THINKING_B: {"opening": OPENING, "closing": "With the premises numbered and "
-                                    "the inference drawn, the Argdown block is my whole answer.",
-                                    "clarification": ""}}, adapter=dspy.JSONAdapter())
-    assert align(example(fixed_point_row()), "B", lm).outcome == "aligned"
+def test_a_new_opening_is_aligned_and_the_closing_kept():
+    opening = ("Whether Anna plays on Sundays turns on two premises, so I will reconstruct the "
+               "argument in standard form before I answer.")
+    lm = DummyLM({ASKS_THINKING_B: {"opening": opening, "clarification": ""}},
+                 adapter=dspy.JSONAdapter())
+    record = align(example(fixed_point_row()), "B", lm)
+    assert record.outcome == "aligned"
+    assert record.row["messages"][2]["thinking"] == \
+        f"{opening} {OPENING}\n\n{ARGDOWN}\n\n{CLOSING}"
 
 
 @pytest.mark.parametrize("attempts", [1, 3])
@@ -223,7 +232,7 @@ def test_a_judge_scores_baseline_and_aligned(separate_judge_lm):
         options = {"judge": MutualPredictability("lexical")}
     record = align(sample_example(), "A", lm, **options)
     assert record.outcome == "aligned"
-    assert record.calls == 2  # the judge's calls are not the alignment's
+    assert record.calls == 1  # the judge's calls are not the alignment's
     scores = record.scores
     # The judge's own cost is kept beside the scores when its LM keeps a history.
     assert set(scores) == {"baseline", "aligned"} | ({"usage"} if not separate_judge_lm else set())
@@ -246,7 +255,7 @@ def test_a_judge_scores_baseline_and_aligned(separate_judge_lm):
 
 def test_an_unchanged_row_scores_zero():
     lm = DummyLM({
-        ASKS_THINKING_B: {"opening": OPENING, "closing": CLOSING, "clarification": ""},
+        ASKS_THINKING_B: {"opening": OPENING, "clarification": ""},
     }, adapter=dspy.JSONAdapter())
     record = align(example(fixed_point_row()), "B", lm, judge=MutualPredictability("lexical"))
     assert record.outcome == "unchanged"

@@ -12,6 +12,7 @@ import pytest
 
 from argalign.checks import (
     CODES,
+    check_opening_prose,
     check_clarification,
     check_closing,
     check_method_named,
@@ -36,7 +37,7 @@ from argalign.checks import (
 from argalign.deliverables import METHODS, delivered, requested
 from argalign.invariants import Outcome, gate
 from argalign.schema import parse_conversation, split_source
-from argalign.thinking import split_thinking
+from argalign.thinking import ThinkingParts, split_thinking
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
 
@@ -122,7 +123,8 @@ def test_every_check_has_a_catalogued_code():
                           "THINKING_THIRD_PERSON", "FAKE_TOOL_CALL", "CLOSING_COPIES_INPUT",
                           "CLOSING_REFERS_TO_MISSING", "CLOSING_DROPS_VERDICT",
                           "REQUEST_REFERS_TO_NOTHING", "METHOD_UNEXPECTED",
-                          "OPENING_SKIPS_METHOD"}
+                          "OPENING_SKIPS_METHOD", "OPENING_RESTATES_PLAN",
+                          "OPENING_NON_SEQUITUR", "OPENING_CLAIMS_DONE"}
 
 
 @pytest.mark.parametrize("marker", [
@@ -744,3 +746,51 @@ def delivered_of(row: dict):
     from argalign.metrics import turn_views
 
     return turn_views(row)[0].delivered
+
+
+# --- openings: why this plan, not the plan again (issue 19) -----------------------------------
+
+def test_an_opening_that_restates_the_plan_in_prose_is_caught():
+    row = sample(VERDICT)  # plan: reconstruct; identify reasons and conjectures; answer
+    # The shape Qwen2.5-1.5B wrote on a real row: the plan's step titles strung together in a
+    # sentence right before the plan lists them.
+    bad = with_preamble(row, "To answer the question I need to reconstruct the argument in "
+                             "standard form, identify reasons and conjectures in the text, and "
+                             "answer the question.")
+    assert codes(row, bad) == ["OPENING_RESTATES_PLAN"]
+    # Naming the method and why it is needed is what an opening should do.
+    good = with_preamble(row, "Whether the proposition is explicit can only be judged against a "
+                              "reconstruction, so I reconstruct the argument first.")
+    assert codes(row, good) == []
+
+
+@pytest.mark.parametrize("nod", ["I agree.", "Sure!", "Certainly,", "Of course."])
+def test_an_opening_that_acknowledges_nobody_is_caught(nod):
+    row = sample(VERDICT)
+    # Qwen2.5-1.5B on a real row (Mode B): "I agree. Let's begin by analyzing the text ..."
+    bad = with_preamble(row, f"{nod} Whether the proposition is explicit can only be judged "
+                             "against a reconstruction, so I reconstruct the argument first.")
+    assert codes(row, bad) == ["OPENING_NON_SEQUITUR"]
+
+
+def test_an_opening_that_claims_the_work_as_done_is_caught():
+    row = sample(VERDICT)
+    # Qwen2.5-1.5B on a real row, before the steps that do the work: "I have integrated the
+    # data into my argdown code, which is shown below."
+    bad = with_preamble(row, "I have reconstructed the argument and identified its reasons, so "
+                             "the answer follows from the steps below.")
+    assert codes(row, bad) == ["OPENING_CLAIMS_DONE"]
+    # Without any plan or middle after it, there is nothing it pre-empts.
+    assert check_opening_prose("I have reconstructed the argument.", ThinkingParts("x", "", ""),
+                          None) == []
+
+
+@pytest.mark.parametrize("leak", ["as stated in the original closing",
+                                  "in the original question's style",
+                                  "as I have rewritten the request to ask"])
+def test_the_editors_view_of_the_row_is_a_leak(leak):
+    # Qwen2.5-1.5B, Mode A on real rows: "... as stated in the original closing.", "I have
+    # rewritten the request to ask for assistance in assessing the rhetorical style ..."
+    row = sample(VERDICT)
+    bad = with_preamble(row, f"I reconstruct the argument first, {leak}.")
+    assert codes(row, bad) == ["PLACEHOLDER_LEAKED"]

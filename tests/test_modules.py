@@ -18,11 +18,12 @@ import pytest
 from dspy.clients.engines.dummy_engine import AsyncDummyEngine, DummyEngine
 from dspy.utils import DummyLM
 
-from argalign.checks import states_verdict
+from argalign.checks import instructions, states_verdict
 from argalign.deliverables import (
     ASK_METHOD,
     METHODS,
     Delivered,
+    requested,
     ask_for_methods,
     asked,
     requested,
@@ -31,7 +32,7 @@ from argalign.deliverables import (
 from argalign.errors import RowError
 from argalign.invariants import appended_clarification, check_row
 from argalign.metrics import instructions_of, turn_views
-from argalign.modules import MAX_CLARIFICATION_CHARS, AlignmentFailed, make_mode
+from argalign.modules import MAX_CLARIFICATION_CHARS, AlignmentFailed, Request, make_mode
 from argalign.schema import parse_conversation, split_source
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from argalign.thinking import split_thinking
@@ -41,8 +42,8 @@ ALLOWED_OUTPUTS = {"request", "opening", "closing", "clarification"}
 
 # The JSONAdapter ends each prompt with the output fields it wants, in order.
 ASKS_REQUEST = "fields: `request`."
-ASKS_THINKING_A = "fields: `opening`, then `closing`."
-ASKS_THINKING_B = "fields: `opening`, then `closing`, then `clarification`."
+ASKS_THINKING_A = "fields: `opening`."
+ASKS_THINKING_B = "fields: `opening`, then `clarification`."
 
 # A well-behaved request rewrite: the original instructions (the source-text placeholder taken
 # out) after a prefix. It keeps everything the original asks for and adds nothing the answer
@@ -116,9 +117,9 @@ class ScriptedLM(DummyLM):
 def rewriting_lm(**extra: Any) -> ScriptedLM:
     """Answers every rewrite with new text; ``extra`` keys are added to every answer."""
     return ScriptedLM({
-        ASKS_THINKING_B: {"opening": NEW_OPENING, "closing": new_closing,
+        ASKS_THINKING_B: {"opening": NEW_OPENING,
                           "clarification": CLARIFICATION, **extra},
-        ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": new_closing, **extra},
+        ASKS_THINKING_A: {"opening": NEW_OPENING, **extra},
         ASKS_REQUEST: {"request": NEW_REQUEST, **extra},
     })
 
@@ -164,16 +165,23 @@ def read_real(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+def vague(row: dict) -> bool:
+    """Whether the row's first request names nothing it asks for ("Your turn."), so Mode A has
+    the LM write it (a request that already asks for the answer's task is kept)."""
+    first = next(m for m in row["messages"] if m["role"] == "user")
+    return not asked(instructions(first["content"]))
+
+
 def tool_row() -> dict:
-    return next(row for row in SAMPLE_ROWS if kind(row) == "tool")
+    return next(row for row in SAMPLE_ROWS if kind(row) == "tool" and vague(row))
 
 
 def multi_turn_row() -> dict:
-    return next(row for row in SAMPLE_ROWS if kind(row) == "multi-turn")
+    return next(row for row in SAMPLE_ROWS if kind(row) == "multi-turn" and vague(row))
 
 
 def single_turn_row() -> dict:
-    return next(row for row in SAMPLE_ROWS if kind(row) == "single-turn")
+    return next(row for row in SAMPLE_ROWS if kind(row) == "single-turn" and vague(row))
 
 
 SAMPLE_ROWS = sample_rows()
@@ -190,17 +198,24 @@ def assert_aligned(original: dict, aligned: dict, mode: str) -> None:
     assert check_row(original, aligned, mode) == []
     assert {k: v for k, v in aligned.items() if k != "messages"} == {
         k: v for k, v in original.items() if k != "messages"}
-    for old, new in zip(original["messages"], aligned["messages"], strict=True):
+    conversation = parse_conversation(original, "row")
+    first_replies = {min(turn.assistant_indices) for turn in conversation.turns}
+    for i, (old, new) in enumerate(zip(original["messages"], aligned["messages"], strict=True)):
         assert new.keys() == old.keys()
         if old["role"] in ("system", "tool"):
             assert new == old
         elif old["role"] == "assistant":
             assert (new["content"], new["tool_calls"], new["tools"], new["name"]) == (
                 old["content"], old["tool_calls"], old["tools"], old["name"])
-            if old["thinking"]:
-                assert new["thinking"] != old["thinking"]
+            if old["thinking"] and i in first_replies:
+                # New first sentences, then the original thinking from its opening prose on.
+                parts = split_thinking(old["thinking"])
                 assert new["thinking"].startswith(NEW_OPENING)
-                assert split_thinking(old["thinking"]).middle in new["thinking"]
+                assert new["thinking"].endswith(
+                    old["thinking"][old["thinking"].index(parts.preamble.strip()):]
+                    if parts.preamble.strip() else old["thinking"])
+            elif old["thinking"]:
+                assert new["thinking"] == old["thinking"]  # after tool results: kept
             else:
                 assert new["thinking"] == old["thinking"]  # None stays None, "" stays ""
         else:
@@ -212,7 +227,12 @@ def assert_aligned(original: dict, aligned: dict, mode: str) -> None:
         old = original["messages"][turn.user_index]["content"]
         new = aligned["messages"][turn.user_index]["content"]
         if mode == "A":
-            assert new != old and REQUEST_PREFIX in new
+            # Either the LM wrote the instructions, or the original ones (which already ask for
+            # the answer's task) are kept word for word after our sentence asking for the method.
+            rest = Request.of(old).rest
+            assert REQUEST_PREFIX in new or new == old or (
+                rest in new and not new.startswith(rest)
+                and requested(new) > requested(rest)), new
         elif any(original["messages"][i]["thinking"] for i in turn.assistant_indices):
             assert new == f"{old}\n\n{CLARIFICATION}"
         else:
@@ -238,8 +258,11 @@ def test_sample_rows_are_aligned_within_the_invariants(mode, row):
     prediction = run(mode, row, lm)
     assert_aligned(row, prediction.row, mode)
     conversation = parse_conversation(row, "row")
-    thinkings = sum(1 for m in row["messages"] if m["role"] == "assistant" and m["thinking"])
-    requests = len(conversation.turns) if mode == "A" else 0
+    # One call per turn for its first reply's thinking (a thinking after tool results is kept).
+    thinkings = sum(1 for turn in conversation.turns
+                    if row["messages"][min(turn.assistant_indices)]["thinking"])
+    requests = sum(REQUEST_PREFIX in (prediction.row["messages"][turn.user_index]["content"] or "")
+                   for turn in conversation.turns) if mode == "A" else 0
     assert prediction.calls == len(lm.history) == thinkings + requests
     edited = {(e["message_index"], e["field"]) for e in prediction.edits}
     changed = {(i, key) for i, (old, new) in enumerate(zip(row["messages"], prediction.row["messages"]))
@@ -247,16 +270,19 @@ def test_sample_rows_are_aligned_within_the_invariants(mode, row):
     assert edited == changed
 
 
-def test_multi_turn_rows_get_every_request_rewritten():
+def test_a_vague_request_is_rewritten_and_a_specific_one_kept():
     row = multi_turn_row()
     users = [i for i, m in enumerate(row["messages"]) if m["role"] == "user"]
     assert len(users) == 2
-    aligned = run("A", row, rewriting_lm()).row
-    assert all(aligned["messages"][i]["content"] != row["messages"][i]["content"] for i in users)
-    # The second request has no source text: it is replaced as a whole.
-    second = row["messages"][users[1]]["content"]
-    assert aligned["messages"][users[1]]["content"].endswith(
-        REQUEST_PREFIX + " ".join(second.split()))
+    first, second = (row["messages"][i]["content"] for i in users)
+    assert not asked(instructions(first)) and asked(second)  # "Do the usual analysis." / a question
+    lm = rewriting_lm()
+    aligned = run("A", row, lm).row
+    # The vague request is the LM's text, the source text kept after it.
+    assert REQUEST_PREFIX in aligned["messages"][users[0]]["content"]
+    # The second asks for what its answer delivers and its plan needs no more: kept, not sent.
+    assert aligned["messages"][users[1]]["content"] == second
+    assert sum(ASKS_REQUEST in p for p in prompts(lm)) == 1
 
 
 @pytest.mark.parametrize("mode", ["A", "B"])
@@ -271,16 +297,17 @@ def test_empty_thinking_stays_as_it_was(mode, thinking):
     assert len(lm.history) == (1 if mode == "A" else 0)  # nothing to ask for an empty thinking
 
 
-def test_a_tool_round_trip_aligns_both_thinkings():
+def test_a_tool_round_trip_gets_new_first_sentences_and_keeps_the_thinking_after_it():
     row = tool_row()
     lm = rewriting_lm()
     aligned = run("A", row, lm).row
-    thinking = [i for i, m in enumerate(row["messages"]) if m["thinking"]]
-    assert len(thinking) == 2
-    assert all(aligned["messages"][i]["thinking"].startswith(NEW_OPENING) for i in thinking)
-    first, second = (p for p in prompts(lm) if ASKS_THINKING_A in p)
-    assert "first reply" in first and "after tool results" in second
-    assert "Tool call: " in first  # what follows the first thinking is the tool call
+    first, second = [i for i, m in enumerate(row["messages"]) if m["thinking"]]
+    assert aligned["messages"][first]["thinking"] == f"{NEW_OPENING} {row['messages'][first]['thinking']}"
+    # After the tool results the reasoning goes on from them: kept, and not sent to the LM.
+    assert aligned["messages"][second]["thinking"] == row["messages"][second]["thinking"]
+    (prompt,) = (p for p in prompts(lm) if ASKS_THINKING_A in p)
+    assert "first reply" in prompt
+    assert "Tool call: " in prompt  # what follows the first thinking is the tool call
 
 
 def test_full_thinking_scope_replaces_the_thinking():
@@ -356,11 +383,13 @@ def test_the_lm_never_re_emits_source_or_middle(mode, real_data_path):
     with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
         program(row=row)
     sent = prompts(lm)
-    assert len(sent) == (3 if mode == "A" else 2)
+    # The request already asks for the rhetoric profile: Mode A keeps it (no LM call) and puts
+    # its sentence asking for the plan's methods before it. The thinking after the tool result
+    # is kept: one call, for the first thinking.
+    assert len(sent) == 1
     placeholder = f"[SOURCE TEXT: {len(source)} characters]"
-    # Mode A shows the source once, as a placeholder, to the request rewrite; its thinking
-    # prompts get the new request, which never holds the source. Mode B shows the placeholder.
-    assert placeholder in sent[0]
+    # Mode A's thinking prompts get the new request, which never holds the source; Mode B shows
+    # the placeholder.
     assert all(placeholder in prompt for prompt in sent) == (mode == "B")
     for prompt in sent:
         assert source not in prompt
@@ -401,7 +430,7 @@ def test_garbage_fails_after_every_attempt(garbage, code, attempts):
 
 def test_a_retry_samples_again():
     lm = ScriptedLM(["no JSON", {"request": NEW_REQUEST}, "no JSON", "no JSON",
-                     {"opening": NEW_OPENING, "closing": NEW_CLOSING}])
+                     {"opening": NEW_OPENING}])
     prediction = run("A", single_turn_row(), lm)
     assert prediction.calls == 5
     assert [r.split(":")[0] for r in prediction.retries] == ["PARSE_ERROR"] * 3
@@ -424,20 +453,19 @@ def test_extra_keys_cannot_change_the_answer(mode):
 @pytest.mark.parametrize(
     ("mode", "bad", "code"),
     [
-        ("A", {"opening": NEW_OPENING}, "PARSE_ERROR"),  # no closing
         ("A", {"closing": NEW_CLOSING}, "PARSE_ERROR"),  # no opening
-        ("A", {"opening": "  ", "closing": NEW_CLOSING}, "EMPTY_FIELD"),
-        ("A", {"opening": "x" * 5000, "closing": NEW_CLOSING}, "FIELD_TOO_LONG"),
-        ("B", {"opening": NEW_OPENING, "closing": NEW_CLOSING}, "PARSE_ERROR"),  # no clarification
-        ("B", {"opening": NEW_OPENING, "closing": NEW_CLOSING, "clarification": "x" * 201},
+        ("A", {"opening": "  "}, "EMPTY_FIELD"),
+        ("A", {"opening": "x" * 5000}, "FIELD_TOO_LONG"),
+        ("B", {"opening": NEW_OPENING}, "PARSE_ERROR"),  # no clarification
+        ("B", {"opening": NEW_OPENING, "clarification": "x" * 201},
          "FIELD_TOO_LONG"),
-        ("B", {"opening": NEW_OPENING, "closing": NEW_CLOSING,
+        ("B", {"opening": NEW_OPENING,
                "clarification": "Use Argdown.\nAnd add a map."}, "INVALID_FIELD"),
     ],
 )
 def test_an_unusable_thinking_rewrite_is_retried_then_fails(mode, bad, code):
     asks = ASKS_THINKING_A if mode == "A" else ASKS_THINKING_B
-    good = {"opening": NEW_OPENING, "closing": NEW_CLOSING, "clarification": CLARIFICATION}
+    good = {"opening": NEW_OPENING, "clarification": CLARIFICATION}
     if mode == "A":
         good.pop("clarification")
     row = single_turn_row()
@@ -474,7 +502,7 @@ def test_a_request_that_retypes_the_source_is_retried():
     row = single_turn_row()
     source = split_source(row["messages"][1]["content"])[1]
     lm = ScriptedLM([{"request": f"Reconstruct this:\n{source}"}, {"request": NEW_REQUEST},
-                     {"opening": NEW_OPENING, "closing": NEW_CLOSING}])
+                     {"opening": NEW_OPENING}])
     prediction = run("A", row, lm)
     assert [r.split(":")[0] for r in prediction.retries] == ["SOURCE_RETYPED"]
     assert prediction.row["messages"][1]["content"].count(source) == 1
@@ -483,7 +511,7 @@ def test_a_request_that_retypes_the_source_is_retried():
 def test_a_clarification_stays_within_the_mode_b_bound():
     row = single_turn_row()
     clarification = "Please " + "x" * (MAX_CLARIFICATION_CHARS - 8) + "."
-    lm = ScriptedLM([{"opening": NEW_OPENING, "closing": NEW_CLOSING,
+    lm = ScriptedLM([{"opening": NEW_OPENING,
                       "clarification": clarification}])
     aligned = run("B", row, lm).row
     old, new = row["messages"][1]["content"], aligned["messages"][1]["content"]
@@ -503,7 +531,7 @@ def test_only_one_clarification_per_turn():
 
 def fixed_answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
     prompt = str(messages[-1].get("content", ""))
-    values = {"request": echo_request(prompt), "opening": NEW_OPENING, "closing": NEW_CLOSING,
+    values = {"request": echo_request(prompt), "opening": NEW_OPENING,
               "clarification": CLARIFICATION}
     return {name: values[name] for name in fields}
 
@@ -541,9 +569,11 @@ def test_the_plan_is_kept_byte_for_byte_and_shown_to_the_lm(real_data_path):
     assert parts.plan.startswith("Step 1:") and parts.plan.count("Step ") >= 10
     lm = rewriting_lm()
     aligned = run("B", row, lm).row
-    # The new closing keeps the verdict ("No, it is not.") the original closing stated.
-    assert aligned["messages"][2]["thinking"] == f"{NEW_OPENING} {parts.plan}\n\n{parts.middle}" \
-        f"\n\n{NEW_CLOSING} {parts.closing}"
+    # Only the first sentences are new: the opening prose, the plan, the middle and the closing
+    # ("No, it is not.") follow as they were.
+    original = row["messages"][2]["thinking"]
+    assert original.startswith(parts.preamble)
+    assert aligned["messages"][2]["thinking"] == f"{NEW_OPENING} {original}"
     thinking_prompt = next(p for p in prompts(lm) if ASKS_THINKING_B in p)
     assert parts.plan in thinking_prompt  # as an input: the LM never writes it back
     assert parts.preamble in thinking_prompt
@@ -551,9 +581,9 @@ def test_the_plan_is_kept_byte_for_byte_and_shown_to_the_lm(real_data_path):
 
 def test_a_leaked_placeholder_is_retried():
     row = single_turn_row()
-    leaky = {"opening": "I annotate [SOURCE TEXT: 587 characters] now.", "closing": NEW_CLOSING}
+    leaky = {"opening": "I annotate [SOURCE TEXT: 587 characters] now."}
     lm = ScriptedLM([{"request": NEW_REQUEST}, leaky,
-                     {"opening": NEW_OPENING, "closing": NEW_CLOSING}])
+                     {"opening": NEW_OPENING}])
     prediction = run("A", row, lm)
     assert [r.split(":")[0] for r in prediction.retries] == ["PLACEHOLDER_LEAKED"]
     assert "SOURCE TEXT" not in json.dumps(prediction.row)
@@ -565,35 +595,59 @@ def test_a_rewrite_that_fails_a_check_every_time_ends_rejected():
     from argalign.schema import Example
 
     row = single_turn_row()
-    leaky = {"opening": "I start from [[ ## request ## ]] again.", "closing": NEW_CLOSING}
-    lm = ScriptedLM({ASKS_REQUEST: {"request": NEW_REQUEST}, ASKS_THINKING_A: leaky})
+    leaky = {"opening": "I start from [[ ## request ## ]] again.", "clarification": ""}
+    lm = ScriptedLM({ASKS_THINKING_B: leaky})
     with pytest.raises(QualityRejected) as info:
-        run("A", row, lm)
+        run("B", row, lm)
     assert info.value.code == "PLACEHOLDER_LEAKED" and info.value.attempts == 3
 
-    lm = ScriptedLM({ASKS_REQUEST: {"request": NEW_REQUEST}, ASKS_THINKING_A: leaky})
-    record = align_example(Example("x", "c", "s", 0, row), make_mode("A"), model="m", lm=lm,
+    lm = ScriptedLM({ASKS_THINKING_B: leaky})
+    record = align_example(Example("x", "c", "s", 0, row), make_mode("B"), model="m", lm=lm,
                            adapter=dspy.JSONAdapter())
     assert record.outcome == "rejected" and record.codes == ["PLACEHOLDER_LEAKED"]
     assert record.row is None
 
 
-def test_a_request_that_drops_a_method_is_retried(real_data_path):
-    row = read_real(real_data_path)[4]  # asks for SMT-LIB code and gets it
-    narrow = {"request": "Reconstruct the argument in Argdown standard form, please."}
-    lm = ScriptedLM([narrow, {"request": NEW_REQUEST},
-                     {"opening": NEW_OPENING, "closing": NEW_CLOSING}])
+def test_mode_a_keeps_a_thinking_whose_new_sentences_fail_and_says_so():
+    # The new request carries the alignment; the original reasoning still leads from it.
+    row = single_turn_row()
+    leaky = {"opening": "I start from [[ ## request ## ]] again."}
+    lm = ScriptedLM({ASKS_REQUEST: {"request": NEW_REQUEST}, ASKS_THINKING_A: leaky})
+    prediction = run("A", row, lm)
+    assert prediction.row["messages"][2]["thinking"] == row["messages"][2]["thinking"]
+    assert REQUEST_PREFIX in prediction.row["messages"][1]["content"]
+    assert [e["field"] for e in prediction.edits] == ["content"]
+    assert [r.split(":")[0] for r in prediction.retries] == ["PLACEHOLDER_LEAKED"] * 4
+    assert "thinking 2 kept as it was after 3 attempts" in prediction.retries[-1]
+    # Without a new request there is nothing left to align: the row is rejected.
+    specific = next(r for r in SAMPLE_ROWS if kind(r) == "single-turn" and
+                    run("A", r, rewriting_lm()).row["messages"][1] == r["messages"][1])
+    with pytest.raises(AlignmentFailed):
+        run("A", specific, ScriptedLM({ASKS_THINKING_A: leaky}))
+
+
+def test_a_request_that_drops_the_question_is_retried():
+    # "Use the usual approach." answered with SMT-LIB code, and a question added to it: the
+    # request does not ask for the SMT code, so the LM rewrites it, and must keep the question.
+    row = copy.deepcopy(next(row for row in SAMPLE_ROWS
+                             if vague(row) and "(check-sat)" in row["messages"][-1]["content"]))
+    user = row["messages"][1]
+    user["content"] = user["content"].replace(
+        "Use the usual approach.", "Use the usual approach. Which inference is the weakest?", 1)
+    assert "weakest" in user["content"]
+    narrow = {"request": "Write SMT-LIB code that checks every inference, please."}
+    lm = ScriptedLM([narrow, {"request": NEW_REQUEST}, {"opening": NEW_OPENING}])
     prediction = run("A", row, lm)
     assert [r.split(":")[0] for r in prediction.retries] == ["DELIVERABLE_DROPPED"]
-    assert "smt" in prediction.retries[0]
+    assert "Which inference is the weakest?" in prediction.retries[0]
 
 
 def test_a_clarification_that_repeats_the_request_is_retried():
     row = single_turn_row()
     request_words = " ".join(split_source(row["messages"][1]["content"])[0].split()[:8])
-    lm = ScriptedLM([{"opening": NEW_OPENING, "closing": NEW_CLOSING,
+    lm = ScriptedLM([{"opening": NEW_OPENING,
                       "clarification": request_words + "."},
-                     {"opening": NEW_OPENING, "closing": NEW_CLOSING,
+                     {"opening": NEW_OPENING,
                       "clarification": CLARIFICATION}])
     prediction = run("B", row, lm)
     assert [r.split(":")[0] for r in prediction.retries] == ["CLARIFICATION_REPEATS"]
@@ -666,7 +720,7 @@ def test_text_that_mode_a_would_drop_makes_the_row_rejected_never_aligned():
     row = _with_user_message(f"{before.strip()}\n\nConsider the following text:\n{ISSUE_TEXT}")
     lm = ScriptedLM({ASKS_REQUEST: {"request": lambda prompt: "Please look at the argument "
                                     "closely with me." + named_methods(prompt)},
-                     ASKS_THINKING_A: {"opening": NEW_OPENING, "closing": NEW_CLOSING}})
+                     ASKS_THINKING_A: {"opening": NEW_OPENING}})
     record = _align(row, lm)
     assert (record.outcome, record.codes) == ("rejected", ["SOURCE_TEXT_NOT_VERBATIM"])
     assert record.row is None

@@ -67,7 +67,11 @@ _LEAKS = re.compile(
     # Words of the method-aware signatures, echoed by Qwen2.5-1.5B into a request or thinking.
     r"|\bin (?:your|my) own natural words\b|\bwhat the answer delivers\b"
     r"|\bthe (?:`?methods`?|delivers) (?:section|field|list)\b|\bthe analysis (?:under|listed"
-    r" under|in) `?methods`?",
+    r" under|in) `?methods`?"
+    # The editor's view of the row: "as stated in the original closing", "the original
+    # question's style". A user or an assistant has no "original" of its own message.
+    r"|\bthe original (?:question|query|closing|opening|prompt|thinking|reasoning)\b"
+    r"|\brewr(?:ote|itten|iting|ite) (?:the|this|your|my) (?:request|question|query|prompt)\b",
     re.IGNORECASE,
 )
 
@@ -112,6 +116,17 @@ _ANSWERS = re.compile(r"^(?:yes|no|true|false|correct|incorrect)\b", re.I)
 # A quotation in a frame ("Now I can address the query: '...'") cites the request, it does not
 # speak with it; an apostrophe inside a word ("Donovan's") opens no quote.
 _QUOTED = re.compile(r"(?<!\w)'[^'\n]+'(?!\w)|\"[^\"\n]+\"|“[^”\n]+”|‘[^’\n]+’")
+# An opening that acknowledges a user who said nothing to agree with ("I agree.", "Sure!").
+_ACKNOWLEDGES = re.compile(r"^\W*(?:I agree|I see|sure|certainly|of course|absolutely|great|"
+                           r"understood|got it|alright|noted|indeed)\b", re.I)
+# An opening claiming work done that the steps after it still do ("I have integrated the data
+# into my argdown code").
+_CLAIMS_DONE = re.compile(r"\bI(?: have|'ve) (?:already )?(?:analy[sz]ed|assessed|reconstructed|"
+                          r"formali[sz]ed|annotated|mapped|integrated|identified|evaluated|"
+                          r"checked|created|written|done|considered|completed|summari[sz]ed)\b",
+                          re.I)
+# Planned steps an opening may name before the plan lists them itself: more is a restatement.
+RESTATED_STEPS = 3
 # Share of a frame sentence's content words (of at least ECHO_WORDS) found in the request.
 ECHO_SHARE = 0.8
 ECHO_WORDS = 5
@@ -368,6 +383,8 @@ def check_opening(opening: str, *, original_thinking: str, request: str = "",
     out += _markup(opening, parts.opening, "opening", index)
     out += _frame(ThinkingParts(opening, "", "").preamble, parts.preamble, request, "opening",
                   index)
+    preamble = ThinkingParts(opening, "", "").preamble
+    out += check_opening_prose(preamble, parts, index)
     planned = plan_steps(parts.plan)
     if planned:
         kept = set(plan_steps(opening))
@@ -376,6 +393,38 @@ def check_opening(opening: str, *, original_thinking: str, request: str = "",
             out.append(Finding("PLAN_DROPPED", index,
                                f"{len(missing)} of {len(planned)} planned steps are no longer "
                                f"listed, first {missing[0]!r}"))
+    return out
+
+
+def restated_steps(prose: str, steps: list[str]) -> list[str]:
+    """The planned steps whose title a stretch of prose repeats (at least
+    :data:`KEEP_SHARE` of the title's content words)."""
+    words = content_words(_STEP_LINE.sub("", prose))
+    return [step for step in steps
+            if content_words(step) and len(content_words(step) & words)
+            >= KEEP_SHARE * len(content_words(step))]
+
+
+def check_opening_prose(preamble: str, parts: ThinkingParts, index: int | None) -> list[Finding]:
+    """An opening's own prose (before the kept plan) against the original's: it may say why
+    this plan answers the request, not restate the plan, acknowledge nobody, or claim the work
+    the steps after it do."""
+    out = []
+    steps = plan_steps(parts.plan)
+    restated = restated_steps(preamble, steps)
+    if len(restated) >= RESTATED_STEPS and len(restated_steps(parts.preamble, steps)) < RESTATED_STEPS:
+        out.append(Finding("OPENING_RESTATES_PLAN", index,
+                           f"the opening repeats {len(restated)} of the {len(steps)} planned steps "
+                           f"in prose before the plan lists them, first {restated[0]!r}"))
+    nod = _ACKNOWLEDGES.match(preamble)
+    if nod and not _ACKNOWLEDGES.match(parts.preamble):
+        out.append(Finding("OPENING_NON_SEQUITUR", index,
+                           f"the opening answers a remark nobody made: {nod.group(0).strip()!r}"))
+    claim = _CLAIMS_DONE.search(preamble)
+    if claim and (parts.plan or parts.middle) and not _CLAIMS_DONE.search(parts.preamble):
+        out.append(Finding("OPENING_CLAIMS_DONE", index,
+                           f"the opening claims as done what the steps after it still do: "
+                           f"{claim.group(0)!r}"))
     return out
 
 

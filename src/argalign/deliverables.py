@@ -270,10 +270,12 @@ ASK_METHOD_SENTENCES = ("Before you answer, {methods}.", "Work through the argum
                         "Please {methods}, and then turn to the following.")
 
 
-def ask_for_methods(what: Delivered, key: str) -> str:
-    """A sentence asking for the plan's major methods (empty without one); ``key`` (the
-    conversation's id) picks the phrasing, the same every time."""
-    phrases = [ASK_METHOD[m] for m in METHODS if m in what.major_methods]
+def ask_for_methods(what: Delivered, key: str, *, besides: Iterable[str] = ()) -> str:
+    """A sentence asking for the plan's major methods, less those in ``besides`` (labels the
+    request already asks for); empty when none is left. ``key`` (the conversation's id) picks
+    the phrasing, the same every time."""
+    skip = set(besides)
+    phrases = [ASK_METHOD[m] for m in METHODS if m in what.major_methods and m not in skip]
     if not phrases:
         return ""
     joined = phrases[0] if len(phrases) == 1 else ", ".join(phrases[:-1]) + " and " + phrases[-1]

@@ -2,7 +2,8 @@
 
 Contract: ``forward(row=...)`` takes an original row and returns ``dspy.Prediction(row=...,
 edits=...)``. The output row is a copy of the original in which only user ``content`` and
-non-empty assistant ``thinking`` (opening and closing around a verbatim middle) are replaced,
+non-empty assistant ``thinking`` (its opening prose, before a verbatim plan, middle and closing)
+are replaced,
 so the hard invariants hold by construction. Every LM output is checked; a call that fails to
 parse, is cut off, or gives an unusable field is retried with a fresh sample, and after the
 last attempt :class:`AlignmentFailed` is raised: the original is never returned in its place.
@@ -36,11 +37,19 @@ from argalign.checks import (
     check_request,
     first_reply,
     instructions,
+    nearly_same,
     new_frame,
     turn_thinking,
     what_follows,
 )
-from argalign.deliverables import Delivered, ask_for_methods, delivered, describe, method_words
+from argalign.deliverables import (
+    Delivered,
+    ask_for_methods,
+    delivered,
+    describe,
+    method_words,
+    requested,
+)
 from argalign.errors import ArgalignError, RowError
 from argalign.invariants import CLARIFICATION_SEPARATOR, DEFAULT_MAX_USER_CHANGE, UserChange
 from argalign.redact import scrub
@@ -153,14 +162,16 @@ class Request:
     intro: str = ""
     source: str | None = None
     unclear: bool = False
+    rest: str = ""  # the instructions around the source text, without its intro line
 
     @classmethod
     def of(cls, content: str) -> Request:
         span = find_source(content)
         if span is None:
-            return cls(content, content, unclear=unclear(content))
+            return cls(content, content, unclear=unclear(content), rest=content.strip())
         masked = f"{span.before}{span.intro}[SOURCE TEXT: {len(span.source)} characters]{span.after}"
-        return cls(content, masked, span.intro.rstrip("\n"), span.source)
+        rest = "\n".join(part.strip() for part in (span.before, span.after) if part.strip())
+        return cls(content, masked, span.intro.rstrip("\n"), span.source, rest=rest)
 
     def with_instructions(self, instructions: str) -> str:
         """The user message with new instructions and the source text (and its intro line)
@@ -179,6 +190,9 @@ class AlignConversation(dspy.Module):
 
     mode: ClassVar[str]
     user_change: ClassVar[UserChange]
+    # Whether a thinking whose new sentences fail every check may stay as it was when the
+    # request changed (the row is then aligned by its request alone), rather than reject the row.
+    thinking_optional: ClassVar[bool] = False
     rewrite_thinking: dspy.Predict
     # While an optimizer compiles, a conversation the program gives up on is a prediction
     # (``row=None``, ``failure``, ``codes``) rather than an exception: DSPy drops a raising
@@ -202,24 +216,23 @@ class AlignConversation(dspy.Module):
         return None
 
     def check_thinking(self, prediction: dspy.Prediction, context: ThinkingContext
-                       ) -> tuple[str, str, str]:
-        """``(opening, closing, clarification)`` from a thinking rewrite, or InvalidOutput.
+                       ) -> tuple[str, str]:
+        """``(preamble, clarification)`` from a thinking rewrite, or InvalidOutput.
 
-        The opening is the prose before the kept plan; with the plan after it, the new opening
-        must still list every planned step (it does by construction) and leak no placeholder.
+        The LM writes the sentences that go before the original opening prose (:func:`lead_in`);
+        the new preamble is checked as a whole against the original, and what the LM wrote
+        must name a method of the plan (in a first reply).
         """
-        opening = _check_prose(prediction.opening, "opening", required=True)
-        closing = _check_prose(prediction.closing, "closing", required=False)
-        new_opening = context.parts.join(preamble=opening).split(context.parts.middle)[0] \
-            if context.parts.middle else context.parts.join(preamble=opening)
+        written = _check_prose(prediction.opening, "opening", required=True)
+        preamble = lead_in(written, context.parts.preamble)
         asks = instructions(context.request)
         InvalidOutput.raise_for(
-            check_opening(new_opening, original_thinking=context.original, request=asks)
-            + check_closing(closing, original_thinking=context.original, request=asks,
-                            source=context.source, answer=context.answer)
-            + (check_method_named(opening, response=context.response, request=asks)
+            check_opening(context.parts.join(preamble=preamble).split(context.parts.middle)[0]
+                          if context.parts.middle else context.parts.join(preamble=preamble),
+                          original_thinking=context.original, request=asks)
+            + (check_method_named(written, response=context.response, request=asks)
                if context.first else []))
-        return opening, closing, ""
+        return preamble, ""
 
     # -- LM calls with retries ------------------------------------------------------------
 
@@ -282,8 +295,21 @@ class AlignConversation(dspy.Module):
                 if not conversation.messages[i].thinking:
                     continue  # null stays null, "" stays "": nothing to align
                 first = first_reply(conversation, turn, i)
-                new_thinking, clarification = self._align_thinking(
-                    conversation, turn, i, seen, first, calls)
+                if not first and self.thinking_scope == "blocks":
+                    continue  # after tool results the reasoning goes on from them: kept
+                try:
+                    new_thinking, clarification = self._align_thinking(
+                        conversation, turn, i, seen, first, calls)
+                except QualityRejected as e:
+                    if not (self.thinking_optional and instructions is not None):
+                        raise
+                    # The new request carries the alignment; the original reasoning still
+                    # leads from it to the answer. Kept, and the reason recorded.
+                    calls.failures.append(f"{e.code}: thinking {i} kept as it was after "
+                                          f"{e.attempts} attempts")
+                    continue
+                if new_thinking == conversation.messages[i].thinking:
+                    continue  # the LM gave the opening back
                 messages[i]["thinking"] = new_thinking
                 edits.append({"message_index": i, "field": "thinking"})
                 if clarification and not clarified:
@@ -323,21 +349,21 @@ class AlignConversation(dspy.Module):
         parts: ThinkingParts = split_thinking(thinking)
         response = _delivered(conversation, turn)
         context = ThinkingContext(thinking, parts, request, response, first, source, follows)
-        opening, closing, clarification = self._call(
+        opening, clarification = self._call(
             self.rewrite_thinking, lambda p: self.check_thinking(p, context), calls,
             request=shorten(request, 1500),
             position=position,
             original_opening=shorten(parts.preamble, 1500),
             plan=shorten(parts.plan, 1500),
             middle_outline=parts.outline(),
-            original_closing=shorten(parts.closing, 800),
+            closing=shorten(parts.closing, 800),
             answer=answer,
             methods=_methods(response),
         )
-        # The plan stays byte for byte: the LM wrote only the prose before it.
-        return parts.join(preamble=opening,
-                          closing=closing if (closing or not parts.closing) else None), \
-            clarification
+        # The original opening prose, the plan, the middle and the closing stay byte for byte:
+        # the LM wrote only what goes before them. (Closings and openings the LM rewrote were
+        # the same or worse: the plan restated in prose, the answer's gist, done steps announced.)
+        return parts.join(preamble=opening), clarification
 
 
 class ModeA(AlignConversation):
@@ -346,6 +372,7 @@ class ModeA(AlignConversation):
 
     mode = "A"
     user_change = UserChange.FREE
+    thinking_optional = True
 
     def __init__(self, thinking: str = "blocks", attempts: int = 3, retry_temperature: float = 0.9):
         super().__init__(thinking, attempts, retry_temperature)
@@ -353,7 +380,7 @@ class ModeA(AlignConversation):
         self.rewrite_thinking = dspy.Predict(RewriteThinkingForRequest)
 
     def treat_request(self, conversation: Conversation, turn: Turn, request: Request,
-                      history: list[str], calls: CallLog) -> str:
+                      history: list[str], calls: CallLog) -> str | None:
         if request.unclear:  # fail closed: a free rewrite could drop the text with the request
             raise RowError(conversation.row_id, "SOURCE_UNCLEAR",
                            f"the {len(request.content)}-character user message has no source text "
@@ -367,12 +394,13 @@ class ModeA(AlignConversation):
         response = _delivered(conversation, turn)
         thinking = turn_thinking(conversation, turn)
 
-        # The plan's analysis is asked for by a sentence of ours; the LM writes the rest.
-        ask = ask_for_methods(response, f"{conversation.row_id}/{turn.user_index}")
+        # The plan's analysis is asked for by a sentence of ours. The rest is the original
+        # instructions when they already ask for what the answer mainly delivers (the LM would
+        # only copy them, and a 1.5B model garbles what it copies), else the LM's text.
+        key = f"{conversation.row_id}/{turn.user_index}"
+        ask = ask_for_methods(response, key)
 
-        def check(prediction: dspy.Prediction) -> str:
-            text = _check_prose(prediction.request, "request", required=True,
-                                limit=MAX_REQUEST_CHARS)
+        def checked(text: str) -> str:
             text = f"{ask}\n{text}".strip()
             if request.source is not None and request.source[:200] in text:
                 raise InvalidOutput("SOURCE_RETYPED", "the request repeats the source text")
@@ -383,6 +411,20 @@ class ModeA(AlignConversation):
                 source=request.source or "", response=response, thinking=thinking,
                 first_turn=not history))
             return text
+
+        if keeps_task(request.rest, response):
+            ask = ask_for_methods(response, key, besides=requested(request.rest))
+            if not ask:
+                return None  # the request already asks for the answer and the plan
+            try:
+                return checked(request.rest)
+            except InvalidOutput as e:  # the user's own words fail a check: the LM writes them
+                calls.failures.append(f"{e.code}: kept instructions: {e}")
+                ask = ask_for_methods(response, key)
+
+        def check(prediction: dspy.Prediction) -> str:
+            return checked(_check_prose(prediction.request, "request", required=True,
+                                        limit=MAX_REQUEST_CHARS))
 
         return self._call(
             self.rewrite_request, check, calls,
@@ -410,15 +452,15 @@ class ModeB(AlignConversation):
         self.rewrite_thinking = dspy.Predict(RewriteThinkingForAnswer)
 
     def check_thinking(self, prediction: dspy.Prediction, context: ThinkingContext
-                       ) -> tuple[str, str, str]:
-        opening, closing, _ = super().check_thinking(prediction, context)
+                       ) -> tuple[str, str]:
+        opening, _ = super().check_thinking(prediction, context)
         clarification = _check_prose(getattr(prediction, "clarification", ""), "clarification",
                                      required=False, limit=MAX_CLARIFICATION_CHARS)
         if "\n" in clarification or "\r" in clarification:
             raise InvalidOutput("INVALID_FIELD", "clarification is not one sentence")
         InvalidOutput.raise_for(check_clarification(
             clarification, request=instructions(context.request), response=context.response))
-        return opening, closing, clarification
+        return opening, clarification
 
 
 MODES: dict[str, type[AlignConversation]] = {"A": ModeA, "B": ModeB}
@@ -430,6 +472,24 @@ def make_mode(mode: str, *, thinking: str = "blocks", attempts: int = 3,
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     return MODES[mode](thinking=thinking, attempts=attempts, retry_temperature=retry_temperature)
+
+
+def lead_in(written: str, preamble: str) -> str:
+    """The new opening prose: what the LM wrote, then the original prose, kept."""
+    original = preamble.strip()
+    if not original:
+        return written
+    if nearly_same(written, original):
+        return original  # the LM gave the opening back: nothing new to say
+    if written.endswith(original):
+        return written  # it wrote its sentences and then the original, as asked
+    return f"{written} {original}"
+
+
+def keeps_task(instructions: str, response: Delivered) -> bool:
+    """Whether instructions already ask for what the answer mainly delivers (its task), so
+    that Mode A keeps them word for word after its sentence asking for the method."""
+    return response.task is not None and response.task in requested(instructions)
 
 
 def _methods(response: Delivered) -> str:

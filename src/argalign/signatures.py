@@ -1,8 +1,9 @@
 """DSPy signatures. Each docstring is the instruction the optimizers start from and rewrite.
 
 The LM never sees a field it does not need and never returns text that stays the same:
-the source text is shown as an excerpt and carried over by the module, fenced blocks of the
-thinking stay verbatim, and only the opening and closing prose of a thinking is rewritten.
+the source text is shown as an excerpt and carried over by the module, and a thinking only
+gets new first sentences, before its original opening: the opening, the plan, the steps and
+blocks and the closing stay verbatim.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class RewriteRequest(dspy.Signature):
 
 
 class _RewriteThinking(dspy.Signature):
-    """Rewrite the opening and the closing of an assistant's private reasoning."""
+    """Write the first sentences of an assistant's private reasoning."""
 
     request: str = dspy.InputField(desc="The user's request (source text omitted).")
     position: str = dspy.InputField(
@@ -54,35 +55,28 @@ class _RewriteThinking(dspy.Signature):
         desc="The step list that follows the opening; it is kept as it is. Empty if none."
     )
     middle_outline: str = dspy.InputField(desc="The headings and blocks of the kept middle part.")
-    original_closing: str = dspy.InputField(desc="The current closing of the reasoning.")
+    closing: str = dspy.InputField(desc="The closing of the reasoning; it is kept as it is.")
     answer: str = dspy.InputField(desc="What the assistant answers or calls next, shortened.")
     methods: str = dspy.InputField(
         desc="The analysis the plan carries out, one item a line, or 'none'."
     )
     opening: str = dspy.OutputField(
-        desc="The new opening prose, one to four sentences in my own first-person voice: what "
-             "the request asks for, which analysis from `methods` I will carry out, and why that "
-             "analysis is what answering this request takes. Never copy the request or give "
-             "orders. The plan follows unchanged, so end where the plan can start, and do not "
-             "list the steps yourself unless the plan is empty."
-    )
-    closing: str = dspy.OutputField(
-        desc="The new closing, one to three sentences that lead from the last step to the "
-             "answer or the tool call. The steps are done by then: draw the result from them "
-             "(state the verdict if the original closing did), do not announce them again, and "
-             "refer only to what the reasoning contains."
+        desc="One or two sentences in my own first-person voice, put before the original "
+             "opening, which stays: what about this request makes the analysis in `methods` "
+             "the way to answer it. Never copy the request or list its instructions, never "
+             "give orders, never restate the plan's steps, never speak of the request as "
+             "rewritten or original."
     )
 
 
 class RewriteThinkingForRequest(_RewriteThinking):
-    """Mode A. The user's request was rewritten to match the assistant's answer; now make the
-    assistant's private reasoning follow from that request. You write only the opening prose
-    and the closing of the reasoning; its plan (the step list) and its middle part (steps,
-    Argdown and code blocks) stay as they are. The opening, in the assistant's own first-person
-    voice, says what the request asks for and how the analysis of the plan serves it. The
-    closing connects the last step to the final answer or tool call. Be concrete and brief;
-    never contradict the plan, the middle part or the answer, never write a tool call, and
-    never write placeholders or field names."""
+    """Mode A. The user's request now asks for the analysis the assistant carries out; make the
+    assistant's private reasoning start from that request. You write only one or two sentences
+    that go before the original opening, in the assistant's own first-person voice: what the
+    request asks for and how the analysis in `methods` serves it. The original opening, the
+    plan (the step list), the middle part (steps, Argdown and code blocks) and the closing
+    stay as they are. Be concrete and brief; never contradict the plan, the middle part or
+    the answer, never write a tool call, and never write placeholders or field names."""
 
 
 class RewriteThinkingForAnswer(_RewriteThinking):
@@ -91,8 +85,9 @@ class RewriteThinkingForAnswer(_RewriteThinking):
     first-person voice, why this request calls for this plan: what settling the request
     takes, and so which analysis (from `methods`) it carries out. For example, whether a
     proposition is explicit in a text can only be judged against a reconstruction of the
-    argument. You write only the opening prose and the closing; the plan (the step list) and
-    the middle part (steps, Argdown and code blocks) stay as they are. If the request does not
+    argument. You write only one or two sentences that go before the original opening; the
+    original opening, the plan (the step list), the middle part (steps, Argdown and code
+    blocks) and the closing stay as they are. If the request does not
     ask for the analysis, give one short sentence the user appends to it that asks for that
     analysis, as the clarification; it must add something the request does not already say and
     ask for nothing the assistant does not do. Otherwise leave it empty. Never copy the

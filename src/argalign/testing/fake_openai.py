@@ -370,19 +370,12 @@ def default_responder(
         kept = " ".join(_PLACEHOLDERS.sub(" ", original.group(1)).split())
         if "request" in values:
             values["request"] = f"{kept} {values['request']}".strip()
-    for name in ("opening", "closing", "new_thinking"):
+    for name in ("opening", "new_thinking"):
         text = values.get(name)
         if isinstance(text, str) and text:
             # The assistant's prose, in its own voice: hashed words may start with "Explain"
             # or "Write", which would be the user's imperative (THINKING_ECHOES_REQUEST).
             values[name] = f"I note: {text[:1].lower()}{text[1:]}"
-    closing = _ORIGINAL_CLOSING.search(seed)
-    if isinstance(values.get("closing"), str) and closing:
-        # A closing keeps the verdict ("No.") its original stated (CLOSING_DROPS_VERDICT).
-        from argalign.checks import states_verdict
-
-        if states_verdict(closing.group(1)):
-            values["closing"] = f"{values['closing']} {closing.group(1).strip()}"
     methods = _METHODS.search(seed)
     methods = [] if methods is None or methods.group(1).strip() == "none" else \
         [line.strip() for line in methods.group(1).splitlines() if line.strip()]
@@ -399,8 +392,6 @@ def default_responder(
 
 _METHODS = re.compile(r"\[\[ ## methods ## \]\]\n(.*?)(?=\n\n|\Z)", re.S)
 _ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
-_ORIGINAL_CLOSING = re.compile(r"\[\[ ## original_closing ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)",
-                               re.S)
 _PLACEHOLDERS = re.compile(r"\[SOURCE TEXT: \d+ characters\]|\[\.\.\. \d+ characters omitted \.\.\.\]")
 
 
@@ -413,7 +404,7 @@ def letter_logprobs(key: str, letters: str = string.ascii_uppercase[:9]) -> list
             for letter, w in sorted(zip(letters, weights), key=lambda lw: -lw[1])]
 
 
-_PROSE_FIELDS = ("opening", "closing", "new_thinking")
+_PROSE_FIELDS = ("opening", "new_thinking")
 
 
 def _tamper(values: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
