@@ -18,12 +18,14 @@ import pytest
 from dspy.clients.engines.dummy_engine import AsyncDummyEngine, DummyEngine
 from dspy.utils import DummyLM
 
+from argalign.checks import _delivered as delivered_by
 from argalign.checks import instructions, states_verdict
 from argalign.deliverables import (
     ASK_METHOD,
+    MAJOR_METHODS,
     METHODS,
     Delivered,
-    requested,
+    ask_briefly,
     ask_for_methods,
     asked,
     requested,
@@ -43,7 +45,7 @@ ALLOWED_OUTPUTS = {"request", "opening", "closing", "clarification"}
 # The JSONAdapter ends each prompt with the output fields it wants, in order.
 ASKS_REQUEST = "fields: `request`."
 ASKS_THINKING_A = "fields: `opening`."
-ASKS_THINKING_B = "fields: `opening`, then `clarification`."
+ASKS_THINKING_B = "fields: `opening`."
 
 # A well-behaved request rewrite: the original instructions (the source-text placeholder taken
 # out) after a prefix. It keeps everything the original asks for and adds nothing the answer
@@ -233,10 +235,19 @@ def assert_aligned(original: dict, aligned: dict, mode: str) -> None:
             assert REQUEST_PREFIX in new or new == old or (
                 rest in new and not new.startswith(rest)
                 and requested(new) > requested(rest)), new
-        elif any(original["messages"][i]["thinking"] for i in turn.assistant_indices):
-            assert new == f"{old}\n\n{CLARIFICATION}"
+        elif new != old:
+            # Mode B appends one sentence of ours asking for the plan's methods the request
+            # does not name yet, and only that.
+            assert new.startswith(old + "\n\n")
+            appended = new[len(old) + 2:]
+            assert re.fullmatch(r"Please [^\n.]+ before you answer\.", appended), appended
+            assert len(appended) <= MAX_CLARIFICATION_CHARS
+            response = delivered_by(conversation, turn)
+            assert response.expectable & MAJOR_METHODS <= requested(instructions(old)) | requested(appended)
+            assert not requested(appended) & requested(instructions(old))
         else:
-            assert new == old
+            response = delivered_by(conversation, turn)
+            assert response.expectable & MAJOR_METHODS <= requested(instructions(old))
 
 
 @pytest.mark.parametrize("mode", ["A", "B"])
@@ -456,11 +467,8 @@ def test_extra_keys_cannot_change_the_answer(mode):
         ("A", {"closing": NEW_CLOSING}, "PARSE_ERROR"),  # no opening
         ("A", {"opening": "  "}, "EMPTY_FIELD"),
         ("A", {"opening": "x" * 5000}, "FIELD_TOO_LONG"),
-        ("B", {"opening": NEW_OPENING}, "PARSE_ERROR"),  # no clarification
-        ("B", {"opening": NEW_OPENING, "clarification": "x" * 201},
-         "FIELD_TOO_LONG"),
-        ("B", {"opening": NEW_OPENING,
-               "clarification": "Use Argdown.\nAnd add a map."}, "INVALID_FIELD"),
+        ("B", {"clarification": "Please map it."}, "PARSE_ERROR"),  # no opening
+        ("B", {"opening": "x" * 5000}, "FIELD_TOO_LONG"),
     ],
 )
 def test_an_unusable_thinking_rewrite_is_retried_then_fails(mode, bad, code):
@@ -508,23 +516,11 @@ def test_a_request_that_retypes_the_source_is_retried():
     assert prediction.row["messages"][1]["content"].count(source) == 1
 
 
-def test_a_clarification_stays_within_the_mode_b_bound():
-    row = single_turn_row()
-    clarification = "Please " + "x" * (MAX_CLARIFICATION_CHARS - 8) + "."
-    lm = ScriptedLM([{"opening": NEW_OPENING,
-                      "clarification": clarification}])
-    aligned = run("B", row, lm).row
-    old, new = row["messages"][1]["content"], aligned["messages"][1]["content"]
-    assert new == f"{old}\n\n{clarification}"
-    assert appended_clarification(old, new) == clarification
-    assert len(clarification) == MAX_CLARIFICATION_CHARS
-    assert check_row(row, aligned, "B") == []
-
-
-def test_only_one_clarification_per_turn():
-    row = tool_row()
-    aligned = run("B", row, rewriting_lm()).row
-    assert aligned["messages"][1]["content"].count(CLARIFICATION) == 1
+def test_the_longest_clarification_stays_within_the_mode_b_bound():
+    every = Delivered(task="verdict", features=frozenset(), method=MAJOR_METHODS)
+    sentence = ask_briefly(every)
+    assert len(sentence) <= MAX_CLARIFICATION_CHARS
+    assert requested(sentence) >= MAJOR_METHODS  # each method is asked in words the rules read
 
 
 # --- truncation over the wire --------------------------------------------------------------------
@@ -642,15 +638,16 @@ def test_a_request_that_drops_the_question_is_retried():
     assert "Which inference is the weakest?" in prediction.retries[0]
 
 
-def test_a_clarification_that_repeats_the_request_is_retried():
-    row = single_turn_row()
-    request_words = " ".join(split_source(row["messages"][1]["content"])[0].split()[:8])
-    lm = ScriptedLM([{"opening": NEW_OPENING,
-                      "clarification": request_words + "."},
-                     {"opening": NEW_OPENING,
-                      "clarification": CLARIFICATION}])
-    prediction = run("B", row, lm)
-    assert [r.split(":")[0] for r in prediction.retries] == ["CLARIFICATION_REPEATS"]
+def test_no_clarification_when_the_request_already_asks_for_the_methods():
+    row = copy.deepcopy(single_turn_row())
+    user = row["messages"][1]
+    plain = run("B", row, rewriting_lm()).row["messages"][1]["content"]
+    assert plain != user["content"]  # a vague request gets the sentence
+    # The request that asks for all of it already: nothing appended.
+    user["content"] = plain
+    aligned = run("B", row, rewriting_lm()).row
+    assert aligned["messages"][1]["content"] == user["content"]
+    assert aligned["messages"][2]["thinking"] != row["messages"][2]["thinking"]
 
 
 # --- the source text without an intro line; Mode A fails closed (#12 item 2) -----------------
@@ -710,7 +707,7 @@ def test_mode_b_aligns_the_same_long_message():
         record = align_example(Example("x", "c", "train", 0, _with_user_message(content)),
                                make_mode("B"), model="dummy", lm=rewriting_lm())
     assert record.outcome == "aligned"
-    assert record.row["messages"][1]["content"] == f"{content}\n\n{CLARIFICATION}"
+    assert record.row["messages"][1]["content"].startswith(f"{content}\n\nPlease ")
 
 
 def test_text_that_mode_a_would_drop_makes_the_row_rejected_never_aligned():

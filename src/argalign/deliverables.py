@@ -283,6 +283,28 @@ def ask_for_methods(what: Delivered, key: str, *, besides: Iterable[str] = ()) -
     return ASK_METHOD_SENTENCES[pick].format(methods=joined)
 
 
+# The same request, briefly: Mode B appends it to a request it keeps (at most 200 characters).
+ASK_METHOD_BRIEFLY: dict[str, str] = {
+    "reconstruction": "reconstruct the argument in standard form",
+    "formalization": "formalize it",
+    "argument_map": "map it",
+    "annotation": "annotate the text",
+    "smt": "check its inferences with SMT-LIB code",
+}
+
+
+def ask_briefly(what: Delivered, *, besides: Iterable[str] = ()) -> str:
+    """One short sentence asking for the major methods a response carries out (its plan's, and
+    its answer's own when that is one: a reconstruction, SMT-LIB code), less those in
+    ``besides``; empty when none is left."""
+    wanted = (what.expectable & MAJOR_METHODS) - set(besides)
+    verbs = [ASK_METHOD_BRIEFLY[m] for m in METHODS if m in wanted]
+    if not verbs:
+        return ""
+    joined = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + " and " + verbs[-1]
+    return f"Please {joined} before you answer."
+
+
 def method_words(what: Delivered) -> list[str]:
     """The plan's major methods in words, in the order of :data:`METHODS`."""
     return [METHODS[m] for m in METHODS if m in what.major_methods]

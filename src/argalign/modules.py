@@ -44,6 +44,7 @@ from argalign.checks import (
 )
 from argalign.deliverables import (
     Delivered,
+    ask_briefly,
     ask_for_methods,
     delivered,
     describe,
@@ -215,24 +216,27 @@ class AlignConversation(dspy.Module):
         """New instructions for the turn's user message, or None to keep it as it stands."""
         return None
 
-    def check_thinking(self, prediction: dspy.Prediction, context: ThinkingContext
-                       ) -> tuple[str, str]:
-        """``(preamble, clarification)`` from a thinking rewrite, or InvalidOutput.
+    def clarify(self, conversation: Conversation, turn: Turn, request: Request) -> str:
+        """A sentence of ours appended to a request that is kept, or "" (the default)."""
+        return ""
+
+    def check_thinking(self, prediction: dspy.Prediction, context: ThinkingContext) -> str:
+        """The new opening prose (preamble) from a thinking rewrite, or InvalidOutput.
 
         The LM writes the sentences that go before the original opening prose (:func:`lead_in`);
         the new preamble is checked as a whole against the original, and what the LM wrote
         must name a method of the plan (in a first reply).
         """
-        written = _check_prose(prediction.opening, "opening", required=True)
-        preamble = lead_in(written, context.parts.preamble)
+        written, preamble = lead_in(_check_prose(prediction.opening, "opening", required=True),
+                                    context.parts.preamble)
         asks = instructions(context.request)
         InvalidOutput.raise_for(
             check_opening(context.parts.join(preamble=preamble).split(context.parts.middle)[0]
                           if context.parts.middle else context.parts.join(preamble=preamble),
                           original_thinking=context.original, request=asks)
             + (check_method_named(written, response=context.response, request=asks)
-               if context.first else []))
-        return preamble, ""
+               if context.first and written else []))
+        return preamble
 
     # -- LM calls with retries ------------------------------------------------------------
 
@@ -290,7 +294,10 @@ class AlignConversation(dspy.Module):
                 edits.append({"message_index": turn.user_index, "field": "content",
                               "kind": "request"})
             seen = request.masked if instructions is None else instructions
-            clarified = False
+            clarification = self.clarify(conversation, turn, request) if instructions is None \
+                else ""
+            if clarification:
+                seen += CLARIFICATION_SEPARATOR + clarification  # what the thinking answers
             for i in turn.assistant_indices:
                 if not conversation.messages[i].thinking:
                     continue  # null stays null, "" stays "": nothing to align
@@ -298,8 +305,7 @@ class AlignConversation(dspy.Module):
                 if not first and self.thinking_scope == "blocks":
                     continue  # after tool results the reasoning goes on from them: kept
                 try:
-                    new_thinking, clarification = self._align_thinking(
-                        conversation, turn, i, seen, first, calls)
+                    new_thinking = self._align_thinking(conversation, turn, i, seen, first, calls)
                 except QualityRejected as e:
                     if not (self.thinking_optional and instructions is not None):
                         raise
@@ -312,18 +318,17 @@ class AlignConversation(dspy.Module):
                     continue  # the LM gave the opening back
                 messages[i]["thinking"] = new_thinking
                 edits.append({"message_index": i, "field": "thinking"})
-                if clarification and not clarified:
-                    messages[turn.user_index]["content"] += CLARIFICATION_SEPARATOR + clarification
-                    edits.append({"message_index": turn.user_index, "field": "content",
-                                  "kind": "clarification"})
-                    clarified = True
+            if clarification:
+                messages[turn.user_index]["content"] += CLARIFICATION_SEPARATOR + clarification
+                edits.append({"message_index": turn.user_index, "field": "content",
+                              "kind": "clarification"})
             answer = _final_content(conversation, turn)
             history.append(f"User: {shorten(seen, 300)}\nAssistant: {shorten(answer, 300)}")
         return dspy.Prediction(row=new_row, edits=edits, calls=calls.calls,
                                retries=calls.failures)
 
     def _align_thinking(self, conversation: Conversation, turn: Turn, index: int, request: str,
-                        first: bool, calls: CallLog) -> tuple[str, str]:
+                        first: bool, calls: CallLog) -> str:
         thinking = conversation.messages[index].thinking or ""
         position = "first reply" if first else "after tool results"
         answer = shorten(_what_follows(conversation, turn, index), 1200)
@@ -342,14 +347,14 @@ class AlignConversation(dspy.Module):
                                     source=source, answer=follows))
                 return new
 
-            new = self._call(self.rewrite_whole, check_full, calls, request=shorten(request, 1500),
-                             position=position, thinking=thinking, answer=answer)
-            return new, ""
+            return self._call(self.rewrite_whole, check_full, calls,
+                              request=shorten(request, 1500), position=position,
+                              thinking=thinking, answer=answer)
 
         parts: ThinkingParts = split_thinking(thinking)
         response = _delivered(conversation, turn)
         context = ThinkingContext(thinking, parts, request, response, first, source, follows)
-        opening, clarification = self._call(
+        preamble = self._call(
             self.rewrite_thinking, lambda p: self.check_thinking(p, context), calls,
             request=shorten(request, 1500),
             position=position,
@@ -363,7 +368,7 @@ class AlignConversation(dspy.Module):
         # The original opening prose, the plan, the middle and the closing stay byte for byte:
         # the LM wrote only what goes before them. (Closings and openings the LM rewrote were
         # the same or worse: the plan restated in prose, the answer's gist, done steps announced.)
-        return parts.join(preamble=opening), clarification
+        return parts.join(preamble=preamble)
 
 
 class ModeA(AlignConversation):
@@ -441,8 +446,9 @@ class ModeA(AlignConversation):
 
 
 class ModeB(AlignConversation):
-    """Mode B: keep the request, adding at most a one-sentence clarification; rewrite the
-    thinking so the rich answer follows from it."""
+    """Mode B: keep the request, appending at most our one-sentence clarification that asks for
+    the plan's methods; give the thinking first sentences that say why this request calls for
+    this plan."""
 
     mode = "B"
     user_change = UserChange.APPEND
@@ -451,16 +457,14 @@ class ModeB(AlignConversation):
         super().__init__(thinking, attempts, retry_temperature)
         self.rewrite_thinking = dspy.Predict(RewriteThinkingForAnswer)
 
-    def check_thinking(self, prediction: dspy.Prediction, context: ThinkingContext
-                       ) -> tuple[str, str]:
-        opening, _ = super().check_thinking(prediction, context)
-        clarification = _check_prose(getattr(prediction, "clarification", ""), "clarification",
-                                     required=False, limit=MAX_CLARIFICATION_CHARS)
-        if "\n" in clarification or "\r" in clarification:
-            raise InvalidOutput("INVALID_FIELD", "clarification is not one sentence")
-        InvalidOutput.raise_for(check_clarification(
-            clarification, request=instructions(context.request), response=context.response))
-        return opening, clarification
+    def clarify(self, conversation: Conversation, turn: Turn, request: Request) -> str:
+        response = _delivered(conversation, turn)
+        asks = instructions(request.content)
+        sentence = ask_briefly(response, besides=requested(asks))
+        if not sentence or len(sentence) > MAX_CLARIFICATION_CHARS or check_clarification(
+                sentence, request=asks, response=response):
+            return ""
+        return sentence
 
 
 MODES: dict[str, type[AlignConversation]] = {"A": ModeA, "B": ModeB}
@@ -474,16 +478,17 @@ def make_mode(mode: str, *, thinking: str = "blocks", attempts: int = 3,
     return MODES[mode](thinking=thinking, attempts=attempts, retry_temperature=retry_temperature)
 
 
-def lead_in(written: str, preamble: str) -> str:
-    """The new opening prose: what the LM wrote, then the original prose, kept."""
+def lead_in(written: str, preamble: str) -> tuple[str, str]:
+    """``(new, preamble)``: the sentences the LM added and the new opening prose (they, then
+    the original prose). A copy of the original inside what it wrote is taken out, so the
+    original is never said twice."""
     original = preamble.strip()
+    new = " ".join(written.replace(original, " ").split()) if original else written
     if not original:
-        return written
-    if nearly_same(written, original):
-        return original  # the LM gave the opening back: nothing new to say
-    if written.endswith(original):
-        return written  # it wrote its sentences and then the original, as asked
-    return f"{written} {original}"
+        return new, new
+    if not new or nearly_same(new, original):
+        return "", original  # the LM gave the opening back: nothing new to say
+    return new, f"{new} {original}"
 
 
 def keeps_task(instructions: str, response: Delivered) -> bool:

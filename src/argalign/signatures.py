@@ -80,24 +80,16 @@ class RewriteThinkingForRequest(_RewriteThinking):
 
 
 class RewriteThinkingForAnswer(_RewriteThinking):
-    """Mode B. The user's request stays as it is, although the assistant's work goes well
-    beyond what it literally asks. Make the assistant's private reasoning explain, in its own
-    first-person voice, why this request calls for this plan: what settling the request
+    """Mode B. The user's request stays as it is (at most a sentence asking for the analysis is
+    appended), although the assistant's work goes well beyond what it literally asks. Write
+    one or two sentences, in the assistant's own first-person voice, that go before the
+    original opening and say why this request calls for this plan: what settling the request
     takes, and so which analysis (from `methods`) it carries out. For example, whether a
     proposition is explicit in a text can only be judged against a reconstruction of the
-    argument. You write only one or two sentences that go before the original opening; the
-    original opening, the plan (the step list), the middle part (steps, Argdown and code
-    blocks) and the closing stay as they are. If the request does not
-    ask for the analysis, give one short sentence the user appends to it that asks for that
-    analysis, as the clarification; it must add something the request does not already say and
-    ask for nothing the assistant does not do. Otherwise leave it empty. Never copy the
-    request, never contradict the plan, the middle part or the answer, never write a tool call,
-    and never write placeholders or field names."""
-
-    clarification: str = dspy.OutputField(
-        desc="At most one short sentence that the user appends to the request, asking for the "
-             "analysis of the plan, or an empty string. Not a remark about the text."
-    )
+    argument. The original opening, the plan (the step list), the middle part (steps, Argdown
+    and code blocks) and the closing stay as they are. Never copy the request, never repeat
+    the original opening, never contradict the plan, the middle part or the answer, never
+    write a tool call, and never write placeholders or field names."""
 
 
 class RewriteWholeThinking(dspy.Signature):
