@@ -8,7 +8,7 @@ rows (read at run time from ``../shared/data``, never copied).
     python bench/oracle_rewrites.py show --aligned A.jsonl --original RAW.jsonl
     python bench/oracle_rewrites.py add --aligned A.jsonl --original RAW.jsonl --origin real \\
         --run new1-A --labels labels.tsv          # lines: id <TAB> better|same|worse <TAB> why
-    python bench/oracle_rewrites.py score --comparison structural [--by-run]
+    python bench/oracle_rewrites.py score --comparison structural
 
 ``score`` prints the label counts per run, the agreement on the better/worse labels (the
 higher-scored side is the labelled one; ties count half) and how the metric scores the "same"
@@ -99,14 +99,22 @@ def add(args: argparse.Namespace) -> None:
                 raise SystemExit(f"{args.labels}: {key}: label must be one of {', '.join(LABELS)}")
             labels[key] = (label, why.strip())
     mode = args.mode
+    # The deterministic parts of a rewrite (Mode A's sentence, a kept thinking) come out the
+    # same in every run: a rewrite labelled already is not counted twice.
+    known = {(r["origin"], str(r["original_id"]), json.dumps(r["patch"]))
+             for r in map(json.loads, LABELLED.read_text("utf-8").splitlines()) if r}
     lines = []
     for key, _, row in (x for path in args.aligned for x in aligned_rows(Path(path))):
         if key not in labels:
             continue
         label, why = labels.pop(key)
+        patch = make_patch(by_key[key], row)
+        if (args.origin, key, json.dumps(patch)) in known:
+            print(f"{key}: the same rewrite is labelled already; skipped", file=sys.stderr)
+            continue
         lines.append({"id": f"{args.run}/{key}", "origin": args.origin, "original_id": key,
                       "mode": mode or row.get("mode"), "run": args.run,
-                      "patch": make_patch(by_key[key], row), "label": label, "why": why})
+                      "patch": patch, "label": label, "why": why})
     if labels:
         raise SystemExit(f"labels for rows with no aligned rewrite: {sorted(labels)}")
     with LABELLED.open("a", encoding="utf-8") as fh:

@@ -758,6 +758,12 @@ def test_an_opening_that_restates_the_plan_in_prose_is_caught():
                              "standard form, identify reasons and conjectures in the text, and "
                              "answer the question.")
     assert codes(row, bad) == ["OPENING_RESTATES_PLAN"]
+    # The same in other word forms (Qwen on a real row: "We will proceed by identifying the
+    # title, gist, and conclusion, extracting the source text, creating an inference graph").
+    bad = with_preamble(row, "We will proceed by reconstructing the argument in standard form, "
+                             "identifying the reasons and conjectures in the text, and answering "
+                             "the question.")
+    assert codes(row, bad) == ["OPENING_RESTATES_PLAN"]
     # Naming the method and why it is needed is what an opening should do.
     good = with_preamble(row, "Whether the proposition is explicit can only be judged against a "
                               "reconstruction, so I reconstruct the argument first.")

@@ -69,3 +69,23 @@ def test_the_bundled_labelled_rewrites_apply_to_their_originals(real_data_path):
     for pair in pairs:
         assert pair["a"] != pair["b"] and pair["why"]
         assert len(pair["a"]["messages"]) == len(pair["b"]["messages"])
+
+
+def test_moved_instructions_and_a_kept_opening_are_referred_to_not_stored(real_rows):
+    # Mode A puts its sentence before the request's own lines, which move; Mode B's and A's
+    # thinking gets new first sentences before the kept opening, on the same line.
+    for row in real_rows:
+        aligned = copy.deepcopy(row)
+        user = next(m for m in aligned["messages"] if m["role"] == "user")
+        lines = user["content"].split("\n")
+        user["content"] = "\n".join(["Please map the argument before anything else."]
+                                    + lines[::-1])
+        message = next(m for m in aligned["messages"] if m.get("thinking"))
+        message["thinking"] = "Whether it holds turns on the map. " + message["thinking"]
+        patch = make_patch(row, aligned)
+        assert apply_patch(row, patch) == aligned
+        stored = json.dumps(patch)
+        assert "Please map the argument" in stored and "turns on the map" in stored
+        first = next(m for m in row["messages"] if m.get("thinking"))["thinking"].split("\n")[0]
+        kept = [line for line in lines + [first] if len(line) > 30]
+        assert kept and not any(json.dumps(line)[1:-1] in stored for line in kept)

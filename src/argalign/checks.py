@@ -396,13 +396,24 @@ def check_opening(opening: str, *, original_thinking: str, request: str = "",
     return out
 
 
+def _stems(text: str) -> set[str]:
+    """Content words cut to a rough stem, so "creating an inference graph" repeats "Create an
+    inference graph"."""
+    out = set()
+    for word in content_words(text):
+        word = re.sub(r"(?:ing|ed|es|s|e)$", "", word)
+        if len(word) > 3 and word[-1] == word[-2]:
+            word = word[:-1]  # mapping -> mapp -> map
+        out.add(word[:6])
+    return out
+
+
 def restated_steps(prose: str, steps: list[str]) -> list[str]:
     """The planned steps whose title a stretch of prose repeats (at least
-    :data:`KEEP_SHARE` of the title's content words)."""
-    words = content_words(_STEP_LINE.sub("", prose))
+    :data:`KEEP_SHARE` of the title's stemmed content words)."""
+    words = _stems(_STEP_LINE.sub("", prose))
     return [step for step in steps
-            if content_words(step) and len(content_words(step) & words)
-            >= KEEP_SHARE * len(content_words(step))]
+            if _stems(step) and len(_stems(step) & words) >= KEEP_SHARE * len(_stems(step))]
 
 
 def check_opening_prose(preamble: str, parts: ThinkingParts, index: int | None) -> list[Finding]:

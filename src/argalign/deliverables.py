@@ -267,7 +267,7 @@ ASK_METHOD: dict[str, str] = {
     "smt": "write SMT-LIB code that checks its inferences",
 }
 ASK_METHOD_SENTENCES = ("Before you answer, {methods}.", "Work through the argument first: {methods}.",
-                        "Please {methods}, and then turn to the following.")
+                        "Please {methods} before anything else.")
 
 
 def ask_for_methods(what: Delivered, key: str, *, besides: Iterable[str] = ()) -> str:

@@ -9,7 +9,9 @@ the LM wrote are stored.
 
 Line: ``{"id", "origin": "real" | "sample", "original_id", "mode", "patch", "label", "why"}``,
 with ``patch`` a list, per changed message field, of ``{"message", "field", "ops"}``, and each
-op either ``["=", start, end]`` (the original's lines start..end) or ``["+", [lines]]``.
+op ``["=", start, end]`` (the original's lines start..end, in any order: a moved line is a
+reference too), ``["<", prefix, k]`` (new words before the original's line k, as a thinking's new
+first sentences before its kept opening) or ``["+", [lines]]`` (lines the LM wrote).
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 from argalign.errors import ConfigError
 
 LABELS = {"better": "a", "worse": "b", "same": "same"}
+# An original line at least this long that a new line ends with is referred to, not stored.
+MIN_KEPT_TAIL = 20
 
 
 def make_patch(original: Mapping[str, Any], aligned: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -40,11 +44,24 @@ def make_patch(original: Mapping[str, Any], aligned: Mapping[str, Any]) -> list[
 def _ops(old: str, new: str) -> list[list[Any]]:
     a, b = old.split("\n"), new.split("\n")
     ops: list[list[Any]] = []
+    where = {line: k for k, line in enumerate(a) if line.strip()}
     for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if tag == "equal":
             ops.append(["=", i1, i2])
-        elif j2 > j1:
-            ops.append(["+", b[j1:j2]])
+            continue
+        for line in b[j1:j2]:
+            kept = where.get(line)
+            tail = kept is None and next((k for k, old_line in enumerate(a)
+                                          if len(old_line) >= MIN_KEPT_TAIL
+                                          and line.endswith(old_line)), None)
+            if kept is not None:
+                ops.append(["=", kept, kept + 1])
+            elif tail is not None and tail is not False:
+                ops.append(["<", line[:len(line) - len(a[tail])], tail])
+            elif ops and ops[-1][0] == "+":
+                ops[-1][1].append(line)
+            else:
+                ops.append(["+", [line]])
     return ops
 
 
@@ -56,7 +73,12 @@ def apply_patch(original: Mapping[str, Any], patch: Iterable[Mapping[str, Any]])
         old = message[change["field"]].split("\n")
         lines: list[str] = []
         for op in change["ops"]:
-            lines.extend(old[op[1]:op[2]] if op[0] == "=" else op[1])
+            if op[0] == "=":
+                lines.extend(old[op[1]:op[2]])
+            elif op[0] == "<":
+                lines.append(op[1] + old[op[2]])
+            else:
+                lines.extend(op[1])
         message[change["field"]] = "\n".join(lines)
     return row
 

@@ -383,10 +383,6 @@ def default_responder(
         # A well-behaved opening says which analysis the request calls for.
         values["opening"] = f"I will {methods[0]}, since the request calls for it. " \
                             f"{values['opening']}"
-    if isinstance(values.get("clarification"), str) and values["clarification"]:
-        # A clarification is something the user asks for (CLARIFICATION_NOT_A_REQUEST).
-        text = values["clarification"]
-        values["clarification"] = f"Please {text[:1].lower()}{text[1:]}"
     return values
 
 
