@@ -283,26 +283,34 @@ def ask_for_methods(what: Delivered, key: str, *, besides: Iterable[str] = ()) -
     return ASK_METHOD_SENTENCES[pick].format(methods=joined)
 
 
-# The same request, briefly: Mode B appends it to a request it keeps (at most 200 characters).
-ASK_METHOD_BRIEFLY: dict[str, str] = {
-    "reconstruction": "reconstruct the argument in standard form",
-    "formalization": "formalize it",
-    "argument_map": "map it",
-    "annotation": "annotate the text",
-    "smt": "check its inferences with SMT-LIB code",
-}
-
-
 def ask_briefly(what: Delivered, *, besides: Iterable[str] = ()) -> str:
-    """One short sentence asking for the major methods a response carries out (its plan's, and
-    its answer's own when that is one: a reconstruction, SMT-LIB code), less those in
-    ``besides``; empty when none is left."""
+    """One short sentence (at most 200 characters) asking for the major methods a response
+    carries out (its plan's, and its answer's own when that is one: a reconstruction, SMT-LIB
+    code), less those in ``besides``; empty when none is left. Mode B appends it to a request
+    it keeps: "Please reconstruct the argument in standard form, formalize and map it, and
+    annotate the text before you answer." """
     wanted = (what.expectable & MAJOR_METHODS) - set(besides)
-    verbs = [ASK_METHOD_BRIEFLY[m] for m in METHODS if m in wanted]
-    if not verbs:
+    verbs = [verb for m, verb in (("formalization", "formalize"), ("argument_map", "map"))
+             if m in wanted]
+    parts = []
+    if "reconstruction" in wanted:
+        parts.append("reconstruct the argument in standard form"
+                     + (f", then {_and(verbs)} it" if verbs else ""))
+    elif verbs:
+        parts.append(f"{_and(verbs)} the argument")
+    if "annotation" in wanted:
+        parts.append("annotate the text")
+    if "smt" in wanted:
+        parts.append("check the inferences with SMT-LIB code")
+    if not parts:
         return ""
-    joined = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + " and " + verbs[-1]
+    joined = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + ", and " + parts[-1] \
+        if len(parts) > 2 else " and ".join(parts)
     return f"Please {joined} before you answer."
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def method_words(what: Delivered) -> list[str]:
