@@ -8,7 +8,7 @@ rows (read at run time from ``../shared/data``, never copied).
     python bench/oracle_rewrites.py show --aligned A.jsonl --original RAW.jsonl
     python bench/oracle_rewrites.py add --aligned A.jsonl --original RAW.jsonl --origin real \\
         --run new1-A --labels labels.tsv          # lines: id <TAB> better|same|worse <TAB> why
-    python bench/oracle_rewrites.py score --comparison structural
+    python bench/oracle_rewrites.py score --comparison structural [--rows]
 
 ``score`` prints the label counts per run, the agreement on the better/worse labels (the
 higher-scored side is the labelled one; ties count half) and how the metric scores the "same"
@@ -139,11 +139,12 @@ def score(args: argparse.Namespace) -> None:
         return
     scorer = MutualPredictability(args.comparison)
     for gated in (True, False):
-        _agreement(scorer, pairs, gated, f"{args.comparison}{'' if gated else ', ungated'}")
+        _agreement(scorer, pairs, gated, f"{args.comparison}{'' if gated else ', ungated'}",
+                   rows=args.rows and gated)
 
 
 def _agreement(scorer: MutualPredictability, pairs: list[dict[str, Any]], gated: bool,
-               name: str) -> None:
+               name: str, rows: bool = False) -> None:
     """The rewrite scored as the product scores it (gated by the invariants and the checks),
     or as it stands; the original as it stands."""
     judged, same = [], []
@@ -151,6 +152,11 @@ def _agreement(scorer: MutualPredictability, pairs: list[dict[str, Any]], gated:
         after = (score_aligned(p["b"], p["a"], p["mode"], scorer) if gated
                  else scorer.score(p["a"]))
         d = after.score - scorer.score(p["b"]).score
+        if rows:
+            label = {"a": "better", "b": "worse", "same": "same"}[p["better"]]
+            agrees = {"better": d > 0, "worse": d < 0, "same": abs(d) < 0.01}[label]
+            print(f"{p['id']:28} {label:6} {d:+.3f} {'' if agrees else 'DISAGREES'} "
+                  f"{after.gate} {','.join(after.codes)}")
         if p["better"] == "same":
             same.append(d)
         else:  # as (labelled better side, other side)
@@ -184,6 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("score")
     p.add_argument("--comparison", default=None,
                    help="score both sides with this comparison (default: counts only)")
+    p.add_argument("--rows", action="store_true",
+                   help="print each labelled rewrite's score change beside its label")
     p.set_defaults(func=score)
     args = parser.parse_args(argv)
     args.func(args)

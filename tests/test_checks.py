@@ -28,6 +28,7 @@ from argalign.checks import (
     questions,
     refers_back,
     replans,
+    states_verdict,
     third_person,
     tool_calls_as_text,
     trivial_change,
@@ -124,7 +125,8 @@ def test_every_check_has_a_catalogued_code():
                           "CLOSING_REFERS_TO_MISSING", "CLOSING_DROPS_VERDICT",
                           "REQUEST_REFERS_TO_NOTHING", "METHOD_UNEXPECTED",
                           "OPENING_SKIPS_METHOD", "OPENING_RESTATES_PLAN",
-                          "OPENING_NON_SEQUITUR", "OPENING_CLAIMS_DONE"}
+                          "OPENING_NON_SEQUITUR", "OPENING_CLAIMS_DONE",
+                          "OPENING_PREJUDGES_ANSWER"}
 
 
 @pytest.mark.parametrize("marker", [
@@ -800,3 +802,17 @@ def test_the_editors_view_of_the_row_is_a_leak(leak):
     row = sample(VERDICT)
     bad = with_preamble(row, f"I reconstruct the argument first, {leak}.")
     assert codes(row, bad) == ["PLACEHOLDER_LEAKED"]
+
+
+def test_an_opening_that_says_the_verdict_before_the_steps_is_caught():
+    row = sample(VERDICT)  # the thinking ends with "No."
+    assert states_verdict(split_thinking(row["messages"][2]["thinking"]).closing)
+    # Qwen2.5-1.5B on a real row, ahead of the verdict "Yes.": "The argument in standard form,
+    # formalized, and mapped, with no explicit mention of proposition (9) ..."
+    bad = with_preamble(row, "With no explicit mention of it in the text, I reconstruct the "
+                             "argument to confirm it.")
+    assert codes(row, bad) == ["OPENING_PREJUDGES_ANSWER"]
+    # Asking whether is not answering.
+    good = with_preamble(row, "Whether or not the proposition is explicit can only be judged "
+                              "against a reconstruction, so I reconstruct the argument first.")
+    assert codes(row, good) == []

@@ -125,8 +125,14 @@ _CLAIMS_DONE = re.compile(r"\bI(?: have|'ve) (?:already )?(?:analy[sz]ed|assesse
                           r"formali[sz]ed|annotated|mapped|integrated|identified|evaluated|"
                           r"checked|created|written|done|considered|completed|summari[sz]ed)\b",
                           re.I)
-# Planned steps an opening may name before the plan lists them itself: more is a restatement.
+# Planned steps an opening may name before the plan lists them itself: as many as this, and a
+# third of the plan, is a restatement (a sixteen-step plan has three "Formalize ..." steps that
+# one sentence about formalizing names).
 RESTATED_STEPS = 3
+# A new opening that says the answer before any step: "with no explicit mention of (9)" ahead of
+# the verdict "Yes.". "whether or not" asks, it does not answer.
+_PREJUDGES = re.compile(r"\b(?:yes|no|not|never|none|neither|nowhere|cannot)\b|n't\b", re.I)
+_WHETHER_OR_NOT = re.compile(r"\bwhether or not\b|\bor not\b", re.I)
 # Share of a frame sentence's content words (of at least ECHO_WORDS) found in the request.
 ECHO_SHARE = 0.8
 ECHO_WORDS = 5
@@ -423,10 +429,21 @@ def check_opening_prose(preamble: str, parts: ThinkingParts, index: int | None) 
     out = []
     steps = plan_steps(parts.plan)
     restated = restated_steps(preamble, steps)
-    if len(restated) >= RESTATED_STEPS and len(restated_steps(parts.preamble, steps)) < RESTATED_STEPS:
+    if len(restated) >= max(RESTATED_STEPS, len(steps) / 3) \
+            and len(restated_steps(parts.preamble, steps)) < RESTATED_STEPS:
         out.append(Finding("OPENING_RESTATES_PLAN", index,
                            f"the opening repeats {len(restated)} of the {len(steps)} planned steps "
                            f"in prose before the plan lists them, first {restated[0]!r}"))
+    original = parts.preamble.strip()
+    added = preamble[:-len(original)] if original and preamble.endswith(original) else preamble
+    # A question, quoted or asked, does not answer ("Does the text say that Jonas is not ...?").
+    said = _QUOTED.sub(" ", _QUESTION.sub(" ", _WHETHER_OR_NOT.sub(" ", added)))
+    verdict = _PREJUDGES.search(said)
+    if verdict and states_verdict(parts.closing) and not _PREJUDGES.search(
+            _WHETHER_OR_NOT.sub(" ", original)):
+        out.append(Finding("OPENING_PREJUDGES_ANSWER", index,
+                           f"the opening says the answer before any step ({verdict.group(0)!r} in "
+                           f"{shorten(added, 100)!r}); the thinking ends with the verdict"))
     nod = _ACKNOWLEDGES.match(preamble)
     if nod and not _ACKNOWLEDGES.match(parts.preamble):
         out.append(Finding("OPENING_NON_SEQUITUR", index,
