@@ -51,6 +51,10 @@ def mark_failing(row: dict[str, Any]) -> dict[str, Any]:
     row = copy.deepcopy(row)
     user = next(m for m in row["messages"] if m["role"] == "user")
     user["content"] = f"{FAIL_MARKER} {user['content']}"
+    # Every prompt shows the first thinking's opening (a kept request may not reach the LM at
+    # all, and the line that introduces the text is not shown to it).
+    thinking = next(m for m in row["messages"] if m.get("thinking"))
+    thinking["thinking"] = f"{FAIL_MARKER} {thinking['thinking']}"
     return row
 
 

@@ -82,7 +82,7 @@ def test_requests_in_flight_are_limited_across_worker_processes(tmp_path, real_r
 
 def test_requests_per_minute_are_spaced_across_worker_processes(tmp_path, real_rows_path,
                                                                 fake_server):
-    data, _ = _data(tmp_path, real_rows_path, "data", 6)
+    data, _ = _data(tmp_path, real_rows_path, "data", 12)  # a call or two each
     settings = write_settings(tmp_path / "s.yaml", fake_server.url, concurrency=4, rpm=1200)
     run_batch(run_options(data, settings, modes=("A",), score=False, workers=2))
     starts = sorted(e.start for e in fake_server.stats.events)
