@@ -46,8 +46,11 @@ def improving(fields, messages):
         found = _METHODS.search(user)
         methods = [m.strip() for m in (found.group(1) if found else "").splitlines() if m.strip()]
         mainly = _MAINLY.search(user)
-        values["opening"] = ("I will " + "; ".join([m for m in methods if m != "none"]
-                                                   + ([mainly.group(1)] if mainly else []))
+        # Each method by its verb: copying the methods' descriptions, which read like the
+        # plan's step titles, would restate the plan (OPENING_RESTATES_PLAN).
+        verbs = [m.split()[0] for m in methods if m != "none"]
+        values["opening"] = ("I will " + ", ".join(verbs) + " the argument"
+                             + (f" and give {mainly.group(1)}" if mainly else "")
                              + ", since the request calls for all of it.")
         if "clarification" in values and methods and methods != ["none"]:
             # Mode B: the request is made to ask for the plan's first method (forward rises).
@@ -172,16 +175,16 @@ def test_the_tracker_keeps_only_better_programs_scored_on_the_whole_valset():
 
 
 def test_gepa_reflects_on_the_codes_of_conversations_the_program_gave_up_on(tmp_path):
-    """A 40-word clarification is too long for Mode B, so every attempt fails; the reflection
-    prompt still shows why (the module returns the failure instead of raising it)."""
+    """An 800-word opening is too long, so every attempt fails; the reflection prompt still
+    shows why (the module returns the failure instead of raising it)."""
     reflections: list[str] = []
 
     def respond(fields, messages):
-        values = default_responder(fields, messages, words=40)
+        values = default_responder(fields, messages, words=800)
         proposal = [name for name in fields if "instruction" in name]
         if proposal:  # DSPy's GEPA asks its reflection model through a signature
             reflections.append("\n".join(str(m.get("content")) for m in messages))
-            values[proposal[0]] = "Keep the clarification under one short sentence."
+            values[proposal[0]] = "Keep the opening to one or two sentences."
         return values
 
     with FakeOpenAIServer(FakeConfig(), responder=respond) as server:

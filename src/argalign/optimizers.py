@@ -230,8 +230,10 @@ class Gepa(Optimizer):
 
     def compile(self, job: CompileJob) -> None:
         spec, metric, valset = job.spec, job.metric, job.valset
-        # Per metric call: the alignment (2-3 LM calls) and the judge's readings of the row.
-        calls_per_eval = 3 + getattr(metric, "calls_per_turn", 0)
+        # Per metric call: the alignment (one LM call for most rows, the first thinking of a
+        # turn; a vague request adds one) and the judge's readings of the row. The call budget
+        # itself is enforced per call; this only sizes GEPA's own cap.
+        calls_per_eval = 1 + getattr(metric, "calls_per_turn", 0)
         max_metric_calls = max(len(valset) + 1, (spec.budget_calls or 400) // calls_per_eval)
         optimizer = dspy.GEPA(metric=metric, reflection_lm=job.reflection_lm,
                               max_metric_calls=max_metric_calls, num_threads=1,
