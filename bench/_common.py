@@ -25,7 +25,9 @@ from argalign.prepare import CONFIGS, SPLITS, sample_dir
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
-REAL_ROWS = BENCH_DIR.parents[1] / "shared" / "data" / "argunauts-real-6.jsonl"
+# The six real rows beside the clone, or the file named in ARGALIGN_REAL_ROWS (as for the tests).
+REAL_ROWS = Path(os.environ.get("ARGALIGN_REAL_ROWS")
+                 or BENCH_DIR.parents[1] / "shared" / "data" / "argunauts-real-6.jsonl")
 CONFIG = CONFIGS[0]
 # Plain urllib with proxies off, as local_llm does: 127.0.0.1 traffic never goes to a proxy.
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))

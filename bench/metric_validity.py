@@ -442,7 +442,7 @@ def repeatability(comparison: str, lm, rows: list[dict], args) -> dict[str, Any]
     chosen = rows[: args.repeat]
     first, second = make_scorer(comparison, lm, None), make_scorer(comparison, lm, None)
     diffs = [abs(first.score(r).score - second.score(r).score) for r in chosen]
-    return {"n": len(chosen), "max_abs_diff": round(max(diffs), 5)}
+    return {"n": len(chosen), "max_abs_diff": round(max(diffs), 5) if diffs else None}
 
 
 def yes_no(scorer: MutualPredictability, rows: list[dict]) -> dict[str, Any]:

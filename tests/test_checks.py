@@ -12,11 +12,11 @@ import pytest
 
 from argalign.checks import (
     CODES,
-    check_opening_prose,
     check_clarification,
     check_closing,
     check_method_named,
     check_opening,
+    check_opening_prose,
     check_quality,
     check_request,
     copied_span,

@@ -19,7 +19,7 @@ from dspy.clients.engines.dummy_engine import AsyncDummyEngine, DummyEngine
 from dspy.utils import DummyLM
 
 from argalign.checks import _delivered as delivered_by
-from argalign.checks import instructions, states_verdict
+from argalign.checks import instructions
 from argalign.deliverables import (
     ASK_METHOD,
     MAJOR_METHODS,
@@ -32,7 +32,7 @@ from argalign.deliverables import (
     step_labels,
 )
 from argalign.errors import RowError
-from argalign.invariants import appended_clarification, check_row
+from argalign.invariants import check_row
 from argalign.metrics import instructions_of, turn_views
 from argalign.modules import MAX_CLARIFICATION_CHARS, AlignmentFailed, Request, make_mode
 from argalign.schema import parse_conversation, split_source
@@ -56,8 +56,6 @@ _ORIGINAL_REQUEST = re.compile(r"\[\[ ## original_request ## \]\]\n(.*?)(?=\n\n\
 
 _PLAN = re.compile(r"\[\[ ## plan ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)", re.S)
 _DELIVERS = re.compile(r"On the way, its reasoning produces: ([^\n]*)")
-_ORIGINAL_CLOSING = re.compile(r"\[\[ ## original_closing ## \]\]\n(.*?)(?=\n\n\[\[ ## |\Z)",
-                               re.S)
 
 
 def echo_request(prompt: str) -> str:
@@ -78,17 +76,9 @@ def named_methods(prompt: str) -> str:
     return f" On the way, {'; '.join(words)}." if words else ""
 
 
-def new_closing(prompt: str) -> str:
-    """:data:`NEW_CLOSING`, and the original closing's verdict ("No.") when it states one."""
-    found = _ORIGINAL_CLOSING.search(prompt)
-    original = found.group(1).strip() if found else ""
-    return f"{NEW_CLOSING} {original}" if states_verdict(original) else NEW_CLOSING
-
-
 NEW_REQUEST = echo_request  # an answer value may be a function of the prompt
 NEW_OPENING = "The user asks for an Argdown reconstruction; I plan the steps below."
 NEW_CLOSING = "This reconstruction is what I give as my answer."
-CLARIFICATION = "Keep the labels short, please."
 
 
 class _PromptKeepingEngine(DummyEngine):
@@ -118,9 +108,8 @@ class ScriptedLM(DummyLM):
 
 def rewriting_lm(**extra: Any) -> ScriptedLM:
     """Answers every rewrite with new text; ``extra`` keys are added to every answer."""
+    # Both modes' thinking prompts ask for the same field (ASKS_THINKING_A == _B).
     return ScriptedLM({
-        ASKS_THINKING_B: {"opening": NEW_OPENING,
-                          "clarification": CLARIFICATION, **extra},
         ASKS_THINKING_A: {"opening": NEW_OPENING, **extra},
         ASKS_REQUEST: {"request": NEW_REQUEST, **extra},
     })
@@ -473,9 +462,7 @@ def test_extra_keys_cannot_change_the_answer(mode):
 )
 def test_an_unusable_thinking_rewrite_is_retried_then_fails(mode, bad, code):
     asks = ASKS_THINKING_A if mode == "A" else ASKS_THINKING_B
-    good = {"opening": NEW_OPENING, "clarification": CLARIFICATION}
-    if mode == "A":
-        good.pop("clarification")
+    good = {"opening": NEW_OPENING}
     row = single_turn_row()
 
     lm = ScriptedLM({asks: bad, ASKS_REQUEST: {"request": NEW_REQUEST}})
@@ -527,8 +514,7 @@ def test_the_longest_clarification_stays_within_the_mode_b_bound():
 
 def fixed_answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any]:
     prompt = str(messages[-1].get("content", ""))
-    values = {"request": echo_request(prompt), "opening": NEW_OPENING,
-              "clarification": CLARIFICATION}
+    values = {"request": echo_request(prompt), "opening": NEW_OPENING}
     return {name: values[name] for name in fields}
 
 
