@@ -126,7 +126,7 @@ def test_every_check_has_a_catalogued_code():
                           "REQUEST_REFERS_TO_NOTHING", "METHOD_UNEXPECTED",
                           "OPENING_SKIPS_METHOD", "OPENING_RESTATES_PLAN",
                           "OPENING_NON_SEQUITUR", "OPENING_CLAIMS_DONE",
-                          "OPENING_PREJUDGES_ANSWER"}
+                          "OPENING_PREJUDGES_ANSWER", "OPENING_REPEATS_ITSELF"}
 
 
 @pytest.mark.parametrize("marker", [
@@ -816,3 +816,17 @@ def test_an_opening_that_says_the_verdict_before_the_steps_is_caught():
     good = with_preamble(row, "Whether or not the proposition is explicit can only be judged "
                               "against a reconstruction, so I reconstruct the argument first.")
     assert codes(row, good) == []
+
+
+def test_an_opening_that_says_the_original_opening_again_is_caught():
+    row = sample(VERDICT)
+    original = split_thinking(row["messages"][2]["thinking"]).preamble
+    # Qwen2.5-1.5B on a real row (Mode B): its first sentences ended with the original opening,
+    # one word added, and the original followed: "... This requires a complex analysis. Let me
+    # draw up a plan. I need to augment ... This requires a complex analysis. Let me draw up a
+    # plan."
+    bad = with_preamble(row, "Whether the proposition is explicit can only be judged against a "
+                             f"reconstruction, so I reconstruct first. {original} {original}")
+    assert codes(row, bad) == ["OPENING_REPEATS_ITSELF"]
+    assert codes(row, with_preamble(row, "Whether the proposition is explicit can only be "
+                                         f"judged against a reconstruction. {original}")) == []

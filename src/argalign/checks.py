@@ -422,6 +422,19 @@ def restated_steps(prose: str, steps: list[str]) -> list[str]:
             if _stems(step) and len(_stems(step) & words) >= KEEP_SHARE * len(_stems(step))]
 
 
+def repeated_sentences(prose: str) -> list[str]:
+    """Sentences of three words or more that a stretch of prose says twice (compared without
+    case and punctuation)."""
+    seen, out = set(), []
+    for sentence in _SENTENCE.split(prose):
+        key = " ".join(_TOKEN.findall(sentence.lower()))
+        if len(key.split()) >= 3:
+            if key in seen and sentence.strip() not in out:
+                out.append(sentence.strip())
+            seen.add(key)
+    return out
+
+
 def check_opening_prose(preamble: str, parts: ThinkingParts, index: int | None) -> list[Finding]:
     """An opening's own prose (before the kept plan) against the original's: it may say why
     this plan answers the request, not restate the plan, acknowledge nobody, or claim the work
@@ -444,6 +457,10 @@ def check_opening_prose(preamble: str, parts: ThinkingParts, index: int | None) 
         out.append(Finding("OPENING_PREJUDGES_ANSWER", index,
                            f"the opening says the answer before any step ({verdict.group(0)!r} in "
                            f"{shorten(added, 100)!r}); the thinking ends with the verdict"))
+    twice = repeated_sentences(preamble)
+    if twice and not repeated_sentences(parts.preamble):
+        out.append(Finding("OPENING_REPEATS_ITSELF", index,
+                           f"the opening says {shorten(twice[0], 80)!r} twice"))
     nod = _ACKNOWLEDGES.match(preamble)
     if nod and not _ACKNOWLEDGES.match(parts.preamble):
         out.append(Finding("OPENING_NON_SEQUITUR", index,
