@@ -46,12 +46,12 @@ def originals() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def aligned_rows(path: Path) -> list[tuple[str, str, dict[str, Any]]]:
-    """(key of the original, outcome, aligned row) of each result record with a row."""
+    """(key of the original, mode, aligned row) of each aligned result record."""
     out = []
     for record in read_jsonl(path):
         row = record.get("row")
         if isinstance(row, dict) and record.get("outcome") == "aligned":
-            out.append((_key(row), record["outcome"], row))
+            out.append((_key(row), record.get("mode"), row))
     return out
 
 
@@ -104,16 +104,18 @@ def add(args: argparse.Namespace) -> None:
     known = {(r["origin"], str(r["original_id"]), json.dumps(r["patch"]))
              for r in map(json.loads, LABELLED.read_text("utf-8").splitlines()) if r}
     lines = []
-    for key, _, row in (x for path in args.aligned for x in aligned_rows(Path(path))):
+    for key, row_mode, row in (x for path in args.aligned for x in aligned_rows(Path(path))):
         if key not in labels:
             continue
         label, why = labels.pop(key)
+        if not (mode or row_mode):
+            raise SystemExit(f"{key}: the record names no mode; give --mode")
         patch = make_patch(by_key[key], row)
         if (args.origin, key, json.dumps(patch)) in known:
             print(f"{key}: the same rewrite is labelled already; skipped", file=sys.stderr)
             continue
         lines.append({"id": f"{args.run}/{key}", "origin": args.origin, "original_id": key,
-                      "mode": mode or row.get("mode"), "run": args.run,
+                      "mode": mode or row_mode, "run": args.run,
                       "patch": patch, "label": label, "why": why})
     if labels:
         raise SystemExit(f"labels for rows with no aligned rewrite: {sorted(labels)}")
