@@ -1,18 +1,22 @@
 """Alignment modes as DSPy programs that align a whole conversation, turn by turn.
 
 Contract: ``forward(row=...)`` takes an original row and returns ``dspy.Prediction(row=...,
-edits=...)``. The output row is a copy of the original in which only user ``content`` and
-non-empty assistant ``thinking`` (its opening prose, before a verbatim plan, middle and closing)
-are replaced,
-so the hard invariants hold by construction. Every LM output is checked; a call that fails to
-parse, is cut off, or gives an unusable field is retried with a fresh sample, and after the
-last attempt :class:`AlignmentFailed` is raised: the original is never returned in its place.
+edits=...)``. The output row is a copy of the original in which only user ``content`` and the
+first non-empty assistant ``thinking`` of a turn are replaced: a request gets our sentence asking
+for the plan's methods (before its kept instructions in Mode A, appended in Mode B) or, when it
+is vague, the LM's instructions; a thinking gets the LM's first sentences before its kept
+opening, plan, middle and closing. So the hard invariants hold by construction. Every LM output
+is checked; a call that fails to parse, is cut off, or gives an unusable field is retried with a
+fresh sample, and after the last attempt :class:`AlignmentFailed` is raised: the original is
+never returned in its place (Mode A keeps a thinking whose sentences fail every check when its
+request changed, and says so in ``retries``).
 
 :class:`AlignConversation` walks the turns and owns the retries. A mode is a subclass that
 declares its predictors, how it treats the request (:meth:`~AlignConversation.treat_request`),
-what it accepts from the thinking rewrite (:meth:`~AlignConversation.check_thinking`) and how
-far the user message may change (``user_change``, read by :mod:`argalign.invariants`). A new
-mode is one class and one line in :data:`MODES`.
+what it appends to a kept request (:meth:`~AlignConversation.clarify`), what it accepts from the
+thinking rewrite (:meth:`~AlignConversation.check_thinking`) and how far the user message may
+change (``user_change``, read by :mod:`argalign.invariants`). A new mode is one class and one
+line in :data:`MODES`.
 """
 
 from __future__ import annotations
