@@ -27,6 +27,7 @@ from argalign.checks import (
     missing_references,
     questions,
     refers_back,
+    repeated_sentences,
     replans,
     states_verdict,
     third_person,
@@ -425,7 +426,7 @@ def test_a_frame_that_copies_the_middles_outline_is_caught():
                              "form.\n\n## Step 1: Identify the title and gist of the argument\n"
                              "```argdown\n## Step 2: Reconstruct the argument in standard form\n"
                              "```argdown")
-    assert codes(row, bad) == ["FRAME_HAS_MARKUP"]
+    assert "FRAME_HAS_MARKUP" in codes(row, bad)  # (its step line also repeats its aim)
     assert codes(row, with_preamble(row, "A plan first: title and gist, then the premises.")) == []
 
 
@@ -830,3 +831,25 @@ def test_an_opening_that_says_the_original_opening_again_is_caught():
     assert codes(row, bad) == ["OPENING_REPEATS_ITSELF"]
     assert codes(row, with_preamble(row, "Whether the proposition is explicit can only be "
                                          f"judged against a reconstruction. {original}")) == []
+
+
+def test_an_opening_that_says_the_original_opening_again_in_other_words_is_caught():
+    row = sample(VERDICT)
+    original = split_thinking(row["messages"][2]["thinking"]).preamble
+    assert "This takes a few steps" in original
+    # Qwen2.5-1.5B in a pipeline run: the original opening again, "This takes" as "This will
+    # take", before the original itself.
+    again = original.replace("This takes", "This will take")
+    bad = with_preamble(row, f"I reconstruct the argument first. {again} {original}")
+    assert codes(row, bad) == ["OPENING_REPEATS_ITSELF"]
+    # Two short sentences that differ in their one word of substance are two sentences.
+    assert repeated_sentences("I map it first. I formalize it first.") == []
+
+
+def test_a_formula_of_the_openings_own_is_caught():
+    # Qwen2.5-1.5B in a pipeline run restated a premise's formula in a new opening, wrongly
+    # ("->" for "or") and with "\\forall" turned into a form feed by the JSON.
+    row = sample(VERDICT)
+    bad = with_preamble(row, "To settle it I reconstruct first; the premise is "
+                             "$\\forall x: (F(x) \\rightarrow (G(x) \\rightarrow H(x)))$.")
+    assert codes(row, bad) == ["FRAME_HAS_MARKUP"]

@@ -726,3 +726,13 @@ def test_the_method_sentence_is_read_as_its_methods_and_stable_per_conversation(
         assert requested(sentence) >= set(methods)
         assert sentence == ask_for_methods(what, "row-1/1")
     assert ask_for_methods(Delivered("verdict", frozenset(), frozenset()), "x") == ""
+
+
+def test_a_control_character_in_the_new_sentences_reaches_the_checks():
+    # "\\forall" written into the model's JSON comes back as a form feed and "orall"; the
+    # module must not turn it into a space before the checks see it.
+    row = single_turn_row()
+    broken = {"opening": "I reconstruct the argument: \forall premises hold."}
+    lm = ScriptedLM([{"request": NEW_REQUEST}, broken, {"opening": NEW_OPENING}])
+    prediction = run("A", row, lm)
+    assert [r.split(":")[0] for r in prediction.retries] == ["TEXT_HAS_CONTROL_CHARS"]

@@ -85,6 +85,8 @@ _ASSISTANT_VOICE = re.compile(
     r"|\bmy plan\b|\bthe user (?:wants|asks|is asking|requests|needs)\b", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _MARKUP = re.compile(r"^(?:#{1,6} .*|```.*)$", re.M)
+# Inline LaTeX math: "$\\forall x: (F(x) \\rightarrow G(x))$".
+_MATH = re.compile(r"\$[^$\n]{2,}\$")
 _SENTENCE = re.compile(r"(?<=[.!?])\s+|\n+")
 _STEP_REF = re.compile(r"\bstep\s*\d+\b|\b(?:first|second|third|fourth|fifth|next|following|"
                        r"remaining)\s+steps?\b", re.I)
@@ -316,11 +318,16 @@ def _written(text: str, original: str, where: str, index: int | None) -> list[Fi
 
 def _markup(frame: str, original_frame: str, where: str, index: int | None) -> list[Finding]:
     """A thinking's frame is prose: headings or code fences in it that the original frame did
-    not have are a copy of the middle's outline, or a fence left open."""
+    not have are a copy of the middle's outline, or a fence left open; formulas in it that the
+    original frame did not have restate the steps' work, and a 1.5B model restates them wrong."""
     new = _MARKUP.findall(frame)
     if new and len(new) > len(_MARKUP.findall(original_frame)):
         return [Finding("FRAME_HAS_MARKUP", index,
                         f"the {where} has {len(new)} heading or fence line(s), first {new[0]!r}")]
+    formulas = [f for f in _MATH.findall(frame) if f not in original_frame]
+    if formulas:
+        return [Finding("FRAME_HAS_MARKUP", index,
+                        f"the {where} writes a formula of its own: {shorten(formulas[0], 80)!r}")]
     return []
 
 
@@ -423,15 +430,21 @@ def restated_steps(prose: str, steps: list[str]) -> list[str]:
 
 
 def repeated_sentences(prose: str) -> list[str]:
-    """Sentences of three words or more that a stretch of prose says twice (compared without
-    case and punctuation)."""
-    seen, out = set(), []
-    for sentence in _SENTENCE.split(prose):
-        key = " ".join(_TOKEN.findall(sentence.lower()))
-        if len(key.split()) >= 3:
-            if key in seen and sentence.strip() not in out:
-                out.append(sentence.strip())
-            seen.add(key)
+    """Sentences with three content words or more that a stretch of prose says twice, in the
+    same words or nearly (:func:`nearly_same`: "This takes a few steps" and "This will take a
+    few steps")."""
+    seen: list[str] = []
+    out = []
+    for sentence in (s.strip() for s in _SENTENCE.split(prose)):
+        words = content_words(sentence)
+        if len(words) < 3:
+            continue
+        # One word swapped in a three-word sentence is another sentence ("I map it first.").
+        same = (lambda a, b: nearly_same(a, b)) if len(words) >= 4 else \
+            (lambda a, b: content_words(a) == content_words(b))
+        if any(same(sentence, earlier) for earlier in seen) and sentence not in out:
+            out.append(sentence)
+        seen.append(sentence)
     return out
 
 

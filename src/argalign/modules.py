@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -487,7 +488,8 @@ def lead_in(written: str, preamble: str) -> tuple[str, str]:
     the original prose). A copy of the original inside what it wrote is taken out, so the
     original is never said twice."""
     original = preamble.strip()
-    new = " ".join(written.replace(original, " ").split()) if original else written
+    # Spaces only: a control character the JSON made of "\\forall" must reach the checks.
+    new = re.sub(r" {2,}", " ", written.replace(original, " ")).strip() if original else written
     if not original:
         return new, new
     if not new or nearly_same(new, original):
