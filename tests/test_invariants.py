@@ -395,7 +395,7 @@ def test_a_legitimate_mode_a_rewrite_has_no_violations(real_rows, row_index):
     assert set(verdict.codes) <= {"PLAN_DROPPED", "DELIVERABLE_DROPPED",
                                  "REQUEST_ASKS_UNDELIVERED", "FRAME_HAS_MARKUP",
                                  "METHOD_UNEXPECTED", "CLOSING_DROPS_VERDICT",
-                                 "OPENING_SKIPS_METHOD"}
+                                 "OPENING_SKIPS_METHOD", "OPENING_REPEATS_ITSELF"}
 
 
 @pytest.mark.parametrize("row_index", range(6))

@@ -62,8 +62,11 @@ def test_the_bundled_labelled_rewrites_apply_to_their_originals(real_data_path):
 
     from support import read_rows
 
+    sample = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
     path = Path(str(importlib.resources.files("argalign") / "data" / "oracle" / "rewrites.jsonl"))
     originals = {("real", str(r["example_id"])): r for r in read_rows(real_data_path)}
+    originals |= {("sample", r["source_id"]): r for file in sorted(sample.glob("*/*.jsonl"))
+                  for r in read_rows(file)}
     pairs, missing = labelled_pairs(path, originals)
     assert pairs and not missing
     for pair in pairs:
