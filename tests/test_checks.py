@@ -773,7 +773,8 @@ def test_an_opening_that_restates_the_plan_in_prose_is_caught():
     assert codes(row, good) == []
 
 
-@pytest.mark.parametrize("nod", ["I agree.", "Sure!", "Certainly,", "Of course."])
+@pytest.mark.parametrize("nod", ["I agree.", "Sure!", "Certainly,", "Of course.",
+                                 "As an AI language model, I see the task."])
 def test_an_opening_that_acknowledges_nobody_is_caught(nod):
     row = sample(VERDICT)
     # Qwen2.5-1.5B on a real row (Mode B): "I agree. Let's begin by analyzing the text ..."

@@ -120,7 +120,8 @@ _ANSWERS = re.compile(r"^(?:yes|no|true|false|correct|incorrect)\b", re.I)
 _QUOTED = re.compile(r"(?<!\w)'[^'\n]+'(?!\w)|\"[^\"\n]+\"|“[^”\n]+”|‘[^’\n]+’")
 # An opening that acknowledges a user who said nothing to agree with ("I agree.", "Sure!").
 _ACKNOWLEDGES = re.compile(r"^\W*(?:I agree|I see|sure|certainly|of course|absolutely|great|"
-                           r"understood|got it|alright|noted|indeed)\b", re.I)
+                           r"understood|got it|alright|noted|indeed|as an AI(?: language model)?)"
+                           r"\b", re.I)
 # An opening claiming work done that the steps after it still do ("I have integrated the data
 # into my argdown code").
 _CLAIMS_DONE = re.compile(r"\bI(?: have|'ve) (?:already )?(?:analy[sz]ed|assessed|reconstructed|"
