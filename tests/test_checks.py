@@ -18,6 +18,7 @@ from argalign.checks import (
     check_opening,
     check_opening_prose,
     check_quality,
+    content_words,
     check_request,
     copied_span,
     echoes,
@@ -854,3 +855,22 @@ def test_a_formula_of_the_openings_own_is_caught():
     bad = with_preamble(row, "To settle it I reconstruct first; the premise is "
                              "$\\forall x: (F(x) \\rightarrow (G(x) \\rightarrow H(x)))$.")
     assert codes(row, bad) == ["FRAME_HAS_MARKUP"]
+
+
+def test_an_opening_that_tells_the_work_as_done_in_the_past_is_caught():
+    row = sample(VERDICT)
+    # Qwen2.5-1.5B in a fresh-clone pipeline run, before the plan: "I started by reconstructing
+    # the argument in standard form. ... I then proceeded to create an informal argument map".
+    bad = with_preamble(row, "As the question needs it, I started by reconstructing the argument "
+                             "in standard form.")
+    assert codes(row, bad) == ["OPENING_CLAIMS_DONE"]
+
+
+def test_an_opening_that_says_the_closing_first_is_caught():
+    row = sample(RHETORIC)
+    closing = split_thinking(row["messages"][2]["thinking"]).closing
+    assert len(content_words(closing)) >= 4
+    # Qwen2.5-1.5B in a fresh-clone pipeline run: the closing's announcement of the tool call
+    # copied in front of the plan.
+    bad = with_preamble(row, f"{closing} I profile the premises' style, so I reconstruct first.")
+    assert "OPENING_REPEATS_ITSELF" in codes(row, bad)

@@ -126,7 +126,11 @@ _ACKNOWLEDGES = re.compile(r"^\W*(?:I agree|I see|sure|certainly|of course|absol
 # into my argdown code").
 _CLAIMS_DONE = re.compile(r"\bI(?: have|'ve) (?:already )?(?:analy[sz]ed|assessed|reconstructed|"
                           r"formali[sz]ed|annotated|mapped|integrated|identified|evaluated|"
-                          r"checked|created|written|done|considered|completed|summari[sz]ed)\b",
+                          r"checked|created|written|done|considered|completed|summari[sz]ed)\b"
+                          # the story of the work told in the past before the work: "I started
+                          # by reconstructing", "I then proceeded to create"
+                          r"|\bI (?:then |first )?(?:started|began|proceeded|reconstructed|"
+                          r"formali[sz]ed|annotated|mapped|analy[sz]ed|identified|created)\b",
                           re.I)
 # Planned steps an opening may name before the plan lists them itself: as many as this, and a
 # third of the plan, is a restatement (a sixteen-step plan has three "Formalize ..." steps that
@@ -471,10 +475,11 @@ def check_opening_prose(preamble: str, parts: ThinkingParts, index: int | None) 
         out.append(Finding("OPENING_PREJUDGES_ANSWER", index,
                            f"the opening says the answer before any step ({verdict.group(0)!r} in "
                            f"{shorten(added, 100)!r}); the thinking ends with the verdict"))
-    twice = repeated_sentences(preamble)
+    twice = repeated_sentences(preamble) or repeated_sentences(f"{added}\n{parts.closing}")
     if twice and not repeated_sentences(parts.preamble):
         out.append(Finding("OPENING_REPEATS_ITSELF", index,
-                           f"the opening says {shorten(twice[0], 80)!r} twice"))
+                           f"the opening says {shorten(twice[0], 80)!r} twice, or what the "
+                           f"closing says"))
     nod = _ACKNOWLEDGES.match(preamble)
     if nod and not _ACKNOWLEDGES.match(parts.preamble):
         out.append(Finding("OPENING_NON_SEQUITUR", index,
