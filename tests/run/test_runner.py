@@ -91,7 +91,7 @@ def test_concurrency_limit_per_model(tmp_path, real_rows_path, fake_server):
 
 
 def test_requests_per_minute_limit(tmp_path, real_rows_path, fake_server):
-    data = write_raw(tmp_path / "data", {(CONFIG, "train"): _rows(real_rows_path, 6)})
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): _rows(real_rows_path, 12)})
     settings = write_settings(tmp_path / "s.yaml", fake_server.url, concurrency=3, rpm=1200)
     # Scoring off: the alignment's requests alone show the spacing (more requests, more jitter).
     run_batch(run_options(data, settings, modes=("A",), score=False))
