@@ -18,8 +18,8 @@ from argalign.checks import (
     check_opening,
     check_opening_prose,
     check_quality,
-    content_words,
     check_request,
+    content_words,
     copied_span,
     echoes,
     instructions,
@@ -784,16 +784,19 @@ def test_an_opening_that_acknowledges_nobody_is_caught(nod):
     assert codes(row, bad) == ["OPENING_NON_SEQUITUR"]
 
 
-def test_an_opening_that_claims_the_work_as_done_is_caught():
-    row = sample(VERDICT)
+@pytest.mark.parametrize("claim", [
     # Qwen2.5-1.5B on a real row, before the steps that do the work: "I have integrated the
     # data into my argdown code, which is shown below."
-    bad = with_preamble(row, "I have reconstructed the argument and identified its reasons, so "
-                             "the answer follows from the steps below.")
-    assert codes(row, bad) == ["OPENING_CLAIMS_DONE"]
+    "I have reconstructed the argument and identified its reasons, so the answer follows from "
+    "the steps below.",
+    # Qwen2.5-1.5B in a fresh-clone pipeline run, before the plan: "I started by reconstructing
+    # the argument in standard form. ... I then proceeded to create an informal argument map".
+    "As the question needs it, I started by reconstructing the argument in standard form."])
+def test_an_opening_that_claims_the_work_as_done_is_caught(claim):
+    row = sample(VERDICT)
+    assert codes(row, with_preamble(row, claim)) == ["OPENING_CLAIMS_DONE"]
     # Without any plan or middle after it, there is nothing it pre-empts.
-    assert check_opening_prose("I have reconstructed the argument.", ThinkingParts("x", "", ""),
-                          None) == []
+    assert check_opening_prose(claim, ThinkingParts("x", "", ""), None) == []
 
 
 @pytest.mark.parametrize("leak", ["as stated in the original closing",
@@ -855,15 +858,6 @@ def test_a_formula_of_the_openings_own_is_caught():
     bad = with_preamble(row, "To settle it I reconstruct first; the premise is "
                              "$\\forall x: (F(x) \\rightarrow (G(x) \\rightarrow H(x)))$.")
     assert codes(row, bad) == ["FRAME_HAS_MARKUP"]
-
-
-def test_an_opening_that_tells_the_work_as_done_in_the_past_is_caught():
-    row = sample(VERDICT)
-    # Qwen2.5-1.5B in a fresh-clone pipeline run, before the plan: "I started by reconstructing
-    # the argument in standard form. ... I then proceeded to create an informal argument map".
-    bad = with_preamble(row, "As the question needs it, I started by reconstructing the argument "
-                             "in standard form.")
-    assert codes(row, bad) == ["OPENING_CLAIMS_DONE"]
 
 
 def test_an_opening_that_says_the_closing_first_is_caught():

@@ -114,8 +114,6 @@ class ThinkingContext:
     request: str
     response: Delivered
     first: bool = True  # the turn's first reply (not a thinking after tool results)
-    source: str = ""  # the user message's source text
-    answer: str = ""  # what follows the thinking
 
 
 @dataclass
@@ -358,7 +356,7 @@ class AlignConversation(dspy.Module):
 
         parts: ThinkingParts = split_thinking(thinking)
         response = _delivered(conversation, turn)
-        context = ThinkingContext(thinking, parts, request, response, first, source, follows)
+        context = ThinkingContext(thinking, parts, request, response, first)
         preamble = self._call(
             self.rewrite_thinking, lambda p: self.check_thinking(p, context), calls,
             request=shorten(request, 1500),
