@@ -65,7 +65,7 @@ from argalign.evaluation import evaluate, summarize
 from argalign.lm import open_models
 from argalign.metrics import make_metric
 from argalign.optimize import CallBudget, OptimizeSpec, budgeted, run_optimize
-from argalign.optimizers import program_key
+from argalign.optimizers import program_key, with_gold
 from argalign.prepare import CONFIGS, sample_dir
 from argalign.programs import fingerprint, load_program
 from argalign.schema import content_key, example_id
@@ -305,6 +305,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             examples = [dspy.Example(id=i, row=row, mode=mode).with_inputs("row")
                         for i, row in test]
             programs = {"zero-shot": load_program(mode)[0]}
+            if args.gold_few_shot:
+                # The gold demos as they are, unselected: what gold alone does on held-out rows
+                # (the ``gold`` optimizer keeps them only if they beat zero-shot on the valset).
+                programs["gold-few-shot"] = with_gold(programs["zero-shot"], OptimizeSpec(
+                    mode=mode, max_demos=args.max_demos, seed=args.seed))
             entry: dict[str, Any] = {"programs": {}, "comparisons": {}, "compile": {},
                                      "zero_shot_kept": [], "done": 0}
             results["modes"][mode] = entry
@@ -460,7 +465,8 @@ def main() -> int:
     parser.add_argument("--judge", default=None)
     parser.add_argument("--reflection-model", default=None)
     parser.add_argument("--modes", nargs="+", default=["A", "B"])
-    parser.add_argument("--optimizers", nargs="+", default=["bootstrap"])
+    parser.add_argument("--optimizers", nargs="*", default=["bootstrap", "gepa"],
+                        help="optimizers to compile and measure (none: zero-shot and gold only)")
     parser.add_argument("--train", type=int, default=6)
     parser.add_argument("--val", type=int, default=6)
     parser.add_argument("--test", type=int, default=14, help="rows of the sample's test split")
@@ -468,7 +474,10 @@ def main() -> int:
         "ARGALIGN_REAL_ROWS") or DEFAULT_REAL_ROWS))
     parser.add_argument("--budget-calls", type=int, default=None)
     parser.add_argument("--candidates", type=int, default=2)
-    parser.add_argument("--max-demos", type=int, default=1)
+    parser.add_argument("--max-demos", type=int, default=3, help="demos per predictor")
+    parser.add_argument("--gold-few-shot", action=argparse.BooleanOptionalAction, default=True,
+                        help="also measure the zero-shot program holding --max-demos gold demos, "
+                             "unselected (program 'gold-few-shot')")
     parser.add_argument("--comparison", default=DEFAULT_COMPARISON)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="compile again even if saved")

@@ -11,7 +11,14 @@ import pytest
 from argalign import signatures, tracking
 from argalign.errors import ConfigError
 from argalign.modules import AlignConversation, make_mode
-from argalign.programs import fingerprint, load_program, meta_path, programs_dir
+from argalign.programs import (
+    default_program,
+    fingerprint,
+    load_program,
+    meta_path,
+    programs_dir,
+    zero_shot_id,
+)
 
 DEMO = {"system_prompt": "", "history": "", "original_request": "Analyse this.",
         "source_excerpt": "All men are mortal.", "answer": "An Argdown map.",
@@ -107,3 +114,47 @@ def test_load_program_from_an_mlflow_artifact_uri(tmp_path, monkeypatch):
         load_program("B", f"runs:/{run_id}/program/{path.name}")
     with pytest.raises(ConfigError, match="cannot fetch"):
         load_program("A", f"runs:/{run_id}/program/missing.json")
+
+
+# --- the default program of a run ---------------------------------------------------------
+
+TASK = {"name": "task", "model": "openai/task", "temperature": 0.0, "max_tokens": 512,
+        "structured_output": "none", "local": None}
+
+
+def save_compiled(mode: str, fp: str, *, gain: float, task_model: dict | None = None,
+                  thinking: str = "blocks", zero_shot: str | None = None,
+                  kept: bool = False) -> Path:
+    """A program and the meta ``argalign optimize`` writes beside it."""
+    path = save_program(mode, fp, with_meta=False, thinking=thinking)
+    zero = zero_shot or (zero_shot_id(make_mode(mode, thinking=thinking)))
+    meta = {"fingerprint": fp, "mode": mode, "zero_shot_kept": kept,
+            "baseline": {"score": 0.5}, "compiled": {"score": 0.5 + gain},
+            "determined_by": {"task_model": task_model or TASK, "thinking": thinking,
+                              "zero_shot": zero, "optimizer": "bootstrap"}}
+    meta_path(path).write_text(json.dumps(meta), encoding="utf-8")
+    return path
+
+
+def test_the_default_program_is_the_best_compiled_for_the_mode_and_task_model(caplog):
+    assert default_program("A", task_model=TASK) is None  # nothing compiled yet
+    save_compiled("A", "aaaaaaaaaaa1", gain=0.05)
+    best = save_compiled("A", "aaaaaaaaaaa2", gain=0.10)
+    # Each of these would win on gain, and none may be taken:
+    save_compiled("A", "bbbbbbbbbbb1", gain=0.5, task_model={**TASK, "temperature": 0.7})
+    save_compiled("A", "bbbbbbbbbbb2", gain=0.5, task_model={**TASK, "name": "other"})
+    save_compiled("A", "bbbbbbbbbbb3", gain=0.5, zero_shot="zsA-older")  # another prompt
+    save_compiled("A", "bbbbbbbbbbb4", gain=0.5, kept=True)  # no candidate beat zero-shot
+    save_compiled("A", "bbbbbbbbbbb5", gain=0.5, thinking="full")
+    save_compiled("B", "bbbbbbbbbbb6", gain=0.5)  # the other mode
+    (programs_dir() / "A-gepa-cccccccccccc.meta.json").write_text("{broken", encoding="utf-8")
+    path, meta = default_program("A", task_model=TASK)
+    assert path == best and meta["fingerprint"] == "aaaaaaaaaaa2"
+    assert "A-gepa-cccccccccccc.meta.json is not a program's meta file" in caplog.text
+    assert default_program("B", task_model=TASK)[0].name == "B-bootstrap-bbbbbbbbbbb6.json"
+
+
+def test_a_compiled_program_that_scored_no_better_than_zero_shot_is_not_a_default():
+    save_compiled("B", "aaaaaaaaaaa1", gain=0.0)
+    save_compiled("B", "aaaaaaaaaaa2", gain=-0.1)
+    assert default_program("B", task_model=TASK) is None

@@ -44,6 +44,7 @@ import dspy
 from argalign.checks import CODES as QUALITY_CODES
 from argalign.checks import content_words, own_sentences
 from argalign.cli_options import DEFAULT_COMPARISON
+from argalign.codes import catalogue
 from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps, requested
 from argalign.invariants import Outcome, gate
 from argalign.judge import METHOD_OPTIONS, Judge
@@ -453,6 +454,26 @@ def score_aligned(original: dict[str, Any], aligned: dict[str, Any] | None, mode
     return result
 
 
+def _gain_words(original: dict[str, Any], result: Score, scorer: MutualPredictability) -> str:
+    """For a rewrite that passed the gate: its score against the original's, so that the
+    reflection sees whether the rewrite made the conversation better, not just how it scores."""
+    if result.gate != "pass":
+        return ""
+    with dspy.context(trace=None):
+        before = scorer.score(original).score
+    verdict = "better than" if result.score > before else (
+        "no better than" if result.score == before else "worse than")
+    return (f"The original conversation scores {before:.2f}; this rewrite scores "
+            f"{result.score:.2f} ({result.score - before:+.2f}), {verdict} the original.")
+
+
+def _code_words(codes: list[str]) -> str:
+    """What each check code means (from the code catalogue), for the reflection to fix."""
+    known = catalogue()
+    lines = [f"{code}: {known[code][1]}" for code in dict.fromkeys(codes) if code in known]
+    return "What the codes mean:\n" + "\n".join(lines) if lines else ""
+
+
 def make_metric(judge_lm: dspy.BaseLM | None = None, comparison: str = DEFAULT_COMPARISON,
                 adapter: dspy.Adapter | None = None) -> Callable[..., dspy.Prediction]:
     """A DSPy metric ``(gold, pred, trace, pred_name, pred_trace) -> Prediction(score, feedback)``.
@@ -473,6 +494,8 @@ def make_metric(judge_lm: dspy.BaseLM | None = None, comparison: str = DEFAULT_C
             # reflection sees the quality-check or LM code.
             result.feedback = f"No aligned row was produced: every attempt failed ({failure})."
             result.codes = list(getattr(pred, "codes", None) or result.codes)
+        result.feedback = "\n".join(filter(None, [
+            result.feedback, _gain_words(gold.row, result, scorer), _code_words(result.codes)]))
         return dspy.Prediction(score=result.score, feedback=result.feedback,
                                forward=result.forward, backward=result.backward,
                                coherence=result.coherence, gate=result.gate,

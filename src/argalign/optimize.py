@@ -36,6 +36,7 @@ from argalign import __version__
 from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.errors import ConfigError
 from argalign.evaluation import evaluate, summarize
+from argalign.gold import demo_ids
 from argalign.jsonl import write_json_atomic
 from argalign.metrics import make_metric
 from argalign.optimizers import OPTIMIZERS, CandidateTracker, CompileJob, Optimizer
@@ -110,6 +111,7 @@ class OptimizeSpec:
     candidates: int = 3
     max_demos: int = 1
     force: bool = False
+    gold: bool = True  # seed bootstrap, MIPROv2 and GEPA with the gold demos (argalign.gold)
 
 
 # --- data --------------------------------------------------------------------------------
@@ -200,12 +202,22 @@ def _load(spec: OptimizeSpec, settings_path: str | None) -> _Plan:
             "candidates": spec.candidates, "max_demos": spec.max_demos,
             "budget_calls": spec.budget_calls, "seed": spec.seed},
         "comparison": spec.comparison, "thinking": spec.thinking, "zero_shot": zero_id,
+        # The gold demos as the program would see them: a changed gold file or module is a
+        # new fingerprint.
+        "gold": _gold_fingerprint(spec) if spec.gold or spec.optimizer == "gold" else None,
         "train_ids": [e.id for e in trainset], "val_ids": [e.id for e in valset],
         "argalign_version": __version__,
     }
     fp = fingerprint(determined_by)
     return _Plan(spec, settings, optimizer, model, judge, reflection, trainset, valset, student,
                  determined_by, fp, programs_dir() / f"{spec.mode}-{spec.optimizer}-{fp}.json")
+
+
+def _gold_fingerprint(spec: OptimizeSpec) -> str:
+    from argalign.gold import gold_demos
+
+    return fingerprint({name: [dict(d) for d in demos]
+                        for name, demos in gold_demos(spec.mode, spec.thinking).items()})
 
 
 def _saved(plan: _Plan) -> dict[str, Any] | None:
@@ -388,7 +400,8 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, A
                 "input_tokens": budget.input_tokens + report_budget.input_tokens,
                 "output_tokens": budget.output_tokens + report_budget.output_tokens,
                 "wall_s": round(time.monotonic() - started, 1), "spec": asdict(spec),
-                "zero_shot_kept": compiled is plan.student, "compile": notes}
+                "zero_shot_kept": compiled is plan.student, "compile": notes,
+                "demos": demo_ids(compiled)}
         _save_and_log(plan, compiled, meta, {"baseline": baseline_rows, "compiled": compiled_rows})
     return {**meta, "program_path": str(plan.path), "reused": False}
 

@@ -32,7 +32,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         reflection_model=args.reflection_model, train=args.train, val=args.val, seed=args.seed,
         budget_calls=args.budget_calls, comparison=args.comparison, thinking=args.thinking,
         source=args.source, configs=args.configs or [], candidates=args.candidates,
-        max_demos=args.max_demos, force=args.force,
+        max_demos=args.max_demos, force=args.force, gold=args.gold,
     )
     result = run_optimize(spec, settings=args.settings)
     keys = ("program_path", "fingerprint", "reused", "partial", "baseline", "compiled",
@@ -105,7 +105,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", default="sample", help="as for prepare (default: bundled sample)")
     add_list(p, "--configs", metavar="CONFIG", help="dataset configs to draw from (default: all)")
     p.add_argument("--candidates", type=POSITIVE, default=3, help="candidate programs / instructions")
-    p.add_argument("--max-demos", type=NON_NEGATIVE, default=1)
+    p.add_argument("--max-demos", type=NON_NEGATIVE, default=1, help="demos per predictor")
+    p.add_argument("--gold", action=argparse.BooleanOptionalAction, default=True,
+                   help="seed bootstrap, mipro and gepa with the hand-written gold demos "
+                        "(--no-gold: start from the zero-shot program)")
     add_settings(p)
     p.add_argument("--force", action="store_true", help="compile again even if saved")
     p.set_defaults(func=cmd_optimize)

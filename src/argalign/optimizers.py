@@ -1,12 +1,18 @@
 """How a mode's program is compiled against the metric, and how the best candidate is kept.
 
-Three optimizers, each a subclass of :class:`Optimizer` and one line in :data:`OPTIMIZERS`:
+Four optimizers, each a subclass of :class:`Optimizer` and one line in :data:`OPTIMIZERS`:
 
+- ``gold``: DSPy's ``LabeledFewShot`` over the hand-written gold demos (:mod:`argalign.gold`);
 - ``bootstrap``: few-shot demos taken from the best-scoring rewrites of the training examples;
 - ``mipro``: MIPROv2's instruction proposals (instructions only: a demo of this task is a
   whole conversation, too long for a small model's prompt next to the proposer's own);
 - ``gepa``: GEPA, whose reflection model reads the metric's feedback (the quality-check codes
   and the judge's readings) and rewrites the instructions.
+
+With ``spec.gold`` (the default) the others start from the gold demos too: bootstrap's
+teacher holds them and every candidate keeps them ahead of its own demos, and MIPROv2 and GEPA
+rewrite the instructions of a program that holds them. Every demo carries a ``demo_id``
+(``gold/<id>`` or ``train/<example id>``), so a saved program says which demos it holds.
 
 Every candidate that an optimizer scores on the whole valset goes through ``dspy.Evaluate``;
 :class:`CandidateTracker`, a DSPy callback, sees each such evaluation as it ends and keeps the
@@ -20,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +35,7 @@ from dspy.utils.callback import BaseCallback
 
 from argalign.errors import ConfigError
 from argalign.evaluation import metric_row, summarize
+from argalign.gold import as_demo, demo_ids, gold_demos, load_gold
 
 if TYPE_CHECKING:
     from argalign.optimize import OptimizeSpec
@@ -118,12 +126,42 @@ class Optimizer:
         raise NotImplementedError
 
 
+def with_gold(program: dspy.Module, spec: OptimizeSpec, seed: int = 0) -> dspy.Module:
+    """A copy of ``program`` whose predictors hold ``spec.max_demos`` gold demos each, drawn
+    by DSPy's ``LabeledFewShot`` from the mode's gold demos in a seeded order (a predictor
+    with no gold demo keeps none)."""
+    demos = gold_demos(spec.mode, spec.thinking)
+    out = program.deepcopy()
+    for name, predictor in out.named_predictors():
+        pool = demos.get(name, [])
+        order = random.Random(f"gold/{spec.seed}/{seed}/{name}").sample(pool, len(pool))
+        # LabeledFewShot draws k of the trainset for each predictor of the student it is given.
+        predictor.demos = dspy.LabeledFewShot(k=spec.max_demos).compile(
+            predictor, trainset=order, sample=False).demos
+    return out
+
+
 def _evaluate_on_valset(program: dspy.Module, job: CompileJob) -> None:
     """A candidate's valset score, through ``dspy.Evaluate`` so that the tracker sees it."""
     evaluator = dspy.Evaluate(devset=job.valset, metric=job.metric, num_threads=1,
                               display_progress=True, failure_score=0.0,
                               max_errors=len(job.valset) + 1, provide_traceback=False)
     evaluator(program)
+
+
+class Gold(Optimizer):
+    """DSPy's ``LabeledFewShot`` over the gold demos: candidate k holds ``max_demos`` gold
+    demos per predictor, in the k-th seeded order; each candidate is scored on the valset."""
+
+    def check(self) -> None:
+        if not load_gold():
+            raise ConfigError("--optimizer gold needs gold demos, and none are packaged")
+
+    def compile(self, job: CompileJob) -> None:
+        for k in range(job.spec.candidates):
+            candidate = with_gold(job.student, job.spec, seed=k)
+            log.info("gold: candidate %d with demos %s", k + 1, demo_ids(candidate))
+            _evaluate_on_valset(candidate, job)
 
 
 class Bootstrap(Optimizer):
@@ -139,7 +177,10 @@ class Bootstrap(Optimizer):
 
     def compile(self, job: CompileJob) -> None:
         spec = job.spec
-        ranked = self.rewrites(job)
+        # Seeded with gold, the teacher that aligns the training rows holds the gold demos, and
+        # every candidate keeps them ahead of its rewrites: gold first, then the best by gain.
+        teacher = with_gold(job.student, spec) if spec.gold else job.student
+        ranked = self.rewrites(job, teacher)
         job.notes["train_rewrites"] = [{"id": i, "gain": round(g, 4), "score": round(s, 4)}
                                        for (g, s), i, _ in ranked]
         for k in range(spec.candidates):
@@ -148,25 +189,32 @@ class Bootstrap(Optimizer):
                 log.info("bootstrap: %d scored rewrites, no demos left for candidate %d",
                          len(ranked), k + 1)
                 break
-            candidate = job.student.deepcopy()
+            candidate = teacher.deepcopy()
             for name, predictor in candidate.named_predictors():
-                predictor.demos = [demos[name] for _, _, demos in chosen if name in demos]
+                predictor.demos = [*predictor.demos,
+                                   *(demos[name] for _, _, demos in chosen if name in demos)]
             log.info("bootstrap: candidate %d with demos from %s", k + 1,
                      ", ".join(i for _, i, _ in chosen))
             _evaluate_on_valset(candidate, job)
 
     @staticmethod
-    def rewrites(job: CompileJob) -> list[tuple[tuple[float, float], str, dict[str, dspy.Example]]]:
-        """((gain, score), id, {predictor name: demo}) of each passing training rewrite, best
-        first; the gain is the score over the original's (0 when the metric cannot score an
-        original)."""
-        names = {id(p): name for name, p in job.student.named_predictors()}
+    def rewrites(job: CompileJob, teacher: dspy.Module | None = None
+                 ) -> list[tuple[tuple[float, float], str, dict[str, dspy.Example]]]:
+        """((gain, score), id, {predictor name: demo}) of each passing training rewrite by the
+        teacher (the student by default), best first; the gain is the score over the
+        original's (0 when the metric cannot score an original). A training row that a gold
+        demo rewrites is left out: its demo is there already."""
+        teacher = teacher or job.student
+        names = {id(p): name for name, p in teacher.named_predictors()}
         scorer = getattr(job.metric, "scorer", None)
+        gold_rows = {entry.row_id for entry in load_gold(job.spec.mode)}
         out = []
         for example in job.trainset:
+            if example.row.get("source_id") in gold_rows:
+                continue
             with dspy.context(trace=[]):
                 try:
-                    prediction = job.student(row=example.row)
+                    prediction = teacher(row=example.row)
                 except Exception as e:  # noqa: BLE001 - a failed rewrite is no demo
                     log.info("bootstrap: %s gave no rewrite (%s)", example.id, e)
                     continue
@@ -182,7 +230,7 @@ class Bootstrap(Optimizer):
             for predictor, inputs, outputs in trace:  # the last call of each is the accepted one
                 name = names.get(id(predictor))
                 if name is not None:
-                    demos[name] = dspy.Example(augmented=True, **inputs, **outputs.toDict())
+                    demos[name] = as_demo(inputs, outputs.toDict(), f"train/{example.id}")
             score = float(result.score)
             out.append(((score - before, score), example.id, demos))
         out.sort(key=lambda item: (-item[0][0], -item[0][1]))
@@ -216,7 +264,8 @@ class Mipro(Optimizer):
                                           seed=spec.seed, verbose=False, track_stats=False)
         # The proposer sees the current instruction and a prompting tip: a summary of the data or
         # of the program's source would not fit a small model's context beside it.
-        optimizer.compile(job.student, trainset=job.trainset, valset=job.valset,
+        student = with_gold(job.student, spec) if spec.gold else job.student
+        optimizer.compile(student, trainset=job.trainset, valset=job.valset,
                           num_trials=spec.candidates * 2, minibatch=False,
                           program_aware_proposer=False, data_aware_proposer=False,
                           fewshot_aware_proposer=False, tip_aware_proposer=True)
@@ -239,7 +288,9 @@ class Gepa(Optimizer):
                               max_metric_calls=max_metric_calls, num_threads=1,
                               reflection_minibatch_size=self.reflection_minibatch_size,
                               seed=spec.seed, track_stats=False)
-        optimizer.compile(job.student, trainset=job.trainset, valset=valset)
+        student = with_gold(job.student, spec) if spec.gold else job.student
+        optimizer.compile(student, trainset=job.trainset, valset=valset)
 
 
-OPTIMIZERS: dict[str, Optimizer] = {"bootstrap": Bootstrap(), "mipro": Mipro(), "gepa": Gepa()}
+OPTIMIZERS: dict[str, Optimizer] = {"gold": Gold(), "bootstrap": Bootstrap(), "mipro": Mipro(),
+                                     "gepa": Gepa()}

@@ -46,6 +46,39 @@ def meta_path(path: Path) -> Path:
     return path.with_name(path.stem + ".meta.json")
 
 
+def default_program(mode: str, *, task_model: dict[str, Any], thinking: str = "blocks"
+                    ) -> tuple[Path, dict[str, Any]] | None:
+    """The best compiled program in :func:`programs_dir` for a mode and task model, or None.
+
+    ``task_model`` is ``{"name": ..., **model_fingerprint(...)}`` as ``argalign optimize``
+    records it. A program qualifies when it was compiled for this mode, this task model with
+    these settings, this thinking scope and today's zero-shot program (same signatures and
+    argalign version), and it beat the zero-shot program on its valset. The best is the one
+    with the largest valset gain over zero-shot (the newest on a tie): a valset score is
+    optimistic for the program selected on it, so ``bench/optimize.py`` is what measures a
+    program on held-out rows. Returns ``(path, meta)``.
+    """
+    zero = zero_shot_id(make_mode(mode, thinking=thinking))
+    best: tuple[tuple[float, float], Path, dict[str, Any]] | None = None
+    for sidecar in sorted(programs_dir().glob(f"{mode}-*.meta.json")):
+        try:
+            meta = json.loads(sidecar.read_text(encoding="utf-8"))
+            made = meta["determined_by"]
+            gain = float(meta["compiled"]["score"]) - float(meta["baseline"]["score"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("%s is not a program's meta file, passed over: %s", sidecar, e)
+            continue
+        path = sidecar.with_name(sidecar.name[:-len(".meta.json")] + ".json")
+        if (meta.get("mode") != mode or meta.get("zero_shot_kept") or gain <= 0
+                or made.get("task_model") != task_model or made.get("thinking") != thinking
+                or made.get("zero_shot") != zero or not path.is_file()):
+            continue
+        key = (gain, sidecar.stat().st_mtime)
+        if best is None or key > best[0]:
+            best = (key, path, meta)
+    return None if best is None else (best[1], best[2])
+
+
 def load_program(mode: str, program: str | None = None, *,
                  thinking: str = "blocks") -> tuple[AlignConversation, str]:
     """Build a module for ``mode`` and load ``program`` (path or MLflow URI) into it.

@@ -9,6 +9,7 @@ import pytest
 
 from argalign import cli
 from argalign.errors import RunError
+from argalign.modules import make_mode
 from argalign.run.runner import run_batch
 from support import (
     CONFIG,
@@ -136,3 +137,32 @@ def test_a_run_refused_at_start_writes_no_manifest(setup, monkeypatch, caplog):
     assert not (data / "runs" / "refused").exists()
     # so the next run of that name with other flags is a new run, not "other parameters"
     assert cli.main([*base, "--modes", "B", "--no-track"]) == 0
+
+
+def test_a_run_takes_the_best_compiled_program_unless_told_none(tmp_path, real_rows_path, caplog):
+    from argalign.config import load_settings, model_fingerprint
+    from argalign.programs import zero_shot_id
+    from argalign.run.commands import _mode_program
+    from argalign.run.plan import plan_run
+    from test_programs import save_compiled
+
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
+                                                                      2, "p")})
+    settings = write_settings(tmp_path / "settings.yaml", "http://127.0.0.1:9/v1",
+                              models={"fake": {}, "other": {"model": "openai/other"}})
+    task = {"name": "fake", **model_fingerprint(load_settings(str(settings)).get("fake"))}
+    save_compiled("A", "feedfacecafe", gain=0.2, task_model=task)
+
+    def program_ids(**changes):
+        plan = plan_run(run_options(data, settings, modes=("A", "B"), **changes))
+        return {mode: fp for mode, (_, fp) in plan.programs.items()}
+
+    zero = {m: zero_shot_id(make_mode(m)) for m in "AB"}
+    with caplog.at_level(logging.INFO, logger="argalign.run.plan"):
+        assert program_ids(models=("fake",)) == {"A": "feedfacecafe", "B": zero["B"]}
+    assert "Mode A: taking the compiled program" in caplog.text
+    assert "A-bootstrap-feedfacecafe.json" in caplog.text
+    assert program_ids(models=("fake",), programs=dict([_mode_program("none")])) == zero
+    assert program_ids(models=("fake",), programs=dict([_mode_program("A=none")])) == zero
+    assert program_ids(models=("other",)) == zero  # compiled for another task model
+    assert program_ids(models=("fake", "other")) == zero  # one program cannot fit both

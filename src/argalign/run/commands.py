@@ -30,10 +30,14 @@ EXIT_OK = 0
 
 
 def _mode_program(value: str) -> tuple[str, str]:
-    """``A=programs/a.json`` -> ``("A", "programs/a.json")``."""
+    """``A=programs/a.json`` -> ``("A", "programs/a.json")``; ``none`` -> every mode zero-shot."""
+    from argalign.run.plan import ALL_MODES, NO_PROGRAM
+
+    if value == NO_PROGRAM:
+        return ALL_MODES, NO_PROGRAM
     mode, sep, program = value.partition("=")
     if not sep or not mode or not program:
-        raise argparse.ArgumentTypeError(f"expected MODE=PATH, not {value!r}")
+        raise argparse.ArgumentTypeError(f"expected MODE=PATH, MODE=none or none, not {value!r}")
     return mode, program
 
 
@@ -133,7 +137,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
              help="model names from the settings; several make a mix (default: default_model)")
     add_settings(p)
     p.add_argument("--program", action="append", type=_mode_program, metavar="MODE=PATH",
-                   help="a mode's compiled program: path or MLflow URI (repeatable)")
+                   help="a mode's compiled program: path or MLflow URI (repeatable); MODE=none "
+                        "or none runs zero-shot. Default: the best program `argalign optimize` "
+                        "compiled for the mode and the task model, else zero-shot")
     add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks")
     p.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
                    help="score the original and the aligned row of every example (mutual "

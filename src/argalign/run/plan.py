@@ -38,6 +38,9 @@ from argalign.run.store import (
 
 log = logging.getLogger(__name__)
 
+NO_PROGRAM = "none"  # --program none (every mode) or --program A=none: zero-shot
+ALL_MODES = "*"  # the mode key of a bare --program none
+
 # What --retry-failed aligns again; every other outcome is kept.
 RETRYABLE = frozenset({Outcome.FAILED.value, Outcome.NOT_IMPROVED.value})
 
@@ -122,7 +125,6 @@ def plan_run(options: RunOptions) -> Plan:
     """Check options, settings, programs and data; fingerprint the run; list what is left."""
     from argalign.metrics import COMPARISONS
     from argalign.modules import MODES, THINKING_SCOPES
-    from argalign.programs import load_program
 
     modes = list(dict.fromkeys(options.modes)) or list(MODES)
     if any(m not in MODES for m in modes):
@@ -131,7 +133,7 @@ def plan_run(options: RunOptions) -> Plan:
         raise ConfigError(f"--thinking must be one of {', '.join(THINKING_SCOPES)}")
     if options.comparison not in COMPARISONS:
         raise ConfigError(f"--comparison must be one of {', '.join(COMPARISONS)}")
-    unknown = sorted(set(options.programs) - set(MODES))
+    unknown = sorted(set(options.programs) - set(MODES) - {ALL_MODES})
     if unknown:
         raise ConfigError(f"--program names unknown modes {unknown}; modes: {', '.join(MODES)}")
     if options.max_errors is not None and options.max_errors < 0:
@@ -160,14 +162,38 @@ def plan_run(options: RunOptions) -> Plan:
         tracking_uri()  # a bad MLFLOW_TRACKING_URI is refused before anything is written
     data = DataDir(options.data)
     subsets = raw_subsets(data, options.configs or None, options.splits or None)
-    programs = {mode: load_program(mode, options.programs.get(mode), thinking=options.thinking)
-                for mode in modes}
+    programs = {mode: _program(mode, options, settings, models) for mode in modes}
     store = data.run(options.run_name or default_run_name(modes, models, options.seed))
     plan = Plan(options=options, settings=settings, store=store, models=models, judge=judge,
                 groups=groups_for(modes, models), subsets=subsets, programs=programs, params={})
     plan.params = run_params(plan)
     _list_work(plan)
     return plan
+
+
+def _program(mode: str, options: RunOptions, settings: Settings, models: list[str]
+             ) -> tuple[Any, str]:
+    """A mode's program: the one named by ``--program``, zero-shot for ``none``, else the best
+    compiled program for the run's task model when there is one (:func:`default_program`)."""
+    from argalign.programs import default_program, load_program
+
+    chosen = options.programs.get(mode, options.programs.get(ALL_MODES))
+    if chosen == NO_PROGRAM:
+        return load_program(mode, None, thinking=options.thinking)
+    if chosen is None and len(models) == 1:
+        task_model = {"name": models[0], **model_fingerprint(settings.get(models[0]))}
+        found = default_program(mode, task_model=task_model, thinking=options.thinking)
+        if found is not None:
+            path, meta = found
+            log.info("Mode %s: taking the compiled program %s (%s, valset score %.3f over "
+                     "zero-shot %.3f); --program none runs zero-shot", mode, path,
+                     meta["determined_by"].get("optimizer"), meta["compiled"]["score"],
+                     meta["baseline"]["score"])
+            chosen = str(path)
+    elif chosen is None:
+        log.info("Mode %s: zero-shot (a compiled program fits one task model; this run has %d)",
+                 mode, len(models))
+    return load_program(mode, chosen, thinking=options.thinking)
 
 
 def _refuse_shared_file_names(modes: list[str], models: list[str]) -> None:
