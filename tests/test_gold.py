@@ -172,3 +172,14 @@ def test_with_gold_gives_each_predictor_k_gold_demos_in_a_seeded_order():
                                          {k: "x" for k in predictor.signature.input_fields})
     text = "\n".join(m["content"] for m in messages)
     assert predictor.demos[0]["opening"] in text and "gold/" not in text
+
+
+def test_the_metric_feedback_says_whether_a_rewrite_beat_its_original():
+    metric = make_metric(None, "structural")
+    replayed = replay(next(e for e in ENTRIES if e.id == "A-smt"))
+    gold = dspy.Example(row=replayed.original, mode="A")
+    feedback = metric(gold, dspy.Prediction(row=replayed.row)).feedback
+    assert "The original conversation scores 0.22; this rewrite scores 0.94 (+0.72), better " \
+           "than the original." in feedback
+    unchanged = metric(gold, dspy.Prediction(row=replayed.original)).feedback
+    assert "returned unchanged" in unchanged and "The original conversation scores" not in unchanged

@@ -194,6 +194,12 @@ def test_gepa_reflects_on_the_codes_of_conversations_the_program_gave_up_on(tmp_
     assert reflections, "GEPA made no reflection call"
     assert all("FIELD_TOO_LONG" in prompt for prompt in reflections)
     assert "No aligned row was produced" in reflections[0]
+    # The code comes with its meaning, and the meta keeps what the reflection read and wrote.
+    assert "What the codes mean" in reflections[0]
+    assert "FIELD_TOO_LONG: an output field is longer than allowed" in reflections[0]
+    kept = result["compile"]["reflections"]
+    assert kept and "FIELD_TOO_LONG" in kept[-1]["prompt_tail"]
+    assert "Keep the opening to one or two sentences." in kept[-1]["reply"]
 
 
 # --- bootstrap: demos from the rewrites that gained most ------------------------------------------

@@ -289,7 +289,23 @@ class Gepa(Optimizer):
                               reflection_minibatch_size=self.reflection_minibatch_size,
                               seed=spec.seed, track_stats=False)
         student = with_gold(job.student, spec) if spec.gold else job.student
-        optimizer.compile(student, trainset=job.trainset, valset=valset)
+        try:
+            optimizer.compile(student, trainset=job.trainset, valset=valset)
+        finally:  # also when the budget stops GEPA: what its reflection read and proposed
+            job.notes["reflections"] = reflections(job.reflection_lm)
+
+
+def reflections(lm: dspy.BaseLM, limit: int = 3, chars: int = 4000) -> list[dict[str, str]]:
+    """The last reflections of an LM: the end of each prompt (where the examples' inputs,
+    outputs and feedback are) and the reply, shortened."""
+    out = []
+    for entry in list(getattr(lm, "history", None) or [])[-limit:]:
+        messages = entry.get("messages") or [{"content": entry.get("prompt") or ""}]
+        prompt = "\n".join(str(m.get("content") or "") for m in messages)
+        reply = (entry.get("outputs") or [""])[0]
+        out.append({"prompt_tail": prompt[-chars:],
+                    "reply": str(reply.get("text") if isinstance(reply, dict) else reply)[:chars]})
+    return out
 
 
 OPTIMIZERS: dict[str, Optimizer] = {"gold": Gold(), "bootstrap": Bootstrap(), "mipro": Mipro(),
