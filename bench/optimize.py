@@ -61,7 +61,7 @@ from tqdm import tqdm
 
 from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.config import load_settings, model_fingerprint
-from argalign.evaluation import evaluate, summarize
+from argalign.evaluation import evaluate, metric_row, summarize
 from argalign.lm import open_models
 from argalign.metrics import make_metric
 from argalign.optimize import CallBudget, OptimizeSpec, budgeted, run_optimize
@@ -415,6 +415,72 @@ def rendered(results: dict[str, Any]) -> dict[str, Any]:
     return results
 
 
+def merged(paths: list[Path]) -> tuple[dict[str, Any], Path]:
+    """One results file from several runs on the same test set (each adds its programs to each
+    mode; a reused zero-shot entry gives way to the run that measured it), and their outputs
+    files joined into ``<first>.merged.outputs.jsonl``. One path: that file, as it is."""
+    results = json.loads(paths[0].read_text("utf-8"))
+    if len(paths) == 1:
+        return results, paths[0].with_suffix(".outputs.jsonl")
+    out = paths[0].with_name(paths[0].stem + ".merged.outputs.jsonl")
+    lines = read_jsonl(paths[0].with_suffix(".outputs.jsonl"))
+    for path in paths[1:]:
+        other = json.loads(path.read_text("utf-8"))
+        if other["test"]["ids"] != results["test"]["ids"] or \
+                other["comparison"] != results["comparison"]:
+            raise SystemExit(f"{path}: another test set or comparison than {paths[0]}")
+        for mode, entry in other["modes"].items():
+            mine = results["modes"].setdefault(mode, entry)
+            if mine is entry:
+                continue
+            for name, measured in entry["programs"].items():
+                if name not in mine["programs"] or mine["programs"][name].get("reused_from"):
+                    mine["programs"][name] = measured
+            mine["compile"] = {**mine.get("compile", {}), **entry.get("compile", {})}
+            mine["zero_shot_kept"] = [*mine.get("zero_shot_kept", []),
+                                      *entry.get("zero_shot_kept", [])]
+        lines += [r for r in read_jsonl(path.with_suffix(".outputs.jsonl"))
+                  if r["program"] != "original"]
+    seen, unique = set(), []
+    for r in lines:  # a program measured twice (a reused zero-shot) keeps its first rows
+        key = (r.get("mode"), r["program"], r["id"])
+        if key not in seen:
+            seen.add(key)
+            unique.append(r)
+    out.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in unique), "utf-8")
+    results["merged_from"] = [str(p) for p in paths]
+    return results, out
+
+
+def regated(results: dict[str, Any], outputs: Path) -> dict[str, Any]:
+    """The results with every kept rewrite gated and scored again by today's checks and metric
+    (LM-free comparisons only): a check added after the run rejects what it catches. A program
+    that ran with the check would have retried such a rewrite, so this is the conservative
+    reading; the originals' scores are computed again too. No LM call."""
+    if results["comparison"] not in ("structural", "lexical"):
+        raise SystemExit(f"--regate needs an LM-free comparison, not {results['comparison']!r}")
+    metric = make_metric(None, results["comparison"])
+    lines = read_jsonl(outputs)
+    originals = {r["id"]: r["row"] for r in lines if r["program"] == "original"}
+    results["original"]["scores"] = {i: metric.scorer.score(row).score
+                                     for i, row in originals.items()}
+    rewrites = {(r["mode"], r["program"], r["id"]): r["row"] for r in lines
+                if r["program"] != "original"}
+    for mode, entry in results["modes"].items():
+        for name, measured in entry["programs"].items():
+            for k, row in enumerate(measured["rows"]):
+                aligned = rewrites.get((mode, name, row["id"]))
+                if row["outcome"] not in ("aligned", "unchanged") or aligned is None:
+                    continue  # failed or rejected in the run: no rewrite to gate again
+                example = dspy.Example(id=row["id"], row=originals[row["id"]], mode=mode)
+                fresh = metric_row(example, dspy.Prediction(row=aligned),
+                                   metric(example, dspy.Prediction(row=aligned)))
+                measured["rows"][k] = {**row, **{key: fresh[key] for key in (
+                    "outcome", "score", "forward", "backward", "coherence", "gate", "codes")}}
+    results["regated"] = True
+    return results
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The README's tables: scores and differences, then the per-example evidence."""
     lines = ["| mode | program | n | test score (95% CI) | aligned / unchanged / failed / rejected "
@@ -484,9 +550,12 @@ def main() -> int:
     parser.add_argument("--zero-shot-from", type=Path, default=None, metavar="RESULTS_JSON",
                         help="reuse the zero-shot test rows of an earlier run of the same setup")
     parser.add_argument("--fake", action="store_true", help="the simulated endpoint (a smoke run)")
-    parser.add_argument("--render", type=Path, default=None, metavar="RESULTS_JSON",
+    parser.add_argument("--render", type=Path, nargs="+", default=None, metavar="RESULTS_JSON",
                         help="no benchmark: compute the figures and tables of a results file again "
                              "from its per-example rows (writes RESULTS_JSON's .md next to it)")
+    parser.add_argument("--regate", action="store_true",
+                        help="with --render: gate and score every rewrite again with today's "
+                             "checks (structural or lexical comparison; reads <OUT>.outputs.jsonl)")
     parser.add_argument("--out", default="optimize", help="bench/results/<OUT>.json")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -496,10 +565,14 @@ def main() -> int:
     dspy.configure_cache(enable_disk_cache=False, enable_memory_cache=False)
 
     if args.render is not None:
-        results = rendered(json.loads(args.render.read_text("utf-8")))
-        path = args.render.with_name(args.render.stem + ".rendered.json")
+        first = args.render[0]
+        results, outputs = merged(args.render)
+        if args.regate:
+            results = regated(results, outputs)
+        results = rendered(results)
+        path = first.with_name(first.stem + ".rendered.json")
         path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        args.render.with_suffix(".md").write_text(markdown(results) + "\n", "utf-8")
+        first.with_suffix(".md").write_text(markdown(results) + "\n", "utf-8")
         sys.stdout.write(report(results) + "\n")
         sys.stdout.write(f"complete: {results.get('complete')}; done: "
                          f"{ {m: e.get('done') for m, e in results['modes'].items()} }; {path}\n")

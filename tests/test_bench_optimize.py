@@ -107,3 +107,60 @@ def test_a_stopped_benchmark_keeps_complete_pairs(bench):
     assert list(again["programs"]) == ["zero-shot", "bootstrap"]
     assert again["comparisons"]["bootstrap"]["difference"]["n"] == 1
     assert again["programs"]["zero-shot"]["reused_from"] == "old.json"
+
+
+def _results(programs, reused=False):
+    entry = {"programs": {}, "comparisons": {}, "compile": {}, "zero_shot_kept": []}
+    for name, rows in programs.items():
+        entry["programs"][name] = {"rows": rows}
+    if reused:
+        entry["programs"]["zero-shot"] = {"rows": [], "reused_from": "zs.json"}
+    return {"comparison": "structural", "test": {"ids": ["x"]}, "modes": {"A": entry},
+            "original": {"scores": {"x": 0.1}}}
+
+
+def test_runs_merge_and_a_rewrite_a_later_check_catches_is_gated_again(bench, tmp_path):
+    """Three runs on one test set become one table; a vague request rewritten into a question
+    the answer does not answer (REQUEST_SKIPS_TASK, added after the run) is rejected."""
+    import json
+
+    from argalign.gold import training_row
+    from argalign.modules import Request
+
+    original = training_row("sample/deepa2-aaac03-thinking/train/07")  # "Your turn." + text
+    user = Request.of(original["messages"][1]["content"])
+
+    def rewritten(instructions):
+        new = json.loads(json.dumps(original))
+        new["messages"][1]["content"] = user.with_instructions(instructions)
+        return new
+
+    good = rewritten("Reconstruct the argument in Argdown standard form with a title and a "
+                     "gist, and name the inference rule of each step.")
+    off_task = rewritten("What could Lena do about the meeting on Monday?")
+    kept = {"id": "x", "outcome": "aligned", "score": 0.9, "gate": "pass", "codes": [],
+            "seconds": 1, "lm_calls": 1, "output_tokens": 1}
+    runs = {"zs": (_results({"zero-shot": [kept]}), off_task),
+            "gold": (_results({"gold-few-shot": [dict(kept)]}, reused=True), good)}
+    paths = []
+    for name, (results, row) in runs.items():
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(results), "utf-8")
+        program = next(iter(results["modes"]["A"]["programs"]))
+        lines = [{"mode": None, "program": "original", "id": "x", "row": original},
+                 {"mode": "A", "program": program, "id": "x", "row": row}]
+        path.with_suffix(".outputs.jsonl").write_text(
+            "".join(json.dumps(line) + "\n" for line in lines), "utf-8")
+        paths.append(path)
+    results, outputs = bench.merged(paths)
+    programs = results["modes"]["A"]["programs"]
+    assert set(programs) == {"zero-shot", "gold-few-shot"}
+    assert "reused_from" not in programs["zero-shot"]  # the run that measured it
+    assert len(bench.read_jsonl(outputs)) == 3  # one original, two rewrites
+    results = bench.rendered(bench.regated(results, outputs))
+    zero, gold = (results["modes"]["A"]["programs"][n]["rows"][0]
+                  for n in ("zero-shot", "gold-few-shot"))
+    assert zero["outcome"] == "rejected" and "REQUEST_SKIPS_TASK" in zero["codes"]
+    assert zero["score"] == 0.0
+    assert gold["outcome"] == "aligned" and gold["score"] > results["original"]["scores"]["x"]
+    assert results["modes"]["A"]["comparisons"]["gold-few-shot"]["difference"]["mean"] > 0

@@ -38,7 +38,9 @@ from argalign.checks import (
     what_follows,
 )
 from argalign.deliverables import METHODS, delivered, requested
-from argalign.invariants import Outcome, gate
+from argalign.gold import training_row
+from argalign.invariants import gate
+from argalign.records import Outcome
 from argalign.schema import parse_conversation, split_source
 from argalign.thinking import ThinkingParts, split_thinking
 
@@ -117,7 +119,7 @@ def test_a_clean_rewrite_passes_every_check():
 
 def test_every_check_has_a_catalogued_code():
     assert set(CODES) == {"PLACEHOLDER_LEAKED", "PLAN_DROPPED", "DELIVERABLE_DROPPED",
-                          "REQUEST_ASKS_UNDELIVERED", "REQUEST_QUOTES_ANSWER",
+                          "REQUEST_ASKS_UNDELIVERED", "REQUEST_SKIPS_TASK", "REQUEST_QUOTES_ANSWER",
                           "REQUEST_COPIES_SYSTEM", "REQUEST_QUOTES_THINKING",
                           "REQUEST_IN_ASSISTANT_VOICE",
                           "CLARIFICATION_REPEATS", "CLARIFICATION_CONTRADICTS",
@@ -148,6 +150,16 @@ def test_a_leaked_placeholder_in_the_thinking_is_caught():
     row = sample(ANNOTATION)
     bad = with_preamble(row, "I annotate [SOURCE TEXT: 587 characters] as asked.")
     assert codes(row, bad) == ["PLACEHOLDER_LEAKED"]
+
+
+@pytest.mark.parametrize("opening", [
+    # The source text's length, read off the placeholder the model saw instead of the text.
+    "I annotate the text first. The text contains 2949 characters, divided into paragraphs.",
+    "I need the reconstruction first. The text I have in mind is 527 characters long.",
+])
+def test_the_length_of_the_placeholder_in_a_thinking_is_a_leak(opening):
+    row = sample(ANNOTATION)
+    assert codes(row, with_preamble(row, opening)) == ["PLACEHOLDER_LEAKED"]
 
 
 def test_a_marker_already_in_the_original_is_not_a_leak():
@@ -248,6 +260,21 @@ def test_a_request_for_something_the_answer_does_not_do_is_caught():
     found = quality(row, bad, "A")
     assert [f.code for f in found] == ["REQUEST_ASKS_UNDELIVERED"]
     assert "formalization" in found[0].detail
+
+
+@pytest.mark.parametrize("request_text, skips", [
+    # Rewrites of a vague request ("Your turn.") that the local model wrote: an unrelated
+    # question about the text's topic, and a request for a by-product of the analysis only.
+    # Neither asks for the reconstruction the answer is.
+    ("How can the worry about Monday's meeting be reconciled with the rest of the text? What "
+     "else could Lena do?", True),
+    ("Please give the argument's title and gist in a single line.", True),
+    ("Reconstruct the argument in Argdown standard form with a title and a gist.", False),
+])
+def test_a_request_that_does_not_ask_for_what_the_answer_mainly_is_is_caught(request_text, skips):
+    row = training_row("sample/deepa2-aaac03-thinking/train/07")  # "Your turn." + the text
+    found = [f.code for f in quality(row, with_request(row, request_text), "A")]
+    assert ("REQUEST_SKIPS_TASK" in found) is skips, found
 
 
 @pytest.mark.parametrize("phrase", ["Write it in the user's voice.", "Match the fixed answer.",

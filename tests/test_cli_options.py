@@ -49,7 +49,7 @@ def test_a_subcommand_help_lists_the_registry_choices(capsys):
     with pytest.raises(SystemExit):
         build_parser().parse_args(["optimize", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "one of A, B" in text and "one of bootstrap, mipro, gepa" in text
+    assert "one of A, B" in text and "one of gold, bootstrap, mipro, gepa" in text
 
 
 def test_help_imports_no_dspy_mlflow_or_datasets():

@@ -13,8 +13,6 @@ import pytest
 
 from argalign.invariants import (
     CODES,
-    DEFAULT_MAX_USER_CHANGE,
-    Outcome,
     Verdict,
     appended_clarification,
     check_row,
@@ -22,6 +20,8 @@ from argalign.invariants import (
     is_unchanged,
 )
 from argalign.jsonl import iter_jsonl, write_jsonl_atomic
+from argalign.policies import DEFAULT_MAX_USER_CHANGE
+from argalign.records import Outcome
 from argalign.schema import Example, split_source
 from argalign.validate import validate_files
 from support import OWN_METHOD_SENTENCE

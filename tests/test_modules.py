@@ -17,6 +17,12 @@ import dspy
 import pytest
 from dspy.clients.engines.dummy_engine import AsyncDummyEngine, DummyEngine
 from dspy.utils import DummyLM
+from dspy.utils.exceptions import (
+    AdapterParseError,
+    LMRateLimitError,
+    LMServerError,
+    LMTimeoutError,
+)
 
 from argalign.checks import _delivered as delivered_by
 from argalign.checks import instructions
@@ -34,9 +40,17 @@ from argalign.deliverables import (
 from argalign.errors import RowError
 from argalign.invariants import check_row
 from argalign.metrics import instructions_of, turn_views
-from argalign.modules import MAX_CLARIFICATION_CHARS, AlignmentFailed, Request, make_mode
+from argalign.modules import (
+    MAX_CLARIFICATION_CHARS,
+    AlignmentFailed,
+    Request,
+    TruncatedOutput,
+    _error_code,
+    make_mode,
+)
 from argalign.schema import parse_conversation, split_source
-from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
+from argalign.signatures import RewriteRequest
+from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, asked_task
 from argalign.thinking import split_thinking
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
@@ -59,10 +73,11 @@ _DELIVERS = re.compile(r"On the way, its reasoning produces: ([^\n]*)")
 
 
 def echo_request(prompt: str) -> str:
-    """The original instructions, and the plan's steps named (so its methods are expected)."""
+    """The original instructions, what the answer mainly is, and the plan's steps named (so
+    its task and methods are expected)."""
     found = _ORIGINAL_REQUEST.search(prompt)
     text = re.sub(r"\[SOURCE TEXT: \d+ characters\]", " ", found.group(1)) if found else ""
-    return REQUEST_PREFIX + " ".join(text.split()) + named_methods(prompt)
+    return REQUEST_PREFIX + " ".join(text.split()) + asked_task(prompt) + named_methods(prompt)
 
 
 def named_methods(prompt: str) -> str:
@@ -190,7 +205,9 @@ def assert_aligned(original: dict, aligned: dict, mode: str) -> None:
     assert {k: v for k, v in aligned.items() if k != "messages"} == {
         k: v for k, v in original.items() if k != "messages"}
     conversation = parse_conversation(original, "row")
-    first_replies = {min(turn.assistant_indices) for turn in conversation.turns}
+    # A first reply with a plan gets new first sentences; one without (a short follow-up) is kept.
+    first_replies = {i for i in (min(turn.assistant_indices) for turn in conversation.turns)
+                     if split_thinking(original["messages"][i]["thinking"] or "").plan}
     for i, (old, new) in enumerate(zip(original["messages"], aligned["messages"], strict=True)):
         assert new.keys() == old.keys()
         if old["role"] in ("system", "tool"):
@@ -206,7 +223,7 @@ def assert_aligned(original: dict, aligned: dict, mode: str) -> None:
                     old["thinking"][old["thinking"].index(parts.preamble.strip()):]
                     if parts.preamble.strip() else old["thinking"])
             elif old["thinking"]:
-                assert new["thinking"] == old["thinking"]  # after tool results: kept
+                assert new["thinking"] == old["thinking"]  # after tool results, or no plan: kept
             else:
                 assert new["thinking"] == old["thinking"]  # None stays None, "" stays ""
         else:
@@ -258,9 +275,11 @@ def test_sample_rows_are_aligned_within_the_invariants(mode, row):
     prediction = run(mode, row, lm)
     assert_aligned(row, prediction.row, mode)
     conversation = parse_conversation(row, "row")
-    # One call per turn for its first reply's thinking (a thinking after tool results is kept).
+    # One call per turn for its first reply's thinking, if it has a plan (a thinking after tool
+    # results, or one without a plan, is kept).
     thinkings = sum(1 for turn in conversation.turns
-                    if row["messages"][min(turn.assistant_indices)]["thinking"])
+                    if split_thinking(row["messages"][min(turn.assistant_indices)]["thinking"]
+                                      or "").plan)
     requests = sum(REQUEST_PREFIX in (prediction.row["messages"][turn.user_index]["content"] or "")
                    for turn in conversation.turns) if mode == "A" else 0
     assert prediction.calls == len(lm.history) == thinkings + requests
@@ -339,18 +358,26 @@ def test_bad_options_are_refused():
         make_mode("A", thinking="all")
 
 
-def test_a_new_mode_is_one_class_and_one_registry_line(monkeypatch, capsys):
-    """A Mode C that rewrites the request under Mode B's bound: the loop, the retries, the
-    invariants and the CLI all take it from the registry."""
+def test_every_mode_has_a_user_change_policy():
+    from argalign.modules import MODES
+    from argalign.policies import USER_CHANGE
+
+    assert set(MODES) == set(USER_CHANGE)
+
+
+def test_a_new_mode_is_one_class_and_two_registry_lines(monkeypatch, capsys):
+    """A Mode C that rewrites the request under Mode B's bound: the loop, the retries and the
+    CLI take it from the modes' registry, the invariants its policy from the policies'."""
     from argalign import cli
-    from argalign.invariants import UserChange, gate
+    from argalign.invariants import gate
     from argalign.modules import MODES, ModeA
+    from argalign.policies import USER_CHANGE, UserChange
 
     class ModeC(ModeA):
         mode = "C"
-        user_change = UserChange.APPEND
 
     monkeypatch.setitem(MODES, "C", ModeC)
+    monkeypatch.setitem(USER_CHANGE, "C", UserChange.APPEND)
     row = single_turn_row()
     aligned = run("C", row, rewriting_lm()).row
     assert REQUEST_PREFIX in aligned["messages"][1]["content"]
@@ -426,6 +453,34 @@ def test_garbage_fails_after_every_attempt(garbage, code, attempts):
     assert info.value.attempts == attempts
     assert info.value.reason.startswith(f"{code}: ")
     assert len(lm.history) == attempts
+
+
+def _litellm_error(name: str, message: str) -> Exception:
+    from litellm import exceptions
+
+    return getattr(exceptions, name)(message=message, model="fake", llm_provider="openai")
+
+
+# An LM call's error is classified by its type (DSPy's and LiteLLM's typed errors), never by
+# its class name: the last one is named like all three and is none of them.
+ERRORS = {
+    "adapter parse": (lambda: AdapterParseError("JSONAdapter", RewriteRequest, "no JSON"),
+                      "PARSE_ERROR"),
+    "dspy timeout": (lambda: LMTimeoutError("slow", model="fake"), "TIMEOUT"),
+    "litellm timeout": (lambda: _litellm_error("Timeout", "slow"), "TIMEOUT"),
+    "socket timeout": (lambda: TimeoutError("timed out"), "TIMEOUT"),
+    "dspy rate limit": (lambda: LMRateLimitError("429", model="fake"), "RATE_LIMITED"),
+    "litellm rate limit": (lambda: _litellm_error("RateLimitError", "429"), "RATE_LIMITED"),
+    "truncated": (lambda: TruncatedOutput("cut off"), "TRUNCATED"),
+    "dspy server error": (lambda: LMServerError("500", model="fake"), "LM_ERROR"),
+    "unknown": (lambda: RuntimeError("boom"), "LM_ERROR"),
+    "only named so": (lambda: type("ParseTimeoutRateLimit", (Exception,), {})(), "LM_ERROR"),
+}
+
+
+@pytest.mark.parametrize(("make", "code"), ERRORS.values(), ids=ERRORS.keys())
+def test_lm_errors_are_classified_by_type(make, code):
+    assert _error_code(make()) == code
 
 
 def test_a_retry_samples_again():

@@ -35,7 +35,7 @@ from typing import Any
 import dspy
 
 from argalign.align import align_example
-from argalign.cli_options import DEFAULT_ACCEPT_MARGIN
+from argalign.defaults import DEFAULT_ACCEPT_MARGIN
 from argalign.metrics import MutualPredictability, Score, score_aligned, score_row
 from argalign.modules import AlignConversation
 from argalign.records import Outcome, ResultRecord
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 USAGE_KEYS = ("calls", "input_tokens", "output_tokens")
 # A fresh sample needs a temperature above 0; used when the task model's own is 0.
 FRESH_TEMPERATURE = 0.9
-# How much better a rewrite must score to be kept (see argalign.cli_options).
+# How much better a rewrite must score to be kept (see argalign.defaults).
 DEFAULT_MARGIN = DEFAULT_ACCEPT_MARGIN
 # Float slack in ``after - before >= margin``: 0.03 - 0.02 is 0.009999999999999998.
 _EPSILON = 1e-9

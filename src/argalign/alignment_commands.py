@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 from argalign.cli_options import (
     COMPARISONS,
-    DEFAULT_COMPARISON,
+    EXIT_FAILED,
+    EXIT_OK,
     MODES,
     THINKING_SCOPES,
     add_choice,
     add_settings,
     emit,
 )
+from argalign.defaults import DEFAULT_COMPARISON, DEFAULT_THINKING
 from argalign.errors import RowError
 
 if TYPE_CHECKING:
@@ -68,7 +70,7 @@ def _read_examples(path: str | Path, flag: str = "--in"
 
 
 def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | None = None,
-               program: str | None = None, thinking: str = "blocks",
+               program: str | None = None, thinking: str = DEFAULT_THINKING,
                settings: str | Path | None = None) -> dict[str, Any]:
     """Align every line of ``input`` into ``out`` (one result record per line); a summary."""
     from tqdm import tqdm
@@ -273,8 +275,8 @@ def cmd_align(args: argparse.Namespace) -> int:
     if not summary["outcomes"].get("aligned"):  # nothing usable came out: an error, not a success
         log.error("no row was aligned (%s); every line's reason is in %s",
                   ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items()) or "no rows", args.out)
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def cmd_score(args: argparse.Namespace) -> int:
@@ -287,8 +289,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     if not summary["scored"]:  # as for align: nothing usable came out
         log.error("no row was scored (%d rows); every line's reason is in %s", summary["rows"],
                   args.out)
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -299,7 +301,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--in", dest="input", required=True, help="raw examples or plain rows (JSONL)")
     p.add_argument("--out", required=True)
     p.add_argument("--program", default=None, help="compiled program: JSON path or MLflow URI")
-    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks",
+    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default=DEFAULT_THINKING,
                help="blocks: keep fenced blocks and the middle verbatim (default); full: rewrite all")
     add_settings(p)
     p.set_defaults(func=cmd_align)

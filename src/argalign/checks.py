@@ -8,6 +8,7 @@ ends ``rejected`` with the code. :func:`check_quality` runs the same checks on a
 row, for ``validate``, ``clean`` and the metric's gate.
 
 Each finding has a stable code (:data:`argalign.codes.QUALITY`) and the index of the message concerned.
+A mode's policy is read from :mod:`argalign.policies`: nothing here imports the modes or DSPy.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from argalign.deliverables import (
     plan_steps,
     requested,
 )
-from argalign.invariants import Violation as Finding  # the same shape: code, message, detail
+from argalign.policies import UserChange, user_change_policy
+from argalign.records import Violation as Finding  # the same shape: code, message, detail
 from argalign.schema import parse_conversation, split_source
 from argalign.thinking import ThinkingParts, shorten, split_thinking
 
@@ -49,6 +51,7 @@ REPEAT_SHARE = 0.8
 _LEAKS = re.compile(
     r"\[(?:the )?source text[^\]\n]{0,40}\]"          # our own placeholders, any spelling
     r"|\[\.\.\. ?\d+ characters omitted ?\.\.\.\]"    # the shortening marker
+    r"|\b\d[\d,]* characters\b"                      # a length read off the placeholder
     r"|\[\[ ## \w+ ## \]\]"                           # DSPy's field markers
     r"|\b(?:original_request|middle_outline|original_opening|original_closing|source_excerpt"
     r"|system_prompt|new_thinking|predicted_answer|reconstructed_request)\b"
@@ -274,6 +277,11 @@ def check_request(request: str, *, original: str, answer: str, system: str, sour
         out.append(Finding("DELIVERABLE_DROPPED", index,
                            f"the original request named {', '.join(dropped)}, which the response "
                            f"uses; the new one does not"))
+    # A request that dropped a task the original asked for is DELIVERABLE_DROPPED already.
+    if response.task is not None and response.task not in requested(request) | named:
+        out.append(Finding("REQUEST_SKIPS_TASK", index,
+                           f"the answer is mainly {TASKS[response.task]}, and the request does "
+                           f"not ask for it"))
     foreign = sorted((requested(request) & set(TASKS)) - response.everything - requested(original))
     if foreign:
         out.append(Finding("REQUEST_ASKS_UNDELIVERED", index,
@@ -599,8 +607,6 @@ def check_quality(original: dict[str, Any], aligned: dict[str, Any], mode: str) 
 
     Expects a row that passed the hard invariants (same messages, roles and answers).
     """
-    from argalign.invariants import UserChange, user_change_policy
-
     # A mode that only appends to the request (Mode B) adds a clarification; any other rewrites it.
     appends = user_change_policy(mode) is UserChange.APPEND
     conversation = parse_conversation(original, str(original.get("source_id", "row")))
@@ -711,8 +717,6 @@ def trivial_change(original: dict[str, Any], aligned: dict[str, Any], mode: str)
     """Why a rewrite that keeps the invariants is no alignment: every field it changed changed
     trivially (:func:`trivial_request`, :func:`trivial_thinking`); None when one changed for
     real. A Mode B clarification is never trivial."""
-    from argalign.invariants import UserChange, user_change_policy
-
     appends = user_change_policy(mode) is UserChange.APPEND
     changed = []
     for i, (old, new) in enumerate(zip(original["messages"], aligned["messages"])):

@@ -8,12 +8,22 @@ import signal
 import sys
 from collections.abc import Callable
 
-from argalign.cli_options import MODES, NON_NEGATIVE, POSITIVE, add_choice, add_list, emit
+from argalign.cli_options import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    MODES,
+    NON_NEGATIVE,
+    POSITIVE,
+    add_choice,
+    add_list,
+    emit,
+)
+from argalign.defaults import DEFAULT_DATA
 from argalign.errors import ArgalignError, ConfigError, Terminated
 
 log = logging.getLogger("argalign")
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process SIGTERM ended
 
 
@@ -74,13 +84,13 @@ def _add_sampling(p: argparse.ArgumentParser) -> None:
     add_list(p, "--splits", default=SPLITS, metavar="SPLIT", help="splits")
     p.add_argument("-n", type=POSITIVE, default=None, help="examples per (config, split); all if unset")
     p.add_argument("--seed", type=NON_NEGATIVE, default=0)
-    p.add_argument("--out", default="data")
+    p.add_argument("--out", default=DEFAULT_DATA)
     p.add_argument("--debug", action="store_true",
                    help="5 examples, train split only, everything under data_debug/")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from argalign.invariants import DEFAULT_MAX_USER_CHANGE
+    from argalign.policies import DEFAULT_MAX_USER_CHANGE
 
     parser = argparse.ArgumentParser(
         prog="argalign", allow_abbrev=False,
@@ -121,8 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_features(sub: argparse._SubParsersAction) -> None:
     """Each feature module adds its own subcommands (``register(subparsers)``)."""
-    from argalign import alignment_commands, optimize_commands, publish_commands
-    from argalign.run import commands as run_commands
+    from argalign import alignment_commands, optimize_commands, publish_commands, run_commands
 
     for module in (alignment_commands, optimize_commands, run_commands, publish_commands):
         module.register(sub)
@@ -131,7 +140,7 @@ def _register_features(sub: argparse._SubParsersAction) -> None:
 def _apply_debug(args: argparse.Namespace) -> None:
     if getattr(args, "debug", False):
         args.n, args.splits, args.verbose = 5, ["train"], True
-        if args.out == "data":
+        if args.out == DEFAULT_DATA:
             args.out = "data_debug"
 
 

@@ -15,6 +15,13 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+# Defined in argalign.defaults, with the other defaults; still importable from here.
+from argalign.defaults import DEFAULT_COMPARISON as DEFAULT_COMPARISON
+
+# What every command returns: done, the step failed (or found rejected rows), the user's
+# configuration is wrong. (A run ended by SIGTERM returns cli.EXIT_TERMINATED.)
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
 
 def emit(obj: object) -> None:
     """A command's result on stdout, as indented JSON (logs go to stderr)."""
@@ -43,14 +50,6 @@ class Registry:
 MODES = Registry("argalign.modules", "MODES")
 THINKING_SCOPES = Registry("argalign.modules", "THINKING_SCOPES")
 COMPARISONS = Registry("argalign.metrics", "COMPARISONS")
-# The default metric comparison, here so that building the parser imports no metric code.
-DEFAULT_COMPARISON = "hybrid"
-# The acceptance gate's margin (``run``/``pipeline --accept-margin``): how much better than its
-# original a rewrite must score to be kept. The metric's repeatability: the same conversation
-# scored twice differed by at most 0.0007 with ``hybrid``; 0.01 is well above it, so a kept
-# rewrite is better by more than the judge's noise. Here, not in argalign.accept, so that
-# building the parser imports no DSPy.
-DEFAULT_ACCEPT_MARGIN = 0.01
 OPTIMIZERS = Registry("argalign.optimizers", "OPTIMIZERS")
 FORMATS = Registry("argalign.export", "CONVERTERS")
 

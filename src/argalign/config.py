@@ -4,7 +4,8 @@ A YAML file has ``models`` (a mapping from a short name to a :class:`ModelConfig
 ``default_model`` and ``default_judge``. Secrets never appear in it: a remote model names the
 environment variable that holds its key (``api_key_env``), read only when a client is built.
 The packaged default is ``argalign/configs/default.yaml``; ``argalign settings > my.yaml``
-prints it, to start your own file from.
+prints it, to start your own file from. A model served locally nests a
+:class:`argalign.local_llm.LocalServerConfig` (``local:``), defined beside the servers it names.
 """
 
 from __future__ import annotations
@@ -21,45 +22,18 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from argalign.errors import ConfigError
+from argalign.local_llm import LocalServerConfig
 
 # Env names the original pipeline used; API_ENDPOINT_KEY is the usual ``api_key_env``.
 BASE_URL_ENV = "OPENAI_BASE_URL"
 LOCAL_PROVIDER_PREFIX = "openai/"
 # A model's short name is part of file names, run names and the dataset card.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,99}")
-
-
-class LocalServerConfig(BaseModel):
-    """A bundled GGUF served on 127.0.0.1 by a local server (llama.cpp via xllamacpp)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    gguf: str = Field(description="which bundled model file to serve (argalign.bundles.BUNDLES)")
-    server: str = Field("llama.cpp", description="which kind of local server (local_llm.SERVERS)")
-    # llama.cpp splits n_ctx evenly between the n_parallel slots: one request sees n_ctx/n_parallel.
-    n_ctx: int = Field(8192, gt=0)
-    n_parallel: int = Field(1, ge=1)
-    threads: int | None = Field(None, ge=1, description="CPU threads; None = all physical cores")
-    port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")
-
-    @field_validator("gguf", "server")
-    @classmethod
-    def _registered(cls, name: str, info: ValidationInfo) -> str:
-        """``gguf`` names a bundle (argalign.bundles), ``server`` a kind of local server."""
-        from argalign.bundles import BUNDLES
-        from argalign.local_llm import SERVERS
-
-        registry, what = {"gguf": (BUNDLES, "bundled model"),
-                          "server": (SERVERS, "local server")}[info.field_name]
-        if name not in registry:
-            raise ValueError(f"unknown {what} {name!r}; known: {', '.join(registry)}")
-        return name
 
 
 class ModelConfig(BaseModel):

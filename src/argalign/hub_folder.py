@@ -297,7 +297,7 @@ def _write_plots(board: Scoreboard, folder: Path) -> list[str]:
     with the data (``plots/``); their paths, for the card to link."""
     if not board.scored:
         return []
-    from argalign.review import plots
+    from argalign import plots
 
     figures = plots.score_figures({(kind, name): pair for kind in ("mode", "model")
                                    for name, pair in board.pairs(kind).items()})

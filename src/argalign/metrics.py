@@ -43,11 +43,12 @@ import dspy
 
 from argalign.checks import CODES as QUALITY_CODES
 from argalign.checks import content_words, own_sentences
-from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.codes import catalogue
+from argalign.defaults import DEFAULT_COMPARISON
 from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps, requested
-from argalign.invariants import Outcome, gate
+from argalign.invariants import gate
 from argalign.judge import METHOD_OPTIONS, Judge
+from argalign.records import Outcome
 from argalign.schema import Conversation, Turn, parse_conversation, split_source
 from argalign.thinking import shorten, split_thinking
 

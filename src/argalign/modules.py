@@ -13,10 +13,11 @@ request changed, and says so in ``retries``).
 
 :class:`AlignConversation` walks the turns and owns the retries. A mode is a subclass that
 declares its predictors, how it treats the request (:meth:`~AlignConversation.treat_request`),
-what it appends to a kept request (:meth:`~AlignConversation.clarify`), what it accepts from the
-thinking rewrite (:meth:`~AlignConversation.check_thinking`) and how far the user message may
-change (``user_change``, read by :mod:`argalign.invariants`). A new mode is one class and one
-line in :data:`MODES`.
+what it appends to a kept request (:meth:`~AlignConversation.clarify`) and what it accepts from
+the thinking rewrite (:meth:`~AlignConversation.check_thinking`). How far the user message may
+change is the mode's policy, declared apart in :data:`argalign.policies.USER_CHANGE` so that
+checking a row needs no DSPy. A new mode is one class, one line in :data:`MODES` and one line
+in :data:`argalign.policies.USER_CHANGE`.
 """
 
 from __future__ import annotations
@@ -25,10 +26,17 @@ import copy
 import json
 import logging
 import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import dspy
+from dspy.utils.exceptions import (
+    AdapterParseError,
+    LMLockTimeoutError,
+    LMRateLimitError,
+    LMTimeoutError,
+)
 
 from argalign.checks import (
     CODES as QUALITY_CODES,
@@ -47,6 +55,7 @@ from argalign.checks import (
     turn_thinking,
     what_follows,
 )
+from argalign.defaults import DEFAULT_THINKING
 from argalign.deliverables import (
     Delivered,
     ask_briefly,
@@ -57,7 +66,7 @@ from argalign.deliverables import (
     requested,
 )
 from argalign.errors import ArgalignError, RowError
-from argalign.invariants import CLARIFICATION_SEPARATOR, DEFAULT_MAX_USER_CHANGE, UserChange
+from argalign.policies import CLARIFICATION_SEPARATOR, DEFAULT_MAX_USER_CHANGE
 from argalign.redact import scrub
 from argalign.schema import Conversation, Turn, parse_conversation
 from argalign.signatures import (
@@ -188,12 +197,13 @@ class Request:
 class AlignConversation(dspy.Module):
     """Base of the modes: walks the turns, rewrites each thinking, owns the retries.
 
-    A subclass sets ``mode`` and ``user_change``, builds ``rewrite_thinking`` (and any other
-    predictor) in ``__init__``, and may override :meth:`treat_request` and :meth:`check_thinking`.
+    A subclass sets ``mode``, builds ``rewrite_thinking`` (and any other predictor) in
+    ``__init__``, and may override :meth:`treat_request`, :meth:`clarify` and
+    :meth:`check_thinking`. Its policy for user messages is ``USER_CHANGE[mode]``
+    (:mod:`argalign.policies`).
     """
 
     mode: ClassVar[str]
-    user_change: ClassVar[UserChange]
     # Whether a thinking whose new sentences fail every check may stay as it was when the
     # request changed (the row is then aligned by its request alone), rather than reject the row.
     thinking_optional: ClassVar[bool] = False
@@ -203,7 +213,7 @@ class AlignConversation(dspy.Module):
     # example from GEPA's reflection, and the reflection needs exactly those failures' codes.
     failures_as_predictions: bool = False
 
-    def __init__(self, thinking: str = "blocks", attempts: int = 3, retry_temperature: float = 0.9):
+    def __init__(self, thinking: str = DEFAULT_THINKING, attempts: int = 3, retry_temperature: float = 0.9):
         super().__init__()
         if thinking not in THINKING_SCOPES:
             raise ValueError(f"thinking must be one of {THINKING_SCOPES}, not {thinking!r}")
@@ -307,6 +317,12 @@ class AlignConversation(dspy.Module):
                 first = first_reply(conversation, turn, i)
                 if not first and self.thinking_scope == "blocks":
                     continue  # after tool results the reasoning goes on from them: kept
+                if self.thinking_scope == "blocks" and \
+                        not split_thinking(conversation.messages[i].thinking or "").plan:
+                    # No plan, so no method to give a reason for: a short follow-up's reasoning
+                    # is kept (the local model's new sentences there were off-topic or claimed
+                    # the answer before the reasoning reached it).
+                    continue
                 try:
                     new_thinking = self._align_thinking(conversation, turn, i, seen, first, calls)
                 except QualityRejected as e:
@@ -379,10 +395,9 @@ class ModeA(AlignConversation):
     thinking into a path from that request to the answer."""
 
     mode = "A"
-    user_change = UserChange.FREE
     thinking_optional = True
 
-    def __init__(self, thinking: str = "blocks", attempts: int = 3, retry_temperature: float = 0.9):
+    def __init__(self, thinking: str = DEFAULT_THINKING, attempts: int = 3, retry_temperature: float = 0.9):
         super().__init__(thinking, attempts, retry_temperature)
         self.rewrite_request = dspy.Predict(RewriteRequest)
         self.rewrite_thinking = dspy.Predict(RewriteThinkingForRequest)
@@ -454,9 +469,8 @@ class ModeB(AlignConversation):
     this plan."""
 
     mode = "B"
-    user_change = UserChange.APPEND
 
-    def __init__(self, thinking: str = "blocks", attempts: int = 3, retry_temperature: float = 0.9):
+    def __init__(self, thinking: str = DEFAULT_THINKING, attempts: int = 3, retry_temperature: float = 0.9):
         super().__init__(thinking, attempts, retry_temperature)
         self.rewrite_thinking = dspy.Predict(RewriteThinkingForAnswer)
 
@@ -473,7 +487,7 @@ class ModeB(AlignConversation):
 MODES: dict[str, type[AlignConversation]] = {"A": ModeA, "B": ModeB}
 
 
-def make_mode(mode: str, *, thinking: str = "blocks", attempts: int = 3,
+def make_mode(mode: str, *, thinking: str = DEFAULT_THINKING, attempts: int = 3,
               retry_temperature: float = 0.9) -> AlignConversation:
     """The zero-shot program of a registered mode."""
     if mode not in MODES:
@@ -542,17 +556,31 @@ def _plan(conversation: Conversation, turn) -> str:
     return "(no reasoning given)"
 
 
+# DSPy's typed errors (dspy.utils.exceptions); the builtin TimeoutError covers DSPy's engine
+# (lm15) and socket timeouts, and a credential lock that waited too long is a timeout too.
+_TIMEOUTS: tuple[type[Exception], ...] = (LMTimeoutError, LMLockTimeoutError, TimeoutError)
+_RATE_LIMITS: tuple[type[Exception], ...] = (LMRateLimitError,)
+
+
 def _error_code(error: Exception) -> str:
-    name = type(error).__name__
-    if "Parse" in name:
+    """The code of an LM call that raised: by the exception's type, ``LM_ERROR`` for any other."""
+    if isinstance(error, AdapterParseError):
         return "PARSE_ERROR"
-    if "Timeout" in name:
+    if isinstance(error, _TIMEOUTS + _litellm_errors("Timeout")):
         return "TIMEOUT"
-    if "RateLimit" in name:
+    if isinstance(error, _RATE_LIMITS + _litellm_errors("RateLimitError")):
         return "RATE_LIMITED"
     if isinstance(error, TruncatedOutput):
         return "TRUNCATED"
     return "LM_ERROR"
+
+
+def _litellm_errors(name: str) -> tuple[type[Exception], ...]:
+    """LiteLLM's exception class ``name``, when LiteLLM is loaded (its errors can come from
+    nowhere else), without importing it: it takes seconds."""
+    errors = sys.modules.get("litellm.exceptions")
+    cls = getattr(errors, name, None)
+    return (cls,) if isinstance(cls, type) else ()
 
 
 class TruncatedOutput(RuntimeError):

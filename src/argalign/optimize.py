@@ -1,8 +1,9 @@
 """``argalign optimize``: compile a mode against the metric, save it by fingerprint, log it.
 
-Input: a mode, an optimizer (:data:`argalign.optimizers.OPTIMIZERS`: ``bootstrap``, ``mipro``,
-``gepa``), task, judge and reflection models, train/val sizes drawn from the train and
-validation splits, a seed and a budget of LM calls. Output:
+Input: an :class:`~argalign.optimize_spec.OptimizeSpec` (re-exported here): a mode, an
+optimizer (:data:`argalign.optimizers.OPTIMIZERS`: ``bootstrap``, ``mipro``, ``gepa``), task,
+judge and reflection models, train/val sizes drawn from the train and validation splits, a seed
+and a budget of LM calls. Output:
 ``programs/<mode>-<optimizer>-<fingerprint>.json`` (DSPy state) with ``.meta.json`` beside it,
 and an MLflow run in ``argalign-optimize`` with the zero-shot (baseline) and compiled scores
 on the same valset per component.
@@ -25,7 +26,7 @@ import logging
 import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,12 +34,12 @@ import dspy
 from dspy.utils.callback import BaseCallback
 
 from argalign import __version__
-from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.errors import ConfigError
 from argalign.evaluation import evaluate, summarize
 from argalign.gold import demo_ids
 from argalign.jsonl import write_json_atomic
 from argalign.metrics import make_metric
+from argalign.optimize_spec import OptimizeSpec
 from argalign.optimizers import OPTIMIZERS, CandidateTracker, CompileJob, Optimizer
 from argalign.programs import fingerprint, load_program, meta_path, programs_dir
 
@@ -91,27 +92,6 @@ def budgeted(lm: dspy.BaseLM, budget: CallBudget) -> dspy.BaseLM:
     copy = lm.copy()
     copy.callbacks = [*getattr(lm, "callbacks", []), budget]
     return copy
-
-
-@dataclass
-class OptimizeSpec:
-    mode: str
-    optimizer: str = "bootstrap"
-    model: str | None = None
-    judge: str | None = None
-    reflection_model: str | None = None
-    train: int = 8
-    val: int = 8
-    seed: int = 0
-    budget_calls: int | None = None
-    comparison: str = DEFAULT_COMPARISON
-    thinking: str = "blocks"
-    source: str | None = "sample"
-    configs: list[str] = field(default_factory=list)
-    candidates: int = 3
-    max_demos: int = 1
-    force: bool = False
-    gold: bool = True  # seed bootstrap, MIPROv2 and GEPA with the gold demos (argalign.gold)
 
 
 # --- data --------------------------------------------------------------------------------

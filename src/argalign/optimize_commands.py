@@ -9,7 +9,7 @@ from typing import Any
 
 from argalign.cli_options import (
     COMPARISONS,
-    DEFAULT_COMPARISON,
+    EXIT_OK,
     MODES,
     NON_NEGATIVE,
     OPTIMIZERS,
@@ -20,6 +20,7 @@ from argalign.cli_options import (
     add_settings,
     emit,
 )
+from argalign.defaults import DEFAULT_COMPARISON, DEFAULT_THINKING
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     keys = ("program_path", "fingerprint", "reused", "partial", "baseline", "compiled",
             "compile_calls", "report_calls", "output_tokens", "wall_s")
     emit({k: result.get(k) for k in keys})
-    return 0
+    return EXIT_OK
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
@@ -83,7 +84,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         emit(rows)
     else:
         sys.stdout.write(format_table([with_intervals(r) for r in rows]) + "\n")
-    return 0
+    return EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -101,7 +102,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-calls", type=POSITIVE, default=None,
                    help="cap on LM calls of the compile (task, judge, reflection)")
     add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default=DEFAULT_COMPARISON)
-    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks")
+    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default=DEFAULT_THINKING)
     p.add_argument("--source", default="sample", help="as for prepare (default: bundled sample)")
     add_list(p, "--configs", metavar="CONFIG", help="dataset configs to draw from (default: all)")
     p.add_argument("--candidates", type=POSITIVE, default=3, help="candidate programs / instructions")

@@ -38,7 +38,7 @@ from argalign.evaluation import metric_row, summarize
 from argalign.gold import as_demo, demo_ids, gold_demos, load_gold
 
 if TYPE_CHECKING:
-    from argalign.optimize import OptimizeSpec
+    from argalign.optimize_spec import OptimizeSpec
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign import __version__
+from argalign.defaults import DEFAULT_THINKING
 from argalign.errors import ConfigError
 from argalign.modules import AlignConversation, make_mode
 
@@ -46,7 +47,7 @@ def meta_path(path: Path) -> Path:
     return path.with_name(path.stem + ".meta.json")
 
 
-def default_program(mode: str, *, task_model: dict[str, Any], thinking: str = "blocks"
+def default_program(mode: str, *, task_model: dict[str, Any], thinking: str = DEFAULT_THINKING
                     ) -> tuple[Path, dict[str, Any]] | None:
     """The best compiled program in :func:`programs_dir` for a mode and task model, or None.
 
@@ -80,7 +81,7 @@ def default_program(mode: str, *, task_model: dict[str, Any], thinking: str = "b
 
 
 def load_program(mode: str, program: str | None = None, *,
-                 thinking: str = "blocks") -> tuple[AlignConversation, str]:
+                 thinking: str = DEFAULT_THINKING) -> tuple[AlignConversation, str]:
     """Build a module for ``mode`` and load ``program`` (path or MLflow URI) into it.
 
     Returns the module and its fingerprint. With no program, the zero-shot module.

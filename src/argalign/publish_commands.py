@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from argalign.cli_options import FORMATS, add_choice, add_list, emit
+from argalign.cli_options import EXIT_FAILED, EXIT_OK, FORMATS, add_choice, add_list, emit
+from argalign.defaults import DEFAULT_DATA
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
@@ -15,7 +16,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
                   public=args.public, messages_field=args.messages_field,
                   with_provenance=args.with_provenance, from_merged=args.from_merged,
                   dry_run=args.dry_run))
-    return 0
+    return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -27,8 +28,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if not summary["rows"]:
         logging.getLogger("argalign").error("export: no row exported, all %d rejected (see %s)",
                                             summary["rejected"], summary.get("rejects"))
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Build <config>-aligned/<split>-00000-of-00001.parquet and a dataset card from "
                     "<data>/cleaned, check the folder loads with datasets, and upload it in one commit "
                     "(HF_TOKEN from the environment or .env).")
-    p.add_argument("--data", default="data", help="the run's data folder (default %(default)s)")
+    p.add_argument("--data", default=DEFAULT_DATA, help="the run's data folder (default %(default)s)")
     p.add_argument("--org", required=True, help="Hub user or organisation")
     p.add_argument("--repo-name", required=True, help="dataset repo name")
     add_list(p, "--configs", default=CONFIGS, metavar="CONFIG", help="source configs")

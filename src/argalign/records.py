@@ -1,14 +1,15 @@
-"""Records that cross modules: how an example ended, and why a row was set aside.
+"""Records that cross modules: how an example ended, what a rewrite broke, why a row was set aside.
 
-:class:`ResultRecord` is written by ``align`` and ``run`` (one per example) and read by
-``merge``, ``clean``, the run report and ``publish``, each line through
+:class:`Violation` is one broken invariant or failed quality check (:mod:`argalign.invariants`,
+:mod:`argalign.checks`). :class:`ResultRecord` is written by ``align`` and ``run`` (one per
+example) and read by ``merge``, ``clean``, the run report and ``publish``, each line through
 :meth:`ResultRecord.read`, the one check of its shape. :class:`Reject` is the one shape of every
 rejects file (``prepare``, ``clean``, ``export``). Codes are those of :mod:`argalign.codes`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -27,6 +28,19 @@ class Outcome(str, Enum):
 
 
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken invariant or failed quality check: its code, the message concerned (None for
+    the row as a whole) and what was found."""
+
+    code: str
+    message_index: int | None
+    detail: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def _json_kind(value: Any) -> str:

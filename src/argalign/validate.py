@@ -19,7 +19,7 @@ from typing import Any
 
 from argalign.errors import ConfigError, RowError
 from argalign.files import regular_file
-from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, Violation, gate
+from argalign.invariants import gate
 from argalign.jsonl import (
     iter_jsonl,
     iter_with_offsets,
@@ -28,6 +28,8 @@ from argalign.jsonl import (
     refuse_overwrite,
     write_jsonl_atomic,
 )
+from argalign.policies import DEFAULT_MAX_USER_CHANGE
+from argalign.records import Outcome, Violation
 from argalign.schema import Example, PlainRowIds, parse_conversation
 
 

@@ -142,8 +142,8 @@ def test_a_run_refused_at_start_writes_no_manifest(setup, monkeypatch, caplog):
 def test_a_run_takes_the_best_compiled_program_unless_told_none(tmp_path, real_rows_path, caplog):
     from argalign.config import load_settings, model_fingerprint
     from argalign.programs import zero_shot_id
-    from argalign.run.commands import _mode_program
     from argalign.run.plan import plan_run
+    from argalign.run_commands import _mode_program
     from test_programs import save_compiled
 
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),

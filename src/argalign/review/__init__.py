@@ -29,9 +29,9 @@ def default_path(data: str | Path) -> Path:
 def build_report(data: str | Path, *, run_name: str | None = None,
                  out: str | Path | None = None) -> dict[str, Any]:
     """Write the report of a run; returns ``{"out", "run", "examples", "bytes", "plots"}``."""
+    from argalign import plots
     from argalign.files import atomic_write
     from argalign.jsonl import refuse_overwrite
-    from argalign.review import plots
     from argalign.review.collect import collect
     from argalign.review.page import render
 

@@ -25,10 +25,11 @@ from typing import Any
 
 from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RunError
-from argalign.invariants import DEFAULT_MAX_USER_CHANGE, Outcome, gate
+from argalign.invariants import gate
 from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
 from argalign.lock import locked
-from argalign.records import Reject, ResultRecord
+from argalign.policies import DEFAULT_MAX_USER_CHANGE
+from argalign.records import Outcome, Reject, ResultRecord
 from argalign.run.merge import read_merged_summary
 from argalign.run.store import index_raw, read_example
 

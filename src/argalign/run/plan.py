@@ -20,9 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from argalign import __version__
-from argalign.cli_options import DEFAULT_ACCEPT_MARGIN, DEFAULT_COMPARISON
 from argalign.config import Settings, load_settings, model_fingerprint
 from argalign.datadir import DataDir, RunStore, Subset
+from argalign.defaults import (
+    DEFAULT_ACCEPT_MARGIN,
+    DEFAULT_COMPARISON,
+    DEFAULT_DATA,
+    DEFAULT_THINKING,
+    DEFAULT_TRACE_SAMPLE,
+)
 from argalign.errors import ConfigError, RunError
 from argalign.files import file_sha256
 from argalign.records import Outcome
@@ -49,12 +55,12 @@ RETRYABLE = frozenset({Outcome.FAILED.value, Outcome.NOT_IMPROVED.value})
 class RunOptions:
     """Everything ``argalign run`` takes; ``models=()`` means the settings' default model."""
 
-    data: Path = Path("data")
+    data: Path = Path(DEFAULT_DATA)
     modes: tuple[str, ...] = ()  # every registered mode
     models: tuple[str, ...] = ()
     settings: str | None = None
     programs: Mapping[str, str] = field(default_factory=dict)  # mode -> path or MLflow URI
-    thinking: str = "blocks"
+    thinking: str = DEFAULT_THINKING
     score: bool = True
     judge: str | None = None
     comparison: str = DEFAULT_COMPARISON
@@ -74,7 +80,7 @@ class RunOptions:
     splits: tuple[str, ...] = ()
     track: bool = True
     progress: bool = True
-    trace_sample: int = 100  # examples traced in MLflow (a deterministic sample); 0 traces none
+    trace_sample: int = DEFAULT_TRACE_SAMPLE  # examples traced in MLflow; 0 traces none
     # Worker processes (--workers): 1 runs every LM thread in this process; more spread the
     # runner's CPU over cores, with the limits and --max-errors still global.
     workers: int = 1
@@ -83,6 +89,11 @@ class RunOptions:
     def gate(self) -> bool:
         """Whether the acceptance gate runs: asked for, and the run scores."""
         return self.accept_if_better and self.score
+
+
+def stop_reason(failed: int, limit: int) -> str:
+    """Why a run stopped early: more failed examples than ``--max-errors`` allows."""
+    return f"stopped after {failed} failed examples (--max-errors {limit})"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from typing import Any
 
 from argalign.errors import RunError
 from argalign.records import Outcome, ResultRecord
-from argalign.run.plan import Plan, RunOptions, WorkItem
+from argalign.run.plan import Plan, RunOptions, WorkItem, stop_reason
 from argalign.run.store import ResultWriter
 from argalign.run.throttle import Throttle
 from argalign.run.tracked import Tracer
@@ -108,8 +108,6 @@ class ProcessBatch:
     def stopped(self) -> str | None:
         limit = self.plan.options.max_errors
         if limit is not None and self.failed.value > limit:
-            from argalign.run.runner import stop_reason
-
             return stop_reason(limit + 1, limit)  # the count that crossed the limit
         return None
 

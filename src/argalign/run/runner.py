@@ -39,7 +39,7 @@ from argalign.files import WRITE_ERRNOS
 from argalign.lock import locked
 from argalign.records import Outcome, ResultRecord
 from argalign.run.aligner import Aligner
-from argalign.run.plan import Plan, RunOptions, check_manifest, plan_run
+from argalign.run.plan import Plan, RunOptions, check_manifest, plan_run, stop_reason
 from argalign.run.report import summarize, write_reports
 from argalign.run.store import ResultWriter, take_out_results, write_manifest
 from argalign.run.throttle import Throttle
@@ -125,10 +125,6 @@ class _Batch:
                         log.error("%s; finishing the conversations in flight", self.stopped)
                         self.stop.set()
             self.results.put(record)
-
-
-def stop_reason(failed: int, limit: int) -> str:
-    return f"stopped after {failed} failed examples (--max-errors {limit})"
 
 
 # The first examples of a batch that, all failing the same way at the endpoint, stop it: the

@@ -6,7 +6,7 @@ Input: the plan and, from the workers, each finished example. Output, in the run
 - metrics (counts, tokens, the before/after table with intervals: :func:`~argalign.run.report.metrics_of`),
   ``summary.json``, ``manifest.json`` and ``failures.jsonl``;
 - ``tables/rows.json``: one row per example (outcome, codes, scores before and after, cost),
-  an MLflow table (``mlflow.log_table``), and the plots of :mod:`argalign.review.plots`
+  an MLflow table (``mlflow.log_table``), and the plots of :mod:`argalign.plots`
   under ``plots/`` (``mlflow.log_figure``);
 - the raw subsets as the run's input dataset (source folder, one line per subset with its row
   count and SHA-256, so the digest changes when any file does);
@@ -37,9 +37,6 @@ from argalign.run.store import iter_results
 from argalign.scoreboard import PARTS, pair
 
 log = logging.getLogger(__name__)
-
-TRACE_SAMPLE = 100  # default --trace-sample
-
 
 def traced_ids(ids: dict[str, set[str]], n: int, seed: int) -> set[str]:
     """The ``n`` ids (of all subsets) with the smallest hash of seed and id."""
@@ -150,8 +147,7 @@ def _plot_scores(rows: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[list
 
 def _log_outputs(plan: Plan, tracer: Tracer | None) -> None:
     """The table, the plots, the input dataset, the sample and its evaluation."""
-    from argalign import tracking
-    from argalign.review import plots
+    from argalign import plots, tracking
 
     rows = table_rows(plan)
     tracking.log_table(rows, "tables/rows.json")

@@ -369,7 +369,7 @@ def default_responder(
         # checks pass) and adds a sentence: the original instructions, placeholders removed.
         kept = " ".join(_PLACEHOLDERS.sub(" ", original.group(1)).split())
         if "request" in values:
-            values["request"] = f"{kept} {values['request']}".strip()
+            values["request"] = f"{kept}{asked_task(seed)} {values['request']}".strip()
     for name in ("opening", "new_thinking"):
         text = values.get(name)
         if isinstance(text, str) and text:
@@ -384,6 +384,22 @@ def default_responder(
         values["opening"] = f"I will {methods[0]}, since the request calls for it. " \
                             f"{values['opening']}"
     return values
+
+
+_MAINLY = re.compile(r"Mainly: ([^\n]*?)\.?\n")
+# A user's words for each task whose description (argalign.deliverables.TASKS) reads as no request.
+_TASK_WORDS = {"reconstruction": "Reconstruct the argument in standard form.",
+               "verdict": "Answer the question."}
+
+
+def asked_task(prompt: str) -> str:
+    """A sentence asking for what the answer mainly is, read from a request-rewrite prompt's
+    ``delivers`` field ("Mainly: ..."), so that a well-behaved rewrite asks for the task."""
+    from argalign.deliverables import TASKS
+
+    mainly = _MAINLY.search(prompt)
+    task = next((k for k, v in TASKS.items() if mainly and v == mainly.group(1)), None)
+    return f" {_TASK_WORDS.get(task) or f'Give me {TASKS[task]}.'}" if task else ""
 
 
 _METHODS = re.compile(r"\[\[ ## methods ## \]\]\n(.*?)(?=\n\n|\Z)", re.S)

@@ -6,7 +6,7 @@ Output: everything under one data directory (see :mod:`argalign.run`), the revie
 examples, run outcomes, rows kept by clean and rows set aside.
 Running it again resumes the run (``prepare`` draws the same sample for the same seed).
 Publishing is left to a hook: pass ``publish``, a callable that receives the cleaned
-directory, once a publish step exists (``argalign.publish`` is not part of this package).
+directory (``argalign pipeline --publish-repo`` passes one that calls :mod:`argalign.publish`).
 """
 
 from __future__ import annotations

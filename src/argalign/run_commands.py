@@ -14,8 +14,7 @@ from pathlib import Path
 
 from argalign.cli_options import (
     COMPARISONS,
-    DEFAULT_ACCEPT_MARGIN,
-    DEFAULT_COMPARISON,
+    EXIT_OK,
     MODES,
     NON_NEGATIVE,
     POSITIVE,
@@ -25,8 +24,13 @@ from argalign.cli_options import (
     add_settings,
     emit,
 )
-
-EXIT_OK = 0
+from argalign.defaults import (
+    DEFAULT_ACCEPT_MARGIN,
+    DEFAULT_COMPARISON,
+    DEFAULT_DATA,
+    DEFAULT_THINKING,
+    DEFAULT_TRACE_SAMPLE,
+)
 
 
 def _mode_program(value: str) -> tuple[str, str]:
@@ -97,8 +101,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
+    from argalign.pipeline import TABLE_COLUMNS, pipeline
     from argalign.run.clean import table
-    from argalign.run.pipeline import TABLE_COLUMNS, pipeline
 
     publish = None
     if args.publish_repo or args.publish_dry_run:
@@ -140,7 +144,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help="a mode's compiled program: path or MLflow URI (repeatable); MODE=none "
                         "or none runs zero-shot. Default: the best program `argalign optimize` "
                         "compiled for the mode and the task model, else zero-shot")
-    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default="blocks")
+    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default=DEFAULT_THINKING)
     p.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
                    help="score the original and the aligned row of every example (mutual "
                         "predictability; default on; --no-score saves the judge calls and turns "
@@ -173,7 +177,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="resume even though the parameters changed (finished results are kept)")
     p.add_argument("--no-track", dest="track", action="store_false", help="no MLflow run")
-    p.add_argument("--trace-sample", type=NON_NEGATIVE, default=100, metavar="N",
+    p.add_argument("--trace-sample", type=NON_NEGATIVE, default=DEFAULT_TRACE_SAMPLE, metavar="N",
                    help="trace N examples in MLflow, drawn by a hash of seed and id (default "
                         "%(default)s; 0: none); their scores are evaluated with mlflow.genai")
     p.add_argument("--no-progress", dest="progress", action="store_false",
@@ -186,11 +190,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from argalign.invariants import DEFAULT_MAX_USER_CHANGE
+    from argalign.policies import DEFAULT_MAX_USER_CHANGE
     from argalign.prepare import CONFIGS, SAMPLE, SPLITS
 
     p = sub.add_parser("run", help="align every raw example once; resumes after a kill")
-    p.add_argument("--data", default="data", metavar="DIR",
+    p.add_argument("--data", default=DEFAULT_DATA, metavar="DIR",
                    help="reads DIR/raw, writes DIR/runs/<run> (default: data)")
     add_list(p, "--configs", metavar="CONFIG", help="only these configs")
     add_list(p, "--splits", metavar="SPLIT", help="only these splits")
@@ -198,21 +202,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("merge", help="one file per (config, split) in raw order: DATA/merged")
-    p.add_argument("--data", default="data")
+    p.add_argument("--data", default=DEFAULT_DATA)
     p.add_argument("--run-name", default=None, help="default: the only run in DATA/runs")
     p.add_argument("--allow-missing", action="store_true",
                    help="merge an unfinished run, reporting the ids without a result")
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("clean", help="keep aligned rows that pass the checker: DATA/cleaned")
-    p.add_argument("--data", default="data")
+    p.add_argument("--data", default=DEFAULT_DATA)
     p.add_argument("--max-user-change", type=NON_NEGATIVE, default=DEFAULT_MAX_USER_CHANGE,
                    help="Mode B: longest clarification (characters) that may follow the unchanged "
                         "user message (default %(default)s)")
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("report", help="one self-contained HTML page to review a run before publishing")
-    p.add_argument("--data", default="data", metavar="DIR")
+    p.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
     p.add_argument("--run-name", "--run", dest="run_name", default=None,
                    help="default: the only run in DATA/runs")
     p.add_argument("--out", default=None, metavar="FILE",
@@ -229,7 +233,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-n", type=POSITIVE, default=1,
                    help="examples per (config, split) (default %(default)s; --all for every row)")
     p.add_argument("--all", action="store_true", help="every row of every (config, split)")
-    p.add_argument("--data", "--out", dest="out", default="data", metavar="DIR",
+    p.add_argument("--data", "--out", dest="out", default=DEFAULT_DATA, metavar="DIR",
                    help="data directory (default: data; data_debug with --debug)")
     p.add_argument("--debug", action="store_true",
                    help="5 examples, train split only, everything under data_debug/, verbose")

@@ -1,10 +1,12 @@
-"""The report's plots: score distributions before and after, by mode and by model (matplotlib).
+"""Score plots: distributions before and after, by mode and by model (matplotlib).
 
 Input: the before/after scores of the aligned, scored rows per (kind, name), as
-:class:`~argalign.review.collect.RunView` holds them. Output: matplotlib figures, one per kind,
-one panel per mode or model: the histogram of the scores before (original rows) and after
-(aligned rows) with their means. The same figures go inline into the HTML report (PNG) and
-into the MLflow run (``mlflow.log_figure``).
+:class:`~argalign.review.collect.RunView` and :class:`~argalign.scoreboard.Scoreboard` hold
+them. Output: matplotlib figures, one per kind, one panel per mode or model: the histogram of
+the scores before (original rows) and after (aligned rows) with their means. The same figures
+go inline into the HTML report (:mod:`argalign.review`), into the Hub folder
+(:mod:`argalign.hub_folder`) and into the MLflow run (``mlflow.log_figure``). It imports
+nothing of argalign.
 """
 
 from __future__ import annotations

@@ -1,0 +1,24 @@
+"""The defaults that the CLI shows and the library falls back on, each defined once.
+
+A command's ``--help`` and the function it calls take the same value from here, so they cannot
+drift apart, and building the parser imports no library code for them. This module imports
+nothing of argalign; the registries these values name (modes, comparisons, thinking scopes)
+check them where they are used.
+"""
+
+from __future__ import annotations
+
+# The data folder every stage reads and writes (``--data``; ``prepare --out``).
+DEFAULT_DATA = "data"
+# How much of a thinking is aligned: the blocks before the answer (``--thinking``; see
+# argalign.modules.THINKING_SCOPES).
+DEFAULT_THINKING = "blocks"
+# The metric comparison (``--comparison``; see argalign.metrics.COMPARISONS).
+DEFAULT_COMPARISON = "hybrid"
+# The acceptance gate's margin (``run``/``pipeline --accept-margin``): how much better than its
+# original a rewrite must score to be kept. The metric's repeatability: the same conversation
+# scored twice differed by at most 0.0007 with ``hybrid``; 0.01 is well above it, so a kept
+# rewrite is better by more than the judge's noise.
+DEFAULT_ACCEPT_MARGIN = 0.01
+# Examples of a run traced in MLflow, a deterministic sample (``--trace-sample``; 0: none).
+DEFAULT_TRACE_SAMPLE = 100
