@@ -818,7 +818,12 @@ def test_an_opening_that_acknowledges_nobody_is_caught(nod):
     "the steps below.",
     # Qwen2.5-1.5B in a fresh-clone pipeline run, before the plan: "I started by reconstructing
     # the argument in standard form. ... I then proceeded to create an informal argument map".
-    "As the question needs it, I started by reconstructing the argument in standard form."])
+    "As the question needs it, I started by reconstructing the argument in standard form.",
+    # Copied by the bootstrap-compiled Mode A program from its training demo into two test
+    # rows, before the plan that does it: "I marked each passage in the text and linked each to
+    # its proposition of my reconstruction."
+    "I marked each passage in the text and linked each to its proposition of my reconstruction.",
+    "I constructed the argument in standard form with inference rules first."])
 def test_an_opening_that_claims_the_work_as_done_is_caught(claim):
     row = sample(VERDICT)
     assert codes(row, with_preamble(row, claim)) == ["OPENING_CLAIMS_DONE"]

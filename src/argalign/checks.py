@@ -133,7 +133,8 @@ _CLAIMS_DONE = re.compile(r"\bI(?: have|'ve) (?:already )?(?:analy[sz]ed|assesse
                           # the story of the work told in the past before the work: "I started
                           # by reconstructing", "I then proceeded to create"
                           r"|\bI (?:then |first )?(?:started|began|proceeded|reconstructed|"
-                          r"formali[sz]ed|annotated|mapped|analy[sz]ed|identified|created)\b",
+                          r"constructed|formali[sz]ed|annotated|marked|linked|mapped|analy[sz]ed|"
+                          r"identified|created)\b",
                           re.I)
 # Planned steps an opening may name before the plan lists them itself: as many as this, and a
 # third of the plan, is a restatement (a sixteen-step plan has three "Formalize ..." steps that

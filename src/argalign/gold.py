@@ -25,6 +25,7 @@ from typing import Any
 
 import dspy
 
+from argalign.defaults import DEFAULT_THINKING
 from argalign.errors import ConfigError
 from argalign.sources import sample_dir
 from argalign.thinking import shorten
@@ -121,7 +122,7 @@ class Replayed:
     calls: dict[str, list[tuple[dict[str, str], dict[str, str]]]]  # name -> (inputs, outputs)
 
 
-def replay(entry: GoldEntry, *, thinking: str = "blocks") -> Replayed:
+def replay(entry: GoldEntry, *, thinking: str = DEFAULT_THINKING) -> Replayed:
     """The gold rewrite, built by the mode's own program from the written outputs.
 
     GoldError when the program rejects a written output (it would retry: there is one attempt),
@@ -171,7 +172,7 @@ def _demos(mode: str, thinking: str) -> dict[str, tuple[dspy.Example, ...]]:
     return {name: tuple(d) for name, d in demos.items()}
 
 
-def gold_demos(mode: str, thinking: str = "blocks") -> dict[str, list[dspy.Example]]:
+def gold_demos(mode: str, thinking: str = DEFAULT_THINKING) -> dict[str, list[dspy.Example]]:
     """Predictor name -> the gold demos for it, in file order (copies: callers may edit them)."""
     return {name: [d.copy() for d in demos] for name, demos in _demos(mode, thinking).items()}
 
