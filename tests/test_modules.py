@@ -200,14 +200,21 @@ def test_the_selection_covers_every_kind():
 
 # --- what an aligned row keeps and what it changes ---------------------------------------------
 
+def worked(thinking: str | None) -> bool:
+    """Whether a thinking has a plan or worked steps (the modules rewrite its opening)."""
+    parts = split_thinking(thinking or "")
+    return bool(parts.plan or parts.middle)
+
+
 def assert_aligned(original: dict, aligned: dict, mode: str) -> None:
     assert check_row(original, aligned, mode) == []
     assert {k: v for k, v in aligned.items() if k != "messages"} == {
         k: v for k, v in original.items() if k != "messages"}
     conversation = parse_conversation(original, "row")
-    # A first reply with a plan gets new first sentences; one without (a short follow-up) is kept.
+    # A first reply with a plan or worked steps gets new first sentences; one of prose only (a
+    # short follow-up) is kept.
     first_replies = {i for i in (min(turn.assistant_indices) for turn in conversation.turns)
-                     if split_thinking(original["messages"][i]["thinking"] or "").plan}
+                     if worked(original["messages"][i]["thinking"])}
     for i, (old, new) in enumerate(zip(original["messages"], aligned["messages"], strict=True)):
         assert new.keys() == old.keys()
         if old["role"] in ("system", "tool"):
@@ -278,8 +285,7 @@ def test_sample_rows_are_aligned_within_the_invariants(mode, row):
     # One call per turn for its first reply's thinking, if it has a plan (a thinking after tool
     # results, or one without a plan, is kept).
     thinkings = sum(1 for turn in conversation.turns
-                    if split_thinking(row["messages"][min(turn.assistant_indices)]["thinking"]
-                                      or "").plan)
+                    if worked(row["messages"][min(turn.assistant_indices)]["thinking"]))
     requests = sum(REQUEST_PREFIX in (prediction.row["messages"][turn.user_index]["content"] or "")
                    for turn in conversation.turns) if mode == "A" else 0
     assert prediction.calls == len(lm.history) == thinkings + requests

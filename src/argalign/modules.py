@@ -317,11 +317,11 @@ class AlignConversation(dspy.Module):
                 first = first_reply(conversation, turn, i)
                 if not first and self.thinking_scope == "blocks":
                     continue  # after tool results the reasoning goes on from them: kept
-                if self.thinking_scope == "blocks" and \
-                        not split_thinking(conversation.messages[i].thinking or "").plan:
-                    # No plan, so no method to give a reason for: a short follow-up's reasoning
-                    # is kept (the local model's new sentences there were off-topic or claimed
-                    # the answer before the reasoning reached it).
+                parts = split_thinking(conversation.messages[i].thinking or "")
+                if self.thinking_scope == "blocks" and not (parts.plan or parts.middle):
+                    # Prose only, no plan and no worked steps or blocks: no method to give a
+                    # reason for. A short follow-up's reasoning is kept (the local model's new
+                    # sentences there were off-topic or gave the answer away before it).
                     continue
                 try:
                     new_thinking = self._align_thinking(conversation, turn, i, seen, first, calls)
