@@ -141,6 +141,12 @@ def with_gold(program: dspy.Module, spec: OptimizeSpec, seed: int = 0) -> dspy.M
     return out
 
 
+def starting_program(job: CompileJob) -> dspy.Module:
+    """What an optimizer starts from: the student holding the gold demos (``spec.gold``), or
+    the zero-shot student."""
+    return with_gold(job.student, job.spec) if job.spec.gold else job.student
+
+
 def _evaluate_on_valset(program: dspy.Module, job: CompileJob) -> None:
     """A candidate's valset score, through ``dspy.Evaluate`` so that the tracker sees it."""
     evaluator = dspy.Evaluate(devset=job.valset, metric=job.metric, num_threads=1,
@@ -179,7 +185,7 @@ class Bootstrap(Optimizer):
         spec = job.spec
         # Seeded with gold, the teacher that aligns the training rows holds the gold demos, and
         # every candidate keeps them ahead of its rewrites: gold first, then the best by gain.
-        teacher = with_gold(job.student, spec) if spec.gold else job.student
+        teacher = starting_program(job)
         ranked = self.rewrites(job, teacher)
         job.notes["train_rewrites"] = [{"id": i, "gain": round(g, 4), "score": round(s, 4)}
                                        for (g, s), i, _ in ranked]
@@ -264,7 +270,7 @@ class Mipro(Optimizer):
                                           seed=spec.seed, verbose=False, track_stats=False)
         # The proposer sees the current instruction and a prompting tip: a summary of the data or
         # of the program's source would not fit a small model's context beside it.
-        student = with_gold(job.student, spec) if spec.gold else job.student
+        student = starting_program(job)
         optimizer.compile(student, trainset=job.trainset, valset=job.valset,
                           num_trials=spec.candidates * 2, minibatch=False,
                           program_aware_proposer=False, data_aware_proposer=False,
@@ -288,7 +294,7 @@ class Gepa(Optimizer):
                               max_metric_calls=max_metric_calls, num_threads=1,
                               reflection_minibatch_size=self.reflection_minibatch_size,
                               seed=spec.seed, track_stats=False)
-        student = with_gold(job.student, spec) if spec.gold else job.student
+        student = starting_program(job)
         try:
             optimizer.compile(student, trainset=job.trainset, valset=valset)
         finally:  # also when the budget stops GEPA: what its reflection read and proposed
