@@ -166,3 +166,34 @@ def test_a_run_takes_the_best_compiled_program_unless_told_none(tmp_path, real_r
     assert program_ids(models=("fake",), programs=dict([_mode_program("A=none")])) == zero
     assert program_ids(models=("other",)) == zero  # compiled for another task model
     assert program_ids(models=("fake", "other")) == zero  # one program cannot fit both
+
+
+# --- which modes and models a run takes when it is not told ------------------------------------
+
+def test_a_mode_that_does_not_opt_in_leaves_the_default_run_as_it_was(tmp_path, real_rows_path,
+                                                                      monkeypatch):
+    """Registering a Mode C keeps the default run's modes and name (so it still resumes);
+    a run joins C when it names it, and every default run once C opts in."""
+    from argalign.modules import MODES, ModeA
+    from argalign.policies import USER_CHANGE, UserChange
+    from argalign.run import plan as run_plan
+    from argalign.run.plan import plan_run
+
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
+                                                                      2, "d")})
+    settings = write_settings(tmp_path / "settings.yaml", "http://127.0.0.1:9/v1")
+    before = plan_run(run_options(data, settings))
+
+    class ModeC(ModeA):
+        mode = "C"
+
+    monkeypatch.setitem(MODES, "C", ModeC)
+    monkeypatch.setitem(USER_CHANGE, "C", UserChange.APPEND)
+    after = plan_run(run_options(data, settings))
+    assert (after.store.name, after.params["modes"]) == (before.store.name, ["A", "B"])
+    assert after.params == before.params
+    assert plan_run(run_options(data, settings, modes=("C",))).params["modes"] == ["C"]
+
+    monkeypatch.setattr(run_plan, "DEFAULT_MODES", ("A", "B", "C"))  # the opt-in
+    joined = plan_run(run_options(data, settings))
+    assert joined.params["modes"] == ["A", "B", "C"] and joined.store.name != before.store.name

@@ -26,6 +26,7 @@ from argalign.defaults import (
     DEFAULT_ACCEPT_MARGIN,
     DEFAULT_COMPARISON,
     DEFAULT_DATA,
+    DEFAULT_MODES,
     DEFAULT_THINKING,
     DEFAULT_TRACE_SAMPLE,
 )
@@ -56,7 +57,7 @@ class RunOptions:
     """Everything ``argalign run`` takes; ``models=()`` means the settings' default model."""
 
     data: Path = Path(DEFAULT_DATA)
-    modes: tuple[str, ...] = ()  # every registered mode
+    modes: tuple[str, ...] = ()  # DEFAULT_MODES
     models: tuple[str, ...] = ()
     settings: str | None = None
     programs: Mapping[str, str] = field(default_factory=dict)  # mode -> path or MLflow URI
@@ -137,7 +138,7 @@ def plan_run(options: RunOptions) -> Plan:
     from argalign.metrics import COMPARISONS
     from argalign.modules import MODES, THINKING_SCOPES
 
-    modes = list(dict.fromkeys(options.modes)) or list(MODES)
+    modes = list(dict.fromkeys(options.modes)) or list(DEFAULT_MODES)
     if any(m not in MODES for m in modes):
         raise ConfigError(f"--modes must be some of {', '.join(MODES)}, got {options.modes}")
     if options.thinking not in THINKING_SCOPES:
