@@ -371,6 +371,13 @@ def test_every_mode_has_a_user_change_policy():
     assert set(MODES) == set(USER_CHANGE)
 
 
+def test_the_modes_of_default_runs_are_registered_ones():
+    from argalign.defaults import DEFAULT_MODES
+    from argalign.modules import MODES
+
+    assert DEFAULT_MODES and set(DEFAULT_MODES) <= set(MODES)
+
+
 def test_a_new_mode_is_one_class_and_two_registry_lines(monkeypatch, capsys):
     """A Mode C that rewrites the request under Mode B's bound: the loop, the retries and the
     CLI take it from the modes' registry, the invariants its policy from the policies'."""

@@ -159,10 +159,9 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
 
         tracking_uri()
     loaded = load_settings(settings)
-    model = model or loaded.default_judge
     judge = MutualPredictability(comparison)
     uses_lm = COMPARISONS[comparison].uses_lm
-    judge_name = model if uses_lm else None
+    judge_name = loaded.judge(model) if uses_lm else None
     rows = list(_read_examples(input))
     originals = _originals(original) if original is not None else {}
     pairs_to_check = None
@@ -177,9 +176,9 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
     before_after: list[tuple[float, float]] = []
     not_aligned = 0  # rows with an original that did not end aligned: not in the difference
     # Rule-based comparisons need no model: no server is started for them.
-    models = open_models(loaded, [model]) if uses_lm else contextlib.nullcontext({})
+    models = open_models(loaded, [judge_name]) if judge_name else contextlib.nullcontext({})
     with models as handles:
-        handle = handles.get(model)
+        handle = handles.get(judge_name)
         context = {"lm": handle.lm, "adapter": handle.adapter} if handle else {}
 
         def score(row: dict[str, Any]):

@@ -8,6 +8,10 @@ check them where they are used.
 
 from __future__ import annotations
 
+# The modes of a run that names none (``run``/``pipeline --modes``; see argalign.modules.MODES).
+# A registered mode joins default runs only when it is added here: joining changes the default
+# run's mix and its name (run-AB-...), so the runs made before it would no longer resume.
+DEFAULT_MODES = ("A", "B")
 # The data folder every stage reads and writes (``--data``; ``prepare --out``).
 DEFAULT_DATA = "data"
 # How much of a thinking is aligned: the blocks before the answer (``--thinking``; see

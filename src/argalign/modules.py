@@ -17,7 +17,8 @@ what it appends to a kept request (:meth:`~AlignConversation.clarify`) and what 
 the thinking rewrite (:meth:`~AlignConversation.check_thinking`). How far the user message may
 change is the mode's policy, declared apart in :data:`argalign.policies.USER_CHANGE` so that
 checking a row needs no DSPy. A new mode is one class, one line in :data:`MODES` and one line
-in :data:`argalign.policies.USER_CHANGE`.
+in :data:`argalign.policies.USER_CHANGE`; runs that name no modes take it only once it is added
+to :data:`argalign.defaults.DEFAULT_MODES`.
 """
 
 from __future__ import annotations

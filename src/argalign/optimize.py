@@ -135,8 +135,8 @@ class _Plan:
     settings: Settings
     optimizer: Optimizer
     model: str
-    judge: str
-    reflection: str
+    judge: str | None  # None for a comparison that asks no LM: no judge is opened
+    reflection: str | None  # opened only when the optimizer reflects
     trainset: list[dspy.Example]
     valset: list[dspy.Example]
     student: dspy.Module
@@ -146,25 +146,33 @@ class _Plan:
 
     @property
     def model_names(self) -> list[str]:
-        return [self.model, self.judge] + ([self.reflection] if self.optimizer.uses_reflection else [])
+        reflection = self.reflection if self.optimizer.uses_reflection else None
+        return [name for name in (self.model, self.judge, reflection) if name is not None]
 
 
 def _load(spec: OptimizeSpec, settings_path: str | None) -> _Plan:
     """Check the spec, load the settings and the examples, fingerprint what determines the program."""
     from argalign.config import load_settings, model_fingerprint
+    from argalign.metrics import COMPARISONS
     from argalign.modules import MODES
     from argalign.prepare import CONFIGS
 
     if spec.mode not in MODES:
         raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {spec.mode!r}")
+    if spec.comparison not in COMPARISONS:
+        raise ConfigError(f"unknown comparison {spec.comparison!r}; choose from "
+                          f"{', '.join(COMPARISONS)}")
     if spec.optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {spec.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
     optimizer = OPTIMIZERS[spec.optimizer]
     optimizer.check()
     settings = load_settings(settings_path)
     model = spec.model or settings.default_model
-    judge = spec.judge or settings.default_judge
-    reflection = spec.reflection_model or judge
+    judge = settings.judge(spec.judge) if COMPARISONS[spec.comparison].uses_lm else None
+    reflection = spec.reflection_model or spec.judge or settings.default_judge
+    if optimizer.uses_reflection and reflection is None:
+        raise ConfigError(f"{spec.optimizer} reflects with a model and none is named: pass "
+                          "--reflection-model or set `default_judge` in the settings")
     configs = spec.configs or list(CONFIGS)
     trainset = load_examples(spec.source, configs, "train", spec.train, spec.seed, spec.mode)
     valset = load_examples(spec.source, configs, "validation", spec.val, spec.seed, spec.mode)
@@ -176,7 +184,8 @@ def _load(spec: OptimizeSpec, settings_path: str | None) -> _Plan:
         return {"name": name, **model_fingerprint(settings.get(name))}
 
     determined_by = {
-        "mode": spec.mode, "task_model": describe(model), "judge_model": describe(judge),
+        "mode": spec.mode, "task_model": describe(model),
+        "judge_model": describe(judge) if judge is not None else None,
         "reflection_model": describe(reflection) if optimizer.uses_reflection else None,
         "optimizer": spec.optimizer, "optimizer_settings": {
             "candidates": spec.candidates, "max_demos": spec.max_demos,
@@ -209,6 +218,15 @@ def _saved(plan: _Plan) -> dict[str, Any] | None:
     return json.loads(meta_path(path).read_text(encoding="utf-8"))
 
 
+def _metric(plan: _Plan, handles: dict[str, Any], budget: CallBudget):
+    """The metric, its judge's calls counted against ``budget``; no judge for a rule-based
+    comparison."""
+    if plan.judge is None:
+        return make_metric(None, plan.spec.comparison)
+    judge = handles[plan.judge]
+    return make_metric(budgeted(judge.lm, budget), plan.spec.comparison, judge.adapter)
+
+
 def _report(plan: _Plan, handles: dict[str, Any], budget: CallBudget, metric,
             program: dspy.Module) -> list[dict[str, Any]]:
     """A program's valset rows, with LM calls counted outside the compile budget."""
@@ -226,13 +244,14 @@ def _compile_within(plan: _Plan, handles: dict[str, Any], budget: CallBudget,
     higher on the valset. The program returned is ``best["program"]`` whether the optimizer
     finished or the budget stopped it (``partial``).
     """
-    judge = handles[plan.judge]
-    metric = make_metric(budgeted(judge.lm, budget), plan.spec.comparison, judge.adapter)
+    metric = _metric(plan, handles, budget)
     task_lm = budgeted(handles[plan.model].lm, budget)
     student = plan.student.deepcopy()
     student.failures_as_predictions = True  # GEPA reflects on the codes of rows given up on
+    reflection_lm = (budgeted(handles[plan.reflection].lm, budget)
+                     if plan.optimizer.uses_reflection else None)
     job = CompileJob(plan.spec, student, plan.trainset, plan.valset, metric,
-                     task_lm, budgeted(handles[plan.reflection].lm, budget), best)
+                     task_lm, reflection_lm, best)
     tracker = CandidateTracker(plan.valset, best, calls=lambda: budget.used)
     partial = False
     try:
@@ -349,7 +368,7 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, A
 
     started = time.monotonic()
     params = {"mode": spec.mode, "optimizer": spec.optimizer, "task_model": plan.model,
-              "judge_model": plan.judge, "reflection_model": plan.reflection,
+              "judge_model": plan.judge or "", "reflection_model": plan.reflection or "",
               "train": len(plan.trainset), "val": len(plan.valset), "seed": spec.seed,
               "budget_calls": spec.budget_calls, "comparison": spec.comparison,
               "thinking": spec.thinking, "candidates": spec.candidates,
@@ -358,10 +377,8 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, A
     with open_models(plan.settings, plan.model_names) as handles, tracking.start_run(
             tracking.EXPERIMENT_OPTIMIZE, f"{spec.mode}-{spec.optimizer}-{plan.fingerprint}",
             params, {"argalign_version": __version__}), tracking.dspy_autolog():
-        judge = handles[plan.judge]
         report_budget = CallBudget(None)
-        report_metric = make_metric(budgeted(judge.lm, report_budget), spec.comparison,
-                                    judge.adapter)
+        report_metric = _metric(plan, handles, report_budget)
         baseline_rows = _report(plan, handles, report_budget, report_metric, plan.student)
         baseline = summarize(baseline_rows)
         log.info("baseline (zero-shot) on %d val examples: %s", len(plan.valset), baseline)

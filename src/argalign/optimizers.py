@@ -105,7 +105,7 @@ class CompileJob:
     valset: list[dspy.Example]
     metric: Any
     task_lm: dspy.BaseLM
-    reflection_lm: dspy.BaseLM
+    reflection_lm: dspy.BaseLM | None  # None unless the optimizer reflects (uses_reflection)
     best: dict[str, Any]
     notes: dict[str, Any] = field(default_factory=dict)  # what the optimizer wants in the meta
 

@@ -28,6 +28,7 @@ from argalign.defaults import (
     DEFAULT_ACCEPT_MARGIN,
     DEFAULT_COMPARISON,
     DEFAULT_DATA,
+    DEFAULT_MODES,
     DEFAULT_THINKING,
     DEFAULT_TRACE_SAMPLE,
 )
@@ -136,7 +137,8 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    add_list(p, "--modes", choices=MODES, metavar="MODE", help="modes to mix (default: all)")
+    add_list(p, "--modes", choices=MODES, metavar="MODE",
+             help=f"modes to mix (default: {' '.join(DEFAULT_MODES)})")
     add_list(p, "--models", metavar="MODEL",
              help="model names from the settings; several make a mix (default: default_model)")
     add_settings(p)

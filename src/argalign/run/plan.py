@@ -26,6 +26,7 @@ from argalign.defaults import (
     DEFAULT_ACCEPT_MARGIN,
     DEFAULT_COMPARISON,
     DEFAULT_DATA,
+    DEFAULT_MODES,
     DEFAULT_THINKING,
     DEFAULT_TRACE_SAMPLE,
 )
@@ -56,7 +57,7 @@ class RunOptions:
     """Everything ``argalign run`` takes; ``models=()`` means the settings' default model."""
 
     data: Path = Path(DEFAULT_DATA)
-    modes: tuple[str, ...] = ()  # every registered mode
+    modes: tuple[str, ...] = ()  # DEFAULT_MODES
     models: tuple[str, ...] = ()
     settings: str | None = None
     programs: Mapping[str, str] = field(default_factory=dict)  # mode -> path or MLflow URI
@@ -112,7 +113,7 @@ class Plan:
     settings: Settings
     store: RunStore
     models: list[str]
-    judge: str | None
+    judge: str | None  # None when the run asks no judge: --no-score, or a rule-based comparison
     groups: list[Group]
     subsets: list[Subset]
     programs: dict[str, tuple[Any, str]]
@@ -137,7 +138,7 @@ def plan_run(options: RunOptions) -> Plan:
     from argalign.metrics import COMPARISONS
     from argalign.modules import MODES, THINKING_SCOPES
 
-    modes = list(dict.fromkeys(options.modes)) or list(MODES)
+    modes = list(dict.fromkeys(options.modes)) or list(DEFAULT_MODES)
     if any(m not in MODES for m in modes):
         raise ConfigError(f"--modes must be some of {', '.join(MODES)}, got {options.modes}")
     if options.thinking not in THINKING_SCOPES:
@@ -164,9 +165,7 @@ def plan_run(options: RunOptions) -> Plan:
     if options.accept_if_better and not options.score:
         log.info("--no-score: the acceptance gate is off (it needs the scores); every rewrite "
                  "that passes the checks is kept")
-    judge = (options.judge or settings.default_judge) if options.score else None
-    if judge is not None:
-        settings.get(judge)
+    judge = settings.judge(options.judge) if _asks_judge(options) else None
     if options.track:
         from argalign.tracking import tracking_uri
 
@@ -180,6 +179,13 @@ def plan_run(options: RunOptions) -> Plan:
     plan.params = run_params(plan)
     _list_work(plan)
     return plan
+
+
+def _asks_judge(options: RunOptions) -> bool:
+    """Whether the run needs a judge model: it scores, with a comparison that asks an LM."""
+    from argalign.metrics import COMPARISONS
+
+    return options.score and COMPARISONS[options.comparison].uses_lm
 
 
 def _program(mode: str, options: RunOptions, settings: Settings, models: list[str]
@@ -227,9 +233,11 @@ def run_params(plan: Plan) -> dict[str, Any]:
     """The parameter fingerprint a resume must match."""
     options = plan.options
     scoring: dict[str, Any] = {"enabled": False}
+    if options.score:
+        scoring = {"enabled": True, "comparison": options.comparison}
     if plan.judge is not None:
-        scoring = {"enabled": True, "judge": plan.judge, "comparison": options.comparison,
-                   "judge_model": model_fingerprint(plan.settings.get(plan.judge))}
+        scoring.update(judge=plan.judge,
+                       judge_model=model_fingerprint(plan.settings.get(plan.judge)))
     params = {
         "configs": sorted({s.config for s in plan.subsets}),
         "splits": sorted({s.split for s in plan.subsets}),
@@ -248,10 +256,18 @@ def run_params(plan: Plan) -> dict[str, Any]:
 
 def _as_today(params: dict[str, Any]) -> dict[str, Any]:
     """A manifest's params as this version writes them: a gate recorded before the margin
-    existed kept a rewrite scoring no lower, i.e. margin 0."""
+    existed kept a rewrite scoring no lower, i.e. margin 0; a comparison that asks no LM was
+    recorded with the judge it never called."""
+    from argalign.metrics import COMPARISONS
+
     gate = params.get("acceptance")
     if isinstance(gate, dict) and "margin" not in gate:
-        return {**params, "acceptance": {**gate, "margin": 0.0}}
+        params = {**params, "acceptance": {**gate, "margin": 0.0}}
+    scoring = params.get("scoring")
+    kind = COMPARISONS.get(scoring.get("comparison")) if isinstance(scoring, dict) else None
+    if kind is not None and not kind.uses_lm:
+        params = {**params, "scoring": {k: v for k, v in scoring.items()
+                                        if k not in ("judge", "judge_model")}}
     return params
 
 
