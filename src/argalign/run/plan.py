@@ -24,6 +24,7 @@ from argalign.config import Settings, load_settings, model_fingerprint
 from argalign.datadir import DataDir, RunStore, Subset
 from argalign.defaults import (
     DEFAULT_ACCEPT_MARGIN,
+    DEFAULT_ACCEPT_RETRIES,
     DEFAULT_COMPARISON,
     DEFAULT_DATA,
     DEFAULT_THINKING,
@@ -68,7 +69,7 @@ class RunOptions:
     # least accept_margin above the original, after up to accept_retries fresh samples. It
     # needs the scores, so score=False turns it off (see :attr:`gate`).
     accept_if_better: bool = True
-    accept_retries: int = 2
+    accept_retries: int = DEFAULT_ACCEPT_RETRIES
     accept_margin: float = DEFAULT_ACCEPT_MARGIN
     # --retry-failed: realign the failed and not_improved examples, keep every other result.
     retry_failed: bool = False
