@@ -193,3 +193,12 @@ def test_every_readme_command_uses_flags_its_command_has():
             wrong += [f"README.md:{lineno}: argalign {name} {flag}" for flag in _FLAG.findall(rest)
                       if flag not in have]
     assert wrong == []
+
+
+def test_export_without_a_cleaned_folder_names_data_and_in(tmp_path, caplog):
+    (tmp_path / "data").mkdir()
+    argv = ["export", "--format", "openai", "--data", str(tmp_path / "data"),
+            "--out-dir", str(tmp_path / "out")]
+    assert main(argv) == EXIT_CONFIG
+    assert f"--data {tmp_path / 'data'}: no {tmp_path / 'data' / 'cleaned'}" in caplog.text
+    assert "--in" in caplog.text and not (tmp_path / "out").exists()
