@@ -203,7 +203,7 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     assert roots.count("ModeA.forward") >= len(ids["val"])
 
 
-def test_a_second_identical_call_reuses_the_program_and_force_compiles_again(
+def test_a_second_identical_call_reuses_the_program_and_recompile_compiles_again(
         first, fake, home, capsys):
     fp = first["result"]["fingerprint"]
     runs, before = count_runs(), fake.stats.total
@@ -222,7 +222,7 @@ def test_a_second_identical_call_reuses_the_program_and_force_compiles_again(
     assert fake.stats.total == before  # zero LM calls
     assert count_runs() == runs  # and no MLflow run
 
-    forced = run_optimize(dataclasses.replace(SPEC, force=True), str(home / "settings.yaml"))
+    forced = run_optimize(dataclasses.replace(SPEC, recompile=True), str(home / "settings.yaml"))
     assert (forced["reused"], forced["fingerprint"]) == (False, fp)
     assert fake.stats.total - before == forced["compile_calls"] + forced["report_calls"] > 0
     assert count_runs() == runs + 1

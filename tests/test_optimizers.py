@@ -24,7 +24,7 @@ from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_r
 
 MARK = "Name the deliverable"
 SPEC = OptimizeSpec(mode="B", optimizer="mipro", train=3, val=2, seed=0, comparison="lexical",
-                    configs=[CONFIGS[0]], candidates=2, force=True)
+                    configs=[CONFIGS[0]], candidates=2, recompile=True)
 _MAINLY = re.compile(r"Mainly: ([^\n]*?)\.?\n")
 _METHODS = re.compile(r"\[\[ ## methods ## \]\]\n(.*?)(?=\n\n|\Z)", re.S)
 

@@ -354,21 +354,20 @@ CONVERTERS: dict[str, Format] = {
 FORMATS = tuple(CONVERTERS)
 
 
-def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep",
+def export(inp: str | Path, out_dir: str | Path, fmt: str, *, keep_thinking: bool = True,
            tokenizer: str | Path | None = None) -> dict[str, Any]:
-    """Convert every row of the cleaned input; returns a summary (files, rows, rejects, and the
-    token length of the longest row with the ``cutoff_len`` it needs, see :mod:`argalign.tokens`)."""
+    """Convert every row of the cleaned input into ``out_dir``; returns a summary (files, rows,
+    rejects, and the token length of the longest row with the ``cutoff_len`` it needs, see
+    :mod:`argalign.tokens`). ``keep_thinking=False`` leaves the thinking out of every row."""
     from argalign.tokens import Lengths, load_tokenizer
 
     if fmt not in CONVERTERS:
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    if thinking not in ("keep", "drop"):
-        raise ConfigError(f"--thinking {thinking!r}: expected keep or drop")
-    spec, keep, out = CONVERTERS[fmt], thinking == "keep", Path(out)
+    spec, out = CONVERTERS[fmt], Path(out_dir)
     lengths = Lengths(load_tokenizer(tokenizer))
     inputs = cleaned_files(inp)
     refuse_overwrite([*(out / name for _, name in inputs), out / "rejects.jsonl",
-                      out / "dataset_info.json"], [path for path, _ in inputs], "--out")
+                      out / "dataset_info.json"], [path for path, _ in inputs], "--out-dir")
     inputs = finished_clean(inputs)
     rejects: list[dict[str, Any]] = []
     files, written = [], {}
@@ -380,7 +379,7 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
                 try:
                     if isinstance(example, RowError):
                         raise example
-                    converted = spec.convert(example.row, example.id, thinking=keep)
+                    converted = spec.convert(example.row, example.id, thinking=keep_thinking)
                     lengths.add(f"{name}:{where.rsplit(':', 1)[-1]}", example.id,
                                 spec.texts(converted))
                     yield converted
@@ -395,7 +394,8 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
         files.append({"in": str(path), "out": str(out / name) if count else None, "rows": count,
                       "rejected": len(rejects) - before})
         log.info("%s: %d rows written, %d rejected", name, count, len(rejects) - before)
-    summary: dict[str, Any] = {"format": fmt, "thinking": thinking, "out": str(out), "files": files,
+    summary: dict[str, Any] = {"format": fmt, "thinking": "keep" if keep_thinking else "drop",
+                               "out": str(out), "files": files,
                                "rows": sum(written.values()), "rejected": len(rejects),
                                "tokens": lengths.as_dict()}
     log.info("%s", lengths.message())

@@ -210,9 +210,9 @@ def _gold_fingerprint(spec: OptimizeSpec) -> str:
 
 
 def _saved(plan: _Plan) -> dict[str, Any] | None:
-    """The meta of a program saved under the same fingerprint, unless ``force``."""
+    """The meta of a program saved under the same fingerprint, unless ``recompile``."""
     path = plan.path
-    if plan.spec.force or not (path.is_file() and meta_path(path).is_file()):
+    if plan.spec.recompile or not (path.is_file() and meta_path(path).is_file()):
         return None
     log.info("reusing %s (same fingerprint %s): no LM call made", path, plan.fingerprint)
     return json.loads(meta_path(path).read_text(encoding="utf-8"))

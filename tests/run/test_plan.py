@@ -92,20 +92,21 @@ def test_bad_options_are_configuration_errors(setup):
     assert cli.main(["run", "--data", str(data / "missing"), "--settings", str(settings)]) == 2
 
 
-def test_program_option_takes_mode_equals_path(setup, tmp_path, capsys):
+def test_programs_option_takes_mode_equals_path(setup, tmp_path, capsys):
     from argalign.modules import make_mode
 
     data, settings = setup
     base = ["run", "--data", str(data), "--settings", str(settings), "--modes", "A", "--no-track",
             "--no-progress", "--run-name", "with-program"]
-    assert cli.main([*base, "--program", "C=x.json"]) == 2  # not a registered mode
-    assert cli.main([*base, "--program", "A=a.json", "--program", "A=b.json"]) == 2
-    assert cli.main([*base, "--program", "a.json"]) == 2  # a usage error
+    assert cli.main([*base, "--programs", "C=x.json"]) == 2  # not a registered mode
+    assert cli.main([*base, "--programs", "A=a.json", "--programs", "A=b.json"]) == 2
+    assert cli.main([*base, "--programs", "A=a.json", "A=b.json"]) == 2
+    assert cli.main([*base, "--programs", "a.json"]) == 2  # a usage error
     assert "MODE=PATH" in capsys.readouterr().err
 
     saved = tmp_path / "a=1.json"  # only the first "=" separates the mode
     make_mode("A").save(str(saved))
-    assert cli.main([*base, "--program", f"A={saved}"]) == 0
+    assert cli.main([*base, "--programs", f"A={saved}"]) == 0
     manifest = json.loads((data / "runs" / "with-program" / "manifest.json").read_text())
     assert manifest["params"]["programs"]["A"].startswith("file-")
 

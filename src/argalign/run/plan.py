@@ -24,6 +24,7 @@ from argalign.config import Settings, load_settings, model_fingerprint
 from argalign.datadir import DataDir, RunStore, Subset
 from argalign.defaults import (
     DEFAULT_ACCEPT_MARGIN,
+    DEFAULT_ACCEPT_RETRIES,
     DEFAULT_COMPARISON,
     DEFAULT_DATA,
     DEFAULT_MODES,
@@ -45,8 +46,8 @@ from argalign.run.store import (
 
 log = logging.getLogger(__name__)
 
-NO_PROGRAM = "none"  # --program none (every mode) or --program A=none: zero-shot
-ALL_MODES = "*"  # the mode key of a bare --program none
+NO_PROGRAM = "none"  # --programs none (every mode) or --programs A=none: zero-shot
+ALL_MODES = "*"  # the mode key of a bare --programs none
 
 # What --retry-failed aligns again; every other outcome is kept.
 RETRYABLE = frozenset({Outcome.FAILED.value, Outcome.NOT_IMPROVED.value})
@@ -69,7 +70,7 @@ class RunOptions:
     # least accept_margin above the original, after up to accept_retries fresh samples. It
     # needs the scores, so score=False turns it off (see :attr:`gate`).
     accept_if_better: bool = True
-    accept_retries: int = 2
+    accept_retries: int = DEFAULT_ACCEPT_RETRIES
     accept_margin: float = DEFAULT_ACCEPT_MARGIN
     # --retry-failed: realign the failed and not_improved examples, keep every other result.
     retry_failed: bool = False
@@ -147,7 +148,7 @@ def plan_run(options: RunOptions) -> Plan:
         raise ConfigError(f"--comparison must be one of {', '.join(COMPARISONS)}")
     unknown = sorted(set(options.programs) - set(MODES) - {ALL_MODES})
     if unknown:
-        raise ConfigError(f"--program names unknown modes {unknown}; modes: {', '.join(MODES)}")
+        raise ConfigError(f"--programs names unknown modes {unknown}; modes: {', '.join(MODES)}")
     if options.max_errors is not None and options.max_errors < 0:
         raise ConfigError("--max-errors must be >= 0")
     if options.accept_retries < 0:
@@ -190,7 +191,7 @@ def _asks_judge(options: RunOptions) -> bool:
 
 def _program(mode: str, options: RunOptions, settings: Settings, models: list[str]
              ) -> tuple[Any, str]:
-    """A mode's program: the one named by ``--program``, zero-shot for ``none``, else the best
+    """A mode's program: the one named by ``--programs``, zero-shot for ``none``, else the best
     compiled program for the run's task model when there is one (:func:`default_program`)."""
     from argalign.programs import default_program, load_program
 
@@ -203,7 +204,7 @@ def _program(mode: str, options: RunOptions, settings: Settings, models: list[st
         if found is not None:
             path, meta = found
             log.info("Mode %s: taking the compiled program %s (%s, valset score %.3f over "
-                     "zero-shot %.3f); --program none runs zero-shot", mode, path,
+                     "zero-shot %.3f); --programs none runs zero-shot", mode, path,
                      meta["determined_by"].get("optimizer"), meta["compiled"]["score"],
                      meta["baseline"]["score"])
             chosen = str(path)
