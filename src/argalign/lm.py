@@ -55,7 +55,8 @@ class SchemaJSONAdapter(dspy.JSONAdapter):
     is left alone.
     """
 
-    # Overrides JSONAdapter's private hook (dspy 3.4, pinned <3.5); test_local_llm checks the wire.
+    # Overrides JSONAdapter's private hook (dspy 3.4, pinned <3.5). tests/test_local_llm.py pins
+    # both the wire (the schema is sent) and the DSPy behaviour replaced (JSONAdapter sends none).
     def _prepare_response_format(self, lm: Any, lm_kwargs: dict[str, Any],
                                  signature: type[dspy.Signature]) -> None:
         lm_kwargs.setdefault("response_format", response_format_for(signature))
