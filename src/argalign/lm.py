@@ -142,6 +142,14 @@ def usage_from_history(lm: dspy.BaseLM, start_index: int = 0) -> dict[str, int]:
     return {"calls": calls, "input_tokens": input_tokens, "output_tokens": output_tokens}
 
 
+def call_entry(lm: Any, outputs: Any, recent: int = 16) -> dict[str, Any] | None:
+    """The history entry an LM call recorded, found by the very ``outputs`` it returned
+    (DSPy keeps them in the entry); None when history is off. Matched by identity, so another
+    thread's call on the same LM, recorded in between, is never taken for it."""
+    entries = list(getattr(lm, "history", None) or [])[-recent:]
+    return next((e for e in reversed(entries) if e.get("outputs") is outputs), None)
+
+
 def finish_reason(entry: dict[str, Any]) -> str | None:
     """Why the reply in a history entry ended: "stop", "length" (truncated by max_tokens), ...
 

@@ -593,12 +593,10 @@ class TruncatedOutput(RuntimeError):
 class TruncationWatch(BaseCallback):
     """A DSPy callback that notes whether an LM call in its block stopped at max_tokens.
 
-    As each LM call ends, the history entry that call recorded (the one holding the very
-    outputs it returned, so another thread's call on the same LM is never read) says why the
-    reply ended (:func:`argalign.lm.finish_reason`). DSPy's returned outputs do not carry it.
+    As each LM call ends, the history entry that call recorded (:func:`argalign.lm.call_entry`:
+    never another thread's) says why the reply ended (:func:`argalign.lm.finish_reason`).
+    DSPy's returned outputs do not carry it.
     """
-
-    _RECENT = 16  # entries searched back for this call's: other threads' calls in between
 
     def __init__(self) -> None:
         self.cut_off = False
@@ -608,12 +606,11 @@ class TruncationWatch(BaseCallback):
         self._lms[call_id] = instance
 
     def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
-        from argalign.lm import finish_reason
+        from argalign.lm import call_entry, finish_reason
 
         lm = self._lms.pop(call_id, None)
         if lm is None or exception is not None or outputs is None:
             return
-        recent = list(getattr(lm, "history", None) or [])[-self._RECENT:]
-        entry = next((e for e in reversed(recent) if e.get("outputs") is outputs), None)
+        entry = call_entry(lm, outputs)
         if entry is not None and finish_reason(entry) == "length":
             self.cut_off = True

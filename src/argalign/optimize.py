@@ -79,11 +79,14 @@ class CallBudget(BaseCallback):
             self._calls[call_id] = instance
 
     def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
+        from argalign.lm import call_entry
+
         with self._lock:
             lm = self._calls.pop(call_id, None)
-            if lm is None or exception is not None or not lm.history:
+            entry = None if lm is None or exception is not None else call_entry(lm, outputs)
+            if entry is None:
                 return
-            usage = lm.history[-1].get("usage") or {}
+            usage = entry.get("usage") or {}
             self.input_tokens += int(usage.get("prompt_tokens") or 0)
             self.output_tokens += int(usage.get("completion_tokens") or 0)
 
