@@ -108,6 +108,22 @@ def test_schema_adapter_sends_the_output_schema(recorder, engine):
     assert usage_from_history(lm, start_index=1)["calls"] == 0
 
 
+@pytest.mark.parametrize("engine", ["auto", "litellm"])
+def test_dspy_json_adapter_sends_no_schema_to_a_model_no_catalog_knows(recorder, engine):
+    """The DSPy behaviour SchemaJSONAdapter replaces (by overriding JSONAdapter's private
+    ``_prepare_response_format``): an ``openai/<alias>`` model gets no output schema. When
+    DSPy sends one, the override can go; when DSPy stops calling the hook, the test above
+    fails."""
+    api_base, bodies = recorder
+    lm = build_lm(remote_cfg(), api_base_override=api_base)
+    if engine != "auto":
+        lm = lm.copy(engine=engine)
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        dspy.Predict(TitleAndSummary)(text=TEXT)
+    (body,) = bodies
+    assert (body.get("response_format") or {}).get("type") != "json_schema"
+
+
 def test_explicit_response_format_is_left_alone(recorder):
     api_base, bodies = recorder
     lm = build_lm(remote_cfg(), api_base_override=api_base)

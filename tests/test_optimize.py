@@ -411,3 +411,22 @@ def test_the_budget_stop_gets_through_dspys_callback_runner():
         with pytest.raises(BudgetExhausted):
             predict(question="c")
     assert (budget.used, budget.exhausted, len(lm.history)) == (2, True, 2)
+
+
+def test_the_budget_counts_the_tokens_of_the_call_that_ended_not_the_latest_entry():
+    from types import SimpleNamespace
+
+    from argalign.optimize import CallBudget
+
+    lm, budget = SimpleNamespace(history=[]), CallBudget(None)
+    budget.on_lm_start("mine", lm, {})
+    outputs = ["{}"]
+    lm.history.append({"outputs": outputs, "usage": {"prompt_tokens": 11,
+                                                     "completion_tokens": 7}})
+    # Another thread's call on the same LM, recorded before this call's end callback.
+    lm.history.append({"outputs": ["{}"], "usage": {"prompt_tokens": 900,
+                                                    "completion_tokens": 900}})
+    budget.on_lm_end("mine", outputs)
+    budget.on_lm_start("failed", lm, {})
+    budget.on_lm_end("failed", None, RuntimeError("boom"))
+    assert (budget.used, budget.input_tokens, budget.output_tokens) == (2, 11, 7)

@@ -40,7 +40,7 @@ from argalign.gold import demo_ids
 from argalign.jsonl import write_json_atomic
 from argalign.metrics import make_metric
 from argalign.optimize_spec import OptimizeSpec
-from argalign.optimizers import OPTIMIZERS, CandidateTracker, CompileJob, Optimizer
+from argalign.optimizers import OPTIMIZERS, Candidate, CompileReport, Optimizer, StopCompile
 from argalign.programs import fingerprint, load_program, meta_path, programs_dir
 
 if TYPE_CHECKING:
@@ -49,9 +49,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class BudgetExhausted(BaseException):  # noqa: N818 - a signal, not an error
-    """The compile used up its LM calls. A BaseException so that no ``except Exception`` in
-    DSPy or argalign mistakes it for one failed sample and carries on."""
+class BudgetExhausted(StopCompile):
+    """The compile used up its LM calls: the optimizer stops and returns the best program found
+    so far (a :class:`~argalign.optimizers.StopCompile`, so no ``except Exception`` in DSPy or
+    argalign mistakes it for one failed sample and carries on)."""
 
 
 class CallBudget(BaseCallback):
@@ -78,11 +79,14 @@ class CallBudget(BaseCallback):
             self._calls[call_id] = instance
 
     def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
+        from argalign.lm import call_entry
+
         with self._lock:
             lm = self._calls.pop(call_id, None)
-            if lm is None or exception is not None or not lm.history:
+            entry = None if lm is None or exception is not None else call_entry(lm, outputs)
+            if entry is None:
                 return
-            usage = lm.history[-1].get("usage") or {}
+            usage = entry.get("usage") or {}
             self.input_tokens += int(usage.get("prompt_tokens") or 0)
             self.output_tokens += int(usage.get("completion_tokens") or 0)
 
@@ -133,7 +137,7 @@ class _Plan:
 
     spec: OptimizeSpec
     settings: Settings
-    optimizer: Optimizer
+    optimizer: type[Optimizer]
     model: str
     judge: str | None  # None for a comparison that asks no LM: no judge is opened
     reflection: str | None  # opened only when the optimizer reflects
@@ -236,13 +240,12 @@ def _report(plan: _Plan, handles: dict[str, Any], budget: CallBudget, metric,
 
 
 def _compile_within(plan: _Plan, handles: dict[str, Any], budget: CallBudget,
-                    best: dict[str, Any]) -> tuple[dspy.Module, bool, dict[str, Any]]:
-    """Compile with every LM call counted against ``budget``; ``(program, partial, notes)``.
+                    baseline: Candidate) -> tuple[dspy.Module, CompileReport]:
+    """Compile with every LM call counted against ``budget``; ``(program, report)``.
 
-    ``best`` starts at the zero-shot program and its valset score; a
-    :class:`~argalign.optimizers.CandidateTracker` replaces it whenever a candidate scores
-    higher on the valset. The program returned is ``best["program"]`` whether the optimizer
-    finished or the budget stopped it (``partial``).
+    The optimizer starts from ``baseline`` (the zero-shot program with its valset score and
+    rows) and returns the best candidate scored above it, or the zero-shot program; when the
+    budget stops it midway, the best found by then (the report says ``stopped``).
     """
     metric = _metric(plan, handles, budget)
     task_lm = budgeted(handles[plan.model].lm, budget)
@@ -250,20 +253,16 @@ def _compile_within(plan: _Plan, handles: dict[str, Any], budget: CallBudget,
     student.failures_as_predictions = True  # GEPA reflects on the codes of rows given up on
     reflection_lm = (budgeted(handles[plan.reflection].lm, budget)
                      if plan.optimizer.uses_reflection else None)
-    job = CompileJob(plan.spec, student, plan.trainset, plan.valset, metric,
-                     task_lm, reflection_lm, best)
-    tracker = CandidateTracker(plan.valset, best, calls=lambda: budget.used)
-    partial = False
-    try:
-        with dspy.context(lm=task_lm, adapter=handles[plan.model].adapter,
-                          callbacks=[*dspy.settings.get("callbacks", []), tracker]):
-            plan.optimizer.compile(job)
-    except BudgetExhausted:
-        partial = True
+    optimizer = plan.optimizer(metric, plan.spec, reflection_lm=reflection_lm,
+                               lm_calls=lambda: budget.used)
+    with dspy.context(lm=task_lm, adapter=handles[plan.model].adapter):
+        program = optimizer.compile(student, trainset=plan.trainset, valset=plan.valset,
+                                    baseline=baseline)
+    report = optimizer.report
+    if report.stopped:
         log.warning("budget of %s LM calls reached: saving the best program found so far "
                     "(marked partial)", plan.spec.budget_calls)
-    notes = {**job.notes, "candidates": tracker.history, "best_found_at": best.get("found_at")}
-    return best["program"], partial, notes
+    return program, report
 
 
 def _save_and_log(plan: _Plan, compiled: dspy.Module, meta: dict[str, Any],
@@ -386,10 +385,11 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, A
         budget = CallBudget(spec.budget_calls)
         # The program that wins keeps its valset rows: the same program on the same valset
         # with the same metric is not evaluated twice.
-        best: dict[str, Any] = {"program": plan.student, "score": baseline["score"],
-                                "rows": baseline_rows}
-        compiled, partial, notes = _compile_within(plan, handles, budget, best)
-        compiled_rows = best["rows"]
+        compiled, report = _compile_within(
+            plan, handles, budget, Candidate(plan.student, baseline["score"], baseline_rows))
+        compiled_rows, partial = report.best.rows, report.stopped
+        notes = {**report.notes, "candidates": report.candidates,
+                 "best_found_at": report.best.found_at}
         after = summarize(compiled_rows)
         meta = {"fingerprint": plan.fingerprint, "mode": spec.mode, "partial": partial,
                 "determined_by": plan.determined_by, "baseline": baseline, "compiled": after,
