@@ -22,7 +22,7 @@ from typing import Any
 import dspy
 
 from argalign.errors import RowError
-from argalign.invariants import gate
+from argalign.gate import gate
 from argalign.metrics import MutualPredictability, score_aligned, score_row
 from argalign.modules import AlignConversation, AlignmentFailed, QualityRejected
 from argalign.records import Outcome, ResultRecord

@@ -46,7 +46,7 @@ from argalign.checks import content_words, own_sentences
 from argalign.codes import catalogue
 from argalign.defaults import DEFAULT_COMPARISON
 from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps, requested
-from argalign.invariants import gate
+from argalign.gate import gate
 from argalign.judge import METHOD_OPTIONS, Judge
 from argalign.records import Outcome
 from argalign.schema import Conversation, Turn, parse_conversation, split_source

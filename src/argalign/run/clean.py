@@ -7,7 +7,7 @@ Output: ``<data>/cleaned/<config>/<split>.jsonl`` with one envelope per kept row
 ``<split>.rejects.jsonl`` with every other example (unchanged, failed, rejected or
 not_improved in the run, failing the checker here, or missing) as a :class:`~argalign.records.Reject`; and
 ``<data>/cleaned/summary.json``. A row is kept only if its outcome is ``aligned`` and
-:func:`argalign.invariants.gate` finds it changed and within every invariant, so a row
+:func:`argalign.gate.gate` finds it changed and within every invariant, so a row
 edited by hand after the run is caught here; a line that is no result record
 (:meth:`~argalign.records.ResultRecord.check`) is an error naming the file and line.
 ``merged/summary.json`` (merge's completion marker) is required; ``cleaned/summary.json`` is
@@ -25,7 +25,7 @@ from typing import Any
 
 from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RunError
-from argalign.invariants import gate
+from argalign.gate import gate
 from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
 from argalign.lock import locked
 from argalign.policies import DEFAULT_MAX_USER_CHANGE
