@@ -20,6 +20,7 @@ import pytest
 from argalign.optimize import OptimizeSpec, run_optimize
 from argalign.optimizers import CandidateTracker, program_key
 from argalign.prepare import CONFIGS
+from argalign.records import Outcome
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
 
 MARK = "Name the deliverable"
@@ -135,8 +136,8 @@ class Echo(dspy.Module):
 
 def metric(example, prediction, trace=None):
     value = {"": 0.2, "good": 0.8, "bad": 0.1}[prediction.row["marker"]]
-    return dspy.Prediction(score=value, gate="pass", forward=value, backward=value,
-                           feedback="")
+    return dspy.Prediction(score=value, forward=value, backward=value, coherence=None,
+                           outcome=Outcome.ALIGNED, gate="pass", codes=[], feedback="")
 
 
 def examples(ids):
@@ -234,8 +235,8 @@ def test_bootstrap_ranks_train_rewrites_by_their_gain_over_the_original():
     after = {"clear": 0.95, "vague": 0.8, "bad": 0.0}
 
     def metric(example, prediction, trace=None, pred_name=None, pred_trace=None):
-        gate = "check" if example.row["k"] == "bad" else "pass"
-        return dspy.Prediction(score=after[example.row["k"]], gate=gate)
+        outcome = Outcome.REJECTED if example.row["k"] == "bad" else Outcome.ALIGNED
+        return dspy.Prediction(score=after[example.row["k"]], outcome=outcome)
 
     metric.scorer = ByKey()
     train = [dspy.Example(id=k, row={"k": k}, mode="B").with_inputs("row")

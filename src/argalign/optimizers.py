@@ -36,6 +36,7 @@ from dspy.utils.callback import BaseCallback
 from argalign.errors import ConfigError
 from argalign.evaluation import metric_row, summarize
 from argalign.gold import as_demo, demo_ids, gold_demos, load_gold
+from argalign.records import Outcome
 
 if TYPE_CHECKING:
     from argalign.optimize_spec import OptimizeSpec
@@ -226,7 +227,7 @@ class Bootstrap(Optimizer):
                     continue
                 trace = list(dspy.settings.trace)
             result = job.metric(example, prediction)
-            if result.gate != "pass":
+            if result.outcome is not Outcome.ALIGNED:
                 continue
             before = 0.0
             if scorer is not None:

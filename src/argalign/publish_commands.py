@@ -21,13 +21,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from argalign.export import export
+    from argalign.records import Outcome
 
     summary = export(args.inp, args.out, args.format, thinking=args.thinking,
                      tokenizer=args.tokenizer)
     emit(summary)
     if not summary["rows"]:
         logging.getLogger("argalign").error("export: no row exported, all %d rejected (see %s)",
-                                            summary["rejected"], summary.get("rejects"))
+                                            summary[Outcome.REJECTED], summary.get("rejects"))
         return EXIT_FAILED
     return EXIT_OK
 
