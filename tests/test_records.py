@@ -8,7 +8,7 @@ import re
 import pytest
 
 from argalign.errors import RowError, RunError
-from argalign.records import OUTCOMES, Outcome, Reject, ResultRecord
+from argalign.records import OUTCOMES, Outcome, Reject, Rejection, ResultRecord, gate_word
 
 
 def test_a_failure_has_its_code_reason_and_no_row():
@@ -27,6 +27,19 @@ def test_an_outcome_is_its_word_in_files_and_text():
     assert Outcome.parse("unchanged") is Outcome.UNCHANGED
     with pytest.raises(ValueError, match="'outcome' must be one of aligned, .*, got 'skipped'"):
         Outcome.parse("skipped")
+
+
+@pytest.mark.parametrize("outcome, rejection, word", [
+    (None, None, "baseline"),
+    (Outcome.ALIGNED, None, "pass"),
+    (Outcome.UNCHANGED, None, "unchanged"),
+    (Outcome.REJECTED, Rejection.CHECK, "check"),
+    (Outcome.REJECTED, Rejection.INVARIANT, "violation"),
+    (Outcome.FAILED, None, "violation"),
+])
+def test_score_components_keep_the_gate_words_result_files_have_always_held(outcome, rejection,
+                                                                             word):
+    assert gate_word(outcome, rejection) == word
 
 
 def test_a_record_holds_an_outcome_and_writes_its_word():

@@ -61,20 +61,17 @@ class Rejection(Enum):
     CHECK = "check"  # a quality check failed (argalign.checks)
 
 
-# What score components write under ``gate`` (a stable file format): the original scored as it
-# stands is ``baseline``; a gated rewrite is its outcome, spelled as the metric always has.
-GATE_BASELINE, GATE_PASS, GATE_VIOLATION, GATE_CHECK = "baseline", "pass", "violation", "check"
-
-
 def gate_word(outcome: Outcome | None, rejection: Rejection | None = None) -> str:
-    """The word under ``gate`` in score components for a gate's outcome (None: not gated)."""
+    """The word score components hold under ``gate`` (a stable file format, spelled as the
+    metric always has) for a gate's outcome: ``baseline`` (None: scored as it stands, not
+    gated), ``pass``, ``unchanged``, ``check`` (a quality check failed) or ``violation``."""
     if outcome is None:
-        return GATE_BASELINE
+        return "baseline"
     if outcome is Outcome.ALIGNED:
-        return GATE_PASS
+        return "pass"
     if outcome is Outcome.UNCHANGED:
-        return Outcome.UNCHANGED.value
-    return GATE_CHECK if rejection is Rejection.CHECK else GATE_VIOLATION
+        return outcome.value
+    return "check" if rejection is Rejection.CHECK else "violation"
 
 
 @dataclass(frozen=True)
