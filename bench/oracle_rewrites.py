@@ -27,6 +27,7 @@ from _common import REAL_ROWS, read_jsonl, sample_rows
 
 from argalign.labels import LABELS, labelled_pairs, make_patch
 from argalign.metrics import MutualPredictability, score_aligned, turn_views
+from argalign.records import gate_word
 from argalign.stats import bootstrap, win_rate
 from argalign.thinking import split_thinking
 
@@ -158,7 +159,7 @@ def _agreement(scorer: MutualPredictability, pairs: list[dict[str, Any]], gated:
             label = {"a": "better", "b": "worse", "same": "same"}[p["better"]]
             agrees = {"better": d > 0, "worse": d < 0, "same": abs(d) < 0.01}[label]
             print(f"{p['id']:28} {label:6} {d:+.3f} {'' if agrees else 'DISAGREES'} "
-                  f"{after.gate} {','.join(after.codes)}")
+                  f"{gate_word(after.outcome, after.rejection)} {','.join(after.codes)}")
         if p["better"] == "same":
             same.append(d)
         else:  # as (labelled better side, other side)

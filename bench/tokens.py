@@ -63,7 +63,7 @@ def align_one(example: Any, mode: str, handle: Any, model: str, local: threading
     started = time.monotonic()
     record = align_example(example, program, model=model, lm=local.lm, adapter=handle.adapter,
                            program_id=program_id)
-    return {"row": example.index, "id": example.id, "mode": mode, "outcome": record.outcome,
+    return {"row": example.index, "id": example.id, "mode": mode, "outcome": record.outcome.value,
             "codes": record.codes, "calls": record.calls, "attempts": record.attempts,
             "input_tokens": record.input_tokens, "output_tokens": record.output_tokens,
             "wall_s": round(time.monotonic() - started, 1)}

@@ -33,7 +33,7 @@ class ScriptedScorer:
             raise RuntimeError("no logprobs")
         value = self.baseline if not self.seen else self.rewrites[len(self.seen) - 1]
         self.seen.append(row)
-        return Score(value, value, value, None, "baseline", f"scored {value}")
+        return Score(value, value, value, None, None, f"scored {value}")
 
 
 def sampling_responder():

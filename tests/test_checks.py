@@ -38,8 +38,8 @@ from argalign.checks import (
     what_follows,
 )
 from argalign.deliverables import METHODS, delivered, requested
+from argalign.gate import gate
 from argalign.gold import training_row
-from argalign.invariants import gate
 from argalign.records import Outcome
 from argalign.schema import parse_conversation, split_source
 from argalign.thinking import ThinkingParts, split_thinking

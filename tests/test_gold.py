@@ -11,6 +11,7 @@ from tests.support import read_rows
 
 from argalign.checks import check_method_named
 from argalign.deliverables import delivered
+from argalign.gate import gate
 from argalign.gold import (
     DEMO_INPUT_CHARS,
     GoldEntry,
@@ -22,12 +23,12 @@ from argalign.gold import (
     replay,
     training_row,
 )
-from argalign.invariants import Outcome, gate
 from argalign.metrics import make_metric
 from argalign.modules import make_mode
 from argalign.optimize import OptimizeSpec
 from argalign.optimizers import with_gold
 from argalign.prepare import CONFIGS
+from argalign.records import Outcome
 from argalign.schema import content_key, parse_conversation
 from argalign.sources import sample_dir
 

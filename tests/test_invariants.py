@@ -11,12 +11,11 @@ from typing import Any
 
 import pytest
 
+from argalign.gate import Verdict, gate
 from argalign.invariants import (
     CODES,
-    Verdict,
     appended_clarification,
     check_row,
-    gate,
     is_unchanged,
 )
 from argalign.jsonl import iter_jsonl, write_jsonl_atomic

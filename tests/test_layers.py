@@ -29,8 +29,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "argalign.deliverables", "argalign.redact", "argalign.files", "argalign.lock",
         "argalign.jsonl", "argalign.datadir", "argalign.tokens", "argalign.stats")),
     ("checks and scores", (
-        "argalign.checks", "argalign.invariants", "argalign.scoreboard", "argalign.plots",
-        "argalign.calibration", "argalign.labels")),
+        "argalign.checks", "argalign.invariants", "argalign.gate", "argalign.scoreboard",
+        "argalign.plots", "argalign.calibration", "argalign.labels")),
     ("the outside: settings, LM servers, MLflow, data sources", (
         "argalign.bundles", "argalign.local_llm", "argalign.config", "argalign.dspy_patches",
         "argalign.lm", "argalign.tracking", "argalign.tracking.*", "argalign.sources")),
@@ -155,7 +155,7 @@ from importlib import resources
 from pathlib import Path
 
 from argalign import validate  # noqa: F401
-from argalign.invariants import gate
+from argalign.gate import gate
 from argalign.run import clean  # noqa: F401
 
 sample = Path(str(resources.files("argalign") / "data" / "sample"))

@@ -36,6 +36,7 @@ from argalign.metrics import (
     turn_views,
     visible_request,
 )
+from argalign.records import Outcome, Rejection
 from argalign.schema import split_source
 from argalign.thinking import split_thinking
 from support import LABELS, ScriptedJudgeLM, logprobs_output, peaked
@@ -213,21 +214,27 @@ def test_a_violation_scores_zero_with_its_code():
     bad = copy.deepcopy(row)
     bad["messages"][2]["content"] += " "
     result = score_aligned(row, bad, "A", _structural())
-    assert (result.score, result.gate, result.codes) == (0.0, "violation",
-                                                         ["ASSISTANT_CONTENT_CHANGED"])
+    assert (result.score, result.outcome, result.rejection, result.codes) == (
+        0.0, Outcome.REJECTED, Rejection.INVARIANT, ["ASSISTANT_CONTENT_CHANGED"])
+    assert result.components()["gate"] == "violation"  # the word result files have always held
 
 
 def test_an_unchanged_row_and_no_row_score_zero():
     row = by_id(SMT_ROW)
-    assert score_aligned(row, copy.deepcopy(row), "A", _structural()).gate == "unchanged"
-    assert score_aligned(row, None, "A", _structural()).codes == ["FAILED"]
+    unchanged = score_aligned(row, copy.deepcopy(row), "A", _structural())
+    assert (unchanged.outcome, unchanged.components()["gate"]) == (Outcome.UNCHANGED, "unchanged")
+    failed = score_aligned(row, None, "A", _structural())
+    assert (failed.outcome, failed.codes, failed.components()["gate"]) == (
+        Outcome.FAILED, ["FAILED"], "violation")
 
 
 def test_a_failed_quality_check_scores_zero_with_its_code():
     row = by_id(SMT_ROW)
     leaky = with_instructions(row, "Write an SMT-LIB program [SOURCE TEXT: 400 characters].")
     result = score_aligned(row, leaky, "A", _structural())
-    assert (result.score, result.gate) == (0.0, "check")
+    assert (result.score, result.outcome, result.rejection) == (0.0, Outcome.REJECTED,
+                                                                Rejection.CHECK)
+    assert result.components()["gate"] == "check"
     assert "PLACEHOLDER_LEAKED" in result.codes and "PLACEHOLDER_LEAKED" in result.feedback
 
 
@@ -237,7 +244,10 @@ def test_a_passing_rewrite_is_scored():
                                     "of the argument for validity, after reconstructing and "
                                     "formalizing it.")
     result = score_aligned(row, better, "A", _structural())
-    assert result.gate == "pass" and result.score > 0
+    assert result.outcome is Outcome.ALIGNED and result.score > 0
+    assert result.components()["gate"] == "pass"
+    baseline = _structural().score(row)
+    assert baseline.outcome is None and baseline.components()["gate"] == "baseline"
 
 
 def test_the_metric_takes_gepas_five_arguments_and_its_own_judge_lm():
@@ -250,7 +260,8 @@ def test_the_metric_takes_gepas_five_arguments_and_its_own_judge_lm():
     gold = dspy.Example(row=row, mode="A")
     result = metric(gold, dspy.Prediction(row=better), None, "rewrite_request", None)
     assert isinstance(result, dspy.Prediction) and 0 < result.score <= 1
-    assert result.gate == "pass" and "forward" in result.feedback
+    assert (result.outcome, result.gate) == (Outcome.ALIGNED, "pass")
+    assert "forward" in result.feedback
     assert lm.prompts  # the judge read with the LM it was given, not dspy.settings.lm
     assert metric.calls_per_turn == 4
     assert metric(gold, dspy.Prediction(row=None)).score == 0.0

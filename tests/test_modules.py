@@ -383,7 +383,7 @@ def test_a_new_mode_is_one_class_and_two_registry_lines(monkeypatch, capsys):
     """A Mode C that rewrites the request under Mode B's bound: the loop, the retries and the
     CLI take it from the modes' registry, the invariants its policy from the policies'."""
     from argalign import cli
-    from argalign.invariants import gate
+    from argalign.gate import gate
     from argalign.modules import MODES, ModeA
     from argalign.policies import USER_CHANGE, UserChange
 

@@ -30,6 +30,7 @@ from argalign.optimizers import (
     program_key,
 )
 from argalign.prepare import CONFIGS
+from argalign.records import Outcome
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
 
 MARK = "Name the deliverable"
@@ -145,8 +146,8 @@ class Echo(dspy.Module):
 
 def metric(example, prediction, trace=None):
     value = {"": 0.2, "good": 0.8, "bad": 0.1}[prediction.row["marker"]]
-    return dspy.Prediction(score=value, gate="pass", forward=value, backward=value,
-                           feedback="")
+    return dspy.Prediction(score=value, forward=value, backward=value, coherence=None,
+                           outcome=Outcome.ALIGNED, gate="pass", codes=[], feedback="")
 
 
 def examples(ids):
@@ -373,8 +374,8 @@ def test_bootstrap_ranks_train_rewrites_by_their_gain_over_the_original():
         scorer = ByKey()
 
         def __call__(self, example, prediction, trace=None, pred_name=None, pred_trace=None):
-            gate = "check" if example.row["k"] == "bad" else "pass"
-            return dspy.Prediction(score=after[example.row["k"]], gate=gate)
+            outcome = Outcome.REJECTED if example.row["k"] == "bad" else Outcome.ALIGNED
+            return dspy.Prediction(score=after[example.row["k"]], outcome=outcome)
 
     train = [dspy.Example(id=k, row={"k": k}, mode="B").with_inputs("row")
              for k in ("clear", "vague", "bad")]

@@ -8,21 +8,54 @@ import re
 import pytest
 
 from argalign.errors import RowError, RunError
-from argalign.records import OUTCOMES, Outcome, Reject, ResultRecord
+from argalign.records import OUTCOMES, Outcome, Reject, Rejection, ResultRecord, gate_word
 
 
 def test_a_failure_has_its_code_reason_and_no_row():
     record = ResultRecord.failure(code="RAW_UNREADABLE", reason="gone", id="x", config="c",
                                   split="train", index=3, mode="A", model="m", program="p")
-    assert (record.outcome, record.codes, record.reason, record.row) == ("failed", ["RAW_UNREADABLE"],
-                                                                         "gone", None)
+    assert (record.outcome, record.codes, record.reason, record.row) == (
+        Outcome.FAILED, ["RAW_UNREADABLE"], "gone", None)
     rejected = ResultRecord.failure(code="NOT_A_ROW", reason="?", outcome=Outcome.REJECTED, id="y")
-    assert rejected.outcome == "rejected" and rejected.outcome in OUTCOMES
+    assert rejected.outcome is Outcome.REJECTED and rejected.outcome in OUTCOMES
+
+
+def test_an_outcome_is_its_word_in_files_and_text():
+    assert OUTCOMES == ("aligned", "unchanged", "failed", "rejected", "not_improved")
+    assert [str(o) for o in Outcome] == [f"{o}" for o in Outcome] == list(OUTCOMES)
+    assert json.dumps({Outcome.NOT_IMPROVED: [Outcome.ALIGNED]}) == '{"not_improved": ["aligned"]}'
+    assert Outcome.parse("unchanged") is Outcome.UNCHANGED
+    with pytest.raises(ValueError, match="'outcome' must be one of aligned, .*, got 'skipped'"):
+        Outcome.parse("skipped")
+
+
+@pytest.mark.parametrize("outcome, rejection, word", [
+    (None, None, "baseline"),
+    (Outcome.ALIGNED, None, "pass"),
+    (Outcome.UNCHANGED, None, "unchanged"),
+    (Outcome.REJECTED, Rejection.CHECK, "check"),
+    (Outcome.REJECTED, Rejection.INVARIANT, "violation"),
+    (Outcome.FAILED, None, "violation"),
+])
+def test_score_components_keep_the_gate_words_result_files_have_always_held(outcome, rejection,
+                                                                             word):
+    assert gate_word(outcome, rejection) == word
+
+
+def test_a_record_holds_an_outcome_and_writes_its_word():
+    record = ResultRecord(id="x", outcome="unchanged", row={"messages": []})
+    assert record.outcome is Outcome.UNCHANGED  # a word given or read back becomes the enum
+    for view in (record.to_dict(), record.failure_view(), record.provenance()):
+        assert type(view["outcome"]) is str and view["outcome"] == "unchanged"
+    with pytest.raises(ValueError, match="got 'done'"):
+        ResultRecord(id="x", outcome="done")
+    with pytest.raises(RunError, match="result 'x': 'outcome' must be one of .*got 'done'"):
+        ResultRecord.from_dict({"id": "x", "outcome": "done"})
 
 
 def test_a_record_round_trips_through_its_json_line_and_optional_keys_appear_when_set():
     record = ResultRecord(id="x", config="c", split="s", index=0, mode="B", model="m",
-                          program="p", outcome="aligned", row={"messages": []})
+                          program="p", outcome=Outcome.ALIGNED, row={"messages": []})
     line = json.loads(json.dumps(record.to_dict()))
     assert "scores" not in line and "run" not in line and "model_string" not in line
     assert ResultRecord.from_dict(line) == record
@@ -33,7 +66,7 @@ def test_a_record_round_trips_through_its_json_line_and_optional_keys_appear_whe
 
 
 def test_views_of_a_record():
-    record = ResultRecord(id="x", mode="A", model="m", program="p", outcome="failed",
+    record = ResultRecord(id="x", mode="A", model="m", program="p", outcome=Outcome.FAILED,
                           codes=["TIMEOUT"], reason="slow", row=None, latency_s=1.5)
     assert set(record.failure_view()) == set(ResultRecord.FAILURE_FIELDS)
     assert "row" not in record.failure_view()
@@ -77,7 +110,8 @@ def test_a_corrupt_record_is_named_with_its_file_and_line(line, problem):
 def test_a_good_record_reads_back():
     line = {"id": "x", "outcome": "aligned", "row": {"messages": []}, "mode": None, "codes": [],
             "someday": 1}
-    assert ResultRecord.read(line, where="f.jsonl:1") == ResultRecord(id="x", outcome="aligned",
-                                                                     row={"messages": []}, mode=None)
+    record = ResultRecord.read(line, where="f.jsonl:1")
+    assert record == ResultRecord(id="x", outcome=Outcome.ALIGNED, row={"messages": []}, mode=None)
+    assert record.outcome is Outcome.ALIGNED
     failed = {"id": "y", "outcome": "failed", "row": None, "codes": ["LM_ERROR"], "reason": "x"}
     assert ResultRecord.read(failed, where="f.jsonl:2").codes == ["LM_ERROR"]

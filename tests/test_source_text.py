@@ -6,7 +6,8 @@ import copy
 
 import pytest
 
-from argalign.invariants import check_row, gate
+from argalign.gate import gate
+from argalign.invariants import check_row
 from argalign.source_text import find_source, text_block, unclear
 
 TEXT = ("Every member of the Riverside club who has lived near the harbour supports Harbour "

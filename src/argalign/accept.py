@@ -130,7 +130,7 @@ def align_accepted(example: Example, program: AlignConversation, *, acceptance: 
         task.update(_usage(record))
         if attempt:
             extra.update(_usage(record))
-        if record.outcome != Outcome.ALIGNED.value:
+        if record.outcome is not Outcome.ALIGNED:
             if attempt == 0:  # failed, rejected or unchanged: the program's own retries are spent
                 return record
             scores.append(None)
@@ -142,7 +142,7 @@ def align_accepted(example: Example, program: AlignConversation, *, acceptance: 
         except Exception as e:  # noqa: BLE001 - a judge failure must not lose the example
             from argalign.tracking import scrub
 
-            record = replace(record, row=None, outcome=Outcome.FAILED.value,
+            record = replace(record, row=None, outcome=Outcome.FAILED,
                              codes=["JUDGE_FAILED"], reason=scrub(
                                  f"the acceptance gate could not score: {type(e).__name__}: {e}"))
             return _finish(record, started, attempt + 1, False, baseline, scores, task, extra,
@@ -158,11 +158,11 @@ def align_accepted(example: Example, program: AlignConversation, *, acceptance: 
     after, kept = best
     accepted = acceptance.keeps(baseline.score, after.score)
     if not accepted:
-        kept = replace(kept, row=None, outcome=Outcome.NOT_IMPROVED.value, codes=["NOT_IMPROVED"],
+        kept = replace(kept, row=None, outcome=Outcome.NOT_IMPROVED, codes=["NOT_IMPROVED"],
                        reason=f"no rewrite scored at least the original's {baseline.score:.3f} "
                               f"+ {acceptance.margin:g} in {len(scores)} attempts "
                               f"(best {after.score:.3f})")
-    kept.scores = {"baseline": baseline.components(), "aligned": after.components(),
+    kept.scores = {"baseline": baseline.components(), Outcome.ALIGNED.value: after.components(),
                    "usage": score.cost()}
     return _finish(kept, started, len(scores), accepted, baseline, scores, task, extra,
                    score.usage, acceptance.margin)

@@ -22,7 +22,7 @@ from typing import Any
 import dspy
 
 from argalign.errors import RowError
-from argalign.invariants import gate
+from argalign.gate import gate
 from argalign.metrics import MutualPredictability, score_aligned, score_row
 from argalign.modules import AlignConversation, AlignmentFailed, QualityRejected
 from argalign.records import Outcome, ResultRecord
@@ -73,20 +73,20 @@ def align_example(
         record.attempts = prediction.calls
         record.retries = list(prediction.retries)
         verdict = gate(example.row, aligned, program.mode)
-        record.outcome, record.codes, record.reason = (verdict.outcome.value, verdict.codes,
+        record.outcome, record.codes, record.reason = (verdict.outcome, verdict.codes,
                                                        verdict.reason())
         if verdict.outcome is Outcome.REJECTED:
             aligned = None
         elif verdict.outcome is Outcome.UNCHANGED:
             record.reason = verdict.reason() or "the rewrite is identical to the original"
     except RowError as e:
-        record.outcome, record.codes, record.reason = Outcome.REJECTED.value, [e.code], str(e)
+        record.outcome, record.codes, record.reason = Outcome.REJECTED, [e.code], str(e)
     except QualityRejected as e:
         # Every attempt failed a quality check: not an LM failure, a rewrite not to keep.
-        record.outcome, record.codes, record.reason = Outcome.REJECTED.value, [e.code], e.reason
+        record.outcome, record.codes, record.reason = Outcome.REJECTED, [e.code], e.reason
         record.attempts = e.attempts
     except AlignmentFailed as e:
-        record.outcome, record.codes, record.reason = Outcome.FAILED.value, [e.code], e.reason
+        record.outcome, record.codes, record.reason = Outcome.FAILED, [e.code], e.reason
         record.attempts = e.attempts
     except Exception as e:  # noqa: BLE001 - one bad sample never kills a batch
         from argalign.redact import scrub
@@ -95,7 +95,7 @@ def align_example(
         # before it reaches a log or a file (so no raw traceback is logged either).
         reason = scrub(f"{type(e).__name__}: {e}")
         log.error("unexpected error on %s: %s", example.id, reason)
-        record.outcome, record.codes, record.reason = Outcome.FAILED.value, ["INTERNAL_ERROR"], reason
+        record.outcome, record.codes, record.reason = Outcome.FAILED, ["INTERNAL_ERROR"], reason
     record.latency_s = round(time.monotonic() - started, 3)
     usage = _usage(lm, start)
     record.calls, record.input_tokens, record.output_tokens = (
@@ -125,7 +125,7 @@ def score_pair(original: dict[str, Any], aligned: dict[str, Any] | None, mode: s
             after = score_aligned(original, aligned, mode, judge).components()
         except Exception as e:  # noqa: BLE001 - a judge failure must not lose the row
             return {"error": f"{type(e).__name__}: {e}"}
-    scores = {"baseline": before, "aligned": after}
+    scores = {"baseline": before, Outcome.ALIGNED.value: after}
     if history is not None:
         scores["usage"] = {**_usage(judge_lm, start),
                            "seconds": round(time.monotonic() - started, 3)}

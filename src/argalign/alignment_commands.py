@@ -203,7 +203,7 @@ def score_file(*, input: str | Path, out: str | Path, judge: str | None = None,
                                     disable=not progress, dynamic_ncols=True):
             if isinstance(example, RowError):
                 lines.append({"id": example.row_id, "judge": judge_name, "comparison": comparison,
-                              "status": "failed", "reason": str(example)})
+                              "status": Outcome.FAILED.value, "reason": str(example)})
                 continue
             line: dict[str, Any] = {"id": example.id, "judge": judge_name,
                                     "comparison": comparison}
@@ -228,7 +228,7 @@ def score_file(*, input: str | Path, out: str | Path, judge: str | None = None,
                             line["p_better"] = round(
                                 calibration.p_better(result.score - baseline), 4)
                 except Exception as e:  # noqa: BLE001 - one row's judge failure is recorded
-                    line.update(status="failed", reason=f"{type(e).__name__}: {e}")
+                    line.update(status=Outcome.FAILED.value, reason=f"{type(e).__name__}: {e}")
             lines.append(line)
     write_jsonl_atomic(out, lines)
     summary: dict[str, Any] = {
@@ -271,10 +271,12 @@ def _program_file(program: str | None) -> str | None:
 
 
 def cmd_align(args: argparse.Namespace) -> int:
+    from argalign.records import Outcome
+
     summary = align_file(input=args.input, out=args.out, mode=args.mode, model=args.model,
                          program=args.program, thinking=args.thinking, settings=args.settings)
     emit(summary)
-    if not summary["outcomes"].get("aligned"):  # nothing usable came out: an error, not a success
+    if not summary["outcomes"].get(Outcome.ALIGNED):  # nothing usable came out: an error, not a success
         log.error("no row was aligned (%s); every line's reason is in %s",
                   ", ".join(f"{k} {v}" for k, v in summary["outcomes"].items()) or "no rows", args.out)
         return EXIT_FAILED

@@ -29,13 +29,14 @@ import yaml
 
 from argalign.defaults import DEFAULT_MESSAGES_FIELD
 from argalign.prepare import HUB_DATASET
+from argalign.records import MISSING, OUTCOMES, Outcome
 from argalign.scoreboard import interval, rows, stored_estimate
 
 SUFFIX = "-aligned"
 SCORE_COLUMNS = ("score_baseline", "score_aligned", "forward_baseline", "forward_aligned",
                  "backward_baseline", "backward_aligned")
 LICENSE = "odc-by"
-OUTCOME_ORDER = ("aligned", "unchanged", "failed", "rejected", "not_improved", "missing")
+OUTCOME_ORDER = (*OUTCOMES, MISSING)
 
 
 # Characters Markdown reads as syntax inside a line (a table cell, a list item, a sentence).
@@ -85,7 +86,7 @@ def flat_scores(provenance: dict[str, Any]) -> dict[str, float | None]:
     """``scores.{baseline,aligned}.{score,forward,backward}`` as ``<metric>_<side>`` values."""
     out: dict[str, float | None] = dict.fromkeys(SCORE_COLUMNS)
     scores = provenance.get("scores")
-    for side in ("baseline", "aligned"):
+    for side in ("baseline", Outcome.ALIGNED.value):
         part = scores.get(side) if isinstance(scores, dict) else None
         for metric in ("score", "forward", "backward"):
             value = part.get(metric) if isinstance(part, dict) else None

@@ -43,13 +43,14 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from argalign.records import Outcome
     from argalign.validate import validate_files
 
     summary = validate_files(args.original, args.aligned, args.mode, out=args.out,
                              max_user_change=args.max_user_change)
     emit(summary.as_dict())
     for line in summary.report:
-        if line["outcome"] == "rejected":
+        if line["outcome"] == Outcome.REJECTED:
             log.error("%s: %s", line["id"], ", ".join(
                 f"{v['code']}@{v['message_index']}" for v in line["violations"]))
     return EXIT_FAILED if summary.rejected else EXIT_OK

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from argalign.errors import ConfigError, RunError
+from argalign.records import Outcome
 
 REJECTS_SUFFIX = ".rejects.jsonl"
 STAGES = ("raw", "merged", "cleaned")
@@ -123,7 +124,7 @@ class DataDir:
 
     def check_kept(self, subset: Subset, summary: dict[str, Any], rows: int) -> None:
         """RunError unless the cleaned file of ``subset`` holds the rows the summary says it kept."""
-        kept = (summary["subsets"].get(subset.key) or {}).get("aligned")
+        kept = (summary["subsets"].get(subset.key) or {}).get(Outcome.ALIGNED)
         if kept != rows:
             raise RunError(f"{self.file('cleaned', subset)} holds {rows} rows but "
                            f"{self.marker('cleaned')} says {kept} were kept: the clean step did not "

@@ -9,9 +9,11 @@ a metric from :func:`argalign.metrics.make_metric`. Output: one row per example:
 ``evaluate(..., keep_output=True)`` adds ``"output"``: the program's rewritten row (None when it
 gave up), so a benchmark can show rewrites next to their originals.
 
-``outcome`` is what the batch runner would record (``aligned``, ``unchanged``, ``failed``,
-``rejected``): a program that gives up on a row (:class:`~argalign.modules.AlignmentFailed`)
-scores 0 like a rewrite the gate turns away, and ``codes`` says why.
+``outcome`` is what the batch runner would record (an :class:`~argalign.records.Outcome`'s
+word: ``aligned``, ``unchanged``, ``failed``, ``rejected``), read from the metric's gate: a
+program that gives up on a row (:class:`~argalign.modules.AlignmentFailed`) scores 0 like a
+rewrite the gate turns away, and ``codes`` says why. ``gate`` is the metric's word for it
+(:func:`argalign.records.gate_word`), ``error`` when the metric gave a bare number.
 """
 
 from __future__ import annotations
@@ -24,37 +26,55 @@ from typing import Any
 
 import dspy
 
+from argalign.records import Outcome
+
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("score", "forward", "backward", "invariant_pass_rate")
 
 
-def metric_row(example: dspy.Example, prediction: Any, result: Any,
-               error: BaseException | None = None) -> dict[str, Any]:
-    """One example's row from the program's prediction (or error) and the metric's result."""
+def _unscored(score: float) -> dspy.Prediction:
+    """A metric result for a bare number (``dspy.Evaluate``'s ``failure_score`` when a program
+    raised): that score, no parts, no outcome."""
+    return dspy.Prediction(score=score, forward=0.0, backward=0.0, coherence=None, outcome=None,
+                           gate="error", codes=[], feedback="")
+
+
+def _outcome(prediction: Any, scored: dspy.Prediction, error: BaseException | None
+             ) -> tuple[Outcome, list[str]]:
+    """What the runner would record for this prediction, and the codes that say why."""
     from argalign.modules import AlignmentFailed, QualityRejected
 
-    gate = str(getattr(result, "gate", "error"))
-    codes = list(getattr(result, "codes", None) or [])
-    failure = getattr(prediction, "failure", None)
-    if failure and getattr(prediction, "row", None) is None:  # failures_as_predictions
-        outcome = "rejected" if getattr(prediction, "rejected", False) else "failed"
-        codes = list(getattr(prediction, "codes", None) or codes)
-    elif isinstance(error, QualityRejected):
-        outcome, codes = "rejected", [error.code]
-    elif isinstance(error, AlignmentFailed):
-        outcome, codes = "failed", [error.code]
-    elif error is not None or getattr(prediction, "row", None) is None:
-        outcome = "failed"
-    else:
-        outcome = {"pass": "aligned", "unchanged": "unchanged"}.get(gate, "rejected")
-    coherence = getattr(result, "coherence", None)
-    return {"id": example.id, "outcome": outcome,
-            "score": float(getattr(result, "score", result) or 0.0),
-            "forward": float(getattr(result, "forward", 0.0) or 0.0),
-            "backward": float(getattr(result, "backward", 0.0) or 0.0),
-            "coherence": None if coherence is None else float(coherence),
-            "gate": gate, "codes": codes, "feedback": str(getattr(result, "feedback", "")),
+    # A DSPy prediction has only the fields its program set: ``dspy.Evaluate`` gives an empty
+    # one for a program that raised, and only a failure returned as a prediction
+    # (``failures_as_predictions``) has ``failure``, with ``codes`` and ``rejected``.
+    row = getattr(prediction, "row", None)
+    if getattr(prediction, "failure", None) and row is None:
+        return (Outcome.REJECTED if prediction.rejected else Outcome.FAILED,
+                list(prediction.codes or scored.codes))
+    if isinstance(error, QualityRejected):
+        return Outcome.REJECTED, [error.code]
+    if isinstance(error, AlignmentFailed):
+        return Outcome.FAILED, [error.code]
+    if error is not None or row is None:
+        return Outcome.FAILED, list(scored.codes)
+    kept = scored.outcome in (Outcome.ALIGNED, Outcome.UNCHANGED)
+    return (scored.outcome if kept else Outcome.REJECTED), list(scored.codes)
+
+
+def metric_row(example: dspy.Example, prediction: Any, result: dspy.Prediction | float,
+               error: BaseException | None = None) -> dict[str, Any]:
+    """One example's row from the program's prediction (or error) and the metric's result.
+
+    ``result`` is what :func:`argalign.metrics.make_metric` returns, or a bare number
+    (``dspy.Evaluate``'s ``failure_score``: no parts, no outcome, gate ``error``).
+    """
+    scored = result if isinstance(result, dspy.Prediction) else _unscored(float(result))
+    outcome, codes = _outcome(prediction, scored, error)
+    return {"id": example.id, "outcome": outcome.value, "score": float(scored.score),
+            "forward": float(scored.forward), "backward": float(scored.backward),
+            "coherence": None if scored.coherence is None else float(scored.coherence),
+            "gate": scored.gate, "codes": codes, "feedback": str(scored.feedback),
             "error": None if error is None else f"{type(error).__name__}: {error}"}
 
 
@@ -99,5 +119,5 @@ def summarize(rows: Sequence[dict[str, Any]]) -> dict[str, float]:
         "score": sum(r["score"] for r in rows) / n,
         "forward": sum(r["forward"] for r in rows) / n,
         "backward": sum(r["backward"] for r in rows) / n,
-        "invariant_pass_rate": sum(r["gate"] == "pass" for r in rows) / n,
+        "invariant_pass_rate": sum(r["outcome"] == Outcome.ALIGNED for r in rows) / n,
     }

@@ -41,7 +41,7 @@ from typing import Any
 from argalign.datadir import REJECTS_SUFFIX, DataDir, Subset
 from argalign.errors import ConfigError, RowError
 from argalign.jsonl import iter_jsonl, refuse_overwrite, write_json_atomic, write_jsonl_atomic
-from argalign.records import Reject
+from argalign.records import Outcome, Reject
 from argalign.schema import Example, parse_conversation
 
 log = logging.getLogger(__name__)
@@ -392,11 +392,11 @@ def export(inp: str | Path, out_dir: str | Path, fmt: str, *, keep_thinking: boo
         if count:
             written[name] = count
         files.append({"in": str(path), "out": str(out / name) if count else None, "rows": count,
-                      "rejected": len(rejects) - before})
+                      Outcome.REJECTED.value: len(rejects) - before})
         log.info("%s: %d rows written, %d rejected", name, count, len(rejects) - before)
     summary: dict[str, Any] = {"format": fmt, "thinking": "keep" if keep_thinking else "drop",
                                "out": str(out), "files": files,
-                               "rows": sum(written.values()), "rejected": len(rejects),
+                               "rows": sum(written.values()), Outcome.REJECTED.value: len(rejects),
                                "tokens": lengths.as_dict()}
     log.info("%s", lengths.message())
     if rejects:

@@ -36,7 +36,7 @@ from argalign.datadir import DataDir, Subset
 from argalign.defaults import DEFAULT_MESSAGES_FIELD
 from argalign.errors import ConfigError, RowError, RunError
 from argalign.jsonl import iter_jsonl
-from argalign.records import ResultRecord
+from argalign.records import Outcome, ResultRecord
 from argalign.redact import scrub
 from argalign.schema import MESSAGE_KEYS, parse_conversation
 from argalign.scoreboard import Scoreboard
@@ -115,7 +115,7 @@ def _records(path: Path, from_merged: bool, outcomes: Counter | None = None,
         if from_merged:
             if outcomes is not None:
                 outcomes[str(rec.get("outcome"))] += 1
-            if rec.get("outcome") == "aligned" and isinstance(rec.get("row"), dict):
+            if rec.get("outcome") == Outcome.ALIGNED and isinstance(rec.get("row"), dict):
                 yield _Record(rec["row"], ResultRecord.from_dict(rec).provenance(), where)
             elif unpublished is not None:
                 unpublished.append({k: rec.get(k) for k in ("mode", "model", "outcome")})
@@ -229,7 +229,7 @@ def _first_pass(data: DataDir, stage: str, config: str, splits: list[str],
             info.scan(record)
             info.stats.add(split, record.provenance)
             board.add(config=config, mode=record.provenance.get("mode"),
-                      model=record.provenance.get("model"), outcome="aligned",
+                      model=record.provenance.get("model"), outcome=Outcome.ALIGNED.value,
                       scores=record.provenance.get("scores"))
             published += 1
         rejects = data.rejects(stage, Subset(config, split))

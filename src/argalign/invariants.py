@@ -8,27 +8,24 @@ of the message concerned. A rewrite that differs from the original only in white
 non-breaking spaces, invisible format characters or Unicode normalization is unchanged
 (:func:`is_unchanged`), never a success.
 How far a user message may change is the mode's policy (:data:`argalign.policies.USER_CHANGE`).
-:func:`gate` is the one place that turns a rewrite into an :class:`Outcome`: it asks these
-invariants, then the quality checks (:mod:`argalign.checks`, which sit below this module);
-aligning, validating, cleaning and the metric all ask it. Nothing here imports DSPy.
+:func:`argalign.gate.gate`, above this module and :mod:`argalign.checks`, turns these
+violations and the quality checks' findings into an outcome. Nothing here imports DSPy.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Any
 
 from argalign import codes
-from argalign.checks import check_quality, trivial_change
 from argalign.policies import (
     CLARIFICATION_SEPARATOR,
     DEFAULT_MAX_USER_CHANGE,
     UserChange,
     user_change_policy,
 )
-from argalign.records import Outcome, Violation
+from argalign.records import Violation
 from argalign.schema import MESSAGE_KEYS
 from argalign.source_text import find_source, protected_text
 
@@ -210,50 +207,3 @@ def is_unchanged(original: dict[str, Any], aligned: dict[str, Any]) -> bool:
     """True when the rewrite is the original up to whitespace, non-breaking spaces, invisible
     format characters (zero-width spaces) and Unicode normalization: not a success."""
     return _same_visible(original.get("messages"), aligned.get("messages"))
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """What :func:`gate` decided, with the violations behind a rejection, or why a changed
-    rewrite still counts as unchanged (``detail``)."""
-
-    outcome: Outcome
-    violations: list[Violation] = field(default_factory=list)
-    detail: str = ""
-
-    @property
-    def codes(self) -> list[str]:
-        return sorted({v.code for v in self.violations})
-
-    def reason(self, limit: int = 5) -> str:
-        """The first violations, one ``CODE@index: detail`` each, or the verdict's detail."""
-        if not self.violations:
-            return self.detail
-        return "; ".join(f"{v.code}@{v.message_index}: {v.detail}" for v in self.violations[:limit])
-
-
-def gate(original: dict[str, Any], aligned: Any, mode: str, *,
-         max_user_change: int = DEFAULT_MAX_USER_CHANGE, quality: bool = True) -> Verdict:
-    """The one decision on a rewrite: failed (no row), rejected, unchanged or aligned.
-
-    A rewrite is rejected when it breaks a hard invariant or, with ``quality``, fails a
-    quality check (:mod:`argalign.checks`: a leaked placeholder, a dropped plan, ...). A rewrite
-    that changed only whitespace, or every field of it trivially (a word swapped, a sentence
-    dropped: :func:`argalign.checks.trivial_change`), is unchanged.
-    """
-    if aligned is None:
-        return Verdict(Outcome.FAILED)
-    violations = check_row(original, aligned, mode, max_user_change=max_user_change)
-    if violations:
-        return Verdict(Outcome.REJECTED, violations)
-    if is_unchanged(original, aligned):
-        return Verdict(Outcome.UNCHANGED)
-    trivial = trivial_change(original, aligned, mode)
-    if trivial:
-        return Verdict(Outcome.UNCHANGED, detail=trivial)
-    if quality:
-        findings = check_quality(original, aligned, mode)
-        if findings:
-            return Verdict(Outcome.REJECTED, [Violation(f.code, f.message_index, f.detail)
-                                              for f in findings])
-    return Verdict(Outcome.ALIGNED)

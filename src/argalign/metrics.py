@@ -46,9 +46,9 @@ from argalign.checks import content_words, own_sentences
 from argalign.codes import catalogue
 from argalign.defaults import DEFAULT_COMPARISON
 from argalign.deliverables import TASKS, Delivered, asked, delivered, plan_steps, requested
-from argalign.invariants import gate
+from argalign.gate import gate
 from argalign.judge import METHOD_OPTIONS, Judge
-from argalign.records import Outcome
+from argalign.records import Outcome, Rejection, gate_word
 from argalign.schema import Conversation, Turn, parse_conversation, split_source
 from argalign.thinking import shorten, split_thinking
 
@@ -360,20 +360,28 @@ def instructions_of(request_view: str) -> str:
 
 @dataclass
 class Score:
-    """A conversation's score and its parts, with words for GEPA's reflection."""
+    """A conversation's score and its parts, with words for GEPA's reflection.
+
+    ``outcome`` is the gate's (:func:`score_aligned`), None for a conversation scored as it
+    stands (:meth:`MutualPredictability.score`); ``rejection`` says why a rejected rewrite was
+    turned away.
+    """
 
     score: float
     forward: float
     backward: float
     coherence: float | None
-    gate: str  # "pass", "unchanged", "violation", "check" or "baseline"
+    outcome: Outcome | None
     feedback: str
     codes: list[str] = field(default_factory=list)
     turns: list[Parts] = field(default_factory=list)
+    rejection: Rejection | None = None
 
     def components(self) -> dict[str, Any]:
+        """The JSON a result record keeps; the outcome as its ``gate`` word (:func:`gate_word`)."""
         out = {"score": round(self.score, 4), "forward": round(self.forward, 4),
-               "backward": round(self.backward, 4), "gate": self.gate}
+               "backward": round(self.backward, 4),
+               "gate": gate_word(self.outcome, self.rejection)}
         if self.coherence is not None:
             out["coherence"] = round(self.coherence, 4)
         if self.codes:
@@ -421,7 +429,7 @@ class MutualPredictability:
             f"Turn {k + 1}: forward {_fmt(t.forward)}, backward {_fmt(t.backward)}, coherence "
             f"{_fmt(t.coherence)}. {t.notes}" for k, t in enumerate(turns))
         total = sum(t.score for t in turns) / len(turns)
-        return Score(total, forward, backward, coherence, "baseline", feedback, turns=turns)
+        return Score(total, forward, backward, coherence, None, feedback, turns=turns)
 
 
 def _fmt(value: float | None) -> str:
@@ -438,27 +446,28 @@ def score_aligned(original: dict[str, Any], aligned: dict[str, Any] | None, mode
     """Gate by the invariants, the quality checks and unchangedness, then score."""
     verdict = gate(original, aligned, mode)
     if verdict.outcome is Outcome.FAILED:
-        return Score(0.0, 0.0, 0.0, None, "violation", "No aligned row was produced.",
+        return Score(0.0, 0.0, 0.0, None, Outcome.FAILED, "No aligned row was produced.",
                      codes=["FAILED"])
     if verdict.outcome is Outcome.REJECTED:
         detail = "; ".join(f"{v.code} at message {v.message_index}: {v.detail}"
                            for v in verdict.violations[:5])
-        kind = "check" if set(verdict.codes) <= set(QUALITY_CODES) else "violation"
-        what = "Quality checks failed" if kind == "check" else "Hard invariants violated"
-        return Score(0.0, 0.0, 0.0, None, kind, f"{what}: {detail}", codes=verdict.codes)
+        why = Rejection.CHECK if set(verdict.codes) <= set(QUALITY_CODES) else Rejection.INVARIANT
+        what = "Quality checks failed" if why is Rejection.CHECK else "Hard invariants violated"
+        return Score(0.0, 0.0, 0.0, None, Outcome.REJECTED, f"{what}: {detail}",
+                     codes=verdict.codes, rejection=why)
     if verdict.outcome is Outcome.UNCHANGED:
-        return Score(0.0, 0.0, 0.0, None, "unchanged",
+        return Score(0.0, 0.0, 0.0, None, Outcome.UNCHANGED,
                      "The conversation was returned unchanged; nothing was aligned."
                      + (f" ({verdict.reason()})" if verdict.reason() else ""))
     result = scorer.score(aligned)
-    result.gate = "pass"
+    result.outcome = Outcome.ALIGNED
     return result
 
 
 def _gain_words(original: dict[str, Any], result: Score, scorer: MutualPredictability) -> str:
     """For a rewrite that passed the gate: its score against the original's, so that the
     reflection sees whether the rewrite made the conversation better, not just how it scores."""
-    if result.gate != "pass":
+    if result.outcome is not Outcome.ALIGNED:
         return ""
     with dspy.context(trace=None):
         before = scorer.score(original).score
@@ -482,7 +491,8 @@ class PredictabilityMetric:
     when the program gave up, with ``pred.failure`` and ``pred.codes`` saying why). The row is
     gated (:func:`score_aligned`), then scored by ``scorer``; the feedback, which GEPA's
     reflection reads, adds the score against the original's and what each code means. The
-    prediction also carries ``forward``, ``backward``, ``coherence``, ``gate`` and ``codes``.
+    prediction also carries the parts (``forward``, ``backward``, ``coherence``), the gate's
+    ``outcome`` (an :class:`~argalign.records.Outcome`), its ``gate`` word and the ``codes``.
     """
 
     def __init__(self, scorer: MutualPredictability):
@@ -510,7 +520,8 @@ class PredictabilityMetric:
             _code_words(result.codes)]))
         return dspy.Prediction(score=result.score, feedback=result.feedback,
                                forward=result.forward, backward=result.backward,
-                               coherence=result.coherence, gate=result.gate,
+                               coherence=result.coherence, outcome=result.outcome,
+                               gate=gate_word(result.outcome, result.rejection),
                                codes=list(result.codes))
 
 

@@ -42,6 +42,7 @@ from argalign.metrics import make_metric
 from argalign.optimize_spec import OptimizeSpec
 from argalign.optimizers import OPTIMIZERS, Candidate, CompileReport, Optimizer, StopCompile
 from argalign.programs import fingerprint, load_program, meta_path, programs_dir
+from argalign.records import Outcome
 
 if TYPE_CHECKING:
     from argalign.config import Settings
@@ -348,7 +349,8 @@ def _log_evaluations(rows: dict[str, list[dict[str, Any]]]) -> None:
         for name, program_rows in rows.items():
             with tracking.child_run(f"{name} on the valset", {"program": name}):
                 genai.evaluate_rows([{"inputs": {"id": r["id"]},
-                                      "outputs": {"outcome": r["outcome"], "scores": {"aligned": r}}}
+                                      "outputs": {"outcome": r["outcome"],
+                                                  "scores": {Outcome.ALIGNED.value: r}}}
                                      for r in program_rows], genai.scorer())
     except Exception as e:  # noqa: BLE001 - the program and its scores are saved already
         log.warning("MLflow: the valset evaluations could not be logged: %s", e)

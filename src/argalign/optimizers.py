@@ -42,6 +42,7 @@ from dspy.utils.callback import BaseCallback
 from argalign.errors import ConfigError
 from argalign.evaluation import evaluate, metric_row, summarize
 from argalign.gold import as_demo, demo_ids, gold_demos, load_gold
+from argalign.records import Outcome
 
 if TYPE_CHECKING:
     from argalign.optimize_spec import OptimizeSpec
@@ -294,7 +295,7 @@ class Bootstrap(Optimizer):
                     continue
                 trace = list(dspy.settings.trace)
             result = self.metric(example, prediction)
-            if result.gate != "pass":
+            if result.outcome is not Outcome.ALIGNED:
                 continue
             before = 0.0
             if scorer is not None:

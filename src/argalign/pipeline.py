@@ -19,14 +19,14 @@ from typing import Any
 
 from argalign.datadir import DataDir
 from argalign.lock import locked
+from argalign.records import MISSING, OUTCOMES, Outcome
 from argalign.run.clean import clean
 from argalign.run.merge import merge
 from argalign.run.runner import RunOptions, run_batch
 
 log = logging.getLogger(__name__)
 
-TABLE_COLUMNS = ("examples", "aligned", "unchanged", "failed", "rejected", "not_improved",
-                 "cleaned", "set_aside")
+TABLE_COLUMNS = ("examples", *OUTCOMES, "cleaned", "set_aside")
 
 
 def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: int | None,
@@ -68,10 +68,9 @@ def _steps(folder: DataDir, prepared: dict[str, Any], *, configs: list[str], spl
     for key, counts in cleaned["subsets"].items():
         outcomes = ran["subsets"].get(key, {})
         table[key] = {"examples": merged["subsets"][key]["raw"],
-                      **{k: outcomes.get(k, 0) for k in ("aligned", "unchanged", "failed",
-                                                         "rejected", "not_improved")},
-                      "cleaned": counts["aligned"],
-                      "set_aside": counts["rows_in"] - counts["aligned"] + counts["missing"]}
+                      **{k: outcomes.get(k, 0) for k in OUTCOMES},
+                      "cleaned": counts[Outcome.ALIGNED],
+                      "set_aside": counts["rows_in"] - counts[Outcome.ALIGNED] + counts[MISSING]}
     return {"prepare": prepared, "run": ran, "merge": merged, "clean": cleaned,
             "published": published, "report": reported, "table": table}
 

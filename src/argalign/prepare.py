@@ -28,7 +28,7 @@ from typing import Any
 from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RowError, RunError
 from argalign.jsonl import Appender, refuse_overwrite, write_json_atomic
-from argalign.records import Reject
+from argalign.records import Outcome, Reject
 from argalign.schema import Example, example_id, parse_conversation
 from argalign.sources import (  # noqa: F401 - re-exported: the sources are part of prepare's API
     HUB_DATASET,
@@ -115,13 +115,13 @@ def prepare(
             counts = _prepare_subset(resolved, data, Subset(config, split), n, seed)
             result.counts[f"{config}/{split}"] = counts
             log.info("%s/%s: %d examples, %d rejected", config, split, counts["examples"],
-                     counts["rejected"])
+                     counts[Outcome.REJECTED])
             if not counts["examples"]:
                 log.warning("%s/%s: no example (%d rows, %d rejected)", config, split,
-                            counts["rows"], counts["rejected"])
+                            counts["rows"], counts[Outcome.REJECTED])
     if not any(c["examples"] for c in result.counts.values()):
         rows = sum(c["rows"] for c in result.counts.values())
-        rejected = sum(c["rejected"] for c in result.counts.values())
+        rejected = sum(c[Outcome.REJECTED] for c in result.counts.values())
         raise RunError(f"prepare produced no example: {rows} rows read, {rejected} rejected"
                        + (f" (reasons in {raw_dir}/<config>/<split>.rejects.jsonl)" if rejected
                           else " (the source is empty)"))
@@ -192,7 +192,7 @@ def _prepare_subset(source: Source, data: DataDir, subset: Subset, n: int | None
     finally:
         tmp.unlink(missing_ok=True)
         tmp_rejects.unlink(missing_ok=True)
-    return {"rows": total, "examples": examples, "rejected": rejected}
+    return {"rows": total, "examples": examples, Outcome.REJECTED.value: rejected}
 
 
 class _Lazy:

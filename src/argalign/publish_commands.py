@@ -45,13 +45,14 @@ def _export_input(args: argparse.Namespace) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from argalign.export import export
+    from argalign.records import Outcome
 
     summary = export(_export_input(args), args.out_dir, args.format,
                      keep_thinking=args.keep_thinking, tokenizer=args.tokenizer)
     emit(summary)
     if not summary["rows"]:
         logging.getLogger("argalign").error("export: no row exported, all %d rejected (see %s)",
-                                            summary["rejected"], summary.get("rejects"))
+                                            summary[Outcome.REJECTED], summary.get("rejects"))
         return EXIT_FAILED
     return EXIT_OK
 

@@ -1,14 +1,18 @@
 """Records that cross modules: how an example ended, what a rewrite broke, why a row was set aside.
 
-:class:`Violation` is one broken invariant or failed quality check (:mod:`argalign.invariants`,
-:mod:`argalign.checks`). :class:`ResultRecord` is written by ``align`` and ``run`` (one per
-example) and read by ``merge``, ``clean``, the run report and ``publish``, each line through
+:class:`Outcome` is the one vocabulary of how an example ended, from the gate
+(:mod:`argalign.gate`) to the result record, the metric, the summaries and the reports: no other
+module spells an outcome word (``tests/test_outcome_words.py``). :class:`Violation` is one broken
+invariant or failed quality check (:mod:`argalign.invariants`, :mod:`argalign.checks`).
+:class:`ResultRecord` is written by ``align`` and ``run`` (one per example) and read by
+``merge``, ``clean``, the run report and ``publish``, each line through
 :meth:`ResultRecord.read`, the one check of its shape. :class:`Reject` is the one shape of every
 rejects file (``prepare``, ``clean``, ``export``). Codes are those of :mod:`argalign.codes`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar
@@ -17,7 +21,11 @@ from argalign.errors import RowError, RunError
 
 
 class Outcome(str, Enum):
-    """How one example ended; every input row ends in exactly one."""
+    """How one example ended; every input row ends in exactly one.
+
+    A ``str``, so it equals its word and files hold the word (``"aligned"``); ``str()`` and
+    f-strings give the word too.
+    """
 
     ALIGNED = "aligned"  # changed, and within every invariant
     UNCHANGED = "unchanged"  # identical to the original: not a success
@@ -26,8 +34,44 @@ class Outcome(str, Enum):
     # the acceptance gate (on by default): no rewrite scored --accept-margin above the original
     NOT_IMPROVED = "not_improved"
 
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def parse(cls, word: Any) -> Outcome:
+        """The outcome a file names; ValueError naming the word and the known ones otherwise."""
+        try:
+            return cls(word)
+        except ValueError:
+            raise ValueError(f"'outcome' must be one of {', '.join(OUTCOMES)}, got {word!r}"
+                             ) from None
+
 
 OUTCOMES: tuple[str, ...] = tuple(o.value for o in Outcome)
+# What clean counts besides the outcomes: a raw row without a result in the merged file. Not an
+# outcome (no run ends in it), so a result record never holds it.
+MISSING = "missing"
+
+
+class Rejection(Enum):
+    """Why the gate turned a rewrite away (both end ``rejected``): the metric tells GEPA's
+    reflection which, and writes it under ``gate`` (:func:`gate_word`)."""
+
+    INVARIANT = "invariant"  # a hard invariant broken (argalign.invariants)
+    CHECK = "check"  # a quality check failed (argalign.checks)
+
+
+def gate_word(outcome: Outcome | None, rejection: Rejection | None = None) -> str:
+    """The word score components hold under ``gate`` (a stable file format, spelled as the
+    metric always has) for a gate's outcome: ``baseline`` (None: scored as it stands, not
+    gated), ``pass``, ``unchanged``, ``check`` (a quality check failed) or ``violation``."""
+    if outcome is None:
+        return "baseline"
+    if outcome is Outcome.ALIGNED:
+        return "pass"
+    if outcome is Outcome.UNCHANGED:
+        return outcome.value
+    return "check" if rejection is Rejection.CHECK else "violation"
 
 
 @dataclass(frozen=True)
@@ -55,7 +99,8 @@ def _json_kind(value: Any) -> str:
 class ResultRecord:
     """One example's result: where it came from, how it ended, what it cost, the aligned row.
 
-    ``row`` is the aligned row for ``aligned`` and ``unchanged``, else None. ``scores`` (when
+    ``outcome`` is an :class:`Outcome` (its word in the JSON line). ``row`` is the aligned row
+    for ``aligned`` and ``unchanged``, else None. ``scores`` (when
     the run scored) holds the metric components of the original (``baseline``) and of the
     aligned row. ``acceptance`` (when the acceptance gate ran) holds the gate's attempts, their
     scores and what they cost (:mod:`argalign.accept`). ``run`` and ``model_string`` are set
@@ -70,7 +115,7 @@ class ResultRecord:
     mode: str = ""
     model: str = ""
     program: str = ""
-    outcome: str = ""
+    outcome: Outcome = Outcome.FAILED
     reason: str = ""
     codes: list[str] = field(default_factory=list)
     attempts: int = 0
@@ -96,11 +141,14 @@ class ResultRecord:
     _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"scores", "acceptance", "run",
                                                      "model_string"})
 
+    def __post_init__(self) -> None:
+        self.outcome = Outcome.parse(self.outcome)  # a word read back becomes its Outcome
+
     @classmethod
     def failure(cls, *, code: str, reason: str, outcome: Outcome = Outcome.FAILED,
                 **where: Any) -> ResultRecord:
         """A record without a row: ``failed`` (the LM or the run) or ``rejected`` (the input)."""
-        return cls(outcome=outcome.value, codes=[code], reason=reason, **where)
+        return cls(outcome=outcome, codes=[code], reason=reason, **where)
 
     @staticmethod
     def problem(record: Any) -> str | None:
@@ -110,9 +158,11 @@ class ResultRecord:
         if not isinstance(record.get("id"), str):
             return f"'id' must be a string, got {record.get('id')!r}"
         outcome, row = record.get("outcome"), record.get("row")
-        if outcome not in OUTCOMES:
-            return f"'outcome' must be one of {', '.join(OUTCOMES)}, got {outcome!r}"
-        if outcome in (Outcome.ALIGNED.value, Outcome.UNCHANGED.value) and not isinstance(row, dict):
+        try:
+            Outcome.parse(outcome)
+        except ValueError as e:
+            return str(e)
+        if outcome in (Outcome.ALIGNED, Outcome.UNCHANGED) and not isinstance(row, dict):
             return f"an {outcome!r} record needs its row (an object), got {row!r}"[:200]
         if row is not None and not isinstance(row, dict):
             return f"'row' must be an object or null, got {_json_kind(row)}"
@@ -140,23 +190,34 @@ class ResultRecord:
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> ResultRecord:
-        """A record read back from a file; unknown keys are left out, missing ones defaulted."""
+        """A record read back from a file; unknown keys are left out, missing ones defaulted.
+        RunError for an outcome that is no :class:`Outcome`."""
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in record.items() if k in known})
+        try:
+            return cls(**{k: v for k, v in record.items() if k in known})
+        except ValueError as e:
+            raise RunError(f"result {record.get('id')!r}: {e}") from None
+
+    def _json(self, names: Iterable[str]) -> dict[str, Any]:
+        """The named fields as JSON values (the outcome as its word)."""
+        out = {name: getattr(self, name) for name in names}
+        if "outcome" in out:
+            out["outcome"] = self.outcome.value
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON line; ``scores``, ``acceptance``, ``run`` and ``model_string`` only when set."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = self._json(f.name for f in fields(self))
         return {k: v for k, v in out.items() if not (k in self._OPTIONAL and v is None)}
 
     def failure_view(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self.FAILURE_FIELDS}
+        out = self._json(self.FAILURE_FIELDS)
         if self.scores is not None:  # a not_improved example: both scores say why
             out["scores"] = self.scores
         return out
 
     def provenance(self) -> dict[str, Any]:
-        out = {name: getattr(self, name) for name in self.PROVENANCE_FIELDS}
+        out = self._json(self.PROVENANCE_FIELDS)
         if self.scores is not None:
             out["scores"] = self.scores
         return out

@@ -47,7 +47,7 @@ def pair(scores: Any, part: str = "score") -> tuple[float, float] | None:
     if not isinstance(scores, Mapping):
         return None
     values = []
-    for side in ("baseline", "aligned"):
+    for side in ("baseline", Outcome.ALIGNED.value):
         components = scores.get(side)
         value = components.get(part) if isinstance(components, Mapping) else None
         if not isinstance(value, (int, float)) or isinstance(value, bool):

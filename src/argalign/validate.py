@@ -5,7 +5,7 @@ result records, whose ``row`` is the aligned row, or null for a failed example).
 Rows are matched by id (:func:`argalign.schema.example_id`: ``source_id``, else ``example_id``;
 a row with neither by :func:`argalign.schema.content_key`), never by line number.
 Output: a report line per id with its outcome (``aligned``, ``unchanged``, ``failed``,
-``rejected``: see :func:`argalign.invariants.gate`) and violation codes, and a summary. An
+``rejected``: see :func:`argalign.gate.gate`) and violation codes, and a summary. An
 id that is missing, extra or repeated is ``rejected`` with an ``ID_*`` code. Originals are
 not held in memory: only their byte offsets are, so validating a large split stays small.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 from argalign.errors import ConfigError, RowError
 from argalign.files import regular_file
-from argalign.invariants import gate
+from argalign.gate import gate
 from argalign.jsonl import (
     iter_jsonl,
     iter_with_offsets,

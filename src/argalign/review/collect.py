@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argalign.datadir import DataDir
-from argalign.records import ResultRecord
+from argalign.records import Outcome, ResultRecord
 from argalign.review.diff import conversation_parts
 from argalign.run.merge import find_run, run_subsets
 from argalign.run.store import index_raw, iter_results, read_example
@@ -74,7 +74,7 @@ class RunView:
 def record_codes(record: ResultRecord) -> list[str]:
     """The record's codes, then those the gated metric found on the aligned row."""
     codes = list(record.codes or [])
-    aligned = record.scores.get("aligned") if isinstance(record.scores, dict) else None
+    aligned = record.scores.get(Outcome.ALIGNED) if isinstance(record.scores, dict) else None
     if isinstance(aligned, dict):
         codes += [c for c in aligned.get("codes") or [] if c not in codes]
     return codes
@@ -85,7 +85,7 @@ def page_row(record: ResultRecord, original: dict[str, Any] | None) -> dict[str,
     row: dict[str, Any] = {
         "id": str(record.id), "config": record.config, "split": record.split,
         "mode": record.mode, "model": record.model, "program": record.program,
-        "outcome": record.outcome, "codes": record_codes(record), "reason": record.reason,
+        "outcome": record.outcome.value, "codes": record_codes(record), "reason": record.reason,
         "attempts": record.attempts, "retries": list(record.retries or []),
         "u": {"calls": record.calls, "in": record.input_tokens, "out": record.output_tokens,
               "s": record.latency_s},
@@ -129,7 +129,7 @@ def label_pair(original: dict[str, Any], aligned: dict[str, Any]) -> dict[str, A
                     and all(b[k] == v or isinstance(b[k], str) and isinstance(v, str)
                             for k, v in a.items())
                     for b, a in zip(before, after))):
-        return {"original": original, "aligned": aligned}
+        return {"original": original, Outcome.ALIGNED.value: aligned}
     return {"original": original, "edits": [{k: line_edit(b[k], v) for k, v in a.items() if b[k] != v}
                                             for b, a in zip(before, after)]}
 
@@ -172,7 +172,7 @@ def _add(view: RunView, record: ResultRecord, original: dict[str, Any]) -> None:
     view.codes.update(record_codes(record))
     view.usage.add(record)
     found = pair(record.scores)
-    if found is not None and record.outcome == "aligned":
+    if found is not None and record.outcome is Outcome.ALIGNED:
         for kind, name in (("mode", record.mode), ("model", record.model)):
             view.scores[(kind, name)][0].append(found[0])
             view.scores[(kind, name)][1].append(found[1])

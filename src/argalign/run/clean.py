@@ -7,7 +7,7 @@ Output: ``<data>/cleaned/<config>/<split>.jsonl`` with one envelope per kept row
 ``<split>.rejects.jsonl`` with every other example (unchanged, failed, rejected or
 not_improved in the run, failing the checker here, or missing) as a :class:`~argalign.records.Reject`; and
 ``<data>/cleaned/summary.json``. A row is kept only if its outcome is ``aligned`` and
-:func:`argalign.invariants.gate` finds it changed and within every invariant, so a row
+:func:`argalign.gate.gate` finds it changed and within every invariant, so a row
 edited by hand after the run is caught here; a line that is no result record
 (:meth:`~argalign.records.ResultRecord.check`) is an error naming the file and line.
 ``merged/summary.json`` (merge's completion marker) is required; ``cleaned/summary.json`` is
@@ -25,17 +25,17 @@ from typing import Any
 
 from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RunError
-from argalign.invariants import gate
+from argalign.gate import gate
 from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
 from argalign.lock import locked
 from argalign.policies import DEFAULT_MAX_USER_CHANGE
-from argalign.records import Outcome, Reject, ResultRecord
+from argalign.records import MISSING, OUTCOMES, Outcome, Reject, ResultRecord
 from argalign.run.merge import read_merged_summary
 from argalign.run.store import index_raw, read_example
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("rows_in", "aligned", "unchanged", "failed", "rejected", "not_improved", "missing")
+COLUMNS = ("rows_in", *OUTCOMES, MISSING)
 
 
 def merged_subsets(data: DataDir) -> list[Subset]:
@@ -51,7 +51,7 @@ def _reject(record: ResultRecord, outcome: str, codes: list[str], reason: str,
             stage: str) -> dict[str, Any]:
     return Reject(stage=stage, id=record.id, codes=codes, reason=reason, outcome=outcome,
                   config=record.config, split=record.split, index=record.index,
-                  mode=record.mode, model=record.model, run_outcome=record.outcome).to_dict()
+                  mode=record.mode, model=record.model, run_outcome=record.outcome.value).to_dict()
 
 
 def clean_subset(data: DataDir, subset: Subset, max_user_change: int = DEFAULT_MAX_USER_CHANGE
@@ -73,12 +73,13 @@ def clean_subset(data: DataDir, subset: Subset, max_user_change: int = DEFAULT_M
             row_id, outcome = record.id, record.outcome
             if row_id in seen or row_id not in raw:
                 code = "ID_DUPLICATE" if row_id in seen else "ID_EXTRA"
-                rejects.append(_reject(record, "rejected", [code], f"id {row_id!r}: {code}", "clean"))
-                counts["rejected"] += 1
+                rejects.append(_reject(record, Outcome.REJECTED.value, [code], f"id {row_id!r}: {code}",
+                                       "clean"))
+                counts[Outcome.REJECTED] += 1
                 continue
             seen.add(row_id)
-            if outcome != "aligned":
-                rejects.append(_reject(record, str(outcome), list(record.codes or []),
+            if outcome is not Outcome.ALIGNED:
+                rejects.append(_reject(record, outcome.value, list(record.codes or []),
                                        str(record.reason or ""), "run"))
                 counts[outcome] += 1  # one of OUTCOMES: read() checked it
                 continue
@@ -91,7 +92,7 @@ def clean_subset(data: DataDir, subset: Subset, max_user_change: int = DEFAULT_M
                 counts[outcome] += 1
                 counts["checker_rejected"] += 1
                 continue
-            counts["aligned"] += 1
+            counts[Outcome.ALIGNED] += 1
             yield {"id": row_id, "config": subset.config, "split": subset.split,
                    "index": raw[row_id].index, "row": record.row,
                    "provenance": record.provenance()}
@@ -100,10 +101,10 @@ def clean_subset(data: DataDir, subset: Subset, max_user_change: int = DEFAULT_M
     for row_id, entry in raw.items():
         if row_id not in seen:
             rejects.append(Reject(stage="clean", id=row_id, codes=["ID_MISSING"],
-                                  reason="no result in the merged file", outcome="missing",
+                                  reason="no result in the merged file", outcome=MISSING,
                                   config=subset.config, split=subset.split,
                                   index=entry.index).to_dict())
-            counts["missing"] += 1
+            counts[MISSING] += 1
     write_jsonl_atomic(data.rejects("cleaned", subset), rejects)
     return {key: counts[key] for key in (*COLUMNS, "checker_rejected")}
 
@@ -129,7 +130,7 @@ def _clean(data: DataDir, max_user_change: int) -> dict[str, Any]:
                "total": {key: total[key] for key in (*COLUMNS, "checker_rejected")}}
     write_json_atomic(data.marker("cleaned"), summary)
     log.info("clean: %s", ", ".join(f"{key} {summary['total'][key]}" for key in COLUMNS))
-    if not summary["total"]["aligned"]:
+    if not summary["total"][Outcome.ALIGNED]:
         raise RunError(f"clean kept no row: all {summary['total']['rows_in']} were set aside "
                        f"(reasons in {data.stage('cleaned')}/<config>/<split>.rejects.jsonl)")
     return summary

@@ -298,7 +298,7 @@ def _work(setup: WorkerSetup, aligner: Any, tasks: Any, inbox: Any, stop: Any, f
         if item is None or stop.is_set():
             return
         original, record = aligner.align(item)
-        if record.outcome == Outcome.FAILED:
+        if record.outcome is Outcome.FAILED:
             with failed.get_lock():  # counted before it is sent: no worker takes one past the limit
                 failed.value += 1
                 if limit is not None and failed.value > limit and not stop.is_set():

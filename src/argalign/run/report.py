@@ -50,9 +50,9 @@ class _Acceptance:
         def share(part: int, whole: int) -> float:
             return round(part / whole, 4) if whole else 0.0
 
-        not_improved = self.outcomes[Outcome.NOT_IMPROVED.value]
+        not_improved = self.outcomes[Outcome.NOT_IMPROVED]
         return {
-            "rows": self.rows, "not_improved": not_improved,
+            "rows": self.rows, Outcome.NOT_IMPROVED.value: not_improved,
             "not_improved_share": share(not_improved, self.rows),
             "retried": self.retried, "accepted_after_retry": self.accepted_after_retry,
             "extra_task": {"calls": self.extra["calls"], "input": self.extra["input_tokens"],
@@ -157,7 +157,7 @@ def metrics_of(summary: dict[str, Any]) -> dict[str, float]:
     session = summary.get("session") or {}
     if session:
         metrics["session_conversations"] = session["conversations"]
-        metrics["session_failed"] = session["outcomes"].get("failed", 0)
+        metrics["session_failed"] = session["outcomes"].get(Outcome.FAILED, 0)
         metrics["conversations_per_minute"] = session["conversations_per_minute"]
     gate = summary.get("acceptance")
     if gate:

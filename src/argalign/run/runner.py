@@ -117,7 +117,7 @@ class _Batch:
             if self.tracer is not None:
                 self.tracer.observe(item, original, record, aligner.lm, aligner.judge_lm)
             with self.lock:  # counted here, so no worker takes another item past the limit
-                if record.outcome == Outcome.FAILED:
+                if record.outcome is Outcome.FAILED:
                     self.failed += 1
                     limit = plan.options.max_errors
                     if limit is not None and self.failed > limit and not self.stopped:
@@ -138,7 +138,7 @@ def endpoint_down(first: list[ResultRecord]) -> str | None:
     from argalign.redact import scrub
 
     ways = {(tuple(r.codes or ()), r.reason) for r in first}
-    if not first or any(r.outcome != Outcome.FAILED for r in first) or len(ways) > 1:
+    if not first or any(r.outcome is not Outcome.FAILED for r in first) or len(ways) > 1:
         return None
     (codes, reason), = ways
     if not set(codes) <= ENDPOINT_CODES:
@@ -187,10 +187,9 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
                         batch.stop.set()  # the examples not tried stay to do
                 bar.update(1)
                 counts = previous + session.outcomes
-                bar.set_postfix(aligned=counts["aligned"], failed=counts["failed"],
-                                rejected=counts["rejected"], **(
-                                    {"not_improved": counts["not_improved"]}
-                                    if plan.options.gate else {}), refresh=False)
+                shown = [Outcome.ALIGNED, Outcome.FAILED, Outcome.REJECTED] + (
+                    [Outcome.NOT_IMPROVED] if plan.options.gate else [])
+                bar.set_postfix(**{o.value: counts[o] for o in shown}, refresh=False)
         except KeyboardInterrupt:
             batch.interrupt()
             log.error("interrupted: conversations in flight are dropped and redone on resume")

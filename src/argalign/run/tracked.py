@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from argalign.jsonl import write_json_atomic
-from argalign.records import ResultRecord
+from argalign.records import Outcome, ResultRecord
 from argalign.run.plan import Plan, WorkItem
 from argalign.run.store import iter_results
 from argalign.scoreboard import PARTS, pair
@@ -101,7 +101,7 @@ def trace_payload(original: dict[str, Any] | None, record: ResultRecord, lm: Any
     inputs = {"id": record.id, "config": record.config, "split": record.split,
               "mode": record.mode, "model": record.model, "program": record.program,
               "request": first_user_text(original)}
-    outputs = {"outcome": record.outcome, "codes": record.codes, "reason": record.reason,
+    outputs = {"outcome": record.outcome.value, "codes": record.codes, "reason": record.reason,
                "request": first_user_text(record.row), "scores": record.scores}
     seconds = record.latency_s + float(((record.scores or {}).get("usage") or {}).get("seconds") or 0)
     return {"inputs": inputs, "outputs": outputs, "seconds": seconds, "original": original,
@@ -120,7 +120,7 @@ def table_rows(plan: Plan) -> list[dict[str, Any]]:
                 row: dict[str, Any] = {
                     "id": record.id, "config": subset.config, "split": subset.split,
                     "mode": record.mode, "model": record.model, "program": record.program,
-                    "outcome": record.outcome, "codes": " ".join(record.codes or []),
+                    "outcome": record.outcome.value, "codes": " ".join(record.codes or []),
                     "calls": record.calls, "input_tokens": record.input_tokens,
                     "output_tokens": record.output_tokens, "latency_s": record.latency_s}
                 for part in PARTS:
@@ -136,7 +136,7 @@ def table_rows(plan: Plan) -> list[dict[str, Any]]:
 def _plot_scores(rows: list[dict[str, Any]]) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
     scores: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
     for row in rows:
-        if row["outcome"] != "aligned" or row["score_before"] is None:
+        if row["outcome"] != Outcome.ALIGNED or row["score_before"] is None:
             continue
         for kind in ("mode", "model"):
             before, after = scores.setdefault((kind, str(row[kind])), ([], []))

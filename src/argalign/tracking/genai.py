@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
+from argalign.records import Outcome, gate_word
 from argalign.redact import scrub
 from argalign.tracking import _mlflow
 
@@ -119,17 +120,17 @@ def _outcome(outputs: Any, scores: Mapping[str, Any]) -> str:
     ``pass`` is ``aligned``, as in :func:`argalign.evaluation.metric_row`)."""
     outcome = outputs.get("outcome") if isinstance(outputs, Mapping) else None
     if outcome is None:
-        gate = (scores.get("aligned") or {}).get("gate")
-        outcome = "aligned" if gate == "pass" else gate
+        gate = (scores.get(Outcome.ALIGNED) or {}).get("gate")
+        outcome = Outcome.ALIGNED.value if gate == gate_word(Outcome.ALIGNED) else gate
     return str(outcome)
 
 
-def _feedbacks(scores: Mapping[str, Any], outcome: str = "aligned") -> list[Any]:
+def _feedbacks(scores: Mapping[str, Any], outcome: str = Outcome.ALIGNED.value) -> list[Any]:
     from mlflow.entities import Feedback
 
     from argalign.scoreboard import counted
 
-    before, after = scores.get("baseline") or {}, scores.get("aligned") or {}
+    before, after = scores.get("baseline") or {}, scores.get(Outcome.ALIGNED) or {}
     parts = ", ".join(f"{part} {before.get(part, 0):.2f} -> {after.get(part, 0):.2f}"
                       for part in ("forward", "backward", "coherence") if part in after)
     gate = after.get("gate", "?")
@@ -165,7 +166,7 @@ def scorer(compute: Callable[[Mapping[str, Any], Mapping[str, Any]], Mapping[str
         scores = outputs.get("scores") if isinstance(outputs, Mapping) else None
         if not scores and compute is not None:
             scores = compute(inputs or {}, outputs or {})
-        if not isinstance(scores, Mapping) or "aligned" not in scores:
+        if not isinstance(scores, Mapping) or Outcome.ALIGNED not in scores:
             return None
         return _feedbacks(scores, _outcome(outputs, scores))
 
