@@ -13,9 +13,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from argalign.publish import publish
 
     emit(publish(args.data, org=args.org, repo_name=args.repo_name, configs=args.configs,
-                  public=args.public, messages_field=args.messages_field,
-                  with_provenance=args.with_provenance, from_merged=args.from_merged,
-                  dry_run=args.dry_run))
+                 public=args.public, messages_field=args.messages_field,
+                 with_provenance=args.with_provenance, from_merged=args.from_merged,
+                 dry_run=args.dry_run).as_dict())
     return EXIT_OK
 
 
@@ -24,10 +24,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     summary = export(args.inp, args.out, args.format, thinking=args.thinking,
                      tokenizer=args.tokenizer)
-    emit(summary)
-    if not summary["rows"]:
+    emit(summary.as_dict())
+    if not summary.rows:
         logging.getLogger("argalign").error("export: no row exported, all %d rejected (see %s)",
-                                            summary["rejected"], summary.get("rejects"))
+                                            summary.rejected, summary.rejects)
         return EXIT_FAILED
     return EXIT_OK
 

@@ -32,7 +32,7 @@ def setup(tmp_path, real_rows_path, fake_server):
     settings = write_settings(tmp_path / "settings.yaml", fake_server.url,
                               models={"fake": {}, "other": {"model": "openai/other"}})
     first = run_batch(run_options(data, settings, modes=("A",), run_name=RUN))
-    assert first["done"] == 4
+    assert first.done == 4
     return data, settings
 
 
