@@ -68,7 +68,7 @@ def test_every_kept_rewrite_scores_the_margin_higher_and_the_rest_end_not_improv
     # Never published as aligned: clean sets every not_improved example aside.
     merge(data, "gate")
     cleaned = clean(data)
-    assert cleaned["total"]["not_improved"] == n_not
+    assert cleaned.total["not_improved"] == n_not
     kept = [json.loads(line)["id"] for line in
             (data / "cleaned" / CONFIG / "train.jsonl").read_text().splitlines()]
     assert sorted(kept) == sorted(i for i, r in records.items() if r["outcome"] == "aligned")

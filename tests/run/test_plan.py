@@ -69,7 +69,7 @@ def test_changed_parameter_is_refused_and_named(setup, fake_server, change, name
     assert any(named in line for entry in manifest["forced"] for line in entry["differences"])
     ids = [r["id"] for r in results(data / "runs" / RUN)]
     assert len(ids) == len(set(ids))  # finished results kept, none twice
-    assert set(raw_ids(data, CONFIG, "train")) <= set(ids) and forced["done"] == forced["total"]
+    assert set(raw_ids(data, CONFIG, "train")) <= set(ids) and forced.done == forced.total
 
 
 def test_same_parameters_resume_and_cli_exit_code(setup, caplog):

@@ -101,7 +101,7 @@ def test_torn_last_line_is_ignored_and_redone(tmp_path, dataset, fake_server):
     after = results(run_dir)
     assert [r["id"] for r in after].count(torn_id) == 1
     assert comparable(after) == before
-    assert merge(data)["subsets"][f"{CONFIG}/train"]["merged"] == 8
+    assert merge(data).subsets[f"{CONFIG}/train"].merged == 8
 
 
 def test_a_finished_run_does_nothing_on_restart(tmp_path, dataset, fake_server):

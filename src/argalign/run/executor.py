@@ -8,7 +8,7 @@ the runner's loop is written against it and knows neither.
 from __future__ import annotations
 
 import queue
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class _Flag(Protocol):
@@ -19,6 +19,7 @@ class _Flag(Protocol):
     def is_set(self) -> bool: ...
 
 
+@runtime_checkable
 class Executor(Protocol):
     """A batch that aligns the plan's work and hands each outcome to the runner.
 
