@@ -17,7 +17,7 @@ from pathlib import Path
 import dspy
 import pytest
 
-from argalign.optimize import OptimizeSpec, run_optimize
+from argalign.optimize import OptimizeResult, OptimizeSpec, run_optimize
 from argalign.optimizers import CandidateTracker, program_key
 from argalign.prepare import CONFIGS
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
@@ -82,7 +82,7 @@ def test_a_budget_stop_keeps_the_best_candidate_found_so_far(tmp_path, optimizer
     pytest.importorskip("optuna")
     spec = dataclasses.replace(SPEC, optimizer=optimizer, mode=mode)
 
-    def compile_with(budget: int | None) -> dict:
+    def compile_with(budget: int | None) -> OptimizeResult:
         # A fresh server each time: its faults hit the first attempt at each distinct prompt.
         config = FakeConfig(output_words=15, fault=fault, fail_first_n=1 if fault else 0)
         with FakeOpenAIServer(config, responder=improving) as server:
@@ -92,9 +92,9 @@ def test_a_budget_stop_keeps_the_best_candidate_found_so_far(tmp_path, optimizer
         return result
 
     full = compile_with(None)
-    found = full["compile"]["best_found_at"]
-    assert full["partial"] is False and found is not None
-    assert found["lm_calls"] < full["compile_calls"]  # the best came before the end
+    found = full.meta["compile"]["best_found_at"]
+    assert full.partial is False and found is not None
+    assert found["lm_calls"] < full.compile_calls  # the best came before the end
 
     budget = found["lm_calls"] + 2
     stopped = compile_with(budget)
