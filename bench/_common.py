@@ -63,7 +63,7 @@ def prepare_data(data: Path, n: int, rows: Sequence[dict[str, Any]] | None = Non
     from argalign.prepare import prepare
 
     source = write_source(data / "source.jsonl", rows or sample_rows(), n)
-    prepare(source=str(source), configs=[CONFIG], splits=["train"], n=None, seed=0, out=data)
+    prepare(source=str(source), configs=[CONFIG], splits=["train"], n=None, seed=0, data=data)
     return data
 
 

@@ -382,10 +382,10 @@ def main(argv: list[str] | None = None) -> int:
           + ", ".join(f"({k}) {len(v)}" for k, v in pairs.items()), file=sys.stderr)
 
     settings = load_settings(args.settings)
-    name = args.model or settings.default_judge
+    needs_lm = any(c in VARIANTS for c in args.comparisons)
+    name = settings.judge(args.model) if needs_lm else args.model or settings.default_judge
     results: dict[str, Any] = {"judge_model": name, "pairs": {k: len(v) for k, v in pairs.items()},
                                "real_rows": len(real), "comparisons": {}}
-    needs_lm = any(c in VARIANTS for c in args.comparisons)
     with _judge_lm(settings, name, args.api_base, needs_lm) as lm:
         shared = Judge(lm, cache_size=KEEP_ALL) if needs_lm else None
         if shared is not None and args.readings and Path(args.readings).exists():

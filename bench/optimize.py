@@ -59,8 +59,8 @@ from _common import (
 )
 from tqdm import tqdm
 
-from argalign.cli_options import DEFAULT_COMPARISON
 from argalign.config import load_settings, model_fingerprint
+from argalign.defaults import DEFAULT_COMPARISON
 from argalign.evaluation import evaluate, metric_row, summarize
 from argalign.lm import open_models
 from argalign.metrics import make_metric
@@ -108,7 +108,7 @@ def compile_program(args: argparse.Namespace, mode: str, optimizer: str) -> dict
                         reflection_model=args.reflection_model, train=args.train, val=args.val,
                         seed=args.seed, budget_calls=args.budget_calls,
                         comparison=args.comparison, source="sample", configs=list(CONFIGS),
-                        candidates=args.candidates, max_demos=args.max_demos, force=args.force)
+                        candidates=args.candidates, max_demos=args.max_demos, recompile=args.recompile)
     started = time.monotonic()
     result = run_optimize(spec, args.settings)
     log.info("%s/%s: compiled in %.0f s (%s)", mode, optimizer, time.monotonic() - started,
@@ -546,7 +546,7 @@ def main() -> int:
                              "unselected (program 'gold-few-shot')")
     parser.add_argument("--comparison", default=DEFAULT_COMPARISON)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--force", action="store_true", help="compile again even if saved")
+    parser.add_argument("--recompile", action="store_true", help="compile again even if saved")
     parser.add_argument("--zero-shot-from", type=Path, default=None, metavar="RESULTS_JSON",
                         help="reuse the zero-shot test rows of an earlier run of the same setup")
     parser.add_argument("--fake", action="store_true", help="the simulated endpoint (a smoke run)")

@@ -32,7 +32,7 @@ def originals(data: Path) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", type=Path, help="the data folder of a run (prepare's --out)")
+    parser.add_argument("data", type=Path, help="the data folder of a run (--data)")
     parser.add_argument("--run", default=None, help="one run name (default: every run)")
     args = parser.parse_args(argv)
     raw = originals(args.data)

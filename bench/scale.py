@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                                     "row_kb": round(source_bytes / n / 1000, 2)}
             if "prepare" in args.steps:
                 m = measure(*cli("prepare", "--source", str(tmp / "split.jsonl"), "--configs", CONFIG,
-                                "--splits", "train", "--out", str(data)), **quiet)
+                                "--splits", "train", "--data", str(data)), **quiet)
                 line.update({f"prepare_{k}": v for k, v in m.items()})
             if "merge" in args.steps or "clean" in args.steps:
                 line["results_mb"] = round(write_fake_run(data) / 1e6, 1)

@@ -49,7 +49,7 @@ def main() -> int:
     judge_module.Judge._ask = recording_ask
     with tempfile.TemporaryDirectory() as tmp, FakeServerProcess("--output-words", "12") as fake:
         data = Path(tmp) / "data"
-        prepare(source="sample", configs=list(CONFIGS), splits=list(SPLITS), n=args.n, seed=0, out=data)
+        prepare(source="sample", configs=list(CONFIGS), splits=list(SPLITS), n=args.n, seed=0, data=data)
         settings = write_settings(Path(tmp) / "settings.yaml", fake.url, concurrency=2)
         summary = run_batch(RunOptions(data=data, settings=str(settings), track=False,
                                        progress=False)).as_dict()

@@ -71,6 +71,23 @@ def test_score_file_means_and_skips_rows_without_a_row(tmp_path, real_rows_path,
     assert mean["low"] <= mean["mean"] <= mean["high"] and mean["n"] == 2
 
 
+def test_score_with_a_judged_comparison_needs_a_judge_only_then(tmp_path, real_rows_path,
+                                                                fake_server, caplog):
+    row = json.loads(real_rows_path.read_text("utf-8").splitlines()[0])
+    source = tmp_path / "aligned.jsonl"
+    source.write_text(json.dumps({"id": "r0", "row": row, "outcome": "aligned"}) + "\n", "utf-8")
+    settings = write_settings(tmp_path / "settings.json", fake_server.url)
+    plain = json.loads(settings.read_text())
+    del plain["default_judge"]
+    settings.write_text(json.dumps(plain))
+    base = ["score", "--in", str(source), "--settings", str(settings), "--no-track"]
+
+    assert main([*base, "--out", str(tmp_path / "rules.jsonl"), "--comparison", "structural"]) == 0
+    assert main([*base, "--out", str(tmp_path / "judged.jsonl"), "--comparison", "judge"]) == 2
+    assert "set `default_judge`" in caplog.text
+    assert not (tmp_path / "judged.jsonl").exists() and fake_server.stats.total == 0
+
+
 # --- nothing usable is an error (#12 item 13) ------------------------------------------------
 
 def test_align_that_aligns_nothing_exits_1_with_every_line_recorded(tmp_path, fake_server, caplog):

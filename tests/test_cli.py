@@ -77,7 +77,7 @@ def test_validate_exit_status_and_report(real_rows, tmp_path, capsys, edits, exi
 
     code = main(["validate", "--original", str(tmp_path / "original.jsonl"),
                  "--aligned", str(tmp_path / "aligned.jsonl"), "--mode", "A",
-                 "--report", str(report_path)])
+                 "--out", str(report_path)])
 
     assert code == exit_code
     summary = json.loads(capsys.readouterr().out)
@@ -131,7 +131,7 @@ def test_validate_console_script_exit_status(real_rows_path, tmp_path):
     report = tmp_path / "report.jsonl"
     write_jsonl_atomic(aligned, [*rows[:5], _one_byte_off(rows[5])])
     argv = [script, "validate", "--original", str(real_rows_path), "--aligned", str(aligned),
-            "--mode", "A", "--report", str(report)]
+            "--mode", "A", "--out", str(report)]
     failed = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
     assert failed.returncode == EXIT_FAILED
     assert "ASSISTANT_CONTENT_CHANGED@2" in failed.stderr
@@ -180,7 +180,7 @@ def test_prepare_command_writes_what_it_reports(real_rows, tmp_path, capsys):
     rows = [{**real_rows[k % 6], "source_id": f"id-{k}"} for k in range(20)]
     source = _write_rows(tmp_path / "src.jsonl", rows)
     argv = ["prepare", "--source", str(source), "--configs", CONFIG, "--splits", "train",
-            "-n", "4", "--seed", "3", "--out", str(tmp_path / "out")]
+            "-n", "4", "--seed", "3", "--data", str(tmp_path / "out")]
     assert main(argv) == EXIT_OK
     printed = json.loads(capsys.readouterr().out)
     assert printed == {"out": str(tmp_path / "out" / "raw"), "source": str(source),
@@ -194,7 +194,7 @@ def test_prepare_command_writes_what_it_reports(real_rows, tmp_path, capsys):
 def test_prepare_command_refuses_several_subsets_of_one_jsonl(real_rows, tmp_path, configs):
     source = _write_rows(tmp_path / "src.jsonl", real_rows)
     argv = ["prepare", "--source", str(source), "--configs", configs, "--splits", "train",
-            "--out", str(tmp_path / "out")]
+            "--data", str(tmp_path / "out")]
     assert main(argv) == EXIT_CONFIG
     assert not (tmp_path / "out").exists()
 
@@ -216,11 +216,11 @@ def test_prepare_debug_draws_five_train_examples_into_data_debug(real_rows, tmp_
         assert all(e["id"].startswith(f"{config}-train-") for e in examples)
 
 
-def test_prepare_debug_keeps_an_explicit_out(real_rows, tmp_path, monkeypatch):
+def test_prepare_debug_keeps_an_explicit_data_folder(real_rows, tmp_path, monkeypatch):
     _write_rows(tmp_path / "src.jsonl", [{**r, "source_id": f"s{i}"} for i, r in
                                          enumerate(real_rows * 2)])
     monkeypatch.chdir(tmp_path)
-    argv = ["prepare", "--source", "src.jsonl", "--configs", CONFIG, "--debug", "--out", "mine"]
+    argv = ["prepare", "--source", "src.jsonl", "--configs", CONFIG, "--debug", "--data", "mine"]
     assert main(argv) == EXIT_OK
     assert len(_read(tmp_path / "mine/raw" / CONFIG / "train.jsonl")) == 5
     assert not (tmp_path / "data_debug").exists()
@@ -254,11 +254,12 @@ def _sample_source(tmp_path: Path, sample_rows: list[dict]) -> Path:
     return _write_rows(tmp_path / "src.jsonl", sample_rows[:3])
 
 
-def test_out_that_is_a_file_or_not_writable_is_one_line(tmp_path, sample_rows, caplog, capsys, monkeypatch):
+def test_a_data_folder_that_is_a_file_or_not_writable_is_one_line(tmp_path, sample_rows, caplog, capsys,
+                                                                  monkeypatch):
     source = _sample_source(tmp_path, sample_rows)
     (tmp_path / "afile").write_text("x")
     argv = ["prepare", "--source", str(source), "--configs", CONFIG, "--splits", "train"]
-    assert main([*argv, "--out", str(tmp_path / "afile")]) == EXIT_CONFIG
+    assert main([*argv, "--data", str(tmp_path / "afile")]) == EXIT_CONFIG
     _one_clear_line(caplog, capsys, "configuration error", "afile")
     caplog.clear()
 
@@ -266,7 +267,7 @@ def test_out_that_is_a_file_or_not_writable_is_one_line(tmp_path, sample_rows, c
         raise PermissionError(13, "Permission denied", str(self))
 
     monkeypatch.setattr(Path, "mkdir", denied)
-    assert main([*argv, "--out", str(tmp_path / "locked")]) == EXIT_CONFIG
+    assert main([*argv, "--data", str(tmp_path / "locked")]) == EXIT_CONFIG
     _one_clear_line(caplog, capsys, "Permission denied", "locked")
 
 
@@ -284,7 +285,7 @@ def test_a_report_that_is_a_folder_is_one_line(tmp_path, sample_rows, caplog, ca
     original = _write_rows(tmp_path / "o.jsonl", sample_rows[:2])
     (tmp_path / "reports").mkdir()
     assert main(["validate", "--original", str(original), "--aligned", str(original), "--mode", "B",
-                 "--report", str(tmp_path / "reports")]) == EXIT_CONFIG
+                 "--out", str(tmp_path / "reports")]) == EXIT_CONFIG
     _one_clear_line(caplog, capsys, "is a folder")
 
 
@@ -293,7 +294,7 @@ def _finished_by_hand(data: Path, sample_rows: list[dict]) -> Path:
     from argalign.prepare import prepare
 
     prepare(source=str(_write_rows(data.parent / "s.jsonl", sample_rows[:2])), configs=[CONFIG],
-            splits=["train"], n=None, seed=0, out=data)
+            splits=["train"], n=None, seed=0, data=data)
     raw = _read(data / "raw" / CONFIG / "train.jsonl")
     results = data / "runs" / "r" / "results" / CONFIG / "train" / "B-m.jsonl"
     write_jsonl_atomic(results, [{"id": e["id"], "outcome": "unchanged", "mode": "B", "row": e["row"]}
@@ -340,5 +341,5 @@ def test_an_unexpected_error_is_one_line_with_its_type(tmp_path, sample_rows, ca
         raise KeyError("surprise")
 
     monkeypatch.setattr(argalign.prepare, "prepare", broken)
-    assert main(["prepare", "--source", "sample", "--out", str(tmp_path / "o")]) == EXIT_FAILED
+    assert main(["prepare", "--source", "sample", "--data", str(tmp_path / "o")]) == EXIT_FAILED
     _one_clear_line(caplog, capsys, "unexpected error: KeyError", "-v")

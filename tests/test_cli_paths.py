@@ -109,7 +109,7 @@ def _finished_run(data: Path, sample_rows: list[dict]) -> dict[str, Path]:
     from argalign.prepare import prepare
 
     prepare(source=str(_rows(data.parent / "s.jsonl", sample_rows[:2])), configs=[CONFIG],
-            splits=["train"], n=None, seed=0, out=data)
+            splits=["train"], n=None, seed=0, data=data)
     raw = data / "raw" / CONFIG / "train.jsonl"
     results = data / "runs" / "r" / "results" / CONFIG / "train" / "B-m.jsonl"
     records = [json.loads(line) for line in raw.read_text("utf-8").splitlines()]
@@ -122,14 +122,14 @@ def _finished_run(data: Path, sample_rows: list[dict]) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("target", ["raw", "results", "merged", "cleaned"])
-def test_report_refuses_an_out_inside_the_data_folders_trees(tmp_path, sample_rows, caplog, target):
+def test_report_refuses_a_page_inside_the_data_folders_trees(tmp_path, sample_rows, caplog, target):
     data = tmp_path / "data"
     paths = _finished_run(data, sample_rows)
     before = {p: p.read_bytes() for p in (paths["raw"], paths["results"])}
 
-    assert main(["report", "--data", str(data), "--out", str(paths[target])]) == EXIT_CONFIG
+    assert main(["report", "--data", str(data), "--page", str(paths[target])]) == EXIT_CONFIG
 
-    _refused(caplog, "--out", str(paths[target]))
+    _refused(caplog, "--page", str(paths[target]))
     assert {p: p.read_bytes() for p in before} == before
     assert not (data / "merged").exists() and not (data / "cleaned").exists()
     assert not (data / "report.html").exists()
@@ -206,7 +206,7 @@ ARRAYS = {
     "validate --aligned": lambda array, good, out: (
         ["validate", "--mode", "B", "--original", good, "--aligned", array], "--aligned"),
     "prepare": lambda array, good, out: (
-        ["prepare", "--source", array, "--configs", CONFIG, "--splits", "train", "--out", out],
+        ["prepare", "--source", array, "--configs", CONFIG, "--splits", "train", "--data", out],
         "--source"),
 }
 

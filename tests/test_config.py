@@ -70,6 +70,8 @@ def test_the_settings_command_prints_the_packaged_default(capsys, tmp_path):
 @pytest.mark.parametrize(("local", "named"), [
     ("{gguf: no-such-model}", "unknown bundled model 'no-such-model'; known: smollm2-135m"),
     ("{gguf: smollm2-135m, server: vllm-local}", "unknown local server 'vllm-local'; known: llama.cpp"),
+    ("{n_ctx: 4096}", "models.m.local: Value error, the llama.cpp server serves a GGUF file: set `gguf`"),
+    ("{gguf: /no/such/dir/model.gguf}", "models.m.local.gguf: Value error, no GGUF file at /no/such"),
 ])
 def test_a_local_model_names_a_registered_bundle_and_server(tmp_path, local, named):
     path = tmp_path / "s.yaml"
@@ -86,6 +88,17 @@ def test_minimal_file_gets_defaults(tmp_path):
     assert cfg.local.port == 0
 
 
+def test_a_local_gguf_file_is_served_from_its_absolute_path(tmp_path, monkeypatch):
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mine.gguf").write_bytes(b"GGUF")
+    monkeypatch.chdir(tmp_path)
+    path = write(tmp_path, "default_model: m\nmodels:\n  m:\n    model: openai/m\n"
+                           "    local: {gguf: models/mine.gguf}\n")
+    cfg = load_settings(path).get("m")
+    assert cfg.local.gguf == str(tmp_path.resolve() / "models" / "mine.gguf")
+    assert config.model_fingerprint(cfg)["local"] == cfg.local.gguf
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -93,7 +106,6 @@ def test_minimal_file_gets_defaults(tmp_path):
         (MINIMAL + "    temprature: 0.5\n", "models.tiny.temprature: unknown key"),
         (MINIMAL + "    local: {gguf: smollm2-135m, n_gpu: 1}\n", "models.tiny.local.n_gpu: unknown key"),
         (MINIMAL.replace("    model: openai/tiny\n", ""), "models.tiny.model: missing required key"),
-        (MINIMAL.replace("default_judge: tiny\n", ""), "default_judge: missing required key"),
         (MINIMAL.replace("default_judge: tiny", "default_judge: big"), "default_judge 'big' is not"),
         (MINIMAL + "    concurrency: 0\n", "models.tiny.concurrency: Input should be greater"),
         (MINIMAL.replace("smollm2-135m", "llama-70b"), "models.tiny.local.gguf"),
@@ -115,6 +127,47 @@ def test_bad_file_names_the_key_and_the_file(tmp_path, text, expected):
         load_settings(path)
     assert expected in str(info.value)
     assert str(path) in str(info.value)
+
+
+def test_the_default_judge_may_be_left_out_until_a_judge_is_asked_for(tmp_path):
+    settings = load_settings(write(tmp_path, MINIMAL.replace("default_judge: tiny\n", "")))
+    assert settings.default_judge is None
+    assert settings.judge("tiny") == "tiny"
+    with pytest.raises(ConfigError, match="set `default_judge`"):
+        settings.judge()
+    with pytest.raises(ConfigError, match="unknown model 'big'"):
+        settings.judge("big")
+    assert load_settings(write(tmp_path, MINIMAL)).judge() == "tiny"
+
+
+ENDPOINT = """\
+default_model: ollama
+models:
+  ollama:
+    model: openai/qwen2.5:1.5b
+    api_base: http://127.0.0.1:11434/v1
+"""
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("    api_base: 127.0.0.1:11434/v1\n", "models.ollama.api_base: Value error, `api_base` must be an http"),
+    ("    api_base: ftp://host/v1\n", "models.ollama.api_base: Value error, `api_base` must be an http"),
+    ("    api_base: http:///v1\n", "models.ollama.api_base: Value error, `api_base` must be an http"),
+    (f"    api_key_env: {SECRET}\n", "models.ollama.api_key_env: Value error, `api_key_env` is the NAME"),
+])
+def test_a_bad_endpoint_setting_names_the_model_and_the_field(tmp_path, line, expected):
+    text = ENDPOINT.replace("    api_base: http://127.0.0.1:11434/v1\n", "") \
+        if "api_base" in line else ENDPOINT
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text + line))
+    assert expected in str(info.value)
+    assert SECRET not in str(info.value)  # a key pasted as a name is not quoted back
+
+
+def test_an_endpoint_the_user_starts_is_just_settings(tmp_path):
+    cfg = load_settings(write(tmp_path, ENDPOINT)).get("ollama")
+    assert (cfg.api_base, cfg.local, cfg.alias) == ("http://127.0.0.1:11434/v1", None,
+                                                      "qwen2.5:1.5b")
 
 
 def test_missing_file_is_a_config_error(tmp_path):

@@ -150,7 +150,7 @@ def test_sharegpt_export_of_the_real_rows(real_rows_path, tmp_path):
 
 
 def test_sharegpt_drop_thinking_of_the_real_rows(real_rows_path, tmp_path):
-    export(real_rows_path, tmp_path / "out", "sharegpt", thinking="drop")
+    export(real_rows_path, tmp_path / "out", "sharegpt", keep_thinking=False)
     rows = read_jsonl(tmp_path / "out" / real_rows_path.name)
     assert len(rows) == 6 and all(llamafactory_accepts(r["conversations"]) for r in rows)
     assert "<think>" not in (tmp_path / "out" / real_rows_path.name).read_text()
@@ -217,7 +217,7 @@ def test_rejects_are_reported_not_dropped(tmp_path, real_rows_path, capsys):
     next(m for m in broken["messages"] if m["tool_calls"])["content"] = "text beside the call"
     path = tmp_path / "in.jsonl"
     write_jsonl_atomic(path, [*originals, broken, {"messages": []}, ["not", "a", "row"]])
-    code = main(["export", "--format", "sharegpt", "--in", str(path), "--out", str(tmp_path / "out")])
+    code = main(["export", "--format", "sharegpt", "--in", str(path), "--out-dir", str(tmp_path / "out")])
     assert code == EXIT_OK
     summary = json.loads(capsys.readouterr().out)
     assert (summary["rows"], summary["rejected"]) == (6, 3)
@@ -298,7 +298,7 @@ def test_export_refuses_to_overwrite_its_input(tmp_path, sample_rows, layout):
     inp, out = {"folder": (cleaned, cleaned), "data folder": (tmp_path / "data", cleaned),
                 "file": (source, cleaned)}[layout]
     for _ in range(2):  # a second run used to leave 0-byte files
-        assert main(["export", "--format", "openai", "--in", str(inp), "--out", str(out)]) == EXIT_CONFIG
+        assert main(["export", "--format", "openai", "--in", str(inp), "--out-dir", str(out)]) == EXIT_CONFIG
         assert source.read_bytes() == before
 
 
@@ -324,7 +324,7 @@ def test_an_export_with_every_row_rejected_writes_only_the_rejects(tmp_path, fmt
     out = tmp_path / "out"
     out.mkdir()
     (out / "dataset_info.json").write_text("{}")  # an earlier export's: it would name no file
-    assert main(["export", "--format", fmt, "--in", str(source), "--out", str(out)]) == 1
+    assert main(["export", "--format", fmt, "--in", str(source), "--out-dir", str(out)]) == 1
     assert sorted(p.name for p in out.iterdir()) == ["rejects.jsonl"]
     assert len(read_jsonl(out / "rejects.jsonl")) == 2
 
@@ -358,7 +358,7 @@ def test_sharegpt_rows_load_unchanged_through_llamafactory(tmp_path, real_rows_p
     from llamafactory import load_folder
 
     cleaned, rows = _eighteen(tmp_path, real_rows_path)
-    summary = export(cleaned, tmp_path / "out", "sharegpt", thinking=thinking)
+    summary = export(cleaned, tmp_path / "out", "sharegpt", keep_thinking=thinking == "keep")
     assert (summary.rows, summary.rejected) == (18, 0)
     (loaded,) = load_folder(tmp_path / "out", tmp_path / "cache").values()
     assert loaded.skipped == [] and len(loaded.rows) == 18

@@ -428,7 +428,7 @@ def test_validate_reports_unchanged_for_identical_files(real_rows, tmp_path):
     write_jsonl_atomic(tmp_path / "o.jsonl", records)
     write_jsonl_atomic(tmp_path / "a.jsonl", records)
     summary = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A",
-                             report_path=tmp_path / "report.jsonl")
+                             out=tmp_path / "report.jsonl")
     assert dict(summary.outcomes) == {"unchanged": 6}
     assert [r["outcome"] for _, r in iter_jsonl(tmp_path / "report.jsonl")] == ["unchanged"] * 6
 

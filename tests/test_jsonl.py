@@ -207,6 +207,6 @@ def test_the_cli_names_the_report_it_could_not_write(tmp_path, sample_rows, monk
     write_jsonl_atomic(original, sample_rows[:2])
     monkeypatch.setattr(tempfile, "mkstemp", _denied_for(str(tmp_path / ".r.jsonl.x1y2.tmp")))
     assert main(["validate", "--original", str(original), "--aligned", str(original), "--mode", "B",
-                 "--report", str(tmp_path / "r.jsonl")]) == EXIT_CONFIG
+                 "--out", str(tmp_path / "r.jsonl")]) == EXIT_CONFIG
     assert f"Permission denied: {tmp_path / 'r.jsonl'}" in caplog.text
     assert ".tmp" not in caplog.text

@@ -44,7 +44,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "argalign.review", "argalign.review.*", "argalign.export", "argalign.card",
         "argalign.hub_folder", "argalign.publish", "argalign.optimize_spec",
         "argalign.optimizers", "argalign.optimize", "argalign.pipeline")),
-    ("CLI", ("argalign.cli", "argalign.cli_options", "argalign.*_commands")),
+    ("CLI", ("argalign.cli", "argalign.cli_options", "argalign.cli_reference", "argalign.*_commands")),
 ]
 # Test helpers that ship with the package; nothing in argalign imports them.
 OUTSIDE = ("argalign.testing", "argalign.testing.*")

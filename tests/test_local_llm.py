@@ -22,7 +22,7 @@ import pytest
 
 from argalign import local_llm
 from argalign.config import ModelConfig, Settings, load_settings
-from argalign.errors import ConfigError
+from argalign.errors import ConfigError, RunError
 from argalign.lm import (
     SchemaJSONAdapter,
     adapter_for,
@@ -106,6 +106,22 @@ def test_schema_adapter_sends_the_output_schema(recorder, engine):
     assert finish_reason(lm.history[-1]) == "length"
     assert usage_from_history(lm) == {"calls": 1, "input_tokens": 11, "output_tokens": 7}
     assert usage_from_history(lm, start_index=1)["calls"] == 0
+
+
+@pytest.mark.parametrize("engine", ["auto", "litellm"])
+def test_dspy_json_adapter_sends_no_schema_to_a_model_no_catalog_knows(recorder, engine):
+    """The DSPy behaviour SchemaJSONAdapter replaces (by overriding JSONAdapter's private
+    ``_prepare_response_format``): an ``openai/<alias>`` model gets no output schema. When
+    DSPy sends one, the override can go; when DSPy stops calling the hook, the test above
+    fails."""
+    api_base, bodies = recorder
+    lm = build_lm(remote_cfg(), api_base_override=api_base)
+    if engine != "auto":
+        lm = lm.copy(engine=engine)
+    with dspy.context(lm=lm, adapter=dspy.JSONAdapter()):
+        dspy.Predict(TitleAndSummary)(text=TEXT)
+    (body,) = bodies
+    assert (body.get("response_format") or {}).get("type") != "json_schema"
 
 
 def test_explicit_response_format_is_left_alone(recorder):
@@ -261,30 +277,73 @@ def test_two_servers_at_once_and_all_stopped(smol):
     assert not any(port_open(p) for p in ports)
 
 
-def test_a_new_kind_of_local_server_is_one_class_and_one_registry_line(monkeypatch, fake_server):
-    """open_models starts the server a model's settings name, uses it, and stops it."""
+class Borrowed(local_llm.ModelServer):
+    """A "server" that lends an endpoint, serves no GGUF file and logs what is asked of it."""
+
+    url = ""
     events: list[str] = []
 
-    class Borrowed(local_llm.ModelServer):
-        """A "server" that lends the fake endpoint: what a vLLM or Ollama launcher would do."""
+    def start(self):
+        self.events.append(f"start {self.alias}")
+        return self
 
-        def start(self):
-            events.append(f"start {self.cfg.gguf} as {self.alias}")
-            return self
+    def stop(self):
+        self.events.append("stop")
 
-        def stop(self):
-            events.append("stop")
+    @property
+    def base_url(self):
+        return self.url.removesuffix("/v1")
 
-        @property
-        def base_url(self):
-            return fake_server.url.removesuffix("/v1")
 
+def test_a_new_kind_of_local_server_is_one_class_and_one_registry_line(monkeypatch, fake_server):
+    """open_models starts the server a model's settings name, uses it, and stops it; a kind
+    that serves no file needs no bundle (``local.gguf``), and refuses one."""
+    monkeypatch.setattr(Borrowed, "url", fake_server.url)
+    monkeypatch.setattr(Borrowed, "events", [])
     monkeypatch.setitem(local_llm.SERVERS, "borrowed", Borrowed)
     settings = Settings.model_validate({
-        "default_model": "m", "default_judge": "m",
-        "models": {"m": {"model": "openai/fake", "cache": False,
-                         "local": {"gguf": "smollm2-135m", "server": "borrowed"}}}})
+        "default_model": "m",
+        "models": {"m": {"model": "openai/fake", "cache": False, "local": {"server": "borrowed"}}}})
     with open_models(settings, ["m"]) as handles:
         assert handles["m"].lm("Say something.")
-    assert events == ["start smollm2-135m as fake", "stop"]
+    assert Borrowed.events == ["start fake", "stop"]
     assert fake_server.stats.total == 1
+    with pytest.raises(ValueError, match="the borrowed server serves no GGUF file: drop `gguf`"):
+        local_llm.LocalServerConfig(server="borrowed", gguf="smollm2-135m")
+
+
+def test_an_endpoint_the_user_started_is_reached_without_starting_a_server(monkeypatch,
+                                                                           fake_server):
+    """A vLLM or Ollama server the user runs is a model with ``api_base``: no server kind."""
+    monkeypatch.setattr(Borrowed, "events", [])
+    for kind in list(local_llm.SERVERS):  # any server started would show in the events
+        monkeypatch.setitem(local_llm.SERVERS, kind, Borrowed)
+    settings = Settings.model_validate({
+        "default_model": "ollama",
+        "models": {"ollama": {"model": "openai/qwen2.5:1.5b", "api_base": fake_server.url,
+                              "cache": False, "structured_output": "none"}}})
+    with open_models(settings, ["ollama"]) as handles:
+        lm = handles["ollama"].lm
+        assert (lm.model, lm.kwargs["api_base"]) == ("openai/qwen2.5:1.5b", fake_server.url)
+        assert lm.kwargs["api_key"] == "no-key"  # never an OPENAI_API_KEY from the environment
+        assert lm("Say something.")
+    assert Borrowed.events == []
+    assert fake_server.stats.total == 1
+
+
+def test_a_gguf_file_of_the_user_is_served_as_it_is(tmp_path, monkeypatch):
+    path = tmp_path / "mine.gguf"
+    path.write_bytes(b"GGUF")
+    cfg = local_llm.LocalServerConfig(gguf=str(path))
+    assert local_llm.gguf_path(cfg.gguf) == path
+    served: list[str] = []
+
+    class Server:  # what LocalServer.start hands to xllamacpp, stopped at the first call
+        def __init__(self, params):
+            served.append(params.model.path)
+            raise RuntimeError("not serving in a test")
+
+    monkeypatch.setattr("xllamacpp.Server", Server)
+    with pytest.raises(RunError, match="could not serve"):
+        LocalServer(cfg, "mine").start()
+    assert served == [str(path)]

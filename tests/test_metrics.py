@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import importlib.resources
+import inspect
 import json
 import re
 from pathlib import Path
@@ -26,6 +27,7 @@ from argalign.metrics import (
     COMPARISONS,
     SOURCE_PLACEHOLDER,
     MutualPredictability,
+    PredictabilityMetric,
     content_words,
     instructions_of,
     lexical_match,
@@ -252,6 +254,10 @@ def test_the_metric_takes_gepas_five_arguments_and_its_own_judge_lm():
     assert lm.prompts  # the judge read with the LM it was given, not dspy.settings.lm
     assert metric.calls_per_turn == 4
     assert metric(gold, dspy.Prediction(row=None)).score == 0.0
+    # What GEPA checks before it starts, and what the optimizers read off the metric.
+    inspect.signature(metric).bind(None, None, None, None, None)
+    assert isinstance(metric, PredictabilityMetric) and metric.scorer.comparison == "judge"
+    assert metric.__name__ == "mutual_predictability_judge"
 
 
 # --- lexical ------------------------------------------------------------------------------------

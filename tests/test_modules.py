@@ -45,6 +45,7 @@ from argalign.modules import (
     AlignmentFailed,
     Request,
     TruncatedOutput,
+    TruncationWatch,
     _error_code,
     make_mode,
 )
@@ -371,6 +372,13 @@ def test_every_mode_has_a_user_change_policy():
     assert set(MODES) == set(USER_CHANGE)
 
 
+def test_the_modes_of_default_runs_are_registered_ones():
+    from argalign.defaults import DEFAULT_MODES
+    from argalign.modules import MODES
+
+    assert DEFAULT_MODES and set(DEFAULT_MODES) <= set(MODES)
+
+
 def test_a_new_mode_is_one_class_and_two_registry_lines(monkeypatch, capsys):
     """A Mode C that rewrites the request under Mode B's bound: the loop, the retries and the
     CLI take it from the modes' registry, the invariants its policy from the policies'."""
@@ -602,6 +610,43 @@ def test_truncation_on_every_attempt_fails():
             run("B", single_turn_row(), lm, attempts=2)
         assert server.stats.total == 2
     assert info.value.code == "TRUNCATED"
+
+
+class Shared:
+    """An LM stand-in whose history other threads append to as well."""
+
+    def __init__(self):
+        self.history: list[dict] = []
+
+    def record(self, finish_reason: str) -> list[str]:
+        outputs = ["{}"]
+        self.history.append({"outputs": outputs, "response": {"choices": [
+            {"finish_reason": finish_reason}]}})
+        return outputs
+
+
+@pytest.mark.parametrize("mine, others, cut_off", [
+    ("length", "stop", True),
+    ("stop", "length", False),  # another call's truncation on the same LM is not this one's
+    ("stop", None, False),
+])
+def test_the_watch_reads_the_finish_reason_of_the_call_that_ended(mine, others, cut_off):
+    lm, watch = Shared(), TruncationWatch()
+    watch.on_lm_start("call", lm, {})
+    outputs = lm.record(mine)
+    if others is not None:
+        lm.record(others)  # another thread's call, recorded before this one's end callback
+    watch.on_lm_end("call", outputs)
+    assert watch.cut_off is cut_off
+
+
+def test_the_watch_ignores_calls_that_raised_or_that_it_did_not_see_start():
+    lm, watch = Shared(), TruncationWatch()
+    outputs = lm.record("length")
+    watch.on_lm_end("unseen", outputs)
+    watch.on_lm_start("failed", lm, {})
+    watch.on_lm_end("failed", None, RuntimeError("boom"))
+    assert watch.cut_off is False
 
 
 # --- quality checks inside the modules ---------------------------------------------------------

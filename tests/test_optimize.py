@@ -71,11 +71,13 @@ def home(tmp_path_factory, fake) -> Path:
 def first(home, fake) -> dict:
     """The first compile in the store, with the LM calls it made and the keys it sent."""
     keys: list[str | None] = []
+    models: list[str] = []
     real_build_lm = lm.build_lm
 
     def spy(*args, **kwargs):
         built = real_build_lm(*args, **kwargs)
         keys.append(built.kwargs.get("api_key"))
+        models.append(built.model)
         return built
 
     with pytest.MonkeyPatch.context() as mp:
@@ -83,7 +85,8 @@ def first(home, fake) -> dict:
         mp.setattr(lm, "build_lm", spy)
         before = fake.stats.total
         result = run_optimize(SPEC, str(home / "settings.yaml"))
-        return {"result": result, "requests": fake.stats.total - before, "keys": keys}
+        return {"result": result, "requests": fake.stats.total - before, "keys": keys,
+                "models": models}
 
 
 @pytest.fixture(autouse=True)
@@ -113,12 +116,15 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     fp = result.fingerprint
     assert (result.reused, result.partial) == (False, False)
     assert first["requests"] == result.compile_calls + result.report_calls > 0
+    # The lexical comparison asks no LM: the judge model is never built, nor fingerprinted.
+    assert first["models"] == ["openai/fake-task"]
 
     program = Path(result.program_path)
     assert program == home / "programs" / f"A-bootstrap-{fp}.json"
     assert program.is_file()
     meta = json.loads((home / "programs" / f"A-bootstrap-{fp}.meta.json").read_text())
     assert (meta["fingerprint"], meta["mode"], meta["partial"]) == (fp, "A", False)
+    assert meta["determined_by"]["judge_model"] is None
     assert set(meta["baseline"]) == set(meta["compiled"]) == set(COMPONENTS)
     # The models are fingerprinted as a run's are (model_fingerprint), output format included.
     assert meta["determined_by"]["task_model"] == {
@@ -129,7 +135,7 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     assert run.info.status == "FINISHED"
     params = run.data.params
     assert {k: params[k] for k in PARAMS} == {
-        "mode": "A", "task_model": "task", "judge_model": "judge", "optimizer": "bootstrap",
+        "mode": "A", "task_model": "task", "judge_model": "", "optimizer": "bootstrap",
         "train": "2", "val": "2", "seed": "0", "fingerprint": fp, "budget_calls": "None"}
     metrics = run.data.metrics
     assert set(METRICS) <= set(metrics)
@@ -197,7 +203,7 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
     assert roots.count("ModeA.forward") >= len(ids["val"])
 
 
-def test_a_second_identical_call_reuses_the_program_and_force_compiles_again(
+def test_a_second_identical_call_reuses_the_program_and_recompile_compiles_again(
         first, fake, home, capsys):
     fp = first["result"].fingerprint
     runs, before = count_runs(), fake.stats.total
@@ -216,7 +222,7 @@ def test_a_second_identical_call_reuses_the_program_and_force_compiles_again(
     assert fake.stats.total == before  # zero LM calls
     assert count_runs() == runs  # and no MLflow run
 
-    forced = run_optimize(dataclasses.replace(SPEC, force=True), str(home / "settings.yaml"))
+    forced = run_optimize(dataclasses.replace(SPEC, recompile=True), str(home / "settings.yaml"))
     assert (forced.reused, forced.fingerprint) == (False, fp)
     assert fake.stats.total - before == forced.compile_calls + forced.report_calls > 0
     assert count_runs() == runs + 1
@@ -267,7 +273,7 @@ def test_compare_lists_runs_with_baseline_compiled_and_delta(first, capsys):
     row = next(r for r in rows if r["run"] == f"A-bootstrap-{fp}")
     result = first["result"]
     assert (row["mode"], row["models"], row["judge"], row["optimizer"]) == (
-        "A", "task", "judge", "bootstrap")
+        "A", "task", None, "bootstrap")  # lexical: no judge
     assert row["baseline"] == pytest.approx(result.baseline["score"])
     assert row["compiled"] == pytest.approx(result.compiled["score"])
     assert row["delta"] == pytest.approx(row["compiled"] - row["baseline"])
@@ -318,6 +324,27 @@ def test_a_bad_mode_or_optimizer_is_a_config_error_before_any_call(fake, home):
     for change in ({"mode": "C"}, {"optimizer": "sgd"}):
         with pytest.raises(ConfigError):
             run_optimize(dataclasses.replace(SPEC, **change), str(home / "settings.yaml"))
+    assert fake.stats.total == before
+
+
+def test_only_a_comparison_that_asks_an_lm_needs_a_judge(fake, home):
+    """Without ``default_judge`` a rule-based compile opens the task model alone; a judged one,
+    or a reflecting optimizer, is refused before any call until a model is named."""
+    from argalign.optimize import _load
+
+    settings = json.loads((home / "settings.yaml").read_text())
+    del settings["default_judge"]
+    path = home / "no-judge.yaml"
+    path.write_text(json.dumps(settings))
+    assert _load(SPEC, str(path)).model_names == ["task"]
+    judged = dataclasses.replace(SPEC, comparison="hybrid")
+    assert _load(dataclasses.replace(judged, judge="judge"), str(path)).model_names == ["task",
+                                                                                         "judge"]
+    before = fake.stats.total
+    with pytest.raises(ConfigError, match="set `default_judge`"):
+        run_optimize(judged, str(path))
+    with pytest.raises(ConfigError, match="--reflection-model"):
+        run_optimize(dataclasses.replace(SPEC, optimizer="gepa"), str(path))
     assert fake.stats.total == before
 
 
@@ -384,3 +411,22 @@ def test_the_budget_stop_gets_through_dspys_callback_runner():
         with pytest.raises(BudgetExhausted):
             predict(question="c")
     assert (budget.used, budget.exhausted, len(lm.history)) == (2, True, 2)
+
+
+def test_the_budget_counts_the_tokens_of_the_call_that_ended_not_the_latest_entry():
+    from types import SimpleNamespace
+
+    from argalign.optimize import CallBudget
+
+    lm, budget = SimpleNamespace(history=[]), CallBudget(None)
+    budget.on_lm_start("mine", lm, {})
+    outputs = ["{}"]
+    lm.history.append({"outputs": outputs, "usage": {"prompt_tokens": 11,
+                                                     "completion_tokens": 7}})
+    # Another thread's call on the same LM, recorded before this call's end callback.
+    lm.history.append({"outputs": ["{}"], "usage": {"prompt_tokens": 900,
+                                                    "completion_tokens": 900}})
+    budget.on_lm_end("mine", outputs)
+    budget.on_lm_start("failed", lm, {})
+    budget.on_lm_end("failed", None, RuntimeError("boom"))
+    assert (budget.used, budget.input_tokens, budget.output_tokens) == (2, 11, 7)

@@ -18,13 +18,23 @@ import dspy
 import pytest
 
 from argalign.optimize import OptimizeResult, OptimizeSpec, run_optimize
-from argalign.optimizers import CandidateTracker, program_key
+from argalign.optimizers import (
+    OPTIMIZERS,
+    Bootstrap,
+    Candidate,
+    CandidateTracker,
+    Gold,
+    Optimizer,
+    StopCompile,
+    _InstructionProposals,
+    program_key,
+)
 from argalign.prepare import CONFIGS
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
 
 MARK = "Name the deliverable"
 SPEC = OptimizeSpec(mode="B", optimizer="mipro", train=3, val=2, seed=0, comparison="lexical",
-                    configs=[CONFIGS[0]], candidates=2, force=True)
+                    configs=[CONFIGS[0]], candidates=2, recompile=True)
 _MAINLY = re.compile(r"Mainly: ([^\n]*?)\.?\n")
 _METHODS = re.compile(r"\[\[ ## methods ## \]\]\n(.*?)(?=\n\n|\Z)", re.S)
 
@@ -152,8 +162,8 @@ def evaluate(program, devset):
 def test_the_tracker_keeps_only_better_programs_scored_on_the_whole_valset():
     valset = examples(["v1", "v2"])
     zero = Echo()
-    best = {"program": zero, "score": 0.2, "rows": []}
-    tracker = CandidateTracker(valset, best)
+    start = Candidate(zero, 0.2, [])
+    tracker = CandidateTracker(valset, start)
     good = Echo("good")
     good.predict.signature = good.predict.signature.with_instructions("better")
     bad = Echo("bad")
@@ -161,17 +171,143 @@ def test_the_tracker_keeps_only_better_programs_scored_on_the_whole_valset():
     with dspy.context(callbacks=[tracker]):
         evaluate(zero, valset)  # the zero-shot program again: not a candidate
         evaluate(good, examples(["t1", "t2"]))  # a training minibatch: not a candidate
-        assert best["program"] is zero and tracker.history == []
+        assert tracker.best is start and tracker.history == []
         evaluate(bad, valset)
-        assert best["program"] is zero and [h["score"] for h in tracker.history] == [0.1]
+        assert tracker.best is start and [h["score"] for h in tracker.history] == [0.1]
         evaluate(good, valset)
-        assert program_key(best["program"]) == program_key(good) and best["score"] == 0.8
-        assert [r["id"] for r in best["rows"]] == ["v1", "v2"]
-        assert all(r["outcome"] == "aligned" for r in best["rows"])
+        best = tracker.best
+        assert program_key(best.program) == program_key(good) and best.score == 0.8
+        assert best.program is not good  # a copy: the optimizer may change its own afterwards
+        assert best.found_at == tracker.history[-1]
+        assert [r["id"] for r in best.rows] == ["v1", "v2"]
+        assert all(r["outcome"] == "aligned" for r in best.rows)
         broken = Echo("good", fail=True)
         broken.predict.signature = broken.predict.signature.with_instructions("broken")
         evaluate(broken, valset)  # every example failed: scores 0, not better
-    assert best["score"] == 0.8 and [h["score"] for h in tracker.history] == [0.1, 0.8, 0.0]
+    assert tracker.best is best and [h["score"] for h in tracker.history] == [0.1, 0.8, 0.0]
+
+
+# --- the Teleprompter shape: compile(student, trainset=, valset=) returns the program ----------
+
+class Markers(Optimizer):
+    """Scores one candidate per marker, in order; ``stop_after`` raises StopCompile then."""
+
+    def __init__(self, markers, stop_after=None, **kwargs):
+        super().__init__(metric, SPEC, **kwargs)
+        self.markers, self.stop_after = markers, stop_after
+
+    def search(self, student, trainset, valset):
+        for k, marker in enumerate(self.markers):
+            if k == self.stop_after:
+                raise StopCompile("budget used up")
+            candidate = Echo(marker)
+            candidate.predict.signature = candidate.predict.signature.with_instructions(marker)
+            self.score_on_valset(candidate, valset)
+        self.notes["searched"] = len(self.markers)
+
+
+def test_every_optimizer_is_a_dspy_teleprompter():
+    assert all(issubclass(kind, dspy.teleprompt.Teleprompter) for kind in OPTIMIZERS.values())
+
+
+def test_compile_returns_the_best_program_and_reports_how_it_was_found():
+    train, val = examples(["t1"]), examples(["v1", "v2"])
+    optimizer = Markers(["bad", "good", "bad"], lm_calls=lambda: 7)
+    program = optimizer.compile(Echo(), trainset=train, valset=val)
+    assert program(row={"k": 1}).row["marker"] == "good"
+    report = optimizer.report
+    assert report.best.program is program and report.best.score == 0.8
+    assert report.stopped is False and report.notes == {"searched": 3}
+    assert report.candidates == [{"score": 0.1, "lm_calls": 7}, {"score": 0.8, "lm_calls": 7},
+                                 {"score": 0.1, "lm_calls": 7}]
+
+
+def test_compile_scores_the_student_first_unless_a_baseline_is_given():
+    val = examples(["v1", "v2"])
+    student = Echo()
+    # Scored first: the zero-shot marker scores 0.2, above every candidate.
+    assert Markers(["bad"]).compile(student, trainset=val) is student
+    # Given a baseline below the candidates, the candidate wins.
+    low = Candidate(student, 0.0, [])
+    program = Markers(["bad"]).compile(student, trainset=val, valset=val, baseline=low)
+    assert program is not student and program(row={}).row["marker"] == "bad"
+
+
+def test_a_stopped_compile_returns_the_best_candidate_found_before_the_stop():
+    val = examples(["v1", "v2"])
+    optimizer = Markers(["good", "bad", "good"], stop_after=1)
+    program = optimizer.compile(Echo(), trainset=val, valset=val,
+                                baseline=Candidate(Echo(), 0.2, []))
+    assert program(row={}).row["marker"] == "good"
+    assert optimizer.report.stopped is True and optimizer.report.notes == {}
+    assert [c["score"] for c in optimizer.report.candidates] == [0.8]
+
+
+def test_compile_refuses_an_empty_trainset():
+    from argalign.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs training examples"):
+        Gold(metric, SPEC).compile(Echo(), trainset=[], valset=examples(["v1"]))
+
+
+# --- MIPROv2's private hook, pinned --------------------------------------------------------------
+
+class Counting(dspy.Module):
+    """Records each row it runs on in RAN (its copies too, which MIPROv2 runs); no LM."""
+
+    def __init__(self):
+        super().__init__()
+        self.predict = dspy.Predict("row -> answer")
+
+    def forward(self, row):
+        RAN.append(row["k"])
+        return dspy.Prediction(row=row, answer="a")
+
+
+RAN: list[str] = []
+
+
+class HookReached(Exception):
+    pass
+
+
+def test_mipro_v2_still_aligns_training_examples_to_show_demos_when_no_demos_are_wanted():
+    """The DSPy behaviour `_InstructionProposals` replaces: with no demos wanted, MIPROv2's
+    first step still runs the program on training examples. When DSPy stops doing that, the
+    override can go."""
+    from dspy.utils import DummyLM
+
+    RAN.clear()
+    student = Counting()
+    mipro = dspy.MIPROv2(metric=lambda *a, **k: 1.0, prompt_model=DummyLM([]),
+                         task_model=DummyLM([]), auto=None, num_candidates=3,
+                         max_bootstrapped_demos=0, max_labeled_demos=0, num_threads=1)
+    mipro.rng = __import__("random").Random(0)
+    mipro._bootstrap_fewshot_examples(student, examples(["t1", "t2", "t3"]), 0, None,
+                                      num_fewshot_candidates=3, max_bootstrapped_demos=0,
+                                      max_labeled_demos=0, max_errors=10, metric_threshold=None)
+    assert set(RAN) & {"t1", "t2", "t3"}
+
+
+def test_mipro_v2_compile_reaches_the_hook_that_instruction_proposals_override():
+    """If DSPy renames or stops calling the hook, the override would silently do nothing."""
+    from dspy.utils import DummyLM
+
+    class Probe(dspy.MIPROv2):
+        def _bootstrap_fewshot_examples(self, *args, **kwargs):
+            raise HookReached
+
+    assert "_bootstrap_fewshot_examples" in _InstructionProposals.__dict__
+    RAN.clear()
+    student = Counting()
+    probe = Probe(metric=lambda *a, **k: 1.0, prompt_model=DummyLM([]), task_model=DummyLM([]),
+                  auto=None, num_candidates=2, max_bootstrapped_demos=0, max_labeled_demos=0,
+                  num_threads=1)
+    with pytest.raises(HookReached):
+        probe.compile(student, trainset=examples(["t1", "t2"]), valset=examples(["v1"]),
+                      num_trials=2, minibatch=False)
+    assert RAN == []
+    assert _InstructionProposals._bootstrap_fewshot_examples(probe, student) is None
 
 
 def test_gepa_reflects_on_the_codes_of_conversations_the_program_gave_up_on(tmp_path):
@@ -229,20 +365,21 @@ class ByKey:
 def test_bootstrap_ranks_train_rewrites_by_their_gain_over_the_original():
     from dspy.utils import DummyLM
 
-    from argalign.optimizers import Bootstrap, CompileJob
-
     after = {"clear": 0.95, "vague": 0.8, "bad": 0.0}
 
-    def metric(example, prediction, trace=None, pred_name=None, pred_trace=None):
-        gate = "check" if example.row["k"] == "bad" else "pass"
-        return dspy.Prediction(score=after[example.row["k"]], gate=gate)
+    class ByGate:
+        """A metric whose scorer scores originals by key; the ``bad`` rewrite fails a check."""
 
-    metric.scorer = ByKey()
+        scorer = ByKey()
+
+        def __call__(self, example, prediction, trace=None, pred_name=None, pred_trace=None):
+            gate = "check" if example.row["k"] == "bad" else "pass"
+            return dspy.Prediction(score=after[example.row["k"]], gate=gate)
+
     train = [dspy.Example(id=k, row={"k": k}, mode="B").with_inputs("row")
              for k in ("clear", "vague", "bad")]
-    job = CompileJob(SPEC, OneCall(), train, [], metric, None, None, {})
     with dspy.context(lm=DummyLM([{"answer": f"answer {k}"} for k in ("c", "v", "b")])):
-        ranked = Bootstrap.rewrites(job)
+        ranked = Bootstrap(ByGate(), SPEC).rewrites(train, OneCall())
     # The vague request made explicit gained 0.7, the clear one 0.05; the rejected one is out.
     assert [(i, round(g, 2), s) for (g, s), i, _ in ranked] == [("vague", 0.7, 0.8),
                                                                ("clear", 0.05, 0.95)]

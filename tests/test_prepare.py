@@ -49,7 +49,7 @@ def _read(path: Path) -> list[dict]:
 
 
 def _prepare_jsonl(source: Path, out: Path, n: int | None, seed: int = 0):
-    return prepare(source=str(source), configs=[CONFIG], splits=[SPLIT], n=n, seed=seed, out=out)
+    return prepare(source=str(source), configs=[CONFIG], splits=[SPLIT], n=n, seed=seed, data=out)
 
 
 # --- choose -------------------------------------------------------------------------------
@@ -273,10 +273,10 @@ def test_a_jsonl_source_holds_one_subset_and_nothing_is_written(real_rows, tmp_p
     source = _write_source(tmp_path / "src.jsonl", real_rows)
     with pytest.raises(ConfigError):
         prepare(source=str(source), configs=list(CONFIGS[:2]), splits=[SPLIT], n=2, seed=0,
-                out=tmp_path / "out")
+                data=tmp_path / "out")
     with pytest.raises(ConfigError):
         prepare(source=str(source), configs=[CONFIG], splits=["train", "test"], n=2, seed=0,
-                out=tmp_path / "out")
+                data=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -302,7 +302,7 @@ def test_prepare_from_a_dataset_folder(real_rows, tmp_path):
     configs, splits = list(CONFIGS[:2]), ["train", "validation"]
     folder = _write_dataset_dir(tmp_path / "ds", real_rows, configs, splits, per_split=8)
     result = prepare(source=str(folder), configs=configs, splits=splits, n=3, seed=0,
-                     out=tmp_path / "out")
+                     data=tmp_path / "out")
     for config in configs:
         for split in splits:
             examples = _read(tmp_path / "out/raw" / config / f"{split}.jsonl")
@@ -319,9 +319,9 @@ def test_prepare_from_the_bundled_sample(tmp_path):
     if not sample_dir().is_dir():
         pytest.skip(f"the bundled sample is not there yet: {sample_dir()}")
     first = prepare(source="sample", configs=[CONFIG], splits=["train"], n=3, seed=0,
-                    out=tmp_path / "a")
+                    data=tmp_path / "a")
     again = prepare(source="sample", configs=[CONFIG], splits=["train"], n=3, seed=0,
-                    out=tmp_path / "b")
+                    data=tmp_path / "b")
     assert first.source == "sample" and first.counts == again.counts
     counts = first.counts[f"{CONFIG}/train"]
     assert counts["examples"] + counts["rejected"] == min(3, counts["rows"])
@@ -397,7 +397,7 @@ def test_a_missing_local_file_is_an_error_not_the_sample(tmp_path, monkeypatch):
         with pytest.raises(ConfigError, match="no such file or folder"):
             resolve_source(source)
         assert main(["prepare", "--source", source, "--configs", CONFIG, "--splits", SPLIT,
-                     "--out", "out"]) == EXIT_CONFIG
+                     "--data", "out"]) == EXIT_CONFIG
     assert not (tmp_path / "out").exists()
 
 
@@ -451,7 +451,7 @@ def test_prepare_refuses_a_source_that_is_its_own_output(sample_rows, tmp_path):
     _write_source(folder / CONFIG / f"{SPLIT}.jsonl", sample_rows)
     for inside in (folder, folder / "sub"):
         with pytest.raises(ConfigError, match="overlaps"):
-            prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0, out=inside)
+            prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0, data=inside)
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == [
         CONFIG, f"{CONFIG}/{SPLIT}.jsonl"]
 
@@ -469,7 +469,7 @@ def test_a_folder_source_gives_rows_back_exactly_as_they_went_in(sample_rows, tm
     rows[2]["tags"] = {"b": [1, None], "a": True}
     folder = tmp_path / "ds"
     _write_source(folder / CONFIG / f"{SPLIT}.jsonl", rows)
-    prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0, out=tmp_path / "o")
+    prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0, data=tmp_path / "o")
     out = (tmp_path / "o" / "raw" / CONFIG / f"{SPLIT}.jsonl").read_text("utf-8").splitlines()
     assert [json.dumps(json.loads(line)["row"], ensure_ascii=False) for line in out] == [
         json.dumps(r, ensure_ascii=False) for r in rows]
@@ -484,7 +484,7 @@ def test_a_bad_row_in_a_folder_goes_to_the_rejects_file(sample_rows, tmp_path):
     lines.insert(2, "{this is not json" + "x" * 20_000)
     path.write_text("\n".join(lines) + "\n", "utf-8")
     result = prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0,
-                     out=tmp_path / "o")
+                     data=tmp_path / "o")
     assert result.counts[f"{CONFIG}/{SPLIT}"] == {"rows": 5, "examples": 3, "rejected": 2}
     rejects = _read(tmp_path / "o" / "raw" / CONFIG / f"{SPLIT}.rejects.jsonl")
     assert [(r["index"], r["codes"]) for r in rejects] == [(1, ["MISSING_KEY"]), (2, ["LINE_NOT_JSON"])]
@@ -504,13 +504,13 @@ def test_a_folder_of_parquet_files_and_a_declared_config(sample_rows, tmp_path):
         f"---\nconfigs:\n- config_name: {CONFIG}\n  data_files:\n  - split: {SPLIT}\n"
         "    path: data/tr-*.parquet\n---\n# card\n", "utf-8")
     result = prepare(source=str(folder), configs=[CONFIG], splits=[SPLIT], n=None, seed=0,
-                     out=tmp_path / "o")
+                     data=tmp_path / "o")
     assert result.counts[f"{CONFIG}/{SPLIT}"] == {"rows": 5, "examples": 5, "rejected": 0}
     assert _rows_out(tmp_path / "o") == sample_rows[:5]
     with pytest.raises(ConfigError, match="no config 'other'.*declares"):
-        prepare(source=str(folder), configs=["other"], splits=[SPLIT], n=None, seed=0, out=tmp_path / "p")
+        prepare(source=str(folder), configs=["other"], splits=[SPLIT], n=None, seed=0, data=tmp_path / "p")
     with pytest.raises(ConfigError, match="has no split 'test'"):
-        prepare(source=str(folder), configs=[CONFIG], splits=["test"], n=None, seed=0, out=tmp_path / "p")
+        prepare(source=str(folder), configs=[CONFIG], splits=["test"], n=None, seed=0, data=tmp_path / "p")
 
 
 def test_an_empty_source_folder_is_an_error_naming_what_was_looked_for(tmp_path):
@@ -519,9 +519,9 @@ def test_an_empty_source_folder_is_an_error_naming_what_was_looked_for(tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match=f"no data file for config '{CONFIG}' split '{SPLIT}'"):
         prepare(source=str(tmp_path / "empty"), configs=[CONFIG], splits=[SPLIT], n=None, seed=0,
-                out=tmp_path / "o")
+                data=tmp_path / "o")
     assert main(["prepare", "--source", str(tmp_path / "empty"), "--configs", CONFIG,
-                 "--splits", SPLIT, "--out", str(tmp_path / "o")]) == EXIT_CONFIG
+                 "--splits", SPLIT, "--data", str(tmp_path / "o")]) == EXIT_CONFIG
 
 
 def test_a_lone_surrogate_rejects_its_row_only(sample_rows, tmp_path):
@@ -552,7 +552,7 @@ def test_a_prepare_that_yields_nothing_is_an_error(tmp_path, content, match):
         _prepare_jsonl(source, tmp_path / "o", n=None)
     assert not (tmp_path / "o" / "raw" / "manifest.json").exists()
     assert main(["prepare", "--source", str(source), "--configs", CONFIG, "--splits", SPLIT,
-                 "--out", str(tmp_path / "o")]) == EXIT_FAILED
+                 "--data", str(tmp_path / "o")]) == EXIT_FAILED
 
 
 def test_a_json_array_is_refused_with_the_fix(sample_rows, tmp_path):
@@ -576,7 +576,7 @@ def test_bad_arguments_are_one_clear_line_and_write_nothing(sample_rows, tmp_pat
 
     monkeypatch.chdir(tmp_path)
     source = _write_source(tmp_path / "src.jsonl", sample_rows[:2])
-    args = ["prepare", "--source", str(source), "--configs", CONFIG, "--splits", SPLIT, "--out", "o"]
+    args = ["prepare", "--source", str(source), "--configs", CONFIG, "--splits", SPLIT, "--data", "o"]
     for flag, value in zip(argv[::2], argv[1::2]):
         if flag in args:
             args[args.index(flag) + 1] = value
@@ -597,7 +597,7 @@ def test_an_interrupted_prepare_keeps_the_old_subsets_and_leaves_no_manifest(sam
     for split in ("train", "test"):
         _write_source(folder / CONFIG / f"{split}.jsonl", rows)
     out = tmp_path / "o"
-    prepare(source=str(folder), configs=[CONFIG], splits=["train", "test"], n=None, seed=0, out=out)
+    prepare(source=str(folder), configs=[CONFIG], splits=["train", "test"], n=None, seed=0, data=out)
     before = {p: p.read_bytes() for p in (out / "raw" / CONFIG).iterdir()}
     assert len(before) == 4 and len(raw_subsets(out)) == 2
 
@@ -611,7 +611,7 @@ def test_an_interrupted_prepare_keeps_the_old_subsets_and_leaves_no_manifest(sam
 
     monkeypatch.setattr(prep, "iter_rows", dies_on_test)
     with pytest.raises(KeyboardInterrupt):
-        prepare(source=str(folder), configs=[CONFIG], splits=["train", "test"], n=2, seed=1, out=out)
+        prepare(source=str(folder), configs=[CONFIG], splits=["train", "test"], n=2, seed=1, data=out)
     assert not (out / "raw" / "manifest.json").exists()
     with pytest.raises(ConfigError, match="did not finish"):
         raw_subsets(out)

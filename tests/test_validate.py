@@ -55,7 +55,7 @@ def test_every_outcome_is_reported_per_id(real_rows, tmp_path):
     write_jsonl_atomic(tmp_path / "o.jsonl", originals)
     write_jsonl_atomic(tmp_path / "a.jsonl", aligned)
     summary = validate_files(tmp_path / "o.jsonl", tmp_path / "a.jsonl", "A",
-                             report_path=tmp_path / "report.jsonl")
+                             out=tmp_path / "report.jsonl")
 
     report = [r for _, r in iter_jsonl(tmp_path / "report.jsonl")]
     assert report == summary.report
@@ -188,7 +188,7 @@ def test_validate_refuses_a_report_that_would_overwrite_an_input(sample_rows, tm
     write_jsonl_atomic(paths["aligned"], _examples([_rethought(r) for r in sample_rows[:2]]))
     before = {k: p.read_bytes() for k, p in paths.items()}
     assert main(["validate", "--original", str(paths["original"]), "--aligned", str(paths["aligned"]),
-                 "--mode", "B", "--report", str(paths[target])]) == EXIT_CONFIG
+                 "--mode", "B", "--out", str(paths[target])]) == EXIT_CONFIG
     assert {k: p.read_bytes() for k, p in paths.items()} == before
 
 

@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from argalign.cli_options import (
-    COMPARISONS,
     EXIT_FAILED,
     EXIT_OK,
     MODES,
-    THINKING_SCOPES,
     add_choice,
+    add_comparison,
+    add_judge,
+    add_model,
+    add_renamed,
     add_settings,
+    add_thinking,
     emit,
 )
 from argalign.defaults import DEFAULT_COMPARISON, DEFAULT_THINKING
@@ -112,7 +115,7 @@ def align_file(*, input: str | Path, out: str | Path, mode: str, model: str | No
     return {"out": str(out), "program": program_id, "outcomes": dict(outcomes)}
 
 
-def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
+def score_file(*, input: str | Path, out: str | Path, judge: str | None = None,
                comparison: str = DEFAULT_COMPARISON, settings: str | Path | None = None,
                original: str | Path | None = None, oracle: str | Path | None = None,
                repeatability: float | None = None, progress: bool = True,
@@ -159,10 +162,9 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
 
         tracking_uri()
     loaded = load_settings(settings)
-    model = model or loaded.default_judge
-    judge = MutualPredictability(comparison)
+    metric = MutualPredictability(comparison)
     uses_lm = COMPARISONS[comparison].uses_lm
-    judge_name = model if uses_lm else None
+    judge_name = loaded.judge(judge) if uses_lm else None
     rows = list(_read_examples(input))
     originals = _originals(original) if original is not None else {}
     pairs_to_check = None
@@ -177,14 +179,14 @@ def score_file(*, input: str | Path, out: str | Path, model: str | None = None,
     before_after: list[tuple[float, float]] = []
     not_aligned = 0  # rows with an original that did not end aligned: not in the difference
     # Rule-based comparisons need no model: no server is started for them.
-    models = open_models(loaded, [model]) if uses_lm else contextlib.nullcontext({})
+    models = open_models(loaded, [judge_name]) if judge_name else contextlib.nullcontext({})
     with models as handles:
-        handle = handles.get(model)
+        handle = handles.get(judge_name)
         context = {"lm": handle.lm, "adapter": handle.adapter} if handle else {}
 
         def score(row: dict[str, Any]):
             with dspy.context(trace=None, **context):
-                return score_row(row, judge)
+                return score_row(row, metric)
 
         calibration = None
         if pairs_to_check is not None:
@@ -280,7 +282,7 @@ def cmd_align(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    summary = score_file(input=args.input, out=args.out, model=args.model,
+    summary = score_file(input=args.input, out=args.out, judge=args.judge,
                          comparison=args.comparison, settings=args.settings,
                          original=args.original, oracle=args.oracle,
                          repeatability=args.repeatability, progress=args.progress,
@@ -296,25 +298,30 @@ def cmd_score(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("align", help="align one JSONL file in one mode")
     add_choice(p, "--mode", MODES, metavar="MODE", required=True)
-    p.add_argument("--model", default=None,
-                   help="model name from the settings (default: their default_model)")
-    p.add_argument("--in", dest="input", required=True, help="raw examples or plain rows (JSONL)")
-    p.add_argument("--out", required=True)
-    p.add_argument("--program", default=None, help="compiled program: JSON path or MLflow URI")
-    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default=DEFAULT_THINKING,
-               help="blocks: keep fenced blocks and the middle verbatim (default); full: rewrite all")
+    add_model(p)
+    p.add_argument("--in", dest="input", required=True, metavar="PATH",
+                   help="the input (JSONL): raw examples or plain rows")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="the output file (JSONL): one result record per line")
+    p.add_argument("--program", default=None, metavar="PATH",
+                   help="the mode's compiled program: JSON path or MLflow URI (default: zero-shot)")
+    add_thinking(p)
     add_settings(p)
     p.set_defaults(func=cmd_align)
 
     p = sub.add_parser("score", help="mutual-predictability score of each row of a file")
-    p.add_argument("--in", dest="input", required=True)
-    p.add_argument("--model", default=None, help="judge model (default: the settings' default_judge)")
-    p.add_argument("--out", required=True)
-    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default=DEFAULT_COMPARISON)
-    p.add_argument("--original", default=None,
-                   help="the file the rows were aligned from: score it too, by id, and report "
-                        "the difference")
-    p.add_argument("--oracle", default=None,
+    p.add_argument("--in", dest="input", required=True, metavar="PATH",
+                   help="the input (JSONL): rows, raw examples or result records")
+    add_judge(p)
+    add_renamed(p, "--model", "--judge NAME (the judge model)")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help="the output file (JSONL): one score line per row (with --oracle also "
+                        "FILE.oracle.jsonl)")
+    add_comparison(p)
+    p.add_argument("--original", default=None, metavar="FILE",
+                   help="the original rows (JSONL), the file --in was aligned from: score them "
+                        "too, by id, and report the difference")
+    p.add_argument("--oracle", default=None, metavar="FILE",
                    help="pairs labelled 'which is better aligned' (JSONL): report the "
                         "comparison's agreement and calibrate it (see argalign.calibration); "
                         "lines labelled 'same' report how it scores equals")

@@ -27,6 +27,7 @@ from typing import Any
 
 import yaml
 
+from argalign.defaults import DEFAULT_MESSAGES_FIELD
 from argalign.prepare import HUB_DATASET
 from argalign.scoreboard import interval, rows, stored_estimate
 
@@ -163,7 +164,7 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str = "messages",
+def render_card(repo_id: str, stats: list[ConfigStats], *, messages_field: str = DEFAULT_MESSAGES_FIELD,
                 row_columns: list[str] | None = None, provenance_columns: list[str] | None = None,
                 source: str = "cleaned", skipped: list[str] | None = None,
                 scores: Mapping[str, Any] | None = None, plots: list[str] | None = None) -> str:

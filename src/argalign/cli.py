@@ -11,20 +11,24 @@ from collections.abc import Callable
 from argalign.cli_options import (
     EXIT_CONFIG,
     EXIT_FAILED,
+    EXIT_INTERRUPTED,
     EXIT_OK,
+    EXIT_TERMINATED,
     MODES,
     NON_NEGATIVE,
     POSITIVE,
     add_choice,
+    add_data,
     add_list,
+    add_renamed,
+    add_seed,
+    add_source,
     emit,
 )
-from argalign.defaults import DEFAULT_DATA
+from argalign.defaults import DEFAULT_DATA, DEFAULT_DEBUG_DATA
 from argalign.errors import ArgalignError, ConfigError, Terminated
 
 log = logging.getLogger("argalign")
-
-EXIT_TERMINATED = 128 + signal.SIGTERM  # 143, as a shell reports a process SIGTERM ended
 
 
 # --- commands ----------------------------------------------------------------------------
@@ -33,7 +37,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     from argalign.prepare import prepare
 
     result = prepare(source=args.source, configs=args.configs, splits=args.splits, n=args.n,
-                     seed=args.seed, out=args.out)
+                     seed=args.seed, data=args.data)
     emit(result.as_dict())
     return EXIT_OK
 
@@ -41,7 +45,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 def cmd_validate(args: argparse.Namespace) -> int:
     from argalign.validate import validate_files
 
-    summary = validate_files(args.original, args.aligned, args.mode, report_path=args.report,
+    summary = validate_files(args.original, args.aligned, args.mode, out=args.out,
                              max_user_change=args.max_user_change)
     emit(summary.as_dict())
     for line in summary.report:
@@ -76,17 +80,18 @@ def cmd_codes(args: argparse.Namespace) -> int:
 def _add_sampling(p: argparse.ArgumentParser) -> None:
     from argalign.prepare import CONFIGS, HUB_DATASET, SPLITS
 
-    p.add_argument("--source", default=HUB_DATASET,
-                   help="Hub dataset id, local dataset folder, JSONL file, or 'sample' (the "
-                        "bundled sample; it also replaces the default Hub id, with a warning, when "
-                        "the Hub is unreachable; anything else that cannot be read is an error)")
+    add_source(p, HUB_DATASET, note="; the bundled sample also replaces the default Hub id, with "
+                                    "a warning, when the Hub is unreachable; anything else that "
+                                    "cannot be read is an error")
     add_list(p, "--configs", default=CONFIGS, metavar="CONFIG", help="dataset configs")
     add_list(p, "--splits", default=SPLITS, metavar="SPLIT", help="splits")
-    p.add_argument("-n", type=POSITIVE, default=None, help="examples per (config, split); all if unset")
-    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
-    p.add_argument("--out", default=DEFAULT_DATA)
+    p.add_argument("-n", type=POSITIVE, default=None, metavar="N",
+                   help="examples per (config, split) (default: all)")
+    add_seed(p)
+    add_data(p, "writes DIR/raw")
+    add_renamed(p, "--out", "--data DIR")
     p.add_argument("--debug", action="store_true",
-                   help="5 examples, train split only, everything under data_debug/")
+                   help=f"5 examples, train split only, everything under {DEFAULT_DEBUG_DATA}/, verbose")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,16 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("prepare", help="draw seeded samples into <out>/raw/<config>/<split>.jsonl")
+    p = sub.add_parser("prepare", help="draw seeded samples into DATA/raw/<config>/<split>.jsonl")
     _add_sampling(p)
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("validate", help="check an aligned file against its original")
-    p.add_argument("--original", required=True)
-    p.add_argument("--aligned", required=True)
+    p.add_argument("--original", required=True, metavar="FILE",
+                   help="the original rows (JSONL), the file --aligned was aligned from")
+    p.add_argument("--aligned", required=True, metavar="FILE",
+                   help="the aligned rows or result records (JSONL)")
     add_choice(p, "--mode", MODES, metavar="MODE", required=True)
-    p.add_argument("--report", default=None, help="write a JSONL report line per example")
-    p.add_argument("--max-user-change", type=NON_NEGATIVE, default=DEFAULT_MAX_USER_CHANGE,
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="the output file (JSONL): one report line per example")
+    add_renamed(p, "--report", "--out FILE")
+    p.add_argument("--max-user-change", type=NON_NEGATIVE, default=DEFAULT_MAX_USER_CHANGE, metavar="N",
                    help="Mode B: longest clarification (characters) that may follow the unchanged "
                         "user message (default %(default)s)")
     p.set_defaults(func=cmd_validate)
@@ -119,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("codes", help="every code a record, report or rejects file can hold")
     p.add_argument("--kind", choices=list(KINDS), default=None, help="only codes of this kind")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
     p.set_defaults(func=cmd_codes)
 
     _register_features(sub)
@@ -140,8 +149,8 @@ def _register_features(sub: argparse._SubParsersAction) -> None:
 def _apply_debug(args: argparse.Namespace) -> None:
     if getattr(args, "debug", False):
         args.n, args.splits, args.verbose = 5, ["train"], True
-        if args.out == DEFAULT_DATA:
-            args.out = "data_debug"
+        if args.data == DEFAULT_DATA:
+            args.data = DEFAULT_DEBUG_DATA
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_TERMINATED
     except KeyboardInterrupt:
         log.error("interrupted")
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - one clear line, never a raw traceback
         from argalign.redact import scrub
 

@@ -1,4 +1,5 @@
-"""What every subcommand shares: list options, registry choices, the settings option, emit().
+"""What every subcommand shares: list options, registry choices, the flags of several commands
+(each defined once, so a flag name keeps one meaning), old spellings refused, exit codes, emit().
 
 Subcommands are registered whenever the parser is built, also for ``argalign --help``, so a
 registry (modes, comparisons, optimizers, export formats) is named here by module and
@@ -11,16 +12,18 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-# Defined in argalign.defaults, with the other defaults; still importable from here.
-from argalign.defaults import DEFAULT_COMPARISON as DEFAULT_COMPARISON
+from argalign.defaults import DEFAULT_COMPARISON, DEFAULT_DATA, DEFAULT_THINKING
 
 # What every command returns: done, the step failed (or found rejected rows), the user's
-# configuration is wrong. (A run ended by SIGTERM returns cli.EXIT_TERMINATED.)
+# configuration is wrong (also a usage error); and, as a shell reports them, a command ended by
+# Ctrl-C (128 + SIGINT) or by SIGTERM (128 + SIGTERM).
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143
 
 
 def emit(obj: object) -> None:
@@ -109,3 +112,73 @@ def add_settings(parser: argparse.ArgumentParser) -> None:
     """``--settings FILE``: the models YAML (the packaged one when not given)."""
     parser.add_argument("--settings", default=None, metavar="FILE",
                         help="model settings YAML (default: the packaged one)")
+
+
+def add_model(parser: argparse.ArgumentParser) -> None:
+    """``--model NAME``: the task model, the one that rewrites (``--models`` for a mix)."""
+    parser.add_argument("--model", default=None, metavar="NAME",
+                        help="task model name from the settings (default: their default_model)")
+
+
+def add_judge(parser: argparse.ArgumentParser) -> None:
+    """``--judge NAME``: the model that scores, in every command that scores."""
+    parser.add_argument("--judge", default=None, metavar="NAME",
+                        help="judge model name from the settings (default: their default_judge)")
+
+
+def add_comparison(parser: argparse.ArgumentParser) -> None:
+    """``--comparison NAME``: how the metric compares request and answer."""
+    add_choice(parser, "--comparison", COMPARISONS, metavar="NAME", default=DEFAULT_COMPARISON,
+               help="the metric's comparison (default %(default)s)")
+
+
+def add_thinking(parser: argparse.ArgumentParser) -> None:
+    """``--thinking SCOPE``: how much of a thinking the task model rewrites."""
+    add_choice(parser, "--thinking", THINKING_SCOPES, metavar="SCOPE", default=DEFAULT_THINKING,
+               help="how much of a thinking is rewritten: blocks keeps fenced blocks and the "
+                    "middle verbatim (default), full rewrites all")
+
+
+def add_seed(parser: argparse.ArgumentParser) -> None:
+    """``--seed N``: the one seed of a command's random draws."""
+    parser.add_argument("--seed", type=NON_NEGATIVE, default=0, metavar="N",
+                        help="random seed (default %(default)s)")
+
+
+def add_source(parser: argparse.ArgumentParser, default: str, note: str = "") -> None:
+    """``--source SOURCE``: where the rows come from, as ``prepare`` reads it."""
+    parser.add_argument("--source", default=default, metavar="SOURCE",
+                        help="where the rows come from: 'sample' (the bundled sample), a Hub "
+                             "dataset id, a dataset folder or a JSONL file (default %(default)s)"
+                             + note)
+
+
+def add_public(parser: argparse.ArgumentParser) -> None:
+    """``--public``: a Hub repo that ``publish`` creates is public."""
+    parser.add_argument("--public", action="store_true",
+                        help="create the Hub repo public (default: private)")
+
+
+def add_data(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--data DIR``: the data folder, in every command that reads or writes it; ``what`` says
+    which of its subfolders this command reads and writes."""
+    parser.add_argument("--data", default=DEFAULT_DATA, metavar="DIR",
+                        help=f"the data folder: {what} (default %(default)s)")
+
+
+class Renamed(argparse.Action):
+    """An old spelling of a flag: using it is a usage error that names the new one.
+
+    Hidden from ``--help``; it takes an optional value, so ``--out data`` and ``--force`` alike
+    reach the message rather than a confusing "unrecognized arguments".
+    """
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        parser.error(f"{option_string} was renamed: use {self.const}")
+
+
+def add_renamed(parser: argparse.ArgumentParser, old: str, new: str) -> None:
+    """Refuse ``old`` with a message naming ``new`` (e.g. ``"--data DIR"``)."""
+    parser.add_argument(old, nargs="?", action=Renamed, const=new, default=argparse.SUPPRESS,
+                        help=argparse.SUPPRESS)

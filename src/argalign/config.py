@@ -1,8 +1,10 @@
 """Run settings: which language models exist and how to reach them, validated once from YAML.
 
 A YAML file has ``models`` (a mapping from a short name to a :class:`ModelConfig`),
-``default_model`` and ``default_judge``. Secrets never appear in it: a remote model names the
-environment variable that holds its key (``api_key_env``), read only when a client is built.
+``default_model`` and, when a comparison asks a judge model, ``default_judge``. Secrets never
+appear in it: a remote model names the environment variable that holds its key
+(``api_key_env``), read only when a client is built. A server the user starts (vLLM, Ollama,
+llama-server) is a model with ``api_base``; argalign starts nothing for it.
 The packaged default is ``argalign/configs/default.yaml``; ``argalign settings > my.yaml``
 prints it, to start your own file from. A model served locally nests a
 :class:`argalign.local_llm.LocalServerConfig` (``local:``), defined beside the servers it names.
@@ -34,6 +36,7 @@ BASE_URL_ENV = "OPENAI_BASE_URL"
 LOCAL_PROVIDER_PREFIX = "openai/"
 # A model's short name is part of file names, run names and the dataset card.
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+-]{0,99}")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class ModelConfig(BaseModel):
@@ -66,6 +69,24 @@ class ModelConfig(BaseModel):
                              f"the dataset card; got {name!r}")
         return name
 
+    @field_validator("api_base")
+    @classmethod
+    def _http_url(cls, url: str | None) -> str | None:
+        # The value is not quoted back: a URL may carry a password (redact.scrub hides it later).
+        if url is not None and not re.fullmatch(r"https?://[^/\s?#]+(/\S*)?", url):
+            raise ValueError("`api_base` must be an http:// or https:// URL with a host, such as "
+                             "http://127.0.0.1:8000/v1")
+        return url
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, name: str | None) -> str | None:
+        # Not quoted back either: a key pasted here by mistake must not reach a log.
+        if name is not None and not ENV_NAME.fullmatch(name):
+            raise ValueError("`api_key_env` is the NAME of an environment variable (letters, "
+                             "digits, _), never the key itself")
+        return name
+
     @model_validator(mode="after")
     def _check_local(self) -> ModelConfig:
         if self.local is None:
@@ -93,13 +114,17 @@ def model_fingerprint(cfg: ModelConfig) -> dict[str, Any]:
 
 
 class Settings(BaseModel):
-    """Every model a run may use and which ones are the defaults."""
+    """Every model a run may use and which ones are the defaults.
+
+    ``default_judge`` may be left out: only a comparison that asks an LM (``uses_lm``) needs a
+    judge, and :meth:`judge` says so when there is none.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     models: dict[str, ModelConfig] = Field(min_length=1)
     default_model: str
-    default_judge: str
+    default_judge: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -121,7 +146,7 @@ class Settings(BaseModel):
     def _check_defaults(self) -> Settings:
         for role in ("default_model", "default_judge"):
             name = getattr(self, role)
-            if name not in self.models:
+            if name is not None and name not in self.models:
                 raise ValueError(f"{role} {name!r} is not one of the models: {sorted(self.models)}")
         return self
 
@@ -131,6 +156,15 @@ class Settings(BaseModel):
         if name not in self.models:
             raise ConfigError(f"unknown model {name!r}; configured: {', '.join(sorted(self.models))}")
         return self.models[name]
+
+    def judge(self, name: str | None = None) -> str:
+        """The named judge model, or ``default_judge``; a ConfigError when neither is set."""
+        name = name or self.default_judge
+        if name is None:
+            raise ConfigError("the comparison asks a judge model and none is named: name one on "
+                              "the command line or set `default_judge` in the settings")
+        self.get(name)
+        return name
 
 
 def default_config_text() -> str:
@@ -150,8 +184,8 @@ def load_settings(path: str | Path | None = None) -> Settings:
     except yaml.YAMLError as e:
         raise ConfigError(f"{where}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping with `models`, `default_model`, "
-                          f"`default_judge`, got {type(data).__name__}")
+        raise ConfigError(f"{where}: expected a mapping with `models`, `default_model` (and "
+                          f"`default_judge`), got {type(data).__name__}")
     try:
         return Settings.model_validate(data)
     except ValidationError as e:

@@ -8,8 +8,13 @@ check them where they are used.
 
 from __future__ import annotations
 
-# The data folder every stage reads and writes (``--data``; ``prepare --out``).
+# The modes of a run that names none (``run``/``pipeline --modes``; see argalign.modules.MODES).
+# A registered mode joins default runs only when it is added here: joining changes the default
+# run's mix and its name (run-AB-...), so the runs made before it would no longer resume.
+DEFAULT_MODES = ("A", "B")
+# The data folder every stage reads and writes (``--data``), and the one of ``--debug``.
 DEFAULT_DATA = "data"
+DEFAULT_DEBUG_DATA = "data_debug"
 # How much of a thinking is aligned: the blocks before the answer (``--thinking``; see
 # argalign.modules.THINKING_SCOPES).
 DEFAULT_THINKING = "blocks"
@@ -22,3 +27,9 @@ DEFAULT_COMPARISON = "hybrid"
 DEFAULT_ACCEPT_MARGIN = 0.01
 # Examples of a run traced in MLflow, a deterministic sample (``--trace-sample``; 0: none).
 DEFAULT_TRACE_SAMPLE = 100
+# The optimizer of ``optimize`` (``--optimizer``; see argalign.optimizers.OPTIMIZERS).
+DEFAULT_OPTIMIZER = "bootstrap"
+# Fresh samples after a rewrite the acceptance gate refused (``run``/``pipeline --accept-retries``).
+DEFAULT_ACCEPT_RETRIES = 2
+# The message column of a published dataset (``publish --messages-field``).
+DEFAULT_MESSAGES_FIELD = "messages"

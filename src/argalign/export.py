@@ -399,21 +399,20 @@ class ExportSummary(StageResult):
                 **self.side_files}
 
 
-def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep",
+def export(inp: str | Path, out_dir: str | Path, fmt: str, *, keep_thinking: bool = True,
            tokenizer: str | Path | None = None) -> ExportSummary:
-    """Convert every row of the cleaned input; returns a summary (files, rows, rejects, and the
-    token length of the longest row with the ``cutoff_len`` it needs, see :mod:`argalign.tokens`)."""
+    """Convert every row of the cleaned input into ``out_dir``; returns a summary (files, rows,
+    rejects, and the token length of the longest row with the ``cutoff_len`` it needs, see
+    :mod:`argalign.tokens`). ``keep_thinking=False`` leaves the thinking out of every row."""
     from argalign.tokens import Lengths, load_tokenizer
 
     if fmt not in CONVERTERS:
         raise ConfigError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    if thinking not in ("keep", "drop"):
-        raise ConfigError(f"--thinking {thinking!r}: expected keep or drop")
-    spec, keep, out = CONVERTERS[fmt], thinking == "keep", Path(out)
+    spec, out = CONVERTERS[fmt], Path(out_dir)
     lengths = Lengths(load_tokenizer(tokenizer))
     inputs = cleaned_files(inp)
     refuse_overwrite([*(out / name for _, name in inputs), out / "rejects.jsonl",
-                      out / "dataset_info.json"], [path for path, _ in inputs], "--out")
+                      out / "dataset_info.json"], [path for path, _ in inputs], "--out-dir")
     inputs = finished_clean(inputs)
     rejects: list[dict[str, Any]] = []
     files: list[ExportedFile] = []
@@ -426,7 +425,7 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
                 try:
                     if isinstance(example, RowError):
                         raise example
-                    converted = spec.convert(example.row, example.id, thinking=keep)
+                    converted = spec.convert(example.row, example.id, thinking=keep_thinking)
                     lengths.add(f"{name}:{where.rsplit(':', 1)[-1]}", example.id,
                                 spec.texts(converted))
                     yield converted
@@ -448,5 +447,6 @@ def export(inp: str | Path, out: str | Path, fmt: str, *, thinking: str = "keep"
         write_jsonl_atomic(out / "rejects.jsonl", rejects)
         log.warning("%d rows could not be converted; see %s", len(rejects), rejects_path)
     side_files = spec.side_files(out, written) if spec.side_files is not None else {}
-    return ExportSummary(format=fmt, thinking=thinking, out=str(out), files=files,
-                         tokens=lengths.as_dict(), rejects=rejects_path, side_files=side_files)
+    return ExportSummary(format=fmt, thinking="keep" if keep_thinking else "drop", out=str(out),
+                         files=files, tokens=lengths.as_dict(), rejects=rejects_path,
+                         side_files=side_files)

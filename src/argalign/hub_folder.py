@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from argalign.card import SCORE_COLUMNS, ConfigStats, config_name, data_file, flat_scores, render_card
 from argalign.datadir import DataDir, Subset
+from argalign.defaults import DEFAULT_MESSAGES_FIELD
 from argalign.errors import ConfigError, RowError, RunError
 from argalign.jsonl import iter_jsonl
 from argalign.records import ResultRecord
@@ -252,7 +253,7 @@ def _first_pass(data: DataDir, stage: str, config: str, splits: list[str],
 
 
 def build_folder(data: str | Path, folder: Path, repo_id: str, configs: list[str], *,
-                 messages_field: str = "messages", with_provenance: bool = False,
+                 messages_field: str = DEFAULT_MESSAGES_FIELD, with_provenance: bool = False,
                  from_merged: bool = False) -> Built:
     """Write the parquet files and the card of every config into ``folder``."""
     step = "merge" if from_merged else "clean"

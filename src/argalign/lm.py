@@ -55,7 +55,8 @@ class SchemaJSONAdapter(dspy.JSONAdapter):
     is left alone.
     """
 
-    # Overrides JSONAdapter's private hook (dspy 3.4, pinned <3.5); test_local_llm checks the wire.
+    # Overrides JSONAdapter's private hook (dspy 3.4, pinned <3.5). tests/test_local_llm.py pins
+    # both the wire (the schema is sent) and the DSPy behaviour replaced (JSONAdapter sends none).
     def _prepare_response_format(self, lm: Any, lm_kwargs: dict[str, Any],
                                  signature: type[dspy.Signature]) -> None:
         lm_kwargs.setdefault("response_format", response_format_for(signature))
@@ -139,6 +140,14 @@ def usage_from_history(lm: dspy.BaseLM, start_index: int = 0) -> dict[str, int]:
         input_tokens += int(usage.get("prompt_tokens") or 0)
         output_tokens += int(usage.get("completion_tokens") or 0)
     return {"calls": calls, "input_tokens": input_tokens, "output_tokens": output_tokens}
+
+
+def call_entry(lm: Any, outputs: Any, recent: int = 16) -> dict[str, Any] | None:
+    """The history entry an LM call recorded, found by the very ``outputs`` it returned
+    (DSPy keeps them in the entry); None when history is off. Matched by identity, so another
+    thread's call on the same LM, recorded in between, is never taken for it."""
+    entries = list(getattr(lm, "history", None) or [])[-recent:]
+    return next((e for e in reversed(entries) if e.get("outputs") is outputs), None)
 
 
 def finish_reason(entry: dict[str, Any]) -> str | None:

@@ -7,7 +7,9 @@ cache directory and checked against a pinned SHA-256. :class:`LocalServer` serve
 llama.cpp's OpenAI-compatible HTTP server; several may run at once, one per model.
 :class:`LocalServerConfig` is what a model's settings say of its server (``local:`` in the YAML,
 nested by :class:`argalign.config.ModelConfig`); it is checked against :data:`SERVERS` and
-:data:`argalign.bundles.BUNDLES`.
+:data:`argalign.bundles.BUNDLES`. A server kind that serves a file (``needs_gguf``) takes a bundled
+model or the path of a GGUF file the user has; a kind that needs none takes no ``gguf``. A server
+the user starts (vLLM, Ollama, llama-server) is no server kind: it is a model with ``api_base``.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import urllib.error
 import urllib.request
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from argalign.bundles import BUNDLES, Bundle
 from argalign.errors import ConfigError, RunError
@@ -36,11 +38,12 @@ CACHE_DIR_ENV = "ARGALIGN_CACHE_DIR"
 
 
 class LocalServerConfig(BaseModel):
-    """A bundled GGUF served on 127.0.0.1 by a local server (llama.cpp via xllamacpp)."""
+    """A local server argalign starts on 127.0.0.1 for one model, and the GGUF file it serves."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    gguf: str = Field(description="which bundled model file to serve (argalign.bundles.BUNDLES)")
+    gguf: str | None = Field(None, description="a bundled model (argalign.bundles.BUNDLES) or the "
+                                               "path of a .gguf file; for the kinds that serve one")
     server: str = Field("llama.cpp", description="which kind of local server (local_llm.SERVERS)")
     # llama.cpp splits n_ctx evenly between the n_parallel slots: one request sees n_ctx/n_parallel.
     n_ctx: int = Field(8192, gt=0)
@@ -48,15 +51,36 @@ class LocalServerConfig(BaseModel):
     threads: int | None = Field(None, ge=1, description="CPU threads; None = all physical cores")
     port: int = Field(0, ge=0, le=65535, description="0 = pick a free port")
 
-    @field_validator("gguf", "server")
+    @field_validator("server")
     @classmethod
-    def _registered(cls, name: str, info: ValidationInfo) -> str:
-        """``gguf`` names a bundle (argalign.bundles), ``server`` a kind of local server."""
-        registry, what = {"gguf": (BUNDLES, "bundled model"),
-                          "server": (SERVERS, "local server")}[info.field_name]
-        if name not in registry:
-            raise ValueError(f"unknown {what} {name!r}; known: {', '.join(registry)}")
+    def _known_server(cls, name: str) -> str:
+        if name not in SERVERS:
+            raise ValueError(f"unknown local server {name!r}; known: {', '.join(SERVERS)}")
         return name
+
+    @field_validator("gguf")
+    @classmethod
+    def _bundle_or_file(cls, gguf: str | None) -> str | None:
+        """A bundle's name as it is; a file path made absolute, and the file must be there."""
+        if gguf is None or gguf in BUNDLES:
+            return gguf
+        if not gguf.endswith(".gguf"):
+            raise ValueError(f"unknown bundled model {gguf!r}; known: {', '.join(BUNDLES)} "
+                             f"(or the path of a .gguf file)")
+        path = Path(gguf).expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"no GGUF file at {path}")
+        return str(path)
+
+    @model_validator(mode="after")
+    def _gguf_as_the_server_needs(self) -> LocalServerConfig:
+        needs = SERVERS[self.server].needs_gguf
+        if needs and self.gguf is None:
+            raise ValueError(f"the {self.server} server serves a GGUF file: set `gguf` to a "
+                             f"bundled model ({', '.join(BUNDLES)}) or a .gguf file path")
+        if not needs and self.gguf is not None:
+            raise ValueError(f"the {self.server} server serves no GGUF file: drop `gguf`")
+        return self
 
 
 def cache_dir() -> Path:
@@ -65,6 +89,11 @@ def cache_dir() -> Path:
         return Path(os.environ[CACHE_DIR_ENV]).expanduser()
     xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(xdg) / "argalign"
+
+
+def gguf_path(gguf: str) -> Path:
+    """The file a ``local.gguf`` setting names: a bundled model's, or the user's own."""
+    return model_path(gguf) if gguf in BUNDLES else Path(gguf)
 
 
 def model_path(name: str) -> Path:
@@ -161,11 +190,14 @@ _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class ModelServer(ABC):
-    """A local OpenAI-compatible server for one bundled model, running while in a ``with``.
+    """A local OpenAI-compatible server for one model, running while in a ``with``.
 
     A new kind of server is a subclass (``start``, ``stop``, ``base_url``) and a line in
-    :data:`SERVERS`; settings pick it with ``local.server``.
+    :data:`SERVERS`; settings pick it with ``local.server``. A kind that serves a GGUF file
+    sets ``needs_gguf``, and settings then name one in ``local.gguf``.
     """
+
+    needs_gguf: ClassVar[bool] = False
 
     def __init__(self, cfg: LocalServerConfig, alias: str):
         self.cfg, self.alias = cfg, alias
@@ -196,11 +228,13 @@ class ModelServer(ABC):
 
 
 class LocalServer(ModelServer):
-    """One bundled model served by llama.cpp at ``http://127.0.0.1:PORT/v1`` while in a ``with``.
+    """One GGUF file served by llama.cpp at ``http://127.0.0.1:PORT/v1`` while in a ``with``.
 
     The server runs in this process (native threads, no subprocess); leaving the block, or
     :meth:`stop`, shuts it down and frees the model. Stopping twice is harmless.
     """
+
+    needs_gguf = True
 
     def __init__(self, cfg: LocalServerConfig, alias: str, *, startup_timeout_s: float = 300.0):
         super().__init__(cfg, alias)
@@ -226,7 +260,7 @@ class LocalServer(ModelServer):
     def start(self) -> LocalServer:
         if self._server is not None:
             return self
-        path = model_path(self.cfg.gguf)
+        path = gguf_path(self.cfg.gguf)
         import xllamacpp  # heavy native library: imported only when a server is started
 
         params = xllamacpp.CommonParams()

@@ -475,20 +475,30 @@ def _code_words(codes: list[str]) -> str:
     return "What the codes mean:\n" + "\n".join(lines) if lines else ""
 
 
-def make_metric(judge_lm: dspy.BaseLM | None = None, comparison: str = DEFAULT_COMPARISON,
-                adapter: dspy.Adapter | None = None) -> Callable[..., dspy.Prediction]:
-    """A DSPy metric ``(gold, pred, trace, pred_name, pred_trace) -> Prediction(score, feedback)``.
+class PredictabilityMetric:
+    """The DSPy metric: ``(gold, pred, trace, pred_name, pred_trace) -> Prediction(score, feedback)``.
 
-    ``gold.row`` is the original, ``gold.mode`` the mode, ``pred.row`` the aligned row. The
-    judge reads with ``judge_lm`` (the task LM when None). ``adapter`` is accepted for
-    compatibility: the judge's readings format their own prompts.
+    ``gold.row`` is the original, ``gold.mode`` the mode, ``pred.row`` the aligned row (None
+    when the program gave up, with ``pred.failure`` and ``pred.codes`` saying why). The row is
+    gated (:func:`score_aligned`), then scored by ``scorer``; the feedback, which GEPA's
+    reflection reads, adds the score against the original's and what each code means. The
+    prediction also carries ``forward``, ``backward``, ``coherence``, ``gate`` and ``codes``.
     """
-    scorer = MutualPredictability(comparison, Judge(judge_lm) if judge_lm is not None else None)
 
-    def metric(gold, pred, trace=None, pred_name=None, pred_trace=None) -> dspy.Prediction:
+    def __init__(self, scorer: MutualPredictability):
+        self.scorer = scorer  # also scores originals with the same judge (bootstrap, benches)
+        self.__name__ = f"mutual_predictability_{scorer.comparison}"
+
+    @property
+    def calls_per_turn(self) -> int:
+        """Judge calls per turn scored (0 for a comparison that asks no LM)."""
+        return self.scorer.calls_per_turn
+
+    def __call__(self, gold: dspy.Example, pred: dspy.Prediction, trace: Any = None,
+                 pred_name: str | None = None, pred_trace: Any = None) -> dspy.Prediction:
         aligned = getattr(pred, "row", None)
         with dspy.context(trace=None):
-            result = score_aligned(gold.row, aligned, gold.mode, scorer)
+            result = score_aligned(gold.row, aligned, gold.mode, self.scorer)
         failure = getattr(pred, "failure", None)
         if aligned is None and failure:
             # The program gave up (its retries all failed): say why, so that GEPA's
@@ -496,14 +506,19 @@ def make_metric(judge_lm: dspy.BaseLM | None = None, comparison: str = DEFAULT_C
             result.feedback = f"No aligned row was produced: every attempt failed ({failure})."
             result.codes = list(getattr(pred, "codes", None) or result.codes)
         result.feedback = "\n".join(filter(None, [
-            result.feedback, _gain_words(gold.row, result, scorer), _code_words(result.codes)]))
+            result.feedback, _gain_words(gold.row, result, self.scorer),
+            _code_words(result.codes)]))
         return dspy.Prediction(score=result.score, feedback=result.feedback,
                                forward=result.forward, backward=result.backward,
                                coherence=result.coherence, gate=result.gate,
                                codes=list(result.codes))
 
-    metric.__name__ = f"mutual_predictability_{comparison}"
-    metric.calls_per_turn = scorer.calls_per_turn  # type: ignore[attr-defined]
-    metric.scorer = scorer  # type: ignore[attr-defined]  # to score originals with the same judge
-    return metric
 
+def make_metric(judge_lm: dspy.BaseLM | None = None, comparison: str = DEFAULT_COMPARISON,
+                adapter: dspy.Adapter | None = None) -> PredictabilityMetric:
+    """The metric of one comparison; the judge reads with ``judge_lm`` (the task LM when None).
+
+    ``adapter`` is accepted for compatibility: the judge's readings format their own prompts.
+    """
+    return PredictabilityMetric(
+        MutualPredictability(comparison, Judge(judge_lm) if judge_lm is not None else None))

@@ -17,7 +17,8 @@ what it appends to a kept request (:meth:`~AlignConversation.clarify`) and what 
 the thinking rewrite (:meth:`~AlignConversation.check_thinking`). How far the user message may
 change is the mode's policy, declared apart in :data:`argalign.policies.USER_CHANGE` so that
 checking a row needs no DSPy. A new mode is one class, one line in :data:`MODES` and one line
-in :data:`argalign.policies.USER_CHANGE`.
+in :data:`argalign.policies.USER_CHANGE`; runs that name no modes take it only once it is added
+to :data:`argalign.defaults.DEFAULT_MODES`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import dspy
+from dspy.utils.callback import BaseCallback
 from dspy.utils.exceptions import (
     AdapterParseError,
     LMLockTimeoutError,
@@ -260,16 +262,18 @@ class AlignConversation(dspy.Module):
             config = {} if attempt == 0 else {
                 "rollout_id": attempt, "temperature": self.retry_temperature}
             calls.calls += 1
-            before = _last_entry()
+            watch = TruncationWatch()
             try:
-                prediction = predictor(**inputs, config=config)
-                _raise_if_truncated(before)
+                with dspy.context(callbacks=[*dspy.settings.get("callbacks", []), watch]):
+                    prediction = predictor(**inputs, config=config)
+                if watch.cut_off:
+                    raise TruncatedOutput("the LM output was cut off at max_tokens")
                 return check(prediction)
             except InvalidOutput as e:
                 last = f"{e.code}: {e}"
             except Exception as e:  # noqa: BLE001 - parse errors, HTTP errors, timeouts
                 # A reply cut off mid-JSON fails to parse: report the cause, not the symptom.
-                code = "TRUNCATED" if _cut_off(before) else _error_code(e)
+                code = "TRUNCATED" if watch.cut_off else _error_code(e)
                 # Scrubbed before it is shortened (a cut key would no longer match) and before it
                 # is logged: an endpoint's error message may quote the request's key.
                 last = f"{code}: {shorten(scrub(str(e)), 300)}"
@@ -587,21 +591,27 @@ class TruncatedOutput(RuntimeError):
     """The LM stopped at max_tokens (``finish_reason == "length"``)."""
 
 
-def _last_entry() -> dict | None:
-    lm = dspy.settings.lm
-    return lm.history[-1] if lm is not None and lm.history else None
+class TruncationWatch(BaseCallback):
+    """A DSPy callback that notes whether an LM call in its block stopped at max_tokens.
 
+    As each LM call ends, the history entry that call recorded (:func:`argalign.lm.call_entry`:
+    never another thread's) says why the reply ended (:func:`argalign.lm.finish_reason`).
+    DSPy's returned outputs do not carry it.
+    """
 
-def _cut_off(before: dict | None) -> bool:
-    """Whether the LM call made since ``before`` (its latest history entry) hit max_tokens."""
-    from argalign.lm import finish_reason
+    def __init__(self) -> None:
+        self.cut_off = False
+        self._lms: dict[str, Any] = {}
 
-    latest = _last_entry()
-    # Compared by identity: a call that failed before reaching the LM adds no entry, and an
-    # earlier truncated call must not fail this one.
-    return latest is not None and latest is not before and finish_reason(latest) == "length"
+    def on_lm_start(self, call_id: str, instance: Any, inputs: dict[str, Any]) -> None:
+        self._lms[call_id] = instance
 
+    def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
+        from argalign.lm import call_entry, finish_reason
 
-def _raise_if_truncated(before: dict | None) -> None:
-    if _cut_off(before):
-        raise TruncatedOutput("the LM output was cut off at max_tokens")
+        lm = self._lms.pop(call_id, None)
+        if lm is None or exception is not None or outputs is None:
+            return
+        entry = call_entry(lm, outputs)
+        if entry is not None and finish_reason(entry) == "length":
+            self.cut_off = True

@@ -40,7 +40,7 @@ from argalign.gold import demo_ids
 from argalign.jsonl import write_json_atomic
 from argalign.metrics import make_metric
 from argalign.optimize_spec import OptimizeResult, OptimizeSpec
-from argalign.optimizers import OPTIMIZERS, CandidateTracker, CompileJob, Optimizer
+from argalign.optimizers import OPTIMIZERS, Candidate, CompileReport, Optimizer, StopCompile
 from argalign.programs import fingerprint, load_program, meta_path, programs_dir
 
 if TYPE_CHECKING:
@@ -49,9 +49,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class BudgetExhausted(BaseException):  # noqa: N818 - a signal, not an error
-    """The compile used up its LM calls. A BaseException so that no ``except Exception`` in
-    DSPy or argalign mistakes it for one failed sample and carries on."""
+class BudgetExhausted(StopCompile):
+    """The compile used up its LM calls: the optimizer stops and returns the best program found
+    so far (a :class:`~argalign.optimizers.StopCompile`, so no ``except Exception`` in DSPy or
+    argalign mistakes it for one failed sample and carries on)."""
 
 
 class CallBudget(BaseCallback):
@@ -78,11 +79,14 @@ class CallBudget(BaseCallback):
             self._calls[call_id] = instance
 
     def on_lm_end(self, call_id: str, outputs: Any, exception: Exception | None = None) -> None:
+        from argalign.lm import call_entry
+
         with self._lock:
             lm = self._calls.pop(call_id, None)
-            if lm is None or exception is not None or not lm.history:
+            entry = None if lm is None or exception is not None else call_entry(lm, outputs)
+            if entry is None:
                 return
-            usage = lm.history[-1].get("usage") or {}
+            usage = entry.get("usage") or {}
             self.input_tokens += int(usage.get("prompt_tokens") or 0)
             self.output_tokens += int(usage.get("completion_tokens") or 0)
 
@@ -133,10 +137,10 @@ class _Plan:
 
     spec: OptimizeSpec
     settings: Settings
-    optimizer: Optimizer
+    optimizer: type[Optimizer]
     model: str
-    judge: str
-    reflection: str
+    judge: str | None  # None for a comparison that asks no LM: no judge is opened
+    reflection: str | None  # opened only when the optimizer reflects
     trainset: list[dspy.Example]
     valset: list[dspy.Example]
     student: dspy.Module
@@ -146,25 +150,33 @@ class _Plan:
 
     @property
     def model_names(self) -> list[str]:
-        return [self.model, self.judge] + ([self.reflection] if self.optimizer.uses_reflection else [])
+        reflection = self.reflection if self.optimizer.uses_reflection else None
+        return [name for name in (self.model, self.judge, reflection) if name is not None]
 
 
 def _load(spec: OptimizeSpec, settings_path: str | None) -> _Plan:
     """Check the spec, load the settings and the examples, fingerprint what determines the program."""
     from argalign.config import load_settings, model_fingerprint
+    from argalign.metrics import COMPARISONS
     from argalign.modules import MODES
     from argalign.prepare import CONFIGS
 
     if spec.mode not in MODES:
         raise ConfigError(f"--mode must be one of {', '.join(MODES)}, not {spec.mode!r}")
+    if spec.comparison not in COMPARISONS:
+        raise ConfigError(f"unknown comparison {spec.comparison!r}; choose from "
+                          f"{', '.join(COMPARISONS)}")
     if spec.optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {spec.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
     optimizer = OPTIMIZERS[spec.optimizer]
     optimizer.check()
     settings = load_settings(settings_path)
     model = spec.model or settings.default_model
-    judge = spec.judge or settings.default_judge
-    reflection = spec.reflection_model or judge
+    judge = settings.judge(spec.judge) if COMPARISONS[spec.comparison].uses_lm else None
+    reflection = spec.reflection_model or spec.judge or settings.default_judge
+    if optimizer.uses_reflection and reflection is None:
+        raise ConfigError(f"{spec.optimizer} reflects with a model and none is named: pass "
+                          "--reflection-model or set `default_judge` in the settings")
     configs = spec.configs or list(CONFIGS)
     trainset = load_examples(spec.source, configs, "train", spec.train, spec.seed, spec.mode)
     valset = load_examples(spec.source, configs, "validation", spec.val, spec.seed, spec.mode)
@@ -176,7 +188,8 @@ def _load(spec: OptimizeSpec, settings_path: str | None) -> _Plan:
         return {"name": name, **model_fingerprint(settings.get(name))}
 
     determined_by = {
-        "mode": spec.mode, "task_model": describe(model), "judge_model": describe(judge),
+        "mode": spec.mode, "task_model": describe(model),
+        "judge_model": describe(judge) if judge is not None else None,
         "reflection_model": describe(reflection) if optimizer.uses_reflection else None,
         "optimizer": spec.optimizer, "optimizer_settings": {
             "candidates": spec.candidates, "max_demos": spec.max_demos,
@@ -201,12 +214,21 @@ def _gold_fingerprint(spec: OptimizeSpec) -> str:
 
 
 def _saved(plan: _Plan) -> dict[str, Any] | None:
-    """The meta of a program saved under the same fingerprint, unless ``force``."""
+    """The meta of a program saved under the same fingerprint, unless ``recompile``."""
     path = plan.path
-    if plan.spec.force or not (path.is_file() and meta_path(path).is_file()):
+    if plan.spec.recompile or not (path.is_file() and meta_path(path).is_file()):
         return None
     log.info("reusing %s (same fingerprint %s): no LM call made", path, plan.fingerprint)
     return json.loads(meta_path(path).read_text(encoding="utf-8"))
+
+
+def _metric(plan: _Plan, handles: dict[str, Any], budget: CallBudget):
+    """The metric, its judge's calls counted against ``budget``; no judge for a rule-based
+    comparison."""
+    if plan.judge is None:
+        return make_metric(None, plan.spec.comparison)
+    judge = handles[plan.judge]
+    return make_metric(budgeted(judge.lm, budget), plan.spec.comparison, judge.adapter)
 
 
 def _report(plan: _Plan, handles: dict[str, Any], budget: CallBudget, metric,
@@ -218,33 +240,29 @@ def _report(plan: _Plan, handles: dict[str, Any], budget: CallBudget, metric,
 
 
 def _compile_within(plan: _Plan, handles: dict[str, Any], budget: CallBudget,
-                    best: dict[str, Any]) -> tuple[dspy.Module, bool, dict[str, Any]]:
-    """Compile with every LM call counted against ``budget``; ``(program, partial, notes)``.
+                    baseline: Candidate) -> tuple[dspy.Module, CompileReport]:
+    """Compile with every LM call counted against ``budget``; ``(program, report)``.
 
-    ``best`` starts at the zero-shot program and its valset score; a
-    :class:`~argalign.optimizers.CandidateTracker` replaces it whenever a candidate scores
-    higher on the valset. The program returned is ``best["program"]`` whether the optimizer
-    finished or the budget stopped it (``partial``).
+    The optimizer starts from ``baseline`` (the zero-shot program with its valset score and
+    rows) and returns the best candidate scored above it, or the zero-shot program; when the
+    budget stops it midway, the best found by then (the report says ``stopped``).
     """
-    judge = handles[plan.judge]
-    metric = make_metric(budgeted(judge.lm, budget), plan.spec.comparison, judge.adapter)
+    metric = _metric(plan, handles, budget)
     task_lm = budgeted(handles[plan.model].lm, budget)
     student = plan.student.deepcopy()
     student.failures_as_predictions = True  # GEPA reflects on the codes of rows given up on
-    job = CompileJob(plan.spec, student, plan.trainset, plan.valset, metric,
-                     task_lm, budgeted(handles[plan.reflection].lm, budget), best)
-    tracker = CandidateTracker(plan.valset, best, calls=lambda: budget.used)
-    partial = False
-    try:
-        with dspy.context(lm=task_lm, adapter=handles[plan.model].adapter,
-                          callbacks=[*dspy.settings.get("callbacks", []), tracker]):
-            plan.optimizer.compile(job)
-    except BudgetExhausted:
-        partial = True
+    reflection_lm = (budgeted(handles[plan.reflection].lm, budget)
+                     if plan.optimizer.uses_reflection else None)
+    optimizer = plan.optimizer(metric, plan.spec, reflection_lm=reflection_lm,
+                               lm_calls=lambda: budget.used)
+    with dspy.context(lm=task_lm, adapter=handles[plan.model].adapter):
+        program = optimizer.compile(student, trainset=plan.trainset, valset=plan.valset,
+                                    baseline=baseline)
+    report = optimizer.report
+    if report.stopped:
         log.warning("budget of %s LM calls reached: saving the best program found so far "
                     "(marked partial)", plan.spec.budget_calls)
-    notes = {**job.notes, "candidates": tracker.history, "best_found_at": best.get("found_at")}
-    return best["program"], partial, notes
+    return program, report
 
 
 def _save_and_log(plan: _Plan, compiled: dspy.Module, meta: dict[str, Any],
@@ -349,7 +367,7 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> OptimizeRes
 
     started = time.monotonic()
     params = {"mode": spec.mode, "optimizer": spec.optimizer, "task_model": plan.model,
-              "judge_model": plan.judge, "reflection_model": plan.reflection,
+              "judge_model": plan.judge or "", "reflection_model": plan.reflection or "",
               "train": len(plan.trainset), "val": len(plan.valset), "seed": spec.seed,
               "budget_calls": spec.budget_calls, "comparison": spec.comparison,
               "thinking": spec.thinking, "candidates": spec.candidates,
@@ -358,10 +376,8 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> OptimizeRes
     with open_models(plan.settings, plan.model_names) as handles, tracking.start_run(
             tracking.EXPERIMENT_OPTIMIZE, f"{spec.mode}-{spec.optimizer}-{plan.fingerprint}",
             params, {"argalign_version": __version__}), tracking.dspy_autolog():
-        judge = handles[plan.judge]
         report_budget = CallBudget(None)
-        report_metric = make_metric(budgeted(judge.lm, report_budget), spec.comparison,
-                                    judge.adapter)
+        report_metric = _metric(plan, handles, report_budget)
         baseline_rows = _report(plan, handles, report_budget, report_metric, plan.student)
         baseline = summarize(baseline_rows)
         log.info("baseline (zero-shot) on %d val examples: %s", len(plan.valset), baseline)
@@ -369,10 +385,11 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> OptimizeRes
         budget = CallBudget(spec.budget_calls)
         # The program that wins keeps its valset rows: the same program on the same valset
         # with the same metric is not evaluated twice.
-        best: dict[str, Any] = {"program": plan.student, "score": baseline["score"],
-                                "rows": baseline_rows}
-        compiled, partial, notes = _compile_within(plan, handles, budget, best)
-        compiled_rows = best["rows"]
+        compiled, report = _compile_within(
+            plan, handles, budget, Candidate(plan.student, baseline["score"], baseline_rows))
+        compiled_rows, partial = report.best.rows, report.stopped
+        notes = {**report.notes, "candidates": report.candidates,
+                 "best_found_at": report.best.found_at}
         after = summarize(compiled_rows)
         meta = {"fingerprint": plan.fingerprint, "mode": spec.mode, "partial": partial,
                 "determined_by": plan.determined_by, "baseline": baseline, "compiled": after,

@@ -8,19 +8,24 @@ import sys
 from typing import Any
 
 from argalign.cli_options import (
-    COMPARISONS,
     EXIT_OK,
     MODES,
     NON_NEGATIVE,
     OPTIMIZERS,
     POSITIVE,
-    THINKING_SCOPES,
     add_choice,
+    add_comparison,
+    add_judge,
     add_list,
+    add_model,
+    add_renamed,
+    add_seed,
     add_settings,
+    add_source,
+    add_thinking,
     emit,
 )
-from argalign.defaults import DEFAULT_COMPARISON, DEFAULT_THINKING
+from argalign.defaults import DEFAULT_OPTIMIZER
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +38,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         reflection_model=args.reflection_model, train=args.train, val=args.val, seed=args.seed,
         budget_calls=args.budget_calls, comparison=args.comparison, thinking=args.thinking,
         source=args.source, configs=args.configs or [], candidates=args.candidates,
-        max_demos=args.max_demos, force=args.force, gold=args.gold,
+        max_demos=args.max_demos, recompile=args.recompile, gold=args.gold,
     )
     emit(run_optimize(spec, settings=args.settings).as_dict())
     return EXIT_OK
@@ -79,33 +84,43 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from argalign.sources import SAMPLE
     from argalign.tracking import EXPERIMENT_OPTIMIZE
 
     p = sub.add_parser("optimize", help="compile a mode's program against the metric")
     add_choice(p, "--mode", MODES, metavar="MODE", required=True)
-    add_choice(p, "--optimizer", OPTIMIZERS, metavar="NAME", default="bootstrap")
-    p.add_argument("--model", default=None, help="task model (default: the config's default)")
-    p.add_argument("--judge", default=None, help="judge model (default: the config's judge)")
-    p.add_argument("--reflection-model", default=None, help="GEPA's reflection model")
-    p.add_argument("--train", type=POSITIVE, default=8)
-    p.add_argument("--val", type=POSITIVE, default=8)
-    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
-    p.add_argument("--budget-calls", type=POSITIVE, default=None,
+    add_choice(p, "--optimizer", OPTIMIZERS, metavar="NAME", default=DEFAULT_OPTIMIZER,
+               help="(default %(default)s)")
+    add_model(p)
+    add_judge(p)
+    p.add_argument("--reflection-model", default=None, metavar="NAME",
+                   help="GEPA's reflection model name from the settings")
+    p.add_argument("--train", type=POSITIVE, default=8, metavar="N",
+                   help="training examples (default %(default)s)")
+    p.add_argument("--val", type=POSITIVE, default=8, metavar="N",
+                   help="validation examples (default %(default)s)")
+    add_seed(p)
+    p.add_argument("--budget-calls", type=POSITIVE, default=None, metavar="N",
                    help="cap on LM calls of the compile (task, judge, reflection)")
-    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default=DEFAULT_COMPARISON)
-    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default=DEFAULT_THINKING)
-    p.add_argument("--source", default="sample", help="as for prepare (default: bundled sample)")
-    add_list(p, "--configs", metavar="CONFIG", help="dataset configs to draw from (default: all)")
-    p.add_argument("--candidates", type=POSITIVE, default=3, help="candidate programs / instructions")
-    p.add_argument("--max-demos", type=NON_NEGATIVE, default=1, help="demos per predictor")
+    add_comparison(p)
+    add_thinking(p)
+    add_source(p, SAMPLE)
+    add_list(p, "--configs", metavar="CONFIG", help="dataset configs (default: all)")
+    p.add_argument("--candidates", type=POSITIVE, default=3, metavar="N",
+                   help="candidate programs / instructions (default %(default)s)")
+    p.add_argument("--max-demos", type=NON_NEGATIVE, default=1, metavar="N",
+                   help="demos per predictor (default %(default)s)")
     p.add_argument("--gold", action=argparse.BooleanOptionalAction, default=True,
                    help="seed bootstrap, mipro and gepa with the hand-written gold demos "
                         "(--no-gold: start from the zero-shot program)")
     add_settings(p)
-    p.add_argument("--force", action="store_true", help="compile again even if saved")
+    p.add_argument("--recompile", action="store_true",
+                   help="compile again even if a program with the same fingerprint is saved")
+    add_renamed(p, "--force", "--recompile")
     p.set_defaults(func=cmd_optimize)
 
     p = sub.add_parser("compare", help="table of MLflow runs: baseline, compiled, delta, cost")
-    p.add_argument("--experiment", default=EXPERIMENT_OPTIMIZE)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--experiment", default=EXPERIMENT_OPTIMIZE, metavar="NAME",
+                   help="MLflow experiment (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
     p.set_defaults(func=cmd_compare)

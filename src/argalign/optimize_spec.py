@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from argalign.defaults import DEFAULT_COMPARISON, DEFAULT_THINKING
+from argalign.defaults import DEFAULT_COMPARISON, DEFAULT_OPTIMIZER, DEFAULT_THINKING
 from argalign.results import StageResult
 
 
@@ -20,7 +20,7 @@ class OptimizeSpec:
     """One compile: the mode, the optimizer and its models, the train/val sizes, the budget."""
 
     mode: str
-    optimizer: str = "bootstrap"
+    optimizer: str = DEFAULT_OPTIMIZER
     model: str | None = None
     judge: str | None = None
     reflection_model: str | None = None
@@ -34,7 +34,7 @@ class OptimizeSpec:
     configs: list[str] = field(default_factory=list)
     candidates: int = 3
     max_demos: int = 1
-    force: bool = False
+    recompile: bool = False  # compile again even if a program with the fingerprint is saved
     gold: bool = True  # seed bootstrap, MIPROv2 and GEPA with the gold demos (argalign.gold)
 
 

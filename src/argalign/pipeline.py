@@ -79,7 +79,7 @@ def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: in
     with locked(folder.root, "pipeline"):
         log.info("pipeline: prepare %s -> %s", source or "sample", folder.stage("raw"))
         prepared = prepare(source=source, configs=configs, splits=splits, n=n, seed=seed,
-                           out=folder.root)
+                           data=folder.root)
         with locked(folder.root, "pipeline"):
             return _steps(folder, prepared, configs=configs, splits=splits, seed=seed,
                           run=run, publish=publish, report=report)

@@ -63,7 +63,7 @@ def check_names(configs: list[str], splits: list[str]) -> None:
         for name in names:
             if not _NAME.match(name) or ".." in name:
                 raise ConfigError(f"{flag} {name!r}: a name of letters, digits, '.', '_' and '-' "
-                                  "(it becomes a folder or file name under --out)")
+                                  "(it becomes a folder or file name under --data)")
 
 
 def choose(total: int, n: int | None, seed: int, config: str, split: str) -> set[int]:
@@ -94,7 +94,7 @@ def prepare(
     splits: list[str],
     n: int | None,
     seed: int,
-    out: str | Path,
+    data: str | Path,
 ) -> PrepareResult:
     """Write the raw subsets and a manifest; return counts per ``config/split``.
 
@@ -105,7 +105,7 @@ def prepare(
         raise ConfigError(f"-n {n}: the number of examples per (config, split) must be at least 1")
     check_names(configs, splits)
     resolved = resolve_source(source)
-    data = DataDir(out)
+    data = DataDir(data)
     raw_dir = data.stage("raw")
     result = PrepareResult(out=raw_dir, source=resolved.label)
     # Checked before anything is written, so a refused call leaves no partial output.
@@ -142,12 +142,12 @@ def _refuse_own_output(source: Source, data: DataDir, configs: list[str], splits
         subsets = [Subset(config, split) for config in configs for split in splits]
         outputs = [data.marker("raw"), *(data.file("raw", s) for s in subsets),
                    *(data.rejects("raw", s) for s in subsets)]
-        refuse_overwrite(outputs, [source.location], "--out")
+        refuse_overwrite(outputs, [source.location], "--data")
     elif source.kind == "dir":
         folder, raw = Path(source.location).resolve(), data.stage("raw").resolve()
         if raw.is_relative_to(folder) or folder.is_relative_to(raw):
-            raise ConfigError(f"--out {data.root}: prepare writes {data.stage('raw')}, which overlaps the "
-                              f"--source folder {source.location}; choose another --out")
+            raise ConfigError(f"--data {data.root}: prepare writes {data.stage('raw')}, which overlaps the "
+                              f"--source folder {source.location}; choose another --data")
 
 
 def _prepare_subset(source: Source, data: DataDir, subset: Subset, n: int | None,

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from argalign.defaults import DEFAULT_MESSAGES_FIELD
 from argalign.errors import ConfigError, RunError
 from argalign.hub_folder import PROVENANCE_TYPES, build_folder, verify_folder  # noqa: F401 - re-exported
 from argalign.lock import locked
@@ -155,8 +156,9 @@ def _dry_run_dir(path: str | Path) -> Path:
 
 
 def publish(data: str | Path, *, org: str, repo_name: str, configs: list[str], public: bool = False,
-            messages_field: str = "messages", with_provenance: bool = False, from_merged: bool = False,
-            dry_run: str | Path | None = None, api: Any = None) -> PublishSummary:
+            messages_field: str = DEFAULT_MESSAGES_FIELD, with_provenance: bool = False,
+            from_merged: bool = False, dry_run: str | Path | None = None, api: Any = None
+            ) -> PublishSummary:
     """Build, verify and (unless ``dry_run``) upload; returns a summary. ``api``: an HfApi-like.
 
     The data folder is locked meanwhile (:mod:`argalign.lock`): no clean rewrites it under us.

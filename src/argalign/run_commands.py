@@ -13,28 +13,34 @@ import sys
 from pathlib import Path
 
 from argalign.cli_options import (
-    COMPARISONS,
     EXIT_OK,
     MODES,
     NON_NEGATIVE,
     POSITIVE,
-    THINKING_SCOPES,
-    add_choice,
+    add_comparison,
+    add_data,
+    add_judge,
     add_list,
+    add_public,
+    add_renamed,
+    add_seed,
     add_settings,
+    add_source,
+    add_thinking,
     emit,
 )
 from argalign.defaults import (
     DEFAULT_ACCEPT_MARGIN,
-    DEFAULT_COMPARISON,
-    DEFAULT_DATA,
-    DEFAULT_THINKING,
+    DEFAULT_ACCEPT_RETRIES,
+    DEFAULT_DEBUG_DATA,
+    DEFAULT_MODES,
     DEFAULT_TRACE_SAMPLE,
 )
 
 
 def _mode_program(value: str) -> tuple[str, str]:
-    """``A=programs/a.json`` -> ``("A", "programs/a.json")``; ``none`` -> every mode zero-shot."""
+    """One ``--programs`` value: ``A=programs/a.json`` -> ``("A", "programs/a.json")``;
+    ``none`` -> every mode zero-shot."""
     from argalign.run.plan import ALL_MODES, NO_PROGRAM
 
     if value == NO_PROGRAM:
@@ -49,9 +55,9 @@ def _run_options(args: argparse.Namespace, data: str):
     from argalign.errors import ConfigError
     from argalign.run.runner import RunOptions
 
-    programs = dict(args.program or [])
-    if len(programs) < len(args.program or []):
-        raise ConfigError("--program names the same mode twice")
+    programs = dict(args.programs or [])
+    if len(programs) < len(args.programs or []):
+        raise ConfigError("--programs names the same mode twice")
     accept = args.accept_if_better
     if accept and not args.score:  # asked for by name: the gate cannot run without the scores
         raise ConfigError("--accept-if-better needs the scores: drop --no-score, or pass "
@@ -97,7 +103,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from argalign.review import build_report
 
-    emit(build_report(args.data, run_name=args.run_name, out=args.out).as_dict())
+    emit(build_report(args.data, run_name=args.run_name, page=args.page).as_dict())
     return EXIT_OK
 
 
@@ -121,9 +127,9 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
     n = None if args.all else args.n
     result = pipeline(source=args.source, configs=args.configs, splits=args.splits, n=n,
-                      seed=args.seed, data=args.out, run=_run_options(args, args.out),
+                      seed=args.seed, data=args.data, run=_run_options(args, args.data),
                       publish=publish, report=args.report)
-    sys.stdout.write(f"run {result.run.run} in {args.out}\n" + text_table(result.as_table()) + "\n")
+    sys.stdout.write(f"run {result.run.run} in {args.data}\n" + text_table(result.as_table()) + "\n")
     if result.run.scores:
         from argalign.scoreboard import score_table
 
@@ -135,21 +141,24 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    add_list(p, "--modes", choices=MODES, metavar="MODE", help="modes to mix (default: all)")
+    add_list(p, "--modes", choices=MODES, metavar="MODE",
+             help=f"modes to mix (default: {' '.join(DEFAULT_MODES)})")
     add_list(p, "--models", metavar="MODEL",
              help="model names from the settings; several make a mix (default: default_model)")
     add_settings(p)
-    p.add_argument("--program", action="append", type=_mode_program, metavar="MODE=PATH",
-                   help="a mode's compiled program: path or MLflow URI (repeatable); MODE=none "
-                        "or none runs zero-shot. Default: the best program `argalign optimize` "
-                        "compiled for the mode and the task model, else zero-shot")
-    add_choice(p, "--thinking", THINKING_SCOPES, metavar="SCOPE", default=DEFAULT_THINKING)
+    p.add_argument("--programs", nargs="+", action="extend", type=_mode_program,
+                   metavar="MODE=PATH",
+                   help="each mode's compiled program: path or MLflow URI (space-separated, "
+                        "repeatable); MODE=none or none runs zero-shot. Default: the best program "
+                        "`argalign optimize` compiled for the mode and the task model, else zero-shot")
+    add_renamed(p, "--program", "--programs MODE=PATH")
+    add_thinking(p)
     p.add_argument("--score", action=argparse.BooleanOptionalAction, default=True,
                    help="score the original and the aligned row of every example (mutual "
                         "predictability; default on; --no-score saves the judge calls and turns "
                         "the acceptance gate off)")
-    p.add_argument("--judge", default=None, help="judge model name (default: default_judge)")
-    add_choice(p, "--comparison", COMPARISONS, metavar="NAME", default=DEFAULT_COMPARISON)
+    add_judge(p)
+    add_comparison(p)
     # None: not given, on unless --no-score; True (given by name) with --no-score is refused.
     p.add_argument("--accept-if-better", action=argparse.BooleanOptionalAction, default=None,
                    help="the acceptance gate, on by default: keep a rewrite only if it scores "
@@ -162,17 +171,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accept-margin", type=float, default=DEFAULT_ACCEPT_MARGIN, metavar="X",
                    help="how much higher than the original a rewrite must score to be kept "
                         "(default %(default)s, well above the metric's repeatability of 0.0007)")
-    p.add_argument("--accept-retries", type=NON_NEGATIVE, default=2, metavar="N",
+    p.add_argument("--accept-retries", type=NON_NEGATIVE, default=DEFAULT_ACCEPT_RETRIES, metavar="N",
                    help="fresh samples after a rewrite that is not better by the margin "
                         "(default %(default)s)")
     p.add_argument("--retry-failed", action="store_true",
                    help="resume, aligning the failed and not_improved examples again and keeping "
                         "every other result")
-    p.add_argument("--max-errors", type=NON_NEGATIVE, default=None,
+    p.add_argument("--max-errors", type=NON_NEGATIVE, default=None, metavar="N",
                    help="stop cleanly after more than N failed examples")
-    p.add_argument("--seed", type=NON_NEGATIVE, default=0)
-    p.add_argument("--run-name", default=None,
-                   help="default: run-<modes>-<models>-s<seed>")
+    add_seed(p)
+    p.add_argument("--run-name", default=None, metavar="NAME",
+                   help="the run in DATA/runs (default: run-<modes>-<models>-s<seed>)")
     p.add_argument("--force", action="store_true",
                    help="resume even though the parameters changed (finished results are kept)")
     p.add_argument("--no-track", dest="track", action="store_false", help="no MLflow run")
@@ -193,54 +202,55 @@ def register(sub: argparse._SubParsersAction) -> None:
     from argalign.prepare import CONFIGS, SAMPLE, SPLITS
 
     p = sub.add_parser("run", help="align every raw example once; resumes after a kill")
-    p.add_argument("--data", default=DEFAULT_DATA, metavar="DIR",
-                   help="reads DIR/raw, writes DIR/runs/<run> (default: data)")
-    add_list(p, "--configs", metavar="CONFIG", help="only these configs")
-    add_list(p, "--splits", metavar="SPLIT", help="only these splits")
+    add_data(p, "reads DIR/raw, writes DIR/runs/<run>")
+    add_list(p, "--configs", metavar="CONFIG", help="dataset configs (default: all prepared)")
+    add_list(p, "--splits", metavar="SPLIT", help="splits (default: all prepared)")
     _add_run_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("merge", help="one file per (config, split) in raw order: DATA/merged")
-    p.add_argument("--data", default=DEFAULT_DATA)
-    p.add_argument("--run-name", default=None, help="default: the only run in DATA/runs")
+    add_data(p, "reads DIR/runs/<run>, writes DIR/merged")
+    p.add_argument("--run-name", default=None, metavar="NAME",
+                   help="the run in DATA/runs (default: the only one)")
     p.add_argument("--allow-missing", action="store_true",
                    help="merge an unfinished run, reporting the ids without a result")
     p.set_defaults(func=cmd_merge)
 
     p = sub.add_parser("clean", help="keep aligned rows that pass the checker: DATA/cleaned")
-    p.add_argument("--data", default=DEFAULT_DATA)
-    p.add_argument("--max-user-change", type=NON_NEGATIVE, default=DEFAULT_MAX_USER_CHANGE,
+    add_data(p, "reads DIR/merged, writes DIR/cleaned")
+    p.add_argument("--max-user-change", type=NON_NEGATIVE, default=DEFAULT_MAX_USER_CHANGE, metavar="N",
                    help="Mode B: longest clarification (characters) that may follow the unchanged "
                         "user message (default %(default)s)")
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("report", help="one self-contained HTML page to review a run before publishing")
-    p.add_argument("--data", default=DEFAULT_DATA, metavar="DIR")
-    p.add_argument("--run-name", "--run", dest="run_name", default=None,
-                   help="default: the only run in DATA/runs")
-    p.add_argument("--out", default=None, metavar="FILE",
-                   help="default: DATA/report.html (beside cleaned/)")
+    add_data(p, "reads DIR/raw, DIR/runs/<run>, DIR/merged and DIR/cleaned")
+    p.add_argument("--run-name", default=None, metavar="NAME",
+                   help="the run in DATA/runs (default: the only one)")
+    add_renamed(p, "--run", "--run-name NAME")
+    p.add_argument("--page", default=None, metavar="FILE",
+                   help="the HTML page to write (default: DATA/report.html, beside cleaned/)")
+    add_renamed(p, "--out", "--page FILE")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("pipeline", help="prepare, run, merge and clean in one command")
-    p.add_argument("--source", default=SAMPLE,
-                   help="'sample' (bundled, default), Hub dataset id, dataset folder or JSONL file")
+    add_source(p, SAMPLE)
     add_list(p, "--configs", default=CONFIGS, metavar="CONFIG", help="dataset configs")
     add_list(p, "--splits", default=SPLITS, metavar="SPLIT", help="splits")
     # A first run on the local model should end in minutes, not hours: one example per
     # (config, split) unless asked for more.
-    p.add_argument("-n", type=POSITIVE, default=1,
+    p.add_argument("-n", type=POSITIVE, default=1, metavar="N",
                    help="examples per (config, split) (default %(default)s; --all for every row)")
     p.add_argument("--all", action="store_true", help="every row of every (config, split)")
-    p.add_argument("--data", "--out", dest="out", default=DEFAULT_DATA, metavar="DIR",
-                   help="data directory (default: data; data_debug with --debug)")
+    add_data(p, f"every stage's folders ({DEFAULT_DEBUG_DATA} with --debug)")
+    add_renamed(p, "--out", "--data DIR")
     p.add_argument("--debug", action="store_true",
-                   help="5 examples, train split only, everything under data_debug/, verbose")
+                   help=f"5 examples, train split only, everything under {DEFAULT_DEBUG_DATA}/, verbose")
     p.add_argument("--publish-repo", default=None, metavar="ORG/NAME",
                    help="publish the cleaned data to this Hub dataset repo (private unless --public)")
     p.add_argument("--publish-dry-run", default=None, metavar="DIR",
                    help="build and verify the Hub folder in DIR instead of uploading")
-    p.add_argument("--public", action="store_true", help="publish publicly")
+    add_public(p)
     p.add_argument("--no-report", dest="report", action="store_false",
                    help="do not write DATA/report.html (the review report)")
     _add_run_options(p)

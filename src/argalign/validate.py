@@ -77,16 +77,16 @@ def index_offsets(path: Path, *, not_rows: list[RowError] | None = None) -> dict
 
 
 def validate_files(original_path: str | Path, aligned_path: str | Path, mode: str, *,
-                   report_path: str | Path | None = None,
+                   out: str | Path | None = None,
                    max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> ValidateSummary:
     original_path = regular_file(original_path, "--original")
     aligned_path = regular_file(aligned_path, "--aligned")
     refuse_json_array(original_path, "--original")
     refuse_json_array(aligned_path, "--aligned")
-    if report_path is not None:
-        if Path(report_path).is_dir():
-            raise ConfigError(f"--report {report_path} is a folder; give a file name")
-        refuse_overwrite([report_path], [original_path, aligned_path], "--report")
+    if out is not None:
+        if Path(out).is_dir():
+            raise ConfigError(f"--out {out} is a folder; give a file name")
+        refuse_overwrite([out], [original_path, aligned_path], "--out")
     bad_originals: list[RowError] = []
     offsets = index_offsets(original_path, not_rows=bad_originals)
     if not offsets and not bad_originals:
@@ -136,6 +136,6 @@ def validate_files(original_path: str | Path, aligned_path: str | Path, mode: st
         if row_id not in seen:
             add(row_id, Outcome.REJECTED, [Violation("ID_MISSING", None, "not in the aligned file")])
 
-    if report_path is not None:
-        write_jsonl_atomic(report_path, summary.report)
+    if out is not None:
+        write_jsonl_atomic(out, summary.report)
     return summary

@@ -94,7 +94,7 @@ def test_report_command_and_an_unscored_run(tmp_path, sample_rows, fake_server, 
     settings = write_settings(tmp_path / "s.yaml", fake_server.url)
     run_batch(run_options(data, settings, score=False))
     out = tmp_path / "elsewhere" / "r.html"
-    assert main(["report", "--data", str(data), "--out", str(out)]) == 0
+    assert main(["report", "--data", str(data), "--page", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["out"] == str(out) and summary["plots"] == []
     page = out.read_text("utf-8")

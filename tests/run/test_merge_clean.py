@@ -218,7 +218,7 @@ def _merged_by_hand(tmp_path: Path, sample_rows: list[dict], edits: list) -> Pat
     source = tmp_path / "src.jsonl"
     write_jsonl_atomic(source, sample_rows[:len(edits)])
     data = tmp_path / "data"
-    prepare(source=str(source), configs=[CONFIG], splits=["train"], n=None, seed=0, out=data)
+    prepare(source=str(source), configs=[CONFIG], splits=["train"], n=None, seed=0, data=data)
     raw = _read(data / "raw" / CONFIG / "train.jsonl")
     records = []
     for example, (mode, edit) in zip(raw, edits):
@@ -312,9 +312,10 @@ def test_export_refuses_an_interrupted_or_partial_clean_as_publish_does(finished
     merge(finished)
     clean(finished)
     cleaned = finished / "cleaned"
-    source = {"data": finished, "cleaned": cleaned, "file": cleaned / CONFIG / "train.jsonl"}[inp]
+    source = {"data": ["--data", finished], "cleaned": ["--in", cleaned],
+              "file": ["--in", cleaned / CONFIG / "train.jsonl"]}[inp]
     out = finished.parent / "export"
-    args = ["export", "--format", "sharegpt", "--in", str(source), "--out", str(out)]
+    args = ["export", "--format", "sharegpt", *map(str, source), "--out-dir", str(out)]
     assert cli.main(args) == cli.EXIT_OK  # a finished clean exports
     # a clean that died after rewriting the train file: one row short of what its summary says
     path = cleaned / CONFIG / "train.jsonl"

@@ -92,20 +92,21 @@ def test_bad_options_are_configuration_errors(setup):
     assert cli.main(["run", "--data", str(data / "missing"), "--settings", str(settings)]) == 2
 
 
-def test_program_option_takes_mode_equals_path(setup, tmp_path, capsys):
+def test_programs_option_takes_mode_equals_path(setup, tmp_path, capsys):
     from argalign.modules import make_mode
 
     data, settings = setup
     base = ["run", "--data", str(data), "--settings", str(settings), "--modes", "A", "--no-track",
             "--no-progress", "--run-name", "with-program"]
-    assert cli.main([*base, "--program", "C=x.json"]) == 2  # not a registered mode
-    assert cli.main([*base, "--program", "A=a.json", "--program", "A=b.json"]) == 2
-    assert cli.main([*base, "--program", "a.json"]) == 2  # a usage error
+    assert cli.main([*base, "--programs", "C=x.json"]) == 2  # not a registered mode
+    assert cli.main([*base, "--programs", "A=a.json", "--programs", "A=b.json"]) == 2
+    assert cli.main([*base, "--programs", "A=a.json", "A=b.json"]) == 2
+    assert cli.main([*base, "--programs", "a.json"]) == 2  # a usage error
     assert "MODE=PATH" in capsys.readouterr().err
 
     saved = tmp_path / "a=1.json"  # only the first "=" separates the mode
     make_mode("A").save(str(saved))
-    assert cli.main([*base, "--program", f"A={saved}"]) == 0
+    assert cli.main([*base, "--programs", f"A={saved}"]) == 0
     manifest = json.loads((data / "runs" / "with-program" / "manifest.json").read_text())
     assert manifest["params"]["programs"]["A"].startswith("file-")
 
@@ -166,3 +167,95 @@ def test_a_run_takes_the_best_compiled_program_unless_told_none(tmp_path, real_r
     assert program_ids(models=("fake",), programs=dict([_mode_program("A=none")])) == zero
     assert program_ids(models=("other",)) == zero  # compiled for another task model
     assert program_ids(models=("fake", "other")) == zero  # one program cannot fit both
+
+
+# --- which modes and models a run takes when it is not told ------------------------------------
+
+def test_a_mode_that_does_not_opt_in_leaves_the_default_run_as_it_was(tmp_path, real_rows_path,
+                                                                      monkeypatch):
+    """Registering a Mode C keeps the default run's modes and name (so it still resumes);
+    a run joins C when it names it, and every default run once C opts in."""
+    from argalign.modules import MODES, ModeA
+    from argalign.policies import USER_CHANGE, UserChange
+    from argalign.run import plan as run_plan
+    from argalign.run.plan import plan_run
+
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
+                                                                      2, "d")})
+    settings = write_settings(tmp_path / "settings.yaml", "http://127.0.0.1:9/v1")
+    before = plan_run(run_options(data, settings))
+
+    class ModeC(ModeA):
+        mode = "C"
+
+    monkeypatch.setitem(MODES, "C", ModeC)
+    monkeypatch.setitem(USER_CHANGE, "C", UserChange.APPEND)
+    after = plan_run(run_options(data, settings))
+    assert (after.store.name, after.params["modes"]) == (before.store.name, ["A", "B"])
+    assert after.params == before.params
+    assert plan_run(run_options(data, settings, modes=("C",))).params["modes"] == ["C"]
+
+    monkeypatch.setattr(run_plan, "DEFAULT_MODES", ("A", "B", "C"))  # the opt-in
+    joined = plan_run(run_options(data, settings))
+    assert joined.params["modes"] == ["A", "B", "C"] and joined.store.name != before.store.name
+
+
+def _without_default_judge(path):
+    settings = json.loads(path.read_text())
+    del settings["default_judge"]
+    path.write_text(json.dumps(settings))
+    return path
+
+
+def test_a_rule_based_comparison_starts_no_judge_and_needs_none(tmp_path, real_rows_path,
+                                                                fake_server, monkeypatch):
+    """``structural`` and ``lexical`` score every example without a judge model: none is named
+    in the settings, a named one is never built (its key is not even read), and the manifest
+    records none."""
+    from argalign.errors import ConfigError
+    from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
+
+    monkeypatch.chdir(tmp_path)  # no .env
+    monkeypatch.delenv("JUDGE_KEY", raising=False)
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
+                                                                      2, "j")})
+    with FakeOpenAIServer(FakeConfig(output_words=12)) as judge_server:
+        settings = _without_default_judge(write_settings(
+            tmp_path / "settings.yaml", fake_server.url,
+            models={"fake": {}, "judge": {"model": "openai/judge", "api_base": judge_server.url,
+                                          "api_key_env": "JUDGE_KEY"}}))
+        summary = run_batch(run_options(data, settings, modes=("A",), comparison="structural",
+                                        run_name="rules"))
+        assert summary.done == 2
+        assert all(r["scores"]["baseline"] for r in results(data / "runs" / "rules")
+                   if r["outcome"] in ("aligned", "not_improved"))
+        manifest = json.loads((data / "runs" / "rules" / "manifest.json").read_text())
+        assert manifest["params"]["scoring"] == {"enabled": True, "comparison": "structural"}
+
+        run_batch(run_options(data, settings, modes=("A",), comparison="lexical", judge="judge",
+                              run_name="named-judge"))
+        assert judge_server.stats.total == 0
+
+        calls = fake_server.stats.total
+        with pytest.raises(ConfigError, match="set `default_judge`"):
+            run_batch(run_options(data, settings, modes=("A",), run_name="asks-a-judge"))
+        assert fake_server.stats.total == calls  # refused before any LM call
+        monkeypatch.setenv("JUDGE_KEY", "sk-judge")
+        run_batch(run_options(data, settings, modes=("A",), judge="judge", run_name="judged"))
+        assert judge_server.stats.total > 0
+
+
+def test_a_rule_based_run_recorded_with_its_unused_judge_still_resumes(tmp_path, real_rows_path,
+                                                                       fake_server):
+    """Runs made before the judge was left out recorded it for ``structural`` too."""
+    data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
+                                                                      2, "r")})
+    settings = write_settings(tmp_path / "settings.yaml", fake_server.url)
+    options = run_options(data, settings, modes=("A",), comparison="structural", run_name="old")
+    run_batch(options)
+    path = data / "runs" / "old" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["params"]["scoring"].update(judge="fake", judge_model={"model": "openai/fake"})
+    path.write_text(json.dumps(manifest))
+    assert run_batch(options).done == 2  # no "other parameters"
+    assert "judge" not in json.loads(path.read_text())["params"]["scoring"]

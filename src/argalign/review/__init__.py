@@ -44,7 +44,7 @@ def default_path(data: str | Path) -> Path:
 
 
 def build_report(data: str | Path, *, run_name: str | None = None,
-                 out: str | Path | None = None) -> ReportSummary:
+                 page: str | Path | None = None) -> ReportSummary:
     """Write the report of a run; return where, its size and the figures' names."""
     from argalign import plots
     from argalign.files import atomic_write
@@ -52,9 +52,9 @@ def build_report(data: str | Path, *, run_name: str | None = None,
     from argalign.review.collect import collect
     from argalign.review.page import render
 
-    path = Path(out) if out is not None else default_path(data)
+    path = Path(page) if page is not None else default_path(data)
     # The report reads the raw and result files: it may not replace one, nor write among them.
-    refuse_overwrite([path], [], "--out", data_trees=True, data=data)
+    refuse_overwrite([path], [], "--page", data_trees=True, data=data)
     view = collect(data, run_name)
     figures = plots.score_figures(view.scores)
     try:

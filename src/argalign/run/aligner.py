@@ -29,9 +29,10 @@ class Aligner:
         self.lm = thread_lm(handle.lm, throttle)
         self.programs = {mode: (module.deepcopy(), program_id)
                          for mode, (module, program_id) in programs.items()}
-        self.judge = self.judge_lm = self.judge_adapter = None
+        # The scorer runs whenever the run scores; a judge LM only for a comparison that asks one.
+        self.judge = MutualPredictability(options.comparison) if options.score else None
+        self.judge_lm = self.judge_adapter = None
         if judge_handle is not None and judge_throttle is not None:
-            self.judge = MutualPredictability(options.comparison)
             self.judge_lm = thread_lm(judge_handle.lm, judge_throttle)
             self.judge_adapter = judge_handle.adapter
         self._owners = history_owners(self.lm, self.judge_lm,

@@ -24,8 +24,10 @@ from argalign.config import Settings, load_settings, model_fingerprint
 from argalign.datadir import DataDir, RunStore, Subset
 from argalign.defaults import (
     DEFAULT_ACCEPT_MARGIN,
+    DEFAULT_ACCEPT_RETRIES,
     DEFAULT_COMPARISON,
     DEFAULT_DATA,
+    DEFAULT_MODES,
     DEFAULT_THINKING,
     DEFAULT_TRACE_SAMPLE,
 )
@@ -44,8 +46,8 @@ from argalign.run.store import (
 
 log = logging.getLogger(__name__)
 
-NO_PROGRAM = "none"  # --program none (every mode) or --program A=none: zero-shot
-ALL_MODES = "*"  # the mode key of a bare --program none
+NO_PROGRAM = "none"  # --programs none (every mode) or --programs A=none: zero-shot
+ALL_MODES = "*"  # the mode key of a bare --programs none
 
 # What --retry-failed aligns again; every other outcome is kept.
 RETRYABLE = frozenset({Outcome.FAILED.value, Outcome.NOT_IMPROVED.value})
@@ -56,7 +58,7 @@ class RunOptions:
     """Everything ``argalign run`` takes; ``models=()`` means the settings' default model."""
 
     data: Path = Path(DEFAULT_DATA)
-    modes: tuple[str, ...] = ()  # every registered mode
+    modes: tuple[str, ...] = ()  # DEFAULT_MODES
     models: tuple[str, ...] = ()
     settings: str | None = None
     programs: Mapping[str, str] = field(default_factory=dict)  # mode -> path or MLflow URI
@@ -68,7 +70,7 @@ class RunOptions:
     # least accept_margin above the original, after up to accept_retries fresh samples. It
     # needs the scores, so score=False turns it off (see :attr:`gate`).
     accept_if_better: bool = True
-    accept_retries: int = 2
+    accept_retries: int = DEFAULT_ACCEPT_RETRIES
     accept_margin: float = DEFAULT_ACCEPT_MARGIN
     # --retry-failed: realign the failed and not_improved examples, keep every other result.
     retry_failed: bool = False
@@ -112,7 +114,7 @@ class Plan:
     settings: Settings
     store: RunStore
     models: list[str]
-    judge: str | None
+    judge: str | None  # None when the run asks no judge: --no-score, or a rule-based comparison
     groups: list[Group]
     subsets: list[Subset]
     programs: dict[str, tuple[Any, str]]
@@ -137,7 +139,7 @@ def plan_run(options: RunOptions) -> Plan:
     from argalign.metrics import COMPARISONS
     from argalign.modules import MODES, THINKING_SCOPES
 
-    modes = list(dict.fromkeys(options.modes)) or list(MODES)
+    modes = list(dict.fromkeys(options.modes)) or list(DEFAULT_MODES)
     if any(m not in MODES for m in modes):
         raise ConfigError(f"--modes must be some of {', '.join(MODES)}, got {options.modes}")
     if options.thinking not in THINKING_SCOPES:
@@ -146,7 +148,7 @@ def plan_run(options: RunOptions) -> Plan:
         raise ConfigError(f"--comparison must be one of {', '.join(COMPARISONS)}")
     unknown = sorted(set(options.programs) - set(MODES) - {ALL_MODES})
     if unknown:
-        raise ConfigError(f"--program names unknown modes {unknown}; modes: {', '.join(MODES)}")
+        raise ConfigError(f"--programs names unknown modes {unknown}; modes: {', '.join(MODES)}")
     if options.max_errors is not None and options.max_errors < 0:
         raise ConfigError("--max-errors must be >= 0")
     if options.accept_retries < 0:
@@ -164,9 +166,7 @@ def plan_run(options: RunOptions) -> Plan:
     if options.accept_if_better and not options.score:
         log.info("--no-score: the acceptance gate is off (it needs the scores); every rewrite "
                  "that passes the checks is kept")
-    judge = (options.judge or settings.default_judge) if options.score else None
-    if judge is not None:
-        settings.get(judge)
+    judge = settings.judge(options.judge) if _asks_judge(options) else None
     if options.track:
         from argalign.tracking import tracking_uri
 
@@ -182,9 +182,16 @@ def plan_run(options: RunOptions) -> Plan:
     return plan
 
 
+def _asks_judge(options: RunOptions) -> bool:
+    """Whether the run needs a judge model: it scores, with a comparison that asks an LM."""
+    from argalign.metrics import COMPARISONS
+
+    return options.score and COMPARISONS[options.comparison].uses_lm
+
+
 def _program(mode: str, options: RunOptions, settings: Settings, models: list[str]
              ) -> tuple[Any, str]:
-    """A mode's program: the one named by ``--program``, zero-shot for ``none``, else the best
+    """A mode's program: the one named by ``--programs``, zero-shot for ``none``, else the best
     compiled program for the run's task model when there is one (:func:`default_program`)."""
     from argalign.programs import default_program, load_program
 
@@ -197,7 +204,7 @@ def _program(mode: str, options: RunOptions, settings: Settings, models: list[st
         if found is not None:
             path, meta = found
             log.info("Mode %s: taking the compiled program %s (%s, valset score %.3f over "
-                     "zero-shot %.3f); --program none runs zero-shot", mode, path,
+                     "zero-shot %.3f); --programs none runs zero-shot", mode, path,
                      meta["determined_by"].get("optimizer"), meta["compiled"]["score"],
                      meta["baseline"]["score"])
             chosen = str(path)
@@ -227,9 +234,11 @@ def run_params(plan: Plan) -> dict[str, Any]:
     """The parameter fingerprint a resume must match."""
     options = plan.options
     scoring: dict[str, Any] = {"enabled": False}
+    if options.score:
+        scoring = {"enabled": True, "comparison": options.comparison}
     if plan.judge is not None:
-        scoring = {"enabled": True, "judge": plan.judge, "comparison": options.comparison,
-                   "judge_model": model_fingerprint(plan.settings.get(plan.judge))}
+        scoring.update(judge=plan.judge,
+                       judge_model=model_fingerprint(plan.settings.get(plan.judge)))
     params = {
         "configs": sorted({s.config for s in plan.subsets}),
         "splits": sorted({s.split for s in plan.subsets}),
@@ -248,10 +257,18 @@ def run_params(plan: Plan) -> dict[str, Any]:
 
 def _as_today(params: dict[str, Any]) -> dict[str, Any]:
     """A manifest's params as this version writes them: a gate recorded before the margin
-    existed kept a rewrite scoring no lower, i.e. margin 0."""
+    existed kept a rewrite scoring no lower, i.e. margin 0; a comparison that asks no LM was
+    recorded with the judge it never called."""
+    from argalign.metrics import COMPARISONS
+
     gate = params.get("acceptance")
     if isinstance(gate, dict) and "margin" not in gate:
-        return {**params, "acceptance": {**gate, "margin": 0.0}}
+        params = {**params, "acceptance": {**gate, "margin": 0.0}}
+    scoring = params.get("scoring")
+    kind = COMPARISONS.get(scoring.get("comparison")) if isinstance(scoring, dict) else None
+    if kind is not None and not kind.uses_lm:
+        params = {**params, "scoring": {k: v for k, v in scoring.items()
+                                        if k not in ("judge", "judge_model")}}
     return params
 
 

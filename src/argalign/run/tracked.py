@@ -171,7 +171,7 @@ def _log_outputs(plan: Plan, tracer: Tracer | None) -> None:
     if tracer.sample:
         genai.log_sample(f"{plan.store.name} sample", tracer.sample,
                          {"argalign.run": plan.store.name})
-    if plan.judge is not None:
+    if plan.options.score:
         means = genai.evaluate_traces(tracer.run_id, genai.scorer())
         log.info("mlflow.genai.evaluate over %d traces: %s", tracer.traces, means)
 
