@@ -112,8 +112,8 @@ def compile_program(args: argparse.Namespace, mode: str, optimizer: str) -> dict
     started = time.monotonic()
     result = run_optimize(spec, args.settings)
     log.info("%s/%s: compiled in %.0f s (%s)", mode, optimizer, time.monotonic() - started,
-             "reused" if result["reused"] else f"{result['compile_calls']} LM calls")
-    return result
+             "reused" if result.reused else f"{result.compile_calls} LM calls")
+    return {**result.meta, "program_path": result.program_path, "reused": result.reused}
 
 
 # --- evaluating -------------------------------------------------------------------------------------

@@ -44,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
                 settings = write_settings(tmp / "settings.yaml", server.url, concurrency=args.concurrency)
                 options = RunOptions(data=data, config=str(settings), track=False, progress=False)
                 started, calls_start = time.monotonic(), server.stats()["total"]
-                first = run_batch(options)
+                first = run_batch(options).as_dict()
                 first_s = time.monotonic() - started
                 calls_before = server.stats()["total"]
 
                 started = time.monotonic()
-                again = run_batch(options)
+                again = run_batch(options).as_dict()
                 rerun_s = time.monotonic() - started
                 calls_in_process = server.stats()["total"] - calls_before
 

@@ -51,7 +51,8 @@ def main() -> int:
         data = Path(tmp) / "data"
         prepare(source="sample", configs=list(CONFIGS), splits=list(SPLITS), n=args.n, seed=0, data=data)
         settings = write_settings(Path(tmp) / "settings.yaml", fake.url, concurrency=2)
-        summary = run_batch(RunOptions(data=data, settings=str(settings), track=False, progress=False))
+        summary = run_batch(RunOptions(data=data, settings=str(settings), track=False,
+                                       progress=False)).as_dict()
         records = list(result_records(data / "runs" / summary["run"]))
     usage = [r["scores"]["usage"] for r in records if "usage" in (r.get("scores") or {})]
     n, tokenizer = len(usage), load_tokenizer()

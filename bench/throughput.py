@@ -73,7 +73,7 @@ def run_once(data: Path, settings: Path, name: str, workers: int = 1) -> dict[st
     more = {"workers": workers} if workers != 1 else {}
     summary = run_batch(RunOptions(data=data, settings=str(settings), score=False, track=False,
                                    progress=False, run_name=name, **more))
-    return {"summary": summary, "wall_s": time.monotonic() - started}
+    return {"summary": summary.as_dict(), "wall_s": time.monotonic() - started}
 
 
 class StackSampler:

@@ -121,7 +121,7 @@ def test_sharegpt_export_of_the_real_rows(real_rows_path, tmp_path):
     summary = export(real_rows_path, tmp_path / "out", "sharegpt")
     rows = read_jsonl(tmp_path / "out" / real_rows_path.name)
     originals = read_jsonl(real_rows_path)
-    assert summary["rows"] == len(rows) == len(originals) == 6 and summary["rejected"] == 0
+    assert summary.rows == len(rows) == len(originals) == 6 and summary.rejected == 0
     for row, original in zip(rows, originals):
         assert llamafactory_accepts(row["conversations"])
         assert set(row) == {"conversations", "system", "tools"}
@@ -201,8 +201,8 @@ def test_sharegpt_export_of_a_cleaned_folder(tmp_path, real_rows_path):
     data = tmp_path / "data"
     total = _cleaned(data, real_rows_path)
     summary = export(data, tmp_path / "out", "sharegpt")
-    assert summary["rows"] + summary["rejected"] == total and summary["rows"] > 0
-    assert len(summary["files"]) == 12
+    assert summary.rows + summary.rejected == total and summary.rows > 0
+    assert len(summary.files) == 12
     info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
     assert set(info) == {f"argalign-{c}-{s}" for c in CONFIGS for s in SPLITS}
     for entry in info.values():
@@ -232,7 +232,7 @@ def test_export_of_the_whole_bundled_sample(tmp_path):
         pytest.skip("the bundled sample is not there yet")
     sharegpt = export(sample_dir(), tmp_path / "sharegpt", "sharegpt")
     openai = export(sample_dir(), tmp_path / "openai", "openai")
-    assert sharegpt["rejected"] == openai["rejected"] == 0 and sharegpt["rows"] == openai["rows"] > 0
+    assert sharegpt.rejected == openai.rejected == 0 and sharegpt.rows == openai.rows > 0
     tool_rows = 0
     for config in CONFIGS:
         for split in SPLITS:
@@ -256,7 +256,7 @@ def test_openai_export_keeps_tool_calls_as_objects(real_rows_path, tmp_path):
     summary = export(real_rows_path, tmp_path / "out", "openai")
     rows = read_jsonl(tmp_path / "out" / real_rows_path.name)
     originals = read_jsonl(real_rows_path)
-    assert summary["rows"] == 6
+    assert summary.rows == 6
     for row, original in zip(rows, originals):
         assert row["tools"] == json.loads(original["messages"][0]["tools"])
         assert row["messages"][-1]["content"] == original["messages"][-1]["content"]
@@ -310,7 +310,7 @@ def test_a_lone_surrogate_rejects_its_row_not_the_file(tmp_path, sample_rows, fm
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows), "ascii")
     summary = export(source, tmp_path / "out", fmt)
-    assert (summary["rows"], summary["rejected"]) == (2, 1)
+    assert (summary.rows, summary.rejected) == (2, 1)
     (reject,) = read_jsonl(tmp_path / "out" / "rejects.jsonl")
     assert reject["codes"] == ["INVALID_TEXT"] and reject["where"] == "in.jsonl:2"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
@@ -334,7 +334,7 @@ def test_a_file_with_every_row_rejected_is_left_out_of_the_export(tmp_path, samp
     write_jsonl_atomic(folder / CONFIGS[0] / "train.jsonl", sample_rows[:2])
     write_jsonl_atomic(folder / CONFIGS[0] / "test.jsonl", [{"messages": []}])
     summary = export(folder, tmp_path / "out", "sharegpt")
-    assert summary["rows"] == 2 and summary["rejected"] == 1
+    assert summary.rows == 2 and summary.rejected == 1
     assert not (tmp_path / "out" / CONFIGS[0] / "test.jsonl").exists()
     info = json.loads((tmp_path / "out" / "dataset_info.json").read_text())
     assert [entry["file_name"] for entry in info.values()] == [f"{CONFIGS[0]}/train.jsonl"]
@@ -359,7 +359,7 @@ def test_sharegpt_rows_load_unchanged_through_llamafactory(tmp_path, real_rows_p
 
     cleaned, rows = _eighteen(tmp_path, real_rows_path)
     summary = export(cleaned, tmp_path / "out", "sharegpt", keep_thinking=thinking == "keep")
-    assert (summary["rows"], summary["rejected"]) == (18, 0)
+    assert (summary.rows, summary.rejected) == (18, 0)
     (loaded,) = load_folder(tmp_path / "out", tmp_path / "cache").values()
     assert loaded.skipped == [] and len(loaded.rows) == 18
     for row, original in zip(loaded.rows, rows):
@@ -415,7 +415,7 @@ def test_export_reports_the_longest_row_and_the_cutoff_it_needs(tmp_path, real_r
     cleaned, rows = _eighteen(tmp_path, real_rows_path)
     with caplog.at_level("INFO", logger="argalign.export"):
         summary = export(cleaned, tmp_path / "out", "sharegpt")
-    tokens = summary["tokens"]
+    tokens = summary.tokens
     assert tokens["tokenizer"].startswith("cl100k_base") and tokens["rows"] == 18
     tool_index = next(i for i, r in enumerate(rows) if any(m["tool_calls"] for m in r["messages"]))
     longest = max(range(18), key=lambda i: len(json.dumps(rows[i])))
@@ -438,7 +438,7 @@ def test_a_tokenizer_file_counts_exactly(tmp_path):
     summary = export(tmp_path / "in.jsonl", tmp_path / "out", "sharegpt",
                      tokenizer=tmp_path / "tokenizer.json")
     # Words of the system prompt and the two turns, plus 10 for the template around each.
-    assert summary["tokens"]["longest"]["tokens"] == 2 + 3 + 4 + 10 * 3
-    assert summary["tokens"]["tokenizer"] == "tokenizer.json" and summary["tokens"]["cutoff_len"] == 1024
+    assert summary.tokens["longest"]["tokens"] == 2 + 3 + 4 + 10 * 3
+    assert summary.tokens["tokenizer"] == "tokenizer.json" and summary.tokens["cutoff_len"] == 1024
     with pytest.raises(ConfigError, match="tokenizer"):
         export(tmp_path / "in.jsonl", tmp_path / "out2", "sharegpt", tokenizer=tmp_path / "missing.json")

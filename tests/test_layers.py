@@ -27,7 +27,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "argalign", "argalign.errors", "argalign.codes", "argalign.defaults", "argalign.policies",
         "argalign.records", "argalign.schema", "argalign.source_text", "argalign.thinking",
         "argalign.deliverables", "argalign.redact", "argalign.files", "argalign.lock",
-        "argalign.jsonl", "argalign.datadir", "argalign.tokens", "argalign.stats")),
+        "argalign.jsonl", "argalign.datadir", "argalign.tokens", "argalign.stats",
+        "argalign.results")),
     ("checks and scores", (
         "argalign.checks", "argalign.invariants", "argalign.gate", "argalign.scoreboard",
         "argalign.plots", "argalign.calibration", "argalign.labels")),

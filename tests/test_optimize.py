@@ -113,13 +113,13 @@ def count_runs() -> int:
 
 def test_an_optimize_run_is_logged_with_its_program(first, home):
     result = first["result"]
-    fp = result["fingerprint"]
-    assert (result["reused"], result["partial"]) == (False, False)
-    assert first["requests"] == result["compile_calls"] + result["report_calls"] > 0
+    fp = result.fingerprint
+    assert (result.reused, result.partial) == (False, False)
+    assert first["requests"] == result.compile_calls + result.report_calls > 0
     # The lexical comparison asks no LM: the judge model is never built, nor fingerprinted.
     assert first["models"] == ["openai/fake-task"]
 
-    program = Path(result["program_path"])
+    program = Path(result.program_path)
     assert program == home / "programs" / f"A-bootstrap-{fp}.json"
     assert program.is_file()
     meta = json.loads((home / "programs" / f"A-bootstrap-{fp}.meta.json").read_text())
@@ -205,13 +205,13 @@ def test_an_optimize_run_is_logged_with_its_program(first, home):
 
 def test_a_second_identical_call_reuses_the_program_and_recompile_compiles_again(
         first, fake, home, capsys):
-    fp = first["result"]["fingerprint"]
+    fp = first["result"].fingerprint
     runs, before = count_runs(), fake.stats.total
 
     again = run_optimize(SPEC, str(home / "settings.yaml"))
-    assert again["reused"] is True
-    assert (again["fingerprint"], again["program_path"]) == (fp, first["result"]["program_path"])
-    assert again["compiled"] == first["result"]["compiled"]
+    assert again.reused is True
+    assert (again.fingerprint, again.program_path) == (fp, first["result"].program_path)
+    assert again.compiled == first["result"].compiled
 
     code = cli.main(["optimize", "--mode", "A", "--optimizer", "bootstrap", "--train", "2",
                      "--val", "2", "--seed", "0", "--comparison", "lexical", "--candidates", "1",
@@ -223,17 +223,17 @@ def test_a_second_identical_call_reuses_the_program_and_recompile_compiles_again
     assert count_runs() == runs  # and no MLflow run
 
     forced = run_optimize(dataclasses.replace(SPEC, recompile=True), str(home / "settings.yaml"))
-    assert (forced["reused"], forced["fingerprint"]) == (False, fp)
-    assert fake.stats.total - before == forced["compile_calls"] + forced["report_calls"] > 0
+    assert (forced.reused, forced.fingerprint) == (False, fp)
+    assert fake.stats.total - before == forced.compile_calls + forced.report_calls > 0
     assert count_runs() == runs + 1
 
 
 @pytest.mark.parametrize("change", [{"seed": 1}, {"train": 1}])
 def test_a_changed_seed_or_train_size_changes_the_fingerprint(first, home, change):
     other = run_optimize(dataclasses.replace(SPEC, **change), str(home / "settings.yaml"))
-    assert other["reused"] is False
-    assert other["fingerprint"] != first["result"]["fingerprint"]
-    assert Path(other["program_path"]).is_file()
+    assert other.reused is False
+    assert other.fingerprint != first["result"].fingerprint
+    assert Path(other.program_path).is_file()
 
 
 def test_the_budget_stops_the_compile_and_saves_a_partial_program(first, fake, home):
@@ -241,18 +241,18 @@ def test_the_budget_stops_the_compile_and_saves_a_partial_program(first, fake, h
     spec = dataclasses.replace(SPEC, budget_calls=2)
     result = run_optimize(spec, str(home / "settings.yaml"))
 
-    assert result["partial"] is True
-    assert 0 < result["compile_calls"] <= 2
+    assert result.partial is True
+    assert 0 < result.compile_calls <= 2
     # The call that would have gone over the budget never reached the server.
-    assert fake.stats.total - before == result["compile_calls"] + result["report_calls"]
-    program = Path(result["program_path"])
+    assert fake.stats.total - before == result.compile_calls + result.report_calls
+    program = Path(result.program_path)
     assert program.is_file()
     assert json.loads(program.with_name(program.stem + ".meta.json").read_text())["partial"] is True
-    run = run_of(result["fingerprint"])
+    run = run_of(result.fingerprint)
     assert run.info.status == "FINISHED"
     assert run.data.tags["partial"] == "True"
     assert run.data.params["budget_calls"] == "2"
-    assert run.data.metrics["compile_lm_calls"] == result["compile_calls"]
+    assert run.data.metrics["compile_lm_calls"] == result.compile_calls
     # Traced although this test runs inside a dspy.context (conftest's), unlike `first`.
     traces = mlflow.search_traces(run_id=run.info.run_id, return_type="list")
     assert any(t.data.spans and t.data.spans[0].name == "ModeA.forward"
@@ -265,7 +265,7 @@ def test_compare_lists_runs_with_baseline_compiled_and_delta(first, capsys):
     header = lines[0].split()
     assert {"run", "mode", "models", "optimizer", "baseline", "compiled", "delta",
             "lm_calls"} <= set(header)
-    fp = first["result"]["fingerprint"]
+    fp = first["result"].fingerprint
     assert any(f"A-bootstrap-{fp}" in line for line in lines[2:])
 
     assert cli.main(["compare", "--json"]) == 0
@@ -274,8 +274,8 @@ def test_compare_lists_runs_with_baseline_compiled_and_delta(first, capsys):
     result = first["result"]
     assert (row["mode"], row["models"], row["judge"], row["optimizer"]) == (
         "A", "task", None, "bootstrap")  # lexical: no judge
-    assert row["baseline"] == pytest.approx(result["baseline"]["score"])
-    assert row["compiled"] == pytest.approx(result["compiled"]["score"])
+    assert row["baseline"] == pytest.approx(result.baseline["score"])
+    assert row["compiled"] == pytest.approx(result.compiled["score"])
     assert row["delta"] == pytest.approx(row["compiled"] - row["baseline"])
     for column in ("baseline", "compiled", "delta"):
         assert row[f"{column}_low"] <= row[column] <= row[f"{column}_high"]
@@ -365,9 +365,9 @@ def test_mipro_smoke_within_a_tiny_budget(home):
         write_settings(home / "mipro.yaml", server.url)
         spec = dataclasses.replace(SPEC, optimizer="mipro", budget_calls=40)
         result = run_optimize(spec, str(home / "mipro.yaml"))
-        assert result["compile_calls"] <= 40
-        assert server.stats.total == result["compile_calls"] + result["report_calls"]
-    assert Path(result["program_path"]).is_file()
+        assert result.compile_calls <= 40
+        assert server.stats.total == result.compile_calls + result.report_calls
+    assert Path(result.program_path).is_file()
 
 
 def test_gepa_mode_b_smoke_within_a_tiny_budget(home):
@@ -376,13 +376,13 @@ def test_gepa_mode_b_smoke_within_a_tiny_budget(home):
         write_settings(home / "gepa.yaml", server.url)
         spec = dataclasses.replace(SPEC, mode="B", optimizer="gepa", budget_calls=30)
         result = run_optimize(spec, str(home / "gepa.yaml"))
-        assert server.stats.total == result["compile_calls"] + result["report_calls"]
-    assert result["compile_calls"] <= 30
-    assert result["baseline"]["invariant_pass_rate"] == 1.0
-    assert Path(result["program_path"]).name == f"B-gepa-{result['fingerprint']}.json"
-    run = run_of(result["fingerprint"])
+        assert server.stats.total == result.compile_calls + result.report_calls
+    assert result.compile_calls <= 30
+    assert result.baseline["invariant_pass_rate"] == 1.0
+    assert Path(result.program_path).name == f"B-gepa-{result.fingerprint}.json"
+    run = run_of(result.fingerprint)
     assert run.data.params["reflection_model"] == "judge"
-    assert run.data.tags["partial"] == str(result["partial"])
+    assert run.data.tags["partial"] == str(result.partial)
 
 
 def test_the_budget_stop_gets_through_dspys_callback_runner():

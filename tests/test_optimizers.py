@@ -17,7 +17,7 @@ from pathlib import Path
 import dspy
 import pytest
 
-from argalign.optimize import OptimizeSpec, run_optimize
+from argalign.optimize import OptimizeResult, OptimizeSpec, run_optimize
 from argalign.optimizers import (
     OPTIMIZERS,
     Bootstrap,
@@ -93,28 +93,28 @@ def test_a_budget_stop_keeps_the_best_candidate_found_so_far(tmp_path, optimizer
     pytest.importorskip("optuna")
     spec = dataclasses.replace(SPEC, optimizer=optimizer, mode=mode)
 
-    def compile_with(budget: int | None) -> dict:
+    def compile_with(budget: int | None) -> OptimizeResult:
         # A fresh server each time: its faults hit the first attempt at each distinct prompt.
         config = FakeConfig(output_words=15, fault=fault, fail_first_n=1 if fault else 0)
         with FakeOpenAIServer(config, responder=improving) as server:
             result = run_optimize(dataclasses.replace(spec, budget_calls=budget),
                                   settings_for(tmp_path / "s.json", server.url))
-            assert server.stats.total == result["compile_calls"] + result["report_calls"]
+            assert server.stats.total == result.compile_calls + result.report_calls
         return result
 
     full = compile_with(None)
-    found = full["compile"]["best_found_at"]
-    assert full["partial"] is False and found is not None
-    assert found["lm_calls"] < full["compile_calls"]  # the best came before the end
+    found = full.meta["compile"]["best_found_at"]
+    assert full.partial is False and found is not None
+    assert found["lm_calls"] < full.compile_calls  # the best came before the end
 
     budget = found["lm_calls"] + 2
     stopped = compile_with(budget)
-    assert stopped["partial"] is True and stopped["compile_calls"] <= budget
-    assert stopped["zero_shot_kept"] is False
-    assert stopped["compiled"]["score"] == pytest.approx(found["score"], abs=1e-4)
-    assert stopped["compiled"]["score"] > stopped["baseline"]["score"]
-    assert any(MARK in text for text in instructions(stopped["program_path"]))
-    meta = json.loads(Path(stopped["program_path"]).with_suffix(".meta.json").read_text())
+    assert stopped.partial is True and stopped.compile_calls <= budget
+    assert stopped.zero_shot_kept is False
+    assert stopped.compiled["score"] == pytest.approx(found["score"], abs=1e-4)
+    assert stopped.compiled["score"] > stopped.baseline["score"]
+    assert any(MARK in text for text in instructions(stopped.program_path))
+    meta = json.loads(Path(stopped.program_path).with_suffix(".meta.json").read_text())
     assert meta["partial"] is True and meta["compile"]["best_found_at"] == found
 
 
@@ -123,9 +123,9 @@ def test_a_budget_spent_before_any_candidate_keeps_the_zero_shot_program(tmp_pat
     with FakeOpenAIServer(FakeConfig(output_words=15), responder=improving) as server:
         settings = settings_for(tmp_path / "s.json", server.url)
         stopped = run_optimize(dataclasses.replace(SPEC, budget_calls=2), settings)
-    assert stopped["partial"] is True and stopped["zero_shot_kept"] is True
-    assert stopped["compiled"] == stopped["baseline"]
-    assert not any(MARK in text for text in instructions(stopped["program_path"]))
+    assert stopped.partial is True and stopped.zero_shot_kept is True
+    assert stopped.compiled == stopped.baseline
+    assert not any(MARK in text for text in instructions(stopped.program_path))
 
 
 # --- the tracker, through dspy.Evaluate --------------------------------------------------------
@@ -327,14 +327,14 @@ def test_gepa_reflects_on_the_codes_of_conversations_the_program_gave_up_on(tmp_
     with FakeOpenAIServer(FakeConfig(), responder=respond) as server:
         result = run_optimize(dataclasses.replace(SPEC, optimizer="gepa", budget_calls=60),
                               settings_for(tmp_path / "s.json", server.url))
-    assert result["baseline"]["invariant_pass_rate"] == 0.0  # the module gave up on every row
+    assert result.baseline["invariant_pass_rate"] == 0.0  # the module gave up on every row
     assert reflections, "GEPA made no reflection call"
     assert all("FIELD_TOO_LONG" in prompt for prompt in reflections)
     assert "No aligned row was produced" in reflections[0]
     # The code comes with its meaning, and the meta keeps what the reflection read and wrote.
     assert "What the codes mean" in reflections[0]
     assert "FIELD_TOO_LONG: an output field is longer than allowed" in reflections[0]
-    kept = result["compile"]["reflections"]
+    kept = result.meta["compile"]["reflections"]
     assert kept and "FIELD_TOO_LONG" in kept[-1]["prompt_tail"]
     assert "Keep the opening to one or two sentences." in kept[-1]["reply"]
 

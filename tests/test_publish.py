@@ -96,14 +96,14 @@ def test_dry_run_folder_loads_every_config_and_split(cleaned, tmp_path, real_row
     data, counts = cleaned
     out = tmp_path / "out"
     summary = _dry(data, out)
-    assert summary["dry_run"] and summary["private"] and summary["rows"] == sum(counts.values())
+    assert summary.dry_run and summary.private and summary.rows == sum(counts.values())
     expected = {f"{c}-aligned/{s}-00000-of-00001.parquet" for c, s in counts} | {"README.md", DRY_RUN_MARKER}
     expected |= {"plots/scores_by_mode.png", "plots/scores_by_model.png"}  # the rows are scored
     assert {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()} == expected
     source = sample_rows(real_rows_path)
     for (config, split), n in counts.items():
         ds = _load(out, f"{config}-aligned", split, tmp_path / "cache")
-        assert ds.num_rows == n == summary["configs"][f"{config}-aligned"][split]
+        assert ds.num_rows == n == summary.configs[f"{config}-aligned"][split]
         assert list(ds.features["messages"].feature) == list(MESSAGE_KEYS)
         assert all(v.dtype == "string" for v in ds.features["messages"].feature.values())
         # every message round-trips exactly: nulls stay null, JSON strings stay strings
@@ -125,7 +125,7 @@ def test_dry_run_rebuilds_its_own_folder(cleaned, tmp_path):
     out = tmp_path / "out"
     _dry(data, out)
     summary = _dry(data, out, configs=[CONFIGS[0]])
-    assert list(summary["configs"]) == [f"{CONFIGS[0]}-aligned"]
+    assert list(summary.configs) == [f"{CONFIGS[0]}-aligned"]
     assert sorted(p.name for p in out.iterdir()) == [DRY_RUN_MARKER, "README.md", f"{CONFIGS[0]}-aligned",
                                                      "plots"]
 
@@ -241,8 +241,8 @@ def test_from_merged_publishes_only_aligned_rows(tmp_path, real_rows_path, caplo
     out = tmp_path / "out"
     with caplog.at_level("WARNING", logger="argalign.publish"):
         summary = _dry(data, out, configs=[CONFIGS[3]], from_merged=True)
-    assert summary["configs"] == {f"{CONFIGS[3]}-aligned": {"train": 3}}
-    assert summary["source"] == "merged"
+    assert summary.configs == {f"{CONFIGS[3]}-aligned": {"train": 3}}
+    assert summary.source == "merged"
     assert any("merged" in r.getMessage() for r in caplog.records)
     _, body = _card(out)
     assert f"| `{CONFIGS[3]}-aligned` | train | 3 | 1 | 1 | 1 | 3 |" in body  # a u f r published
@@ -305,7 +305,7 @@ def test_upload_path_with_a_fake_api(cleaned):
     assert api.calls[1][1]["repo_type"] == "dataset"
     assert "README.md" in api.uploaded and "plots/scores_by_mode.png" in api.uploaded
     assert len(api.uploaded) == len(counts) + 3  # the parquet files, the card and two plots
-    assert summary["commit_url"].endswith("/commit/abc") and not summary["dry_run"]
+    assert summary.commit_url.endswith("/commit/abc") and not summary.dry_run
 
 
 def test_public_flag_creates_a_public_repo(cleaned):
@@ -412,7 +412,7 @@ def test_every_split_unknown_message_keys_and_column_types_are_published(tmp_pat
         f"{config}/train": {"rows_in": 2, "aligned": 2}, f"{config}/dev": {"rows_in": 2, "aligned": 2}}})
     out = tmp_path / "out"
     summary = _dry(data, out, configs=[config])
-    assert summary["configs"] == {f"{config}-aligned": {"train": 2, "dev": 2}}
+    assert summary.configs == {f"{config}-aligned": {"train": 2, "dev": 2}}
     train = _load(out, f"{config}-aligned", "train", tmp_path / "cache")
     dev = _load(out, f"{config}-aligned", "dev", tmp_path / "cache")
     assert list(train.features["messages"].feature)[:6] == list(MESSAGE_KEYS)
@@ -456,12 +456,12 @@ def test_verify_reads_every_row_back(cleaned, tmp_path):
     out = tmp_path / "out"
     summary = _dry(data, out, configs=[CONFIGS[0]])
     name = f"{CONFIGS[0]}-aligned"
-    verify_folder(out, summary["configs"], "messages")
-    wrong = {name: {**summary["configs"][name], "train": summary["configs"][name]["train"] + 1}}
+    verify_folder(out, summary.configs, "messages")
+    wrong = {name: {**summary.configs[name], "train": summary.configs[name]["train"] + 1}}
     with pytest.raises(RunError, match="rows, expected"):
         verify_folder(out, wrong, "messages")
     with pytest.raises(RunError, match="message schema"):
-        verify_folder(out, summary["configs"], "conversations")
+        verify_folder(out, summary.configs, "conversations")
     with pytest.raises(RunError, match="does not load"):
         verify_folder(out, {"nope-aligned": {"train": 1}}, "messages")
 

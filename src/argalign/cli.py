@@ -65,14 +65,14 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 def cmd_codes(args: argparse.Namespace) -> int:
     from argalign.codes import catalogue
+    from argalign.results import Table, text_table
 
     rows = [(code, kind, meaning) for code, (kind, meaning) in catalogue().items()
             if args.kind in (None, kind)]
     if args.json:
         emit([{"code": code, "kind": kind, "meaning": meaning} for code, kind, meaning in rows])
         return EXIT_OK
-    width = max(len(code) for code, _, _ in rows)
-    sys.stdout.write("".join(f"{code:<{width}}  {kind:<9}  {meaning}\n" for code, kind, meaning in rows))
+    sys.stdout.write(text_table(Table(None, rows)) + "\n")
     return EXIT_OK
 
 

@@ -42,6 +42,7 @@ from argalign.datadir import REJECTS_SUFFIX, DataDir, Subset
 from argalign.errors import ConfigError, RowError
 from argalign.jsonl import iter_jsonl, refuse_overwrite, write_json_atomic, write_jsonl_atomic
 from argalign.records import Outcome, Reject
+from argalign.results import StageResult
 from argalign.schema import Example, parse_conversation
 
 log = logging.getLogger(__name__)
@@ -354,8 +355,52 @@ CONVERTERS: dict[str, Format] = {
 FORMATS = tuple(CONVERTERS)
 
 
+@dataclass(frozen=True)
+class ExportedFile:
+    """One input file: where it was read and written (None: every row rejected), and counts."""
+
+    source: str
+    target: str | None
+    rows: int
+    rejected: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"in": self.source, "out": self.target, "rows": self.rows,
+                "rejected": self.rejected}
+
+
+@dataclass(frozen=True)
+class ExportSummary(StageResult):
+    """What ``export`` wrote: the files, rows and rejects, the longest row's tokens
+    (:meth:`argalign.tokens.Lengths.as_dict`), the rejects file when there is one, and the
+    format's side files by name (``dataset_info``)."""
+
+    format: str
+    thinking: str
+    out: str
+    files: list[ExportedFile]
+    tokens: dict[str, Any]
+    rejects: str | None = None
+    side_files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.rows for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "thinking": self.thinking, "out": self.out,
+                "files": [f.as_dict() for f in self.files], "rows": self.rows,
+                "rejected": self.rejected, "tokens": self.tokens,
+                **({"rejects": self.rejects} if self.rejects is not None else {}),
+                **self.side_files}
+
+
 def export(inp: str | Path, out_dir: str | Path, fmt: str, *, keep_thinking: bool = True,
-           tokenizer: str | Path | None = None) -> dict[str, Any]:
+           tokenizer: str | Path | None = None) -> ExportSummary:
     """Convert every row of the cleaned input into ``out_dir``; returns a summary (files, rows,
     rejects, and the token length of the longest row with the ``cutoff_len`` it needs, see
     :mod:`argalign.tokens`). ``keep_thinking=False`` leaves the thinking out of every row."""
@@ -370,7 +415,8 @@ def export(inp: str | Path, out_dir: str | Path, fmt: str, *, keep_thinking: boo
                       out / "dataset_info.json"], [path for path, _ in inputs], "--out-dir")
     inputs = finished_clean(inputs)
     rejects: list[dict[str, Any]] = []
-    files, written = [], {}
+    files: list[ExportedFile] = []
+    written: dict[str, int] = {}
     for path, name in inputs:
         before = len(rejects)
 
@@ -391,18 +437,16 @@ def export(inp: str | Path, out_dir: str | Path, fmt: str, *, keep_thinking: boo
         count = write_jsonl_atomic(out / name, rows(), empty=False)
         if count:
             written[name] = count
-        files.append({"in": str(path), "out": str(out / name) if count else None, "rows": count,
-                      Outcome.REJECTED.value: len(rejects) - before})
+        files.append(ExportedFile(source=str(path), target=str(out / name) if count else None,
+                                  rows=count, rejected=len(rejects) - before))
         log.info("%s: %d rows written, %d rejected", name, count, len(rejects) - before)
-    summary: dict[str, Any] = {"format": fmt, "thinking": "keep" if keep_thinking else "drop",
-                               "out": str(out), "files": files,
-                               "rows": sum(written.values()), Outcome.REJECTED.value: len(rejects),
-                               "tokens": lengths.as_dict()}
     log.info("%s", lengths.message())
+    rejects_path = None
     if rejects:
-        summary["rejects"] = str(out / "rejects.jsonl")
+        rejects_path = str(out / "rejects.jsonl")
         write_jsonl_atomic(out / "rejects.jsonl", rejects)
-        log.warning("%d rows could not be converted; see %s", len(rejects), summary["rejects"])
-    if spec.side_files is not None:
-        summary.update(spec.side_files(out, written))
-    return summary
+        log.warning("%d rows could not be converted; see %s", len(rejects), rejects_path)
+    side_files = spec.side_files(out, written) if spec.side_files is not None else {}
+    return ExportSummary(format=fmt, thinking="keep" if keep_thinking else "drop", out=str(out),
+                         files=files, tokens=lengths.as_dict(), rejects=rejects_path,
+                         side_files=side_files)

@@ -39,7 +39,7 @@ from argalign.evaluation import evaluate, summarize
 from argalign.gold import demo_ids
 from argalign.jsonl import write_json_atomic
 from argalign.metrics import make_metric
-from argalign.optimize_spec import OptimizeSpec
+from argalign.optimize_spec import OptimizeResult, OptimizeSpec
 from argalign.optimizers import OPTIMIZERS, Candidate, CompileReport, Optimizer, StopCompile
 from argalign.programs import fingerprint, load_program, meta_path, programs_dir
 from argalign.records import Outcome
@@ -356,7 +356,7 @@ def _log_evaluations(rows: dict[str, list[dict[str, Any]]]) -> None:
         log.warning("MLflow: the valset evaluations could not be logged: %s", e)
 
 
-def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, Any]:
+def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> OptimizeResult:
     """Load, reuse a saved program with the same fingerprint, or measure the zero-shot
     baseline, compile within the budget, measure the result, save and log it."""
     from argalign import tracking
@@ -365,7 +365,7 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, A
     plan = _load(spec, settings)
     saved = _saved(plan)
     if saved is not None:
-        return {**saved, "program_path": str(plan.path), "reused": True}
+        return OptimizeResult.of(saved, str(plan.path), reused=True)
 
     started = time.monotonic()
     params = {"mode": spec.mode, "optimizer": spec.optimizer, "task_model": plan.model,
@@ -402,7 +402,7 @@ def run_optimize(spec: OptimizeSpec, settings: str | None = None) -> dict[str, A
                 "zero_shot_kept": compiled is plan.student, "compile": notes,
                 "demos": demo_ids(compiled)}
         _save_and_log(plan, compiled, meta, {"baseline": baseline_rows, "compiled": compiled_rows})
-    return {**meta, "program_path": str(plan.path), "reused": False}
+    return OptimizeResult.of(meta, str(plan.path), reused=False)
 
 
 def _self_judged(params: dict[str, str]) -> bool:

@@ -40,28 +40,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         source=args.source, configs=args.configs or [], candidates=args.candidates,
         max_demos=args.max_demos, recompile=args.recompile, gold=args.gold,
     )
-    result = run_optimize(spec, settings=args.settings)
-    keys = ("program_path", "fingerprint", "reused", "partial", "baseline", "compiled",
-            "compile_calls", "report_calls", "output_tokens", "wall_s")
-    emit({k: result.get(k) for k in keys})
+    emit(run_optimize(spec, settings=args.settings).as_dict())
     return EXIT_OK
-
-
-def format_table(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "(no runs)"
-    columns = list(rows[0])
-
-    def cell(v: Any) -> str:
-        if isinstance(v, float):
-            return str(int(v)) if v.is_integer() and abs(v) >= 1 else f"{v:.3f}"
-        return "" if v is None else str(v)
-
-    widths = {c: max(len(c), *(len(cell(r[c])) for r in rows)) for c in columns}
-    lines = ["  ".join(c.ljust(widths[c]) for c in columns),
-             "  ".join("-" * widths[c] for c in columns)]
-    lines += ["  ".join(cell(r[c]).ljust(widths[c]) for c in columns) for r in rows]
-    return "\n".join(lines)
 
 
 def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +56,17 @@ def with_intervals(row: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def compare_text(rows: list[dict[str, Any]]) -> str:
+    """The compared runs for a terminal: a header, a rule, one line per run."""
+    from argalign.results import Table, text_table
+
+    if not rows:
+        return "(no runs)"
+    shown = [with_intervals(r) for r in rows]
+    columns = list(shown[0])
+    return text_table(Table(columns, [[r[c] for c in columns] for r in shown], rule=True))
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from argalign.optimize import compare_table
 
@@ -88,7 +79,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         emit(rows)
     else:
-        sys.stdout.write(format_table([with_intervals(r) for r in rows]) + "\n")
+        sys.stdout.write(compare_text(rows) + "\n")
     return EXIT_OK
 
 

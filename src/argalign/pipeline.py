@@ -14,25 +14,60 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from argalign.datadir import DataDir
 from argalign.lock import locked
 from argalign.records import MISSING, OUTCOMES, Outcome
-from argalign.run.clean import clean
-from argalign.run.merge import merge
+from argalign.results import StageResult, Table, subset_table
+from argalign.run.clean import CleanSummary, clean
+from argalign.run.merge import MergeSummary, merge
+from argalign.run.report import RunSummary
 from argalign.run.runner import RunOptions, run_batch
+
+if TYPE_CHECKING:
+    from argalign.prepare import PrepareResult
+    from argalign.review import ReportSummary
 
 log = logging.getLogger(__name__)
 
 TABLE_COLUMNS = ("examples", *OUTCOMES, "cleaned", "set_aside")
+RUN_OUTCOMES = TABLE_COLUMNS[1:-2]  # the run's outcomes, between examples and cleaned
+
+
+@dataclass(frozen=True)
+class PipelineResult(StageResult):
+    """What every stage of the pipeline returned, and one row per (config, split) of
+    :data:`TABLE_COLUMNS`: examples, run outcomes, rows kept by clean and rows set aside."""
+
+    prepare: PrepareResult
+    run: RunSummary
+    merge: MergeSummary
+    clean: CleanSummary
+    published: object
+    report: ReportSummary | None
+    table: dict[str, dict[str, int]]
+
+    def as_dict(self) -> dict[str, Any]:
+        published = self.published
+        return {"prepare": self.prepare.as_dict(), "run": self.run.as_dict(),
+                "merge": self.merge.as_dict(), "clean": self.clean.as_dict(),
+                "published": published.as_dict() if isinstance(published, StageResult)
+                else published,
+                "report": self.report.as_dict() if self.report is not None else None,
+                "table": self.table}
+
+    def as_table(self) -> Table:
+        """:attr:`table` with a total row, as ``argalign pipeline`` prints it."""
+        return subset_table(self.table, TABLE_COLUMNS)
 
 
 def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: int | None,
              seed: int, data: str | Path, run: RunOptions,
-             publish: Callable[[Path], Any] | None = None, report: bool = True) -> dict[str, Any]:
-    """Run every stage; return ``{"prepare", "run", "merge", "clean", "report", "table"}``.
+             publish: Callable[[Path], Any] | None = None, report: bool = True) -> PipelineResult:
+    """Run every stage; return each stage's result and the per-subset table.
 
     ``report`` writes the review report (:mod:`argalign.review`) to ``<data>/report.html``.
     """
@@ -46,31 +81,37 @@ def pipeline(*, source: str | None, configs: list[str], splits: list[str], n: in
         prepared = prepare(source=source, configs=configs, splits=splits, n=n, seed=seed,
                            data=folder.root)
         with locked(folder.root, "pipeline"):
-            return _steps(folder, prepared.as_dict(), configs=configs, splits=splits, seed=seed,
+            return _steps(folder, prepared, configs=configs, splits=splits, seed=seed,
                           run=run, publish=publish, report=report)
 
 
-def _steps(folder: DataDir, prepared: dict[str, Any], *, configs: list[str], splits: list[str],
+def _steps(folder: DataDir, prepared: PrepareResult, *, configs: list[str], splits: list[str],
            seed: int, run: RunOptions, publish: Callable[[Path], Any] | None,
-           report: bool) -> dict[str, Any]:
+           report: bool) -> PipelineResult:
     options = dataclasses.replace(run, data=folder.root, seed=seed, configs=tuple(configs),
                                   splits=tuple(splits))
     ran = run_batch(options)
-    merged = merge(folder.root, ran["run"])
+    merged = merge(folder.root, ran.run)
     cleaned = clean(folder.root)
     reported = None
     if report:
         from argalign.review import build_report
 
-        reported = build_report(folder.root, run_name=ran["run"])
+        reported = build_report(folder.root, run_name=ran.run)
     published = publish(folder.stage("cleaned")) if publish is not None else None
+    return PipelineResult(prepare=prepared, run=ran, merge=merged, clean=cleaned,
+                          published=published, report=reported,
+                          table=_table(ran, merged, cleaned))
+
+
+def _table(ran: RunSummary, merged: MergeSummary, cleaned: CleanSummary
+           ) -> dict[str, dict[str, int]]:
+    """Per (config, split): the raw examples, the run's outcomes, rows kept and set aside."""
     table = {}
-    for key, counts in cleaned["subsets"].items():
-        outcomes = ran["subsets"].get(key, {})
-        table[key] = {"examples": merged["subsets"][key]["raw"],
-                      **{k: outcomes.get(k, 0) for k in OUTCOMES},
+    for key, counts in cleaned.subsets.items():
+        outcomes = ran.subsets.get(key, {})
+        table[key] = {"examples": merged.subsets[key].raw,
+                      **{k: outcomes.get(k, 0) for k in RUN_OUTCOMES},
                       "cleaned": counts[Outcome.ALIGNED],
                       "set_aside": counts["rows_in"] - counts[Outcome.ALIGNED] + counts[MISSING]}
-    return {"prepare": prepared, "run": ran, "merge": merged, "clean": cleaned,
-            "published": published, "report": reported, "table": table}
-
+    return table

@@ -29,6 +29,7 @@ from argalign.datadir import DataDir, Subset
 from argalign.errors import ConfigError, RowError, RunError
 from argalign.jsonl import Appender, refuse_overwrite, write_json_atomic
 from argalign.records import Outcome, Reject
+from argalign.results import StageResult
 from argalign.schema import Example, example_id, parse_conversation
 from argalign.sources import (  # noqa: F401 - re-exported: the sources are part of prepare's API
     HUB_DATASET,
@@ -74,7 +75,10 @@ def choose(total: int, n: int | None, seed: int, config: str, split: str) -> set
 
 
 @dataclass
-class PrepareResult:
+class PrepareResult(StageResult):
+    """What ``prepare`` wrote: the raw folder, the source's label, and per ``config/split``
+    the rows read, the examples written and the rows rejected."""
+
     out: Path
     source: str
     counts: dict[str, dict[str, int]] = field(default_factory=dict)

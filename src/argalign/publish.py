@@ -12,6 +12,7 @@ or ``.env``) only when uploading, and every message that leaves this module is s
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import re
@@ -19,6 +20,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ from argalign.errors import ConfigError, RunError
 from argalign.hub_folder import PROVENANCE_TYPES, build_folder, verify_folder  # noqa: F401 - re-exported
 from argalign.lock import locked
 from argalign.redact import scrub
+from argalign.results import StageResult
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +37,31 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Written into a dry-run folder, so a later dry run clears only a folder it made itself.
 DRY_RUN_MARKER = ".argalign-dry-run"
+
+
+@dataclass(frozen=True)
+class PublishSummary(StageResult):
+    """What ``publish`` built and uploaded: the repo, where the rows came from, rows per config
+    and split, and either the dry run's ``folder`` or the upload's ``commit_url``."""
+
+    repo_id: str
+    private: bool
+    dry_run: bool
+    source: str
+    configs: dict[str, dict[str, int]] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    folder: str | None = None
+    commit_url: str | None = None
+
+    @property
+    def rows(self) -> int:
+        return sum(sum(splits.values()) for splits in self.configs.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        where = {"folder": self.folder} if self.dry_run else {"commit_url": self.commit_url}
+        return {"repo_id": self.repo_id, "private": self.private, "dry_run": self.dry_run,
+                "source": self.source, **where, "configs": self.configs, "rows": self.rows,
+                "skipped": self.skipped}
 
 
 # --- the Hub -----------------------------------------------------------------------------
@@ -129,7 +157,8 @@ def _dry_run_dir(path: str | Path) -> Path:
 
 def publish(data: str | Path, *, org: str, repo_name: str, configs: list[str], public: bool = False,
             messages_field: str = DEFAULT_MESSAGES_FIELD, with_provenance: bool = False,
-            from_merged: bool = False, dry_run: str | Path | None = None, api: Any = None) -> dict[str, Any]:
+            from_merged: bool = False, dry_run: str | Path | None = None, api: Any = None
+            ) -> PublishSummary:
     """Build, verify and (unless ``dry_run``) upload; returns a summary. ``api``: an HfApi-like.
 
     The data folder is locked meanwhile (:mod:`argalign.lock`): no clean rewrites it under us.
@@ -142,7 +171,7 @@ def publish(data: str | Path, *, org: str, repo_name: str, configs: list[str], p
 
 def _publish(data: str | Path, *, org: str, repo_name: str, configs: list[str], public: bool,
              messages_field: str, with_provenance: bool, from_merged: bool,
-             dry_run: str | Path | None, api: Any) -> dict[str, Any]:
+             dry_run: str | Path | None, api: Any) -> PublishSummary:
     if not (_NAME.match(org) and _NAME.match(repo_name)):
         raise ConfigError(f"{org}/{repo_name} is not a valid Hub repo id")
     if not _FIELD.match(messages_field):
@@ -156,14 +185,14 @@ def _publish(data: str | Path, *, org: str, repo_name: str, configs: list[str], 
     token = None if dry_run is not None or api is not None else hf_token()  # fail before work
     options = {"messages_field": messages_field, "with_provenance": with_provenance,
                "from_merged": from_merged}
-    summary: dict[str, Any] = {"repo_id": repo_id, "private": not public, "dry_run": dry_run is not None,
-                               "source": "merged" if from_merged else "cleaned"}
+    summary = PublishSummary(repo_id=repo_id, private=not public, dry_run=dry_run is not None,
+                             source="merged" if from_merged else "cleaned")
     if dry_run is not None:
         built = build_folder(data, _dry_run_dir(dry_run), repo_id, configs, **options)
         verify_folder(built.folder, built.counts, messages_field)
         log.info("dry run: %s is what would be uploaded to %s", built.folder, repo_id)
-        return {**summary, "folder": str(built.folder), "configs": built.counts,
-                "rows": sum(map(sum, (c.values() for c in built.counts.values()))), "skipped": built.skipped}
+        return dataclasses.replace(summary, folder=str(built.folder), configs=built.counts,
+                                   skipped=built.skipped)
     if api is None:
         from huggingface_hub import HfApi
 
@@ -172,5 +201,5 @@ def _publish(data: str | Path, *, org: str, repo_name: str, configs: list[str], 
         built = build_folder(data, Path(tmp), repo_id, configs, **options)
         verify_folder(built.folder, built.counts, messages_field)
         url = upload(built.folder, repo_id, private=not public, api=api)
-    return {**summary, "commit_url": url, "configs": built.counts,
-            "rows": sum(map(sum, (c.values() for c in built.counts.values()))), "skipped": built.skipped}
+    return dataclasses.replace(summary, commit_url=url, configs=built.counts,
+                               skipped=built.skipped)

@@ -23,9 +23,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from argalign.publish import publish
 
     emit(publish(args.data, org=args.org, repo_name=args.repo_name, configs=args.configs,
-                  public=args.public, messages_field=args.messages_field,
-                  with_provenance=args.with_provenance, from_merged=args.from_merged,
-                  dry_run=args.dry_run))
+                 public=args.public, messages_field=args.messages_field,
+                 with_provenance=args.with_provenance, from_merged=args.from_merged,
+                 dry_run=args.dry_run).as_dict())
     return EXIT_OK
 
 
@@ -49,10 +49,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     summary = export(_export_input(args), args.out_dir, args.format,
                      keep_thinking=args.keep_thinking, tokenizer=args.tokenizer)
-    emit(summary)
-    if not summary["rows"]:
+    emit(summary.as_dict())
+    if not summary.rows:
         logging.getLogger("argalign").error("export: no row exported, all %d rejected (see %s)",
-                                            summary[Outcome.REJECTED], summary.get("rejects"))
+                                            summary.rejected, summary.rejects)
         return EXIT_FAILED
     return EXIT_OK
 

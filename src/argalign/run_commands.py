@@ -80,35 +80,36 @@ def _run_options(args: argparse.Namespace, data: str):
 def cmd_run(args: argparse.Namespace) -> int:
     from argalign.run.runner import run_batch
 
-    emit(run_batch(_run_options(args, args.data)))
+    emit(run_batch(_run_options(args, args.data)).as_dict())
     return EXIT_OK
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
     from argalign.run.merge import merge
 
-    emit(merge(args.data, args.run_name, allow_missing=args.allow_missing))
+    emit(merge(args.data, args.run_name, allow_missing=args.allow_missing).as_dict())
     return EXIT_OK
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from argalign.run.clean import clean, table
+    from argalign.results import text_table
+    from argalign.run.clean import clean
 
     summary = clean(args.data, max_user_change=args.max_user_change)
-    sys.stdout.write(table(summary["subsets"]) + "\n")
+    sys.stdout.write(text_table(summary.as_table()) + "\n")
     return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from argalign.review import build_report
 
-    emit(build_report(args.data, run_name=args.run_name, page=args.page))
+    emit(build_report(args.data, run_name=args.run_name, page=args.page).as_dict())
     return EXIT_OK
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from argalign.pipeline import TABLE_COLUMNS, pipeline
-    from argalign.run.clean import table
+    from argalign.pipeline import pipeline
+    from argalign.results import text_table
 
     publish = None
     if args.publish_repo or args.publish_dry_run:
@@ -128,16 +129,14 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     result = pipeline(source=args.source, configs=args.configs, splits=args.splits, n=n,
                       seed=args.seed, data=args.data, run=_run_options(args, args.data),
                       publish=publish, report=args.report)
-    sys.stdout.write(f"run {result['run']['run']} in {args.data}\n"
-                     + table(result["table"], TABLE_COLUMNS) + "\n")
-    scores = result["run"].get("scores")
-    if scores:
-        from argalign.scoreboard import text_table
+    sys.stdout.write(f"run {result.run.run} in {args.data}\n" + text_table(result.as_table()) + "\n")
+    if result.run.scores:
+        from argalign.scoreboard import score_table
 
         sys.stdout.write("\nmutual predictability of the rows that ended aligned, before and after "
-                         "(95% intervals):\n" + text_table(scores) + "\n")
-    if result.get("report"):
-        sys.stdout.write(f"\nreview report: {result['report']['out']}\n")
+                         "(95% intervals):\n" + text_table(score_table(result.run.scores)) + "\n")
+    if result.report is not None:
+        sys.stdout.write(f"\nreview report: {result.report.out}\n")
     return EXIT_OK
 
 

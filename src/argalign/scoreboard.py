@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from argalign.records import OUTCOMES, Outcome
+from argalign.results import Table
 from argalign.stats import Estimate, difference_ci, mean_ci
 
 KINDS = ("config", "mode", "model")
@@ -209,14 +210,12 @@ def interval(estimate: Estimate, *, signed: bool = False, digits: int = 3) -> st
             f"{estimate.high:{sign}.{digits}f}]")
 
 
-def text_table(table: Mapping[str, Any]) -> str:
-    """The table for a terminal: one line per group, counts and the three estimates."""
+def score_table(table: Mapping[str, Any]) -> Table:
+    """The table for a terminal (:func:`argalign.results.text_table`): one row per group,
+    counts and the three estimates."""
     groups = rows(table)
     outcomes = [o for o in OUTCOMES if any(r.outcomes.get(o) for r in groups)]
     header = ["group", *outcomes, "scored", "before", "after", "after - before"]
-    lines = [[r.name if r.kind == ALL else f"{r.kind} {r.name}",
-              *(str(r.outcomes.get(o, 0)) for o in outcomes), str(r.scored), r.before, r.after,
-              r.difference] for r in groups]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()
-                     for line in [header, *lines])
+    return Table(header, [[r.name if r.kind == ALL else f"{r.kind} {r.name}",
+                           *(r.outcomes.get(o, 0) for o in outcomes), r.scored, r.before,
+                           r.after, r.difference] for r in groups])

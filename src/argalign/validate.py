@@ -30,11 +30,15 @@ from argalign.jsonl import (
 )
 from argalign.policies import DEFAULT_MAX_USER_CHANGE
 from argalign.records import Outcome, Violation
+from argalign.results import StageResult
 from argalign.schema import Example, PlainRowIds, parse_conversation
 
 
 @dataclass
-class ValidateSummary:
+class ValidateSummary(StageResult):
+    """What ``validate`` found: rows per outcome, violations per code, and one report line per
+    row (``report``, written with ``--report``; not in :meth:`as_dict`)."""
+
     outcomes: Counter = field(default_factory=Counter)
     codes: Counter = field(default_factory=Counter)
     report: list[dict[str, Any]] = field(default_factory=list)

@@ -105,7 +105,7 @@ def test_each_fault_once_per_prompt_is_recovered(tmp_path, data, fake_server, fa
     # prompt from every worker, which the server would count as retries).
     summary = run_batch(run_options(data, settings, score=False, workers=workers))
 
-    assert summary["done"] == summary["total"] == 8
+    assert summary.done == summary.total == 8
     records = assert_complete_and_valid(data, "run-AB-fake-s0")
     stats = fake_server.stats
     # Every prompt met the fault on its first attempt and was sent again (a hung request is
@@ -114,7 +114,7 @@ def test_each_fault_once_per_prompt_is_recovered(tmp_path, data, fake_server, fa
     assert stats.attempts and all(n >= 2 or fault == "tamper" for n in stats.attempts.values())
     assert fault == "hang" or stats.by_fault[fault] == len(stats.attempts)
     # One failure per prompt is always within the attempts allowed: nothing is lost to it.
-    assert summary["outcomes"]["aligned"] == 8, [(r["id"], r["reason"]) for r in records]
+    assert summary.outcomes["aligned"] == 8, [(r["id"], r["reason"]) for r in records]
     if fault == "429":
         gaps = stats.retry_gaps(429)
         assert len(gaps) == stats.by_status[429]
@@ -142,7 +142,7 @@ def test_mixed_random_faults_soak(tmp_path, real_rows_path, fake_server, workers
 
     summary = run_batch(run_options(data, settings, score=False, workers=workers))
 
-    assert summary["done"] == summary["total"] == 12
+    assert summary.done == summary.total == 12
     records = assert_complete_and_valid(data, "run-AB-fake-s0")
     stats = fake_server.stats
     assert len(stats.by_fault) >= 4, stats.by_fault  # a real mix was injected

@@ -57,9 +57,9 @@ def _rows_block(page: str, name: str = "rows") -> list:
 def test_report_is_one_escaped_self_contained_file(ran):
     data, summary = ran
     result = build_report(data)
-    page = Path(result["out"]).read_text("utf-8")
-    assert Path(result["out"]) == data / "report.html"  # beside cleaned/
-    assert result["examples"] == summary["total"] == 6 and result["bytes"] == len(page.encode())
+    page = Path(result.out).read_text("utf-8")
+    assert Path(result.out) == data / "report.html"  # beside cleaned/
+    assert result.examples == summary.total == 6 and result.size == len(page.encode())
 
     # Nothing from the network; the only scripts are the two data blocks and the page's own.
     assert not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page
@@ -85,7 +85,7 @@ def test_report_is_one_escaped_self_contained_file(ran):
     failed = next(r for r in rows if r["outcome"] == "failed")
     assert failed["codes"] and f"<td>{failed['codes'][0]}</td>" in page
     assert "judge (scoring both rows)" in page
-    assert result["plots"] == ["scores_by_mode.png", "scores_by_model.png"]
+    assert result.plots == ["scores_by_mode.png", "scores_by_model.png"]
     assert page.count('src="data:image/png;base64,') == 2
 
 
@@ -104,10 +104,10 @@ def test_report_command_and_an_unscored_run(tmp_path, sample_rows, fake_server, 
 
 def test_report_of_an_unfinished_run_counts_the_missing(ran):
     data, summary = ran
-    results = next((data / "runs" / summary["run"] / "results" / CONFIG / "train").glob("*.jsonl"))
+    results = next((data / "runs" / summary.run / "results" / CONFIG / "train").glob("*.jsonl"))
     lines = results.read_text().splitlines(keepends=True)
     results.write_text("".join(lines[1:]))
-    page = Path(build_report(data)["out"]).read_text("utf-8")
+    page = Path(build_report(data).out).read_text("utf-8")
     assert "<th>missing</th>" in page and len(_rows_block(page)) == 5
 
 
@@ -168,7 +168,7 @@ def _browse(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProces
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)")
 def test_the_report_in_chromium(ran, tmp_path):
     data, _ = ran
-    page = Path(build_report(data)["out"])
+    page = Path(build_report(data).out)
     url = page.resolve().as_uri()
 
     dom = _Dom()
@@ -254,7 +254,7 @@ def test_a_label_pair_holds_the_aligned_row_exactly(sample_rows, change, whole):
 
 def test_the_page_embeds_both_rows_of_each_conversation_to_label(ran):
     data, _ = ran
-    page = Path(build_report(data)["out"]).read_text("utf-8")
+    page = Path(build_report(data).out).read_text("utf-8")
     aligned, raw = _result_rows(data), _raw_rows(data)
     labellable = _labellable(page)
     assert {r["id"] for r, _, _ in labellable} == set(aligned) and len(labellable) == 5
@@ -278,7 +278,7 @@ def _labels_like_the_page(choices: list[tuple[tuple[dict, dict, dict], str, str]
 
 def test_score_reads_the_labels_as_an_oracle(ran, tmp_path, capsys):
     data, _ = ran
-    rows = _labellable(Path(build_report(data)["out"]).read_text("utf-8"))
+    rows = _labellable(Path(build_report(data).out).read_text("utf-8"))
     choices = [(rows[0], "a", "clearer request"), (rows[1], "b", "lost the plan"),
                (rows[2], "same", "")]
     labels = tmp_path / "labels.jsonl"
@@ -335,7 +335,7 @@ def _with_script(page: str, script: str) -> str:
 @pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)")
 def test_labelling_in_chromium_downloads_an_oracle_file(ran, tmp_path, capsys):
     data, _ = ran
-    page = Path(build_report(data)["out"])
+    page = Path(build_report(data).out)
     rows = _labellable(page.read_text("utf-8"))
     # The curator's copy of the page: the same key in storage; the same profile is reused below.
     curator = page.with_name("curated.html")

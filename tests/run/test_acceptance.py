@@ -47,18 +47,18 @@ def test_every_kept_rewrite_scores_the_margin_higher_and_the_rest_end_not_improv
                if r["outcome"] == "not_improved") > 0
 
     n_not = sum(r["outcome"] == "not_improved" for r in records.values())
-    gate = summary["acceptance"]
+    gate = summary.acceptance
     assert (gate["margin"], gate["retries"]) == (DEFAULT_MARGIN, 1)
     # Every reading of the gate counts as scoring; the judge's calls are its own.
-    assert summary["scoring"]["calls"] == gate["judge"]["calls"] == sum(
+    assert summary.scoring["calls"] == gate["judge"]["calls"] == sum(
         r["acceptance"]["judge"]["calls"] for r in records.values() if r.get("acceptance"))
-    assert summary["tokens"]["calls"] + gate["judge"]["calls"] == fake_server.stats.total
-    assert summary["outcomes"]["not_improved"] == gate["not_improved"] == n_not
+    assert summary.tokens["calls"] + gate["judge"]["calls"] == fake_server.stats.total
+    assert summary.outcomes["not_improved"] == gate["not_improved"] == n_not
     assert gate["rows"] == sum(r.get("acceptance") is not None for r in records.values())
     assert gate["not_improved_share"] == round(n_not / gate["rows"], 4)
     extra = sum(r["acceptance"]["extra"]["calls"] for r in records.values() if r.get("acceptance"))
     assert gate["extra_task"]["calls"] == extra > 0
-    assert gate["extra_task_call_share"] == round(extra / summary["tokens"]["calls"], 4)
+    assert gate["extra_task_call_share"] == round(extra / summary.tokens["calls"], 4)
     failures = [json.loads(line) for line in
                 (data / "runs" / "gate" / "failures.jsonl").read_text().splitlines()]
     assert sorted(f["id"] for f in failures if f["outcome"] == "not_improved") == sorted(
@@ -68,7 +68,7 @@ def test_every_kept_rewrite_scores_the_margin_higher_and_the_rest_end_not_improv
     # Never published as aligned: clean sets every not_improved example aside.
     merge(data, "gate")
     cleaned = clean(data)
-    assert cleaned["total"]["not_improved"] == n_not
+    assert cleaned.total["not_improved"] == n_not
     kept = [json.loads(line)["id"] for line in
             (data / "cleaned" / CONFIG / "train.jsonl").read_text().splitlines()]
     assert sorted(kept) == sorted(i for i, r in records.items() if r["outcome"] == "aligned")

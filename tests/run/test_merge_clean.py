@@ -12,7 +12,7 @@ from argalign import cli
 from argalign.errors import ArgalignError, ConfigError, RunError
 from argalign.jsonl import iter_jsonl
 from argalign.run.clean import clean
-from argalign.run.merge import merge
+from argalign.run.merge import MergedSubset, merge
 from argalign.run.runner import run_batch
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from support import (
@@ -39,7 +39,7 @@ def finished_template(tmp_path_factory, real_rows_path) -> Path:
     with FakeOpenAIServer(FakeConfig(output_words=12), responder=responder) as server:
         settings = write_settings(where / "s.yaml", server.url, concurrency=3)
         # the gate off: every rewrite that passes the checks is kept, for clean to check again
-        assert run_batch(run_options(data, settings, accept_if_better=False))["done"] == 10
+        assert run_batch(run_options(data, settings, accept_if_better=False)).done == 10
     return data
 
 
@@ -58,8 +58,7 @@ def _result_file(data: Path, split: str, mode: str) -> Path:
 
 def test_merge_follows_raw_order_and_is_idempotent(finished):
     summary = merge(finished)
-    assert summary["subsets"][f"{CONFIG}/train"] == {"raw": 7, "merged": 7, "missing": [],
-                                                     "extra": 0}
+    assert summary.subsets[f"{CONFIG}/train"] == MergedSubset(raw=7, merged=7, missing=[], extra=0)
     for split in ("train", "test"):
         merged = finished / "merged" / CONFIG / f"{split}.jsonl"
         assert [r["id"] for r in _read(merged)] == raw_ids(finished, CONFIG, split)
@@ -75,7 +74,7 @@ def test_merge_ignores_temporary_files_and_torn_lines(finished):
         (directory / name).write_text(line + "\n")
     with _result_file(finished, "train", "B").open("a") as fh:
         fh.write(line[: len(line) // 2])
-    assert merge(finished)["subsets"][f"{CONFIG}/train"]["merged"] == 7
+    assert merge(finished).subsets[f"{CONFIG}/train"].merged == 7
 
 
 @pytest.mark.parametrize("bad", ["{\"id\": \"x\", \"outc", "42", "[1, 2]", "{\"id\": 3}"])
@@ -148,10 +147,10 @@ def test_missing_id_is_an_error_unless_allowed(finished):
     # The summary is merge's completion marker: a failed merge leaves none behind.
     assert not (finished / "merged" / "summary.json").exists()
     summary = merge(finished, allow_missing=True)
-    assert summary["subsets"][f"{CONFIG}/test"]["missing"] == [gone]
+    assert summary.subsets[f"{CONFIG}/test"].missing == [gone]
     # clean reports the missing example among the rejects
     cleaned = clean(finished)
-    assert cleaned["subsets"][f"{CONFIG}/test"]["missing"] == 1
+    assert cleaned.subsets[f"{CONFIG}/test"]["missing"] == 1
     rejects = _read(finished / "cleaned" / CONFIG / "test.rejects.jsonl")
     assert {"id": gone, "outcome": "missing"}.items() <= next(
         r for r in rejects if r["id"] == gone).items()
@@ -169,7 +168,7 @@ def test_clean_keeps_passing_rows_and_rejects_a_tampered_one(finished):
     merged_path.write_text("".join(json.dumps(r) + "\n" for r in merged))
 
     summary = clean(finished)
-    train = summary["subsets"][f"{CONFIG}/train"]
+    train = summary.subsets[f"{CONFIG}/train"]
     assert train["rows_in"] == 7 and train["aligned"] == 6 and train["rejected"] == 1
     kept = _read(finished / "cleaned" / CONFIG / "train.jsonl")
     assert [r["id"] for r in kept] == [i for i in raw_ids(finished, CONFIG, "train")
@@ -191,7 +190,7 @@ def test_clean_sets_aside_unchanged_failed_and_rejected(finished):
     records[0].update(outcome="failed", row=None, codes=["PARSE_ERROR"], reason="PARSE_ERROR: x")
     records[1].update(outcome="unchanged", reason="identical")
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    test = clean(finished)["subsets"][f"{CONFIG}/test"]
+    test = clean(finished).subsets[f"{CONFIG}/test"]
     assert (test["aligned"], test["failed"], test["unchanged"]) == (1, 1, 1)
     rejects = {r["id"]: r for r in _read(finished / "cleaned" / CONFIG / "test.rejects.jsonl")}
     assert rejects[records[0]["id"]]["reason"] == "PARSE_ERROR: x"
@@ -254,8 +253,8 @@ def test_clean_sets_aside_whitespace_only_rewrites_and_records_without_a_mode(tm
         ("B", long_user_change),                                    # over the Mode B bound
     ])
     summary = clean(data)
-    assert summary["total"]["aligned"] == 1
-    assert summary["total"]["unchanged"] == 1 and summary["total"]["rejected"] == 2
+    assert summary.total["aligned"] == 1
+    assert summary.total["unchanged"] == 1 and summary.total["rejected"] == 2
     rejects = {r["index"]: r for r in _read(data / "cleaned" / CONFIG / "train.rejects.jsonl")}
     assert rejects[1]["outcome"] == "unchanged"
     assert rejects[2]["codes"] == ["UNKNOWN_MODE"]
@@ -340,5 +339,5 @@ def test_export_leaves_out_a_file_the_last_clean_did_not_write(finished):
     stale = finished / "cleaned" / "old-config" / "train.jsonl"
     shutil.copytree(finished / "cleaned" / CONFIG, stale.parent)
     summary = export(finished, finished.parent / "export", "sharegpt")
-    assert [f["in"] for f in summary["files"]] == [
+    assert [f.source for f in summary.files] == [
         str(finished / "cleaned" / CONFIG / f"{split}.jsonl") for split in ("test", "train")]

@@ -32,7 +32,7 @@ def setup(tmp_path, real_rows_path, fake_server):
     settings = write_settings(tmp_path / "settings.yaml", fake_server.url,
                               models={"fake": {}, "other": {"model": "openai/other"}})
     first = run_batch(run_options(data, settings, modes=("A",), run_name=RUN))
-    assert first["done"] == 4
+    assert first.done == 4
     return data, settings
 
 
@@ -69,7 +69,7 @@ def test_changed_parameter_is_refused_and_named(setup, fake_server, change, name
     assert any(named in line for entry in manifest["forced"] for line in entry["differences"])
     ids = [r["id"] for r in results(data / "runs" / RUN)]
     assert len(ids) == len(set(ids))  # finished results kept, none twice
-    assert set(raw_ids(data, CONFIG, "train")) <= set(ids) and forced["done"] == forced["total"]
+    assert set(raw_ids(data, CONFIG, "train")) <= set(ids) and forced.done == forced.total
 
 
 def test_same_parameters_resume_and_cli_exit_code(setup, caplog):
@@ -226,7 +226,7 @@ def test_a_rule_based_comparison_starts_no_judge_and_needs_none(tmp_path, real_r
                                           "api_key_env": "JUDGE_KEY"}}))
         summary = run_batch(run_options(data, settings, modes=("A",), comparison="structural",
                                         run_name="rules"))
-        assert summary["done"] == 2
+        assert summary.done == 2
         assert all(r["scores"]["baseline"] for r in results(data / "runs" / "rules")
                    if r["outcome"] in ("aligned", "not_improved"))
         manifest = json.loads((data / "runs" / "rules" / "manifest.json").read_text())
@@ -257,5 +257,5 @@ def test_a_rule_based_run_recorded_with_its_unused_judge_still_resumes(tmp_path,
     manifest = json.loads(path.read_text())
     manifest["params"]["scoring"].update(judge="fake", judge_model={"model": "openai/fake"})
     path.write_text(json.dumps(manifest))
-    assert run_batch(options)["done"] == 2  # no "other parameters"
+    assert run_batch(options).done == 2  # no "other parameters"
     assert "judge" not in json.loads(path.read_text())["params"]["scoring"]

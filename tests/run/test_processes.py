@@ -48,16 +48,16 @@ def test_workers_give_each_example_one_outcome_and_the_results_of_one_process(
     single = run_batch(run_options(one, settings, score=False))
     spread = run_batch(run_options(many, settings, score=False, workers=3))
 
-    assert spread["done"] == spread["total"] == 10
-    assert spread["session"]["conversations"] == 10
+    assert spread.done == spread.total == 10
+    assert spread.session.conversations == 10
     records = results(many / "runs" / "run-AB-fake-s0")
     assert sorted(r["id"] for r in records) == sorted(r["source_id"] for r in rows)  # each once
     assert comparable(records) == comparable(results(one / "runs" / "run-AB-fake-s0"))
-    assert spread["outcomes"] == single["outcomes"] and spread["outcomes"]["failed"] == 1
+    assert spread.outcomes == single.outcomes and spread.outcomes["failed"] == 1
     assert all(r["run"] == "run-AB-fake-s0" and r["model_string"] == "openai/fake" for r in records)
     # A finished run does nothing on restart, with workers too.
     again = run_batch(run_options(many, settings, score=False, workers=3))
-    assert again["session"]["conversations"] == 0 and again["done"] == 10
+    assert again.session.conversations == 0 and again.done == 10
 
 
 def test_workers_score_with_the_judge(tmp_path, real_rows_path, fake_server):
@@ -66,7 +66,7 @@ def test_workers_score_with_the_judge(tmp_path, real_rows_path, fake_server):
     summary = run_batch(run_options(data, settings, comparison="lexical", workers=2))
     records = results(data / "runs" / "run-AB-fake-s0")
     aligned = [r for r in records if r["outcome"] == "aligned"]
-    assert summary["done"] == 4 and aligned
+    assert summary.done == 4 and aligned
     assert all("baseline" in r["scores"] and "aligned" in r["scores"] for r in aligned)
 
 
@@ -137,7 +137,7 @@ def test_max_errors_stops_every_worker_and_the_run_resumes(tmp_path, real_rows_p
     assert len(ids) == len(set(ids)) and sum(r["outcome"] == "failed" for r in kept) >= 2
     assert len(kept) < 12  # stopped: the last examples were never started
     summary = run_batch(run_options(data, settings, modes=("A",), score=False, workers=2))
-    assert summary["done"] == 12 and summary["outcomes"]["failed"] == 5
+    assert summary.done == 12 and summary.outcomes["failed"] == 5
     assert sorted(r["id"] for r in results(data / "runs" / "run-A-fake-s0")) == \
         sorted(r["source_id"] for r in rows)
 
@@ -169,8 +169,8 @@ def test_a_worker_that_dies_stops_the_run_and_the_rest_is_redone(tmp_path, real_
     assert len({r["id"] for r in partial}) == len(partial) < 16
 
     summary = run_batch(run_options(data, settings, score=False, workers=2))
-    assert summary["done"] == summary["total"] == 16
-    assert summary["session"]["conversations"] == 16 - len(partial)
+    assert summary.done == summary.total == 16
+    assert summary.session.conversations == 16 - len(partial)
     assert sorted(r["id"] for r in results(run_dir)) == sorted(r["source_id"] for r in rows)
 
 
@@ -186,7 +186,7 @@ def test_one_mlflow_run_with_the_traces_of_the_sample(tmp_path, real_rows_path, 
     summary = run_batch(run_options(data, settings, track=True, score=False, trace_sample=3,
                                     workers=workers))
     (run,) = tracking.search_runs(tracking.EXPERIMENT_RUN)
-    assert run["run_name"] == summary["run"] and run["status"] == "FINISHED"
+    assert run["run_name"] == summary.run and run["status"] == "FINISHED"
     assert run["metrics"]["n_aligned"] == 6
     traces = mlflow.search_traces(run_id=run["run_id"], return_type="list")
     assert len(traces) == 3

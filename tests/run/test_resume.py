@@ -64,7 +64,7 @@ def test_sigkill_then_resume_equals_uninterrupted(tmp_path, dataset, fake_server
     assert summary["session"]["conversations"] == 16 - len(partial)
 
     uninterrupted = run_batch(run_options(clean, settings, seed=5))
-    assert uninterrupted["outcomes"] == summary["outcomes"]
+    assert uninterrupted.outcomes == summary["outcomes"]
 
     resumed_records = results(run_dir)
     assert len(resumed_records) == 16  # no duplicates, no losses
@@ -87,7 +87,7 @@ def test_torn_last_line_is_ignored_and_redone(tmp_path, dataset, fake_server):
     shutil.copytree(dataset, data)
     first = run_batch(run_options(data, settings, modes=("A",), configs=(CONFIG,),
                                   splits=("train",)))
-    assert first["done"] == 8
+    assert first.done == 8
     run_dir = data / "runs" / "run-A-fake-s0"
     before = comparable(results(run_dir))
     path = run_dir / "results" / CONFIG / "train" / "A-fake.jsonl"
@@ -97,11 +97,11 @@ def test_torn_last_line_is_ignored_and_redone(tmp_path, dataset, fake_server):
 
     again = run_batch(run_options(data, settings, modes=("A",), configs=(CONFIG,),
                                   splits=("train",)))
-    assert again["session"]["conversations"] == 1
+    assert again.session.conversations == 1
     after = results(run_dir)
     assert [r["id"] for r in after].count(torn_id) == 1
     assert comparable(after) == before
-    assert merge(data)["subsets"][f"{CONFIG}/train"]["merged"] == 8
+    assert merge(data).subsets[f"{CONFIG}/train"].merged == 8
 
 
 def test_a_finished_run_does_nothing_on_restart(tmp_path, dataset, fake_server):
@@ -112,5 +112,5 @@ def test_a_finished_run_does_nothing_on_restart(tmp_path, dataset, fake_server):
     run_batch(options)
     calls = fake_server.stats.total
     again = run_batch(options)
-    assert again["session"]["conversations"] == 0 and again["done"] == 8
+    assert again.session.conversations == 0 and again.done == 8
     assert fake_server.stats.total == calls  # no LM call at all

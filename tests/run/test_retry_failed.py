@@ -57,12 +57,12 @@ def test_only_failed_examples_are_aligned_again(tmp_path, real_rows_path):
         settings = write_settings(tmp_path / "s.yaml", server.url)
         options = run_options(data, settings, run_name="r", accept_if_better=False)
         first = run_batch(options)
-        assert first["outcomes"]["failed"] == 2
+        assert first.outcomes["failed"] == 2
         before = lines_of(run_dir)
 
         # A plain resume keeps the failures: nothing to do, no LM call.
         calls = server.stats.total
-        assert run_batch(options)["outcomes"]["failed"] == 2
+        assert run_batch(options).outcomes["failed"] == 2
         assert server.stats.total == calls
 
         state["broken"] = False  # the cause is fixed
@@ -70,8 +70,8 @@ def test_only_failed_examples_are_aligned_again(tmp_path, real_rows_path):
                                        accept_if_better=False))
         assert server.stats.total > calls
 
-    assert again["done"] == again["total"] == 6
-    assert again["outcomes"]["failed"] == 0 and again["outcomes"]["aligned"] == 6
+    assert again.done == again.total == 6
+    assert again.outcomes["failed"] == 0 and again.outcomes["aligned"] == 6
     after = lines_of(run_dir)
     assert sorted(after) == sorted(before)  # one result per id, none lost
     retried = {"r-001", "r-004"}

@@ -34,7 +34,7 @@ def test_failing_and_malformed_samples_are_recorded(tmp_path, real_rows_path, fa
     settings = write_settings(tmp_path / "s.yaml", fake_server.url)
 
     summary = run_batch(run_options(data, settings, accept_if_better=False))
-    assert summary["done"] == summary["total"] == 7
+    assert summary.done == summary.total == 7
     records = {r["id"]: r for r in results(data / "runs" / "run-AB-fake-s0")}
     assert sorted(records) == sorted(r["source_id"] for r in rows)  # each id exactly once
     failing = records["f-002"]
@@ -49,7 +49,7 @@ def test_failing_and_malformed_samples_are_recorded(tmp_path, real_rows_path, fa
         for key in ("source_id", "config", "split", "mode", "model", "program", "attempts",
                     "input_tokens", "output_tokens", "latency_s", "codes", "model_string"):
             assert key in record
-    assert summary["outcomes"] == {"aligned": 5, "unchanged": 0, "failed": 1, "rejected": 1,
+    assert summary.outcomes == {"aligned": 5, "unchanged": 0, "failed": 1, "rejected": 1,
                                    "not_improved": 0}
     failures = (data / "runs" / "run-AB-fake-s0" / "failures.jsonl").read_text()
     assert "f-002" in failures and "broken-1" in failures
@@ -64,7 +64,7 @@ def test_max_errors_stops_cleanly_and_the_run_resumes(tmp_path, real_rows_path, 
     kept = results(data / "runs" / "run-A-fake-s0")
     assert [r["id"] for r in kept] == ["f-000", "f-001", "f-002", "f-003"]  # raw order, 1 thread
     summary = run_batch(run_options(data, settings, modes=("A",)))
-    assert summary["done"] == 8 and summary["outcomes"]["failed"] == 3
+    assert summary.done == 8 and summary.outcomes["failed"] == 3
     ids = [r["id"] for r in results(data / "runs" / "run-A-fake-s0")]
     assert sorted(ids) == sorted(r["source_id"] for r in rows)
 
@@ -76,7 +76,7 @@ def test_transient_faults_are_retried(tmp_path, real_rows_path, fake_server, fau
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): row})
     settings = write_settings(tmp_path / "s.yaml", fake_server.url, timeout_s=0.5, num_retries=2)
     summary = run_batch(run_options(data, settings, modes=("B",), score=False))
-    assert summary["outcomes"]["aligned"] == 1
+    assert summary.outcomes["aligned"] == 1
     assert list(fake_server.stats.attempts.values()) == [2]  # failed once, retried once
     if fault == "429":
         assert min(fake_server.stats.retry_gaps(429)) >= 0.25  # Retry-After honoured

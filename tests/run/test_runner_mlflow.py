@@ -38,10 +38,10 @@ def test_parent_run_params_metrics_artifacts_and_no_secret(tmp_path, monkeypatch
     options = run_options(data, settings, track=True, score=True, comparison="lexical",
                           accept_if_better=False)
     summary = run_batch(options)
-    assert summary["done"] == 4
+    assert summary.done == 4
 
     (run,) = tracking.search_runs(tracking.EXPERIMENT_RUN)
-    assert run["run_name"] == summary["run"] and run["status"] == "FINISHED"
+    assert run["run_name"] == summary.run and run["status"] == "FINISHED"
     params = run["params"]
     assert params["configs"] == CONFIG and params["splits"] == "train" and params["n"] == "4"
     assert params["seed"] == "0" and params["modes"] == "A,B"
@@ -75,7 +75,7 @@ def test_parent_run_params_metrics_artifacts_and_no_secret(tmp_path, monkeypatch
     inputs = {i.dataset.name: i for i in mlflow.get_run(run["run_id"]).inputs.dataset_inputs}
     raw = inputs["data/raw"]
     assert raw.dataset.source_type == "local" and raw.dataset.digest
-    assert inputs[f"{summary['run']} sample"].dataset.source_type == "mlflow_evaluation_dataset"
+    assert inputs[f"{summary.run} sample"].dataset.source_type == "mlflow_evaluation_dataset"
     # Every example traced (4 < the default sample), with the metric's feedback on the scored.
     traces = mlflow.search_traces(run_id=run["run_id"], return_type="list")
     assert len(traces) == 4

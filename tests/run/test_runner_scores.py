@@ -19,7 +19,7 @@ def test_run_scores_both_rows_by_default_with_the_judge(tmp_path, sample_rows, f
     settings = write_settings(tmp_path / "s.yaml", fake_server.url)
     # No score option: the default; the gate off, so that unchanged rows are scored too.
     summary = run_batch(run_options(data, settings, accept_if_better=False))
-    records = results(data / "runs" / summary["run"])
+    records = results(data / "runs" / summary.run)
     kept = [r for r in records if r["outcome"] in ("aligned", "unchanged")]
     assert kept and len(kept) < len(records)
     for record in kept:
@@ -28,7 +28,7 @@ def test_run_scores_both_rows_by_default_with_the_judge(tmp_path, sample_rows, f
         assert scores["usage"]["calls"] > 0 and scores["usage"]["input_tokens"] > 0
     assert all("scores" not in r for r in records if r["outcome"] == "failed")
 
-    table = summary["scores"]
+    table = summary.scores
     aligned = [r for r in records if r["outcome"] == "aligned"]
     assert table["over"] == "aligned" and table["all"]["scored"] == len(aligned)
     assert table["all"]["outcomes"]["failed"] == 1
@@ -36,10 +36,10 @@ def test_run_scores_both_rows_by_default_with_the_judge(tmp_path, sample_rows, f
     assert abs(table["all"]["score"]["after"]["mean"] - mean_after) < 1e-3
     assert set(table["by_mode"]) <= {"A", "B"} and set(table["by_config"]) == {CONFIG}
     judge_calls = sum(r["scores"]["usage"]["calls"] for r in kept)
-    assert summary["scoring"]["calls"] == judge_calls
-    assert summary["scoring"]["examples"] == len(kept)
+    assert summary.scoring["calls"] == judge_calls
+    assert summary.scoring["examples"] == len(kept)
     # The judge's calls are its own: the alignment's count does not include them.
-    assert summary["tokens"]["calls"] + judge_calls == fake_server.stats.total
+    assert summary.tokens["calls"] + judge_calls == fake_server.stats.total
 
 
 def test_no_score_makes_no_judge_call(tmp_path, sample_rows, fake_server):

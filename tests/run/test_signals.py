@@ -61,7 +61,7 @@ def test_a_stopped_run_leaves_no_mlflow_run_running_and_its_resume_is_linked(
 
     fake_server.configure(latency_s=0.0)
     summary = run_batch(run_options(data, settings, modes=("A",), score=False, track=True))
-    assert summary["done"] == summary["total"] == 10
+    assert summary.done == summary.total == 10
     runs = _runs()
     assert runs[old["run_id"]]["status"] == "KILLED"
     (new,) = (r for run_id, r in runs.items() if run_id != old["run_id"])

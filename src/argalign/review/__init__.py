@@ -11,14 +11,31 @@ caller can log the same figures to MLflow.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from argalign.datadir import DataDir
+from argalign.results import StageResult
 
 log = logging.getLogger(__name__)
 
 REPORT_FILE = "report.html"
+
+
+@dataclass(frozen=True)
+class ReportSummary(StageResult):
+    """What ``report`` wrote: the page, its run, how many examples and bytes, the figures."""
+
+    out: str
+    run: str
+    examples: int
+    size: int
+    plots: list[str]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"out": self.out, "run": self.run, "examples": self.examples, "bytes": self.size,
+                "plots": self.plots}
 
 
 def default_path(data: str | Path) -> Path:
@@ -27,8 +44,8 @@ def default_path(data: str | Path) -> Path:
 
 
 def build_report(data: str | Path, *, run_name: str | None = None,
-                 page: str | Path | None = None) -> dict[str, Any]:
-    """Write the report of a run; returns ``{"out", "run", "examples", "bytes", "plots"}``."""
+                 page: str | Path | None = None) -> ReportSummary:
+    """Write the report of a run; return where, its size and the figures' names."""
     from argalign import plots
     from argalign.files import atomic_write
     from argalign.jsonl import refuse_overwrite
@@ -50,5 +67,5 @@ def build_report(data: str | Path, *, run_name: str | None = None,
     with atomic_write(path, "w") as fh:
         fh.write(page)
     log.info("report of run %s (%d examples) written to %s", view.run, len(view.rows), path)
-    return {"out": str(path), "run": view.run, "examples": view.examples,
-            "bytes": len(page.encode("utf-8")), "plots": sorted(uris)}
+    return ReportSummary(out=str(path), run=view.run, examples=view.examples,
+                         size=len(page.encode("utf-8")), plots=sorted(uris))

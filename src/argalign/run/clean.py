@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,30 @@ from argalign.jsonl import iter_jsonl, write_json_atomic, write_jsonl_atomic
 from argalign.lock import locked
 from argalign.policies import DEFAULT_MAX_USER_CHANGE
 from argalign.records import MISSING, OUTCOMES, Outcome, Reject, ResultRecord
+from argalign.results import StageResult, Table, subset_table
 from argalign.run.merge import read_merged_summary
 from argalign.run.store import index_raw, read_example
 
 log = logging.getLogger(__name__)
 
 COLUMNS = ("rows_in", *OUTCOMES, MISSING)
+
+
+@dataclass(frozen=True)
+class CleanSummary(StageResult):
+    """What ``clean`` did (``cleaned/summary.json``): the merged run, each subset's counts
+    (:data:`COLUMNS` and ``checker_rejected``) and their total."""
+
+    run: str | None
+    subsets: dict[str, dict[str, int]]
+    total: dict[str, int]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "subsets": self.subsets, "total": self.total}
+
+    def as_table(self) -> Table:
+        """One row per subset and a total row, as ``argalign clean`` prints them."""
+        return subset_table(self.subsets, COLUMNS)
 
 
 def merged_subsets(data: DataDir) -> list[Subset]:
@@ -109,13 +128,13 @@ def clean_subset(data: DataDir, subset: Subset, max_user_change: int = DEFAULT_M
     return {key: counts[key] for key in (*COLUMNS, "checker_rejected")}
 
 
-def clean(data: str | Path, *, max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> dict[str, Any]:
+def clean(data: str | Path, *, max_user_change: int = DEFAULT_MAX_USER_CHANGE) -> CleanSummary:
     """Clean every merged subset; write and return the summary."""
     with locked(data, "clean"):
         return _clean(DataDir(data), max_user_change)
 
 
-def _clean(data: DataDir, max_user_change: int) -> dict[str, Any]:
+def _clean(data: DataDir, max_user_change: int) -> CleanSummary:
     subsets = merged_subsets(data)
     if not subsets:
         raise ConfigError(f"nothing merged in {data.stage('merged')}: run `argalign merge` first")
@@ -126,24 +145,12 @@ def _clean(data: DataDir, max_user_change: int) -> dict[str, Any]:
     for counts in per_subset.values():
         total.update(counts)
     merged = read_merged_summary(data) or {}
-    summary = {"run": merged.get("run"), "subsets": per_subset,
-               "total": {key: total[key] for key in (*COLUMNS, "checker_rejected")}}
-    write_json_atomic(data.marker("cleaned"), summary)
-    log.info("clean: %s", ", ".join(f"{key} {summary['total'][key]}" for key in COLUMNS))
-    if not summary["total"][Outcome.ALIGNED]:
-        raise RunError(f"clean kept no row: all {summary['total']['rows_in']} were set aside "
+    summary = CleanSummary(run=merged.get("run"), subsets=per_subset,
+                           total={key: total[key] for key in (*COLUMNS, "checker_rejected")})
+    write_json_atomic(data.marker("cleaned"), summary.as_dict())
+    log.info("clean: %s", ", ".join(f"{key} {summary.total[key]}" for key in COLUMNS))
+    if not summary.total[Outcome.ALIGNED]:
+        raise RunError(f"clean kept no row: all {summary.total['rows_in']} were set aside "
                        f"(reasons in {data.stage('cleaned')}/<config>/<split>.rejects.jsonl)")
     return summary
 
-
-def table(rows: dict[str, dict[str, Any]], columns: tuple[str, ...] = COLUMNS) -> str:
-    """A plain-text table: one line per subset and a total line."""
-    names = [*rows, "total"]
-    totals = {c: sum(int(r.get(c, 0) or 0) for r in rows.values()) for c in columns}
-    width = max(len(n) for n in names)
-    lines = [" ".join([f"{'subset':<{width}}", *(f"{c:>10}" for c in columns)])]
-    for name in names:
-        values = totals if name == "total" else rows[name]
-        lines.append(" ".join([f"{name:<{width}}", *(f"{int(values.get(c, 0) or 0):>10}"
-                                                      for c in columns)]))
-    return "\n".join(lines)

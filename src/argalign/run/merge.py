@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,32 @@ from argalign.datadir import DataDir, RunStore, Subset
 from argalign.errors import ConfigError, RunError
 from argalign.jsonl import write_json_atomic, write_jsonl_atomic
 from argalign.lock import locked
+from argalign.results import StageResult
 from argalign.run.store import index_raw, iter_results, read_at, read_manifest
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MergedSubset:
+    """One merged subset: raw examples, results written, raw ids without a result, and
+    results left out because their id is not in the raw subset."""
+
+    raw: int
+    merged: int
+    missing: list[str] = field(default_factory=list)
+    extra: int = 0
+
+
+@dataclass(frozen=True)
+class MergeSummary(StageResult):
+    """What ``merge`` did: the run and each subset's counts (``merged/summary.json``)."""
+
+    run: str
+    subsets: dict[str, MergedSubset]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "subsets": {key: asdict(s) for key, s in self.subsets.items()}}
 
 
 def find_run(data: DataDir, run_name: str | None) -> RunStore:
@@ -47,7 +71,7 @@ def run_subsets(store: RunStore) -> list[Subset]:
     return [Subset.of(key, store.manifest_path) for key in keys]
 
 
-def merge_subset(store: RunStore, subset: Subset, *, allow_missing: bool = False) -> dict[str, Any]:
+def merge_subset(store: RunStore, subset: Subset, *, allow_missing: bool = False) -> MergedSubset:
     """Merge one subset; return its counts and missing ids."""
     entries = index_raw(store.data.file("raw", subset))
     raw_ids = {e.id for e in entries}
@@ -77,29 +101,29 @@ def merge_subset(store: RunStore, subset: Subset, *, allow_missing: bool = False
     target = store.data.file("merged", subset)
     count = write_jsonl_atomic(target, (read_at(where[e.id][0], where[e.id][2])
                                         for e in entries if e.id in where))
-    return {"raw": len(entries), "merged": count, "missing": missing, "extra": extra}
+    return MergedSubset(raw=len(entries), merged=count, missing=missing, extra=extra)
 
 
 def merge(data: str | Path, run_name: str | None = None, *, allow_missing: bool = False
-          ) -> dict[str, Any]:
-    """Merge every subset of a run; return ``{"run", "subsets": {key: counts}}``."""
+          ) -> MergeSummary:
+    """Merge every subset of a run; return the run's name and each subset's counts."""
     with locked(data, "merge"):
         return _merge(DataDir(data), run_name, allow_missing=allow_missing)
 
 
-def _merge(data: DataDir, run_name: str | None, *, allow_missing: bool) -> dict[str, Any]:
+def _merge(data: DataDir, run_name: str | None, *, allow_missing: bool) -> MergeSummary:
     store = find_run(data, run_name)
     subsets = run_subsets(store)
     if not subsets:
         raise RunError(f"{store.manifest_path} lists no subsets")
     # The summary is the completion marker: gone while merging, written last.
     data.marker("merged").unlink(missing_ok=True)
-    result = {"run": store.name,
-              "subsets": {s.key: merge_subset(store, s, allow_missing=allow_missing)
-                          for s in subsets}}
-    write_json_atomic(data.marker("merged"), result)
-    for key, counts in result["subsets"].items():
-        log.info("merged %s: %d of %d examples", key, counts["merged"], counts["raw"])
+    result = MergeSummary(run=store.name,
+                          subsets={s.key: merge_subset(store, s, allow_missing=allow_missing)
+                                   for s in subsets})
+    write_json_atomic(data.marker("merged"), result.as_dict())
+    for key, counts in result.subsets.items():
+        log.info("merged %s: %d of %d examples", key, counts.merged, counts.raw)
     return result
 
 

@@ -62,7 +62,8 @@ class WorkerSetup:
 
 
 class ProcessBatch:
-    """Runs the plan's work in ``options.workers`` processes; the interface of runner's _Batch."""
+    """Runs the plan's work in ``options.workers`` processes: an
+    :class:`~argalign.run.executor.Executor`, like runner's _Batch."""
 
     def __init__(self, plan: Plan, handles: dict[str, Any], writer: ResultWriter,
                  tracer: Tracer | None = None):

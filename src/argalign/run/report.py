@@ -10,13 +10,16 @@ without rows), both written atomically; :func:`metrics_of` flattens a summary fo
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from argalign.datadir import RunStore, Subset
 from argalign.jsonl import write_json_atomic, write_jsonl_atomic
 from argalign.records import OUTCOMES, Outcome, ResultRecord
+from argalign.results import StageResult
 from argalign.run.assign import safe_name
 from argalign.run.store import iter_results
 from argalign.scoreboard import ALL, KINDS, PARTS, Scoreboard
@@ -24,6 +27,75 @@ from argalign.scoreboard import ALL, KINDS, PARTS, Scoreboard
 
 def _counts(counter: Counter) -> dict[str, int]:
     return {outcome: counter[outcome] for outcome in OUTCOMES}
+
+
+@dataclass
+class Session:
+    """What this batch did (a resumed run's earlier batches are not in it)."""
+
+    outcomes: Counter = field(default_factory=Counter)
+    elapsed_s: float = 0.0
+    stopped: str | None = None
+    startup_s: float | None = None  # worker processes: until all were ready (in elapsed_s)
+    workers: int = 1
+
+    @property
+    def conversations(self) -> int:
+        return sum(self.outcomes.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``session`` of ``summary.json``: counts, time, throughput and workers."""
+        rate = round(60 * self.conversations / self.elapsed_s, 3) if self.elapsed_s else 0.0
+        return {"conversations": self.conversations, "outcomes": dict(self.outcomes),
+                "elapsed_s": round(self.elapsed_s, 3), "conversations_per_minute": rate,
+                "workers": self.workers,
+                **({"workers_startup_s": self.startup_s} if self.startup_s is not None else {})}
+
+
+@dataclass(frozen=True)
+class RunSummary(StageResult):
+    """What a run holds, read back from its result files (``summary.json``).
+
+    ``outcomes``, ``subsets`` (``{"total", "done", <outcome>: n}`` per ``config/split``) and
+    ``groups`` (per ``<mode>-<model>`` file) count the results of the raw ids; ``extra`` the
+    results of ids no longer raw. ``acceptance``, ``scoring`` and ``scores`` are there only when
+    the gate, the judge or the scores were; ``session`` and ``stopped`` only once the batch that
+    wrote them is attached (:meth:`with_session`).
+    """
+
+    run: str
+    total: int
+    done: int
+    extra: int
+    outcomes: dict[str, int]
+    subsets: dict[str, dict[str, int]]
+    groups: dict[str, dict[str, int]]
+    tokens: dict[str, int]
+    latency_s_mean: float
+    acceptance: dict[str, Any] | None = None
+    scoring: dict[str, Any] | None = None
+    scores: dict[str, Any] | None = None
+    session: Session | None = None
+
+    @property
+    def stopped(self) -> str | None:
+        """Why the batch stopped before every example was done (None: it was not stopped)."""
+        return self.session.stopped if self.session is not None else None
+
+    def with_session(self, session: Session) -> RunSummary:
+        return dataclasses.replace(self, session=session)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "run": self.run, "total": self.total, "done": self.done, "extra": self.extra,
+            "outcomes": self.outcomes, "subsets": self.subsets, "groups": self.groups,
+            "tokens": self.tokens, "latency_s_mean": self.latency_s_mean}
+        out.update({key: value for key, value in (("acceptance", self.acceptance),
+                                                   ("scoring", self.scoring),
+                                                   ("scores", self.scores)) if value is not None})
+        if self.session is not None:
+            out.update(session=self.session.as_dict(), stopped=self.session.stopped)
+        return out
 
 
 class _Acceptance:
@@ -67,7 +139,7 @@ class _Acceptance:
 
 def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str]],
               acceptance: dict[str, Any] | None = None
-              ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+              ) -> tuple[RunSummary, list[dict[str, Any]]]:
     """The summary of the run's results for the raw ids (``{subset key: ids}``), and failures.
 
     Results for ids no longer in the raw subset (a forced resume on other data) are counted
@@ -113,37 +185,36 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
                 board.add(config=subset.config, mode=record.mode, model=record.model,
                           outcome=str(outcome), scores=record.scores)
     done = sum(outcomes.values())
-    summary: dict[str, Any] = {
-        "run": store.name,
-        "total": sum(len(v) for v in ids.values()),
-        "done": done,
-        "extra": extra,
-        "outcomes": _counts(outcomes),
-        "subsets": {key: {"total": len(ids.get(key, ())), "done": sum(c.values()), **_counts(c)}
-                    for key, c in by_subset.items()},
-        "groups": {name: _counts(c) for name, c in sorted(by_group.items())},
-        "tokens": {"calls": tokens["calls"], "input": tokens["input_tokens"],
-                   "output": tokens["output_tokens"]},
-        "latency_s_mean": round(latency / done, 3) if done else 0.0,
-    }
-    if gate.rows or acceptance:
-        summary["acceptance"] = {**(acceptance or {}), **gate.as_dict(tokens)}
-    if scoring:
-        summary["scoring"] = {"examples": scoring["scored_examples"], "calls": scoring["calls"],
-                              "input": scoring["input_tokens"], "output": scoring["output_tokens"],
-                              "seconds": round(scoring["seconds"], 3)}
-    if board.scored:
-        summary["scores"] = board.as_dict()
+    summary = RunSummary(
+        run=store.name,
+        total=sum(len(v) for v in ids.values()),
+        done=done,
+        extra=extra,
+        outcomes=_counts(outcomes),
+        subsets={key: {"total": len(ids.get(key, ())), "done": sum(c.values()), **_counts(c)}
+                 for key, c in by_subset.items()},
+        groups={name: _counts(c) for name, c in sorted(by_group.items())},
+        tokens={"calls": tokens["calls"], "input": tokens["input_tokens"],
+                "output": tokens["output_tokens"]},
+        latency_s_mean=round(latency / done, 3) if done else 0.0,
+        acceptance={**(acceptance or {}), **gate.as_dict(tokens)} if gate.rows or acceptance
+        else None,
+        scoring={"examples": scoring["scored_examples"], "calls": scoring["calls"],
+                 "input": scoring["input_tokens"], "output": scoring["output_tokens"],
+                 "seconds": round(scoring["seconds"], 3)} if scoring else None,
+        scores=board.as_dict() if board.scored else None,
+    )
     return summary, failures
 
 
-def write_reports(store: RunStore, summary: dict[str, Any], failures: list[dict[str, Any]]) -> None:
-    write_json_atomic(store.summary_path, summary)
+def write_reports(store: RunStore, summary: RunSummary, failures: list[dict[str, Any]]) -> None:
+    write_json_atomic(store.summary_path, summary.as_dict())
     write_jsonl_atomic(store.failures_path, failures)
 
 
-def metrics_of(summary: dict[str, Any]) -> dict[str, float]:
+def metrics_of(result: RunSummary) -> dict[str, float]:
     """Flat MLflow metrics: counts, tokens, throughput and mean scores."""
+    summary = result.as_dict()
     metrics: dict[str, float] = {"examples": summary["total"], "done": summary["done"]}
     metrics.update({f"n_{outcome}": n for outcome, n in summary["outcomes"].items()})
     for key, value in summary["subsets"].items():

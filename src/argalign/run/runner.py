@@ -31,7 +31,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from typing import Any
 
 from argalign.errors import RunError
@@ -39,8 +38,9 @@ from argalign.files import WRITE_ERRNOS
 from argalign.lock import locked
 from argalign.records import Outcome, ResultRecord
 from argalign.run.aligner import Aligner
+from argalign.run.executor import Executor
 from argalign.run.plan import Plan, RunOptions, check_manifest, plan_run, stop_reason
-from argalign.run.report import summarize, write_reports
+from argalign.run.report import RunSummary, Session, summarize, write_reports
 from argalign.run.store import ResultWriter, take_out_results, write_manifest
 from argalign.run.throttle import Throttle
 from argalign.run.tracked import Tracer, tracked
@@ -50,22 +50,9 @@ __all__ = ["RunOptions", "run_batch"]
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class Session:
-    """What this batch did."""
-
-    outcomes: Counter = field(default_factory=Counter)
-    elapsed_s: float = 0.0
-    stopped: str | None = None
-    startup_s: float | None = None  # worker processes: until all were ready (in elapsed_s)
-
-    @property
-    def conversations(self) -> int:
-        return sum(self.outcomes.values())
-
-
 class _Batch:
-    """The batch in this process: worker threads that take items, align, write and count."""
+    """The batch in this process (an :class:`~argalign.run.executor.Executor`): worker
+    threads that take items, align, write and count."""
 
     def __init__(self, plan: Plan, handles: dict[str, Any], writer: ResultWriter,
                  tracer: Tracer | None = None):
@@ -75,6 +62,7 @@ class _Batch:
         self.results: queue.Queue = queue.Queue()
         self.failed = 0
         self.stopped: str | None = None
+        self.startup_s: float | None = None  # no process to start
         self.throttles = {name: Throttle(plan.settings.get(name).concurrency,
                                          plan.settings.get(name).rpm) for name in handles}
         self.threads = [threading.Thread(target=self.worker, args=(model,), daemon=True,
@@ -150,7 +138,7 @@ def endpoint_down(first: list[ResultRecord]) -> str | None:
 def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) -> Session:
     from tqdm import tqdm
 
-    session = Session()
+    session = Session(workers=plan.options.workers)
     pending = sum(len(items) for items in plan.work.values())
     started = time.monotonic()
     previous = Counter(plan.done.values())
@@ -160,7 +148,7 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
         if plan.options.workers > 1:
             from argalign.run.processes import ProcessBatch
 
-            batch: Any = ProcessBatch(plan, handles, writer, tracer)
+            batch: Executor = ProcessBatch(plan, handles, writer, tracer)
         else:
             batch = _Batch(plan, handles, writer, tracer)
         batch.start()  # before the bar: worker processes start without its monitor thread
@@ -198,7 +186,7 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
             bar.close()
             session.elapsed_s = time.monotonic() - started
             session.stopped = early or batch.stopped
-            session.startup_s = getattr(batch, "startup_s", None)
+            session.startup_s = batch.startup_s
     if error is not None:
         if isinstance(error, RunError) or (isinstance(error, OSError)
                                            and error.errno in WRITE_ERRNOS):
@@ -210,7 +198,7 @@ def _execute(plan: Plan, handles: dict[str, Any], tracer: Tracer | None = None) 
 
 # --- the command ------------------------------------------------------------------------------
 
-def run_batch(options: RunOptions) -> dict[str, Any]:
+def run_batch(options: RunOptions) -> RunSummary:
     """Run (or resume) a batch; return its summary. RunError if it stopped on --max-errors.
 
     The data folder is locked for the whole batch (:mod:`argalign.lock`): a second run on it
@@ -220,7 +208,7 @@ def run_batch(options: RunOptions) -> dict[str, Any]:
         return _run_batch(options)
 
 
-def _run_batch(options: RunOptions) -> dict[str, Any]:
+def _run_batch(options: RunOptions) -> RunSummary:
     from argalign.lm import open_models
 
     plan = plan_run(options)
@@ -237,7 +225,7 @@ def _run_batch(options: RunOptions) -> dict[str, Any]:
                           for subset in plan.subsets if subset.key in plan.retry)
             log.info("--retry-failed: %d failed or not_improved results moved to %s, aligned "
                      "again", retried, plan.store.retried_path)
-        session = Session()
+        session = Session(workers=options.workers)
         if pending:
             names = [m for m in plan.models if plan.work[m]]
             if plan.judge is not None:
@@ -246,20 +234,11 @@ def _run_batch(options: RunOptions) -> dict[str, Any]:
                 session = _execute(plan, handles, tracking.tracer)
         summary, failures = summarize(plan.store, plan.subsets, plan.ids,
                                       acceptance=plan.params.get("acceptance"))
-        summary.update(session={"conversations": session.conversations,
-                                "outcomes": dict(session.outcomes),
-                                "elapsed_s": round(session.elapsed_s, 3),
-                                "conversations_per_minute": round(
-                                    60 * session.conversations / session.elapsed_s, 3)
-                                if session.elapsed_s else 0.0,
-                                "workers": options.workers,
-                                **({"workers_startup_s": session.startup_s}
-                                   if session.startup_s is not None else {})},
-                       stopped=session.stopped)
+        summary = summary.with_session(session)
         write_reports(plan.store, summary, failures)
         tracking.finish(summary)
         if session.stopped:
-            raise RunError(f"{session.stopped}: {summary['done']} of {summary['total']} results are "
+            raise RunError(f"{session.stopped}: {summary.done} of {summary.total} results are "
                            f"kept in {plan.store.dir}/results; fix the cause and rerun the same "
                            f"command to resume")
         failed = session.outcomes.get(Outcome.FAILED.value, 0)
@@ -268,5 +247,5 @@ def _run_batch(options: RunOptions) -> dict[str, Any]:
                            f"(reasons in {plan.store.failures_path}); fix the cause and rerun with "
                            "--retry-failed")
     log.info("run %s: %s", plan.store.name, ", ".join(f"{k} {v}" for k, v in
-                                                     summary["outcomes"].items()))
+                                                     summary.outcomes.items()))
     return summary

@@ -33,6 +33,7 @@ from typing import Any
 from argalign.jsonl import write_json_atomic
 from argalign.records import Outcome, ResultRecord
 from argalign.run.plan import Plan, WorkItem
+from argalign.run.report import RunSummary, metrics_of
 from argalign.run.store import iter_results
 from argalign.scoreboard import PARTS, pair
 
@@ -181,13 +182,12 @@ class Tracking:
     def __init__(self, plan: Plan, manifest: dict[str, Any], tracer: Tracer | None = None):
         self.plan, self.manifest, self.tracer = plan, manifest, tracer
 
-    def finish(self, summary: dict[str, Any]) -> None:
+    def finish(self, summary: RunSummary) -> None:
         from argalign import tracking
-        from argalign.run.report import metrics_of
 
         tracking.log_metrics(metrics_of(summary))
-        tracking.set_tags({"argalign.complete": str(summary["done"] == summary["total"]).lower()})
-        tracking.log_dict(summary, "summary.json")
+        tracking.set_tags({"argalign.complete": str(summary.done == summary.total).lower()})
+        tracking.log_dict(summary.as_dict(), "summary.json")
         tracking.log_dict(self.manifest, "manifest.json")
         if self.plan.store.failures_path.is_file():
             tracking.log_file(self.plan.store.failures_path)
@@ -198,7 +198,7 @@ class Tracking:
 
 
 class _Untracked(Tracking):
-    def finish(self, summary: dict[str, Any]) -> None:
+    def finish(self, summary: RunSummary) -> None:
         pass
 
 
