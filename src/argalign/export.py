@@ -366,7 +366,7 @@ class ExportedFile:
 
     def as_dict(self) -> dict[str, Any]:
         return {"in": self.source, "out": self.target, "rows": self.rows,
-                "rejected": self.rejected}
+                Outcome.REJECTED.value: self.rejected}
 
 
 @dataclass(frozen=True)
@@ -394,7 +394,7 @@ class ExportSummary(StageResult):
     def as_dict(self) -> dict[str, Any]:
         return {"format": self.format, "thinking": self.thinking, "out": self.out,
                 "files": [f.as_dict() for f in self.files], "rows": self.rows,
-                "rejected": self.rejected, "tokens": self.tokens,
+                Outcome.REJECTED.value: self.rejected, "tokens": self.tokens,
                 **({"rejects": self.rejects} if self.rejects is not None else {}),
                 **self.side_files}
 

@@ -45,7 +45,6 @@ def _export_input(args: argparse.Namespace) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from argalign.export import export
-    from argalign.records import Outcome
 
     summary = export(_export_input(args), args.out_dir, args.format,
                      keep_thinking=args.keep_thinking, tokenizer=args.tokenizer)
