@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from argalign.prepare import CONFIGS, SPLITS, sample_dir
+from argalign.stages.prepare import CONFIGS, SPLITS, sample_dir
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"
@@ -60,7 +60,7 @@ def write_source(path: Path, rows: Sequence[dict[str, Any]], n: int, prefix: str
 
 def prepare_data(data: Path, n: int, rows: Sequence[dict[str, Any]] | None = None) -> Path:
     """``argalign prepare`` of ``n`` distinct conversations into ``data/raw/<CONFIG>/train``."""
-    from argalign.prepare import prepare
+    from argalign.stages.prepare import prepare
 
     source = write_source(data / "source.jsonl", rows or sample_rows(), n)
     prepare(source=str(source), configs=[CONFIG], splits=["train"], n=None, seed=0, data=data)
@@ -191,8 +191,8 @@ def _cell(value: Any) -> str:
 
 def result_records(run_dir: Path) -> Iterator[dict[str, Any]]:
     """Every complete result record of a run."""
-    from argalign.datadir import RunStore, Subset
-    from argalign.run.store import iter_results
+    from argalign.core.datadir import RunStore, Subset
+    from argalign.stages.run.store import iter_results
 
     store = RunStore(run_dir.parent.parent, run_dir.name)
     for directory in sorted((run_dir / "results").glob("*/*")):

@@ -49,12 +49,15 @@ import dspy
 from _common import REAL_ROWS, read_jsonl, sample_rows, table, write_results
 from tqdm import tqdm
 
-from argalign.checks import instructions
-from argalign.config import load_settings
-from argalign.deliverables import asked, method_words, requested
-from argalign.judge import Judge
-from argalign.lm import open_models, usage_from_history
-from argalign.metrics import (
+from argalign.core.deliverables import asked, method_words, requested
+from argalign.core.schema import split_source
+from argalign.core.stats import bootstrap, paired_auc, win_rate
+from argalign.core.thinking import split_thinking
+from argalign.models.config import load_settings
+from argalign.models.lm import open_models, usage_from_history
+from argalign.scoring.checks import instructions
+from argalign.scoring.judge import Judge
+from argalign.scoring.metrics import (
     COMPARISONS,
     HybridComparison,
     JudgeComparison,
@@ -63,9 +66,6 @@ from argalign.metrics import (
     score_aligned,
     turn_views,
 )
-from argalign.schema import split_source
-from argalign.stats import bootstrap, paired_auc, win_rate
-from argalign.thinking import split_thinking
 
 CHECKS = {
     "a": "matched vs mismatched instructions",
@@ -465,7 +465,7 @@ class _judge_lm:
         if not self.needed:
             return None
         if self.api_base:
-            from argalign.lm import build_lm
+            from argalign.models.lm import build_lm
 
             return build_lm(self.settings.get(self.name), self.api_base)
         self._models = open_models(self.settings, [self.name])

@@ -21,7 +21,7 @@ originals; hence also the *gain over the original* (the kept rewrite's score min
 original's, 0 when the original stays) per program and its paired difference. This gain is
 the benchmark's own figure, not the before/after table's: ``run``, its MLflow metrics and
 ``mlflow.genai.evaluate`` average after - before over the rows that ended ``aligned`` only
-(:func:`argalign.scoreboard.counted`); here an example whose original stays counts as 0, so
+(:func:`argalign.scoring.scoreboard.counted`); here an example whose original stays counts as 0, so
 that two programs are compared on the same examples (a pair needs both).
 ``--render RESULTS_JSON`` computes every figure again from a results file's rows.
 MLflow: one parent run per benchmark (experiment ``argalign-bench``), a child run per program
@@ -59,17 +59,17 @@ from _common import (
 )
 from tqdm import tqdm
 
-from argalign.config import load_settings, model_fingerprint
-from argalign.defaults import DEFAULT_COMPARISON
-from argalign.evaluation import evaluate, metric_row, summarize
-from argalign.lm import open_models
-from argalign.metrics import make_metric
-from argalign.optimize import CallBudget, OptimizeSpec, budgeted, run_optimize
-from argalign.optimizers import program_key, with_gold
-from argalign.prepare import CONFIGS, sample_dir
-from argalign.programs import fingerprint, load_program
-from argalign.schema import content_key, example_id
-from argalign.stats import difference_ci, mean_ci
+from argalign.core.defaults import DEFAULT_COMPARISON
+from argalign.core.schema import content_key, example_id
+from argalign.core.stats import difference_ci, mean_ci
+from argalign.models.config import load_settings, model_fingerprint
+from argalign.models.lm import open_models
+from argalign.programs.evaluation import evaluate, metric_row, summarize
+from argalign.programs.optimizers import program_key, with_gold
+from argalign.programs.store import fingerprint, load_program
+from argalign.scoring.metrics import make_metric
+from argalign.stages.optimize import CallBudget, OptimizeSpec, budgeted, run_optimize
+from argalign.stages.prepare import CONFIGS, sample_dir
 
 log = logging.getLogger("bench.optimize")
 EXPERIMENT = "argalign-bench"
@@ -248,7 +248,7 @@ def update_entry(entry: dict[str, Any], rows: dict[str, list[dict[str, Any]]],
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The benchmark; the results file is rewritten after each test example."""
     from argalign import tracking
-    from argalign.optimize import load_examples
+    from argalign.stages.optimize import load_examples
 
     started = time.monotonic()
     real = args.real_rows if args.real_rows and args.real_rows.is_file() else None

@@ -1,6 +1,6 @@
 """Real rewrites labelled by reading them, and how the metric agrees with the labels.
 
-The labelled file (``src/argalign/data/oracle/rewrites.jsonl``, :mod:`argalign.labels`) holds
+The labelled file (``src/argalign/data/oracle/rewrites.jsonl``, :mod:`argalign.scoring.labels`) holds
 each rewrite as a patch against its original, a label (better, same or worse aligned than the
 original) and a one-line reason. The originals are the bundled sample's rows and the six real
 rows (read at run time from ``../shared/data``, never copied).
@@ -25,11 +25,11 @@ from typing import Any
 
 from _common import REAL_ROWS, read_jsonl, sample_rows
 
-from argalign.labels import LABELS, labelled_pairs, make_patch
-from argalign.metrics import MutualPredictability, score_aligned, turn_views
-from argalign.records import gate_word
-from argalign.stats import bootstrap, win_rate
-from argalign.thinking import split_thinking
+from argalign.core.records import gate_word
+from argalign.core.stats import bootstrap, win_rate
+from argalign.core.thinking import split_thinking
+from argalign.scoring.labels import LABELS, labelled_pairs, make_patch
+from argalign.scoring.metrics import MutualPredictability, score_aligned, turn_views
 
 LABELLED = Path(__file__).resolve().parents[1] / "src" / "argalign" / "data" / "oracle" / \
     "rewrites.jsonl"

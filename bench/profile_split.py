@@ -4,7 +4,7 @@
     python bench/profile_split.py prof.txt
 
 ``--gil`` keeps only samples of the thread holding the GIL, i.e. Python CPU time. Each sample
-of a worker (a stack through ``argalign.run.runner``'s worker) is charged to the innermost
+of a worker (a stack through ``argalign.stages.run.runner``'s worker) is charged to the innermost
 frame that belongs to a known part; a standard-library frame (``copy``, ``re``, ...) is charged
 to its caller's part, except JSON, HTTP and locks, which are parts of their own.
 """

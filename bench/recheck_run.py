@@ -16,9 +16,9 @@ from pathlib import Path
 
 from _common import result_records
 
-from argalign.checks import check_quality
-from argalign.datadir import DataDir
-from argalign.jsonl import iter_jsonl
+from argalign.core.datadir import DataDir
+from argalign.core.jsonl import iter_jsonl
+from argalign.scoring.checks import check_quality
 
 
 def originals(data: Path) -> dict[str, dict]:

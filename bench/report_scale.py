@@ -23,10 +23,10 @@ from pathlib import Path
 
 from _common import self_peak_rss_mib, write_results
 
-from argalign.prepare import sample_dir
-from argalign.review import build_report
-from argalign.schema import Example
-from argalign.thinking import split_thinking
+from argalign.core.schema import Example
+from argalign.core.thinking import split_thinking
+from argalign.stages.prepare import sample_dir
+from argalign.stages.report import build_report
 
 CONFIG, SPLIT, RUN = "deepa2-aaac01-thinking", "train", "run-scale"
 

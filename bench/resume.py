@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", default="resume", help="results file name (default %(default)s)")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from argalign.run.runner import RunOptions, run_batch
+    from argalign.stages.run.runner import RunOptions, run_batch
 
     rows: list[dict[str, Any]] = []
     with FakeServerProcess("--output-words", "12") as server:

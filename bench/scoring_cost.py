@@ -4,7 +4,7 @@ Runs the default pipeline's run step on the bundled sample (``-n`` conversations
 and split) with scoring on (the default ``judge`` comparison), against the simulated endpoint
 for both the aligning model and the judge: no LM time is spent, and the calls are the calls a
 real run makes (the judge's readings are one-token calls, cached per worker). Each prompt the
-judge is sent is counted with cl100k_base (:mod:`argalign.tokens`; within ~1% of Qwen2.5's
+judge is sent is counted with cl100k_base (:mod:`argalign.core.tokens`; within ~1% of Qwen2.5's
 tokenizer on English prose). The alignment's and the judge's prompts are also compared on one
 scale, the simulated endpoint's characters / 4.
 
@@ -22,10 +22,10 @@ from pathlib import Path
 
 from _common import FakeServerProcess, result_records, write_results, write_settings
 
-from argalign import judge as judge_module
-from argalign.prepare import CONFIGS, SPLITS, prepare
-from argalign.run.runner import RunOptions, run_batch
-from argalign.tokens import load_tokenizer
+from argalign.core.tokens import load_tokenizer
+from argalign.scoring import judge as judge_module
+from argalign.stages.prepare import CONFIGS, SPLITS, prepare
+from argalign.stages.run.runner import RunOptions, run_batch
 
 PROMPT_TOKENS_PER_SECOND = 75  # the default model's prompt reading on 2 cores (default.yaml)
 

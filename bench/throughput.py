@@ -21,7 +21,7 @@ Where the time goes: ``py-spy record --gil -f raw -o prof.txt -- python bench/th
 samples split into argalign, DSPy, its HTTP client, pydantic, JSON). Before issue 15 half of a
 call's CPU was two DSPy lookups recomputed per call (a model-catalog scan for a model name the
 catalog does not know, three times per call, and a pydantic TypeAdapter per input field), now
-memoized by :mod:`argalign.dspy_patches`.
+memoized by :mod:`argalign.models.dspy_patches`.
 
 Writes bench/results/throughput.json.
 """
@@ -57,16 +57,16 @@ def warm_up() -> None:
     """Import what a run imports lazily, so the CPU measured is the runner's, not the imports'."""
     import tqdm  # noqa: F401
 
-    import argalign.accept  # noqa: F401
-    import argalign.align  # noqa: F401
-    import argalign.lm  # noqa: F401
-    import argalign.metrics  # noqa: F401
-    import argalign.redact  # noqa: F401
-    import argalign.run.runner  # noqa: F401
+    import argalign.core.redact  # noqa: F401
+    import argalign.models.lm  # noqa: F401
+    import argalign.programs.accept  # noqa: F401
+    import argalign.programs.align  # noqa: F401
+    import argalign.scoring.metrics  # noqa: F401
+    import argalign.stages.run.runner  # noqa: F401
 
 
 def run_once(data: Path, settings: Path, name: str, workers: int = 1) -> dict[str, Any]:
-    from argalign.run.runner import RunOptions, run_batch
+    from argalign.stages.run.runner import RunOptions, run_batch
 
     started = time.monotonic()
     # workers only when asked for, so the script also measures code from before --workers

@@ -31,7 +31,7 @@ from typing import Any
 
 from _common import REAL_ROWS, RESULTS_DIR, read_jsonl, table, write_results
 
-from argalign.modules import MODES
+from argalign.modes import MODES
 
 _opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
@@ -54,8 +54,8 @@ def conversation_size(row: dict[str, Any], base_url: str) -> dict[str, int]:
 
 
 def align_one(example: Any, mode: str, handle: Any, model: str, local: threading.local) -> dict[str, Any]:
-    from argalign.align import align_example
-    from argalign.programs import load_program
+    from argalign.programs.align import align_example
+    from argalign.programs.store import load_program
 
     if not hasattr(local, "lm"):
         local.lm = handle.lm.copy()  # per-thread history: align_example counts tokens from it
@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("httpx", "LiteLLM", "urllib3", "dspy"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
-    from argalign.config import load_settings
-    from argalign.lm import open_models
-    from argalign.schema import Example
+    from argalign.core.schema import Example
+    from argalign.models.config import load_settings
+    from argalign.models.lm import open_models
 
     rows = read_jsonl(Path(args.input))[: args.rows]
     examples = [Example(str(row.get("example_id") or row.get("source_id") or f"real/{k}"), "real", "train",

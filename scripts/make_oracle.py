@@ -21,11 +21,11 @@ import copy
 import json
 from pathlib import Path
 
-from argalign.checks import instructions
-from argalign.deliverables import TASKS, asked
-from argalign.metrics import turn_views
-from argalign.schema import split_source
-from argalign.thinking import split_thinking
+from argalign.core.deliverables import TASKS, asked
+from argalign.core.schema import split_source
+from argalign.core.thinking import split_thinking
+from argalign.scoring.checks import instructions
+from argalign.scoring.metrics import turn_views
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "src" / "argalign" / "data" / "sample"

@@ -32,8 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from argalign.prepare import CONFIGS, SPLITS  # noqa: E402
-from argalign.schema import MESSAGE_KEYS, parse_conversation, split_source  # noqa: E402
+from argalign.core.schema import MESSAGE_KEYS, parse_conversation, split_source  # noqa: E402
+from argalign.stages.prepare import CONFIGS, SPLITS  # noqa: E402
 
 DEFAULT_OUT = ROOT / "src" / "argalign" / "data" / "sample"
 CASES_FILE = Path(__file__).with_name("sample_cases.yaml")

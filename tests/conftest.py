@@ -65,7 +65,7 @@ def _stand_in_rows() -> list[dict[str, Any]]:
     1-5 one turn; an ``example_id`` 0-5 and no ``source_id``, as in the real data."""
     import json
 
-    from argalign.sources import sample_dir
+    from argalign.core.sources import sample_dir
 
     def shape(row: dict[str, Any]) -> list[tuple]:
         return [(m["role"], bool(m["thinking"]), bool(m["content"]), bool(m["tool_calls"]))
@@ -172,7 +172,7 @@ def mlflow_store(tmp_path, monkeypatch, mlflow_template) -> Path:
 def _sample_rows() -> list[dict]:
     import json
 
-    from argalign.prepare import sample_dir
+    from argalign.stages.prepare import sample_dir
 
     path = sample_dir() / "deepa2-aaac01-thinking" / "train.jsonl"
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]

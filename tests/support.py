@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from argalign.deliverables import TASKS
-from argalign.jsonl import iter_jsonl
-from argalign.judge import LETTERS, METHOD_OPTIONS, READINGS
-from argalign.schema import Example
+from argalign.core.deliverables import TASKS
+from argalign.core.jsonl import iter_jsonl
+from argalign.core.schema import Example
+from argalign.scoring.judge import LETTERS, METHOD_OPTIONS, READINGS
 from argalign.testing.fake_openai import default_responder
 
 CONFIG = "deepa2-aaac01-thinking"
@@ -114,7 +114,7 @@ def comparable(records: list[dict[str, Any]]) -> list[tuple[str, str, str, str]]
 
 
 def run_options(data: Path, settings: Path, **changes: Any):
-    from argalign.run.runner import RunOptions
+    from argalign.stages.run.runner import RunOptions
 
     return RunOptions(**{"data": data, "settings": str(settings), "track": False, "progress": False,
                          **changes})

@@ -5,18 +5,18 @@ from __future__ import annotations
 import dspy
 import pytest
 
-from argalign.accept import (
+from argalign.core.schema import Example
+from argalign.models.config import load_settings
+from argalign.models.lm import adapter_for, build_lm
+from argalign.modes import make_mode
+from argalign.programs.accept import (
     DEFAULT_MARGIN,
     FRESH_TEMPERATURE,
     Acceptance,
     align_accepted,
     fresh_lm,
 )
-from argalign.config import load_settings
-from argalign.lm import adapter_for, build_lm
-from argalign.metrics import Score
-from argalign.modules import make_mode
-from argalign.schema import Example
+from argalign.scoring.metrics import Score
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from support import CONFIG, mark_failing, responder, write_settings
 

@@ -12,12 +12,12 @@ import dspy
 import pytest
 from dspy.utils import DummyLM
 
-from argalign.align import align_example
-from argalign.invariants import check_row
-from argalign.metrics import MutualPredictability
-from argalign.modules import ModeA, make_mode
-from argalign.records import OUTCOMES
-from argalign.schema import Example
+from argalign.core.records import OUTCOMES
+from argalign.core.schema import Example
+from argalign.modes import ModeA, make_mode
+from argalign.programs.align import align_example
+from argalign.scoring.invariants import check_row
+from argalign.scoring.metrics import MutualPredictability
 from argalign.testing.fake_openai import FakeOpenAIServer
 from support import ScriptedJudgeLM, peaked
 
@@ -273,5 +273,5 @@ def test_no_scores_for_a_failed_row():
 
 
 def test_outcomes_are_the_five_documented_ones():
-    # not_improved comes only from the acceptance gate (argalign.accept), never from align.
+    # not_improved comes only from the acceptance gate (argalign.programs.accept), never from align.
     assert OUTCOMES == ("aligned", "unchanged", "failed", "rejected", "not_improved")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from argalign.cli import main
-from argalign.invariants import check_row
+from argalign.scoring.invariants import check_row
 from support import write_settings
 
 

@@ -124,8 +124,8 @@ def test_runs_merge_and_a_rewrite_a_later_check_catches_is_gated_again(bench, tm
     the answer does not answer (REQUEST_SKIPS_TASK, added after the run) is rejected."""
     import json
 
-    from argalign.gold import training_row
-    from argalign.modules import Request
+    from argalign.modes.base import Request
+    from argalign.programs.gold import training_row
 
     original = training_row("sample/deepa2-aaac03-thinking/train/07")  # "Your turn." + text
     user = Request.of(original["messages"][1]["content"])

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from argalign.calibration import OraclePair, calibrate, fit_slope, log_loss, read_oracle
 from argalign.cli import main
-from argalign.errors import ConfigError
+from argalign.core.errors import ConfigError
+from argalign.scoring.calibration import OraclePair, calibrate, fit_slope, log_loss, read_oracle
 
 ORACLE = Path(str(importlib.resources.files("argalign") / "data" / "oracle" / "pairs.jsonl"))
 

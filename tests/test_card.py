@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from argalign import card
+from argalign.stages import card
 
 
 def _stats() -> list[card.ConfigStats]:
@@ -19,7 +19,7 @@ def _stats() -> list[card.ConfigStats]:
 
 
 def _scores() -> dict:
-    from argalign.scoreboard import Scoreboard
+    from argalign.scoring.scoreboard import Scoreboard
 
     board = Scoreboard()
     board.add(config="deepa2-aaac01-thinking", mode="A", model="price$5-model", outcome="aligned",
@@ -64,7 +64,7 @@ HOSTILE = [  # (a model name from a results file, how the card writes it)
 
 
 def _card_with(model: str, program: str = "zsA-1") -> str:
-    from argalign.scoreboard import Scoreboard
+    from argalign.scoring.scoreboard import Scoreboard
 
     stats = card.ConfigStats("deepa2-aaac01-thinking")
     stats.add("train", {"mode": "A", "model": model, "program": program})

@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from argalign.checks import (
+from argalign.core.deliverables import METHODS, delivered, requested
+from argalign.core.records import Outcome
+from argalign.core.schema import parse_conversation, split_source
+from argalign.core.thinking import ThinkingParts, split_thinking
+from argalign.programs.gold import training_row
+from argalign.scoring.checks import (
     CODES,
     check_clarification,
     check_closing,
@@ -37,12 +42,7 @@ from argalign.checks import (
     trivial_request,
     what_follows,
 )
-from argalign.deliverables import METHODS, delivered, requested
-from argalign.gate import gate
-from argalign.gold import training_row
-from argalign.records import Outcome
-from argalign.schema import parse_conversation, split_source
-from argalign.thinking import ThinkingParts, split_thinking
+from argalign.scoring.gate import gate
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
 
@@ -774,7 +774,7 @@ def test_an_opening_that_copies_the_method_from_the_request_names_no_method():
 
 
 def delivered_of(row: dict):
-    from argalign.metrics import turn_views
+    from argalign.scoring.metrics import turn_views
 
     return turn_views(row)[0].delivered
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 
 from argalign.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
-from argalign.deliverables import ask_for_methods
-from argalign.jsonl import iter_jsonl, write_jsonl_atomic
-from argalign.metrics import turn_views
-from argalign.prepare import CONFIGS, sample_dir
-from argalign.schema import Example
-from argalign.source_text import find_source
+from argalign.core.deliverables import ask_for_methods
+from argalign.core.jsonl import iter_jsonl, write_jsonl_atomic
+from argalign.core.schema import Example
+from argalign.core.source_text import find_source
+from argalign.scoring.metrics import turn_views
+from argalign.stages.prepare import CONFIGS, sample_dir
 from support import OWN_METHOD_SENTENCE
 
 CONFIG = CONFIGS[0]
@@ -291,7 +291,7 @@ def test_a_report_that_is_a_folder_is_one_line(tmp_path, sample_rows, caplog, ca
 
 def _finished_by_hand(data: Path, sample_rows: list[dict]) -> Path:
     """A run with one result per raw example (a finished run, written directly)."""
-    from argalign.prepare import prepare
+    from argalign.stages.prepare import prepare
 
     prepare(source=str(_write_rows(data.parent / "s.jsonl", sample_rows[:2])), configs=[CONFIG],
             splits=["train"], n=None, seed=0, data=data)
@@ -335,11 +335,11 @@ def test_compare_with_no_store_is_exit_2_and_creates_none(tmp_path, monkeypatch,
 
 
 def test_an_unexpected_error_is_one_line_with_its_type(tmp_path, sample_rows, caplog, capsys, monkeypatch):
-    import argalign.prepare
+    import argalign.stages.prepare
 
     def broken(**kwargs):
         raise KeyError("surprise")
 
-    monkeypatch.setattr(argalign.prepare, "prepare", broken)
+    monkeypatch.setattr(argalign.stages.prepare, "prepare", broken)
     assert main(["prepare", "--source", "sample", "--data", str(tmp_path / "o")]) == EXIT_FAILED
     _one_clear_line(caplog, capsys, "unexpected error: KeyError", "-v")

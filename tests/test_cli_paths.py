@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from argalign.cli import EXIT_CONFIG, main
-from argalign.prepare import CONFIGS
+from argalign.stages.prepare import CONFIGS
 from support import write_settings
 
 CONFIG = CONFIGS[0]
@@ -105,8 +105,8 @@ def test_an_output_that_is_an_input_is_refused_before_anything_is_written(
 
 
 def _finished_run(data: Path, sample_rows: list[dict]) -> dict[str, Path]:
-    from argalign.jsonl import write_jsonl_atomic
-    from argalign.prepare import prepare
+    from argalign.core.jsonl import write_jsonl_atomic
+    from argalign.stages.prepare import prepare
 
     prepare(source=str(_rows(data.parent / "s.jsonl", sample_rows[:2])), configs=[CONFIG],
             splits=["train"], n=None, seed=0, data=data)
@@ -227,8 +227,8 @@ def test_a_json_array_is_refused_with_a_fix_that_keeps_the_file(tmp_path, sample
 
 
 def test_the_json_array_fix_names_a_jsonl_file_beside_a_json_one(tmp_path):
-    from argalign.errors import ConfigError
-    from argalign.jsonl import refuse_json_array
+    from argalign.core.errors import ConfigError
+    from argalign.core.jsonl import refuse_json_array
 
     array = tmp_path / "rows.json"
     array.write_text("  \n[{}]", "utf-8")

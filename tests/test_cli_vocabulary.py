@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from argalign.cli import build_parser, main
-from argalign.cli_options import EXIT_CONFIG, Registry
-from argalign.cli_reference import BEGIN, END, flag_table, flags, replace_table, subcommands
-from argalign.defaults import DEFAULT_DATA
+from argalign.cli.options import EXIT_CONFIG, Registry
+from argalign.cli.reference import BEGIN, END, flag_table, flags, replace_table, subcommands
+from argalign.core.defaults import DEFAULT_DATA
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -101,7 +101,7 @@ def test_out_is_always_one_output_file():
 
 
 def test_validate_refuses_a_folder_as_out(tmp_path, sample_rows, caplog):
-    from argalign.jsonl import write_jsonl_atomic
+    from argalign.core.jsonl import write_jsonl_atomic
 
     write_jsonl_atomic(tmp_path / "o.jsonl", sample_rows[:1])
     (tmp_path / "folder").mkdir()
@@ -155,7 +155,7 @@ def test_the_readme_flag_table_is_what_the_parser_has():
     start, end = text.find(BEGIN), text.find(END)
     assert 0 <= start < end, f"README.md has no {BEGIN} block"
     assert text[start:end + len(END)] == flag_table(build_parser()), (
-        "README.md's flag table is stale: python -m argalign.cli_reference README.md")
+        "README.md's flag table is stale: python -m argalign.cli.reference README.md")
 
 
 def test_the_flag_table_lists_every_command_and_flag():

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import argalign
-from argalign import codes
 from argalign.cli import main
-from argalign.invariants import CODES as INVARIANT_CODES
+from argalign.core import codes
+from argalign.scoring.invariants import CODES as INVARIANT_CODES
 
 SRC = Path(argalign.__file__).parent
 CODE_LIKE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|^[A-Z]{4,}$")

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from argalign import config
-from argalign.config import (
+from argalign.core.errors import ConfigError
+from argalign.models import config
+from argalign.models.config import (
     ModelConfig,
     Settings,
     default_config_text,
@@ -15,7 +16,6 @@ from argalign.config import (
     resolve_api_base,
     resolve_api_key,
 )
-from argalign.errors import ConfigError
 
 SECRET = "sk-test-0123456789-do-not-leak"
 

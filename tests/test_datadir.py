@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from argalign.datadir import DataDir, RunStore, Subset
-from argalign.errors import ConfigError
+from argalign.core.datadir import DataDir, RunStore, Subset
+from argalign.core.errors import ConfigError
 
 
 def test_stage_paths_and_markers(tmp_path):

@@ -10,9 +10,9 @@ import pytest
 from dspy.adapters import utils as adapter_utils
 from dspy.clients import capabilities, costs, model_metadata
 
-from argalign import dspy_patches
-from argalign.config import ModelConfig
-from argalign.lm import build_lm
+from argalign.models import dspy_patches
+from argalign.models.config import ModelConfig
+from argalign.models.lm import build_lm
 
 
 def test_building_an_lm_installs_both_lookups_in_every_module_that_calls_them():

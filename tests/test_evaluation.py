@@ -5,9 +5,9 @@ from __future__ import annotations
 import dspy
 import pytest
 
-from argalign.evaluation import evaluate, metric_row, summarize
-from argalign.metrics import make_metric
-from argalign.modules import AlignmentFailed, QualityRejected
+from argalign.modes.base import AlignmentFailed, QualityRejected
+from argalign.programs.evaluation import evaluate, metric_row, summarize
+from argalign.scoring.metrics import make_metric
 
 
 class Scripted(dspy.Module):

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from argalign.cli import EXIT_OK, main
-from argalign.errors import ConfigError, RowError
-from argalign.export import TOOL_RESPONSE_SEP, export, to_openai, to_sharegpt
-from argalign.jsonl import write_json_atomic, write_jsonl_atomic
-from argalign.prepare import CONFIGS, SPLITS, sample_dir
-from argalign.schema import parse_conversation
+from argalign.core.errors import ConfigError, RowError
+from argalign.core.jsonl import write_json_atomic, write_jsonl_atomic
+from argalign.core.schema import parse_conversation
+from argalign.stages.export import TOOL_RESPONSE_SEP, export, to_openai, to_sharegpt
+from argalign.stages.prepare import CONFIGS, SPLITS, sample_dir
 
 # LLaMA-Factory's SharegptDatasetConverter: turn 0, 2, ... human/observation; 1, 3, ... gpt/function_call;
 # an even number of turns. Its FunctionFormatter takes a leading think block off a function value.
@@ -413,7 +413,7 @@ def test_the_openai_tags_of_llamafactorys_readme_lose_the_tool_row(tmp_path, rea
 
 def test_export_reports_the_longest_row_and_the_cutoff_it_needs(tmp_path, real_rows_path, caplog):
     cleaned, rows = _eighteen(tmp_path, real_rows_path)
-    with caplog.at_level("INFO", logger="argalign.export"):
+    with caplog.at_level("INFO", logger="argalign.stages.export"):
         summary = export(cleaned, tmp_path / "out", "sharegpt")
     tokens = summary.tokens
     assert tokens["tokenizer"].startswith("cl100k_base") and tokens["rows"] == 18

@@ -9,10 +9,12 @@ import dspy
 import pytest
 from tests.support import read_rows
 
-from argalign.checks import check_method_named
-from argalign.deliverables import delivered
-from argalign.gate import gate
-from argalign.gold import (
+from argalign.core.deliverables import delivered
+from argalign.core.records import Outcome
+from argalign.core.schema import content_key, parse_conversation
+from argalign.core.sources import sample_dir
+from argalign.modes import make_mode
+from argalign.programs.gold import (
     DEMO_INPUT_CHARS,
     GoldEntry,
     GoldError,
@@ -23,14 +25,12 @@ from argalign.gold import (
     replay,
     training_row,
 )
-from argalign.metrics import make_metric
-from argalign.modules import make_mode
-from argalign.optimize import OptimizeSpec
-from argalign.optimizers import with_gold
-from argalign.prepare import CONFIGS
-from argalign.records import Outcome
-from argalign.schema import content_key, parse_conversation
-from argalign.sources import sample_dir
+from argalign.programs.optimizers import with_gold
+from argalign.scoring.checks import check_method_named
+from argalign.scoring.gate import gate
+from argalign.scoring.metrics import make_metric
+from argalign.stages.optimize import OptimizeSpec
+from argalign.stages.prepare import CONFIGS
 
 ENTRIES = load_gold()
 

@@ -11,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from argalign.gate import Verdict, gate
-from argalign.invariants import (
+from argalign.core.jsonl import iter_jsonl, write_jsonl_atomic
+from argalign.core.policies import DEFAULT_MAX_USER_CHANGE
+from argalign.core.records import Outcome
+from argalign.core.schema import Example, split_source
+from argalign.scoring.gate import Verdict, gate
+from argalign.scoring.invariants import (
     CODES,
     appended_clarification,
     check_row,
     is_unchanged,
 )
-from argalign.jsonl import iter_jsonl, write_jsonl_atomic
-from argalign.policies import DEFAULT_MAX_USER_CHANGE
-from argalign.records import Outcome
-from argalign.schema import Example, split_source
-from argalign.validate import validate_files
+from argalign.stages.validate import validate_files
 from support import OWN_METHOD_SENTENCE
 
 BOUND = DEFAULT_MAX_USER_CHANGE

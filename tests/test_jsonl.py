@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from argalign.errors import ArgalignError
-from argalign.jsonl import (
+from argalign.core.errors import ArgalignError
+from argalign.core.jsonl import (
     Appender,
     JsonlError,
     iter_jsonl,
@@ -152,8 +152,8 @@ def _disk_full(*args):
     lambda path: Appender(path).write({"a": 1}),
 ])
 def test_a_full_disk_names_the_file_it_could_not_write(tmp_path, monkeypatch, write):
-    monkeypatch.setattr("argalign.files.os.fsync", _disk_full)
-    monkeypatch.setattr("argalign.jsonl.os.fsync", _disk_full)
+    monkeypatch.setattr("argalign.core.files.os.fsync", _disk_full)
+    monkeypatch.setattr("argalign.core.jsonl.os.fsync", _disk_full)
     path = tmp_path / "out.jsonl"
     with pytest.raises(OSError) as caught:
         write(path)

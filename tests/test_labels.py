@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from argalign.errors import ConfigError
-from argalign.labels import apply_patch, labelled_pairs, make_patch
-from argalign.schema import split_source
-from argalign.thinking import split_thinking
+from argalign.core.errors import ConfigError
+from argalign.core.schema import split_source
+from argalign.core.thinking import split_thinking
+from argalign.scoring.labels import apply_patch, labelled_pairs, make_patch
 
 
 def _rewritten(row: dict) -> dict:

@@ -20,10 +20,10 @@ from pathlib import Path
 import dspy
 import pytest
 
-from argalign import local_llm
-from argalign.config import ModelConfig, Settings, load_settings
-from argalign.errors import ConfigError, RunError
-from argalign.lm import (
+from argalign.core.errors import ConfigError, RunError
+from argalign.models import local_llm
+from argalign.models.config import ModelConfig, Settings, load_settings
+from argalign.models.lm import (
     SchemaJSONAdapter,
     adapter_for,
     build_lm,
@@ -31,7 +31,7 @@ from argalign.lm import (
     open_models,
     usage_from_history,
 )
-from argalign.local_llm import Bundle, LocalServer, model_path
+from argalign.models.local_llm import Bundle, LocalServer, model_path
 
 
 class TitleAndSummary(dspy.Signature):

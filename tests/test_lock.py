@@ -13,13 +13,13 @@ import textwrap
 import pytest
 
 from argalign import cli
-from argalign.errors import ConfigError
-from argalign.lock import lock_path, locked
+from argalign.core.errors import ConfigError
+from argalign.core.lock import lock_path, locked
 from support import subprocess_env
 
 HOLD = textwrap.dedent("""
     import sys, time
-    from argalign.lock import locked
+    from argalign.core.lock import locked
     with locked(sys.argv[1], "run"):
         print("held", flush=True)
         time.sleep(120)
@@ -72,15 +72,15 @@ def test_the_lock_is_released_on_an_exception_and_is_reentrant(tmp_path):
         assert lock_path(tmp_path).exists()  # still the pipeline's
         raise RuntimeError("boom")
     assert not lock_path(tmp_path).exists()
-    proc = subprocess.run([sys.executable, "-c", "import sys; from argalign.lock import locked\n"
+    proc = subprocess.run([sys.executable, "-c", "import sys; from argalign.core.lock import locked\n"
                            "with locked(sys.argv[1], 'merge'): pass", str(tmp_path)],
                           env=subprocess_env(tmp_path), capture_output=True, text=True)
     assert proc.returncode == 0 and not proc.stderr
 
 
 def test_the_library_functions_take_the_lock(holder):
-    from argalign.run.clean import clean
-    from argalign.run.merge import merge
+    from argalign.stages.clean import clean
+    from argalign.stages.merge import merge
 
     data, proc = holder
     for step in (merge, clean):

@@ -13,9 +13,12 @@ from pathlib import Path
 import dspy
 import pytest
 
-from argalign.checks import own_sentences
-from argalign.deliverables import TASKS, asked, method_words
-from argalign.judge import (
+from argalign.core.deliverables import TASKS, asked, method_words
+from argalign.core.records import Outcome, Rejection
+from argalign.core.schema import split_source
+from argalign.core.thinking import split_thinking
+from argalign.scoring.checks import own_sentences
+from argalign.scoring.judge import (
     EMPTY_TEXT,
     LETTERS,
     METHOD_OPTIONS,
@@ -23,7 +26,7 @@ from argalign.judge import (
     JudgeError,
     letter_distribution,
 )
-from argalign.metrics import (
+from argalign.scoring.metrics import (
     COMPARISONS,
     SOURCE_PLACEHOLDER,
     MutualPredictability,
@@ -36,9 +39,6 @@ from argalign.metrics import (
     turn_views,
     visible_request,
 )
-from argalign.records import Outcome, Rejection
-from argalign.schema import split_source
-from argalign.thinking import split_thinking
 from support import LABELS, ScriptedJudgeLM, logprobs_output, peaked
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))

@@ -24,9 +24,7 @@ from dspy.utils.exceptions import (
     LMTimeoutError,
 )
 
-from argalign.checks import _delivered as delivered_by
-from argalign.checks import instructions
-from argalign.deliverables import (
+from argalign.core.deliverables import (
     ASK_METHOD,
     MAJOR_METHODS,
     METHODS,
@@ -37,22 +35,24 @@ from argalign.deliverables import (
     requested,
     step_labels,
 )
-from argalign.errors import RowError
-from argalign.invariants import check_row
-from argalign.metrics import instructions_of, turn_views
-from argalign.modules import (
+from argalign.core.errors import RowError
+from argalign.core.schema import parse_conversation, split_source
+from argalign.core.thinking import split_thinking
+from argalign.modes import make_mode
+from argalign.modes.base import (
     MAX_CLARIFICATION_CHARS,
     AlignmentFailed,
     Request,
     TruncatedOutput,
     TruncationWatch,
     _error_code,
-    make_mode,
 )
-from argalign.schema import parse_conversation, split_source
-from argalign.signatures import RewriteRequest
+from argalign.modes.signatures import RewriteRequest
+from argalign.scoring.checks import _delivered as delivered_by
+from argalign.scoring.checks import instructions
+from argalign.scoring.invariants import check_row
+from argalign.scoring.metrics import instructions_of, turn_views
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, asked_task
-from argalign.thinking import split_thinking
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
 ALLOWED_OUTPUTS = {"request", "opening", "closing", "clarification"}
@@ -366,15 +366,15 @@ def test_bad_options_are_refused():
 
 
 def test_every_mode_has_a_user_change_policy():
-    from argalign.modules import MODES
-    from argalign.policies import USER_CHANGE
+    from argalign.core.policies import USER_CHANGE
+    from argalign.modes import MODES
 
     assert set(MODES) == set(USER_CHANGE)
 
 
 def test_the_modes_of_default_runs_are_registered_ones():
-    from argalign.defaults import DEFAULT_MODES
-    from argalign.modules import MODES
+    from argalign.core.defaults import DEFAULT_MODES
+    from argalign.modes import MODES
 
     assert DEFAULT_MODES and set(DEFAULT_MODES) <= set(MODES)
 
@@ -383,9 +383,9 @@ def test_a_new_mode_is_one_class_and_two_registry_lines(monkeypatch, capsys):
     """A Mode C that rewrites the request under Mode B's bound: the loop, the retries and the
     CLI take it from the modes' registry, the invariants its policy from the policies'."""
     from argalign import cli
-    from argalign.gate import gate
-    from argalign.modules import MODES, ModeA
-    from argalign.policies import USER_CHANGE, UserChange
+    from argalign.core.policies import USER_CHANGE, UserChange
+    from argalign.modes import MODES, ModeA
+    from argalign.scoring.gate import gate
 
     class ModeC(ModeA):
         mode = "C"
@@ -678,9 +678,9 @@ def test_a_leaked_placeholder_is_retried():
 
 
 def test_a_rewrite_that_fails_a_check_every_time_ends_rejected():
-    from argalign.align import align_example
-    from argalign.modules import QualityRejected
-    from argalign.schema import Example
+    from argalign.core.schema import Example
+    from argalign.modes.base import QualityRejected
+    from argalign.programs.align import align_example
 
     row = single_turn_row()
     leaky = {"opening": "I start from [[ ## request ## ]] again.", "clarification": ""}
@@ -757,8 +757,8 @@ def _with_user_message(content: str) -> dict:
 
 
 def _align(row: dict, lm: dspy.BaseLM):
-    from argalign.align import align_example
-    from argalign.schema import Example
+    from argalign.core.schema import Example
+    from argalign.programs.align import align_example
 
     with dspy.context(adapter=dspy.JSONAdapter()):
         return align_example(Example("x", "c", "train", 0, row), make_mode("A"), model="dummy", lm=lm)
@@ -791,8 +791,8 @@ def test_mode_a_refuses_a_long_message_whose_text_it_cannot_find(content):
 
 def test_mode_b_aligns_the_same_long_message():
     """Mode B keeps the whole message, so an unclear one is no risk to it."""
-    from argalign.align import align_example
-    from argalign.schema import Example
+    from argalign.core.schema import Example
+    from argalign.programs.align import align_example
 
     content = ISSUE_TEXT + "\n\n" + ISSUE_TEXT
     with dspy.context(adapter=dspy.JSONAdapter()):

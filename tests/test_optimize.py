@@ -16,10 +16,11 @@ import mlflow
 import pytest
 from mlflow.tracking import MlflowClient
 
-from argalign import cli, lm
-from argalign.errors import ConfigError
-from argalign.optimize import OptimizeSpec, run_optimize
-from argalign.prepare import CONFIGS
+from argalign import cli
+from argalign.core.errors import ConfigError
+from argalign.models import lm
+from argalign.stages.optimize import OptimizeSpec, run_optimize
+from argalign.stages.prepare import CONFIGS
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from argalign.tracking import EXPERIMENT_OPTIMIZE
 
@@ -330,7 +331,7 @@ def test_a_bad_mode_or_optimizer_is_a_config_error_before_any_call(fake, home):
 def test_only_a_comparison_that_asks_an_lm_needs_a_judge(fake, home):
     """Without ``default_judge`` a rule-based compile opens the task model alone; a judged one,
     or a reflecting optimizer, is refused before any call until a model is named."""
-    from argalign.optimize import _load
+    from argalign.stages.optimize import _load
 
     settings = json.loads((home / "settings.yaml").read_text())
     del settings["default_judge"]
@@ -391,7 +392,7 @@ def test_the_budget_stop_gets_through_dspys_callback_runner():
     from dspy.utils import DummyLM
     from dspy.utils.callback import BaseCallback
 
-    from argalign.optimize import BudgetExhausted, CallBudget, budgeted
+    from argalign.stages.optimize import BudgetExhausted, CallBudget, budgeted
 
     class Failing(BaseCallback):
         def on_lm_start(self, call_id, instance, inputs):
@@ -416,7 +417,7 @@ def test_the_budget_stop_gets_through_dspys_callback_runner():
 def test_the_budget_counts_the_tokens_of_the_call_that_ended_not_the_latest_entry():
     from types import SimpleNamespace
 
-    from argalign.optimize import CallBudget
+    from argalign.stages.optimize import CallBudget
 
     lm, budget = SimpleNamespace(history=[]), CallBudget(None)
     budget.on_lm_start("mine", lm, {})

@@ -17,8 +17,8 @@ from pathlib import Path
 import dspy
 import pytest
 
-from argalign.optimize import OptimizeResult, OptimizeSpec, run_optimize
-from argalign.optimizers import (
+from argalign.core.records import Outcome
+from argalign.programs.optimizers import (
     OPTIMIZERS,
     Bootstrap,
     Candidate,
@@ -29,8 +29,8 @@ from argalign.optimizers import (
     _InstructionProposals,
     program_key,
 )
-from argalign.prepare import CONFIGS
-from argalign.records import Outcome
+from argalign.stages.optimize import OptimizeResult, OptimizeSpec, run_optimize
+from argalign.stages.prepare import CONFIGS
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
 
 MARK = "Name the deliverable"
@@ -245,7 +245,7 @@ def test_a_stopped_compile_returns_the_best_candidate_found_before_the_stop():
 
 
 def test_compile_refuses_an_empty_trainset():
-    from argalign.errors import ConfigError
+    from argalign.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="needs training examples"):
         Gold(metric, SPEC).compile(Echo(), trainset=[], valset=examples(["v1"]))

@@ -1,4 +1,4 @@
-"""No outcome word is a string literal outside :class:`argalign.records.Outcome`.
+"""No outcome word is a string literal outside :class:`argalign.core.records.Outcome`.
 
 Every module under ``src/argalign`` is parsed with ``ast``; a string constant equal to an
 outcome word (``aligned``, ``unchanged``, ``failed``, ``rejected``, ``not_improved``) fails
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import argalign
-from argalign.records import OUTCOMES, Outcome
+from argalign.core.records import OUTCOMES, Outcome
 
 SRC = Path(argalign.__file__).parent
 WHERE_THE_ENUM_IS = SRC / "records.py"
@@ -65,5 +65,5 @@ def test_no_outcome_word_is_a_string_literal_outside_the_enum():
     found = {f"{path.relative_to(SRC)}:{line}: {word!r}"
              for path in sorted(SRC.rglob("*.py")) if path != WHERE_THE_ENUM_IS
              for line, word in outcome_literals(path.read_text(encoding="utf-8"))}
-    assert not found, ("outcome words as string literals (use argalign.records.Outcome):\n"
+    assert not found, ("outcome words as string literals (use argalign.core.records.Outcome):\n"
                        + "\n".join(sorted(found)))

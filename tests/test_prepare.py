@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from argalign.errors import ConfigError
-from argalign.jsonl import iter_jsonl
-from argalign.prepare import (
+from argalign.core.errors import ConfigError
+from argalign.core.jsonl import iter_jsonl
+from argalign.core.schema import Example, parse_conversation
+from argalign.stages.prepare import (
     CONFIGS,
     HUB_DATASET,
     choose,
@@ -19,7 +20,6 @@ from argalign.prepare import (
     resolve_source,
     sample_dir,
 )
-from argalign.schema import Example, parse_conversation
 
 CONFIG, SPLIT = "deepa2-aaac01-thinking", "train"
 
@@ -544,7 +544,7 @@ def test_a_lone_surrogate_rejects_its_row_only(sample_rows, tmp_path):
 ])
 def test_a_prepare_that_yields_nothing_is_an_error(tmp_path, content, match):
     from argalign.cli import EXIT_FAILED, main
-    from argalign.errors import RunError
+    from argalign.core.errors import RunError
 
     source = tmp_path / "src.jsonl"
     source.write_text(content, "utf-8")
@@ -589,8 +589,8 @@ def test_bad_arguments_are_one_clear_line_and_write_nothing(sample_rows, tmp_pat
 
 def test_an_interrupted_prepare_keeps_the_old_subsets_and_leaves_no_manifest(sample_rows, tmp_path,
                                                                             monkeypatch):
-    import argalign.prepare as prep
-    from argalign.run.store import raw_subsets
+    import argalign.stages.prepare as prep
+    from argalign.stages.run.store import raw_subsets
 
     rows = [*sample_rows[:3], {"no": "messages"}]
     folder = tmp_path / "ds"

@@ -8,10 +8,11 @@ from pathlib import Path
 import dspy
 import pytest
 
-from argalign import signatures, tracking
-from argalign.errors import ConfigError
-from argalign.modules import AlignConversation, make_mode
-from argalign.programs import (
+from argalign import tracking
+from argalign.core.errors import ConfigError
+from argalign.modes import make_mode, signatures
+from argalign.modes.base import AlignConversation
+from argalign.programs.store import (
     default_program,
     fingerprint,
     load_program,

@@ -11,14 +11,14 @@ import pytest
 import yaml
 from huggingface_hub.errors import HfHubHTTPError
 
-from argalign import publish as publish_module
 from argalign.cli import EXIT_CONFIG, EXIT_FAILED, EXIT_OK, main
-from argalign.errors import ConfigError, RowError, RunError
-from argalign.export import export
-from argalign.jsonl import write_json_atomic, write_jsonl_atomic
-from argalign.prepare import CONFIGS, SPLITS, sample_dir
-from argalign.publish import DRY_RUN_MARKER, PROVENANCE_TYPES, publish, upload
-from argalign.schema import MESSAGE_KEYS, parse_conversation
+from argalign.core.errors import ConfigError, RowError, RunError
+from argalign.core.jsonl import write_json_atomic, write_jsonl_atomic
+from argalign.core.schema import MESSAGE_KEYS, parse_conversation
+from argalign.stages import publish as publish_module
+from argalign.stages.export import export
+from argalign.stages.prepare import CONFIGS, SPLITS, sample_dir
+from argalign.stages.publish import DRY_RUN_MARKER, PROVENANCE_TYPES, publish, upload
 
 FAKE_TOKEN = "hf_fakeSECRETtoken123"
 BASELINE = {"score": 0.4, "forward": 0.3, "backward": 0.5, "gate": "baseline"}
@@ -239,7 +239,7 @@ def test_from_merged_publishes_only_aligned_rows(tmp_path, real_rows_path, caplo
     write_jsonl_atomic(data / "merged" / CONFIGS[3] / "train.jsonl", records)
     write_json_atomic(data / "merged" / "summary.json", {"run": "r", "subsets": {f"{CONFIGS[3]}/train": {}}})
     out = tmp_path / "out"
-    with caplog.at_level("WARNING", logger="argalign.publish"):
+    with caplog.at_level("WARNING", logger="argalign.stages.publish"):
         summary = _dry(data, out, configs=[CONFIGS[3]], from_merged=True)
     assert summary.configs == {f"{CONFIGS[3]}-aligned": {"train": 3}}
     assert summary.source == "merged"
@@ -429,7 +429,7 @@ def test_publish_streams_its_rows(tmp_path, sample_rows):
     """Peak Python memory stays far below the size of the split (bench/scale.py measures RSS)."""
     import tracemalloc
 
-    from argalign.hub_folder import build_folder
+    from argalign.stages.hub_folder import build_folder
 
     data, config = tmp_path / "data", CONFIGS[0]
     rows = [dict(sample_rows[i % len(sample_rows)], source_id=f"s{i}") for i in range(6000)]
@@ -450,7 +450,7 @@ def test_publish_streams_its_rows(tmp_path, sample_rows):
 
 
 def test_verify_reads_every_row_back(cleaned, tmp_path):
-    from argalign.hub_folder import verify_folder
+    from argalign.stages.hub_folder import verify_folder
 
     data, counts = cleaned
     out = tmp_path / "out"
@@ -467,8 +467,8 @@ def test_verify_reads_every_row_back(cleaned, tmp_path):
 
 
 def test_card_of_an_unscored_run_says_so():
-    from argalign.card import ConfigStats, render_card
-    from argalign.scoreboard import Scoreboard
+    from argalign.scoring.scoreboard import Scoreboard
+    from argalign.stages.card import ConfigStats, render_card
 
     board = Scoreboard()
     board.add(config="c", mode="A", model="m", outcome="aligned", scores=None)

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from argalign.errors import RowError, RunError
-from argalign.records import OUTCOMES, Outcome, Reject, Rejection, ResultRecord, gate_word
+from argalign.core.errors import RowError, RunError
+from argalign.core.records import OUTCOMES, Outcome, Reject, Rejection, ResultRecord, gate_word
 
 
 def test_a_failure_has_its_code_reason_and_no_row():

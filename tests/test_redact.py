@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from argalign.redact import REDACTED, scrub, secret_values
+from argalign.core.redact import REDACTED, scrub, secret_values
 from support import KEY, TOKEN
 
 
@@ -58,14 +58,14 @@ def test_secret_values_come_from_secret_names_only(monkeypatch):
 def test_scrub_hides_credentials_in_urls_without_secrets_in_the_environment(monkeypatch, text,
                                                                             scrubbed):
     # No secret in the environment: URLs are scrubbed all the same.
-    monkeypatch.setattr("argalign.redact.secret_values", lambda: [])
+    monkeypatch.setattr("argalign.core.redact.secret_values", lambda: [])
     assert scrub(text) == scrubbed
     assert scrub({"api_base": [text]}) == {"api_base": [scrubbed]}
 
 
 def test_the_tracking_uri_error_hides_the_password(monkeypatch):
     from argalign import tracking
-    from argalign.errors import ConfigError
+    from argalign.core.errors import ConfigError
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://u:SECRETPASS@db.example/mlflow")
     with pytest.raises(ConfigError) as caught:
@@ -79,7 +79,7 @@ def test_every_log_record_is_scrubbed_whichever_handler_prints_it():
     import io
     import logging
 
-    from argalign.redact import scrub_log_records
+    from argalign.core.redact import scrub_log_records
 
     url = "http://user:SECRETPASS@127.0.0.1:9/v1"
     stream = io.StringIO()

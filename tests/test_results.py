@@ -9,15 +9,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from argalign.export import ExportedFile, ExportSummary
-from argalign.optimize_spec import OptimizeResult
-from argalign.publish import PublishSummary
-from argalign.results import Table, subset_table, text_table
-from argalign.review import ReportSummary
-from argalign.run.clean import COLUMNS, CleanSummary
-from argalign.run.executor import Executor
-from argalign.run.merge import MergedSubset, MergeSummary
-from argalign.run.report import RunSummary, Session
+from argalign.core.results import Table, subset_table, text_table
+from argalign.programs.spec import OptimizeResult
+from argalign.stages.clean import COLUMNS, CleanSummary
+from argalign.stages.export import ExportedFile, ExportSummary
+from argalign.stages.merge import MergedSubset, MergeSummary
+from argalign.stages.publish import PublishSummary
+from argalign.stages.report import ReportSummary
+from argalign.stages.run.executor import Executor
+from argalign.stages.run.summary import RunSummary, Session
 
 # --- the table printer ---------------------------------------------------------------------
 
@@ -154,8 +154,8 @@ def _plan(workers: int) -> SimpleNamespace:
 
 
 def test_both_batch_executors_have_what_the_runner_uses():
-    from argalign.run.processes import ProcessBatch
-    from argalign.run.runner import _Batch
+    from argalign.stages.run.processes import ProcessBatch
+    from argalign.stages.run.runner import _Batch
 
     threads = _Batch(_plan(1), {}, writer=None)
     processes = ProcessBatch(_plan(2), {}, writer=None)

@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from argalign.errors import RowError
-from argalign.jsonl import iter_jsonl, write_jsonl_atomic
-from argalign.records import Reject
-from argalign.schema import (
+from argalign.core.errors import RowError
+from argalign.core.jsonl import iter_jsonl, write_jsonl_atomic
+from argalign.core.records import Reject
+from argalign.core.schema import (
     MESSAGE_KEYS,
     MIN_SOURCE_CHARS,
     Example,

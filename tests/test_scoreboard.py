@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from argalign.scoreboard import Scoreboard, interval, pair
-from argalign.stats import Estimate
+from argalign.core.stats import Estimate
+from argalign.scoring.scoreboard import Scoreboard, interval, pair
 
 
 def _scores(before: float, after: float, **parts: tuple[float, float]) -> dict:

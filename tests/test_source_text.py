@@ -6,9 +6,9 @@ import copy
 
 import pytest
 
-from argalign.gate import gate
-from argalign.invariants import check_row
-from argalign.source_text import find_source, text_block, unclear
+from argalign.core.source_text import find_source, text_block, unclear
+from argalign.scoring.gate import gate
+from argalign.scoring.invariants import check_row
 
 TEXT = ("Every member of the Riverside club who has lived near the harbour supports Harbour "
         "Athletic. Jonas has lived near the harbour all his life.\n\n"

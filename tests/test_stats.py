@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from argalign import stats
+from argalign.core import stats
 
 
 def test_interval_brackets_the_mean_and_narrows_with_n():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from argalign.thinking import MAX_OPENING_CHARS, ThinkingParts, shorten, split_thinking
+from argalign.core.thinking import MAX_OPENING_CHARS, ThinkingParts, shorten, split_thinking
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
 FENCE = re.compile(r"^```[^\n]*\n.*?^```", re.M | re.S)

@@ -6,7 +6,7 @@ import dspy
 import pytest
 
 from argalign import tracking
-from argalign.redact import REDACTED
+from argalign.core.redact import REDACTED
 from support import KEY, TOKEN
 
 

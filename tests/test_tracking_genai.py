@@ -9,8 +9,8 @@ import mlflow
 import pytest
 
 from argalign import tracking
-from argalign.align import score_pair, scores_of
-from argalign.metrics import MutualPredictability
+from argalign.programs.align import score_pair, scores_of
+from argalign.scoring.metrics import MutualPredictability
 from argalign.tracking import genai
 from support import OWN_METHOD_SENTENCE
 
@@ -102,7 +102,7 @@ def test_the_sample_is_an_evaluation_dataset_merged_on_resume(sample_rows, mlflo
 def test_the_logged_gain_is_the_scoreboards_mean_over_aligned_rows(mlflow_store):
     """One number for one thing: ``mlflow.genai.evaluate``'s mean gain leaves the unchanged and
     not_improved rows out, as the before/after table does (they are not zeros)."""
-    from argalign.scoreboard import Scoreboard
+    from argalign.scoring.scoreboard import Scoreboard
 
     examples = [("a1", "aligned", 0.40, 0.50), ("a2", "aligned", 0.30, 0.32),
                 ("u1", "unchanged", 0.50, 0.0), ("n1", "not_improved", 0.60, 0.55)]

@@ -11,8 +11,8 @@ import mlflow
 import pytest
 
 from argalign import tracking
-from argalign.calibration import read_oracle
 from argalign.cli import main
+from argalign.scoring.calibration import read_oracle
 
 ORACLE = Path(str(importlib.resources.files("argalign") / "data" / "oracle" / "pairs.jsonl"))
 SECRET = "sk-test-SCORE-0123456789"

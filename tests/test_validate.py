@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from argalign.errors import RowError
-from argalign.jsonl import JsonlError, iter_jsonl, write_jsonl_atomic
-from argalign.schema import Example
-from argalign.validate import index_offsets, read_at, validate_files
+from argalign.core.errors import RowError
+from argalign.core.jsonl import JsonlError, iter_jsonl, write_jsonl_atomic
+from argalign.core.schema import Example
+from argalign.stages.validate import index_offsets, read_at, validate_files
 from support import OWN_METHOD_SENTENCE
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from argalign.prepare import CONFIGS, SPLITS
-from argalign.schema import MESSAGE_KEYS, parse_conversation, split_source
+from argalign.core.schema import MESSAGE_KEYS, parse_conversation, split_source
+from argalign.stages.prepare import CONFIGS, SPLITS
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "scripts" / "make_sample.py"

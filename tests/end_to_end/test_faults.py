@@ -4,7 +4,7 @@ For each fault (deterministic: the first attempt at every prompt fails; and a so
 random rates and a fixed seed): every raw id has exactly one result with one outcome (and a
 reason unless aligned), no aligned row breaks an invariant, retries of a 429 wait for its
 Retry-After, and a run killed with SIGKILL mid-way through heavy faults resumes to the same
-ids. Invariant checks use :func:`argalign.invariants.check_row` against the raw rows.
+ids. Invariant checks use :func:`argalign.scoring.invariants.check_row` against the raw rows.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from argalign.invariants import check_row
-from argalign.jsonl import iter_jsonl
-from argalign.run.runner import run_batch
+from argalign.core.jsonl import iter_jsonl
+from argalign.scoring.invariants import check_row
+from argalign.stages.run.runner import run_batch
 from argalign.testing.fake_openai import TAMPER_MARKER
 from support import (
     CONFIG,

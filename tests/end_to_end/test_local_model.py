@@ -18,13 +18,13 @@ import pytest
 import yaml
 
 from argalign import cli
-from argalign.align import align_example
-from argalign.checks import CODES as QUALITY_CODES
-from argalign.config import load_settings
-from argalign.invariants import check_row
-from argalign.lm import Handle, open_models
-from argalign.modules import make_mode
-from argalign.schema import Example
+from argalign.core.schema import Example
+from argalign.models.config import load_settings
+from argalign.models.lm import Handle, open_models
+from argalign.modes import make_mode
+from argalign.programs.align import align_example
+from argalign.scoring.checks import CODES as QUALITY_CODES
+from argalign.scoring.invariants import check_row
 
 pytestmark = pytest.mark.llm
 

@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from argalign import cli
-from argalign.errors import RunError
-from argalign.jsonl import iter_jsonl
-from argalign.run.runner import run_batch
+from argalign.core.errors import RunError
+from argalign.core.jsonl import iter_jsonl
+from argalign.stages.run.runner import run_batch
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
 from support import (
     CONFIG,

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from argalign.review.diff import PREVIEW_CHARS, conversation_parts, kept, word_diff
+from argalign.stages.report.diff import PREVIEW_CHARS, conversation_parts, kept, word_diff
 
 
 def _side(ops: list[list[str]], which: str) -> str:

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from argalign.calibration import read_oracle
 from argalign.cli import main
-from argalign.review import build_report
-from argalign.review.collect import label_pair
-from argalign.run.runner import run_batch
+from argalign.scoring.calibration import read_oracle
+from argalign.stages.report import build_report
+from argalign.stages.report.collect import label_pair
+from argalign.stages.run.runner import run_batch
 from support import CONFIG, mark_failing, run_options, write_raw, write_settings
 
 HOSTILE = ('</script><script>document.title="pwned"</script>'

@@ -8,10 +8,10 @@ import json
 import pytest
 
 from argalign import cli
-from argalign.accept import DEFAULT_MARGIN
-from argalign.run.clean import clean
-from argalign.run.merge import merge
-from argalign.run.runner import run_batch
+from argalign.programs.accept import DEFAULT_MARGIN
+from argalign.stages.clean import clean
+from argalign.stages.merge import merge
+from argalign.stages.run.runner import run_batch
 from support import CONFIG, make_rows, read_rows, results, run_options, write_raw, write_settings
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from argalign.run.assign import Group, assign, groups_for, safe_name
+from argalign.stages.run.assign import Group, assign, groups_for, safe_name
 
 SIZES = (0, 1, 2, 3, 5, 10, 17, 64, 101, 1000)
 GROUP_COUNTS = (1, 2, 3, 4, 7)

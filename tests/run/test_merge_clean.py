@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from argalign import cli
-from argalign.errors import ArgalignError, ConfigError, RunError
-from argalign.jsonl import iter_jsonl
-from argalign.run.clean import clean
-from argalign.run.merge import MergedSubset, merge
-from argalign.run.runner import run_batch
+from argalign.core.errors import ArgalignError, ConfigError, RunError
+from argalign.core.jsonl import iter_jsonl
+from argalign.stages.clean import clean
+from argalign.stages.merge import MergedSubset, merge
+from argalign.stages.run.runner import run_batch
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from support import (
     CONFIG,
@@ -212,8 +212,8 @@ def test_clean_without_merge_is_a_configuration_error(tmp_path):
 
 def _merged_by_hand(tmp_path: Path, sample_rows: list[dict], edits: list) -> Path:
     """A data folder whose merged file holds one 'aligned' record per edit (no run needed)."""
-    from argalign.jsonl import write_json_atomic, write_jsonl_atomic
-    from argalign.prepare import prepare
+    from argalign.core.jsonl import write_json_atomic, write_jsonl_atomic
+    from argalign.stages.prepare import prepare
 
     source = tmp_path / "src.jsonl"
     write_jsonl_atomic(source, sample_rows[:len(edits)])
@@ -262,7 +262,7 @@ def test_clean_sets_aside_whitespace_only_rewrites_and_records_without_a_mode(tm
 
 
 def test_each_step_refuses_what_an_interrupted_step_before_it_left(finished):
-    from argalign.publish import publish
+    from argalign.stages.publish import publish
 
     merge(finished)
     clean(finished)
@@ -300,7 +300,7 @@ def test_a_full_disk_is_a_failed_step_naming_the_file(finished, monkeypatch, cap
     def disk_full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("argalign.files.os.fsync", disk_full)
+    monkeypatch.setattr("argalign.core.files.os.fsync", disk_full)
     with caplog.at_level("ERROR", logger="argalign"):
         assert cli.main(["merge", "--data", str(finished)]) == 1
     assert "No space left on device" in caplog.text and "configuration" not in caplog.text
@@ -332,7 +332,7 @@ def test_export_refuses_an_interrupted_or_partial_clean_as_publish_does(finished
 
 
 def test_export_leaves_out_a_file_the_last_clean_did_not_write(finished):
-    from argalign.export import export
+    from argalign.stages.export import export
 
     merge(finished)
     clean(finished)

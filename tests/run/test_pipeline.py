@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from argalign import cli
-from argalign.jsonl import iter_jsonl
-from argalign.prepare import CONFIGS, sample_dir
+from argalign.core.jsonl import iter_jsonl
+from argalign.stages.prepare import CONFIGS, sample_dir
 from support import write_settings
 
 

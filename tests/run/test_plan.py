@@ -8,9 +8,9 @@ import logging
 import pytest
 
 from argalign import cli
-from argalign.errors import RunError
-from argalign.modules import make_mode
-from argalign.run.runner import run_batch
+from argalign.core.errors import RunError
+from argalign.modes import make_mode
+from argalign.stages.run.runner import run_batch
 from support import (
     CONFIG,
     make_rows,
@@ -93,7 +93,7 @@ def test_bad_options_are_configuration_errors(setup):
 
 
 def test_programs_option_takes_mode_equals_path(setup, tmp_path, capsys):
-    from argalign.modules import make_mode
+    from argalign.modes import make_mode
 
     data, settings = setup
     base = ["run", "--data", str(data), "--settings", str(settings), "--modes", "A", "--no-track",
@@ -141,10 +141,10 @@ def test_a_run_refused_at_start_writes_no_manifest(setup, monkeypatch, caplog):
 
 
 def test_a_run_takes_the_best_compiled_program_unless_told_none(tmp_path, real_rows_path, caplog):
-    from argalign.config import load_settings, model_fingerprint
-    from argalign.programs import zero_shot_id
-    from argalign.run.plan import plan_run
-    from argalign.run_commands import _mode_program
+    from argalign.cli.run import _mode_program
+    from argalign.models.config import load_settings, model_fingerprint
+    from argalign.programs.store import zero_shot_id
+    from argalign.stages.run.plan import plan_run
     from test_programs import save_compiled
 
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
@@ -159,7 +159,7 @@ def test_a_run_takes_the_best_compiled_program_unless_told_none(tmp_path, real_r
         return {mode: fp for mode, (_, fp) in plan.programs.items()}
 
     zero = {m: zero_shot_id(make_mode(m)) for m in "AB"}
-    with caplog.at_level(logging.INFO, logger="argalign.run.plan"):
+    with caplog.at_level(logging.INFO, logger="argalign.stages.run.plan"):
         assert program_ids(models=("fake",)) == {"A": "feedfacecafe", "B": zero["B"]}
     assert "Mode A: taking the compiled program" in caplog.text
     assert "A-bootstrap-feedfacecafe.json" in caplog.text
@@ -175,10 +175,10 @@ def test_a_mode_that_does_not_opt_in_leaves_the_default_run_as_it_was(tmp_path, 
                                                                       monkeypatch):
     """Registering a Mode C keeps the default run's modes and name (so it still resumes);
     a run joins C when it names it, and every default run once C opts in."""
-    from argalign.modules import MODES, ModeA
-    from argalign.policies import USER_CHANGE, UserChange
-    from argalign.run import plan as run_plan
-    from argalign.run.plan import plan_run
+    from argalign.core.policies import USER_CHANGE, UserChange
+    from argalign.modes import MODES, ModeA
+    from argalign.stages.run import plan as run_plan
+    from argalign.stages.run.plan import plan_run
 
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
                                                                       2, "d")})
@@ -212,7 +212,7 @@ def test_a_rule_based_comparison_starts_no_judge_and_needs_none(tmp_path, real_r
     """``structural`` and ``lexical`` score every example without a judge model: none is named
     in the settings, a named one is never built (its key is not even read), and the manifest
     records none."""
-    from argalign.errors import ConfigError
+    from argalign.core.errors import ConfigError
     from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 
     monkeypatch.chdir(tmp_path)  # no .env

@@ -15,9 +15,9 @@ import time
 
 import pytest
 
-from argalign.errors import ConfigError, RunError
-from argalign.run.runner import run_batch
-from argalign.run.throttle import Throttle
+from argalign.core.errors import ConfigError, RunError
+from argalign.stages.run.runner import run_batch
+from argalign.stages.run.throttle import Throttle
 from support import (
     CONFIG,
     comparable,

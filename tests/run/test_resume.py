@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from argalign.run.merge import merge
-from argalign.run.runner import run_batch
+from argalign.stages.merge import merge
+from argalign.stages.run.runner import run_batch
 from support import (
     CONFIG,
     comparable,

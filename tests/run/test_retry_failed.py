@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from argalign.run import store
-from argalign.run.plan import plan_run
-from argalign.run.runner import run_batch
+from argalign.stages.run import store
+from argalign.stages.run.plan import plan_run
+from argalign.stages.run.runner import run_batch
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from support import (
     CONFIG,

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from argalign.errors import RunError
-from argalign.run.runner import run_batch
+from argalign.core.errors import RunError
+from argalign.stages.run.runner import run_batch
 from support import (
     CONFIG,
     make_rows,

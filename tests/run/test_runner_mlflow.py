@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from argalign import tracking
-from argalign.run.runner import run_batch
+from argalign.stages.run.runner import run_batch
 from support import (
     CONFIG,
     make_rows,

@@ -4,7 +4,7 @@ summary the before/after table over aligned rows; --no-score makes no judge call
 from __future__ import annotations
 
 from argalign.cli import main
-from argalign.run.runner import run_batch
+from argalign.stages.run.runner import run_batch
 from support import CONFIG, mark_failing, results, run_options, write_raw, write_settings
 
 

@@ -10,8 +10,8 @@ import time
 import pytest
 
 from argalign import tracking
-from argalign.lock import lock_path
-from argalign.run.runner import run_batch
+from argalign.core.lock import lock_path
+from argalign.stages.run.runner import run_batch
 from support import (
     CONFIG,
     complete_lines,

@@ -387,7 +387,7 @@ def default_responder(
 
 
 _MAINLY = re.compile(r"Mainly: ([^\n]*?)\.?\n")
-# A user's words for each task whose description (argalign.deliverables.TASKS) reads as no request.
+# A user's words for each task whose description (argalign.core.deliverables.TASKS) reads as no request.
 _TASK_WORDS = {"reconstruction": "Reconstruct the argument in standard form.",
                "verdict": "Answer the question."}
 
@@ -395,7 +395,7 @@ _TASK_WORDS = {"reconstruction": "Reconstruct the argument in standard form.",
 def asked_task(prompt: str) -> str:
     """A sentence asking for what the answer mainly is, read from a request-rewrite prompt's
     ``delivers`` field ("Mainly: ..."), so that a well-behaved rewrite asks for the task."""
-    from argalign.deliverables import TASKS
+    from argalign.core.deliverables import TASKS
 
     mainly = _MAINLY.search(prompt)
     task = next((k for k, v in TASKS.items() if mainly and v == mainly.group(1)), None)

@@ -3,7 +3,7 @@ datasets (here) and traces, the metric as a scorer and evaluations (:mod:`.genai
 
 Tracking defaults to MLflow 3's local SQLite store in the working directory
 (``sqlite:///mlflow.db``); ``MLFLOW_TRACKING_URI`` overrides. Every param, tag, text artifact,
-table cell and trace field passes through :func:`argalign.redact.scrub` first, so a secret from
+table cell and trace field passes through :func:`argalign.core.redact.scrub` first, so a secret from
 the environment never reaches the store.
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from argalign.errors import ConfigError
-from argalign.redact import scrub
+from argalign.core.errors import ConfigError
+from argalign.core.redact import scrub
 
 log = logging.getLogger(__name__)
 

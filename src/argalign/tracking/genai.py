@@ -13,10 +13,10 @@ argalign's work.
   example scored before and after that did not end ``aligned`` gets one feedback without a
   value (its scores in the rationale), so the means ``mlflow.genai.evaluate`` logs
   (``mutual_predictability_gain/mean``, ``_before/mean``, ``/mean``) are over the aligned rows,
-  as every before/after mean is (:func:`argalign.scoreboard.counted`). An example with no
+  as every before/after mean is (:func:`argalign.scoring.scoreboard.counted`). An example with no
   original's score (``optimize``'s valset rows) has a program's score only, reported as it is
   (a row the gate turned away scores 0: what the optimizer maximises,
-  :func:`argalign.evaluation.summarize`).
+  :func:`argalign.programs.evaluation.summarize`).
 - :func:`evaluate_traces` and :func:`evaluate_rows` run ``mlflow.genai.evaluate`` with that
   scorer over a run's traces or over rows, attaching the feedbacks to each trace.
 - :func:`log_sample` stores examples as an MLflow evaluation dataset and records it as an
@@ -34,8 +34,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from argalign.records import Outcome, gate_word
-from argalign.redact import scrub
+from argalign.core.records import Outcome, gate_word
+from argalign.core.redact import scrub
 from argalign.tracking import _mlflow
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def flush_traces() -> None:
 
 def _outcome(outputs: Any, scores: Mapping[str, Any]) -> str:
     """The example's outcome; for a row scored here, what the runner would record (the gate's
-    ``pass`` is ``aligned``, as in :func:`argalign.evaluation.metric_row`)."""
+    ``pass`` is ``aligned``, as in :func:`argalign.programs.evaluation.metric_row`)."""
     outcome = outputs.get("outcome") if isinstance(outputs, Mapping) else None
     if outcome is None:
         gate = (scores.get(Outcome.ALIGNED) or {}).get("gate")
@@ -128,7 +128,7 @@ def _outcome(outputs: Any, scores: Mapping[str, Any]) -> str:
 def _feedbacks(scores: Mapping[str, Any], outcome: str = Outcome.ALIGNED.value) -> list[Any]:
     from mlflow.entities import Feedback
 
-    from argalign.scoreboard import counted
+    from argalign.scoring.scoreboard import counted
 
     before, after = scores.get("baseline") or {}, scores.get(Outcome.ALIGNED) or {}
     parts = ", ".join(f"{part} {before.get(part, 0):.2f} -> {after.get(part, 0):.2f}"

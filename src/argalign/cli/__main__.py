@@ -1,0 +1,5 @@
+"""``python -m argalign.cli``."""
+
+from argalign.cli import main
+
+raise SystemExit(main())
