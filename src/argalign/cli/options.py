@@ -50,8 +50,8 @@ class Registry:
         return len(self.names())
 
 
-MODES = Registry("argalign.modes.base", "MODES")
-THINKING_SCOPES = Registry("argalign.modes.base", "THINKING_SCOPES")
+MODES = Registry("argalign.modes", "MODES")
+THINKING_SCOPES = Registry("argalign.modes", "THINKING_SCOPES")
 COMPARISONS = Registry("argalign.scoring.metrics", "COMPARISONS")
 OPTIMIZERS = Registry("argalign.programs.optimizers", "OPTIMIZERS")
 FORMATS = Registry("argalign.stages.export", "CONVERTERS")
