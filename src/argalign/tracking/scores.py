@@ -1,6 +1,6 @@
 """The MLflow side of ``argalign score``: one run per scored file (experiment ``argalign-score``).
 
-Input: the summary :func:`argalign.cli.alignment.score_file` returns and the files it
+Input: the summary :func:`argalign.stages.score_file.score_file` returns and the files it
 read and wrote. Output, in a new run: params (the comparison, the judge model's name, the
 input, original and oracle file names, the row counts), metrics (each mean with ``_low`` and
 ``_high``: ``score_mean``, ``forward_mean`` ...; with an original ``score_before`` and
