@@ -141,6 +141,29 @@ def test_no_cycle_between_packages(graph):
     assert cycle is None, "packages import each other: " + " -> ".join(cycle or [])
 
 
+ARCHITECTURE = Path(__file__).resolve().parents[1] / "docs" / "ARCHITECTURE.md"
+
+
+def drawn_package_graph() -> dict[str, set[str]]:
+    """The package graph as docs/ARCHITECTURE.md draws it (the block after its marker)."""
+    text = ARCHITECTURE.read_text(encoding="utf-8")
+    block = text.split("<!-- package-graph:", 1)[1].split("```", 2)[1]
+    drawn = {}
+    for line in block.strip().splitlines():
+        source, _, targets = line.partition("->")
+        drawn[f"{PACKAGE}.{source.strip()}"] = {f"{PACKAGE}.{t}" for t in targets.split()}
+    return drawn
+
+
+def test_the_architecture_document_draws_todays_package_graph(graph):
+    today = {name: targets for name, targets in package_graph(graph).items() if name != PACKAGE}
+    assert drawn_package_graph() == today, (
+        "docs/ARCHITECTURE.md's package graph is out of date; today's imports give:\n"
+        + "\n".join(f"{k.removeprefix(PACKAGE + '.')} -> "
+                    + " ".join(sorted(t.removeprefix(PACKAGE + '.') for t in v))
+                    for k, v in sorted(today.items())))
+
+
 def test_the_base_imports_no_other_package(graph):
     assert package_graph(graph)["argalign.core"] == set()
 
