@@ -11,11 +11,10 @@ DSPy). Runs that name no modes take it only once it is added to
 from __future__ import annotations
 
 from argalign.core.defaults import DEFAULT_THINKING
-from argalign.modes.base import THINKING_SCOPES, AlignConversation
+from argalign.modes.base import THINKING_SCOPES as THINKING_SCOPES  # the CLI reads it here
+from argalign.modes.base import AlignConversation
 from argalign.modes.mode_a import ModeA
 from argalign.modes.mode_b import ModeB
-
-__all__ = ["MODES", "THINKING_SCOPES", "ModeA", "ModeB", "make_mode"]
 
 MODES: dict[str, type[AlignConversation]] = {"A": ModeA, "B": ModeB}
 
