@@ -379,19 +379,33 @@ def test_the_modes_of_default_runs_are_registered_ones():
     assert DEFAULT_MODES and set(DEFAULT_MODES) <= set(MODES)
 
 
-def test_a_new_mode_is_one_class_and_two_registry_lines(monkeypatch, capsys):
-    """A Mode C that rewrites the request under Mode B's bound: the loop, the retries and the
-    CLI take it from the modes' registry, the invariants its policy from the policies'."""
+MODE_C = '''"""Mode C: Mode A's free rewrite of the request, under Mode B's bound on the user message."""
+
+from argalign.modes.mode_a import ModeA
+
+
+class ModeC(ModeA):
+    mode = "C"
+'''
+
+
+def test_a_new_mode_is_one_new_module_and_two_registry_lines(monkeypatch, capsys, tmp_path):
+    """A Mode C written as a module of its own, as it would sit in ``modes/mode_c.py``: the loop,
+    the retries and the CLI take it from the modes' registry, the invariants its policy from the
+    policies'."""
+    import importlib.util
+
     from argalign import cli
     from argalign.core.policies import USER_CHANGE, UserChange
-    from argalign.modes import MODES, ModeA
+    from argalign.modes import MODES
     from argalign.scoring.gate import gate
 
-    class ModeC(ModeA):
-        mode = "C"
-
-    monkeypatch.setitem(MODES, "C", ModeC)
-    monkeypatch.setitem(USER_CHANGE, "C", UserChange.APPEND)
+    (tmp_path / "mode_c.py").write_text(MODE_C, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("mode_c", tmp_path / "mode_c.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    monkeypatch.setitem(MODES, "C", module.ModeC)  # the line in modes/__init__.py
+    monkeypatch.setitem(USER_CHANGE, "C", UserChange.APPEND)  # the line in core/policies.py
     row = single_turn_row()
     aligned = run("C", row, rewriting_lm()).row
     assert REQUEST_PREFIX in aligned["messages"][1]["content"]
