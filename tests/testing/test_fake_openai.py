@@ -367,6 +367,8 @@ def test_a_function_supplies_the_values_alone():
     with FakeOpenAIServer(responder=echo) as server:
         status, _, body = _post(server, "echo me")
         assert status == 200 and body["choices"][0]["message"]["content"] == "echo me"
+    with pytest.raises(TypeError, match=r"function \(fields, messages\) -> values"):
+        FakeOpenAIServer(responder="echo")
 
 
 def test_default_logprobs_are_the_reply_s_words_each_certain():

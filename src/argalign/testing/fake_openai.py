@@ -124,6 +124,8 @@ class Responder:
     """
 
     def __init__(self, answer: Answer | None = None) -> None:
+        if answer is not None and not callable(answer):
+            raise TypeError(f"answer must be a function (fields, messages) -> values, got {answer!r}")
         self.answer = answer
 
     def values(
