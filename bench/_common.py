@@ -76,8 +76,12 @@ def write_settings(path: Path, url: str, **overrides: Any) -> Path:
     return path
 
 
+RESPONDER = "argalign.testing.argalign_responder:ArgalignResponder"
+
+
 class FakeServerProcess:
-    """``python -m argalign.testing.fake_openai`` in its own process (its own GIL)."""
+    """``python -m argalign.testing.fake_openai`` in its own process (its own GIL), answering
+    argalign's prompts as :class:`argalign.testing.argalign_responder.ArgalignResponder` does."""
 
     def __init__(self, *args: str):
         self.args = list(args)
@@ -86,7 +90,8 @@ class FakeServerProcess:
 
     def __enter__(self) -> FakeServerProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "argalign.testing.fake_openai", "--port", "0", *self.args],
+            [sys.executable, "-m", "argalign.testing.fake_openai", "--port", "0", "--responder",
+             RESPONDER, *self.args],
             stdout=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline()
         if not line:

@@ -18,6 +18,7 @@ import socket  # noqa: E402
 
 import dspy  # noqa: E402
 
+from argalign.testing.argalign_responder import ArgalignResponder  # noqa: E402
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer  # noqa: E402
 
 # ``../shared`` beside the repository; a git worktree elsewhere names it in ARGALIGN_REAL_ROWS.
@@ -136,7 +137,7 @@ def fake_server() -> Iterator[FakeOpenAIServer]:
     """A fake endpoint with short deterministic answers; ``FAILME`` rows get unusable ones."""
     from support import responder
 
-    with FakeOpenAIServer(FakeConfig(output_words=12), responder=responder) as server:
+    with FakeOpenAIServer(FakeConfig(output_words=12), responder=ArgalignResponder(responder)) as server:
         yield server
 
 

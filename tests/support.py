@@ -24,7 +24,7 @@ from argalign.core.deliverables import TASKS
 from argalign.core.jsonl import iter_jsonl
 from argalign.core.schema import Example
 from argalign.scoring.judge import LETTERS, METHOD_OPTIONS, READINGS
-from argalign.testing.fake_openai import default_responder
+from argalign.testing.argalign_responder import default_responder
 
 CONFIG = "deepa2-aaac01-thinking"
 # Recognisable fake secrets; the ``secrets`` fixture puts them in the environment.

@@ -17,6 +17,7 @@ from argalign.programs.accept import (
     fresh_lm,
 )
 from argalign.scoring.metrics import Score
+from argalign.testing.argalign_responder import ArgalignResponder
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from support import CONFIG, mark_failing, responder, write_settings
 
@@ -52,7 +53,7 @@ def sampling_responder():
 @pytest.fixture
 def task(tmp_path):
     respond, calls = sampling_responder()
-    with FakeOpenAIServer(FakeConfig(), responder=respond) as server:
+    with FakeOpenAIServer(FakeConfig(), responder=ArgalignResponder(respond)) as server:
         settings = load_settings(str(write_settings(tmp_path / "s.yaml", server.url)))
         cfg = settings.get("fake")
         yield build_lm(cfg), adapter_for(cfg), calls

@@ -18,6 +18,7 @@ from argalign.modes import ModeA, make_mode
 from argalign.programs.align import align_example
 from argalign.scoring.invariants import check_row
 from argalign.scoring.metrics import MutualPredictability
+from argalign.testing.argalign_responder import ArgalignResponder
 from argalign.testing.fake_openai import FakeOpenAIServer
 from support import ScriptedJudgeLM, peaked
 
@@ -112,7 +113,7 @@ def test_tokens_are_counted_from_the_endpoint():
         values = {"clarification": "", "request": NEW_REQUEST, "opening": NEW_OPENING}
         return {name: values.get(name, f"A new {name}: yes.") for name in fields}
 
-    with FakeOpenAIServer(responder=answers) as server:
+    with FakeOpenAIServer(responder=ArgalignResponder(answers)) as server:
         lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False)
         record = align(sample_example(), "A", lm)
         assert record.outcome == "aligned"

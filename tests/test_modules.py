@@ -52,7 +52,8 @@ from argalign.scoring.checks import _delivered as delivered_by
 from argalign.scoring.checks import instructions
 from argalign.scoring.invariants import check_row
 from argalign.scoring.metrics import instructions_of, turn_views
-from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, asked_task
+from argalign.testing.argalign_responder import ArgalignResponder, asked_task
+from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 
 SAMPLE = Path(str(importlib.resources.files("argalign") / "data" / "sample"))
 ALLOWED_OUTPUTS = {"request", "opening", "closing", "clarification"}
@@ -606,7 +607,7 @@ def fixed_answers(fields: dict[str, str], messages: list[dict]) -> dict[str, Any
 def test_a_truncated_reply_is_a_failure_and_is_retried(mode, fault):
     row = single_turn_row()
     config = FakeConfig(fault=fault, fail_first_n=1)
-    with FakeOpenAIServer(config, responder=fixed_answers) as server:
+    with FakeOpenAIServer(config, responder=ArgalignResponder(fixed_answers)) as server:
         lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False, num_retries=0)
         prediction = run(mode, row, lm)
         calls = 2 if mode == "B" else 4  # each prompt is cut off once, then answered
@@ -618,7 +619,7 @@ def test_a_truncated_reply_is_a_failure_and_is_retried(mode, fault):
 
 def test_truncation_on_every_attempt_fails():
     with FakeOpenAIServer(FakeConfig(fault="length", fail_first_n=99),
-                          responder=fixed_answers) as server:
+                          responder=ArgalignResponder(fixed_answers)) as server:
         lm = dspy.LM("openai/fake", api_base=server.url, api_key="x", cache=False, num_retries=0)
         with pytest.raises(AlignmentFailed) as info:
             run("B", single_turn_row(), lm, attempts=2)

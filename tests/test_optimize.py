@@ -21,6 +21,7 @@ from argalign.core.errors import ConfigError
 from argalign.models import lm
 from argalign.stages.optimize import OptimizeSpec, run_optimize
 from argalign.stages.prepare import CONFIGS
+from argalign.testing.argalign_responder import ArgalignResponder
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from argalign.tracking import EXPERIMENT_OPTIMIZE
 
@@ -57,7 +58,7 @@ def set_environment(mp: pytest.MonkeyPatch, home: Path) -> None:
 
 @pytest.fixture(scope="module")
 def fake():
-    with FakeOpenAIServer() as server:
+    with FakeOpenAIServer(responder=ArgalignResponder()) as server:
         yield server
 
 
@@ -362,7 +363,7 @@ def test_mipro_without_optuna_is_a_config_error_before_any_call(fake, home, monk
 @pytest.mark.slow
 def test_mipro_smoke_within_a_tiny_budget(home):
     pytest.importorskip("optuna")
-    with FakeOpenAIServer() as server:
+    with FakeOpenAIServer(responder=ArgalignResponder()) as server:
         write_settings(home / "mipro.yaml", server.url)
         spec = dataclasses.replace(SPEC, optimizer="mipro", budget_calls=40)
         result = run_optimize(spec, str(home / "mipro.yaml"))
@@ -373,7 +374,7 @@ def test_mipro_smoke_within_a_tiny_budget(home):
 
 def test_gepa_mode_b_smoke_within_a_tiny_budget(home):
     # Short fields, so that Mode B's one-sentence clarification (<= 200 characters) passes.
-    with FakeOpenAIServer(FakeConfig(output_words=15)) as server:
+    with FakeOpenAIServer(FakeConfig(output_words=15), responder=ArgalignResponder()) as server:
         write_settings(home / "gepa.yaml", server.url)
         spec = dataclasses.replace(SPEC, mode="B", optimizer="gepa", budget_calls=30)
         result = run_optimize(spec, str(home / "gepa.yaml"))

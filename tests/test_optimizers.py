@@ -31,7 +31,8 @@ from argalign.programs.optimizers import (
 )
 from argalign.stages.optimize import OptimizeResult, OptimizeSpec, run_optimize
 from argalign.stages.prepare import CONFIGS
-from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
+from argalign.testing.argalign_responder import ArgalignResponder, default_responder
+from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 
 MARK = "Name the deliverable"
 SPEC = OptimizeSpec(mode="B", optimizer="mipro", train=3, val=2, seed=0, comparison="lexical",
@@ -96,7 +97,7 @@ def test_a_budget_stop_keeps_the_best_candidate_found_so_far(tmp_path, optimizer
     def compile_with(budget: int | None) -> OptimizeResult:
         # A fresh server each time: its faults hit the first attempt at each distinct prompt.
         config = FakeConfig(output_words=15, fault=fault, fail_first_n=1 if fault else 0)
-        with FakeOpenAIServer(config, responder=improving) as server:
+        with FakeOpenAIServer(config, responder=ArgalignResponder(improving)) as server:
             result = run_optimize(dataclasses.replace(spec, budget_calls=budget),
                                   settings_for(tmp_path / "s.json", server.url))
             assert server.stats.total == result.compile_calls + result.report_calls
@@ -120,7 +121,7 @@ def test_a_budget_stop_keeps_the_best_candidate_found_so_far(tmp_path, optimizer
 
 def test_a_budget_spent_before_any_candidate_keeps_the_zero_shot_program(tmp_path):
     pytest.importorskip("optuna")
-    with FakeOpenAIServer(FakeConfig(output_words=15), responder=improving) as server:
+    with FakeOpenAIServer(FakeConfig(output_words=15), responder=ArgalignResponder(improving)) as server:
         settings = settings_for(tmp_path / "s.json", server.url)
         stopped = run_optimize(dataclasses.replace(SPEC, budget_calls=2), settings)
     assert stopped.partial is True and stopped.zero_shot_kept is True
@@ -324,7 +325,7 @@ def test_gepa_reflects_on_the_codes_of_conversations_the_program_gave_up_on(tmp_
             values[proposal[0]] = "Keep the opening to one or two sentences."
         return values
 
-    with FakeOpenAIServer(FakeConfig(), responder=respond) as server:
+    with FakeOpenAIServer(FakeConfig(), responder=ArgalignResponder(respond)) as server:
         result = run_optimize(dataclasses.replace(SPEC, optimizer="gepa", budget_calls=60),
                               settings_for(tmp_path / "s.json", server.url))
     assert result.baseline["invariant_pass_rate"] == 0.0  # the module gave up on every row

@@ -27,7 +27,8 @@ from argalign import cli
 from argalign.core.errors import RunError
 from argalign.core.jsonl import iter_jsonl
 from argalign.stages.run.runner import run_batch
-from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer, default_responder
+from argalign.testing.argalign_responder import ArgalignResponder, default_responder
+from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from support import (
     CONFIG,
     make_rows,
@@ -61,7 +62,8 @@ def secrets_env(monkeypatch):
 
 @pytest.fixture
 def echo_server():
-    with FakeOpenAIServer(FakeConfig(output_words=12), responder=echoing_responder) as server:
+    responder = ArgalignResponder(echoing_responder)
+    with FakeOpenAIServer(FakeConfig(output_words=12), responder=responder) as server:
         yield server
 
 
@@ -176,7 +178,7 @@ def finished_pipeline(tmp_path, real_rows_path, monkeypatch) -> list[str]:
     monkeypatch.chdir(tmp_path)
     source = tmp_path / "source.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in make_rows(read_rows(real_rows_path), 4, "pub")))
-    with FakeOpenAIServer(FakeConfig(output_words=12)) as server:
+    with FakeOpenAIServer(FakeConfig(output_words=12), responder=ArgalignResponder()) as server:
         settings = write_settings(tmp_path / "settings.yaml", server.url, concurrency=4)
         args = ["pipeline", "--source", str(source), "--configs", CONFIG, "--splits", "train", "--all",
                 "--data", "data", "--settings", str(settings), "--no-track", "--no-progress"]
@@ -249,7 +251,7 @@ def test_hostile_rows_are_data_not_code_nor_paths(tmp_path, real_rows_path):
     source.write_text("".join(json.dumps(r) + "\n" for r in hostile_rows(real_rows_path)), "utf-8")
     outside = [Path("/tmp/evil"), Path("/tmp/evil-absolute"), Path("/tmp/PWNED"), Path("/etc/passwd")]
     before = {p: p.stat().st_mtime_ns if p.exists() else None for p in outside}
-    with FakeOpenAIServer(FakeConfig(), responder=parroting) as server:
+    with FakeOpenAIServer(FakeConfig(), responder=ArgalignResponder(parroting)) as server:
         settings = write_settings(tmp_path / "settings.yaml", server.url, concurrency=2)
         ran = subprocess.run(
             [sys.executable, "-m", "argalign.cli", "pipeline", "--source", str(source), "--configs", CONFIG,

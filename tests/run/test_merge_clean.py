@@ -14,6 +14,7 @@ from argalign.core.jsonl import iter_jsonl
 from argalign.stages.clean import clean
 from argalign.stages.merge import MergedSubset, merge
 from argalign.stages.run.runner import run_batch
+from argalign.testing.argalign_responder import ArgalignResponder
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from support import (
     CONFIG,
@@ -36,7 +37,7 @@ def finished_template(tmp_path_factory, real_rows_path) -> Path:
     real = read_rows(real_rows_path)
     data = write_raw(where / "data", {(CONFIG, "train"): make_rows(real, 7, "tr"),
                                       (CONFIG, "test"): make_rows(real, 3, "te")})
-    with FakeOpenAIServer(FakeConfig(output_words=12), responder=responder) as server:
+    with FakeOpenAIServer(FakeConfig(output_words=12), responder=ArgalignResponder(responder)) as server:
         settings = write_settings(where / "s.yaml", server.url, concurrency=3)
         # the gate off: every rewrite that passes the checks is kept, for clean to check again
         assert run_batch(run_options(data, settings, accept_if_better=False)).done == 10

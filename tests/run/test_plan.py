@@ -213,13 +213,15 @@ def test_a_rule_based_comparison_starts_no_judge_and_needs_none(tmp_path, real_r
     in the settings, a named one is never built (its key is not even read), and the manifest
     records none."""
     from argalign.core.errors import ConfigError
+    from argalign.testing.argalign_responder import ArgalignResponder
     from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 
     monkeypatch.chdir(tmp_path)  # no .env
     monkeypatch.delenv("JUDGE_KEY", raising=False)
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): make_rows(read_rows(real_rows_path),
                                                                       2, "j")})
-    with FakeOpenAIServer(FakeConfig(output_words=12)) as judge_server:
+    with FakeOpenAIServer(FakeConfig(output_words=12),
+                          responder=ArgalignResponder()) as judge_server:
         settings = _without_default_judge(write_settings(
             tmp_path / "settings.yaml", fake_server.url,
             models={"fake": {}, "judge": {"model": "openai/judge", "api_base": judge_server.url,

@@ -9,6 +9,7 @@ import pytest
 from argalign.stages.run import store
 from argalign.stages.run.plan import plan_run
 from argalign.stages.run.runner import run_batch
+from argalign.testing.argalign_responder import ArgalignResponder
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 from support import (
     CONFIG,
@@ -53,7 +54,7 @@ def test_only_failed_examples_are_aligned_again(tmp_path, real_rows_path):
     data = write_raw(tmp_path / "data", {(CONFIG, "train"): rows})
     run_dir = data / "runs" / "r"
     respond, state = switchable()
-    with FakeOpenAIServer(FakeConfig(), responder=respond) as server:
+    with FakeOpenAIServer(FakeConfig(), responder=ArgalignResponder(respond)) as server:
         settings = write_settings(tmp_path / "s.yaml", server.url)
         options = run_options(data, settings, run_name="r", accept_if_better=False)
         first = run_batch(options)

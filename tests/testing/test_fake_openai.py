@@ -4,7 +4,10 @@ import os
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
+import ast  # noqa: E402
+import inspect  # noqa: E402
 import json  # noqa: E402
+import re  # noqa: E402
 import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
@@ -18,11 +21,12 @@ import dspy  # noqa: E402
 import pytest  # noqa: E402
 from dspy.utils.exceptions import AdapterParseError, LMError  # noqa: E402
 
+from argalign.testing.dspy_format import parse_prompt  # noqa: E402
 from argalign.testing.fake_openai import (  # noqa: E402
     TAMPER_MARKER,
     FakeConfig,
     FakeOpenAIServer,
-    parse_prompt,
+    Responder,
 )
 
 ADAPTERS = [dspy.JSONAdapter, dspy.ChatAdapter]
@@ -150,9 +154,10 @@ def test_tamper_keeps_fields_valid_and_adds_extra_keys():
         lm = _lm(server)
         pred = _predict(lm, dspy.JSONAdapter())
         assert set(pred.keys()) == {"a", "b", "notes"}
-        assert TAMPER_MARKER in pred.a
+        assert pred.a.endswith(f" {TAMPER_MARKER}.") and TAMPER_MARKER in pred.b
+        assert TAMPER_MARKER not in json.dumps(pred.notes)  # only str fields are tampered with
         raw = json.loads(lm.history[-1]["outputs"][0])
-        assert {"content", "assistant_content", "messages", "role"} <= raw.keys()
+        assert raw["role"] == "system"
 
 
 def test_hang_times_out_and_stop_is_prompt():
@@ -250,3 +255,137 @@ def test_cli_prints_url_and_stops_on_sigterm(tmp_path):
         assert proc.wait(timeout=5) == 0
     stats = json.loads(stats_file.read_text())
     assert stats["by_status"] == {"500": 1, "200": 1}
+
+
+def test_cli_refuses_a_responder_it_cannot_load():
+    cmd = [sys.executable, "-m", "argalign.testing.fake_openai", "--responder"]
+    for spec, error in [("no_colon", "expected MODULE:NAME"),
+                        ("argalign.testing.fake_openai:FakeConfig", "not a Responder")]:
+        proc = subprocess.run([*cmd, spec], capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 2 and error in proc.stderr, proc.stderr
+
+
+# The generic server: these modules may import each other and nothing else of argalign.
+GENERIC = ("fake_openai", "dspy_format", "fake_stats")
+TESTING = Path(__file__).resolve().parents[2] / "src" / "argalign" / "testing"
+
+
+def _argalign_imports(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add(f"argalign.testing.{node.module}" if node.level else (node.module or ""))
+    return {name for name in names if name.split(".")[0] == "argalign"}
+
+
+def _code_strings(tree: ast.AST) -> set[str]:
+    """The words of every string constant but docstrings: what the code matches and writes."""
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) and node.body
+                  and isinstance(node.body[0], ast.Expr)}
+    return {word for node in ast.walk(tree) if isinstance(node, ast.Constant)
+            and isinstance(node.value, str) and id(node) not in docstrings
+            for word in re.findall(r"\w+", node.value)}
+
+
+def _argalign_names() -> set[str]:
+    """argalign's field names and labels: its signatures' fields, task and method labels (less
+    the plain words the fake writes as filler)."""
+    from argalign.core.deliverables import TASKS
+    from argalign.modes import signatures
+    from argalign.scoring import readings
+    from argalign.scoring.judge import METHOD_OPTIONS
+    from argalign.testing.dspy_format import _VOCABULARY
+
+    names = set(TASKS) | set(METHOD_OPTIONS)
+    for module in (signatures, readings):
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, dspy.Signature):
+                names |= set(cls.input_fields) | set(cls.output_fields)
+    return names - set(_VOCABULARY)
+
+
+def test_the_generic_server_knows_no_argalign_name():
+    names = _argalign_names()
+    allowed = {f"argalign.testing.{module}" for module in GENERIC}
+    for module in GENERIC:
+        tree = ast.parse((TESTING / f"{module}.py").read_text("utf-8"))
+        assert _argalign_imports(tree) <= allowed, module
+        assert not _code_strings(tree) & names, module
+    # The check sees argalign's names where they are.
+    responder = ast.parse((TESTING / "argalign_responder.py").read_text("utf-8"))
+    assert {"original_request", "new_thinking", "opening"} <= _code_strings(responder) & names
+    assert "argalign.core.deliverables" in _argalign_imports(responder)
+
+
+class Recipe(dspy.Signature):
+    """Suggest a dish for the ingredients."""
+
+    ingredients: str = dspy.InputField()
+    dish: str = dspy.OutputField()
+    minutes: int = dspy.OutputField()
+
+
+class Kitchen(Responder):
+    """A responder that knows one program: dishes by their first ingredient."""
+
+    def default_values(self, fields, messages, words):
+        ingredient = (messages[-1]["content"].partition("[[ ## ingredients ## ]]")[2].split()
+                      or ["water"])[0]
+        return {"dish": f"{ingredient} soup", "minutes": 20}
+
+    def tamper(self, values, fields):
+        return values | {"dish": f"{values['dish']} {TAMPER_MARKER}"}
+
+    def logprobs(self, key, content, top):
+        entries = [{"token": t, "logprob": -0.1, "bytes": list(t.encode())} for t in ("yes", "no")]
+        return [{**entries[0], "top_logprobs": entries[:top]}]
+
+
+@pytest.mark.parametrize("adapter_cls", ADAPTERS)
+def test_a_custom_responder_answers_any_program(adapter_cls):
+    with FakeOpenAIServer(responder=Kitchen()) as server:
+        lm = _lm(server)
+        with dspy.context(lm=lm, adapter=adapter_cls()):
+            pred = dspy.Predict(Recipe)(ingredients="leek potato")
+        assert (pred.dish, pred.minutes) == ("leek soup", 20)
+        server.configure(fault="tamper", fail_first_n=1)
+        with dspy.context(lm=lm, adapter=adapter_cls()):
+            pred = dspy.Predict(Recipe)(ingredients="pumpkin")
+        assert pred.dish == f"pumpkin soup {TAMPER_MARKER}"
+        body = {"model": "fake", "messages": [{"role": "user", "content": "ok?"}],
+                "logprobs": True, "top_logprobs": 2}
+        request = urllib.request.Request(f"{server.url}/chat/completions",
+                                         data=json.dumps(body).encode())
+        with urllib.request.urlopen(request, timeout=5) as response:
+            choice = json.loads(response.read())["choices"][0]
+        assert choice["message"]["content"] == "yes"
+        assert [t["token"] for t in choice["logprobs"]["content"][0]["top_logprobs"]] == ["yes", "no"]
+
+
+def test_a_function_supplies_the_values_alone():
+    def echo(fields, messages):
+        return {name: messages[-1]["content"] for name in fields}
+
+    with FakeOpenAIServer(responder=echo) as server:
+        status, _, body = _post(server, "echo me")
+        assert status == 200 and body["choices"][0]["message"]["content"] == "echo me"
+    with pytest.raises(TypeError, match=r"function \(fields, messages\) -> values"):
+        FakeOpenAIServer(responder="echo")
+
+
+def test_default_logprobs_are_the_reply_s_words_each_certain():
+    with FakeOpenAIServer(FakeConfig(output_words=5)) as server:
+        plain = _post(server, "words please")[2]["choices"][0]["message"]["content"]
+        body = {"model": "fake", "messages": [{"role": "user", "content": "words please"}],
+                "logprobs": True}
+        request = urllib.request.Request(f"{server.url}/chat/completions",
+                                         data=json.dumps(body).encode())
+        with urllib.request.urlopen(request, timeout=5) as response:
+            answer = json.loads(response.read())
+    tokens = answer["choices"][0]["logprobs"]["content"]
+    assert "".join(t["token"] for t in tokens) == answer["choices"][0]["message"]["content"] == plain
+    assert len(tokens) == 5 == answer["usage"]["completion_tokens"]
+    assert all(t["logprob"] == 0.0 and len(t["top_logprobs"]) == 1 for t in tokens)
