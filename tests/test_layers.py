@@ -35,7 +35,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "argalign.models", "argalign.models.*", "argalign.tracking", "argalign.tracking.*")),
     ("programs: modes, the judge and metric, one example, optimizers", (
         "argalign.modes", "argalign.modes.*", "argalign.scoring.readings", "argalign.scoring.judge",
-        "argalign.scoring.metrics", "argalign.programs", "argalign.programs.*")),
+        "argalign.scoring.comparison", "argalign.scoring.comparison_*", "argalign.scoring.metrics",
+        "argalign.programs", "argalign.programs.*")),
     ("stages", ("argalign.stages", "argalign.stages.*")),
     ("CLI", ("argalign.cli", "argalign.cli.*")),
 ]
