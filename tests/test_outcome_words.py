@@ -19,7 +19,7 @@ import argalign
 from argalign.core.records import OUTCOMES, Outcome
 
 SRC = Path(argalign.__file__).parent
-WHERE_THE_ENUM_IS = SRC / "records.py"
+WHERE_THE_ENUM_IS = SRC / "core" / "records.py"
 
 
 def docstrings(tree: ast.AST) -> set[int]:

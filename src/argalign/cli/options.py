@@ -50,7 +50,7 @@ class Registry:
         return len(self.names())
 
 
-MODES = Registry("argalign.modes.base", "MODES")
+MODES = Registry("argalign.modes", "MODES")
 THINKING_SCOPES = Registry("argalign.modes.base", "THINKING_SCOPES")
 COMPARISONS = Registry("argalign.scoring.metrics", "COMPARISONS")
 OPTIMIZERS = Registry("argalign.programs.optimizers", "OPTIMIZERS")
