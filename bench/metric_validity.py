@@ -56,16 +56,11 @@ from argalign.core.thinking import split_thinking
 from argalign.models.config import load_settings
 from argalign.models.lm import open_models, usage_from_history
 from argalign.scoring.checks import instructions
+from argalign.scoring.comparison import instructions_of, turn_views
+from argalign.scoring.comparison_hybrid import HybridComparison
+from argalign.scoring.comparison_judge import JudgeComparison
 from argalign.scoring.judge import Judge
-from argalign.scoring.metrics import (
-    COMPARISONS,
-    HybridComparison,
-    JudgeComparison,
-    MutualPredictability,
-    instructions_of,
-    score_aligned,
-    turn_views,
-)
+from argalign.scoring.metrics import COMPARISONS, MutualPredictability, score_aligned
 
 CHECKS = {
     "a": "matched vs mismatched instructions",

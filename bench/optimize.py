@@ -65,7 +65,7 @@ from argalign.core.stats import difference_ci, mean_ci
 from argalign.models.config import load_settings, model_fingerprint
 from argalign.models.lm import open_models
 from argalign.programs.evaluation import evaluate, metric_row, summarize
-from argalign.programs.optimizers import program_key, with_gold
+from argalign.programs.optimizer import program_key, with_gold
 from argalign.programs.store import fingerprint, load_program
 from argalign.scoring.metrics import make_metric
 from argalign.stages.optimize import CallBudget, OptimizeSpec, budgeted, run_optimize

@@ -28,8 +28,9 @@ from _common import REAL_ROWS, read_jsonl, sample_rows
 from argalign.core.records import gate_word
 from argalign.core.stats import bootstrap, win_rate
 from argalign.core.thinking import split_thinking
+from argalign.scoring.comparison import turn_views
 from argalign.scoring.labels import LABELS, labelled_pairs, make_patch
-from argalign.scoring.metrics import MutualPredictability, score_aligned, turn_views
+from argalign.scoring.metrics import MutualPredictability, score_aligned
 
 LABELLED = Path(__file__).resolve().parents[1] / "src" / "argalign" / "data" / "oracle" / \
     "rewrites.jsonl"

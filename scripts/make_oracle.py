@@ -25,7 +25,7 @@ from argalign.core.deliverables import TASKS, asked
 from argalign.core.schema import split_source
 from argalign.core.thinking import split_thinking
 from argalign.scoring.checks import instructions
-from argalign.scoring.metrics import turn_views
+from argalign.scoring.comparison import turn_views
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "src" / "argalign" / "data" / "sample"

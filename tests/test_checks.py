@@ -774,7 +774,7 @@ def test_an_opening_that_copies_the_method_from_the_request_names_no_method():
 
 
 def delivered_of(row: dict):
-    from argalign.scoring.metrics import turn_views
+    from argalign.scoring.comparison import turn_views
 
     return turn_views(row)[0].delivered
 

@@ -16,7 +16,7 @@ from argalign.core.deliverables import ask_for_methods
 from argalign.core.jsonl import iter_jsonl, write_jsonl_atomic
 from argalign.core.schema import Example
 from argalign.core.source_text import find_source
-from argalign.scoring.metrics import turn_views
+from argalign.scoring.comparison import turn_views
 from argalign.stages.prepare import CONFIGS, sample_dir
 from support import OWN_METHOD_SENTENCE
 

@@ -19,7 +19,8 @@ CODE_LIKE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|^[A-Z]{4,}$")
 
 
 def _not_codes(tree: ast.AST) -> set[str]:
-    """Upper-case strings that are not codes: environment names, metavars, Unicode forms."""
+    """Upper-case strings that are not codes: environment names, metavars, Unicode forms and
+    the names in ``__all__``."""
     out: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
@@ -37,7 +38,8 @@ def _not_codes(tree: ast.AST) -> set[str]:
         elif isinstance(node, ast.Subscript) and "environ" in ast.unparse(node.value):
             out.update([node.slice.value] if isinstance(node.slice, ast.Constant) else [])
         elif isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id.endswith("_ENV") for t in node.targets):
+                isinstance(t, ast.Name) and (t.id.endswith("_ENV") or t.id == "__all__")
+                for t in node.targets):
             out.update(c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant))
     return out
 

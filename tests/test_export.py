@@ -12,7 +12,9 @@ from argalign.cli import EXIT_OK, main
 from argalign.core.errors import ConfigError, RowError
 from argalign.core.jsonl import write_json_atomic, write_jsonl_atomic
 from argalign.core.schema import parse_conversation
-from argalign.stages.export import TOOL_RESPONSE_SEP, export, to_openai, to_sharegpt
+from argalign.stages.export import export
+from argalign.stages.export_openai import to_openai
+from argalign.stages.export_sharegpt import TOOL_RESPONSE_SEP, to_sharegpt
 from argalign.stages.prepare import CONFIGS, SPLITS, sample_dir
 
 # LLaMA-Factory's SharegptDatasetConverter: turn 0, 2, ... human/observation; 1, 3, ... gpt/function_call;

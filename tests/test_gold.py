@@ -25,7 +25,7 @@ from argalign.programs.gold import (
     replay,
     training_row,
 )
-from argalign.programs.optimizers import with_gold
+from argalign.programs.optimizer import with_gold
 from argalign.scoring.checks import check_method_named
 from argalign.scoring.gate import gate
 from argalign.scoring.metrics import make_metric

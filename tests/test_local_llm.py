@@ -21,8 +21,10 @@ import dspy
 import pytest
 
 from argalign.core.errors import ConfigError, RunError
-from argalign.models import local_llm
+from argalign.models import gguf, local_llm
+from argalign.models.bundles import Bundle
 from argalign.models.config import ModelConfig, Settings, load_settings
+from argalign.models.gguf import model_path
 from argalign.models.lm import (
     SchemaJSONAdapter,
     adapter_for,
@@ -31,7 +33,8 @@ from argalign.models.lm import (
     open_models,
     usage_from_history,
 )
-from argalign.models.local_llm import Bundle, LocalServer, model_path
+from argalign.models.server import ModelServer
+from argalign.models.server_llama_cpp import LocalServer
 
 
 class TitleAndSummary(dspy.Signature):
@@ -157,7 +160,7 @@ def test_local_model_without_server_is_refused():
 
 
 def test_missing_part_names_the_pip_command(monkeypatch, tmp_path):
-    monkeypatch.setenv(local_llm.CACHE_DIR_ENV, str(tmp_path))  # not joined yet
+    monkeypatch.setenv(gguf.CACHE_DIR_ENV, str(tmp_path))  # not joined yet
     real = md.distribution
 
     def distribution(name):
@@ -187,9 +190,9 @@ def fake_bundle(monkeypatch, tmp_path) -> list[Path]:
     whole = b"GGUF-middle-end"
     bundle = Bundle(dists=("p0", "p1", "p2"), version="1", size=len(whole),
                     sha256=hashlib.sha256(whole).hexdigest(), joined_name="fake.gguf")
-    monkeypatch.setitem(local_llm.BUNDLES, "fake", bundle)
-    monkeypatch.setattr(local_llm, "_locate_parts", lambda name, bundle: parts)
-    monkeypatch.setenv(local_llm.CACHE_DIR_ENV, str(tmp_path / "cache"))
+    monkeypatch.setitem(gguf.BUNDLES, "fake", bundle)
+    monkeypatch.setattr(gguf, "_locate_parts", lambda name, bundle: parts)
+    monkeypatch.setenv(gguf.CACHE_DIR_ENV, str(tmp_path / "cache"))
     return parts
 
 
@@ -203,7 +206,7 @@ def test_parts_are_joined_once_and_verified(monkeypatch, fake_bundle, tmp_path):
     def no_join(*args):
         raise AssertionError("joined again")
 
-    monkeypatch.setattr(local_llm, "_join", no_join)
+    monkeypatch.setattr(gguf, "_join", no_join)
     assert model_path("fake") == path
     path.with_name("fake.gguf.sha256").unlink()  # killed before the marker: hash, don't re-join
     assert model_path("fake") == path
@@ -277,7 +280,7 @@ def test_two_servers_at_once_and_all_stopped(smol):
     assert not any(port_open(p) for p in ports)
 
 
-class Borrowed(local_llm.ModelServer):
+class Borrowed(ModelServer):
     """A "server" that lends an endpoint, serves no GGUF file and logs what is asked of it."""
 
     url = ""
@@ -335,7 +338,7 @@ def test_a_gguf_file_of_the_user_is_served_as_it_is(tmp_path, monkeypatch):
     path = tmp_path / "mine.gguf"
     path.write_bytes(b"GGUF")
     cfg = local_llm.LocalServerConfig(gguf=str(path))
-    assert local_llm.gguf_path(cfg.gguf) == path
+    assert gguf.gguf_path(cfg.gguf) == path
     served: list[str] = []
 
     class Server:  # what LocalServer.start hands to xllamacpp, stopped at the first call

@@ -17,7 +17,14 @@ from argalign.core.deliverables import TASKS, asked, method_words
 from argalign.core.records import Outcome, Rejection
 from argalign.core.schema import split_source
 from argalign.core.thinking import split_thinking
-from argalign.scoring.checks import own_sentences
+from argalign.scoring.checks import content_words, own_sentences
+from argalign.scoring.comparison import (
+    SOURCE_PLACEHOLDER,
+    instructions_of,
+    turn_views,
+    visible_request,
+)
+from argalign.scoring.comparison_lexical import lexical_match
 from argalign.scoring.judge import (
     EMPTY_TEXT,
     LETTERS,
@@ -28,16 +35,10 @@ from argalign.scoring.judge import (
 )
 from argalign.scoring.metrics import (
     COMPARISONS,
-    SOURCE_PLACEHOLDER,
     MutualPredictability,
     PredictabilityMetric,
-    content_words,
-    instructions_of,
-    lexical_match,
     make_metric,
     score_aligned,
-    turn_views,
-    visible_request,
 )
 from support import LABELS, ScriptedJudgeLM, logprobs_output, peaked
 

@@ -50,8 +50,8 @@ from argalign.modes.base import (
 from argalign.modes.signatures import RewriteRequest
 from argalign.scoring.checks import _delivered as delivered_by
 from argalign.scoring.checks import instructions
+from argalign.scoring.comparison import instructions_of, turn_views
 from argalign.scoring.invariants import check_row
-from argalign.scoring.metrics import instructions_of, turn_views
 from argalign.testing.argalign_responder import ArgalignResponder, asked_task
 from argalign.testing.fake_openai import FakeConfig, FakeOpenAIServer
 

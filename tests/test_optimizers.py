@@ -18,17 +18,17 @@ import dspy
 import pytest
 
 from argalign.core.records import Outcome
-from argalign.programs.optimizers import (
-    OPTIMIZERS,
-    Bootstrap,
+from argalign.programs.optimizer import (
     Candidate,
     CandidateTracker,
-    Gold,
     Optimizer,
     StopCompile,
-    _InstructionProposals,
     program_key,
 )
+from argalign.programs.optimizer_bootstrap import Bootstrap
+from argalign.programs.optimizer_gold import Gold
+from argalign.programs.optimizer_mipro import _InstructionProposals
+from argalign.programs.optimizers import OPTIMIZERS
 from argalign.stages.optimize import OptimizeResult, OptimizeSpec, run_optimize
 from argalign.stages.prepare import CONFIGS
 from argalign.testing.argalign_responder import ArgalignResponder, default_responder

@@ -2,8 +2,8 @@
 
 The files come from pip packages, found through their metadata (their code is never
 imported). A new bundled model is one entry in :data:`BUNDLES`; settings then name it in a
-model's ``local.gguf`` (checked against this registry), and :mod:`argalign.models.local_llm` joins,
-verifies and serves it.
+model's ``local.gguf`` (checked against this registry), and :mod:`argalign.models.gguf` joins
+and verifies it, and a server kind serves it.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every model is reached through the OpenAI-compatible route ``openai/<id>`` (DSPy 3.4 sends it
 with its native lm15 engine, or LiteLLM when ``OPENAI_BASE_URL`` is set): a bundled model at a
-:class:`~argalign.models.local_llm.ModelServer` this module starts, a remote one (vLLM, OpenAI, ...) at
+:class:`~argalign.models.server.ModelServer` this module starts, a remote one (vLLM, OpenAI, ...) at
 its ``api_base``. :func:`open_models` is the one entry point a run needs: it
 starts the local servers, yields ``{name: (lm, adapter)}`` and stops them at the end.
 """
@@ -19,7 +19,8 @@ import pydantic
 from argalign.core.errors import ConfigError
 from argalign.models import dspy_patches
 from argalign.models.config import ModelConfig, Settings, resolve_api_base, resolve_api_key
-from argalign.models.local_llm import SERVERS, ModelServer
+from argalign.models.local_llm import SERVERS
+from argalign.models.server import ModelServer
 
 NO_KEY = "no-key"
 

@@ -11,7 +11,7 @@ now fails, an extra call) is an error here, not a silently stale demo.
 
 :func:`gold_demos` turns the replayed calls into ``dspy.Example`` demos per predictor name,
 each carrying its ``demo_id`` (``gold/<id>``), with its longest inputs shortened so that a few
-demos fit a small model's prompt. ``argalign.programs.optimizers`` seeds its optimizers with them.
+demos fit a small model's prompt. ``argalign.programs.optimizer`` seeds the optimizers with them.
 """
 
 from __future__ import annotations

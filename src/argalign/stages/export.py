@@ -9,61 +9,31 @@ converted and why; a ``dataset_info.json`` naming each file for LLaMA-Factory (`
 ``openai`` formatting, with tags that load tool rows); and, in the summary, the token length of
 the longest row and the ``cutoff_len`` it needs (:mod:`argalign.core.tokens`).
 
-ShareGPT rules (LLaMA-Factory's ``SharegptDatasetConverter`` skips a row unless turn 0, 2, 4 ...
-is ``human``/``observation``, turn 1, 3, 5 ... is ``gpt``/``function_call``, and the count is even):
-
-- the system message becomes the ``system`` column; its ``tools`` the ``tools`` column (a JSON
-  list of function definitions, ``{"type": "function"}`` wrappers removed; ``""`` when none);
-- thinking becomes a ``<think>\\n...\\n</think>\\n\\n`` block at the start of the value
-  (``thinking="drop"`` leaves it out);
-- assistant ``tool_calls`` become a ``function_call`` turn whose value is ``{"name", "arguments"}``
-  as JSON (a JSON list for several calls); a tool result becomes an ``observation`` turn;
-- a thinking-only assistant message directly before a tool call is folded into the
-  ``function_call`` value as its ``<think>`` block: LLaMA-Factory's ``FunctionFormatter`` takes
-  a leading think block off a function value and puts it back in front of the rendered call;
-- consecutive turns of one kind are merged: human and gpt values joined by a blank line,
-  thinking blocks joined into one, calls into one list, observations joined with
-  ``\\n</tool_response>\\n<tool_response>\\n`` as LLaMA-Factory's own OpenAI converter does;
-- gpt turns left empty (thinking dropped) are removed and trailing human turns are trimmed;
-- a row that still breaks the rule (an assistant message with both content and tool calls, a
-  call that gets no result, a tool result without a call ...) is written to the rejects file.
+A format is a :class:`~argalign.stages.export_format.Format` in a module of its own
+(``export_<name>.py``: :mod:`argalign.stages.export_sharegpt`, :mod:`argalign.stages.export_openai`),
+registered in :data:`CONVERTERS`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from argalign.core.datadir import REJECTS_SUFFIX, DataDir, Subset
 from argalign.core.errors import ConfigError, RowError
-from argalign.core.jsonl import iter_jsonl, refuse_overwrite, write_json_atomic, write_jsonl_atomic
+from argalign.core.jsonl import iter_jsonl, refuse_overwrite, write_jsonl_atomic
 from argalign.core.records import Outcome, Reject
 from argalign.core.results import StageResult
-from argalign.core.schema import Example, parse_conversation
+from argalign.core.schema import Example
+from argalign.stages.export_format import Format
+from argalign.stages.export_openai import OPENAI
+from argalign.stages.export_sharegpt import SHAREGPT
 
 log = logging.getLogger(__name__)
-
-THINK_OPEN, THINK_CLOSE = "<think>\n", "\n</think>\n\n"
-TOOL_RESPONSE_SEP = "\n</tool_response>\n<tool_response>\n"
-ODD_TAGS, EVEN_TAGS = ("human", "observation"), ("gpt", "function_call")
-SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human", "assistant_tag": "gpt",
-                 "observation_tag": "observation", "function_tag": "function_call"}
-# LLaMA-Factory's "openai" formatting: its README's tags lack the two tool roles, so a tool
-# result ("tool") is an unknown role (the row is dropped, or the load fails with KeyError).
-OPENAI_TAGS = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-               "assistant_tag": "assistant", "system_tag": "system", "observation_tag": "tool",
-               "function_tag": "function_call"}
-DATASET_INFO = {
-    "sharegpt": {"formatting": "sharegpt",
-                 "columns": {"messages": "conversations", "system": "system", "tools": "tools"},
-                 "tags": SHAREGPT_TAGS},
-    "openai": {"formatting": "openai", "columns": {"messages": "messages", "tools": "tools"},
-               "tags": OPENAI_TAGS},
-}
 
 
 # --- reading cleaned files -----------------------------------------------------------------
@@ -129,231 +99,14 @@ def iter_examples(path: Path) -> Iterator[tuple[str, Example | RowError]]:
             yield where, e
 
 
-# --- ShareGPT --------------------------------------------------------------------------------
+# --- the formats -------------------------------------------------------------------------
 
-@dataclass
-class _Turn:
-    tag: str
-    think: list[str] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-    calls: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _calls(row_id: str, index: int, tool_calls: str | None) -> list[dict[str, Any]]:
-    """``[{"name", "arguments"}]`` from a message's tool_calls JSON (arguments as an object)."""
-    out = []
-    for call in json.loads(tool_calls) if tool_calls else []:
-        fn = call.get("function", call) if isinstance(call, dict) else None
-        if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
-            raise RowError(row_id, "BAD_TOOL_CALL", "a tool call has no function name", index)
-        arguments = fn.get("arguments", {})
-        if isinstance(arguments, str):
-            try:
-                arguments = json.loads(arguments)
-            except json.JSONDecodeError as e:
-                raise RowError(row_id, "BAD_TOOL_CALL", "tool call arguments are not JSON", index) from e
-        out.append({"id": call.get("id"), "name": fn["name"], "arguments": arguments})
-    return out
-
-
-def _functions(tools: str | None) -> list[dict[str, Any]]:
-    """Function definitions from the system message's tools JSON, wrappers removed."""
-    return [t["function"] if isinstance(t, dict) and t.get("type") == "function" and "function" in t
-            else t for t in (json.loads(tools) if tools else [])]
-
-
-def _push(turns: list[_Turn], turn: _Turn) -> None:
-    last = turns[-1] if turns else None
-    if last is not None and last.tag == turn.tag:
-        last.think += turn.think
-        last.text += turn.text
-        last.calls += turn.calls
-    elif last is not None and last.tag == "gpt" and not last.text and turn.tag == "function_call":
-        turn.think = last.think + turn.think  # a thinking-only message before its tool call
-        turns[-1] = turn
-    else:
-        turns.append(turn)
-
-
-def _value(turn: _Turn) -> str:
-    think = THINK_OPEN + "\n\n".join(turn.think) + THINK_CLOSE if turn.think else ""
-    if turn.tag == "function_call":
-        calls = [{"name": c["name"], "arguments": c["arguments"]} for c in turn.calls]
-        return think + json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
-    sep = TOOL_RESPONSE_SEP if turn.tag == "observation" else "\n\n"
-    return think + sep.join(turn.text)
-
-
-def sharegpt_problem(conversations: list[dict[str, str]]) -> str | None:
-    """Why LLaMA-Factory would skip these turns, or None (its converter's rule, no system turn)."""
-    if not conversations:
-        return "no turns left"
-    for i, turn in enumerate(conversations):
-        allowed = ODD_TAGS if i % 2 == 0 else EVEN_TAGS
-        if turn.get("from") not in allowed:
-            return f"turn {i} is {turn.get('from')!r}, expected one of {', '.join(allowed)}"
-        if not isinstance(turn.get("value"), str):
-            return f"turn {i} has no string value"
-    if len(conversations) % 2:
-        return f"odd number of turns ({len(conversations)}): the last must be gpt or function_call"
-    return None
-
-
-def to_sharegpt(row: dict[str, Any], row_id: str, *, thinking: bool = True) -> dict[str, Any]:
-    """One row as ``{"conversations", "system", "tools"}``, or RowError if it cannot be valid."""
-    conv = parse_conversation(row, row_id)
-    system, tools = "", ""
-    turns: list[_Turn] = []
-    for i, m in enumerate(conv.messages):
-        if m.role == "system":
-            system = m.content or ""
-            functions = _functions(m.tools)
-            tools = json.dumps(functions, ensure_ascii=False) if functions else ""
-        elif m.role == "user":
-            _push(turns, _Turn("human", text=[m.content or ""]))
-        elif m.role == "tool":
-            _push(turns, _Turn("observation", text=[m.content or ""]))
-        else:
-            think = [m.thinking] if thinking and m.thinking else []
-            calls = _calls(row_id, i, m.tool_calls)
-            if calls and m.content:
-                raise RowError(row_id, "CONTENT_WITH_TOOL_CALLS", "an assistant message with both "
-                               "content and tool calls has no ShareGPT form", i)
-            if calls:
-                _push(turns, _Turn("function_call", think=think, calls=calls))
-            else:
-                _push(turns, _Turn("gpt", think=think, text=[m.content] if m.content else []))
-    turns = [t for t in turns if not (t.tag == "gpt" and not t.think and not t.text)]
-    merged: list[_Turn] = []
-    for turn in turns:  # removing empty turns can bring two of a kind together again
-        _push(merged, turn)
-    while merged and merged[-1].tag == "human":
-        merged.pop()
-    conversations = [{"from": t.tag, "value": _value(t)} for t in merged]
-    problem = sharegpt_problem(conversations)
-    if problem:
-        raise RowError(row_id, "INVALID_SHAREGPT", problem)
-    return {"conversations": conversations, "system": system, "tools": tools}
-
-
-def dataset_info(files: dict[str, str], formatting: str = "sharegpt") -> dict[str, Any]:
-    """LLaMA-Factory's ``dataset_info.json`` entries: dataset name -> relative file name."""
-    entry = DATASET_INFO[formatting]
-    return {name: {"file_name": file_name, **entry} for name, file_name in files.items()}
-
-
-def sharegpt_texts(converted: dict[str, Any]) -> list[str]:
-    """What a trainer tokenizes of a ShareGPT row: system prompt, tools, each turn."""
-    return [converted["system"], converted["tools"],
-            *(turn["value"] for turn in converted["conversations"])]
-
-
-# --- OpenAI ----------------------------------------------------------------------------------
-
-def to_openai(row: dict[str, Any], row_id: str, *, thinking: bool = True) -> dict[str, Any]:
-    """One row as ``{"messages", "tools"}`` in the OpenAI chat format with reasoning_content.
-
-    A thinking-only assistant message is merged into the next assistant message (its
-    ``reasoning_content``); tool calls get ids ``call_<n>`` unless they have one, and each tool
-    result takes the id of the first open call of its name.
-    """
-    conv = parse_conversation(row, row_id)
-    messages: list[dict[str, Any]] = []
-    tools: list[dict[str, Any]] = []
-    open_calls: list[tuple[str, str]] = []
-    reasoning: list[str] = []
-    n_calls = 0
-
-    def flush() -> None:
-        if reasoning:
-            messages.append({"role": "assistant", "content": "", "reasoning_content": "\n\n".join(reasoning)})
-            reasoning.clear()
-
-    for i, m in enumerate(conv.messages):
-        if m.role == "assistant":
-            if thinking and m.thinking:
-                reasoning.append(m.thinking)
-            calls = _calls(row_id, i, m.tool_calls)
-            if not m.content and not calls:
-                continue
-            message: dict[str, Any] = {"role": "assistant", "content": m.content}
-            if reasoning:
-                message["reasoning_content"] = "\n\n".join(reasoning)
-                reasoning.clear()
-            if calls:
-                message["tool_calls"] = []
-                for call in calls:
-                    call_id = call["id"] or f"call_{n_calls}"
-                    n_calls += 1
-                    open_calls.append((call_id, call["name"]))
-                    arguments = json.dumps(call["arguments"], ensure_ascii=False)
-                    message["tool_calls"].append({"id": call_id, "type": "function",
-                                                  "function": {"name": call["name"], "arguments": arguments}})
-            messages.append(message)
-            continue
-        flush()
-        if m.role == "system":
-            tools = [{"type": "function", "function": f} for f in _functions(m.tools)]
-            messages.append({"role": "system", "content": m.content or ""})
-        elif m.role == "user":
-            messages.append({"role": "user", "content": m.content or ""})
-        else:
-            match = next((c for c in open_calls if c[1] == m.name), open_calls[0] if open_calls else None)
-            if match is None:
-                raise RowError(row_id, "ORPHAN_TOOL_RESULT", "a tool result answers no open tool call", i)
-            open_calls.remove(match)
-            messages.append({"role": "tool", "tool_call_id": match[0], "name": m.name or match[1],
-                             "content": m.content or ""})
-    flush()
-    return {"messages": messages, "tools": tools}
-
-
-def openai_texts(converted: dict[str, Any]) -> list[str]:
-    """What a trainer tokenizes of an OpenAI row: tools, then each message's text and calls."""
-    texts = [json.dumps(converted["tools"], ensure_ascii=False) if converted["tools"] else ""]
-    for message in converted["messages"]:
-        calls = message.get("tool_calls")
-        texts.append("\n".join(filter(None, [
-            message.get("reasoning_content"), message.get("content"),
-            json.dumps([c["function"] for c in calls], ensure_ascii=False) if calls else None])))
-    return texts
+# A new export format is its module's import above and one entry here.
+CONVERTERS: dict[str, Format] = {"sharegpt": SHAREGPT, "openai": OPENAI}
+FORMATS = tuple(CONVERTERS)
 
 
 # --- the command -------------------------------------------------------------------------
-
-def dataset_info_writer(formatting: str) -> Callable[[Path, dict[str, int]], dict[str, str]]:
-    """The side file of a LLaMA-Factory format: ``dataset_info.json`` naming every written file
-    (none when no file was written: an earlier export's is removed, it would name files that
-    are not there)."""
-
-    def write(out: Path, written: dict[str, int]) -> dict[str, str]:
-        if not written:
-            (out / "dataset_info.json").unlink(missing_ok=True)
-            return {}
-        names = {"argalign-" + name.removesuffix(".jsonl").replace("/", "-"): name for name in written}
-        write_json_atomic(out / "dataset_info.json", dataset_info(names, formatting))
-        return {"dataset_info": str(out / "dataset_info.json")}
-
-    return write
-
-
-@dataclass(frozen=True)
-class Format:
-    """An export format: a row converter, the texts a trainer tokenizes of a converted row, and
-    what it writes beside the files (if anything)."""
-
-    convert: Callable[..., dict[str, Any]]
-    texts: Callable[[dict[str, Any]], list[str]]
-    side_files: Callable[[Path, dict[str, int]], dict[str, str]] | None = None
-
-
-# A new export format is one converter and one line here.
-CONVERTERS: dict[str, Format] = {
-    "sharegpt": Format(to_sharegpt, sharegpt_texts, dataset_info_writer("sharegpt")),
-    "openai": Format(to_openai, openai_texts, dataset_info_writer("openai")),
-}
-FORMATS = tuple(CONVERTERS)
-
 
 @dataclass(frozen=True)
 class ExportedFile:

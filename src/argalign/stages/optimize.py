@@ -39,7 +39,8 @@ from argalign.core.jsonl import write_json_atomic
 from argalign.core.records import Outcome
 from argalign.programs.evaluation import evaluate, summarize
 from argalign.programs.gold import demo_ids
-from argalign.programs.optimizers import OPTIMIZERS, Candidate, CompileReport, Optimizer, StopCompile
+from argalign.programs.optimizer import Candidate, CompileReport, Optimizer, StopCompile
+from argalign.programs.optimizers import OPTIMIZERS
 from argalign.programs.spec import OptimizeResult, OptimizeSpec
 from argalign.programs.store import fingerprint, load_program, meta_path, programs_dir
 from argalign.scoring.metrics import make_metric
@@ -52,7 +53,7 @@ log = logging.getLogger(__name__)
 
 class BudgetExhausted(StopCompile):
     """The compile used up its LM calls: the optimizer stops and returns the best program found
-    so far (a :class:`~argalign.programs.optimizers.StopCompile`, so no ``except Exception`` in DSPy or
+    so far (a :class:`~argalign.programs.optimizer.StopCompile`, so no ``except Exception`` in DSPy or
     argalign mistakes it for one failed sample and carries on)."""
 
 
