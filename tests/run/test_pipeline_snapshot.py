@@ -6,7 +6,9 @@ endpoint, whose answers and judge token probabilities are pure functions of the 
 test reads what the stages wrote (the run's result files, ``merged/`` and ``cleaned/``), never
 what a function returned, and compares it with ``pipeline_snapshot.json`` beside this file, per
 example: config, split, mode, model, outcome, codes, scores (rounded to 6 decimals), the
-acceptance gate's attempts and scores, and a digest of the aligned row in each stage.
+acceptance gate's attempts and scores, and a digest of the aligned row in each stage; and the
+run's summary (outcomes per subset, the before/after table with its bootstrap intervals, which
+are drawn over the results in id order, so they too are the same however the run went).
 
 A difference fails with one line per field (example, field, snapshot value, this run's value).
 When the change is meant, rewrite the snapshot and commit it with the change that caused it:
@@ -34,6 +36,7 @@ SEED = 0
 CONCURRENCY = 4  # threads per model: results must not depend on the order they finish in
 DIGITS = 6
 SHOWN = 40  # differences listed in a failure; the rest are counted
+RUN_SUMMARY = "(the run's summary.json)"
 
 
 def run_pipeline(data: Path, settings: Path) -> None:
@@ -116,7 +119,17 @@ def collect(data: Path) -> dict[str, dict[str, Any]]:
             examples[example] = {
                 **(_result_view(ran) if ran else {"config": config, "split": split}),
                 "merged": _merged_view(merged.get(example)), "cleaned": cleaned.get(example)}
+    examples[RUN_SUMMARY] = _run_summary_view(data)
     return examples
+
+
+def _run_summary_view(data: Path) -> dict[str, Any]:
+    """The run's ``summary.json``: outcomes per subset and the before/after table with its
+    intervals, which must not depend on the order the workers finished in."""
+    [path] = data.glob("runs/*/summary.json")
+    summary = json.loads(path.read_text("utf-8"))
+    return _rounded({"outcomes": summary["outcomes"], "subsets": summary["subsets"],
+                     "scores": summary["scores"]})
 
 
 _ABSENT = object()
@@ -160,8 +173,9 @@ def test_a_pipeline_run_on_the_sample_matches_the_snapshot(tmp_path, fake_server
     run_pipeline(tmp_path / "data", settings)
     examples = collect(tmp_path / "data")
     # A snapshot pins little unless the run reaches both modes and more than one ending.
-    assert {e.get("mode") for e in examples.values()} == {"A", "B"}
+    assert {e.get("mode") for e in examples.values()} == {"A", "B", None}  # None: the summary
     assert {"aligned", "not_improved", "failed"} <= {e.get("outcome") for e in examples.values()}
+    assert examples[RUN_SUMMARY]["scores"]["all"]["score"]["after"]["low"] is not None
     if UPDATE:
         _write_snapshot(examples)
         pytest.skip(f"ARGALIGN_UPDATE_SNAPSHOT=1: wrote {SNAPSHOT.name}; review and commit its diff")
