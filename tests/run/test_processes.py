@@ -198,3 +198,21 @@ def test_workers_must_be_at_least_one(tmp_path, real_rows_path, fake_server):
     settings = write_settings(tmp_path / "s.yaml", fake_server.url)
     with pytest.raises(ConfigError, match="--workers"):
         run_batch(run_options(data, settings, workers=0))
+
+
+def test_a_worker_whose_run_already_ended_exits_at_once():
+    """A worker that starts after its run was killed (it was still importing) has already been
+    handed to another parent: it must end at once, not run on under that parent."""
+    import subprocess
+    import sys
+
+    code = ("import os, sys\n"
+            "from argalign.stages.run.processes import _exit_with_parent\n"
+            "_exit_with_parent(int(sys.argv[1]))\n"
+            "print('running')\n")
+    own = subprocess.run([sys.executable, "-c", code, str(os.getpid())], capture_output=True,
+                         text=True, timeout=60)
+    assert (own.returncode, own.stdout.strip()) == (0, "running")
+    gone = subprocess.run([sys.executable, "-c", code, "1"], capture_output=True, text=True,
+                          timeout=60)
+    assert (gone.returncode, gone.stdout) == (1, "")

@@ -94,7 +94,7 @@ class ProcessBatch:
         self.processes = [
             context.Process(target=worker_main, name=f"argalign-worker-{k}", daemon=True,
                             args=(setup, k, self.tasks, self.inbox, self.stop, self.failed,
-                                  self.throttles))
+                                  self.throttles, os.getpid()))
             for k in range(workers)]
         self._feeders = [threading.Thread(target=self._feed, args=(model, items, threads[model]),
                                           daemon=True, name=f"feed-{model}")
@@ -223,9 +223,10 @@ class ProcessBatch:
 # --- a worker process ---------------------------------------------------------------------------
 
 def worker_main(setup: WorkerSetup, number: int, tasks: dict[str, Any], inbox: Any, stop: Any,
-                failed: Any, throttles: dict[str, Throttle]) -> None:
-    """Entry point of worker process ``number``: build LMs and programs, run the threads."""
-    _exit_with_parent()
+                failed: Any, throttles: dict[str, Throttle], parent: int) -> None:
+    """Entry point of worker process ``number`` of the run's process ``parent``: build LMs and
+    programs, run the threads."""
+    _exit_with_parent(parent)
     logging.basicConfig(level=setup.log_level,
                         format=f"%(asctime)s %(levelname)s %(name)s[worker {number}]: %(message)s")
     from argalign.core.redact import scrub_log_records
@@ -311,14 +312,15 @@ def _work(setup: WorkerSetup, aligner: Any, tasks: Any, inbox: Any, stop: Any, f
         inbox.put(("record", -1, (item, record.to_dict()), trace))
 
 
-def _exit_with_parent() -> None:
-    """End this worker when the run's process ends, however it ends (SIGKILL included)."""
-    parent = os.getppid()
+def _exit_with_parent(parent: int) -> None:
+    """End this worker when the run's process ``parent`` ends, however it ends (SIGKILL
+    included). ``parent`` is the pid the run passed, not ``os.getppid()`` read here: a run
+    killed while this worker was still starting has already left it to another parent."""
     with contextlib.suppress(Exception):  # Linux: the kernel sends SIGKILL when the parent dies
         import ctypes
 
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    if os.getppid() != parent:  # it died before prctl took effect
+    if os.getppid() != parent:  # it died before prctl took effect, or before this worker began
         os._exit(1)
 
     def watch() -> None:  # elsewhere: look for a new parent
