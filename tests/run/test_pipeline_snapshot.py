@@ -8,7 +8,7 @@ what a function returned, and compares it with ``pipeline_snapshot.json`` beside
 example: config, split, mode, model, outcome, codes, scores (rounded to 6 decimals), the
 acceptance gate's attempts and scores, and a digest of the aligned row in each stage; and the
 run's summary (outcomes per subset, the before/after table with its bootstrap intervals, which
-are drawn over the results in id order, so they too are the same however the run went).
+are drawn over the sorted scores, so they too are the same however the run went).
 
 A difference fails with one line per field (example, field, snapshot value, this run's value).
 When the change is meant, rewrite the snapshot and commit it with the change that caused it:

@@ -73,9 +73,14 @@ class Comparison:
 
 def compare(pairs: Sequence[tuple[float, float]]) -> Comparison | None:
     """Means before and after and the mean gain (after - before), each with its interval, over
-    the ``(before, after)`` pairs of the rows that count (:func:`counted`); None without any."""
+    the ``(before, after)`` pairs of the rows that count (:func:`counted`); None without any.
+
+    The pairs are sorted first: the bootstrap draws by position, so the intervals depend only
+    on the scores, not on the order the rows were written in (a run's workers finish in any
+    order)."""
     if not pairs:
         return None
+    pairs = sorted(pairs)
     return Comparison(mean_ci([b for b, _ in pairs]), mean_ci([a for _, a in pairs]),
                       difference_ci(pairs))
 

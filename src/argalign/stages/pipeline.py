@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TABLE_COLUMNS = ("examples", *OUTCOMES, "cleaned", "set_aside")
-RUN_OUTCOMES = TABLE_COLUMNS[1:-2]  # the run's outcomes, between examples and cleaned
 
 
 @dataclass(frozen=True)
@@ -111,7 +110,7 @@ def _table(ran: RunSummary, merged: MergeSummary, cleaned: CleanSummary
     for key, counts in cleaned.subsets.items():
         outcomes = ran.subsets.get(key, {})
         table[key] = {"examples": merged.subsets[key].raw,
-                      **{k: outcomes.get(k, 0) for k in RUN_OUTCOMES},
+                      **{k: outcomes.get(k, 0) for k in OUTCOMES},
                       "cleaned": counts[Outcome.ALIGNED],
                       "set_aside": counts["rows_in"] - counts[Outcome.ALIGNED] + counts[MISSING]}
     return table

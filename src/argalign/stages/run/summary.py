@@ -158,32 +158,32 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
     extra = 0
     for subset in subsets:
         counter = by_subset.setdefault(subset.key, Counter())
-        # In id order, not in the order the workers finished: the intervals' bootstrap draws
-        # by position, so the same results give the same summary however the run went.
-        for group, record in _in_id_order(store, subset):
-            if record.id not in ids.get(subset.key, ()):
-                extra += 1
-                continue
-            outcome = record.outcome
-            outcomes[outcome] += 1
-            counter[outcome] += 1
-            by_group[group][outcome] += 1
-            for key in ("calls", "input_tokens", "output_tokens"):
-                tokens[key] += int(getattr(record, key) or 0)
-            usage = record.scores.get("usage") if isinstance(record.scores, dict) else None
-            if isinstance(usage, dict):
-                scoring["scored_examples"] += 1
+        for path in store.result_files(subset):
+            for _, _, line in iter_results(path):
+                record = ResultRecord.from_dict(line)
+                if record.id not in ids.get(subset.key, ()):
+                    extra += 1
+                    continue
+                outcome = record.outcome
+                outcomes[outcome] += 1
+                counter[outcome] += 1
+                by_group[path.stem][outcome] += 1
                 for key in ("calls", "input_tokens", "output_tokens"):
-                    scoring[key] += int(usage.get(key) or 0)
-                scoring["seconds"] += float(usage.get("seconds") or 0.0)
-            latency += float(record.latency_s or 0.0)
-            if outcome in (Outcome.FAILED, Outcome.REJECTED, Outcome.NOT_IMPROVED):
-                failures.append(record.failure_view())
-            if record.acceptance is not None:
-                gate.add(record)
-            # Means over aligned rows only: a not_improved rewrite was turned away.
-            board.add(config=subset.config, mode=record.mode, model=record.model,
-                      outcome=str(outcome), scores=record.scores)
+                    tokens[key] += int(getattr(record, key) or 0)
+                usage = record.scores.get("usage") if isinstance(record.scores, dict) else None
+                if isinstance(usage, dict):
+                    scoring["scored_examples"] += 1
+                    for key in ("calls", "input_tokens", "output_tokens"):
+                        scoring[key] += int(usage.get(key) or 0)
+                    scoring["seconds"] += float(usage.get("seconds") or 0.0)
+                latency += float(record.latency_s or 0.0)
+                if outcome in (Outcome.FAILED, Outcome.REJECTED, Outcome.NOT_IMPROVED):
+                    failures.append(record.failure_view())
+                if record.acceptance is not None:
+                    gate.add(record)
+                # Means over aligned rows only: a not_improved rewrite was turned away.
+                board.add(config=subset.config, mode=record.mode, model=record.model,
+                          outcome=str(outcome), scores=record.scores)
     done = sum(outcomes.values())
     summary = RunSummary(
         run=store.name,
@@ -205,14 +205,6 @@ def summarize(store: RunStore, subsets: Iterable[Subset], ids: dict[str, set[str
         scores=board.as_dict() if board.scored else None,
     )
     return summary, failures
-
-
-def _in_id_order(store: RunStore, subset: Subset) -> list[tuple[str, ResultRecord]]:
-    """The subset's results as ``(group, record)`` (the group is the result file's name,
-    ``<mode>-<model>``), sorted by example id."""
-    found = [(path.stem, ResultRecord.from_dict(line))
-             for path in store.result_files(subset) for _, _, line in iter_results(path)]
-    return sorted(found, key=lambda item: item[1].id)
 
 
 def write_reports(store: RunStore, summary: RunSummary, failures: list[dict[str, Any]]) -> None:
